@@ -1,0 +1,150 @@
+"""Turning a cell's settings into a configured pipeline on a device (worker side; imports torch)."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from .. import samplers
+
+DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
+class NotApplicable(Exception):
+    """A setting that cannot apply on this host or device: recorded as not_applicable, not run."""
+
+
+@dataclass
+class Runtime:
+    """Where and how a load group runs on this host, after 'auto' is resolved."""
+
+    device: Any  # torch.device
+    dtype_name: str
+    gpu_name: str | None = None
+    gpu_uuid: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"device": str(self.device), "dtype": self.dtype_name, "gpu_name": self.gpu_name,
+                "gpu_uuid": self.gpu_uuid}
+
+
+def resolve_runtime(settings: dict[str, Any], family: str) -> Runtime:
+    """Resolve device 'auto', the gpu name filter and dtype 'auto' on this host."""
+    import torch
+
+    wanted = settings["device"]
+    if wanted == "auto":
+        if torch.cuda.is_available():
+            wanted = "cuda"
+        elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            wanted = "mps"
+        else:
+            wanted = "cpu"
+    device = torch.device(wanted)
+    gpu_name = gpu_uuid = None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise NotApplicable("device cuda was asked for but this host has no usable CUDA GPU")
+        indices = [device.index] if device.index is not None else list(range(torch.cuda.device_count()))
+        if settings["gpu"]:
+            indices = [i for i in indices if settings["gpu"].lower() in torch.cuda.get_device_name(i).lower()]
+            if not indices:
+                names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+                raise NotApplicable(f"no GPU matching '{settings['gpu']}' on this host (it has: {names})")
+        if indices[0] >= torch.cuda.device_count():
+            raise NotApplicable(f"{device} does not exist on this host")
+        device = torch.device("cuda", indices[0])
+        props = torch.cuda.get_device_properties(device)
+        gpu_name = props.name
+        gpu_uuid = f"GPU-{props.uuid}" if getattr(props, "uuid", None) else None
+    elif settings["gpu"]:
+        raise NotApplicable(f"gpu '{settings['gpu']}' was asked for but the device is {device.type}")
+    if device.type == "mps" and settings["offload"] in {"sequential", "group-block", "group-leaf"}:
+        raise NotApplicable(f"offload '{settings['offload']}' is not supported on mps by diffusers")
+    if device.type == "cpu" and settings["offload"] != "none":
+        raise NotApplicable(f"offload '{settings['offload']}' moves weights between CPU and an accelerator; "
+                            "the device is cpu")
+    dtype = settings["dtype"]
+    if dtype == "auto":
+        dtype = "fp32" if device.type == "cpu" else ("bf16" if family in {"sd3", "flux"} else "fp16")
+    return Runtime(device, dtype, gpu_name, gpu_uuid)
+
+
+def torch_dtype(name: str) -> Any:
+    import torch
+
+    return getattr(torch, DTYPES[name])
+
+
+def place(pipe: Any, settings: dict[str, Any], runtime: Runtime) -> None:
+    """Move the pipeline to its device, or set up offloading, as the cell asks."""
+    import torch
+
+    offload = settings["offload"]
+    device = runtime.device
+    if offload == "none":
+        pipe.to(device)
+    elif offload == "model":
+        pipe.enable_model_cpu_offload(device=device)
+    elif offload == "sequential":
+        pipe.enable_sequential_cpu_offload(device=device)
+    else:
+        level = "block_level" if offload == "group-block" else "leaf_level"
+        extra = {"num_blocks_per_group": 1} if level == "block_level" else {}
+        pipe.enable_group_offload(onload_device=device, offload_device=torch.device("cpu"),
+                                  offload_type=level, use_stream=device.type == "cuda", **extra)
+
+
+def set_attention(denoiser: Any, backend: str) -> None:
+    if backend == "default":
+        return
+    if not hasattr(denoiser, "set_attention_backend"):
+        raise NotApplicable("this diffusers version cannot choose an attention backend (needs >= 0.35)")
+    try:
+        denoiser.set_attention_backend(backend)
+    except (ValueError, RuntimeError, ImportError) as exc:
+        raise NotApplicable(f"attention backend '{backend}' is unavailable here: {exc}") from None
+
+
+def scheduler_for(pipe: Any, base_config: dict[str, Any], sampler_name: str, family: str) -> tuple[Any, str]:
+    """A fresh scheduler for the sampler, built from the model's own scheduler config."""
+    sampler = samplers.resolve(sampler_name, family)
+    if sampler.key == "default":
+        cls = type(pipe.scheduler)
+        return cls.from_config(base_config), cls.__name__
+    module = importlib.import_module("diffusers")
+    cls = getattr(module, sampler.scheduler_class, None)
+    if cls is None:
+        raise NotApplicable(f"this diffusers version has no {sampler.scheduler_class}")
+    return cls.from_config(base_config, **sampler.kwargs), sampler.scheduler_class
+
+
+def set_vae_options(pipe: Any, settings: dict[str, Any]) -> None:
+    vae = getattr(pipe, "vae", None)
+    if vae is None:
+        return
+    (vae.enable_tiling if settings["vae_tiling"] else vae.disable_tiling)()
+    (vae.enable_slicing if settings["vae_slicing"] else vae.disable_slicing)()
+
+
+def call_arguments(pipe: Any, settings: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments for pipe(...) for one generation of this cell."""
+    import inspect
+
+    import torch
+
+    width, height = (int(v) for v in settings["resolution"].split("x"))
+    kwargs: dict[str, Any] = {
+        "prompt": settings["prompt"], "num_inference_steps": settings["steps"], "width": width, "height": height,
+        "num_images_per_prompt": settings["batch_size"], "guidance_scale": settings["guidance_scale"],
+        # A CPU generator gives the same starting noise on every device: images compare across GPUs.
+        "generator": torch.Generator("cpu").manual_seed(settings["seed"]),
+        "output_type": "pil",
+    }
+    parameters = inspect.signature(pipe.__call__).parameters
+    if settings.get("negative_prompt") and "negative_prompt" in parameters:
+        kwargs["negative_prompt"] = settings["negative_prompt"]
+    if "callback_on_step_end_tensor_inputs" in parameters:
+        kwargs["callback_on_step_end_tensor_inputs"] = []  # nothing to copy out each step
+    return kwargs

@@ -1,0 +1,65 @@
+"""One measured generation: the timed region and nothing else."""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..measure.memory import HostPeak, NvmlMemorySampler, TorchCudaPeak
+from ..measure.probe import PipelineProbe
+
+THUMBNAIL_PX = 256
+
+
+@dataclass
+class Meters:
+    """Memory meters for the device a load group runs on (None where they do not apply)."""
+
+    host: HostPeak
+    cuda: TorchCudaPeak | None = None
+    nvml: NvmlMemorySampler | None = None
+
+
+def measure_generation(pipe: Any, probe: PipelineProbe, meters: Meters, kwargs: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """Run pipe(**kwargs) once under the probe; return the measured fields and the output images."""
+    meters.host.reset()
+    if meters.cuda:
+        meters.cuda.reset()
+    if meters.nvml:
+        meters.nvml.start()
+    started = time.perf_counter()
+    probe.begin()
+    try:
+        output = pipe(**kwargs, callback_on_step_end=probe.on_step_end)
+    finally:
+        timing = probe.end()  # synchronises once, then resolves every mark
+        wall = time.perf_counter() - started
+        device_peak = meters.nvml.stop() if meters.nvml else None
+    allocated = reserved = None
+    if meters.cuda:
+        allocated, reserved = meters.cuda.peaks()
+    fields = {
+        "wall_s": wall,
+        "timed_s": timing.total_s,
+        "phases_s": timing.phases_s,
+        "step_s": timing.step_s,
+        "evaluations": len(timing.step_s),
+        "denoiser_calls": timing.denoiser_calls,
+        "peak_vram_allocated_bytes": allocated,
+        "peak_vram_reserved_bytes": reserved,
+        "peak_vram_device_bytes": device_peak,
+        "peak_host_rss_bytes": meters.host.peak_bytes(),
+        "host_rss_peak_exact": meters.host.resettable,
+    }
+    return fields, output.images
+
+
+def thumbnail_png(image: Any) -> bytes:
+    """A small PNG of the first image, for reports on any machine."""
+    copy = image.copy()
+    copy.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+    buffer = io.BytesIO()
+    copy.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()

@@ -1,0 +1,140 @@
+"""Local executor: one spawned worker process per pipeline load; the parent writes every result.
+
+A worker that dies (signal, abnormal exit) has its current cell recorded as crashed and a
+fresh worker takes the remaining cells; a cell past the suite's time limit is killed and
+recorded as timeout. Nothing already measured is lost: the parent wrote it as it arrived.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..results import generation_record
+from .worker import worker_main
+
+POLL_S = 0.05
+
+
+@dataclass
+class Job:
+    """The cells of one load group, with what the worker needs to run them."""
+
+    model: dict[str, Any]
+    base_dir: str
+    warmup: int
+    cells: list[dict[str, Any]]  # {"cell_id", "cell", "repeats": [indices still to run]}
+    timeout_s: float | None = None
+    label: str = ""
+
+    def payload(self) -> dict[str, Any]:
+        return {"model": self.model, "base_dir": self.base_dir, "warmup": self.warmup, "cells": self.cells}
+
+
+@dataclass
+class _Attempt:
+    job: Job
+    current: str | None = None
+    cell_started: float = 0.0
+    finished: set[str] = field(default_factory=set)
+
+
+def _death_reason(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "the worker process vanished"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        return f"the worker process was killed by {name}"
+    return f"the worker process exited with code {exitcode}"
+
+
+class LocalExecutor:
+    """Runs jobs one after another, each in its own worker process."""
+
+    def __init__(self, emit: Callable[[str, Any], None]) -> None:
+        self.emit = emit  # ("record" | "cell" | "loaded", payload)
+        self._context = multiprocessing.get_context("spawn")
+        self.process: Any = None
+
+    def run(self, jobs: list[Job]) -> None:
+        queue = list(jobs)
+        while queue:
+            job = queue.pop(0)
+            leftover = self._run_attempt(job)
+            if leftover is not None and leftover.cells:
+                queue.insert(0, leftover)
+
+    def stop(self) -> None:
+        """Kill the running worker now (second Ctrl-C, or an error in the parent)."""
+        if self.process is not None and self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+
+    def _run_attempt(self, job: Job) -> Job | None:
+        """Run a job in a fresh worker; return the cells left to run if it died or timed out."""
+        parent_conn, child_conn = self._context.Pipe(duplex=False)
+        self.process = self._context.Process(target=worker_main, args=(child_conn, job.payload()), daemon=True)
+        self.process.start()
+        child_conn.close()
+        attempt = _Attempt(job)
+        try:
+            outcome = self._pump(attempt, parent_conn)
+        finally:
+            parent_conn.close()
+        if outcome == "done":
+            self.process.join()
+            return None
+        self.stop()
+        return self._after_failure(attempt, outcome)
+
+    def _pump(self, attempt: _Attempt, conn: Any) -> str:
+        """Relay messages until the worker finishes ('done'), dies ('died') or overruns ('timeout')."""
+        while True:
+            if conn.poll(POLL_S):
+                try:
+                    kind, payload = conn.recv()
+                except (EOFError, OSError):
+                    return "died"
+                if kind == "done":
+                    return "done"
+                if kind == "fatal":
+                    self._fatal = payload
+                    return "fatal"
+                if kind == "cell":
+                    if attempt.current:
+                        attempt.finished.add(attempt.current)
+                    attempt.current = payload
+                    attempt.cell_started = time.monotonic()
+                self.emit(kind, payload)
+                continue
+            if not self.process.is_alive() and not conn.poll(0):
+                return "died"
+            limit = attempt.job.timeout_s
+            if limit and attempt.current and time.monotonic() - attempt.cell_started > limit:
+                return "timeout"
+
+    def _after_failure(self, attempt: _Attempt, outcome: str) -> Job:
+        job = attempt.job
+        remaining = [c for c in job.cells if c["cell_id"] not in attempt.finished]
+        # The cell in progress gets the blame; if none had started, the first one does,
+        # so that a worker that dies while loading cannot loop forever.
+        culprit = next((c for c in remaining if c["cell_id"] == attempt.current), remaining[0] if remaining else None)
+        if culprit is not None:
+            if outcome == "timeout":
+                status, reason = "timeout", f"cell exceeded its time limit of {job.timeout_s:g} s and was stopped"
+            elif outcome == "fatal":
+                status, reason = "crashed", f"worker failed: {getattr(self, '_fatal', '')[-400:]}"
+            else:
+                status, reason = "crashed", _death_reason(self.process.exitcode)
+            if attempt.current != culprit["cell_id"]:
+                self.emit("cell", culprit["cell_id"])
+            self.emit("record", generation_record(culprit["cell_id"], culprit["cell"], 0, False, status, reason))
+            remaining = [c for c in remaining if c is not culprit]
+        return Job(job.model, job.base_dir, job.warmup, remaining, job.timeout_s, job.label)

@@ -1,0 +1,168 @@
+"""The worker process: loads one pipeline, runs its cells, sends each measurement to the parent.
+
+The parent alone writes results. The worker talks through a multiprocessing Connection:
+("loaded", info) after loading, ("cell", cell_id) as each cell starts, ("record", record)
+after each generation, ("done", None) at the end.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from ..results import generation_record
+
+
+def _quiet() -> None:
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+
+
+def _short_error(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first[:500]
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+class Worker:
+    """Runs the cells of one load group (same model, device, dtype, offload, attention, compile)."""
+
+    def __init__(self, conn: Any, job: dict[str, Any]) -> None:
+        self.conn = conn
+        self.job = job
+        self.cells: list[dict[str, Any]] = job["cells"]
+
+    def send(self, kind: str, payload: Any) -> None:
+        self.conn.send((kind, payload))
+
+    def fail_all(self, status: str, reason: str, cells: list[dict[str, Any]] | None = None) -> None:
+        for cell in cells if cells is not None else self.cells:
+            self.send("cell", cell["cell_id"])
+            self.send("record", generation_record(cell["cell_id"], cell["cell"], 0, False, status, reason))
+
+    def run(self) -> None:
+        from .configure import NotApplicable, resolve_runtime
+
+        first = self.cells[0]
+        try:
+            runtime = resolve_runtime(first["cell"], first["cell"]["family"])
+        except NotApplicable as exc:
+            self.fail_all("not_applicable", str(exc))
+            return
+        try:
+            pipe, probe, meters, base_config, load_s = self._load(runtime)
+        except NotApplicable as exc:
+            self.fail_all("not_applicable", str(exc))
+            return
+        except Exception as exc:  # a model that fails to load marks its cells, and the run goes on
+            status = "oom" if _is_oom(exc) else "error"
+            self.fail_all(status, f"model failed to load: {_short_error(exc)}")
+            return
+        self.send("loaded", {"load_s": load_s, "runtime": runtime.describe()})
+        for cell in self.cells:
+            self.send("cell", cell["cell_id"])
+            self._run_cell(cell, pipe, probe, meters, base_config, runtime)
+        probe.remove()
+
+    def _load(self, runtime: Any) -> tuple[Any, Any, Any, dict[str, Any], float]:
+        import torch
+
+        from ..measure.clocks import clock_for
+        from ..measure.memory import HostPeak, NvmlMemorySampler, TorchCudaPeak
+        from ..measure.probe import PipelineProbe, denoiser_of
+        from ..hardware import nvml
+        from ..models.sources import load_pipeline
+        from .configure import place, set_attention, torch_dtype
+        from .generation import Meters
+
+        settings = self.cells[0]["cell"]
+        started = time.perf_counter()
+        pipe = load_pipeline(self.job["model"], torch_dtype(runtime.dtype_name), Path(self.job["base_dir"]))
+        pipe.set_progress_bar_config(disable=True)
+        place(pipe, settings, runtime)
+        set_attention(denoiser_of(pipe), settings["attention"])
+        if settings["compile"]:
+            name = "transformer" if getattr(pipe, "transformer", None) is not None else "unet"
+            setattr(pipe, name, torch.compile(getattr(pipe, name)))
+        load_s = time.perf_counter() - started
+        meters = Meters(HostPeak())
+        if runtime.device.type == "cuda":
+            meters.cuda = TorchCudaPeak(runtime.device)
+            handle = nvml.handle_for_uuid(runtime.gpu_uuid or "")
+            if handle is not None:
+                meters.nvml = NvmlMemorySampler(nvml.nvml(), handle)
+        probe = PipelineProbe(pipe, clock_for(runtime.device))
+        return pipe, probe, meters, dict(pipe.scheduler.config), load_s
+
+    def _run_cell(self, cell: dict[str, Any], pipe: Any, probe: Any, meters: Any,
+                  base_config: dict[str, Any], runtime: Any) -> None:
+        from .configure import NotApplicable, call_arguments, scheduler_for, set_vae_options
+        from .generation import measure_generation, thumbnail_png
+
+        settings = cell["cell"]
+        try:
+            pipe.scheduler, scheduler_name = scheduler_for(pipe, base_config, settings["sampler"], settings["family"])
+            set_vae_options(pipe, settings)
+        except NotApplicable as exc:
+            self.fail_all("not_applicable", str(exc), [cell])
+            return
+        context = {"runtime": {**runtime.describe(), "scheduler": scheduler_name}, "requested_steps": settings["steps"]}
+        plan = [(True, i) for i in range(self.job["warmup"])] + [(False, r) for r in cell["repeats"]]
+        image_sent = False
+        for warmup, repeat in plan:
+            try:
+                fields, images = measure_generation(pipe, probe, meters, call_arguments(pipe, settings))
+            except Exception as exc:
+                oom = _is_oom(exc)
+                extra: dict[str, Any] = {}
+                if oom and meters.cuda is not None:
+                    import torch
+
+                    extra["vram_in_use_bytes"] = int(torch.cuda.memory_allocated(runtime.device))
+                self.send("record", generation_record(
+                    cell["cell_id"], settings, repeat, warmup, "oom" if oom else "error", _short_error(exc),
+                    **context, **extra, traceback=None if oom else traceback.format_exc(limit=8)))
+                del exc
+                gc.collect()
+                if runtime.device.type == "cuda":
+                    import torch
+
+                    torch.cuda.empty_cache()
+                return  # the cell's remaining repeats would fail the same way
+            record = generation_record(cell["cell_id"], settings, repeat, warmup, "ok", **context, **fields)
+            if not warmup and not image_sent and images:
+                record["_image_png"] = thumbnail_png(images[0])
+                image_sent = True
+            self.send("record", record)
+
+
+def worker_main(conn: Any, job: dict[str, Any]) -> None:
+    """Entry point of the worker process (spawned, so CUDA starts clean in it)."""
+    _quiet()
+    try:
+        Worker(conn, job).run()
+        conn.send(("done", None))
+    except Exception:  # anything unforeseen: tell the parent, which records it
+        conn.send(("fatal", traceback.format_exc(limit=8)))
+    finally:
+        conn.close()

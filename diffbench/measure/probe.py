@@ -1,0 +1,125 @@
+"""Instrumentation of a loaded pipeline: per-step and per-phase marks for one generation at a time.
+
+Step boundaries: a step starts at the first denoiser call of a loop iteration (a forward
+pre-hook, so offload transfers triggered by that call are inside the step) and ends at the
+pipeline's `callback_on_step_end` for that iteration (after the scheduler update). So every
+iteration that ran yields exactly one value, step 0 included; text encoding before the loop
+is never a step; and marks are cleared at the start of each generation so nothing carries
+over from the previous call (the bug that optimum-benchmark's timer has).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any
+
+from .clocks import Clock
+
+
+@dataclass
+class GenerationTiming:
+    """What one instrumented generation measured, in seconds on its clock."""
+
+    step_s: list[float]
+    denoiser_calls: int
+    phases_s: dict[str, float]
+    total_s: float
+
+
+@dataclass
+class _Marks:
+    start: Any = None
+    end: Any = None
+    step_open: Any = None
+    steps: list[tuple[Any, Any]] = field(default_factory=list)
+    text: list[tuple[Any, Any]] = field(default_factory=list)
+    decode: list[tuple[Any, Any]] = field(default_factory=list)
+    denoiser_calls: int = 0
+
+
+def denoiser_of(pipe: Any) -> Any:
+    """The module evaluated once (or more, with true CFG) per denoising step."""
+    for name in ("transformer", "unet"):
+        module = getattr(pipe, name, None)
+        if module is not None:
+            return module
+    raise ValueError(f"{type(pipe).__name__} has neither a unet nor a transformer")
+
+
+class PipelineProbe:
+    """Installed once per loaded pipeline; `begin`/`end` bracket each generation."""
+
+    def __init__(self, pipe: Any, clock: Clock) -> None:
+        self.pipe = pipe
+        self.clock = clock
+        self.marks = _Marks()
+        self._active = False
+        self._handles = [denoiser_of(pipe).register_forward_pre_hook(self._on_denoiser_call)]
+        self._restore: list[tuple[Any, str, Any]] = []
+        self._wrap(pipe, "encode_prompt", "text")
+        if getattr(pipe, "vae", None) is not None:
+            self._wrap(pipe.vae, "decode", "decode")
+
+    def _wrap(self, owner: Any, method: str, phase: str) -> None:
+        original = getattr(owner, method)
+
+        @functools.wraps(original)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            if not self._active:
+                return original(*args, **kwargs)
+            begin = self.clock.mark()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                getattr(self.marks, phase).append((begin, self.clock.mark()))
+
+        # An instance attribute shadows the class method; `remove` deletes it again.
+        self._restore.append((owner, method, owner.__dict__.get(method)))
+        setattr(owner, method, timed)
+
+    def _on_denoiser_call(self, module: Any, args: Any) -> None:
+        if not self._active:
+            return
+        self.marks.denoiser_calls += 1
+        if self.marks.step_open is None:
+            self.marks.step_open = self.clock.mark()
+
+    def on_step_end(self, pipe: Any, step: int, timestep: Any, callback_kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Passed to the pipeline as callback_on_step_end."""
+        if self._active and self.marks.step_open is not None:
+            self.marks.steps.append((self.marks.step_open, self.clock.mark()))
+            self.marks.step_open = None
+        return callback_kwargs
+
+    def begin(self) -> None:
+        self.marks = _Marks()
+        self._active = True
+        self.marks.start = self.clock.mark()
+
+    def end(self) -> GenerationTiming:
+        """Close the generation, synchronise once, and resolve every mark into seconds."""
+        self.marks.end = self.clock.mark()
+        self._active = False
+        self.clock.finish()
+        m, sec = self.marks, self.clock.seconds
+        step_s = [sec(a, b) for a, b in m.steps]
+        total = sec(m.start, m.end)
+        text = sum(sec(a, b) for a, b in m.text)
+        decode = sum(sec(a, b) for a, b in m.decode)
+        denoise = sec(m.steps[0][0], m.steps[-1][1]) if m.steps else 0.0
+        phases = {"text_encode": text, "denoise": denoise, "decode": decode,
+                  "other": max(0.0, total - text - denoise - decode)}
+        recycle = getattr(self.clock, "recycle", None)
+        if recycle:
+            recycle()
+        return GenerationTiming(step_s, m.denoiser_calls, phases, total)
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        for owner, method, previous in self._restore:
+            if previous is None:
+                owner.__dict__.pop(method, None)
+            else:
+                setattr(owner, method, previous)

@@ -1,0 +1,135 @@
+"""Where a model's weights come from: builtin, Hub id, local diffusers folder or single file.
+
+The checks here run at validate/plan time and must not import torch or diffusers;
+`load_pipeline` (worker side) imports them lazily.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from .builtin import BUILTINS
+
+SAFE_SUFFIXES = (".safetensors",)
+PICKLE_SUFFIXES = (".ckpt", ".bin", ".pt", ".pth")
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+SYNTHETIC_PREFIX = "synthetic:"
+BUILTIN_PREFIX = "builtin:"
+
+# model_index.json `_class_name` -> family
+PIPELINE_FAMILIES = {
+    "StableDiffusionPipeline": "sd", "StableDiffusionXLPipeline": "sdxl",
+    "StableDiffusion3Pipeline": "sd3", "FluxPipeline": "flux",
+}
+FAMILY_PIPELINES = {family: cls for cls, family in PIPELINE_FAMILIES.items()}
+
+
+def source_kind(source: str, base_dir: Path) -> str:
+    """'builtin', 'synthetic', 'folder', 'file' or 'hub'."""
+    if source.startswith(BUILTIN_PREFIX):
+        return "builtin"
+    if source.startswith(SYNTHETIC_PREFIX):
+        return "synthetic"
+    path = resolve_path(source, base_dir)
+    if path.suffix.lower() in SAFE_SUFFIXES + PICKLE_SUFFIXES:
+        return "file"
+    if path.exists() or source.startswith((".", "/", "~")):
+        return "folder"
+    return "hub"
+
+
+def resolve_path(source: str, base_dir: Path) -> Path:
+    """Paths in a suite are relative to the suite file."""
+    path = Path(source).expanduser()
+    return path if path.is_absolute() else (base_dir / path)
+
+
+def check_source(source: str, base_dir: Path, allow_pickle: bool) -> str | None:
+    """A one-line problem with `source`, or None when it can be loaded (as far as can be told offline)."""
+    kind = source_kind(source, base_dir)
+    if kind == "builtin":
+        name = source[len(BUILTIN_PREFIX):]
+        if name not in BUILTINS:
+            return f"unknown built-in '{name}' (available: {', '.join('builtin:' + n for n in BUILTINS)})"
+        return None
+    if kind == "synthetic":
+        return f"synthetic full-size models are not available yet ('{source}'); use builtin: models or a real model"
+    if kind == "hub":
+        return None if HUB_ID.match(source) else (
+            f"'{source}' is neither a Hub id (owner/name), an existing folder nor a .safetensors file")
+    path = resolve_path(source, base_dir)
+    if not path.exists():
+        return f"'{source}' does not exist (looked at {path})"
+    if kind == "file":
+        if path.suffix.lower() in PICKLE_SUFFIXES and not allow_pickle:
+            return (f"'{path.name}' is a pickle checkpoint, which can run code when loaded; "
+                    "convert it to .safetensors or set allow_pickle: true for this model")
+        return None
+    if not (path / "model_index.json").is_file():
+        return f"folder '{source}' has no model_index.json (is it a diffusers pipeline folder?)"
+    return None
+
+
+def infer_family(source: str, base_dir: Path) -> str:
+    """The model family (sd, sdxl, sd3, flux) from what can be read without loading weights."""
+    kind = source_kind(source, base_dir)
+    if kind == "builtin":
+        name = source[len(BUILTIN_PREFIX):]
+        return BUILTINS[name].family if name in BUILTINS else "sd"
+    if kind == "folder":
+        index = resolve_path(source, base_dir) / "model_index.json"
+        try:
+            class_name = json.loads(index.read_text(encoding="utf-8")).get("_class_name", "")
+            if class_name in PIPELINE_FAMILIES:
+                return PIPELINE_FAMILIES[class_name]
+        except (OSError, ValueError):
+            pass
+    lowered = source.lower()
+    if "flux" in lowered:
+        return "flux"
+    if "stable-diffusion-3" in lowered or "sd3" in lowered:
+        return "sd3"
+    if "xl" in lowered:
+        return "sdxl"
+    return "sd"
+
+
+def builtin_defaults(source: str) -> dict[str, Any]:
+    """Per-model defaults a built-in brings (resolution, guidance)."""
+    if source.startswith(BUILTIN_PREFIX) and source[len(BUILTIN_PREFIX):] in BUILTINS:
+        return dict(BUILTINS[source[len(BUILTIN_PREFIX):]].defaults)
+    return {}
+
+
+def load_pipeline(model: dict[str, Any], torch_dtype: Any, base_dir: Path) -> Any:
+    """Load a pipeline on the CPU in `torch_dtype`; the caller places it on its device."""
+    import diffusers
+
+    source: str = model["source"]
+    kind = source_kind(source, base_dir)
+    common: dict[str, Any] = {"torch_dtype": torch_dtype}
+    if kind == "builtin":
+        from .builtin import builtin_path
+
+        name = source[len(BUILTIN_PREFIX):]
+        extra = {component: None for component in BUILTINS[name].absent_components}
+        return diffusers.DiffusionPipeline.from_pretrained(
+            builtin_path(name), local_files_only=True, use_safetensors=True, **extra, **common)
+    if kind == "file":
+        pipeline_class = getattr(diffusers, FAMILY_PIPELINES[model["family"]])
+        config = model.get("config")
+        if config and not HUB_ID.match(config):
+            config = str(resolve_path(config, base_dir))
+        return pipeline_class.from_single_file(str(resolve_path(source, base_dir)), config=config, **common)
+    target = str(resolve_path(source, base_dir)) if kind == "folder" else source
+    return diffusers.DiffusionPipeline.from_pretrained(
+        target,
+        revision=model.get("revision"),
+        variant=model.get("variant"),
+        use_safetensors=not model.get("allow_pickle", False),
+        trust_remote_code=bool(model.get("trust_remote_code", False)),
+        **common,
+    )

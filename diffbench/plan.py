@@ -1,0 +1,196 @@
+"""Matrix expansion: a Suite -> ordered cells with stable ids, and what is skipped and why."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import samplers
+from .models.sources import builtin_defaults, infer_family, source_kind
+
+if TYPE_CHECKING:
+    from .suite import Suite
+
+# Settings whose change needs a fresh pipeline load; everything else (sampler, steps,
+# resolution, batch, guidance, seed, prompt, VAE tiling/slicing) is applied to a loaded one.
+LOAD_KEYS = ("model", "device", "gpu", "dtype", "offload", "attention", "compile")
+
+
+@dataclass
+class Cell:
+    """One point of the matrix: fully resolved settings and a stable identity."""
+
+    model_name: str
+    model: dict[str, Any]  # source, family, revision, variant, config, allow_pickle, trust_remote_code
+    settings: dict[str, Any]  # every axis, resolved
+    cell_id: str = ""
+    skip_reason: str | None = None
+    duplicate_of: str | None = None
+
+    @property
+    def family(self) -> str:
+        return str(self.model["family"])
+
+    @property
+    def load_key(self) -> str:
+        key = {k: self.settings[k] for k in LOAD_KEYS if k != "model"}
+        return _digest({"model": self.model, **key})
+
+    def resolved(self) -> dict[str, Any]:
+        """What goes into the results as `cell`: settings with the model's name, source and family."""
+        return {**self.settings, "model": self.model_name, "source": self.model["source"],
+                "family": self.family, "weights": self.model["weights"],
+                "revision": self.model.get("revision"), "variant": self.model.get("variant")}
+
+
+def _digest(data: dict[str, Any]) -> str:
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def cell_identity(model: dict[str, Any], settings: dict[str, Any]) -> str:
+    """Hash of what determines the measurement: the model's weights and every setting.
+
+    The model's label in the suite is left out, so renaming a model keeps its ids; its
+    source, revision and variant are in. The same suite gives the same ids on any host.
+    """
+    identity = {k: v for k, v in settings.items() if k != "model"}
+    weights = {k: model.get(k) for k in ("source", "revision", "variant")}
+    return _digest({"weights": weights, "settings": identity})
+
+
+def _model_record(suite: Suite, name: str) -> dict[str, Any]:
+    spec = suite.models[name]
+    base_dir = Path(suite.base_dir or ".")
+    kind = source_kind(spec.source, base_dir)
+    return {
+        "source": spec.source,
+        "kind": kind,
+        "family": spec.family or infer_family(spec.source, base_dir),
+        "weights": "random" if kind in {"builtin", "synthetic"} else "pretrained",
+        "revision": spec.revision,
+        "variant": spec.variant,
+        "config": spec.config,
+        "allow_pickle": spec.allow_pickle,
+        "trust_remote_code": spec.trust_remote_code,
+    }
+
+
+def _combinations(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    names = list(axes)
+    return [dict(zip(names, values)) for values in itertools.product(*(axes[n] for n in names))]
+
+
+def _matches(settings: dict[str, Any], rule: dict[str, list[Any]]) -> bool:
+    return all(settings.get(axis) in values for axis, values in rule.items())
+
+
+def _resolve(suite: Suite, explicit: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Fill every axis: explicit (matrix/include) > the model's defaults > suite defaults > built-in."""
+    from .suite import BUILTIN_DEFAULTS
+
+    model_name = explicit.get("model") or suite.defaults.model or next(iter(suite.models))
+    spec = suite.models[model_name]
+    suite_defaults = suite.defaults.model_dump(exclude_none=True)
+    model_defaults = spec.defaults.model_dump(exclude_none=True)
+    if spec.dtype:
+        model_defaults.setdefault("dtype", spec.dtype)
+    layers = [BUILTIN_DEFAULTS, builtin_defaults(spec.source), suite_defaults, model_defaults, explicit]
+    settings: dict[str, Any] = {}
+    for layer in layers:
+        settings.update({k: v for k, v in layer.items() if v is not None or k not in settings})
+    settings["model"] = model_name
+    family = spec.family or infer_family(spec.source, Path(suite.base_dir or "."))
+    if settings["resolution"] is None:  # each family's native resolution
+        settings["resolution"] = "512x512" if family == "sd" else "1024x1024"
+    if settings["guidance_scale"] is None:  # each family's usual guidance
+        settings["guidance_scale"] = {"sd": 7.5, "sdxl": 5.0, "sd3": 4.5, "flux": 3.5}[family]
+    try:  # one canonical name, so that 'Euler' and 'euler' are the same cell
+        settings["sampler"] = samplers.resolve(settings["sampler"], family).key
+    except samplers.SamplerError:
+        pass  # the suite checks report it with its line
+    return model_name, settings
+
+
+def expand(suite: Suite) -> list[Cell]:
+    """Every cell of the matrix plus includes, minus excludes, in suite order, ids assigned.
+
+    Cells that repeat an earlier one (an include that the matrix already has) are marked
+    as duplicates rather than run twice.
+    """
+    # (explicit settings, from an include?) -- includes are added after excludes apply.
+    explicit_sets = [(s, False) for s in (_combinations(suite.matrix) if suite.matrix else [{}])]
+    for entry in suite.include:
+        explicit_sets += [(s, True) for s in _combinations(entry)]
+    models: dict[str, dict[str, Any]] = {}
+    cells: list[Cell] = []
+    seen: dict[str, str] = {}
+    for explicit, included in explicit_sets:
+        name, settings = _resolve(suite, explicit)
+        if not included and any(_matches(settings, rule) for rule in suite.exclude):
+            continue
+        model = models.setdefault(name, _model_record(suite, name))
+        cell = Cell(name, model, settings)
+        cell.cell_id = cell_identity(model, settings)
+        if cell.cell_id in seen:
+            cell.duplicate_of = seen[cell.cell_id]
+        else:
+            seen[cell.cell_id] = cell.cell_id
+        cells.append(cell)
+    return cells
+
+
+def static_skip_reason(cell: Cell) -> str | None:
+    """Why a cell cannot run, as far as can be told without a device (recorded not_applicable)."""
+    device = cell.settings["device"]
+    if device == "cpu" and cell.settings["offload"] != "none":
+        return f"offload '{cell.settings['offload']}' moves weights between CPU and an accelerator; device is cpu"
+    if device == "cpu" and cell.settings["gpu"]:
+        return f"gpu '{cell.settings['gpu']}' was asked for but device is cpu"
+    return None
+
+
+@dataclass
+class Plan:
+    """Cells in run order (grouped by pipeline load), and the ones left out with reasons."""
+
+    suite: Suite
+    cells: list[Cell] = field(default_factory=list)
+    skipped: list[tuple[Cell, str]] = field(default_factory=list)
+    duplicates: list[Cell] = field(default_factory=list)
+
+    @property
+    def loads(self) -> int:
+        return len({c.load_key for c in self.cells})
+
+    @property
+    def generations(self) -> int:
+        return len(self.cells) * (self.suite.warmup + self.suite.repeats)
+
+
+def make_plan(suite: Suite, done: set[str] | None = None) -> Plan:
+    """Order cells so that each pipeline loads once; skip done cells and those that cannot apply.
+
+    `done` holds cell ids already complete in a results file being resumed.
+    """
+    plan = Plan(suite)
+    first_seen: dict[str, int] = {}
+    runnable: list[Cell] = []
+    for cell in expand(suite):
+        if cell.duplicate_of:
+            plan.duplicates.append(cell)
+            continue
+        if done and cell.cell_id in done:
+            plan.skipped.append((cell, "already done in the results being resumed"))
+            continue
+        cell.skip_reason = static_skip_reason(cell)
+        first_seen.setdefault(cell.load_key, len(first_seen))
+        runnable.append(cell)
+    # Stable sort: load groups in order of first appearance; inside a group, suite order,
+    # so that a sampler change never forces a reload.
+    plan.cells = sorted(runnable, key=lambda c: first_seen[c.load_key])
+    return plan

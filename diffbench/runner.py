@@ -1,0 +1,149 @@
+"""Running a suite: plan -> executor -> results file. A plain function a notebook can call."""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from . import SCHEMA_VERSION
+from .execute.local import Job, LocalExecutor
+from .hardware.sysinfo import host_description, software_description
+from .plan import Cell, Plan, make_plan
+from .results import ResultsWriter, generation_record, new_run_id, read_records, utc_now
+from .suite import Suite
+
+
+class RunObserver:
+    """Receives progress as a run goes; the CLI shows it live. All methods are optional."""
+
+    def started(self, plan: Plan, results_path: Path) -> None: ...
+
+    def cell_started(self, cell: Cell, index: int, total: int) -> None: ...
+
+    def generation(self, record: dict[str, Any]) -> None: ...
+
+    def loaded(self, info: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class RunOutcome:
+    results_path: Path
+    run_id: str
+    plan: Plan
+    records: list[dict[str, Any]] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def default_results_path(suite: Suite, out_dir: Path) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    host = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname())[:40]
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", suite.name)
+    return out_dir / f"{name}-{stamp}-{host}.jsonl"
+
+
+def completed_work(path: Path, hostname: str) -> dict[str, set[int]]:
+    """cell_id -> measured repeats already in a results file, for this host only.
+
+    A cell with a terminal failure (oom, not_applicable, ...) counts as complete: running it
+    again would measure the same failure.
+    """
+    host_of_run: dict[str, str] = {}
+    done: dict[str, set[int]] = {}
+    for record in read_records(path):
+        if record.get("type") == "run":
+            host_of_run[record["run_id"]] = (record.get("host") or {}).get("hostname", "")
+        elif record.get("type") == "generation" and not record.get("warmup"):
+            if host_of_run.get(record.get("run_id", "")) != hostname:
+                continue
+            if record["status"] == "ok":
+                done.setdefault(record["cell_id"], set()).add(record["repeat"])
+            elif record["status"] in {"oom", "not_applicable", "error", "crashed", "timeout"}:
+                done.setdefault(record["cell_id"], set()).add(-1)  # terminal: the whole cell
+    return done
+
+
+def _jobs(plan: Plan, done: dict[str, set[int]]) -> tuple[list[Job], list[Cell]]:
+    """Group the plan's cells into one job per load, leaving out repeats already measured."""
+    jobs: dict[str, Job] = {}
+    static_na: list[Cell] = []
+    for cell in plan.cells:
+        finished = done.get(cell.cell_id, set())
+        if -1 in finished:
+            continue
+        repeats = [r for r in range(plan.suite.repeats) if r not in finished]
+        if not repeats:
+            continue
+        if cell.skip_reason:
+            static_na.append(cell)
+            continue
+        job = jobs.get(cell.load_key)
+        if job is None:
+            job = jobs[cell.load_key] = Job(cell.model, plan.suite.base_dir, plan.suite.warmup, [],
+                                            plan.suite.timeout_s, cell.model_name)
+        job.cells.append({"cell_id": cell.cell_id, "cell": cell.resolved(), "repeats": repeats})
+    return list(jobs.values()), static_na
+
+
+def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path | None = None,
+              observer: RunObserver | None = None, executor_factory: Callable[..., Any] | None = None) -> RunOutcome:
+    """Run every cell of `suite`; results go to a new file in `out_dir`, or are appended to `resume`."""
+    observer = observer or RunObserver()
+    host = host_description()
+    if resume is not None:
+        path = Path(resume)
+        done = completed_work(path, host["hostname"])
+    else:
+        path = default_results_path(suite, Path(out_dir))
+        done = {}
+    plan = make_plan(suite)
+    jobs, static_na = _jobs(plan, done)
+    run_id = new_run_id()
+    writer = ResultsWriter(path)
+    outcome = RunOutcome(path, run_id, plan)
+    cells_by_id = {c.cell_id: c for c in plan.cells}
+    order = [c.cell_id for c in static_na] + [c["cell_id"] for j in jobs for c in j.cells]
+    position = {cell_id: i for i, cell_id in enumerate(order)}
+
+    def write(record: dict[str, Any]) -> None:
+        record["run_id"] = run_id
+        png = record.pop("_image_png", None)
+        if png is not None:
+            record["image"] = writer.save_image(record["cell_id"], png)
+        writer.write(record)
+        outcome.records.append(record)
+        observer.generation(record)
+
+    def emit(kind: str, payload: Any) -> None:
+        if kind == "record":
+            write(payload)
+        elif kind == "cell":
+            observer.cell_started(cells_by_id[payload], position.get(payload, 0) + 1, len(order))
+        elif kind == "loaded":
+            writer.write({"type": "load", "run_id": run_id, **payload})
+            observer.loaded(payload)
+
+    writer.write({
+        "type": "run", "schema_version": SCHEMA_VERSION, "run_id": run_id, "started_at": utc_now(),
+        "suite": {"name": suite.name, "path": suite.path, "sha256": suite.sha256, "description": suite.description},
+        "host": host, "software": software_description(),
+        "settings": {"warmup": suite.warmup, "repeats": suite.repeats, "timeout_s": suite.timeout_s,
+                     "executor": "local"},
+    })
+    observer.started(plan, path)
+    executor = (executor_factory or LocalExecutor)(emit)
+    try:
+        for cell in static_na:
+            emit("cell", cell.cell_id)
+            write(generation_record(cell.cell_id, cell.resolved(), 0, False, "not_applicable", cell.skip_reason))
+        executor.run(jobs)
+    except KeyboardInterrupt:
+        executor.stop()
+        outcome.interrupted = True
+    finally:
+        writer.close()
+    return outcome

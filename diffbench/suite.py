@@ -1,0 +1,374 @@
+"""A suite file -> a typed, validated Suite. Errors name file:line, field, value and what is allowed."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+
+from . import samplers
+from .yamlsource import Loc, SuiteError, line_of, load_yaml
+
+# "auto": fp32 on CPU; on an accelerator fp16 for SD/SDXL and bf16 for SD3/FLUX (as they are trained).
+Dtype = Literal["auto", "fp32", "fp16", "bf16"]
+Offload = Literal["none", "model", "sequential", "group-block", "group-leaf"]
+ModelFamily = Literal["sd", "sdxl", "sd3", "flux"]
+
+DTYPE_ALIASES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "half": "fp16", "float": "fp32"}
+# Backends that diffusers can dispatch to without fetching kernels from the Hub.
+ATTENTION_BACKENDS = (
+    "default", "native", "flash", "flash_varlen", "_flash_3", "_flash_varlen_3", "flex",
+    "_native_cudnn", "_native_efficient", "_native_flash", "_native_math",
+    "sage", "sage_varlen", "xformers",
+)
+MAX_CELLS = 10_000
+
+
+def _normalise_dtype(value: Any) -> Any:
+    return DTYPE_ALIASES.get(value, value) if isinstance(value, str) else value
+
+
+def parse_resolution(value: Any) -> str:
+    """'1024x768', '1024 x 768', 1024 or [1024, 768] -> '1024x768' (width x height)."""
+    if isinstance(value, bool):
+        raise ValueError("expected WIDTHxHEIGHT such as 1024x1024")
+    if isinstance(value, int):
+        width = height = value
+    elif isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        width, height = value
+    elif isinstance(value, str) and (m := re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", value)):
+        width, height = int(m.group(1)), int(m.group(2))
+    else:
+        raise ValueError("expected WIDTHxHEIGHT such as 1024x1024")
+    for side in (width, height):
+        if side < 8 or side > 8192 or side % 8:
+            raise ValueError("width and height must be multiples of 8 between 8 and 8192")
+    return f"{width}x{height}"
+
+
+def _check_device(value: str) -> str:
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value):
+        raise ValueError("allowed: auto, cpu, cuda, cuda:N, mps")
+    return value
+
+
+def _check_attention(value: str) -> str:
+    if value not in ATTENTION_BACKENDS:
+        close = difflib.get_close_matches(value, ATTENTION_BACKENDS, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise ValueError(f"{hint}allowed: {', '.join(ATTENTION_BACKENDS)}")
+    return value
+
+
+def _check_sampler(value: str) -> str:
+    samplers.lookup(value)  # raises with a near miss
+    return value
+
+
+class AxisValues(BaseModel):
+    """Settings a generation runs with. Every field is a matrix axis; unset means 'not given here'."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = None
+    device: str | None = Field(None, description="auto, cpu, cuda, cuda:N or mps")
+    gpu: str | None = Field(None, description="run only on a GPU whose name contains this, e.g. 'RTX 4090'")
+    steps: Annotated[int, Field(ge=1, le=1000)] | None = None
+    sampler: str | None = Field(None, description="A1111, ComfyUI or diffusers name, e.g. 'DPM++ 2M Karras'")
+    offload: Offload | None = None
+    resolution: str | None = Field(None, description="WIDTHxHEIGHT, multiples of 8")
+    batch_size: Annotated[int, Field(ge=1, le=64)] | None = None
+    dtype: Dtype | None = None
+    guidance_scale: Annotated[float, Field(ge=0, le=100)] | None = None
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = None
+    prompt: Annotated[str, Field(max_length=10_000)] | None = None
+    negative_prompt: Annotated[str, Field(max_length=10_000)] | None = None
+    attention: str | None = Field(None, description="diffusers attention backend, or 'default'")
+    compile: bool | None = Field(None, description="torch.compile the denoiser")
+    vae_tiling: bool | None = None
+    vae_slicing: bool | None = None
+
+    _dtype = field_validator("dtype", mode="before")(classmethod(lambda cls, v: _normalise_dtype(v)))
+    _resolution = field_validator("resolution", mode="before")(
+        classmethod(lambda cls, v: None if v is None else parse_resolution(v))
+    )
+    _device = field_validator("device")(classmethod(lambda cls, v: None if v is None else _check_device(v)))
+    _attention = field_validator("attention")(classmethod(lambda cls, v: None if v is None else _check_attention(v)))
+    _sampler = field_validator("sampler")(classmethod(lambda cls, v: None if v is None else _check_sampler(v)))
+
+
+AXES: tuple[str, ...] = tuple(AxisValues.model_fields)
+
+# What a cell gets when neither the matrix, the model nor the suite says otherwise.
+BUILTIN_DEFAULTS: dict[str, Any] = {
+    "device": "auto", "gpu": None, "steps": 20, "sampler": "default", "offload": "none",
+    "resolution": None, "batch_size": 1, "dtype": "auto", "guidance_scale": None, "seed": 0,
+    "prompt": "a photograph of an astronaut riding a horse", "negative_prompt": None,
+    "attention": "default", "compile": False, "vae_tiling": False, "vae_slicing": False,
+}
+
+
+class ModelSpec(BaseModel):
+    """A named model: where its weights come from and how to load them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(description="builtin:NAME, synthetic:NAME, a Hub id, a diffusers folder or a .safetensors file")
+    family: ModelFamily | None = Field(None, description="sd, sdxl, sd3 or flux; inferred when omitted")
+    revision: str | None = None
+    variant: str | None = Field(None, description="weights variant such as 'fp16'")
+    dtype: Dtype | None = None
+    config: str | None = Field(None, description="config folder or Hub id for a single-file checkpoint")
+    allow_pickle: bool = Field(False, description="allow .ckpt/.bin weights (pickle can run code)")
+    trust_remote_code: bool = False
+    defaults: AxisValues = Field(default_factory=AxisValues, description="per-model defaults, e.g. guidance_scale")
+
+    _dtype = field_validator("dtype", mode="before")(classmethod(lambda cls, v: _normalise_dtype(v)))
+
+
+class Suite(BaseModel):
+    """A validated suite. `path` and `sha256` identify the file it came from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\- ]*$")]
+    description: str = ""
+    models: dict[str, ModelSpec] = Field(default_factory=dict)
+    defaults: AxisValues = Field(default_factory=AxisValues)
+    matrix: dict[str, Any] = Field(default_factory=dict)
+    include: list[dict[str, Any]] = Field(default_factory=list)
+    exclude: list[dict[str, Any]] = Field(default_factory=list)
+    warmup: Annotated[int, Field(ge=0, le=100)] = 1
+    repeats: Annotated[int, Field(ge=1, le=1000)] = 3
+    timeout_s: Annotated[float, Field(gt=0)] | None = Field(None, description="time limit per cell")
+
+    path: str = Field("", exclude=True)
+    sha256: str = Field("", exclude=True)
+    base_dir: str = Field("", exclude=True)
+
+
+def _model_family(name: str, spec: ModelSpec, base_dir: Path) -> str:
+    if spec.family:
+        return spec.family
+    from .models.sources import infer_family  # no torch: reads names and model_index.json only
+
+    return infer_family(spec.source, base_dir)
+
+
+def _describe_allowed(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind == "literal_error":
+        return f"allowed: {ctx.get('expected', '')}".replace("'", "")
+    if kind in {"greater_than_equal", "greater_than", "less_than_equal", "less_than"}:
+        words = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
+        bound = ctx.get("ge", ctx.get("gt", ctx.get("le", ctx.get("lt"))))
+        return f"allowed: a number {words[kind]} {bound}"
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"]))
+    return error["msg"][0].lower() + error["msg"][1:]
+
+
+def _format_value(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _Checker:
+    """Collects suite errors with their lines; raises the first one (the one users fix first)."""
+
+    def __init__(self, path: Path, lines: dict[Loc, int]) -> None:
+        self.path = path
+        self.lines = lines
+
+    def fail(self, loc: Loc, message: str) -> SuiteError:
+        return SuiteError(self.path, line_of(self.lines, loc), message)
+
+    def field_name(self, loc: Loc) -> str:
+        text = ""
+        for part in loc:
+            text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        return text or "(top level)"
+
+    def from_validation(self, exc: ValidationError, prefix: Loc, allowed_keys: dict[Loc, list[str]],
+                        at: Loc | None = None) -> SuiteError:
+        """Phrase pydantic's first error; `at` overrides where it happened (matrix values)."""
+        error = exc.errors()[0]
+        loc = at if at is not None else (*prefix, *error["loc"])
+        field = self.field_name(loc)
+        if error["type"] == "extra_forbidden":
+            key = str(loc[-1])
+            options = allowed_keys.get(loc[:-1], [])
+            close = difflib.get_close_matches(key, options, n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            return self.fail(loc, f"unknown field '{field}'{hint} (allowed: {', '.join(options)})")
+        if error["type"] == "missing":
+            return self.fail(loc, f"missing required field '{field}'")
+        given = _format_value(error.get("input"))
+        return self.fail(loc, f"field '{field}': given {given}; {_describe_allowed(error)}")
+
+
+def _axis_adapter(axis: str) -> TypeAdapter[Any]:
+    return TypeAdapter(AxisValues.model_fields[axis].annotation)
+
+
+def _validate_axis_values(check: _Checker, axis: str, values: Any, loc: Loc) -> list[Any]:
+    """Validate one matrix/include entry's values for `axis` through the AxisValues field rules."""
+    items = values if isinstance(values, list) else [values]
+    if isinstance(values, list) and not values:
+        raise check.fail(loc, f"field '{check.field_name(loc)}': the list is empty; give at least one value")
+    result = []
+    for i, item in enumerate(items):
+        item_loc = (*loc, i) if isinstance(values, list) else loc
+        if isinstance(item, (dict, list)):
+            raise check.fail(item_loc, f"field '{check.field_name(item_loc)}': given {_format_value(item)}; "
+                                       "expected a single value")
+        try:
+            validated = AxisValues.model_validate({axis: item})
+        except ValidationError as exc:
+            raise check.from_validation(exc, (), {}, at=item_loc) from None
+        result.append(getattr(validated, axis))
+    return result
+
+
+def _check_axes_mapping(check: _Checker, mapping: Any, loc: Loc, what: str) -> dict[str, Any]:
+    if not isinstance(mapping, dict):
+        raise check.fail(loc, f"field '{check.field_name(loc)}': {what} must be a mapping of axis: values")
+    for key in mapping:
+        if key not in AXES:
+            close = difflib.get_close_matches(str(key), AXES, n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise check.fail((*loc, key), f"unknown axis '{key}' in {check.field_name(loc)}{hint} "
+                                          f"(allowed: {', '.join(AXES)})")
+    return mapping
+
+
+def load_suite(path: str | Path, text: bytes | str | None = None) -> Suite:
+    """Read, validate and cross-check a suite file. Raises SuiteError (one line, with file:line)."""
+    path = Path(path)
+    raw = path.read_bytes() if text is None and path.is_file() else text
+    data, lines = load_yaml(path, raw)
+    check = _Checker(path, lines)
+    if not isinstance(data, dict):
+        raise check.fail((), "a suite must be a mapping with at least 'name' and 'models' or 'matrix'")
+
+    allowed = {
+        (): list(Suite.model_fields.keys() - {"path", "sha256", "base_dir"}),
+        ("defaults",): list(AXES),
+    }
+    for name, spec in (data.get("models") or {}).items() if isinstance(data.get("models"), dict) else []:
+        allowed[("models", name)] = list(ModelSpec.model_fields)
+        allowed[("models", name, "defaults")] = list(AXES)
+    for key in ("path", "sha256", "base_dir"):
+        if key in data:
+            raise check.fail((key,), f"unknown field '{key}' (allowed: {', '.join(allowed[()])})")
+    try:
+        suite = Suite.model_validate(data)
+    except ValidationError as exc:
+        raise check.from_validation(exc, (), allowed) from None
+
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8")
+    suite.path = str(path)
+    suite.sha256 = hashlib.sha256(raw or b"").hexdigest()
+    suite.base_dir = str(path.resolve().parent)
+
+    _check_axes_mapping(check, suite.matrix, ("matrix",), "matrix")
+    suite.matrix = {axis: _validate_axis_values(check, axis, v, ("matrix", axis)) for axis, v in suite.matrix.items()}
+    for section in ("include", "exclude"):
+        entries = getattr(suite, section)
+        checked = []
+        for i, entry in enumerate(entries):
+            _check_axes_mapping(check, entry, (section, i), section)
+            if not entry:
+                raise check.fail((section, i), f"field '{section}[{i}]' is empty; give at least one axis")
+            checked.append({a: _validate_axis_values(check, a, v, (section, i, a)) for a, v in entry.items()})
+        setattr(suite, section, checked)
+
+    _cross_check(suite, check)
+    return suite
+
+
+def model_names_used(suite: Suite) -> list[str]:
+    names: list[str] = list(suite.matrix.get("model", []))
+    for entry in suite.include:
+        names += entry.get("model", [])
+    if suite.defaults.model:
+        names.append(suite.defaults.model)
+    return names
+
+
+def _cross_check(suite: Suite, check: _Checker) -> None:
+    """Checks that need more than one field: model references, samplers per family, matrix size."""
+    if not suite.models:
+        raise check.fail(("models",), "the suite names no models; add e.g. models: {tiny: {source: builtin:tiny-sd}}")
+    base_dir = Path(suite.base_dir)
+    for name, spec in suite.models.items():
+        from .models.sources import check_source
+
+        problem = check_source(spec.source, base_dir, spec.allow_pickle)
+        if problem:
+            raise check.fail(("models", name, "source"), f"model '{name}': {problem}")
+
+    model_locs: list[tuple[str, Loc]] = [(m, ("matrix", "model", i)) for i, m in enumerate(suite.matrix.get("model", []))]
+    for i, entry in enumerate(suite.include):
+        model_locs += [(m, ("include", i, "model", j)) for j, m in enumerate(entry.get("model", []))]
+    if suite.defaults.model:
+        model_locs.append((suite.defaults.model, ("defaults", "model")))
+    for name, loc in model_locs:
+        if name not in suite.models:
+            close = difflib.get_close_matches(name, list(suite.models), n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise check.fail(loc, f"model '{name}' is not defined under 'models'; {hint}"
+                                  f"defined: {', '.join(suite.models)}")
+    if not model_locs and len(suite.models) != 1:
+        raise check.fail(("matrix",), "say which models to run: add a 'model' axis to the matrix")
+
+    from .plan import expand  # the matrix must be expanded to know which model meets which sampler
+
+    cells = expand(suite)
+    if not cells:
+        raise check.fail(("matrix",), "the matrix is empty after include/exclude: no cell to run")
+    for cell in cells:
+        family = cell.family
+        try:
+            samplers.resolve(cell.settings["sampler"], family)
+        except samplers.SamplerError as exc:
+            loc = ("matrix", "sampler") if "sampler" in suite.matrix else ("defaults", "sampler")
+            raise check.fail(loc, f"model '{cell.model_name}': {exc}; exclude the pair with "
+                                  f"exclude: [{{model: {cell.model_name}, sampler: '{cell.settings['sampler']}'}}]")
+
+
+def suite_models_family(suite: Suite) -> dict[str, str]:
+    """Each model name -> its family (sd, sdxl, sd3, flux), inferred where not given."""
+    return {name: _model_family(name, spec, Path(suite.base_dir)) for name, spec in suite.models.items()}
+
+
+def json_schema() -> dict[str, Any]:
+    """A JSON Schema for editors (yaml-language-server and the like)."""
+    schema = Suite.model_json_schema(mode="validation")
+    axis_schema = {
+        axis: {"anyOf": [sub, {"type": "array", "items": sub, "minItems": 1}]}
+        for axis, sub in AxisValues.model_json_schema()["properties"].items()
+    }
+    schema["properties"]["matrix"] = {"type": "object", "properties": axis_schema, "additionalProperties": False}
+    entry = {"type": "object", "properties": axis_schema, "additionalProperties": False, "minProperties": 1}
+    schema["properties"]["include"] = {"type": "array", "items": entry}
+    schema["properties"]["exclude"] = {"type": "array", "items": entry}
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "diffbench suite"
+    defs = schema.get("$defs", {})
+    if "AxisValues" in defs:
+        defs["AxisValues"]["properties"]["sampler"]["examples"] = samplers.known_names()
+    return schema
