@@ -110,7 +110,11 @@ def load_pipeline(model: dict[str, Any], torch_dtype: Any, base_dir: Path) -> An
 
     source: str = model["source"]
     kind = source_kind(source, base_dir)
-    common: dict[str, Any] = {"torch_dtype": torch_dtype}
+    # Newer diffusers renamed torch_dtype to dtype (the old name warns); older ones know only torch_dtype.
+    from diffusers.utils import deprecation_utils
+
+    dtype_key = "dtype" if hasattr(deprecation_utils, "_resolve_dtype") else "torch_dtype"
+    common: dict[str, Any] = {dtype_key: torch_dtype}
     if kind == "builtin":
         from .builtin import builtin_path
 

@@ -1,0 +1,144 @@
+"""Terminal output: plan tables, the live run display, the end-of-run summary."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .plan import Cell, Plan
+from .runner import RunObserver
+
+# Axes shown in tables; the others appear only when the suite varies them.
+SHOWN_AXES = ("model", "sampler", "steps", "resolution", "batch_size", "dtype", "offload", "guidance_scale",
+              "device", "gpu", "attention", "compile", "vae_tiling", "vae_slicing", "seed", "prompt")
+
+
+def fmt_bytes(value: float | None) -> str:
+    if value is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.2f} {unit}"
+        value /= 1024
+    return str(value)
+
+
+def varying_axes(cells: list[Cell]) -> list[str]:
+    """Axes whose value differs between cells (plus model and steps, always useful)."""
+    axes = []
+    for axis in SHOWN_AXES:
+        values = {str(c.settings.get(axis)) for c in cells}
+        if len(values) > 1 or axis in {"model", "steps", "sampler"}:
+            axes.append(axis)
+    return axes
+
+
+def plan_table(plan: Plan) -> Table:
+    cells = plan.cells + [c for c, _ in plan.skipped] + plan.duplicates
+    axes = varying_axes(cells)
+    table = Table(title=f"{plan.suite.name}: {len(plan.cells)} cells, {plan.loads} pipeline loads, "
+                        f"{plan.generations} generations ({plan.suite.warmup} warm-up + {plan.suite.repeats} "
+                        "repeats per cell)")
+    table.add_column("#", justify="right")
+    table.add_column("cell id")
+    for axis in axes:
+        table.add_column(axis)
+    table.add_column("status")
+    for index, cell in enumerate(plan.cells, start=1):
+        status = f"not applicable: {cell.skip_reason}" if cell.skip_reason else "will run"
+        table.add_row(str(index), cell.cell_id, *[str(cell.settings.get(a)) for a in axes], status)
+    for cell, reason in plan.skipped:
+        table.add_row("-", cell.cell_id, *[str(cell.settings.get(a)) for a in axes], f"skipped: {reason}")
+    for cell in plan.duplicates:
+        table.add_row("-", cell.cell_id, *[str(cell.settings.get(a)) for a in axes],
+                      f"skipped: duplicate of {cell.duplicate_of}")
+    return table
+
+
+def iterations_per_second(record: dict[str, Any]) -> float | None:
+    total = sum(record.get("step_s") or [])
+    return record["evaluations"] / total if total > 0 else None
+
+
+def summary_table(plan: Plan, records: list[dict[str, Any]]) -> Table:
+    """One row per cell: status, median seconds per image, it/s, memory peaks."""
+    by_cell: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_cell.setdefault(record["cell_id"], []).append(record)
+    cells = [c for c in plan.cells if c.cell_id in by_cell]
+    axes = varying_axes(cells) if cells else ["model"]
+    table = Table(title="Summary (medians over measured repeats; warm-ups left out)")
+    for axis in axes:
+        table.add_column(axis, overflow="fold")
+    for column in ("status", "s/image", "it/s", "step ms", "peak VRAM", "peak RSS"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for cell in cells:
+        rows = by_cell[cell.cell_id]
+        measured = [r for r in rows if r["status"] == "ok" and not r["warmup"]]
+        failed = [r for r in rows if r["status"] != "ok"]
+        values = [str(cell.settings.get(a)) for a in axes]
+        if not measured:
+            reason = failed[0]["error"] if failed else "no measurement"
+            table.add_row(*values, failed[0]["status"] if failed else "-", "-", "-", "-", "-",
+                          (reason or "")[:60])
+            continue
+        per_image = statistics.median(r["wall_s"] / r["cell"]["batch_size"] for r in measured)
+        rates = [v for v in map(iterations_per_second, measured) if v]
+        steps = [s for r in measured for s in r["step_s"]]
+        vram = max((r["peak_vram_allocated_bytes"] or 0) for r in measured) or None  # torch's tensors
+        status = "ok" if not failed else f"ok ({len(failed)} failed)"
+        table.add_row(*values, status, f"{per_image:.3f}", f"{statistics.median(rates):.1f}" if rates else "-",
+                      f"{1000 * statistics.median(steps):.1f}" if steps else "-", fmt_bytes(vram),
+                      fmt_bytes(max(r["peak_host_rss_bytes"] or 0 for r in measured)))
+    return table
+
+
+class LiveObserver(RunObserver):
+    """Shows cell n of N, its settings, the last it/s and memory, and an ETA."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]{task.fields[cell]}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False,
+        )
+        self.task: Any = None
+        self.per_cell = 1
+
+    def started(self, plan: Plan, results_path: Path) -> None:
+        self.console.print(f"Writing results to [bold]{results_path}[/bold]")
+        self.per_cell = plan.suite.warmup + plan.suite.repeats
+        self.progress.start()
+        self.task = self.progress.add_task("run", total=plan.generations, cell="starting", info="loading...")
+
+    def cell_started(self, cell: Cell, index: int, total: int) -> None:
+        label = f"cell {index}/{total}: {cell.model_name} {cell.settings['sampler']} {cell.settings['steps']} steps " \
+                f"{cell.settings['resolution']}"
+        self.progress.update(self.task, cell=label)
+
+    def loaded(self, info: dict[str, Any]) -> None:
+        runtime = info.get("runtime", {})
+        self.progress.console.print(f"  loaded on {runtime.get('device')} ({runtime.get('dtype')}"
+                                    f"{', ' + runtime['gpu_name'] if runtime.get('gpu_name') else ''}) "
+                                    f"in {info.get('load_s', 0):.1f} s")
+
+    def generation(self, record: dict[str, Any]) -> None:
+        if record["status"] == "ok":
+            rate = iterations_per_second(record)
+            memory = record["peak_vram_allocated_bytes"] or record["peak_host_rss_bytes"]
+            kind = "VRAM" if record["peak_vram_allocated_bytes"] else "RSS"
+            info = f"{rate:.1f} it/s, {kind} {fmt_bytes(memory)}" if rate else ""
+            self.progress.update(self.task, advance=1, info=info)
+        else:
+            # A failed cell will not produce its remaining generations.
+            self.progress.update(self.task, advance=self.per_cell,
+                                 info=f"[red]{record['status']}[/red]: {(record['error'] or '')[:50]}")
+
+    def close(self) -> None:
+        if self.task is not None:
+            self.progress.stop()

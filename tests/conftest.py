@@ -1,0 +1,37 @@
+"""Test setup: never touch the network; build the tiny pipelines once per session."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+# Set before anything spawns a worker: workers inherit the environment.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("DIFFBENCH_CACHE", tempfile.mkdtemp(prefix="diffbench-test-cache-"))
+
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
+
+
+def write_suite(folder: Path, text: str, name: str = "suite.yaml") -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture()
+def suite_file(tmp_path: Path):
+    """Write a suite text into a temporary file and return its path."""
+
+    def make(text: str, name: str = "suite.yaml") -> Path:
+        return write_suite(tmp_path, text, name)
+
+    return make

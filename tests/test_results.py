@@ -1,0 +1,80 @@
+"""The results contract: round trip, torn last lines, schema versions, merging files and folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from diffbench.results import ResultsError, ResultsWriter, generation_record, load_results, read_records
+
+
+def _write_run(path: Path, run_id: str, hostname: str, n: int, schema: int = 1) -> None:
+    writer = ResultsWriter(path)
+    writer.write({"type": "run", "schema_version": schema, "run_id": run_id, "started_at": "2026-01-01T00:00:00Z",
+                  "suite": {"name": "s", "path": "s.yaml", "sha256": "0" * 64},
+                  "host": {"hostname": hostname, "gpus": [{"name": "RTX 4090"}]}, "software": {"torch": "2.5"}})
+    for i in range(n):
+        record = generation_record("c1", {"model": "m", "steps": 2, "sampler": "euler"}, i, False, "ok",
+                                   wall_s=1.0 + i, step_s=[0.4, 0.5], evaluations=2,
+                                   phases_s={"text_encode": 0.05, "denoise": 0.9, "decode": 0.05, "other": 0.0})
+        record["run_id"] = run_id
+        writer.write(record)
+    writer.close()
+
+
+def test_round_trip_and_merge_of_hosts(tmp_path: Path) -> None:
+    _write_run(tmp_path / "a" / "one.jsonl", "r1", "box-4090", 3)
+    _write_run(tmp_path / "two.jsonl", "r2", "box-3060", 2)
+    results = load_results([tmp_path / "a", tmp_path / "two.jsonl"])
+    assert sorted(results.runs["hostname"]) == ["box-3060", "box-4090"]
+    assert len(results.generations) == 5 and len(results.steps) == 10
+    assert set(results.generations["hostname"]) == {"box-3060", "box-4090"}
+    assert results.generations["phase_denoise"].tolist() == [0.9] * 5
+    assert results.runs["gpu_names"].tolist() == ["RTX 4090", "RTX 4090"]
+
+
+def test_a_torn_last_line_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "torn.jsonl"
+    _write_run(path, "r1", "h", 3)
+    with path.open("a") as handle:
+        handle.write('{"type": "generation", "cell_id": "c1", "rep')
+    with pytest.warns(UserWarning, match=r"torn\.jsonl:5: incomplete last line"):
+        records = read_records(path)
+    assert len(records) == 4
+
+
+def test_garbage_in_the_middle_is_an_error_naming_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    _write_run(path, "r1", "h", 2)
+    lines = path.read_text().splitlines()
+    lines.insert(1, "not json")
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ResultsError, match=r"bad\.jsonl:2: not a results line"):
+        read_records(path)
+
+
+def test_a_newer_schema_is_refused_clearly(tmp_path: Path) -> None:
+    path = tmp_path / "new.jsonl"
+    _write_run(path, "r1", "h", 1, schema=99)
+    with pytest.raises(ResultsError, match="newer diffbench"):
+        read_records(path)
+
+
+def test_unknown_statuses_cannot_be_written() -> None:
+    with pytest.raises(ValueError):
+        generation_record("c", {}, 0, False, "fine")
+
+
+def test_lines_are_on_disk_as_soon_as_written(tmp_path: Path) -> None:
+    path = tmp_path / "live.jsonl"
+    writer = ResultsWriter(path)
+    writer.write({"type": "run", "run_id": "r", "schema_version": 1})
+    assert json.loads(path.read_text())["run_id"] == "r"  # before close
+    writer.close()
+
+
+def test_missing_path_is_a_clean_error(tmp_path: Path) -> None:
+    with pytest.raises(ResultsError, match="no such file"):
+        load_results([tmp_path / "absent"])

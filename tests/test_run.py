@@ -1,0 +1,96 @@
+"""End to end: the CLI runs a suite in worker processes and writes results that load back."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from diffbench.models.builtin import builtin_path
+from diffbench.results import load_results, read_records
+from diffbench.runner import run_suite
+from diffbench.suite import load_suite
+
+
+def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "diffbench.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def quickstart_results(tmp_path_factory, repo: Path) -> Path:
+    out = tmp_path_factory.mktemp("quickstart")
+    result = _cli("run", str(repo / "suites" / "quickstart.yaml"), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "Summary" in result.stdout
+    files = list(out.glob("*.jsonl"))
+    assert len(files) == 1
+    return files[0]
+
+
+def test_quickstart_writes_the_results_contract(quickstart_results: Path) -> None:
+    records = read_records(quickstart_results)
+    run = records[0]
+    assert run["type"] == "run" and run["schema_version"] == 1
+    assert {"hostname", "os", "cpu", "ram_bytes", "gpus"} <= run["host"].keys()
+    assert {"python", "torch", "diffusers", "transformers", "diffbench"} <= run["software"].keys()
+    assert run["suite"]["name"] == "quickstart" and len(run["suite"]["sha256"]) == 64
+    generations = [r for r in records if r["type"] == "generation"]
+    assert len(generations) == 4 * (1 + 5)
+    for g in generations:
+        assert g["status"] == "ok" and g["run_id"] == run["run_id"]
+        assert len(g["step_s"]) == g["evaluations"] == g["cell"]["steps"]
+        assert abs(sum(g["phases_s"].values()) - g["wall_s"]) <= 0.05 * g["wall_s"]
+        assert sum(g["step_s"]) <= g["phases_s"]["denoise"] + 1e-9
+        assert g["cell"]["weights"] == "random" and g["cell"]["source"] == "builtin:tiny-sd"
+    warmups = [g for g in generations if g["warmup"]]
+    assert len(warmups) == 4 and all(g["repeat"] == 0 for g in warmups)
+    images = [g["image"] for g in generations if g.get("image")]
+    assert len(images) == 4  # the first measured image of each cell
+    for image in images:
+        assert (quickstart_results.parent / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_results_load_back_as_dataframes(quickstart_results: Path) -> None:
+    results = load_results([quickstart_results.parent])
+    assert len(results.runs) == 1
+    assert len(results.generations) == 24
+    assert {"sampler", "steps", "wall_s", "phase_denoise", "hostname", "runtime_device"} <= set(results.generations)
+    assert len(results.steps) == sum(results.generations["evaluations"])
+    per_generation = results.steps.groupby(["cell_id", "repeat", "warmup"]).size()
+    assert sorted(set(per_generation)) == [4, 8]
+
+
+def test_a_local_diffusers_folder_runs_like_any_model(tmp_path: Path) -> None:
+    folder = tmp_path / "my-model"
+    shutil.copytree(builtin_path("tiny-sdxl"), folder)
+    suite = tmp_path / "local.yaml"
+    suite.write_text("name: local\nmodels:\n  mine: {source: ./my-model}\n"
+                     "defaults: {resolution: 64x64, steps: 2, device: cpu}\nwarmup: 0\nrepeats: 1\n")
+    loaded = load_suite(suite)
+    outcome = run_suite(loaded, tmp_path / "out")
+    generations = [r for r in outcome.records if r["type"] == "generation"]
+    assert [g["status"] for g in generations] == ["ok"]
+    assert generations[0]["cell"]["family"] == "sdxl" and generations[0]["cell"]["weights"] == "pretrained"
+
+
+def test_not_applicable_cells_are_recorded_not_run(tmp_path: Path) -> None:
+    suite = tmp_path / "na.yaml"
+    suite.write_text("name: na\nmodels:\n  t: {source: builtin:tiny-sd}\n"
+                     "defaults: {steps: 2, device: cpu}\nmatrix: {offload: [none, sequential]}\n"
+                     "warmup: 0\nrepeats: 1\n")
+    outcome = run_suite(load_suite(suite), tmp_path / "out")
+    by_offload = {r["cell"]["offload"]: r for r in outcome.records}
+    assert by_offload["none"]["status"] == "ok"
+    assert by_offload["sequential"]["status"] == "not_applicable"
+    assert "device is cpu" in by_offload["sequential"]["error"]
+    assert by_offload["sequential"]["step_s"] == [] and by_offload["sequential"]["wall_s"] is None
+
+
+def test_the_runs_results_file_is_valid_json_lines(quickstart_results: Path) -> None:
+    for line in quickstart_results.read_text().splitlines():
+        json.loads(line)
