@@ -48,7 +48,9 @@ def run(suite: str, out_dir: str, resume: str | None) -> None:
     """Run SUITE and write a results file (JSON Lines)."""
     from rich.console import Console
 
-    from .console import LiveObserver, summary_table
+    from rich.markup import escape
+
+    from .console import LiveObserver, failure_lines, summary_table
     from .results import ResultsError
     from .runner import run_suite
 
@@ -62,6 +64,8 @@ def run(suite: str, out_dir: str, resume: str | None) -> None:
     finally:
         observer.close()
     console.print(summary_table(outcome.plan, outcome.records))
+    for line in failure_lines(outcome.records):
+        console.print(f"[red]{escape(line)}[/red]")
     console.print(f"Results: [bold]{outcome.results_path}[/bold]")
     if outcome.interrupted:
         console.print("[yellow]Interrupted: what finished is saved; resume with "

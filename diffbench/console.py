@@ -60,6 +60,18 @@ def plan_table(plan: Plan) -> Table:
     return table
 
 
+def failure_lines(records: list[dict[str, Any]]) -> list[str]:
+    """One line per cell that did not run cleanly, with its reason (printed under the summary)."""
+    lines, seen = [], set()
+    for record in records:
+        if record["status"] != "ok" and record["cell_id"] not in seen:
+            seen.add(record["cell_id"])
+            cell = record["cell"]
+            lines.append(f"{record['status']}: {cell.get('model')} {cell.get('sampler')} {cell.get('steps')} steps "
+                         f"({record['cell_id']}): {record['error']}")
+    return lines
+
+
 def iterations_per_second(record: dict[str, Any]) -> float | None:
     total = sum(record.get("step_s") or [])
     return record["evaluations"] / total if total > 0 else None
@@ -83,9 +95,7 @@ def summary_table(plan: Plan, records: list[dict[str, Any]]) -> Table:
         failed = [r for r in rows if r["status"] != "ok"]
         values = [str(cell.settings.get(a)) for a in axes]
         if not measured:
-            reason = failed[0]["error"] if failed else "no measurement"
-            table.add_row(*values, failed[0]["status"] if failed else "-", "-", "-", "-", "-",
-                          (reason or "")[:60])
+            table.add_row(*values, failed[0]["status"] if failed else "-", "-", "-", "-", "-", "-")
             continue
         per_image = statistics.median(r["wall_s"] / r["cell"]["batch_size"] for r in measured)
         rates = [v for v in map(iterations_per_second, measured) if v]

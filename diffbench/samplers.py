@@ -27,6 +27,8 @@ class Sampler:
     kwargs: dict[str, Any] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
     description: str = ""
+    # family -> why this sampler cannot run with that family's pipeline
+    unsupported: dict[str, str] = field(default_factory=dict)
 
 
 def _karras(base: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -73,7 +75,9 @@ SAMPLERS: tuple[Sampler, ...] = (
     Sampler("flow_euler", "FlowMatchEulerDiscreteScheduler", "flow",
             aliases=("FlowMatchEulerDiscreteScheduler", "flow euler")),
     Sampler("flow_heun", "FlowMatchHeunDiscreteScheduler", "flow",
-            aliases=("FlowMatchHeunDiscreteScheduler", "flow heun")),
+            aliases=("FlowMatchHeunDiscreteScheduler", "flow heun"),
+            unsupported={"flux": "the FLUX pipeline passes custom sigmas, which FlowMatchHeunDiscreteScheduler "
+                                 "does not accept"}),
 )
 
 # What a plain name means on a flow-matching model (ComfyUI uses "euler" for both kinds).
@@ -119,7 +123,10 @@ def resolve(name: str, model_family: str) -> Sampler:
     if sampler.key == "default":
         return Sampler("default", "", kind, description=sampler.description)
     if kind == "flow" and sampler.kind == "ddpm" and sampler.key in _FLOW_EQUIVALENT:
-        return lookup(_FLOW_EQUIVALENT[sampler.key])
+        sampler = lookup(_FLOW_EQUIVALENT[sampler.key])
+    if model_family in sampler.unsupported:
+        raise SamplerError(f"sampler '{name}' cannot run on family '{model_family}': "
+                           f"{sampler.unsupported[model_family]}")
     if sampler.kind != kind:
         usable = ", ".join(s.key for s in SAMPLERS if s.kind == kind and s.key != "default")
         what = {"ddpm": "a noise-prediction (DDPM-family)", "flow": "a flow-matching"}

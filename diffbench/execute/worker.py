@@ -17,7 +17,8 @@ from typing import Any
 from ..results import generation_record
 
 
-def _quiet() -> None:
+def quiet_libraries() -> None:
+    """Silence progress bars and advisory warnings of the libraries: the parent owns the terminal."""
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -158,7 +159,7 @@ class Worker:
 
 def worker_main(conn: Any, job: dict[str, Any]) -> None:
     """Entry point of the worker process (spawned, so CUDA starts clean in it)."""
-    _quiet()
+    quiet_libraries()
     try:
         Worker(conn, job).run()
         conn.send(("done", None))

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install everything the tests need from this repository's own files, then run them.
+# Used as-is by CI (.ci/run). torch is pinned to the CPU build that the CI machines carry;
+# on your own machine any torch >= 2.4 works (see README).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && ! command -v chromium >/dev/null 2>&1; then
+  # Headless Chromium (Debian package) for the report's browser tests; never a downloaded browser.
+  (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "note: could not install chromium"
+fi
+
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q "torch==2.13.0" -e ".[dev]"
+exec .venv/bin/python -m pytest "$@"
