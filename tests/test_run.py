@@ -94,3 +94,34 @@ def test_not_applicable_cells_are_recorded_not_run(tmp_path: Path) -> None:
 def test_the_runs_results_file_is_valid_json_lines(quickstart_results: Path) -> None:
     for line in quickstart_results.read_text().splitlines():
         json.loads(line)
+
+
+def test_settings_applied_on_a_loaded_pipeline(tmp_path: Path) -> None:
+    """Attention backend, VAE tiling and slicing, bf16 and batches run for real and are recorded."""
+    suite = tmp_path / "settings.yaml"
+    suite.write_text(
+        "name: settings\nmodels:\n  t: {source: builtin:tiny-sd}\n"
+        "defaults: {steps: 2, device: cpu, attention: native}\n"
+        "matrix:\n  dtype: [fp32, bf16]\n  batch_size: [1, 2]\n  vae_tiling: [false, true]\n"
+        "include:\n  - {vae_slicing: true, batch_size: 2, dtype: fp32}\n"
+        "warmup: 0\nrepeats: 1\n")
+    outcome = run_suite(load_suite(suite), tmp_path / "out")
+    generations = [r for r in outcome.records if r["type"] == "generation"]
+    assert len(generations) == 9
+    assert all(g["status"] == "ok" for g in generations), [g["error"] for g in generations]
+    assert {g["runtime"]["dtype"] for g in generations} == {"fp32", "bf16"}
+    loads = [line for line in map(json.loads, outcome.results_path.read_text().splitlines()) if line["type"] == "load"]
+    assert len(loads) == 2  # one pipeline load per dtype, whatever the batch size or VAE options
+
+
+def test_torch_compile_runs_and_the_warmup_absorbs_compilation(tmp_path: Path) -> None:
+    suite = tmp_path / "compile.yaml"
+    suite.write_text("name: compile\nmodels:\n  t: {source: builtin:tiny-sd}\n"
+                     "defaults: {steps: 2, device: cpu, compile: true}\nwarmup: 1\nrepeats: 2\n")
+    outcome = run_suite(load_suite(suite), tmp_path / "out")
+    generations = [r for r in outcome.records if r["type"] == "generation"]
+    assert [g["status"] for g in generations] == ["ok"] * 3, [g["error"] for g in generations]
+    warmup, *measured = generations
+    assert warmup["warmup"] and all(len(g["step_s"]) == 2 for g in generations)
+    # compilation happens in the first call: the warm-up pays it, the repeats do not
+    assert warmup["wall_s"] > 3 * max(g["wall_s"] for g in measured)
