@@ -15,7 +15,7 @@ from .runner import RunObserver
 
 # Axes shown in tables; the others appear only when the suite varies them.
 SHOWN_AXES = ("model", "sampler", "steps", "resolution", "batch_size", "dtype", "offload", "guidance_scale",
-              "device", "gpu", "attention", "compile", "vae_tiling", "vae_slicing", "seed", "prompt")
+              "device", "gpu", "vram_limit", "attention", "compile", "vae_tiling", "vae_slicing", "seed", "prompt")
 
 
 def fmt_bytes(value: float | None) -> str:
@@ -148,6 +148,10 @@ class LiveObserver(RunObserver):
             # A failed cell will not produce its remaining generations.
             self.progress.update(self.task, advance=self.per_cell,
                                  info=f"[red]{record['status']}[/red]: {(record['error'] or '')[:50]}")
+
+    def stopping(self) -> None:
+        self.progress.console.print("[yellow]Stopping after the generation in progress "
+                                    "(Ctrl-C again to stop at once)...[/yellow]")
 
     def close(self) -> None:
         if self.task is not None:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 # Settings whose change needs a fresh pipeline load; everything else (sampler, steps,
 # resolution, batch, guidance, seed, prompt, VAE tiling/slicing) is applied to a loaded one.
-LOAD_KEYS = ("model", "device", "gpu", "dtype", "offload", "attention", "compile")
+LOAD_KEYS = ("model", "device", "gpu", "dtype", "offload", "attention", "compile", "vram_limit")
 
 
 @dataclass
@@ -57,8 +57,10 @@ def cell_identity(model: dict[str, Any], settings: dict[str, Any]) -> str:
 
     The model's label in the suite is left out, so renaming a model keeps its ids; its
     source, revision and variant are in. The same suite gives the same ids on any host.
+    Unset (None) settings are left out too, so that an axis added in a later version
+    (defaulting to None) does not change the ids of results already on disk.
     """
-    identity = {k: v for k, v in settings.items() if k != "model"}
+    identity = {k: v for k, v in settings.items() if k != "model" and v is not None}
     weights = {k: model.get(k) for k in ("source", "revision", "variant")}
     return _digest({"weights": weights, "settings": identity})
 
@@ -149,6 +151,8 @@ def static_skip_reason(cell: Cell) -> str | None:
     device = cell.settings["device"]
     if device == "cpu" and cell.settings["offload"] != "none":
         return f"offload '{cell.settings['offload']}' moves weights between CPU and an accelerator; device is cpu"
+    if device in {"cpu", "mps"} and cell.settings["vram_limit"]:
+        return f"vram_limit caps CUDA memory; device is {device}"
     if device == "cpu" and cell.settings["gpu"]:
         return f"gpu '{cell.settings['gpu']}' was asked for but device is cpu"
     return None

@@ -123,6 +123,23 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     return records
 
 
+def repair_torn_tail(path: Path) -> bool:
+    """Cut an incomplete last line (left by a power cut or kill -9) so appending can go on.
+
+    Returns True when something was cut; warns with the file and line.
+    """
+    data = path.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return False
+    cut = data.rfind(b"\n") + 1
+    line = data[:cut].count(b"\n") + 1
+    warnings.warn(f"{path}:{line}: incomplete last line removed before resuming (the run was interrupted)",
+                  stacklevel=2)
+    with path.open("r+b") as handle:
+        handle.truncate(cut)
+    return True
+
+
 @dataclass
 class Results:
     """Results as pandas DataFrames: one row per run, per generation, per denoising step."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import signal
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,7 +16,7 @@ from . import SCHEMA_VERSION
 from .execute.local import Job, LocalExecutor
 from .hardware.sysinfo import host_description, software_description
 from .plan import Cell, Plan, make_plan
-from .results import ResultsWriter, generation_record, new_run_id, read_records, utc_now
+from .results import ResultsWriter, generation_record, new_run_id, read_records, repair_torn_tail, utc_now
 from .suite import Suite
 
 
@@ -28,6 +30,9 @@ class RunObserver:
     def generation(self, record: dict[str, Any]) -> None: ...
 
     def loaded(self, info: dict[str, Any]) -> None: ...
+
+    def stopping(self) -> None:
+        """The first Ctrl-C: the run stops after the generation in progress."""
 
 
 @dataclass
@@ -96,6 +101,7 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
     host = host_description()
     if resume is not None:
         path = Path(resume)
+        repair_torn_tail(path)
         done = completed_work(path, host["hostname"])
     else:
         path = default_results_path(suite, Path(out_dir))
@@ -136,6 +142,7 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
     })
     observer.started(plan, path)
     executor = (executor_factory or LocalExecutor)(emit)
+    previous_handler = _install_interrupt_handler(executor, observer)
     try:
         for cell in static_na:
             emit("cell", cell.cell_id)
@@ -146,4 +153,21 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
         outcome.interrupted = True
     finally:
         writer.close()
+        if previous_handler is not None:
+            signal.signal(signal.SIGINT, previous_handler)
+    outcome.interrupted = outcome.interrupted or executor.stop_requested
     return outcome
+
+
+def _install_interrupt_handler(executor: Any, observer: RunObserver) -> Any:
+    """First Ctrl-C: finish the generation in progress, save, stop. Second: stop at once."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        if executor.stop_requested:
+            raise KeyboardInterrupt
+        executor.request_stop()
+        observer.stopping()
+
+    return signal.signal(signal.SIGINT, on_interrupt)

@@ -71,6 +71,15 @@ def _check_attention(value: str) -> str:
     return value
 
 
+def _check_vram_limit(value: Any) -> str:
+    from .hardware.memsize import vram_limit_bytes
+
+    if not isinstance(value, str):
+        raise ValueError("expected a size such as 12GiB or a GPU name such as 'RTX 3060'")
+    vram_limit_bytes(value)
+    return value.strip()
+
+
 def _check_sampler(value: str) -> str:
     samplers.lookup(value)  # raises with a near miss
     return value
@@ -98,6 +107,7 @@ class AxisValues(BaseModel):
     compile: bool | None = Field(None, description="torch.compile the denoiser")
     vae_tiling: bool | None = None
     vae_slicing: bool | None = None
+    vram_limit: str | None = Field(None, description="cap CUDA memory to emulate a smaller card: 12GiB or 'RTX 3060'")
 
     _dtype = field_validator("dtype", mode="before")(classmethod(lambda cls, v: _normalise_dtype(v)))
     _resolution = field_validator("resolution", mode="before")(
@@ -106,6 +116,9 @@ class AxisValues(BaseModel):
     _device = field_validator("device")(classmethod(lambda cls, v: None if v is None else _check_device(v)))
     _attention = field_validator("attention")(classmethod(lambda cls, v: None if v is None else _check_attention(v)))
     _sampler = field_validator("sampler")(classmethod(lambda cls, v: None if v is None else _check_sampler(v)))
+    _vram_limit = field_validator("vram_limit", mode="before")(
+        classmethod(lambda cls, v: None if v is None else _check_vram_limit(v))
+    )
 
 
 AXES: tuple[str, ...] = tuple(AxisValues.model_fields)
@@ -115,7 +128,7 @@ BUILTIN_DEFAULTS: dict[str, Any] = {
     "device": "auto", "gpu": None, "steps": 20, "sampler": "default", "offload": "none",
     "resolution": None, "batch_size": 1, "dtype": "auto", "guidance_scale": None, "seed": 0,
     "prompt": "a photograph of an astronaut riding a horse", "negative_prompt": None,
-    "attention": "default", "compile": False, "vae_tiling": False, "vae_slicing": False,
+    "attention": "default", "compile": False, "vae_tiling": False, "vae_slicing": False, "vram_limit": None,
 }
 
 
@@ -254,8 +267,12 @@ def _check_axes_mapping(check: _Checker, mapping: Any, loc: Loc, what: str) -> d
     return mapping
 
 
-def load_suite(path: str | Path, text: bytes | str | None = None) -> Suite:
-    """Read, validate and cross-check a suite file. Raises SuiteError (one line, with file:line)."""
+def load_suite(path: str | Path, text: bytes | str | None = None, allow_pickle: bool = False,
+               trust_remote_code: bool = False) -> Suite:
+    """Read, validate and cross-check a suite file. Raises SuiteError (one line, with file:line).
+
+    `allow_pickle` and `trust_remote_code` are the command line's overrides for every model.
+    """
     path = Path(path)
     raw = path.read_bytes() if text is None and path.is_file() else text
     data, lines = load_yaml(path, raw)
@@ -278,6 +295,9 @@ def load_suite(path: str | Path, text: bytes | str | None = None) -> Suite:
     except ValidationError as exc:
         raise check.from_validation(exc, (), allowed) from None
 
+    for spec in suite.models.values():
+        spec.allow_pickle = spec.allow_pickle or allow_pickle
+        spec.trust_remote_code = spec.trust_remote_code or trust_remote_code
     if isinstance(raw, str):
         raw = raw.encode("utf-8")
     suite.path = str(path)
@@ -334,6 +354,18 @@ def _cross_check(suite: Suite, check: _Checker) -> None:
                                   f"defined: {', '.join(suite.models)}")
     if not model_locs and len(suite.models) != 1:
         raise check.fail(("matrix",), "say which models to run: add a 'model' axis to the matrix")
+
+    size = 1
+    for values in suite.matrix.values():
+        size *= len(values)
+    for entry in suite.include:
+        extra = 1
+        for values in entry.values():
+            extra *= len(values)
+        size += extra
+    if size > MAX_CELLS:
+        raise check.fail(("matrix",), f"the matrix expands to {size} cells; at most {MAX_CELLS} are allowed "
+                                      "(split the suite, or narrow an axis)")
 
     from .plan import expand  # the matrix must be expanded to know which model meets which sampler
 

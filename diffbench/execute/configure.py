@@ -23,10 +23,14 @@ class Runtime:
     dtype_name: str
     gpu_name: str | None = None
     gpu_uuid: str | None = None
+    vram_cap: dict[str, Any] | None = None
 
     def describe(self) -> dict[str, Any]:
-        return {"device": str(self.device), "dtype": self.dtype_name, "gpu_name": self.gpu_name,
-                "gpu_uuid": self.gpu_uuid}
+        described = {"device": str(self.device), "dtype": self.dtype_name, "gpu_name": self.gpu_name,
+                     "gpu_uuid": self.gpu_uuid}
+        if self.vram_cap:
+            described.update(self.vram_cap)
+        return described
 
 
 def resolve_runtime(settings: dict[str, Any], family: str) -> Runtime:
@@ -60,6 +64,8 @@ def resolve_runtime(settings: dict[str, Any], family: str) -> Runtime:
         gpu_uuid = f"GPU-{props.uuid}" if getattr(props, "uuid", None) else None
     elif settings["gpu"]:
         raise NotApplicable(f"gpu '{settings['gpu']}' was asked for but the device is {device.type}")
+    if settings.get("vram_limit") and device.type != "cuda":
+        raise NotApplicable(f"vram_limit caps CUDA memory; the device is {device.type}")
     if device.type == "mps" and settings["offload"] in {"sequential", "group-block", "group-leaf"}:
         raise NotApplicable(f"offload '{settings['offload']}' is not supported on mps by diffusers")
     if device.type == "cpu" and settings["offload"] != "none":
@@ -69,6 +75,35 @@ def resolve_runtime(settings: dict[str, Any], family: str) -> Runtime:
     if dtype == "auto":
         dtype = "fp32" if device.type == "cpu" else ("bf16" if family in {"sd3", "flux"} else "fp16")
     return Runtime(device, dtype, gpu_name, gpu_uuid)
+
+
+def cap_cuda_memory(device: Any, limit: str) -> dict[str, Any]:
+    """Make this process see at most `limit` of VRAM, as a smaller card would.
+
+    The CUDA context and anything else outside torch's caching allocator (measured here,
+    after the context exists) are charged against the limit, and the allocator gets the
+    rest through set_per_process_memory_fraction. Only capacity is emulated: bandwidth
+    and compute stay those of the card in the machine.
+    """
+    import torch
+
+    from ..hardware.memsize import vram_limit_bytes
+
+    limit_bytes = vram_limit_bytes(limit)
+    torch.zeros(1, device=device)  # create the CUDA context so that its size is counted
+    free, total = torch.cuda.mem_get_info(device)
+    outside = (total - free) - torch.cuda.memory_reserved(device)
+    budget = limit_bytes - outside
+    info = {"vram_limit": limit, "vram_limit_bytes": limit_bytes, "vram_outside_allocator_bytes": int(outside),
+            "vram_allocator_cap_bytes": int(min(budget, total)), "speed_emulated": False}
+    if budget <= 0:
+        raise NotApplicable(f"vram_limit {limit} is smaller than the CUDA context and other use "
+                            f"({outside / 2**30:.2f} GiB) on this GPU")
+    if limit_bytes >= total:
+        info["note"] = "the limit is at least this GPU's memory: no cap applied"
+        return info
+    torch.cuda.set_per_process_memory_fraction(budget / total, device)
+    return info
 
 
 def torch_dtype(name: str) -> Any:

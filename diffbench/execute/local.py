@@ -62,14 +62,19 @@ class LocalExecutor:
         self.emit = emit  # ("record" | "cell" | "loaded", payload)
         self._context = multiprocessing.get_context("spawn")
         self.process: Any = None
+        self.stop_requested = False
 
     def run(self, jobs: list[Job]) -> None:
         queue = list(jobs)
-        while queue:
+        while queue and not self.stop_requested:
             job = queue.pop(0)
             leftover = self._run_attempt(job)
             if leftover is not None and leftover.cells:
                 queue.insert(0, leftover)
+
+    def request_stop(self) -> None:
+        """Stop after the generation in progress is recorded (first Ctrl-C)."""
+        self.stop_requested = True
 
     def stop(self) -> None:
         """Kill the running worker now (second Ctrl-C, or an error in the parent)."""
@@ -92,11 +97,16 @@ class LocalExecutor:
             self.process.join()
             return None
         self.stop()
+        if outcome == "stopped":
+            return None
         return self._after_failure(attempt, outcome)
 
     def _pump(self, attempt: _Attempt, conn: Any) -> str:
-        """Relay messages until the worker finishes ('done'), dies ('died') or overruns ('timeout')."""
+        """Relay messages until the worker finishes ('done'), dies ('died'), overruns ('timeout')
+        or a stop was requested ('stopped')."""
         while True:
+            if self.stop_requested and attempt.current is None:
+                return "stopped"
             if conn.poll(POLL_S):
                 try:
                     kind, payload = conn.recv()
@@ -113,6 +123,8 @@ class LocalExecutor:
                     attempt.current = payload
                     attempt.cell_started = time.monotonic()
                 self.emit(kind, payload)
+                if kind == "record" and self.stop_requested:
+                    return "stopped"
                 continue
             if not self.process.is_alive() and not conn.poll(0):
                 return "died"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import time
 import traceback
 from pathlib import Path
@@ -93,10 +94,12 @@ class Worker:
         from ..measure.probe import PipelineProbe, denoiser_of
         from ..hardware import nvml
         from ..models.sources import load_pipeline
-        from .configure import place, set_attention, torch_dtype
+        from .configure import cap_cuda_memory, place, set_attention, torch_dtype
         from .generation import Meters
 
         settings = self.cells[0]["cell"]
+        if settings.get("vram_limit"):
+            runtime.vram_cap = cap_cuda_memory(runtime.device, settings["vram_limit"])
         started = time.perf_counter()
         pipe = load_pipeline(self.job["model"], torch_dtype(runtime.dtype_name), Path(self.job["base_dir"]))
         pipe.set_progress_bar_config(disable=True)
@@ -159,6 +162,8 @@ class Worker:
 
 def worker_main(conn: Any, job: dict[str, Any]) -> None:
     """Entry point of the worker process (spawned, so CUDA starts clean in it)."""
+    # Ctrl-C reaches the whole process group; the parent decides what it means.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     quiet_libraries()
     try:
         Worker(conn, job).run()

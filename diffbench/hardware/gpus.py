@@ -1,0 +1,104 @@
+"""Specifications of the GPUs people run diffusion models on, each figure with its public source.
+
+`fp16_tflops` is peak dense FP16/BF16 tensor throughput with FP32 accumulation, the mode
+PyTorch's fp16/bf16 matmuls use. GeForce cards run it at half their FP16-accumulate rate
+(the larger figure in their marketing); data-centre cards at full rate. Sparsity is never
+counted. Bandwidth is in GB/s (10^9 bytes), VRAM in bytes, board power in watts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+GIB = 2**30
+
+TURING = "NVIDIA Turing GPU Architecture whitepaper (2018), Appendix A, reference boost clocks"
+AMPERE = "NVIDIA Ampere GA102 GPU Architecture whitepaper (2020/2021), Appendix A"
+ADA = "NVIDIA Ada Lovelace GPU Architecture whitepaper (2022/2023), Appendix A"
+BLACKWELL = "NVIDIA RTX Blackwell GPU Architecture whitepaper (2025), Appendix A"
+A10 = "NVIDIA A10 Tensor Core GPU datasheet"
+A100 = "NVIDIA A100 Tensor Core GPU datasheet"
+L4 = "NVIDIA L4 Tensor Core GPU datasheet"
+L40S = "NVIDIA L40S GPU datasheet"
+H100 = "NVIDIA H100 Tensor Core GPU datasheet"
+H200 = "NVIDIA H200 Tensor Core GPU datasheet"
+
+
+@dataclass(frozen=True)
+class GpuSpec:
+    name: str
+    vram_gib: float
+    bandwidth_gbs: float
+    fp16_tflops: float
+    board_power_w: float
+    source: str
+    note: str = ""
+
+    @property
+    def vram_bytes(self) -> int:
+        return int(self.vram_gib * GIB)
+
+
+GPUS: tuple[GpuSpec, ...] = (
+    GpuSpec("RTX 2060", 6, 336, 25.8, 160, TURING, "FP16-acc 51.6, from the RTX 2060 launch specifications"),
+    GpuSpec("RTX 2070", 8, 448, 29.9, 175, TURING),
+    GpuSpec("RTX 2080", 8, 448, 40.3, 215, TURING),
+    GpuSpec("RTX 2080 Ti", 11, 616, 53.8, 250, TURING),
+    GpuSpec("RTX 3060", 12, 360, 25.6, 170, AMPERE),
+    GpuSpec("RTX 3060 Ti", 8, 448, 32.4, 200, AMPERE),
+    GpuSpec("RTX 3070", 8, 448, 40.6, 220, AMPERE),
+    GpuSpec("RTX 3080", 10, 760, 59.5, 320, AMPERE),
+    GpuSpec("RTX 3080 Ti", 12, 912, 68.2, 350, AMPERE),
+    GpuSpec("RTX 3090", 24, 936, 71.0, 350, AMPERE),
+    GpuSpec("RTX 3090 Ti", 24, 1008, 80.0, 450, AMPERE),
+    GpuSpec("RTX 4060", 8, 272, 30.3, 115, ADA),
+    GpuSpec("RTX 4060 Ti", 8, 288, 44.2, 160, ADA, "a 16 GB model exists: use vram_limit 16GiB for it"),
+    GpuSpec("RTX 4070", 12, 504, 58.4, 200, ADA),
+    GpuSpec("RTX 4070 Ti", 12, 504, 80.2, 285, ADA),
+    GpuSpec("RTX 4080", 16, 716.8, 97.5, 320, ADA),
+    GpuSpec("RTX 4090", 24, 1008, 165.2, 450, ADA),
+    GpuSpec("RTX 5080", 16, 960, 112.6, 360, BLACKWELL),
+    GpuSpec("RTX 5090", 32, 1792, 209.5, 575, BLACKWELL),
+    GpuSpec("A10", 24, 600, 125.0, 150, A10),
+    GpuSpec("A100 40GB", 40, 1555, 312.0, 400, A100, "SXM4; the PCIe card runs at 250 W"),
+    GpuSpec("A100 80GB", 80, 2039, 312.0, 400, A100, "SXM4; the PCIe card has 1935 GB/s at 300 W"),
+    GpuSpec("L4", 24, 300, 121.0, 72, L4),
+    GpuSpec("L40S", 48, 864, 362.0, 350, L40S),
+    GpuSpec("H100 PCIe", 80, 2000, 756.0, 350, H100),
+    GpuSpec("H100", 80, 3350, 989.0, 700, H100, "SXM5"),
+    GpuSpec("H200", 141, 4800, 989.0, 700, H200, "SXM"),
+)
+
+
+def _tokens(name: str) -> set[str]:
+    text = re.sub(r"(\d+)\s*gb", r"\1gb", name.lower())
+    return set(re.findall(r"[a-z]+|\d+gb|\d+", text)) - {"nvidia", "geforce", "tesla"}
+
+
+def _split(tokens: set[str]) -> tuple[set[str], set[str]]:
+    sizes = {t for t in tokens if t.endswith("gb")}
+    return tokens - sizes, sizes
+
+
+def find_gpu(name: str, vram_bytes: int | None = None) -> GpuSpec | None:
+    """The spec for a GPU name as NVML or a person writes it ('NVIDIA GeForce RTX 3060 Ti',
+    'rtx 3060', 'NVIDIA A100-SXM4-80GB'), or None.
+
+    A spec matches when every word of its name appears in the given name; the most specific
+    match wins ('RTX 3060 Ti' over 'RTX 3060', 'H100 PCIe' over 'H100'). Where a card comes
+    in several memory sizes, a size in the name decides, else the nearest to `vram_bytes`.
+    """
+    given_words, given_sizes = _split(_tokens(name))
+    matches = []
+    for spec in GPUS:
+        words, sizes = _split(_tokens(spec.name))
+        if words <= given_words and (not given_sizes or not sizes or sizes <= given_sizes):
+            matches.append((len(words), spec))
+    if not matches:
+        return None
+    most = max(count for count, _ in matches)
+    best = [spec for count, spec in matches if count == most]
+    if vram_bytes and len(best) > 1:
+        return min(best, key=lambda spec: abs(spec.vram_bytes - vram_bytes))
+    return best[0]
