@@ -22,14 +22,21 @@ def _fail(message: str) -> None:
     sys.exit(EXIT_BAD_INPUT)
 
 
-def _load(path: str) -> Any:
+def _load(path: str, allow_pickle: bool = False, trust_remote_code: bool = False) -> Any:
     from .suite import load_suite
     from .yamlsource import SuiteError
 
     try:
-        return load_suite(path)
+        return load_suite(path, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
     except SuiteError as exc:
         _fail(str(exc))
+
+
+def _safety_options(command: Any) -> Any:
+    command = click.option("--allow-pickle", is_flag=True,
+                           help="Allow .ckpt/.bin checkpoints for every model (pickle can run code).")(command)
+    return click.option("--trust-remote-code", is_flag=True,
+                        help="Allow pipelines that ship their own Python code.")(command)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,7 +51,8 @@ def main() -> None:
               help="Folder for the results file.")
 @click.option("--resume", type=click.Path(dir_okay=False, exists=True),
               help="Append to this results file, running only what it does not hold yet.")
-def run(suite: str, out_dir: str, resume: str | None) -> None:
+@_safety_options
+def run(suite: str, out_dir: str, resume: str | None, allow_pickle: bool, trust_remote_code: bool) -> None:
     """Run SUITE and write a results file (JSON Lines)."""
     from rich.console import Console
 
@@ -54,7 +62,7 @@ def run(suite: str, out_dir: str, resume: str | None) -> None:
     from .results import ResultsError
     from .runner import run_suite
 
-    loaded = _load(suite)
+    loaded = _load(suite, allow_pickle, trust_remote_code)
     console = Console(width=None if sys.stdout.isatty() else 140)
     observer = LiveObserver(console)
     try:
@@ -75,7 +83,8 @@ def run(suite: str, out_dir: str, resume: str | None) -> None:
 
 @main.command()
 @click.argument("suites", nargs=-1, required=True, type=click.Path(dir_okay=False))
-def validate(suites: tuple[str, ...]) -> None:
+@_safety_options
+def validate(suites: tuple[str, ...], allow_pickle: bool, trust_remote_code: bool) -> None:
     """Check suite files; print one line per problem and exit 2 if any."""
     from .suite import load_suite
     from .yamlsource import SuiteError
@@ -83,7 +92,7 @@ def validate(suites: tuple[str, ...]) -> None:
     failed = False
     for path in suites:
         try:
-            suite = load_suite(path)
+            suite = load_suite(path, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
         except SuiteError as exc:
             click.echo(f"error: {exc}", err=True)
             failed = True
@@ -99,11 +108,12 @@ def validate(suites: tuple[str, ...]) -> None:
 @main.command()
 @click.argument("suite", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the cells as JSON.")
-def plan(suite: str, as_json: bool) -> None:
+@_safety_options
+def plan(suite: str, as_json: bool, allow_pickle: bool, trust_remote_code: bool) -> None:
     """Show the cells SUITE expands to, in run order, and what is skipped and why."""
     from .plan import make_plan
 
-    made = make_plan(_load(suite))
+    made = make_plan(_load(suite, allow_pickle, trust_remote_code))
     if as_json:
         cells = [{"cell_id": c.cell_id, "load_key": c.load_key, "settings": c.resolved(),
                   "not_applicable": c.skip_reason} for c in made.cells]
@@ -145,6 +155,19 @@ def models() -> None:
         target = sampler.scheduler_class or "(the model's own scheduler)"
         kwargs = f" {sampler.kwargs}" if sampler.kwargs else ""
         click.echo(f"  {sampler.key:<22} {sampler.kind:<5} {target}{kwargs}  [{names}]")
+
+
+@main.command()
+def gpus() -> None:
+    """The GPU spec table (VRAM, bandwidth, FP16 tensor TFLOP/s, power) and its sources."""
+    from .hardware.gpus import GPUS
+
+    click.echo(f"{'GPU':<12} {'VRAM':>8} {'GB/s':>7} {'FP16 TF':>8} {'W':>5}  source")
+    for spec in GPUS:
+        note = f" ({spec.note})" if spec.note else ""
+        click.echo(f"{spec.name:<12} {spec.vram_gib:>5g} GiB {spec.bandwidth_gbs:>7g} {spec.fp16_tflops:>8g} "
+                   f"{spec.board_power_w:>5g}  {spec.source}{note}")
+    click.echo("\nFP16 TF: dense FP16/BF16 tensor TFLOP/s with FP32 accumulation (no sparsity).")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,258 @@
+"""Runs that survive: killed workers, timeouts, failed loads, kill -9 and resume, Ctrl-C, OOM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from diffbench.execute.worker import Worker
+from diffbench.models.builtin import builtin_path
+from diffbench.results import load_results, read_records
+from diffbench.runner import run_suite
+from diffbench.suite import load_suite
+
+SLOW_SUITE = """\
+name: survive
+models:
+  t: {source: "builtin:tiny-sd"}
+defaults: {steps: 40, device: cpu}
+matrix:
+  sampler: [euler, ddim, dpmpp_2m]
+warmup: 1
+repeats: 5
+"""
+
+
+def _start(suite: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "diffbench.cli", "run", str(suite), "--out", str(out), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _generations(path: Path) -> list[dict[str, Any]]:
+    """Complete generation lines written so far (a torn last line is ignored)."""
+    records = []
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("type") == "generation":
+            records.append(record)
+    return records
+
+
+def _wait_for(out: Path, predicate, timeout: float = 120) -> Path:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        files = list(out.glob("*.jsonl"))
+        if files and predicate(_generations(files[0])):
+            return files[0]
+        time.sleep(0.02)
+    raise AssertionError("the run never reached the expected point")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError):
+                continue
+    return found
+
+
+def _group_members(group: int) -> list[int]:
+    """Live processes of a process group (ours run in their own session)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) == group and fields[0] != "Z":
+                    members.append(int(entry.name))
+            except (OSError, IndexError):
+                continue
+    return members
+
+
+def _worker_pid(parent: int) -> int:
+    for pid in _children(parent):
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        if b"spawn_main" in cmdline:
+            return pid
+    raise AssertionError("no worker process found")
+
+
+def _ordered_cells(records: list[dict[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(r["cell_id"] for r in records))
+
+
+def test_a_worker_killed_mid_cell_loses_only_that_cell(tmp_path: Path) -> None:
+    suite = tmp_path / "s.yaml"
+    suite.write_text(SLOW_SUITE)
+    process = _start(suite, tmp_path / "out")
+    # kill the worker as soon as the second cell has one measured generation
+    path = _wait_for(tmp_path / "out", lambda g: len(_ordered_cells(g)) == 2 and not g[-1]["warmup"])
+    os.kill(_worker_pid(process.pid), signal.SIGKILL)
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr
+    records = read_records(path)
+    generations = [r for r in records if r["type"] == "generation"]
+    first, second, third = _ordered_cells(generations)
+    statuses = {cell: Counter(g["status"] for g in generations if g["cell_id"] == cell) for cell in (first, second, third)}
+    assert statuses[first] == Counter({"ok": 6}) and statuses[third] == Counter({"ok": 6})
+    assert statuses[second]["crashed"] == 1
+    crashed = next(g for g in generations if g["status"] == "crashed")
+    assert "SIGKILL" in crashed["error"]
+    assert sum(1 for r in records if r["type"] == "load") == 2  # a fresh worker took the rest
+    assert "crashed" in stdout
+
+
+def test_a_cell_past_its_time_limit_is_stopped_and_the_rest_run(tmp_path: Path) -> None:
+    suite = tmp_path / "t.yaml"
+    suite.write_text("name: limit\nmodels:\n  t: {source: \"builtin:tiny-sd\"}\n"
+                     "defaults: {device: cpu}\nmatrix:\n  steps: [2, 1000, 3]\n"
+                     "warmup: 0\nrepeats: 2\ntimeout_s: 3\n")
+    outcome = run_suite(load_suite(suite), tmp_path / "out")
+    by_steps: dict[int, list[str]] = {}
+    for record in outcome.records:
+        by_steps.setdefault(record["cell"]["steps"], []).append(record["status"])
+    assert by_steps[2] == ["ok", "ok"] and by_steps[3] == ["ok", "ok"]
+    assert by_steps[1000] == ["timeout"]
+    timed_out = next(r for r in outcome.records if r["status"] == "timeout")
+    assert "time limit of 3 s" in timed_out["error"]
+
+
+def test_a_model_that_fails_to_load_marks_its_cells_and_others_run(tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    import shutil
+
+    shutil.copytree(builtin_path("tiny-sd"), broken)
+    weights = next((broken / "unet").glob("*.safetensors"))
+    weights.write_bytes(b"this is not a safetensors file")
+    suite = tmp_path / "m.yaml"
+    suite.write_text("name: loads\nmodels:\n  bad: {source: ./broken}\n  good: {source: \"builtin:tiny-sd\"}\n"
+                     "defaults: {steps: 2, device: cpu, resolution: 64x64}\n"
+                     "matrix:\n  model: [bad, good]\n  sampler: [euler, ddim]\nwarmup: 0\nrepeats: 1\n")
+    outcome = run_suite(load_suite(suite), tmp_path / "out")
+    by_model = Counter((r["cell"]["model"], r["status"]) for r in outcome.records)
+    assert by_model == Counter({("bad", "error"): 2, ("good", "ok"): 2})
+    failed = next(r for r in outcome.records if r["status"] == "error")
+    assert failed["error"].startswith("model failed to load:")
+
+
+def _measured_keys(path: Path) -> Counter[tuple[str, int]]:
+    return Counter((g["cell_id"], g["repeat"]) for g in _generations(path) if not g["warmup"] and g["status"] == "ok")
+
+
+def test_kill_9_of_the_whole_run_then_resume_measures_everything_exactly_once(tmp_path: Path) -> None:
+    suite = tmp_path / "s.yaml"
+    suite.write_text(SLOW_SUITE.replace("steps: 40", "steps: 12"))
+    reference = run_suite(load_suite(suite), tmp_path / "ref")
+    expected = _measured_keys(reference.results_path)
+    assert len(expected) == 15
+
+    process = _start(suite, tmp_path / "out")
+    path = _wait_for(tmp_path / "out", lambda g: sum(not r["warmup"] for r in g) >= 7)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.communicate(timeout=60)
+    with path.open("a") as handle:  # what a power cut mid-write leaves behind
+        handle.write('{"type": "generation", "cell_id": "')
+    before = _measured_keys(path)
+    assert 7 <= sum(before.values()) < 15
+
+    resumed = subprocess.run([sys.executable, "-m", "diffbench.cli", "run", str(suite), "--resume", str(path)],
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "incomplete last line removed" in resumed.stderr
+    after = _measured_keys(path)
+    assert after == expected  # every cell and repeat, each exactly once
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = load_results([path])
+    assert len(loaded.runs) == 2 and loaded.runs["hostname"].nunique() == 1
+
+
+def test_resume_on_a_finished_file_runs_nothing(tmp_path: Path) -> None:
+    suite = tmp_path / "s.yaml"
+    suite.write_text(SLOW_SUITE.replace("steps: 40", "steps: 2").replace("repeats: 5", "repeats: 1"))
+    first = run_suite(load_suite(suite), tmp_path / "out")
+    again = run_suite(load_suite(suite), resume=first.results_path)
+    assert again.records == []
+
+
+@pytest.mark.parametrize("presses", [1, 2])
+def test_ctrl_c_leaves_a_valid_loadable_file(tmp_path: Path, presses: int) -> None:
+    suite = tmp_path / "s.yaml"
+    suite.write_text(SLOW_SUITE)
+    process = _start(suite, tmp_path / "out")
+    path = _wait_for(tmp_path / "out", lambda g: len(g) >= 3)
+    for _ in range(presses):
+        os.killpg(process.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C
+        time.sleep(0.05)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "--resume" in stdout
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no torn line either
+        results = load_results([path])
+    assert 3 <= len(results.generations) < 18
+    assert set(results.generations["status"]) == {"ok"}
+    assert _group_members(process.pid) == []  # the worker did not outlive the run
+
+
+class _Collect:
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, Any]] = []
+
+    def send(self, message: tuple[str, Any]) -> None:
+        self.messages.append(message)
+
+
+class _OomAtBatchTwo(Worker):
+    """A real pipeline whose UNet runs out of memory, from inside its forward pass, at batch 2."""
+
+    def _load(self, runtime: Any) -> Any:
+        loaded = super()._load(runtime)
+        pipe = loaded[0]
+
+        def out_of_memory(module: Any, args: Any) -> None:
+            if args[0].shape[0] >= 4:  # batch 2 doubled by classifier-free guidance
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (injected)")
+
+        pipe.unet.mid_block.register_forward_pre_hook(out_of_memory)
+        return loaded
+
+
+def test_out_of_memory_is_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
+    suite = tmp_path / "o.yaml"
+    suite.write_text("name: oom\nmodels:\n  t: {source: \"builtin:tiny-sd\"}\n"
+                     "defaults: {steps: 2, device: cpu}\nmatrix:\n  batch_size: [1, 2]\n  sampler: [euler, ddim]\n"
+                     "warmup: 1\nrepeats: 2\n")
+    from diffbench.plan import make_plan
+    from diffbench.runner import _jobs
+
+    jobs, _ = _jobs(make_plan(load_suite(suite)), {})
+    conn = _Collect()
+    _OomAtBatchTwo(conn, jobs[0].payload()).run()
+    records = [payload for kind, payload in conn.messages if kind == "record"]
+    outcome = Counter((r["cell"]["batch_size"], r["cell"]["sampler"], r["status"]) for r in records)
+    # batch 1 cells: warm-up + 2 repeats each; batch 2 cells: one oom line each (the first try)
+    assert outcome == Counter({(1, "euler", "ok"): 3, (1, "ddim", "ok"): 3,
+                               (2, "euler", "oom"): 1, (2, "ddim", "oom"): 1})
+    oom = next(r for r in records if r["status"] == "oom")
+    assert "out of memory" in oom["error"] and oom["warmup"] is True and oom["step_s"] == []
