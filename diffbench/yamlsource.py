@@ -17,6 +17,7 @@ Loc = tuple[str | int, ...]
 MAX_BYTES = 1_000_000
 MAX_NODES = 200_000
 MAX_DEPTH = 40
+_PLAIN_COLLECTIONS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
 
 class SuiteError(Exception):
@@ -45,14 +46,16 @@ class _Builder:
         if depth > MAX_DEPTH:
             raise SuiteError(self.path, line, f"nesting deeper than {MAX_DEPTH} levels")
         self.lines.setdefault(loc, line)
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_COLLECTIONS:
+            raise SuiteError(self.path, line, f"tag '{node.tag}' is not allowed in a suite")
         if isinstance(node, yaml.MappingNode):
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 if not isinstance(key_node, yaml.ScalarNode):
                     raise SuiteError(self.path, key_node.start_mark.line + 1, "mapping keys must be plain text")
-                key = self._scalar(key_node)
-                if key == "<<":
+                if key_node.value == "<<" or key_node.tag.endswith(":merge"):
                     raise SuiteError(self.path, key_node.start_mark.line + 1, "YAML merge keys ('<<') are not supported")
+                key = self._scalar(key_node)
                 if key in result:
                     raise SuiteError(self.path, key_node.start_mark.line + 1, f"duplicate key '{key}'")
                 self.lines[(*loc, key)] = key_node.start_mark.line + 1
