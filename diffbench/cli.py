@@ -157,6 +157,100 @@ def models() -> None:
         click.echo(f"  {sampler.key:<22} {sampler.kind:<5} {target}{kwargs}  [{names}]")
 
 
+def _results_error(exc: Exception) -> None:
+    _fail(str(exc))
+
+
+@main.command()
+@click.argument("results", nargs=-1, required=True, type=click.Path())
+@click.option("-o", "--output", default="reports/report.html", show_default=True, type=click.Path(dir_okay=False),
+              help="The HTML file to write.")
+@click.option("--compare", "compare_axis", help="Axis to compare by (gpu, model, sampler, steps, dtype, ...); "
+                                                  "default: every axis that varies.")
+@click.option("--baseline", help="The value of the compared axis that others are measured against.")
+@click.option("--filter", "filters", multiple=True, help="Keep only AXIS=VALUE[,VALUE] (repeatable).")
+@click.option("--title", help="Title of the report.")
+def report(results: tuple[str, ...], output: str, compare_axis: str | None, baseline: str | None,
+           filters: tuple[str, ...], title: str | None) -> None:
+    """Write a self-contained HTML report from RESULTS files or folders (any hosts and dates)."""
+    from .report.filters import FilterError
+    from .report.html import build_report
+    from .results import ResultsError
+
+    try:
+        info = build_report(list(results), output, compare_axis, baseline, list(filters), title)
+    except (ResultsError, FilterError) as exc:
+        _results_error(exc)
+    click.echo(f"Wrote {info.path} ({info.bytes / 2**20:.1f} MiB, {info.generations} generations, "
+               f"{info.cells} settings) in {info.seconds:.1f} s")
+
+
+@main.command("compare")
+@click.argument("results", nargs=-1, required=True, type=click.Path())
+@click.option("--by", "axis", required=True, help="Axis to compare by: gpu, host, model, sampler, steps, dtype, ...")
+@click.option("--baseline", help="The value others are compared with (default: the first seen).")
+@click.option("--metric", default="s_per_image", show_default=True,
+              type=click.Choice(["s_per_image", "it_s", "step_ms", "peak_vram_gib", "peak_rss_gib",
+                                 "energy_j_per_image"]))
+@click.option("--filter", "filters", multiple=True, help="Keep only AXIS=VALUE[,VALUE] (repeatable).")
+@click.option("--min-effect", default=0.05, show_default=True, help="Smallest relative difference worth calling real.")
+def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, metric: str,
+                    filters: tuple[str, ...], min_effect: float) -> None:
+    """Compare settings along one axis, everything else held equal, as a terminal table."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from .analysis.compare import compare, headline
+    from .analysis.frames import METRICS, with_metrics
+    from .report.filters import FilterError, apply_filters
+    from .results import ResultsError, load_results
+
+    try:
+        frame = apply_filters(with_metrics(load_results(list(results)).generations), list(filters))
+        table = compare(frame, axis, baseline=baseline, metric=metric, min_effect=min_effect)
+    except (ResultsError, FilterError) as exc:
+        _results_error(exc)
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    name, unit, better = METRICS[metric]
+    out = Table(title=f"{name} ({unit}, {better} is better) by {axis}")
+    for column in ("other settings", axis, "n", "median", "95% CI", "ratio", "95% CI of ratio", "p", "verdict"):
+        out.add_column(column, justify="right" if column in {"n", "median", "ratio", "p"} else "left")
+    for row in table.frame().to_dict("records"):
+        out.add_row(escape(str(row["context"])), escape(str(row[axis])), str(row["n"]), f"{row['median']:.4g}",
+                    f"{row['ci_low']:.4g}-{row['ci_high']:.4g}", f"{row['ratio']:.3f}",
+                    "-" if row["ratio_low"] != row["ratio_low"] else f"{row['ratio_low']:.3f}-{row['ratio_high']:.3f}",
+                    "-" if row["p_value"] != row["p_value"] else f"{row['p_value']:.3g}", row["verdict"])
+    console.print(out)
+    for line in headline(table):
+        console.print(escape(line))
+    for line in table.unpaired:
+        console.print(f"[dim]not compared: {escape(line)}[/dim]")
+    if not table.rows:
+        console.print(f"Nothing to compare by {axis}: no two values of it share all other settings.")
+
+
+@main.command()
+@click.argument("results", nargs=-1, required=True, type=click.Path())
+@click.option("--format", "fmt", default="markdown", show_default=True, type=click.Choice(["csv", "parquet", "markdown"]))
+@click.option("--level", default="cells", show_default=True, type=click.Choice(["cells", "generations", "steps"]),
+              help="One row per setting (medians), per generation, or per denoising step.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="File to write (default: standard output).")
+@click.option("--filter", "filters", multiple=True, help="Keep only AXIS=VALUE[,VALUE] (repeatable).")
+def export(results: tuple[str, ...], fmt: str, level: str, output: str | None, filters: tuple[str, ...]) -> None:
+    """Flat tables of RESULTS for spreadsheets (csv, parquet) or an issue (markdown)."""
+    from .report.export import ExportError, export_table, write_export
+    from .report.filters import FilterError
+    from .results import ResultsError
+
+    try:
+        text = write_export(export_table(list(results), level, list(filters)), fmt, output)
+    except (ResultsError, FilterError, ExportError) as exc:
+        _results_error(exc)
+    if text is not None:
+        click.echo(text, nl=False)
+
+
 @main.command()
 def gpus() -> None:
     """The GPU spec table (VRAM, bandwidth, FP16 tensor TFLOP/s, power) and its sources."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -182,10 +183,15 @@ def load_results(paths: list[str | Path]) -> Results:
                 row.update({f"runtime_{k}": v for k, v in (record.get("runtime") or {}).items()})
                 row.update({f"phase_{k}": v for k, v in (record.get("phases_s") or {}).items()})
                 row["hostname"] = run_row.get("hostname")
+                row["host_cpu"] = run_row.get("cpu")
                 row["file"] = str(path)
+                step_s = record.get("step_s") or []
+                row["step_s_sum"] = float(sum(step_s)) if step_s else None
+                row["step_s_median"] = float(statistics.median(step_s)) if step_s else None
                 generations.append(row)
                 for index, seconds in enumerate(record.get("step_s") or []):
-                    steps.append({"run_id": record.get("run_id"), "cell_id": record["cell_id"],
+                    steps.append({"run_id": record.get("run_id"), "hostname": run_row.get("hostname"),
+                                  "cell_id": record["cell_id"],
                                   "repeat": record["repeat"], "warmup": record["warmup"],
                                   "step": index, "seconds": seconds})
     return Results(pd.DataFrame(runs), pd.DataFrame(generations), pd.DataFrame(steps))

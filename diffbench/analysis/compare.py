@@ -1,0 +1,136 @@
+"""Comparisons along one axis (GPU, model, sampler, steps, ...), holding everything else equal.
+
+Two groups are compared only when every other setting matches: results that differ in more
+than the compared axis land in different contexts and are never paired silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import stats
+from .frames import METRICS, SETTING_COLUMNS, axis_column, measured, setting_label, varying
+
+
+@dataclass
+class ComparisonRow:
+    context: str
+    value: str
+    is_baseline: bool
+    n: int
+    median: float
+    ci_low: float
+    ci_high: float
+    comparison: stats.Comparison | None = None
+
+
+@dataclass
+class ComparisonTable:
+    axis: str
+    metric: str
+    rows: list[ComparisonRow] = field(default_factory=list)
+    unpaired: list[str] = field(default_factory=list)  # contexts with a single value of the axis
+
+    def frame(self) -> pd.DataFrame:
+        out = []
+        for row in self.rows:
+            c = row.comparison
+            out.append({
+                "context": row.context, self.axis: row.value, "baseline": row.is_baseline, "n": row.n,
+                "median": row.median, "ci_low": row.ci_low, "ci_high": row.ci_high,
+                "ratio": c.ratio if c else 1.0 if row.is_baseline else np.nan,
+                "ratio_low": c.ratio_low if c else np.nan, "ratio_high": c.ratio_high if c else np.nan,
+                "p_value": c.p_value if c else np.nan,
+                "verdict": verdict_word(c.verdict, self.metric) if c else "baseline",
+            })
+        return pd.DataFrame(out)
+
+
+def verdict_word(verdict: str, metric: str) -> str:
+    """'higher'/'lower' said as users think of the metric: slower/faster, more/less memory."""
+    if verdict not in {"higher", "lower"}:
+        return verdict
+    _, unit, better = METRICS[metric]
+    if unit in {"s", "ms", "it/s"}:
+        return "faster" if (verdict == "lower") == (better == "lower") else "slower"
+    return "more" if verdict == "higher" else "less"
+
+
+def comparable_axes(frame: pd.DataFrame) -> list[str]:
+    """Axes worth comparing: settings that vary in the measured data (hardware named 'gpu')."""
+    return ["gpu" if column == "hardware" else column for column in varying(measured(frame))
+            if column not in {"source", "runtime_device"}]
+
+
+def compare(frame: pd.DataFrame, by: str, baseline: str | None = None, metric: str = "s_per_image",
+            min_effect: float = stats.DEFAULT_MIN_EFFECT) -> ComparisonTable:
+    """Compare every value of `by` with the baseline value, within each context of equal settings."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric '{metric}' (known: {', '.join(METRICS)})")
+    column = axis_column(by)
+    data = measured(frame)
+    table = ComparisonTable(by, metric)
+    if data.empty or column not in data:
+        return table
+    data = data[np.isfinite(data[metric].astype(float))]
+    context_columns = [c for c in varying(data) if c != column and not (column == "hardware" and c == "runtime_device")]
+    values_text = data[column].astype(str)
+    if column == "steps":
+        values_text = values_text + " steps"
+    data = data.assign(_value=values_text,
+                       _context=[setting_label(row, context_columns) for _, row in data.iterrows()])
+    for context, group in data.groupby("_context", sort=False):
+        values = list(dict.fromkeys(group["_value"]))
+        if len(values) < 2:
+            table.unpaired.append(f"{context}: only {by}={values[0]}")
+            continue
+        base = baseline if baseline in values else values[0]
+        base_values = group.loc[group["_value"] == base, metric].astype(float).to_numpy()
+        for value in [base] + [v for v in values if v != base]:
+            sample = group.loc[group["_value"] == value, metric].astype(float).to_numpy()
+            low, high = stats.bootstrap_ci_median(sample)
+            comparison = None if value == base else stats.compare_groups(sample, base_values, min_effect=min_effect)
+            table.rows.append(ComparisonRow(context, value, value == base, len(sample), stats.median(sample),
+                                            low, high, comparison))
+    return table
+
+
+def describe(row: ComparisonRow, baseline: str, metric: str) -> str:
+    """One sentence: 'euler is 1.23x faster than ddim (95% CI 1.10-1.31, p=0.002).'"""
+    c = row.comparison
+    if c is None:
+        return f"{row.value} is the baseline"
+    name, unit, better = METRICS[metric]
+    if c.verdict == "too few samples":
+        return f"{row.value} vs {baseline}: too few measured repeats to say ({c.n_candidate} and {c.n_baseline})"
+    if c.verdict in {"not significant", "negligible"}:
+        what = "no real difference" if c.verdict == "not significant" else "a difference under the minimum effect"
+        return (f"{row.value} vs {baseline}: {what} in {name} (ratio {c.ratio:.3f}, "
+                f"95% CI {c.ratio_low:.3f}-{c.ratio_high:.3f}, p={c.p_value:.3g})")
+    factor = c.ratio if c.ratio >= 1 else 1 / c.ratio
+    if unit in {"s", "ms", "it/s"}:  # time-like: say faster or slower
+        faster = c.ratio < 1 if better == "lower" else c.ratio > 1
+        word = "faster" if faster else "slower"
+    else:
+        word = "more" if c.ratio > 1 else "less"
+    return (f"{row.value} is {factor:.2f}x {word} than {baseline} in {name} "
+            f"(95% CI of the ratio {c.ratio_low:.3f}-{c.ratio_high:.3f}, p={c.p_value:.3g})")
+
+
+def headline(table: ComparisonTable) -> list[str]:
+    """The sentences of a comparison, per context."""
+    lines = []
+    base_by_context: dict[str, str] = {r.context: r.value for r in table.rows if r.is_baseline}
+    for row in table.rows:
+        if not row.is_baseline:
+            prefix = f"[{row.context}] " if row.context != "all" else ""
+            lines.append(prefix + describe(row, base_by_context[row.context], table.metric))
+    return lines
+
+
+def settings_used(frame: pd.DataFrame) -> dict[str, Any]:
+    return {c: sorted(frame[c].astype(str).unique()) for c in SETTING_COLUMNS if c in frame}

@@ -1,0 +1,125 @@
+"""Results DataFrames -> the tidy frames analysis works on: derived metrics, settings labels,
+hardware labels, per-cell summaries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+# What identifies a setting in comparisons. Resolved device and dtype (what actually ran),
+# never "auto"; `hardware` is the GPU name, or the CPU for CPU runs.
+SETTING_COLUMNS = ("model", "source", "hardware", "runtime_device", "runtime_dtype", "sampler", "steps",
+                   "resolution", "batch_size", "guidance_scale", "offload", "attention", "compile",
+                   "vae_tiling", "vae_slicing", "vram_limit", "seed", "prompt", "negative_prompt")
+# Axes people compare by, and the column holding each.
+AXIS_COLUMNS = {"gpu": "hardware", "hardware": "hardware", "host": "hostname", "dtype": "runtime_dtype",
+                "device": "runtime_device"}
+PROMPT_CHARS = 28
+METRICS = {
+    "s_per_image": ("seconds per image", "s", "lower"),
+    "it_s": ("denoising steps per second", "it/s", "higher"),
+    "step_ms": ("median step latency", "ms", "lower"),
+    "peak_vram_gib": ("peak VRAM (torch allocated)", "GiB", "lower"),
+    "peak_rss_gib": ("peak host RSS", "GiB", "lower"),
+    "energy_j_per_image": ("energy per image", "J", "lower"),
+}
+
+
+def axis_column(axis: str) -> str:
+    return AXIS_COLUMNS.get(axis, axis)
+
+
+def with_metrics(generations: pd.DataFrame) -> pd.DataFrame:
+    """Add hardware labels and derived per-generation metrics (never overwriting raw fields)."""
+    frame = generations.copy()
+    if frame.empty:
+        return frame
+    for column in SETTING_COLUMNS:
+        if column not in frame and column != "hardware":
+            frame[column] = None
+    gpu = frame["runtime_gpu_name"] if "runtime_gpu_name" in frame else pd.Series(None, index=frame.index)
+    cpu = frame["host_cpu"] if "host_cpu" in frame else pd.Series("CPU", index=frame.index)
+    frame["hardware"] = [g if isinstance(g, str) and g else f"CPU: {c}" for g, c in zip(gpu, cpu)]
+    batch = frame["batch_size"].fillna(1).astype(float)
+    frame["s_per_image"] = frame["wall_s"] / batch
+    step_sums = frame["step_s_sum"] if "step_s_sum" in frame else pd.Series(np.nan, index=frame.index)
+    frame["it_s"] = frame["evaluations"] / step_sums.replace(0, np.nan)
+    frame["step_ms"] = frame.get("step_s_median", pd.Series(np.nan, index=frame.index)) * 1000
+    frame["peak_vram_gib"] = frame["peak_vram_allocated_bytes"].astype(float) / 2**30
+    frame["peak_rss_gib"] = frame["peak_host_rss_bytes"].astype(float) / 2**30
+    frame["energy_j_per_image"] = frame["energy_j"].astype(float) / batch
+    return frame
+
+
+def measured(frame: pd.DataFrame) -> pd.DataFrame:
+    """Generations that count in statistics: status ok, not warm-ups."""
+    if frame.empty:
+        return frame
+    return frame[(frame["status"] == "ok") & (~frame["warmup"].astype(bool))]
+
+
+def varying(frame: pd.DataFrame, columns: tuple[str, ...] = SETTING_COLUMNS) -> list[str]:
+    """Setting columns whose value differs somewhere in `frame`.
+
+    `source` is left out when `model` already tells the same story (one source per name).
+    """
+    found = [c for c in columns if c in frame and frame[c].astype(str).nunique(dropna=False) > 1]
+    if "source" in found and "model" in frame:
+        if frame.groupby(frame["model"].astype(str))["source"].nunique().max() <= 1:
+            found.remove("source")
+    return found
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "-"
+    return str(value)
+
+
+def setting_label(row: pd.Series | dict[str, Any], columns: list[str]) -> str:
+    """'tiny-sd · euler · 8 steps' from the columns that vary."""
+    parts = []
+    for column in columns:
+        value = _text(row[column])
+        if column in {"prompt", "negative_prompt"} and len(value) > PROMPT_CHARS:
+            value = value[: PROMPT_CHARS - 1] + "…"
+        parts.append(f"{value} steps" if column == "steps" else (f"{column}={value}" if column in {
+            "batch_size", "guidance_scale", "seed", "compile", "vae_tiling", "vae_slicing", "offload"} else value))
+    return " · ".join(parts) if parts else "all"
+
+
+def cell_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (cell, host): medians of every metric over measured generations."""
+    data = measured(frame)
+    if data.empty:
+        return pd.DataFrame()
+    keys = ["cell_id", "hostname"]
+    settings = data.groupby(keys, sort=False)[[c for c in SETTING_COLUMNS if c in data] + ["evaluations"]].first()
+    metrics = data.groupby(keys, sort=False).agg(
+        n=("s_per_image", "size"),
+        s_per_image=("s_per_image", "median"),
+        it_s=("it_s", "median"),
+        step_ms=("step_ms", "median"),
+        peak_vram_gib=("peak_vram_gib", "max"),
+        peak_rss_gib=("peak_rss_gib", "max"),
+        energy_j_per_image=("energy_j_per_image", "median"),
+        phase_text_encode=("phase_text_encode", "median"),
+        phase_denoise=("phase_denoise", "median"),
+        phase_decode=("phase_decode", "median"),
+        phase_other=("phase_other", "median"),
+        cv=("s_per_image", lambda s: float(np.std(s) / np.mean(s)) if len(s) > 1 and np.mean(s) else 0.0),
+    )
+    summary = settings.join(metrics).reset_index()
+    labels = varying(summary)
+    summary["label"] = [setting_label(row, labels) for _, row in summary.iterrows()]
+    return summary
+
+
+def peak_memory_gib(row: pd.Series) -> tuple[float, str]:
+    """VRAM where it was measured, else host RSS (CPU runs), and which it is."""
+    vram = row.get("peak_vram_gib")
+    if vram is not None and np.isfinite(vram) and vram > 0:
+        return float(vram), "VRAM"
+    return float(row.get("peak_rss_gib", np.nan)), "host RSS"

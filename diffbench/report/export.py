@@ -1,0 +1,69 @@
+"""Flat tables for spreadsheets and for pasting into an issue: csv, parquet, markdown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..analysis.frames import cell_summary, varying, with_metrics
+from ..results import load_results
+from .filters import apply_filters
+
+FORMATS = ("csv", "parquet", "markdown")
+LEVELS = ("cells", "generations", "steps")
+CELL_COLUMNS = ("hostname", "hardware", "n", "s_per_image", "it_s", "step_ms", "phase_text_encode", "phase_denoise",
+                "phase_decode", "phase_other", "peak_vram_gib", "peak_rss_gib", "energy_j_per_image", "cv", "cell_id")
+
+
+class ExportError(ValueError):
+    """An export that cannot be written as asked."""
+
+
+def export_table(paths: list[str | Path], level: str = "cells", filters: list[str] | None = None) -> pd.DataFrame:
+    results = load_results(list(paths))
+    frame = apply_filters(with_metrics(results.generations), filters or [])
+    if level == "generations":
+        return frame.drop(columns=[c for c in ("file",) if c in frame])
+    if level == "steps":
+        return results.steps[results.steps["cell_id"].isin(frame["cell_id"])] if not frame.empty else results.steps
+    summary = cell_summary(frame)
+    if summary.empty:
+        return summary
+    settings = [c for c in varying(summary) if c not in {"hostname"}]
+    return summary[settings + [c for c in CELL_COLUMNS if c in summary]]
+
+
+def write_export(table: pd.DataFrame, fmt: str, output: str | Path | None) -> str | None:
+    """Write to `output`, or return the text (csv, markdown) for standard output."""
+    if fmt == "parquet":
+        if output is None:
+            raise ExportError("parquet is binary: give -o FILE.parquet")
+        try:
+            table.to_parquet(output, index=False)
+        except ImportError:
+            raise ExportError("parquet needs pyarrow: pip install 'diffbench[parquet]'") from None
+        return None
+    if fmt == "csv":
+        text = table.to_csv(index=False)
+    else:
+        text = _markdown(table)
+    if output is None:
+        return text
+    Path(output).write_text(text, encoding="utf-8")
+    return None
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table (no dependency on tabulate)."""
+    def cell(value: object) -> str:
+        if isinstance(value, float):
+            text = "-" if value != value else f"{value:.4g}"
+        else:
+            text = "-" if value is None else str(value)
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    header = "| " + " | ".join(map(str, table.columns)) + " |"
+    rule = "| " + " | ".join("---" for _ in table.columns) + " |"
+    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join([header, rule, *rows]) + "\n"

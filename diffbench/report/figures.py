@@ -1,0 +1,134 @@
+"""Plotly figures of the report, built from per-cell summaries (not raw series), so that a report
+of ten thousand generations stays small: one line per cell, medians and intervals per point.
+
+Every user-supplied string (model names, prompts, GPU names) is HTML-escaped before it reaches
+plotly, which would otherwise interpret a subset of HTML tags in labels.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..analysis import stats
+from ..analysis.frames import measured, peak_memory_gib, setting_label, varying
+
+CARD_SIZES_GIB = (8, 12, 16, 24, 48, 80)
+PHASES = (("phase_text_encode", "text encoding"), ("phase_denoise", "denoising"), ("phase_decode", "VAE decode"),
+          ("phase_other", "other"))
+
+
+def esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _layout(title: str, x: str, y: str, **extra: Any) -> dict[str, Any]:
+    return {"title": {"text": esc(title)}, "xaxis": {"title": {"text": x}}, "yaxis": {"title": {"text": y}},
+            "margin": {"l": 60, "r": 20, "t": 50, "b": 60}, "legend": {"orientation": "h", "y": -0.25},
+            "template": "plotly_white", **extra}
+
+
+def step_latency(frame: pd.DataFrame, steps: pd.DataFrame, summary: pd.DataFrame) -> dict[str, Any]:
+    """Per-step latency, one line per setting (median over measured repeats); the first warm-up dashed."""
+    traces: list[dict[str, Any]] = []
+    if steps.empty or summary.empty:
+        return {"data": traces, "layout": _layout("Per-step latency", "step", "ms")}
+    labels = dict(zip(zip(summary["cell_id"], summary["hostname"]), summary["label"]))
+    for (cell_id, hostname), group in steps.groupby(["cell_id", "hostname"], sort=False):
+        label = labels.get((cell_id, hostname))
+        if label is None:
+            continue
+        runs = group[~group["warmup"]]
+        if not runs.empty:
+            medians = runs.groupby("step")["seconds"].median() * 1000
+            traces.append({"type": "scatter", "mode": "lines+markers", "name": esc(label), "legendgroup": cell_id,
+                           "x": medians.index.tolist(), "y": medians.round(4).tolist()})
+        warm = group[group["warmup"]]
+        if not warm.empty:
+            first = warm[warm["repeat"] == warm["repeat"].min()].sort_values("step")
+            traces.append({"type": "scatter", "mode": "lines", "name": esc(f"{label} (warm-up)"),
+                           "legendgroup": cell_id, "line": {"dash": "dot"}, "opacity": 0.6,
+                           "x": first["step"].tolist(), "y": (first["seconds"] * 1000).round(4).tolist()})
+    return {"data": traces, "layout": _layout("Per-step latency (step 0 included; dotted: first warm-up)",
+                                               "step (denoiser evaluation)", "milliseconds")}
+
+
+def latency_vs_steps(frame: pd.DataFrame) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Seconds per image against denoiser evaluations, with the fitted fixed + per-step cost."""
+    data = measured(frame)
+    traces: list[dict[str, Any]] = []
+    fits: list[dict[str, Any]] = []
+    if data.empty:
+        return {"data": traces, "layout": _layout("Latency against steps", "steps", "s")}, fits
+    others = [c for c in varying(data) if c not in {"steps"}]
+    keyed = data.assign(_group=[setting_label(row, others) for _, row in data.iterrows()])
+    for group_label, group in keyed.groupby("_group", sort=False):
+        points = group.groupby("evaluations")["s_per_image"]
+        x = sorted(points.groups)
+        medians = [stats.median(points.get_group(v)) for v in x]
+        intervals = [stats.bootstrap_ci_median(points.get_group(v)) for v in x]
+        traces.append({"type": "scatter", "mode": "markers", "name": esc(group_label), "legendgroup": group_label,
+                       "x": x, "y": medians, "error_y": {"type": "data", "symmetric": False,
+                                                         "array": [hi - m for m, (_, hi) in zip(medians, intervals)],
+                                                         "arrayminus": [m - lo for m, (lo, _) in zip(medians, intervals)]}})
+        fit = stats.fit_fixed_plus_per_unit(group["evaluations"], group["s_per_image"])
+        if fit is not None:
+            line_x = [0, max(x)]
+            traces.append({"type": "scatter", "mode": "lines", "legendgroup": group_label, "showlegend": True,
+                           "line": {"dash": "dash"}, "x": line_x, "y": [fit.fixed, fit.fixed + fit.per_unit * max(x)],
+                           "name": esc(f"{group_label}: {fit.fixed:.3f} s + {1000 * fit.per_unit:.2f} ms/step "
+                                       f"(R² {fit.r2:.3f})")})
+            fits.append({"group": group_label, "fixed_s": fit.fixed, "per_step_s": fit.per_unit, "r2": fit.r2,
+                         "points": fit.points})
+    layout = _layout("Latency against steps: fixed cost + cost per step", "denoiser evaluations",
+                     "seconds per image (median, 95% CI)")
+    return {"data": traces, "layout": layout}, fits
+
+
+def phase_breakdown(summary: pd.DataFrame) -> dict[str, Any]:
+    traces = []
+    for column, name in PHASES:
+        if column in summary:
+            traces.append({"type": "bar", "name": name, "x": [esc(v) for v in summary["label"]],
+                           "y": summary[column].round(5).tolist()})
+    return {"data": traces, "layout": _layout("Where the time goes (medians)", "", "seconds", barmode="stack")}
+
+
+def memory_against_cards(summary: pd.DataFrame) -> dict[str, Any]:
+    """Peak memory per setting, with lines at common card sizes."""
+    values, kinds = zip(*(peak_memory_gib(row) for _, row in summary.iterrows())) if not summary.empty else ((), ())
+    traces = [{"type": "bar", "name": "peak memory", "x": [esc(v) for v in summary.get("label", [])],
+               "y": [round(v, 4) for v in values], "text": list(kinds), "textposition": "auto"}]
+    top = max([v for v in values if np.isfinite(v)] or [1.0])
+    shapes, annotations = [], []
+    for size in CARD_SIZES_GIB:
+        if size <= 2 * top:  # only the card sizes near the measured peaks
+            shapes.append({"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": size, "y1": size,
+                           "line": {"dash": "dot", "color": "#b33"}})
+            annotations.append({"xref": "paper", "x": 1, "y": size, "text": f"{size} GB card", "showarrow": False,
+                                "xanchor": "right", "yanchor": "bottom", "font": {"color": "#b33"}})
+    kind = "VRAM" if "VRAM" in kinds else "host RSS"
+    return {"data": traces, "layout": _layout(f"Peak memory ({kind}) against common card sizes", "",
+                                              "GiB", shapes=shapes, annotations=annotations)}
+
+
+def time_against_memory(summary: pd.DataFrame) -> tuple[dict[str, Any], list[str]]:
+    """Seconds per image against peak memory; the Pareto front (nothing both faster and leaner) marked."""
+    if summary.empty:
+        return {"data": [], "layout": _layout("Time against memory", "GiB", "s")}, []
+    memory = np.array([peak_memory_gib(row)[0] for _, row in summary.iterrows()])
+    seconds = summary["s_per_image"].to_numpy(dtype=float)
+    front = stats.pareto_front(np.column_stack([seconds, memory]))
+    order = np.argsort(memory[front])
+    traces = [
+        {"type": "scatter", "mode": "markers", "name": "settings", "x": memory.round(4).tolist(),
+         "y": seconds.round(5).tolist(), "text": [esc(v) for v in summary["label"]], "hoverinfo": "text+x+y",
+         "marker": {"size": 9, "color": ["#d62728" if f else "#1f77b4" for f in front]}},
+        {"type": "scatter", "mode": "lines", "name": "Pareto front", "line": {"color": "#d62728"},
+         "x": memory[front][order].round(4).tolist(), "y": seconds[front][order].round(5).tolist()},
+    ]
+    layout = _layout("Time against memory (red: Pareto front)", "peak memory (GiB)", "seconds per image")
+    return {"data": traces, "layout": layout}, summary.loc[front, "label"].tolist()

@@ -1,0 +1,28 @@
+"""--filter AXIS=VALUE[,VALUE...] on results frames."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..analysis.frames import axis_column
+
+
+class FilterError(ValueError):
+    """A filter that names no column or has no '='."""
+
+
+def apply_filters(frame: pd.DataFrame, filters: list[str]) -> pd.DataFrame:
+    """Keep rows whose column equals one of the given values (compared as text)."""
+    for text in filters:
+        if "=" not in text:
+            raise FilterError(f"filter '{text}': expected AXIS=VALUE (e.g. model=sdxl or steps=20,30)")
+        axis, values = text.split("=", 1)
+        column = axis_column(axis.strip())
+        if frame.empty:
+            continue
+        if column not in frame:
+            known = ", ".join(sorted(c for c in frame.columns if not c.startswith(("phase_", "step_s"))))
+            raise FilterError(f"filter '{text}': no column '{axis}' in these results (known: {known})")
+        wanted = {v.strip() for v in values.split(",")}
+        frame = frame[frame[column].astype(str).isin(wanted)]
+    return frame

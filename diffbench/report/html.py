@@ -1,0 +1,195 @@
+"""The self-contained HTML report: plotly.js inlined once, images embedded, no other host contacted."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .. import __version__
+from ..analysis.advice import advise, software_mismatches
+from ..analysis.compare import ComparisonTable, comparable_axes, compare, headline
+from ..analysis.frames import METRICS, cell_summary, measured, peak_memory_gib, setting_label, varying, with_metrics
+from ..results import Results, load_results
+from . import figures
+from .filters import apply_filters
+
+TEMPLATE = "report.html.j2"
+TABLE_METRICS = ("s_per_image", "it_s", "step_ms", "peak_vram_gib", "peak_rss_gib", "energy_j_per_image")
+
+
+@dataclass
+class ReportInfo:
+    path: Path
+    seconds: float
+    bytes: int
+    generations: int
+    cells: int
+
+
+def _safe_json(data: Any) -> str:
+    """JSON that cannot close the <script> element it sits in, whatever strings it holds."""
+    text = json.dumps(data, allow_nan=False, default=_json_default)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def _clean(data: Any) -> Any:
+    """NaN and infinity are not JSON: plotly takes null for a missing point."""
+    if isinstance(data, float):
+        return data if data == data and abs(data) != float("inf") else None
+    if isinstance(data, dict):
+        return {k: _clean(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_clean(v) for v in data]
+    if hasattr(data, "item"):
+        return _clean(data.item())
+    return data
+
+
+def _images(frame: pd.DataFrame, summary: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each cell's stored thumbnail as a data URI, grouped by prompt and seed."""
+    if "image" not in frame or summary.empty:
+        return []
+    images = []
+    with_image = frame[frame["image"].notna()].drop_duplicates(["cell_id", "hostname"])
+    # captions leave out what the group heading already says
+    shown = [c for c in varying(summary) if c not in {"prompt", "negative_prompt", "seed", "resolution"}]
+    labels = {(r["cell_id"], r["hostname"]): setting_label(r, shown) for _, r in summary.iterrows()}
+    for row in with_image.itertuples():
+        path = Path(row.file).parent / str(row.image)
+        try:
+            data = base64.b64encode(path.read_bytes()).decode("ascii")
+            uri = f"data:image/png;base64,{data}"
+        except OSError:
+            uri = None
+        images.append({"label": labels.get((row.cell_id, row.hostname), row.cell_id), "host": row.hostname,
+                       "group": f"{row.prompt} (seed {row.seed}, {row.resolution})", "uri": uri,
+                       "random": getattr(row, "weights", "") == "random"})
+    return sorted(images, key=lambda i: (i["group"], i["label"], i["host"]))
+
+
+def _failures(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    failed = frame[frame["status"] != "ok"]
+    rows = []
+    for row in failed.drop_duplicates(["cell_id", "hostname", "status"]).itertuples():
+        rows.append({"status": row.status, "model": row.model, "sampler": row.sampler, "steps": row.steps,
+                     "host": row.hostname, "cell_id": row.cell_id, "error": row.error})
+    return rows
+
+
+def _hosts(results: Results) -> list[dict[str, Any]]:
+    rows = []
+    for row in results.runs.to_dict("records"):
+        rows.append({"hostname": row.get("hostname"), "gpus": row.get("gpu_names") or "none",
+                     "cpu": row.get("cpu"), "started": row.get("started_at"), "suite": row.get("suite"),
+                     "torch": row.get("sw_torch"), "diffusers": row.get("sw_diffusers"),
+                     "python": row.get("sw_python"), "diffbench": row.get("sw_diffbench")})
+    return rows
+
+
+def _metric_tables(frame: pd.DataFrame, axes: list[str], baseline: str | None) -> list[dict[str, Any]]:
+    tables = []
+    for axis in axes:
+        for metric in TABLE_METRICS:
+            table = compare(frame, axis, baseline=baseline, metric=metric)
+            if table.rows:
+                tables.append({"axis": axis, "metric": metric, "title": METRICS[metric][0],
+                               "unit": METRICS[metric][1], "rows": _clean(table.frame().to_dict("records")),
+                               "unpaired": table.unpaired, "sentences": headline(table)})
+    return tables
+
+
+def _summary_sentences(summary: pd.DataFrame, tables: list[ComparisonTable], pareto: list[str]) -> list[str]:
+    sentences = []
+    if summary.empty:
+        return ["No generation was measured successfully."]
+    fastest = summary.loc[summary["s_per_image"].idxmin()]
+    sentences.append(f"Fastest: {fastest['label']} on {fastest['hostname']}, "
+                     f"{fastest['s_per_image']:.3f} s per image.")
+    memory = [peak_memory_gib(row) for _, row in summary.iterrows()]
+    leanest = min(range(len(memory)), key=lambda i: memory[i][0])
+    sentences.append(f"Leanest: {summary.iloc[leanest]['label']} on {summary.iloc[leanest]['hostname']}, "
+                     f"{memory[leanest][0]:.2f} GiB peak {memory[leanest][1]}.")
+    if pareto:
+        sentences.append(f"Pareto-optimal in time and memory: {'; '.join(pareto)}.")
+    for table in tables:
+        lines = headline(table)
+        if lines:
+            sentences.append(lines[0])
+    return sentences
+
+
+def build_report(paths: list[str | Path], output: str | Path, compare_axis: str | None = None,
+                 baseline: str | None = None, filters: list[str] | None = None, title: str | None = None) -> ReportInfo:
+    """Read results files/folders and write one self-contained HTML report."""
+    import jinja2
+    from plotly.offline import get_plotlyjs
+
+    started = time.perf_counter()
+    results = load_results(list(paths))
+    frame = apply_filters(with_metrics(results.generations), filters or [])
+    steps = results.steps
+    if not frame.empty and not steps.empty:
+        steps = steps[steps["cell_id"].isin(frame["cell_id"])]
+    summary = cell_summary(frame)
+    axes = [compare_axis] if compare_axis else (comparable_axes(frame) if not frame.empty else [])
+    headline_tables = [compare(frame, axis, baseline=baseline) for axis in axes]
+    steps_figure = figures.step_latency(frame, steps, summary)
+    scaling_figure, fits = figures.latency_vs_steps(frame)
+    pareto_figure, pareto = figures.time_against_memory(summary)
+    charts = [
+        {"id": "steps", "figure": steps_figure},
+        {"id": "scaling", "figure": scaling_figure},
+        {"id": "phases", "figure": figures.phase_breakdown(summary)},
+        {"id": "memory", "figure": figures.memory_against_cards(summary)},
+        {"id": "pareto", "figure": pareto_figure},
+    ]
+    advice = advise(frame, summary) + software_mismatches(results.runs)
+    environment = jinja2.Environment(loader=jinja2.PackageLoader("diffbench.report", "templates"),
+                                     autoescape=True, undefined=jinja2.StrictUndefined)
+    environment.filters["num"] = _number
+    page = environment.get_template(TEMPLATE).render(
+        title=title or "diffbench report",
+        generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        version=__version__,
+        files=[str(p) for p in paths],
+        counts={"generations": int(len(frame)), "measured": int(len(measured(frame))) if not frame.empty else 0,
+                "cells": int(summary.shape[0]), "hosts": int(results.runs["hostname"].nunique()) if not results.runs.empty else 0},
+        summary_sentences=_summary_sentences(summary, headline_tables, pareto),
+        hosts=_hosts(results),
+        tables=_metric_tables(frame, axes, baseline),
+        cells=_clean(summary.drop(columns=[c for c in ("prompt", "negative_prompt") if c in summary]).to_dict("records"))
+        if not summary.empty else [],
+        fits=fits,
+        charts=charts,
+        figures_json=_safe_json(_clean({c["id"]: c["figure"] for c in charts})),
+        images=_images(frame, summary) if not frame.empty else [],
+        failures=_failures(frame) if not frame.empty else [],
+        advice=[a.text() for a in advice],
+        plotly_js=get_plotlyjs(),
+    )
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(page, encoding="utf-8")
+    return ReportInfo(output, time.perf_counter() - started, output.stat().st_size, int(len(frame)),
+                      int(summary.shape[0]))
+
+
+def _number(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}" if abs(value) < 1e-3 or abs(value) >= 1e5 else f"{value:.{digits}f}"
+    return str(value)
