@@ -62,7 +62,8 @@ def verdict_word(verdict: str, metric: str) -> str:
 
 def comparable_axes(frame: pd.DataFrame) -> list[str]:
     """Axes worth comparing: settings that vary in the measured data (hardware named 'gpu')."""
-    return ["gpu" if column == "hardware" else column for column in varying(measured(frame))
+    names = {"hardware": "gpu", "hostname": "host"}
+    return [names.get(column, column) for column in varying(measured(frame))
             if column not in {"source", "runtime_device"}]
 
 
@@ -77,7 +78,9 @@ def compare(frame: pd.DataFrame, by: str, baseline: str | None = None, metric: s
     if data.empty or column not in data:
         return table
     data = data[np.isfinite(data[metric].astype(float))]
-    context_columns = [c for c in varying(data) if c != column and not (column == "hardware" and c == "runtime_device")]
+    # Comparing GPUs means comparing hosts (and the reverse): neither may split the context.
+    machine = {"hardware", "hostname", "runtime_device"}
+    context_columns = [c for c in varying(data) if c != column and not (column in machine and c in machine)]
     values_text = data[column].astype(str)
     if column == "steps":
         values_text = values_text + " steps"

@@ -10,7 +10,7 @@ import pandas as pd
 
 # What identifies a setting in comparisons. Resolved device and dtype (what actually ran),
 # never "auto"; `hardware` is the GPU name, or the CPU for CPU runs.
-SETTING_COLUMNS = ("model", "source", "hardware", "runtime_device", "runtime_dtype", "sampler", "steps",
+SETTING_COLUMNS = ("model", "source", "hostname", "hardware", "runtime_device", "runtime_dtype", "sampler", "steps",
                    "resolution", "batch_size", "guidance_scale", "offload", "attention", "compile",
                    "vae_tiling", "vae_slicing", "vram_limit", "seed", "prompt", "negative_prompt")
 # Axes people compare by, and the column holding each.
@@ -96,7 +96,8 @@ def cell_summary(frame: pd.DataFrame) -> pd.DataFrame:
     if data.empty:
         return pd.DataFrame()
     keys = ["cell_id", "hostname"]
-    settings = data.groupby(keys, sort=False)[[c for c in SETTING_COLUMNS if c in data] + ["evaluations"]].first()
+    settings = data.groupby(keys, sort=False)[[c for c in SETTING_COLUMNS if c in data and c not in keys]
+                                              + ["evaluations"]].first()
     metrics = data.groupby(keys, sort=False).agg(
         n=("s_per_image", "size"),
         s_per_image=("s_per_image", "median"),
@@ -112,7 +113,7 @@ def cell_summary(frame: pd.DataFrame) -> pd.DataFrame:
         cv=("s_per_image", lambda s: float(np.std(s) / np.mean(s)) if len(s) > 1 and np.mean(s) else 0.0),
     )
     summary = settings.join(metrics).reset_index()
-    labels = varying(summary)
+    labels = [c for c in varying(summary) if c != "hostname"]  # the host is shown beside the label
     summary["label"] = [setting_label(row, labels) for _, row in summary.iterrows()]
     return summary
 

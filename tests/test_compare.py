@@ -1,0 +1,89 @@
+"""Comparisons across hosts and settings on results files with known timings."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from diffbench.analysis.compare import compare, headline
+from diffbench.analysis.frames import with_metrics
+from diffbench.results import ResultsWriter, generation_record, load_results
+
+
+def write_host(path: Path, hostname: str, gpu: str, seconds: dict[tuple[str, int], float], repeats: int = 6,
+               torch: str = "2.5.0", seed: int = 0) -> None:
+    """A results file as a host with `gpu` would write it; timings centred on the given values."""
+    rng = np.random.default_rng(seed)
+    writer = ResultsWriter(path)
+    run_id = f"run-{hostname}"
+    writer.write({"type": "run", "schema_version": 1, "run_id": run_id, "started_at": "2026-11-01T00:00:00Z",
+                  "suite": {"name": "gpus", "path": "gpus.yaml", "sha256": "0" * 64},
+                  "host": {"hostname": hostname, "cpu": "x86", "gpus": [{"index": 0, "name": gpu}]},
+                  "software": {"torch": torch, "diffusers": "0.35.0", "python": "3.11"}})
+    for (sampler, steps), centre in seconds.items():
+        cell = {"model": "sdxl", "source": "stabilityai/sdxl", "sampler": sampler, "steps": steps,
+                "resolution": "1024x1024", "batch_size": 1, "guidance_scale": 5.0, "seed": 0, "prompt": "p",
+                "offload": "none", "weights": "pretrained"}
+        for repeat in range(repeats):
+            wall = float(centre * rng.normal(1.0, 0.01))
+            record = generation_record(f"{sampler}-{steps}", cell, repeat, False, "ok", wall_s=wall,
+                                       step_s=[wall * 0.9 / steps] * steps, evaluations=steps,
+                                       phases_s={"text_encode": 0.02 * wall, "denoise": 0.9 * wall,
+                                                 "decode": 0.07 * wall, "other": 0.01 * wall},
+                                       peak_vram_allocated_bytes=9 * 2**30, peak_host_rss_bytes=4 * 2**30,
+                                       runtime={"device": "cuda:0", "dtype": "fp16", "gpu_name": gpu})
+            record["run_id"] = run_id
+            writer.write(record)
+    writer.close()
+
+
+def test_merging_two_hosts_compares_their_gpus(tmp_path: Path) -> None:
+    write_host(tmp_path / "a.jsonl", "box-4090", "NVIDIA GeForce RTX 4090", {("euler", 30): 3.0, ("euler", 20): 2.0})
+    write_host(tmp_path / "b.jsonl", "box-3060", "NVIDIA GeForce RTX 3060", {("euler", 30): 9.0, ("euler", 20): 6.0},
+               seed=1)
+    frame = with_metrics(load_results([tmp_path]).generations)
+    table = compare(frame, "gpu", baseline="NVIDIA GeForce RTX 4090")
+    result = table.frame()
+    slower = result[result["gpu"] == "NVIDIA GeForce RTX 3060"]
+    assert len(slower) == 2 and set(slower["verdict"]) == {"slower"}
+    assert np.allclose(slower["ratio"], 3.0, rtol=0.03)
+    assert all(low < 3.0 < high for low, high in zip(slower["ratio_low"], slower["ratio_high"]))
+    assert any("3.0" in line and "slower than NVIDIA GeForce RTX 4090" in line for line in headline(table))
+
+
+def test_settings_that_differ_beyond_the_axis_are_never_paired(tmp_path: Path) -> None:
+    write_host(tmp_path / "a.jsonl", "box-4090", "NVIDIA GeForce RTX 4090", {("euler", 30): 3.0})
+    write_host(tmp_path / "b.jsonl", "box-3060", "NVIDIA GeForce RTX 3060", {("euler", 20): 6.0}, seed=1)
+    table = compare(with_metrics(load_results([tmp_path]).generations), "gpu")
+    assert table.rows == []
+    assert len(table.unpaired) == 2
+
+
+def test_the_terminal_compare_and_markdown_export(tmp_path: Path) -> None:
+    write_host(tmp_path / "a.jsonl", "box-4090", "NVIDIA GeForce RTX 4090", {("euler", 30): 3.0, ("ddim", 30): 3.3})
+    out = subprocess.run([sys.executable, "-m", "diffbench.cli", "compare", str(tmp_path), "--by", "sampler",
+                          "--baseline", "euler"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "ddim is 1.10x slower than euler" in out.stdout
+    md = subprocess.run([sys.executable, "-m", "diffbench.cli", "export", str(tmp_path), "--format", "markdown"],
+                        capture_output=True, text=True, timeout=120)
+    lines = md.stdout.strip().splitlines()
+    assert lines[0].startswith("| sampler |") and lines[1].startswith("| --- |") and len(lines) == 4
+    csv_path = tmp_path / "g.csv"
+    subprocess.run([sys.executable, "-m", "diffbench.cli", "export", str(tmp_path), "--format", "csv", "--level",
+                    "generations", "-o", str(csv_path)], check=True, timeout=120)
+    import pandas as pd
+
+    assert len(pd.read_csv(csv_path)) == 12
+
+
+def test_bad_filter_and_missing_results_exit_2(tmp_path: Path) -> None:
+    write_host(tmp_path / "a.jsonl", "h", "g", {("euler", 30): 3.0})
+    for args in (["compare", str(tmp_path), "--by", "sampler", "--filter", "colour=red"],
+                 ["report", str(tmp_path / "nope")], ["export", str(tmp_path), "--format", "parquet"]):
+        out = subprocess.run([sys.executable, "-m", "diffbench.cli", *args], capture_output=True, text=True,
+                             timeout=120)
+        assert out.returncode == 2 and out.stderr.startswith("error: ") and "Traceback" not in out.stderr

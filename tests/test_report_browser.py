@@ -1,0 +1,133 @@
+"""The HTML report in a real browser (headless Debian Chromium): drawn, offline, and inert to injection."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from diffbench.report.html import build_report
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PAYLOAD = "<img src=x onerror=alert(1)>"
+
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and not os.environ.get("CI"),
+    reason="headless Chromium is not installed (scripts/test.sh installs it as root)",
+)
+
+
+def _run_quickstart(repo: Path, out: Path, hostname: str | None = None) -> Path:
+    command = [sys.executable, "-m", "diffbench.cli", "run", str(repo / "suites" / "quickstart.yaml"), "--out", str(out)]
+    if hostname:
+        # A second host: a real run in its own UTS namespace, so it reports its own hostname.
+        command = ["unshare", "--uts", "sh", "-c", f"hostname {hostname} && exec \"$@\"", "sh", *command]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    return next(out.glob("*.jsonl"))
+
+
+@pytest.fixture(scope="module")
+def two_hosts(tmp_path_factory, repo: Path) -> Path:
+    folder = tmp_path_factory.mktemp("hosts")
+    _run_quickstart(repo, folder / "a")
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "--uts", "true"]).returncode != 0:
+        pytest.skip("cannot create a UTS namespace here for a second host")
+    _run_quickstart(repo, folder / "b", hostname="second-box")
+    return folder
+
+
+class Page:
+    """What a browser saw while loading a page."""
+
+    def __init__(self, html: Path) -> None:
+        from playwright.sync_api import sync_playwright
+
+        self.console_errors: list[str] = []
+        self.page_errors: list[str] = []
+        self.requests: list[str] = []
+        self.dialogs: list[str] = []
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+                      "--disable-component-update", "--disable-sync"])
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: self.page_errors.append(str(e)))
+            page.on("request", lambda r: self.requests.append(r.url))
+            page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+            page.goto(html.as_uri())
+            page.wait_for_load_state("load")
+            page.wait_for_timeout(500)
+            self.charts = page.eval_on_selector_all(".chart", "els => els.map(e => e.querySelectorAll('.main-svg').length)")
+            self.traces = page.evaluate("Array.from(document.querySelectorAll('.chart')).map(e => (e.data || []).length)")
+            self.images = page.eval_on_selector_all(
+                "#images img", "els => els.map(e => [e.complete, e.naturalWidth, e.getAttribute('src').startsWith('data:image/png;base64,')])")
+            self.injected = page.eval_on_selector_all("img[src='x']", "els => els.length")
+            self.text = page.inner_text("body")
+            self.html = page.content()
+            browser.close()
+
+
+def test_report_of_two_hosts_draws_every_chart_offline(two_hosts: Path, tmp_path: Path) -> None:
+    info = build_report([two_hosts], tmp_path / "report.html")
+    seen = Page(info.path)
+    assert seen.console_errors == [] and seen.page_errors == []
+    assert all(url.startswith(("file://", "data:")) for url in seen.requests), seen.requests
+    assert len(seen.charts) == 5 and all(count >= 1 for count in seen.charts)
+    assert all(count >= 1 for count in seen.traces)  # every chart has data
+    assert len(seen.images) == 8  # 4 cells on each of 2 hosts
+    assert all(complete and width > 0 and is_data_uri for complete, width, is_data_uri in seen.images)
+    assert "second-box" in seen.text and "Fastest:" in seen.text
+    assert "seconds per image by host" in seen.text  # the two hosts are compared
+    # The markup (apart from the plotly.js library text, whose URLs are strings for features
+    # that are never drawn) references no other host, and the page forbids all requests.
+    from plotly.offline import get_plotlyjs
+
+    source = info.path.read_text()
+    assert source.count(get_plotlyjs()) == 1
+    markup = source.replace(get_plotlyjs(), "")
+    for reference in ("http://", "https://", "//cdn", "@import"):
+        assert reference not in markup
+    assert "default-src 'none'" in markup
+
+
+def test_names_and_prompts_with_html_show_as_text_and_never_run(repo: Path, tmp_path: Path) -> None:
+    suite = tmp_path / "xss.yaml"
+    suite.write_text(
+        "name: xss\nmodels:\n"
+        f"  '{PAYLOAD}': {{source: 'builtin:tiny-sd'}}\n"
+        f"defaults: {{steps: 2, device: cpu, prompt: '{PAYLOAD} and <script>alert(2)</script>'}}\n"
+        "matrix:\n  sampler: [euler, ddim]\nwarmup: 0\nrepeats: 3\n")
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "diffbench.cli", "run", str(suite), "--out", str(out)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    results = next(out.glob("*.jsonl"))
+    # and a host whose GPU name is hostile (as a crafted results file would carry it)
+    hostile = tmp_path / "hostile.jsonl"
+    lines = []
+    for line in results.read_text().splitlines():
+        record: dict[str, Any] = json.loads(line)
+        record["run_id"] = "hostile-run"
+        if record["type"] == "run":
+            record["host"]["hostname"] = PAYLOAD
+            record["host"]["gpus"] = [{"index": 0, "name": PAYLOAD}]
+        if record["type"] == "generation":
+            record.setdefault("runtime", {})["gpu_name"] = PAYLOAD
+            record.pop("image", None)
+        lines.append(json.dumps(record))
+    hostile.write_text("\n".join(lines) + "\n")
+    info = build_report([results, hostile], tmp_path / "xss.html")
+    seen = Page(info.path)
+    assert seen.dialogs == [] and seen.page_errors == []
+    assert seen.injected == 0
+    assert PAYLOAD in seen.text and "<script>alert(2)</script>" in seen.text
+    assert "<img src=x" not in seen.html.split("<script>")[0]  # escaped wherever it appears as markup

@@ -1,0 +1,82 @@
+"""Statistics on data with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from diffbench.analysis import stats
+
+
+def test_median_iqr_mad_on_known_values() -> None:
+    values = [1, 2, 3, 4, 100]
+    assert stats.median(values) == 3
+    assert stats.iqr(values) == 2  # Q1 = 2, Q3 = 4
+    assert stats.mad(values) == 1  # |x - 3| = 2, 1, 0, 1, 97
+    assert np.isnan(stats.median([]))
+
+
+def test_bootstrap_interval_covers_the_median_and_is_reproducible() -> None:
+    rng = np.random.default_rng(5)
+    sample = rng.normal(10.0, 0.5, size=40)
+    low, high = stats.bootstrap_ci_median(sample)
+    assert low < np.median(sample) < high
+    assert (low, high) == stats.bootstrap_ci_median(sample)
+    # over many samples, a 95% interval covers the true median about 95% of the time
+    covered = 0
+    for trial in range(200):
+        draw = np.random.default_rng(100 + trial).normal(10.0, 0.5, size=40)
+        lo, hi = stats.bootstrap_ci_median(draw, resamples=1000, seed=trial)
+        covered += lo <= 10.0 <= hi
+    assert 0.88 <= covered / 200 <= 0.995
+    assert stats.bootstrap_ci_median([7.0]) == (7.0, 7.0)
+
+
+def test_ratio_interval_of_scaled_data_contains_the_scale() -> None:
+    rng = np.random.default_rng(1)
+    base = rng.normal(1.0, 0.02, size=30)
+    low, high = stats.bootstrap_ci_ratio(base * 2.0, base)
+    assert low < 2.0 < high and high - low < 0.05
+
+
+def test_a_real_difference_is_called_and_its_direction_given() -> None:
+    rng = np.random.default_rng(2)
+    slow = rng.normal(1.20, 0.01, size=10)
+    fast = rng.normal(1.00, 0.01, size=10)
+    result = stats.compare_groups(slow, fast)
+    assert result.verdict == "higher" and result.significant
+    assert 1.17 < result.ratio < 1.23 and result.p_value < 0.001
+    assert stats.compare_groups(fast, slow).verdict == "lower"
+
+
+def test_same_distribution_is_not_significant() -> None:
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(1.0, 0.05, size=8), rng.normal(1.0, 0.05, size=8)
+    assert stats.compare_groups(a, b).verdict == "not significant"
+
+
+def test_a_significant_but_tiny_difference_is_negligible() -> None:
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(1.02, 0.001, size=20), rng.normal(1.00, 0.001, size=20)
+    result = stats.compare_groups(a, b, min_effect=0.05)
+    assert result.p_value < 0.001 and result.verdict == "negligible"
+    assert stats.compare_groups(a, b, min_effect=0.01).verdict == "higher"
+
+
+def test_too_few_samples_says_so() -> None:
+    assert stats.compare_groups([1.0, 1.1], [2.0, 2.1, 2.2]).verdict == "too few samples"
+
+
+def test_pareto_front_on_known_points() -> None:
+    # (seconds, GiB): a is fastest, c is leanest, b is dominated by a, d is on the front
+    points = np.array([[1.0, 10.0], [1.5, 12.0], [3.0, 4.0], [2.0, 6.0]])
+    assert stats.pareto_front(points).tolist() == [True, False, True, True]
+
+
+def test_linear_fit_recovers_fixed_and_per_step_cost() -> None:
+    steps = [4, 8, 16, 32]
+    seconds = [0.5 + 0.1 * s for s in steps]
+    fit = stats.fit_fixed_plus_per_unit(steps, seconds)
+    assert fit is not None
+    assert fit.fixed == pytest.approx(0.5) and fit.per_unit == pytest.approx(0.1) and fit.r2 == pytest.approx(1.0)
+    assert stats.fit_fixed_plus_per_unit([4, 4], [1.0, 1.1]) is None
