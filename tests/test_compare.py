@@ -87,3 +87,18 @@ def test_bad_filter_and_missing_results_exit_2(tmp_path: Path) -> None:
         out = subprocess.run([sys.executable, "-m", "diffbench.cli", *args], capture_output=True, text=True,
                              timeout=120)
         assert out.returncode == 2 and out.stderr.startswith("error: ") and "Traceback" not in out.stderr
+
+
+def test_report_command_with_compare_baseline_and_filter(tmp_path: Path) -> None:
+    write_host(tmp_path / "a.jsonl", "box-4090", "NVIDIA GeForce RTX 4090",
+               {("euler", 30): 3.0, ("ddim", 30): 3.3, ("euler", 20): 2.0, ("ddim", 20): 2.2})
+    output = tmp_path / "r.html"
+    result = subprocess.run([sys.executable, "-m", "diffbench.cli", "report", str(tmp_path), "-o", str(output),
+                             "--compare", "sampler", "--baseline", "ddim", "--filter", "steps=30",
+                             "--title", "Samplers <b>"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    page = output.read_text()
+    assert "seconds per image by sampler" in page and "by steps" not in page
+    assert "euler is 1.10x faster than ddim" in page
+    assert "Samplers &lt;b&gt;" in page
+    assert "20 steps" not in page

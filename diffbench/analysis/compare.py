@@ -50,6 +50,15 @@ class ComparisonTable:
         return pd.DataFrame(out)
 
 
+def context_groups(data: pd.DataFrame, columns: list[str]) -> list[tuple[str, pd.DataFrame]]:
+    """Rows grouped by equal values of `columns`, each group with its label."""
+    if not columns:
+        return [("all", data)]
+    keyed = data.assign(**{f"_k_{c}": data[c].astype(str) for c in columns})
+    groups = keyed.groupby([f"_k_{c}" for c in columns], sort=False)
+    return [(setting_label(group.iloc[0], columns), group) for _, group in groups]
+
+
 def verdict_word(verdict: str, metric: str) -> str:
     """'higher'/'lower' said as users think of the metric: slower/faster, more/less memory."""
     if verdict not in {"higher", "lower"}:
@@ -78,15 +87,16 @@ def compare(frame: pd.DataFrame, by: str, baseline: str | None = None, metric: s
     if data.empty or column not in data:
         return table
     data = data[np.isfinite(data[metric].astype(float))]
+    if data.empty:  # e.g. energy where there was no telemetry
+        return table
     # Comparing GPUs means comparing hosts (and the reverse): neither may split the context.
     machine = {"hardware", "hostname", "runtime_device"}
     context_columns = [c for c in varying(data) if c != column and not (column in machine and c in machine)]
     values_text = data[column].astype(str)
     if column == "steps":
         values_text = values_text + " steps"
-    data = data.assign(_value=values_text,
-                       _context=[setting_label(row, context_columns) for _, row in data.iterrows()])
-    for context, group in data.groupby("_context", sort=False):
+    data = data.assign(_value=values_text)
+    for context, group in context_groups(data, context_columns):
         values = list(dict.fromkeys(group["_value"]))
         if len(values) < 2:
             table.unpaired.append(f"{context}: only {by}={values[0]}")

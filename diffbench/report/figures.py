@@ -63,9 +63,10 @@ def latency_vs_steps(frame: pd.DataFrame) -> tuple[dict[str, Any], list[dict[str
     fits: list[dict[str, Any]] = []
     if data.empty:
         return {"data": traces, "layout": _layout("Latency against steps", "steps", "s")}, fits
+    from ..analysis.compare import context_groups
+
     others = [c for c in varying(data) if c not in {"steps"}]
-    keyed = data.assign(_group=[setting_label(row, others) for _, row in data.iterrows()])
-    for group_label, group in keyed.groupby("_group", sort=False):
+    for group_label, group in context_groups(data, others):
         points = group.groupby("evaluations")["s_per_image"]
         x = sorted(points.groups)
         medians = [stats.median(points.get_group(v)) for v in x]
