@@ -7,6 +7,7 @@ work an alias bomb or deep nesting can cause, and never construct Python objects
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,9 @@ class SuiteError(Exception):
     def __init__(self, path: str | Path, line: int | None, message: str) -> None:
         self.path = str(path)
         self.line = line
-        self.message = message
+        # One line, always: control characters from the file (a key "\n") are shown escaped.
+        self.message = re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], message)
+        message = self.message
         where = f"{self.path}:{line}" if line else self.path
         super().__init__(f"{where}: {message}")
 
