@@ -74,6 +74,8 @@ def run(suite: str, out_dir: str, resume: str | None, allow_pickle: bool, trust_
     console.print(summary_table(outcome.plan, outcome.records))
     for line in failure_lines(outcome.records):
         console.print(f"[red]{escape(line)}[/red]")
+    for advice in outcome.warnings:
+        console.print(f"[yellow]warning: {escape(advice.text())}[/yellow]")
     console.print(f"Results: [bold]{outcome.results_path}[/bold]")
     if outcome.interrupted:
         console.print("[yellow]Interrupted: what finished is saved; resume with "
@@ -249,6 +251,43 @@ def export(results: tuple[str, ...], fmt: str, level: str, output: str | None, f
         _results_error(exc)
     if text is not None:
         click.echo(text, nl=False)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
+def sysinfo(as_json: bool) -> None:
+    """This machine: GPUs (VRAM, driver, CUDA, clocks, power, PCIe), CPU, RAM, software, and warnings."""
+    from .hardware.sysinfo import system_report
+
+    info = system_report()
+    if as_json:
+        click.echo(json.dumps(info, indent=2, default=str))
+        return
+    click.echo(f"host      {info['hostname']}  ({info['os']}, {info['machine']})")
+    click.echo(f"cpu       {info['cpu']}  x{info['cpu_count']}")
+    ram = info["ram_bytes"]
+    click.echo(f"ram       {ram / 2**30:.1f} GiB" if ram else "ram       unknown")
+    software = info["software"]
+    click.echo("software  " + ", ".join(f"{k} {software[k]}" for k in ("python", "torch", "diffusers", "transformers",
+                                                                         "diffbench") if software.get(k)))
+    torch_info = info["torch"]
+    if torch_info.get("available", True):
+        click.echo(f"torch     CUDA build {torch_info.get('cuda_build') or 'none'}, "
+                   f"CUDA {'available' if torch_info.get('cuda_available') else 'not available'}"
+                   f"{', MPS available' if torch_info.get('mps_available') else ''}")
+    if not info["gpus"]:
+        click.echo(f"gpus      none found; GPU telemetry is {info['telemetry']}")
+    for gpu in info["gpus"]:
+        click.echo(f"gpu {gpu['index']}     {gpu['name']}  {gpu['uuid']}")
+        click.echo(f"          VRAM {gpu['vram_bytes'] / 2**30:.1f} GiB ({gpu['vram_free_bytes'] / 2**30:.1f} free), "
+                   f"driver {gpu['driver']}, CUDA {gpu['cuda']}, compute {gpu['compute_capability']}, "
+                   f"SMs {gpu.get('sm_count') or '?'}")
+        click.echo(f"          power limit {gpu['power_limit_w']} W (default {gpu['power_limit_default_w']} W), "
+                   f"max clocks SM {gpu['max_sm_clock_mhz']} / memory {gpu['max_mem_clock_mhz']} MHz, "
+                   f"PCIe gen {gpu['pcie_gen']}/{gpu['pcie_gen_max']} x{gpu['pcie_width']}/{gpu['pcie_width_max']}, "
+                   f"{gpu['temperature_c']} °C, spec table: {gpu.get('spec') or 'not listed'}")
+    for warning in info["warnings"]:
+        click.echo(f"warning: {warning}")
 
 
 @main.command()

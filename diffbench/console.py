@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -148,6 +149,9 @@ class LiveObserver(RunObserver):
             # A failed cell will not produce its remaining generations.
             self.progress.update(self.task, advance=self.per_cell,
                                  info=f"[red]{record['status']}[/red]: {(record['error'] or '')[:50]}")
+
+    def note(self, message: str) -> None:
+        self.progress.console.print(f"[dim]{escape(message)}[/dim]")
 
     def stopping(self) -> None:
         self.progress.console.print("[yellow]Stopping after the generation in progress "

@@ -23,6 +23,7 @@ MEASURED_FIELDS: dict[str, Any] = {
     "phases_s": None, "step_s": [], "evaluations": 0, "denoiser_calls": 0,
     "peak_vram_allocated_bytes": None, "peak_vram_reserved_bytes": None, "peak_vram_device_bytes": None,
     "peak_host_rss_bytes": None, "host_rss_peak_exact": None, "energy_j": None, "avg_power_w": None,
+    "telemetry": None,
 }
 
 
@@ -178,10 +179,12 @@ def load_results(paths: list[str | Path]) -> Results:
                 run_info[record["run_id"]] = run_row
             elif record.get("type") == "generation":
                 run_row = run_info.get(record.get("run_id", ""), {})
-                row = {k: v for k, v in record.items() if k not in {"cell", "phases_s", "step_s", "runtime", "type"}}
+                row = {k: v for k, v in record.items()
+                       if k not in {"cell", "phases_s", "step_s", "runtime", "type", "telemetry", "traceback"}}
                 row.update(record.get("cell") or {})
                 row.update({f"runtime_{k}": v for k, v in (record.get("runtime") or {}).items()})
                 row.update({f"phase_{k}": v for k, v in (record.get("phases_s") or {}).items()})
+                row.update({f"telemetry_{k}": v for k, v in (record.get("telemetry") or {}).items() if k != "trace"})
                 row["hostname"] = run_row.get("hostname")
                 row["host_cpu"] = run_row.get("cpu")
                 row["file"] = str(path)

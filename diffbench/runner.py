@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from . import SCHEMA_VERSION
+from .analysis.advice import Advice, check_repeats, check_throttling
 from .execute.local import Job, LocalExecutor
+from .hardware import nvml
 from .hardware.sysinfo import host_description, software_description
 from .plan import Cell, Plan, make_plan
 from .results import ResultsWriter, generation_record, new_run_id, read_records, repair_torn_tail, utc_now
@@ -34,6 +36,9 @@ class RunObserver:
     def stopping(self) -> None:
         """The first Ctrl-C: the run stops after the generation in progress."""
 
+    def note(self, message: str) -> None:
+        """Something to say once, plainly (e.g. that GPU telemetry is unavailable)."""
+
 
 @dataclass
 class RunOutcome:
@@ -41,6 +46,7 @@ class RunOutcome:
     run_id: str
     plan: Plan
     records: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[Advice] = field(default_factory=list)
     interrupted: bool = False
 
 
@@ -115,8 +121,30 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
     order = [c.cell_id for c in static_na] + [c["cell_id"] for j in jobs for c in j.cells]
     position = {cell_id: i for i, cell_id in enumerate(order)}
 
+    by_cell: dict[str, list[dict[str, Any]]] = {}
+
+    def warn(advice: Advice, cell_id: str | None = None) -> None:
+        outcome.warnings.append(advice)
+        writer.write({"type": "warning", "run_id": run_id, "cell_id": cell_id, "kind": advice.kind,
+                      "subject": advice.subject, "message": advice.message})
+
+    def finish_cell(cell_id: str) -> None:
+        """Checks on a cell's repeats, stored with the results as soon as the cell ends."""
+        records = [r for r in by_cell.pop(cell_id, []) if r["status"] == "ok" and not r["warmup"]]
+        if not records:
+            return
+        cell = records[0]["cell"]
+        subject = f"{cell['model']} {cell['sampler']} {cell['steps']} steps {cell['resolution']} ({cell_id})"
+        ordered = sorted(records, key=lambda r: r["repeat"])
+        for advice in check_repeats(subject, [r["wall_s"] for r in ordered]):
+            if advice.kind != "few repeats" or suite.repeats >= 3:  # the suite asked for few: say it once
+                warn(advice, cell_id)
+        for advice in check_throttling(subject, [r.get("telemetry") for r in ordered]):
+            warn(advice, cell_id)
+
     def write(record: dict[str, Any]) -> None:
         record["run_id"] = run_id
+        by_cell.setdefault(record["cell_id"], []).append(record)
         png = record.pop("_image_png", None)
         if png is not None:
             record["image"] = writer.save_image(record["cell_id"], png)
@@ -128,6 +156,8 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
         if kind == "record":
             write(payload)
         elif kind == "cell":
+            for finished in [c for c in by_cell if c != payload]:
+                finish_cell(finished)
             observer.cell_started(cells_by_id[payload], position.get(payload, 0) + 1, len(order))
         elif kind == "loaded":
             writer.write({"type": "load", "run_id": run_id, **payload})
@@ -136,11 +166,20 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
     writer.write({
         "type": "run", "schema_version": SCHEMA_VERSION, "run_id": run_id, "started_at": utc_now(),
         "suite": {"name": suite.name, "path": suite.path, "sha256": suite.sha256, "description": suite.description},
-        "host": host, "software": software_description(),
+        "host": {**host, "telemetry": "nvml" if not nvml.unavailable_reason() else
+                 f"unavailable: {nvml.unavailable_reason()}"},
+        "software": software_description(),
         "settings": {"warmup": suite.warmup, "repeats": suite.repeats, "timeout_s": suite.timeout_s,
                      "executor": "local"},
     })
     observer.started(plan, path)
+    if nvml.unavailable_reason():
+        observer.note(f"GPU telemetry unavailable ({nvml.unavailable_reason()}): power, energy, clocks and "
+                      "device-wide memory are not recorded")
+    for text in nvml.gpu_warnings(host["gpus"]):
+        warn(Advice("host", "GPU", text))
+    if suite.repeats < 3:
+        warn(Advice("few repeats", suite.name, f"repeats is {suite.repeats}: statistics need at least 3"))
     executor = (executor_factory or LocalExecutor)(emit)
     previous_handler = _install_interrupt_handler(executor, observer)
     try:
@@ -148,6 +187,8 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
             emit("cell", cell.cell_id)
             write(generation_record(cell.cell_id, cell.resolved(), 0, False, "not_applicable", cell.skip_reason))
         executor.run(jobs)
+        for cell_id in list(by_cell):
+            finish_cell(cell_id)
     except KeyboardInterrupt:
         executor.stop()
         outcome.interrupted = True

@@ -1,13 +1,19 @@
-"""Typed warnings about results, each saying what to change (after hyperfine's habit)."""
+"""Typed warnings about results, each saying what to change (after hyperfine's habit).
+
+The checks on one cell's repeats are shared by the runner (which stores them with the
+results as they happen) and the report (which recomputes them for any merged set).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-from .frames import measured
+if TYPE_CHECKING:
+    import pandas as pd
 
 HIGH_VARIATION = 0.10  # coefficient of variation of seconds per image across repeats
 SLOW_FIRST = 1.5  # first measured generation this many times the median of the rest
@@ -23,28 +29,53 @@ class Advice:
         return f"{self.kind}: {self.subject}: {self.message}"
 
 
+def check_repeats(subject: str, seconds: Sequence[float]) -> list[Advice]:
+    """Warnings from one cell's measured times, in repeat order."""
+    times = np.asarray(seconds, dtype=float)
+    found: list[Advice] = []
+    if len(times) < 3:
+        found.append(Advice("few repeats", subject, f"only {len(times)} measured generations: statistics need "
+                                                    "at least 3; raise repeats"))
+        return found
+    variation = float(np.std(times) / np.mean(times)) if np.mean(times) else 0.0
+    if variation > HIGH_VARIATION:
+        found.append(Advice("high variation", subject,
+                            f"repeats vary by {100 * variation:.0f}% (coefficient of variation): close other "
+                            "programs, check for throttling, or add repeats"))
+    rest = float(np.median(times[1:]))
+    if rest > 0 and times[0] > SLOW_FIRST * rest:
+        found.append(Advice("slow first run", subject, f"the first measured generation took {times[0] / rest:.1f}x "
+                                                       "the others: add a warm-up generation"))
+    return found
+
+
+def check_throttling(subject: str, telemetry: Sequence[dict[str, Any] | None]) -> list[Advice]:
+    """A warning if the GPU slowed itself (power or thermal limits) during the cell."""
+    reasons = sorted({r for t in telemetry if t for r in t.get("throttle_reasons", []) if t.get("throttled")})
+    if not reasons:
+        return []
+    hottest = max((t.get("temperature_c_max") or 0 for t in telemetry if t), default=0)
+    return [Advice("throttling", subject, f"the GPU slowed itself ({', '.join(reasons)}; up to {hottest:.0f} °C): "
+                                          "improve cooling, raise the power limit, or pause between cells")]
+
+
 def advise(frame: pd.DataFrame, summary: pd.DataFrame) -> list[Advice]:
-    """Warnings about the measurements themselves."""
+    """Warnings about the measurements themselves, for any merged set of results."""
+    from .frames import measured
+
     found: list[Advice] = []
     if frame.empty:
         return found
-    for _, row in summary.iterrows():
-        subject = f"{row['label']} on {row['hostname']}"
-        if row["n"] >= 3 and row["cv"] > HIGH_VARIATION:
-            found.append(Advice("high variation", subject,
-                                f"repeats vary by {100 * row['cv']:.0f}% (coefficient of variation): close other "
-                                "programs, check for throttling, or add repeats"))
-        if row["n"] < 3:
-            found.append(Advice("few repeats", subject, f"only {int(row['n'])} measured generations: statistics "
-                                                        "need at least 3; raise repeats"))
-    data = measured(frame)
-    for (cell_id, host), group in data.groupby(["cell_id", "hostname"], sort=False):
-        ordered = group.sort_values("repeat")["s_per_image"].to_numpy(dtype=float)
-        if len(ordered) >= 3 and ordered[0] > SLOW_FIRST * np.median(ordered[1:]):
-            label = summary.loc[(summary["cell_id"] == cell_id) & (summary["hostname"] == host), "label"]
-            found.append(Advice("slow first run", f"{label.iloc[0] if len(label) else cell_id} on {host}",
-                                f"the first measured generation took {ordered[0] / np.median(ordered[1:]):.1f}x the "
-                                "others: add a warm-up generation"))
+    labels = {(r["cell_id"], r["hostname"]): r["label"] for _, r in summary.iterrows()}
+    for (cell_id, host), group in measured(frame).groupby(["cell_id", "hostname"], sort=False):
+        subject = f"{labels.get((cell_id, host), cell_id)} on {host}"
+        found += check_repeats(subject, group.sort_values("repeat")["s_per_image"].to_numpy(dtype=float))
+        if "telemetry_throttled" in group:
+            throttled = group[group["telemetry_throttled"].fillna(False).astype(bool)]
+            if not throttled.empty:
+                reasons = sorted({r for rs in throttled["telemetry_throttle_reasons"] for r in (rs or [])})
+                found.append(Advice("throttling", subject, f"the GPU slowed itself ({', '.join(reasons)}) in "
+                                                           f"{len(throttled)} of {len(group)} generations"))
     if "weights" in frame and (frame["weights"] == "random").any():
         found.append(Advice("random weights", "built-in or synthetic models",
                             "their images are noise; only speed and memory mean something"))

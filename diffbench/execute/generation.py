@@ -7,8 +7,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..measure.memory import HostPeak, NvmlMemorySampler, TorchCudaPeak
+from ..measure.memory import HostPeak, TorchCudaPeak
 from ..measure.probe import PipelineProbe
+from ..measure.telemetry import TelemetrySampler
 
 THUMBNAIL_PX = 256
 
@@ -19,16 +20,17 @@ class Meters:
 
     host: HostPeak
     cuda: TorchCudaPeak | None = None
-    nvml: NvmlMemorySampler | None = None
+    telemetry: TelemetrySampler | None = None
 
 
-def measure_generation(pipe: Any, probe: PipelineProbe, meters: Meters, kwargs: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+def measure_generation(pipe: Any, probe: PipelineProbe, meters: Meters, kwargs: dict[str, Any],
+                       keep_trace: bool = False) -> tuple[dict[str, Any], Any]:
     """Run pipe(**kwargs) once under the probe; return the measured fields and the output images."""
     meters.host.reset()
     if meters.cuda:
         meters.cuda.reset()
-    if meters.nvml:
-        meters.nvml.start()
+    if meters.telemetry:
+        meters.telemetry.start()
     started = time.perf_counter()
     probe.begin()
     try:
@@ -36,7 +38,7 @@ def measure_generation(pipe: Any, probe: PipelineProbe, meters: Meters, kwargs: 
     finally:
         timing = probe.end()  # synchronises once, then resolves every mark
         wall = time.perf_counter() - started
-        device_peak = meters.nvml.stop() if meters.nvml else None
+        telemetry = meters.telemetry.stop(keep_trace) if meters.telemetry else None
     allocated = reserved = None
     if meters.cuda:
         allocated, reserved = meters.cuda.peaks()
@@ -49,9 +51,12 @@ def measure_generation(pipe: Any, probe: PipelineProbe, meters: Meters, kwargs: 
         "denoiser_calls": timing.denoiser_calls,
         "peak_vram_allocated_bytes": allocated,
         "peak_vram_reserved_bytes": reserved,
-        "peak_vram_device_bytes": device_peak,
+        "peak_vram_device_bytes": telemetry["peak_device_used_bytes"] if telemetry else None,
         "peak_host_rss_bytes": meters.host.peak_bytes(),
         "host_rss_peak_exact": meters.host.resettable,
+        "energy_j": telemetry["energy_j"] if telemetry else None,
+        "avg_power_w": telemetry["avg_power_w"] if telemetry else None,
+        "telemetry": telemetry,
     }
     return fields, output.images
 

@@ -90,7 +90,8 @@ class Worker:
         import torch
 
         from ..measure.clocks import clock_for
-        from ..measure.memory import HostPeak, NvmlMemorySampler, TorchCudaPeak
+        from ..measure.memory import HostPeak, TorchCudaPeak
+        from ..measure.telemetry import TelemetrySampler
         from ..measure.probe import PipelineProbe, denoiser_of
         from ..hardware import nvml
         from ..models.sources import load_pipeline
@@ -114,12 +115,14 @@ class Worker:
             meters.cuda = TorchCudaPeak(runtime.device)
             handle = nvml.handle_for_uuid(runtime.gpu_uuid or "")
             if handle is not None:
-                meters.nvml = NvmlMemorySampler(nvml.nvml(), handle)
+                meters.telemetry = TelemetrySampler(nvml.nvml(), handle, self.job.get("telemetry_hz", 20.0))
         probe = PipelineProbe(pipe, clock_for(runtime.device))
         return pipe, probe, meters, dict(pipe.scheduler.config), load_s
 
     def _run_cell(self, cell: dict[str, Any], pipe: Any, probe: Any, meters: Any,
                   base_config: dict[str, Any], runtime: Any) -> None:
+        from ..measure.flops import count_call_flops
+        from ..measure.probe import denoiser_of
         from .configure import NotApplicable, call_arguments, scheduler_for, set_vae_options
         from .generation import measure_generation, thumbnail_png
 
@@ -133,9 +136,11 @@ class Worker:
         context = {"runtime": {**runtime.describe(), "scheduler": scheduler_name}, "requested_steps": settings["steps"]}
         plan = [(True, i) for i in range(self.job["warmup"])] + [(False, r) for r in cell["repeats"]]
         image_sent = False
+        probe.capture = True  # the first generation keeps its denoiser inputs for the FLOP count
         for warmup, repeat in plan:
             try:
-                fields, images = measure_generation(pipe, probe, meters, call_arguments(pipe, settings))
+                fields, images = measure_generation(pipe, probe, meters, call_arguments(pipe, settings),
+                                                    keep_trace=not warmup and not image_sent)
             except Exception as exc:
                 oom = _is_oom(exc)
                 extra: dict[str, Any] = {}
@@ -153,6 +158,9 @@ class Worker:
 
                     torch.cuda.empty_cache()
                 return  # the cell's remaining repeats would fail the same way
+            if probe.captured is not None:  # once per cell, after the timed region
+                context["flops_per_denoiser_call"] = count_call_flops(denoiser_of(pipe), *probe.captured)
+                probe.captured = None
             record = generation_record(cell["cell_id"], settings, repeat, warmup, "ok", **context, **fields)
             if not warmup and not image_sent and images:
                 record["_image_png"] = thumbnail_png(images[0])

@@ -55,3 +55,47 @@ def software_description() -> dict[str, Any]:
             versions[name.replace("-", "_")] = None
     versions["executable"] = sys.executable
     return versions
+
+
+def torch_view() -> dict[str, Any]:
+    """What torch sees: its CUDA build, and per device the SM count and UUID (to match NVML's)."""
+    try:
+        import torch
+    except ImportError:
+        return {"available": False}
+    view: dict[str, Any] = {"version": torch.__version__, "cuda_build": torch.version.cuda,
+                            "cuda_available": torch.cuda.is_available(), "devices": []}
+    mps = getattr(torch.backends, "mps", None)
+    view["mps_available"] = bool(mps and mps.is_available())
+    if torch.cuda.is_available():
+        for index in range(torch.cuda.device_count()):
+            props = torch.cuda.get_device_properties(index)
+            view["devices"].append({"index": index, "name": props.name, "sm_count": props.multi_processor_count,
+                                    "vram_bytes": props.total_memory,
+                                    "uuid": f"GPU-{props.uuid}" if getattr(props, "uuid", None) else None,
+                                    "compute_capability": f"{props.major}.{props.minor}"})
+    return view
+
+
+def system_report() -> dict[str, Any]:
+    """Everything `diffbench sysinfo` shows: host, GPUs (NVML, matched to torch by UUID), software, warnings."""
+    from .gpus import find_gpu
+    from .nvml import gpu_warnings, unavailable_reason
+
+    host = host_description()
+    torch_info = torch_view()
+    by_uuid = {d["uuid"]: d for d in torch_info.get("devices", []) if d.get("uuid")}
+    for gpu in host["gpus"]:
+        seen = by_uuid.get(gpu["uuid"])
+        gpu["sm_count"] = seen["sm_count"] if seen else None
+        gpu["torch_index"] = seen["index"] if seen else None  # differs from NVML's under CUDA_VISIBLE_DEVICES
+        spec = find_gpu(gpu["name"], gpu.get("vram_bytes"))
+        gpu["spec"] = spec.name if spec else None
+    reason = unavailable_reason()
+    return {
+        **host,
+        "software": software_description(),
+        "torch": torch_info,
+        "telemetry": "nvml" if not reason else f"unavailable: {reason}",
+        "warnings": gpu_warnings(host["gpus"]),
+    }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import resource
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -59,40 +58,3 @@ class TorchCudaPeak:
 
     def peaks(self) -> tuple[int, int]:
         return int(self._cuda.max_memory_allocated(self._device)), int(self._cuda.max_memory_reserved(self._device))
-
-
-class NvmlMemorySampler:
-    """Device-wide used memory from NVML, sampled in a background thread during a generation.
-
-    It sees what torch does not: the CUDA context, cuDNN/cuBLAS workspaces, other processes.
-    """
-
-    def __init__(self, nvml: Any, handle: Any, interval_s: float = 0.02) -> None:
-        self._nvml = nvml
-        self._handle = handle
-        self._interval = interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.peak = 0
-
-    def _sample(self) -> None:
-        used = int(self._nvml.nvmlDeviceGetMemoryInfo(self._handle).used)
-        self.peak = max(self.peak, used)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self._interval):
-            self._sample()
-
-    def start(self) -> None:
-        self.peak = 0
-        self._stop.clear()
-        self._sample()
-        self._thread = threading.Thread(target=self._loop, name="nvml-memory", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> int:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self._sample()
-        return self.peak

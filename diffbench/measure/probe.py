@@ -55,7 +55,11 @@ class PipelineProbe:
         self.clock = clock
         self.marks = _Marks()
         self._active = False
-        self._handles = [denoiser_of(pipe).register_forward_pre_hook(self._on_denoiser_call)]
+        # Set capture=True before a generation to keep the inputs of its first denoiser call
+        # (for counting FLOPs afterwards, outside the timed region).
+        self.capture = False
+        self.captured: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+        self._handles = [denoiser_of(pipe).register_forward_pre_hook(self._on_denoiser_call, with_kwargs=True)]
         self._restore: list[tuple[Any, str, Any]] = []
         self._wrap(pipe, "encode_prompt", "text")
         if getattr(pipe, "vae", None) is not None:
@@ -78,9 +82,11 @@ class PipelineProbe:
         self._restore.append((owner, method, owner.__dict__.get(method)))
         setattr(owner, method, timed)
 
-    def _on_denoiser_call(self, module: Any, args: Any) -> None:
+    def _on_denoiser_call(self, module: Any, args: Any, kwargs: dict[str, Any]) -> None:
         if not self._active:
             return
+        if self.capture:
+            self.captured, self.capture = (args, dict(kwargs)), False
         self.marks.denoiser_calls += 1
         if self.marks.step_open is None:
             self.marks.step_open = self.clock.mark()
