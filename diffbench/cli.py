@@ -193,7 +193,7 @@ def report(results: tuple[str, ...], output: str, compare_axis: str | None, base
 @click.option("--baseline", help="The value others are compared with (default: the first seen).")
 @click.option("--metric", default="s_per_image", show_default=True,
               type=click.Choice(["s_per_image", "it_s", "step_ms", "peak_vram_gib", "peak_rss_gib",
-                                 "energy_j_per_image"]))
+                                 "energy_j_per_image", "images_per_kwh", "tflops_achieved"]))
 @click.option("--filter", "filters", multiple=True, help="Keep only AXIS=VALUE[,VALUE] (repeatable).")
 @click.option("--min-effect", default=0.05, show_default=True, help="Smallest relative difference worth calling real.")
 def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, metric: str,

@@ -24,7 +24,10 @@ METRICS = {
     "peak_vram_gib": ("peak VRAM (torch allocated)", "GiB", "lower"),
     "peak_rss_gib": ("peak host RSS", "GiB", "lower"),
     "energy_j_per_image": ("energy per image", "J", "lower"),
+    "images_per_kwh": ("images per kWh", "images/kWh", "higher"),
+    "tflops_achieved": ("achieved denoiser TFLOP/s", "TFLOP/s", "higher"),
 }
+JOULES_PER_KWH = 3.6e6
 
 
 def axis_column(axis: str) -> str:
@@ -50,7 +53,23 @@ def with_metrics(generations: pd.DataFrame) -> pd.DataFrame:
     frame["peak_vram_gib"] = frame["peak_vram_allocated_bytes"].astype(float) / 2**30
     frame["peak_rss_gib"] = frame["peak_host_rss_bytes"].astype(float) / 2**30
     frame["energy_j_per_image"] = frame["energy_j"].astype(float) / batch
+    frame["images_per_kwh"] = JOULES_PER_KWH / frame["energy_j_per_image"]
+    flops = frame["flops_per_denoiser_call"].astype(float) if "flops_per_denoiser_call" in frame else np.nan
+    frame["tflops_achieved"] = flops * frame["denoiser_calls"].astype(float) / step_sums.replace(0, np.nan) / 1e12
+    frame["peak_fraction"] = frame["tflops_achieved"] / _peak_tflops(frame)
     return frame
+
+
+def _peak_tflops(frame: pd.DataFrame) -> pd.Series:
+    """The card's dense FP16/BF16 tensor peak where the run used fp16/bf16 on a GPU in the spec table."""
+    from ..hardware.gpus import find_gpu
+
+    peaks = {}
+    for name in frame["hardware"].unique():
+        spec = find_gpu(name) if not str(name).startswith("CPU") else None
+        peaks[name] = spec.fp16_tflops if spec else np.nan
+    half = frame["runtime_dtype"].isin(["fp16", "bf16"]) if "runtime_dtype" in frame else False
+    return frame["hardware"].map(peaks).where(half, np.nan).astype(float)
 
 
 def measured(frame: pd.DataFrame) -> pd.DataFrame:
@@ -106,6 +125,9 @@ def cell_summary(frame: pd.DataFrame) -> pd.DataFrame:
         peak_vram_gib=("peak_vram_gib", "max"),
         peak_rss_gib=("peak_rss_gib", "max"),
         energy_j_per_image=("energy_j_per_image", "median"),
+        images_per_kwh=("images_per_kwh", "median"),
+        tflops_achieved=("tflops_achieved", "median"),
+        peak_fraction=("peak_fraction", "median"),
         phase_text_encode=("phase_text_encode", "median"),
         phase_denoise=("phase_denoise", "median"),
         phase_decode=("phase_decode", "median"),

@@ -21,7 +21,8 @@ from . import figures
 from .filters import apply_filters
 
 TEMPLATE = "report.html.j2"
-TABLE_METRICS = ("s_per_image", "it_s", "step_ms", "peak_vram_gib", "peak_rss_gib", "energy_j_per_image")
+TABLE_METRICS = ("s_per_image", "it_s", "step_ms", "peak_vram_gib", "peak_rss_gib", "energy_j_per_image",
+                 "tflops_achieved")
 
 
 @dataclass
