@@ -102,7 +102,9 @@ class Worker:
         if settings.get("vram_limit"):
             runtime.vram_cap = cap_cuda_memory(runtime.device, settings["vram_limit"])
         started = time.perf_counter()
-        pipe = load_pipeline(self.job["model"], torch_dtype(runtime.dtype_name), Path(self.job["base_dir"]))
+        # With offloading the weights live in host RAM: synthetic models are then built there.
+        build_device = runtime.device if settings["offload"] == "none" else "cpu"
+        pipe = load_pipeline(self.job["model"], torch_dtype(runtime.dtype_name), Path(self.job["base_dir"]), build_device)
         pipe.set_progress_bar_config(disable=True)
         place(pipe, settings, runtime)
         set_attention(denoiser_of(pipe), settings["attention"])

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .builtin import BUILTINS
+from .synthetic import SYNTHETIC
 
 SAFE_SUFFIXES = (".safetensors",)
 PICKLE_SUFFIXES = (".ckpt", ".bin", ".pt", ".pth")
@@ -56,7 +57,10 @@ def check_source(source: str, base_dir: Path, allow_pickle: bool) -> str | None:
             return f"unknown built-in '{name}' (available: {', '.join('builtin:' + n for n in BUILTINS)})"
         return None
     if kind == "synthetic":
-        return f"synthetic full-size models are not available yet ('{source}'); use builtin: models or a real model"
+        name = source[len(SYNTHETIC_PREFIX):]
+        if name not in SYNTHETIC:
+            return f"unknown synthetic model '{name}' (available: {', '.join('synthetic:' + n for n in SYNTHETIC)})"
+        return None
     if kind == "hub":
         return None if HUB_ID.match(source) else (
             f"'{source}' is neither a Hub id (owner/name), an existing folder nor a .safetensors file")
@@ -79,6 +83,9 @@ def infer_family(source: str, base_dir: Path) -> str:
     if kind == "builtin":
         name = source[len(BUILTIN_PREFIX):]
         return BUILTINS[name].family if name in BUILTINS else "sd"
+    if kind == "synthetic":
+        name = source[len(SYNTHETIC_PREFIX):]
+        return SYNTHETIC[name].family if name in SYNTHETIC else "sd"
     if kind == "folder":
         index = resolve_path(source, base_dir) / "model_index.json"
         try:
@@ -98,18 +105,28 @@ def infer_family(source: str, base_dir: Path) -> str:
 
 
 def builtin_defaults(source: str) -> dict[str, Any]:
-    """Per-model defaults a built-in brings (resolution, guidance)."""
+    """Per-model defaults a built-in or synthetic model brings (resolution, guidance)."""
     if source.startswith(BUILTIN_PREFIX) and source[len(BUILTIN_PREFIX):] in BUILTINS:
         return dict(BUILTINS[source[len(BUILTIN_PREFIX):]].defaults)
+    if source.startswith(SYNTHETIC_PREFIX) and source[len(SYNTHETIC_PREFIX):] in SYNTHETIC:
+        return dict(SYNTHETIC[source[len(SYNTHETIC_PREFIX):]].defaults)
     return {}
 
 
-def load_pipeline(model: dict[str, Any], torch_dtype: Any, base_dir: Path) -> Any:
-    """Load a pipeline on the CPU in `torch_dtype`; the caller places it on its device."""
+def load_pipeline(model: dict[str, Any], torch_dtype: Any, base_dir: Path, build_device: Any = "cpu") -> Any:
+    """Load a pipeline in `torch_dtype`, on the CPU; the caller places it on its device.
+
+    Synthetic models are instead built directly on `build_device` (where they will run),
+    since initialising billions of random weights on a CPU would take minutes.
+    """
     import diffusers
 
     source: str = model["source"]
     kind = source_kind(source, base_dir)
+    if kind == "synthetic":
+        from .synthetic import build_pipeline
+
+        return build_pipeline(source[len(SYNTHETIC_PREFIX):], build_device, torch_dtype)
     # Newer diffusers renamed torch_dtype to dtype (the old name warns); older ones know only torch_dtype.
     from diffusers.utils import deprecation_utils
 

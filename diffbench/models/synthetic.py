@@ -1,0 +1,216 @@
+"""Synthetic full-size models: the real architectures of SD1.5, SDXL, SD3.5 Medium and FLUX.1 from
+their public configurations, with random weights, built without downloading anything.
+
+Modules are created on the meta device (no memory, no initialisation) and then materialised
+directly on the target device, where weights are filled with scaled random values: a 12B
+FLUX transformer appears on a GPU in seconds instead of minutes of CPU initialisation.
+Speed and memory are those of the real models; the images are noise.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .builtin import CLIP_MAX_LENGTH, _write_clip_tokenizer, _write_t5_tokenizer
+
+# Text encoder configurations (transformers), as published with the models.
+CLIP_L = {"vocab_size": 49408, "hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
+          "num_attention_heads": 12, "max_position_embeddings": 77, "hidden_act": "quick_gelu", "projection_dim": 768}
+CLIP_G = {"vocab_size": 49408, "hidden_size": 1280, "intermediate_size": 5120, "num_hidden_layers": 32,
+          "num_attention_heads": 20, "max_position_embeddings": 77, "hidden_act": "gelu", "projection_dim": 1280}
+T5_XXL = {"vocab_size": 32128, "d_model": 4096, "d_kv": 64, "d_ff": 10240, "num_layers": 24, "num_heads": 64,
+          "relative_attention_num_buckets": 32, "feed_forward_proj": "gated-gelu", "is_gated_act": True,
+          "dense_act_fn": "gelu_new", "decoder_start_token_id": 0, "pad_token_id": 0, "eos_token_id": 1}
+VAE_4 = {"in_channels": 3, "out_channels": 3, "latent_channels": 4, "block_out_channels": (128, 256, 512, 512),
+         "down_block_types": ("DownEncoderBlock2D",) * 4, "up_block_types": ("UpDecoderBlock2D",) * 4,
+         "layers_per_block": 2, "sample_size": 512, "scaling_factor": 0.18215}
+VAE_16 = {**VAE_4, "latent_channels": 16, "use_quant_conv": False, "use_post_quant_conv": False, "sample_size": 1024}
+
+SD15_UNET = {"sample_size": 64, "in_channels": 4, "out_channels": 4, "layers_per_block": 2,
+             "block_out_channels": (320, 640, 1280, 1280),
+             "down_block_types": ("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+             "up_block_types": ("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+             "cross_attention_dim": 768, "attention_head_dim": 8}
+SDXL_UNET = {"sample_size": 128, "in_channels": 4, "out_channels": 4, "layers_per_block": 2,
+             "block_out_channels": (320, 640, 1280),
+             "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+             "up_block_types": ("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+             "transformer_layers_per_block": (1, 2, 10), "attention_head_dim": (5, 10, 20),
+             "cross_attention_dim": 2048, "use_linear_projection": True, "addition_embed_type": "text_time",
+             "addition_time_embed_dim": 256, "projection_class_embeddings_input_dim": 2816}
+SD35_MEDIUM = {"sample_size": 128, "patch_size": 2, "in_channels": 16, "num_layers": 24, "attention_head_dim": 64,
+               "num_attention_heads": 24, "joint_attention_dim": 4096, "caption_projection_dim": 1536,
+               "pooled_projection_dim": 2048, "out_channels": 16, "pos_embed_max_size": 384,
+               "dual_attention_layers": tuple(range(13)), "qk_norm": "rms_norm"}
+FLUX = {"patch_size": 1, "in_channels": 64, "num_layers": 19, "num_single_layers": 38, "attention_head_dim": 128,
+        "num_attention_heads": 24, "joint_attention_dim": 4096, "pooled_projection_dim": 768,
+        "axes_dims_rope": (16, 56, 56)}
+
+
+@dataclass(frozen=True)
+class SyntheticModel:
+    name: str
+    family: str
+    description: str
+    defaults: dict[str, Any]
+    # Published parameter counts per component, for the record and the tests (see README).
+    published: dict[str, int] = field(default_factory=dict)
+
+
+SYNTHETIC: dict[str, SyntheticModel] = {
+    m.name: m
+    for m in (
+        SyntheticModel("sd15", "sd", "Stable Diffusion 1.5 architecture (860M UNet, CLIP ViT-L, VAE)",
+                       {"resolution": "512x512", "guidance_scale": 7.5},
+                       {"unet": 859_520_964, "text_encoder": 123_060_480, "vae": 83_653_863}),
+        SyntheticModel("sdxl", "sdxl", "SDXL base 1.0 architecture (2.6B UNet, CLIP ViT-L + OpenCLIP bigG, VAE)",
+                       {"resolution": "1024x1024", "guidance_scale": 5.0},
+                       {"unet": 2_567_463_684, "text_encoder": 123_060_480, "text_encoder_2": 694_659_840,
+                        "vae": 83_653_863}),
+        SyntheticModel("sd35-medium", "sd3", "SD 3.5 Medium architecture (MMDiT-X, CLIP-L, bigG, T5-XXL, 16-ch VAE)",
+                       {"resolution": "1024x1024", "guidance_scale": 4.5},
+                       {"transformer+text_encoder+text_encoder_2+vae": 3_371_793_763}),
+        SyntheticModel("flux-schnell", "flux", "FLUX.1 schnell architecture (12B MMDiT, CLIP-L, T5-XXL, 16-ch VAE)",
+                       {"resolution": "1024x1024", "guidance_scale": 0.0}, {"transformer": 12_000_000_000}),
+        SyntheticModel("flux-dev", "flux", "FLUX.1 dev architecture (12B MMDiT with guidance embedding)",
+                       {"resolution": "1024x1024", "guidance_scale": 3.5}, {"transformer": 12_000_000_000}),
+    )
+}
+
+
+def _on_meta(factory: Any, *args: Any, **kwargs: Any) -> Any:
+    import torch
+
+    with torch.device("meta"):
+        return factory(*args, **kwargs)
+
+
+def _text_models(family: str, name: str) -> dict[str, Any]:
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, T5Config, T5EncoderModel
+
+    if family == "sd":
+        return {"text_encoder": _on_meta(CLIPTextModel, CLIPTextConfig(**CLIP_L))}
+    if family == "sdxl":
+        return {"text_encoder": _on_meta(CLIPTextModel, CLIPTextConfig(**CLIP_L)),
+                "text_encoder_2": _on_meta(CLIPTextModelWithProjection, CLIPTextConfig(**CLIP_G))}
+    if family == "sd3":
+        return {"text_encoder": _on_meta(CLIPTextModelWithProjection, CLIPTextConfig(**CLIP_L)),
+                "text_encoder_2": _on_meta(CLIPTextModelWithProjection, CLIPTextConfig(**CLIP_G)),
+                "text_encoder_3": _on_meta(T5EncoderModel, T5Config(**T5_XXL))}
+    return {"text_encoder": _on_meta(CLIPTextModel, CLIPTextConfig(**CLIP_L)),
+            "text_encoder_2": _on_meta(T5EncoderModel, T5Config(**T5_XXL))}
+
+
+def build_modules(name: str) -> dict[str, Any]:
+    """Every weighted component of a synthetic model, on the meta device (no memory used)."""
+    from diffusers import AutoencoderKL, FluxTransformer2DModel, SD3Transformer2DModel, UNet2DConditionModel
+
+    spec = SYNTHETIC[name]
+    modules = _text_models(spec.family, name)
+    if spec.family == "sd":
+        modules["unet"] = _on_meta(UNet2DConditionModel, **SD15_UNET)
+        modules["vae"] = _on_meta(AutoencoderKL, **VAE_4)
+    elif spec.family == "sdxl":
+        modules["unet"] = _on_meta(UNet2DConditionModel, **SDXL_UNET)
+        modules["vae"] = _on_meta(AutoencoderKL, **{**VAE_4, "scaling_factor": 0.13025, "force_upcast": True})
+    elif spec.family == "sd3":
+        modules["transformer"] = _on_meta(SD3Transformer2DModel, **SD35_MEDIUM)
+        modules["vae"] = _on_meta(AutoencoderKL, **{**VAE_16, "scaling_factor": 1.5305, "shift_factor": 0.0609})
+    else:
+        modules["transformer"] = _on_meta(FluxTransformer2DModel, **FLUX, guidance_embeds=name == "flux-dev")
+        modules["vae"] = _on_meta(AutoencoderKL, **{**VAE_16, "scaling_factor": 0.3611, "shift_factor": 0.1159})
+    return modules
+
+
+def parameter_counts(name: str) -> dict[str, int]:
+    """Parameters of each component, counted on the meta device in a fraction of a second."""
+    return {component: sum(p.numel() for p in module.parameters()) for component, module in build_modules(name).items()}
+
+
+def materialise(module: Any, device: Any, dtype: Any, seed: int) -> Any:
+    """Allocate a meta module on `device` and fill it: weights ~ N(0, 1/fan_in), norms 1, biases 0.
+
+    The scale keeps activations of a deep random network finite in fp16, so that speed is
+    measured on ordinary numbers (no NaN or denormal slow paths).
+    """
+    import torch
+
+    module = module.to_empty(device=device).to(dtype)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in module.named_parameters():
+            if parameter.ndim >= 2:
+                fan_in = parameter[0].numel()
+                parameter.normal_(0.0, 1.0 / math.sqrt(fan_in), generator=generator)
+            elif name.endswith("bias") or "bias" in name.split(".")[-1]:
+                parameter.zero_()
+            else:
+                parameter.fill_(1.0)
+        for buffer_name, buffer in module.named_buffers():
+            if buffer.is_floating_point():
+                buffer.zero_()
+            else:
+                buffer.zero_()
+    _restore_computed_buffers(module, device)
+    return module
+
+
+def _restore_computed_buffers(module: Any, device: Any) -> None:
+    """Buffers that are computed at construction (position ids, RoPE tables) cannot be random or zero."""
+    import torch
+
+    for child in module.modules():
+        position_ids = getattr(child, "position_ids", None)
+        if isinstance(position_ids, torch.Tensor) and position_ids.ndim == 2:
+            position_ids.copy_(torch.arange(position_ids.shape[1], device=device).expand_as(position_ids))
+    positional = getattr(module, "pos_embed", None)
+    if positional is not None and hasattr(positional, "pos_embed") and hasattr(positional, "pos_embed_max_size"):
+        from diffusers.models.embeddings import get_2d_sincos_pos_embed
+
+        size = positional.pos_embed_max_size
+        table = get_2d_sincos_pos_embed(positional.pos_embed.shape[-1], size, base_size=positional.base_size,
+                                        interpolation_scale=positional.interpolation_scale, output_type="pt")
+        positional.pos_embed.copy_(table.float().unsqueeze(0).to(positional.pos_embed.dtype))
+
+
+def build_pipeline(name: str, device: Any, dtype: Any, seed: int = 1234) -> Any:
+    """A ready diffusers pipeline of the synthetic model, with its weights on `device`."""
+    import diffusers
+    from transformers import AutoTokenizer, CLIPTokenizer
+
+    spec = SYNTHETIC[name]
+    modules = build_modules(name)
+    for index, (component, module) in enumerate(sorted(modules.items())):
+        # The VAE decodes in float32 where the real one is upcast (SDXL), as diffusers does.
+        modules[component] = materialise(module, device, dtype, seed + index).eval()
+    scratch = Path(tempfile.mkdtemp(prefix="diffbench-synthetic-tok-"))
+    _write_clip_tokenizer(scratch / "clip")
+    clip = CLIPTokenizer.from_pretrained(scratch / "clip", model_max_length=CLIP_MAX_LENGTH)
+    if spec.family == "sd":
+        return diffusers.StableDiffusionPipeline(
+            **modules, tokenizer=clip, scheduler=_ddpm_scheduler(), safety_checker=None, feature_extractor=None,
+            requires_safety_checker=False)
+    if spec.family == "sdxl":
+        return diffusers.StableDiffusionXLPipeline(**modules, tokenizer=clip, tokenizer_2=clip,
+                                                   scheduler=_ddpm_scheduler())
+    _write_t5_tokenizer(scratch / "t5")
+    t5 = AutoTokenizer.from_pretrained(scratch / "t5")
+    if spec.family == "sd3":
+        return diffusers.StableDiffusion3Pipeline(
+            **modules, tokenizer=clip, tokenizer_2=clip, tokenizer_3=t5,
+            scheduler=diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0))
+    shift = {"use_dynamic_shifting": True, "base_shift": 0.5, "max_shift": 1.15} if name == "flux-dev" else {
+        "use_dynamic_shifting": False, "shift": 1.0}
+    return diffusers.FluxPipeline(**modules, tokenizer=clip, tokenizer_2=t5,
+                                  scheduler=diffusers.FlowMatchEulerDiscreteScheduler(**shift))
+
+
+def _ddpm_scheduler() -> Any:
+    from diffusers import EulerDiscreteScheduler
+
+    return EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                  timestep_spacing="leading", steps_offset=1)

@@ -1,0 +1,70 @@
+"""Synthetic full-size architectures: parameter counts against published figures, and a real run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from diffbench.models.synthetic import SYNTHETIC, build_modules, parameter_counts
+from diffbench.runner import run_suite
+from diffbench.suite import load_suite
+
+# Exact counts of the released checkpoints' tensors, as read from them by several public projects
+# (the model papers round them: SD 1.x "860M UNet, 123M text encoder"; SDXL "2.6B UNet, 817M
+# text encoders"); SD 3.5 Medium: keras-hub's preset metadata (CLIP-L + CLIP-G + MMDiT-X + VAE);
+# FLUX.1: "12 billion parameters" (the model cards).
+EXACT = {
+    ("sd15", "unet"): 859_520_964, ("sd15", "text_encoder"): 123_060_480, ("sd15", "vae"): 83_653_863,
+    ("sdxl", "unet"): 2_567_463_684, ("sdxl", "text_encoder"): 123_060_480,
+    ("sdxl", "text_encoder_2"): 694_659_840, ("sdxl", "vae"): 83_653_863,
+}
+
+
+@pytest.mark.parametrize(("model", "component"), sorted(EXACT))
+def test_unet_models_match_their_released_checkpoints(model: str, component: str) -> None:
+    counted = parameter_counts(model)[component]
+    assert abs(counted - EXACT[(model, component)]) <= 0.01 * EXACT[(model, component)]
+    assert counted == EXACT[(model, component)]  # in fact exactly
+
+
+def test_sdxl_text_encoders_match_the_paper() -> None:
+    counts = parameter_counts("sdxl")
+    assert abs(counts["text_encoder"] + counts["text_encoder_2"] - 817e6) <= 0.01 * 817e6
+
+
+def test_sd35_medium_matches_its_published_total() -> None:
+    modules = build_modules("sd35-medium")
+    total = sum(sum(p.numel() for p in modules[c].parameters())
+                for c in ("transformer", "text_encoder", "text_encoder_2", "vae"))
+    # The released checkpoint stores the 384x384 positional-embedding table as a tensor, which
+    # diffusers keeps as a buffer: count it as the publication does.
+    total += modules["transformer"].pos_embed.pos_embed.numel()
+    published = SYNTHETIC["sd35-medium"].published["transformer+text_encoder+text_encoder_2+vae"]
+    assert abs(total - published) <= 0.01 * published
+    assert total == published
+
+
+@pytest.mark.parametrize("model", ["flux-schnell", "flux-dev"])
+def test_flux_transformer_is_twelve_billion(model: str) -> None:
+    counted = parameter_counts(model)["transformer"]
+    assert abs(counted - 12e9) <= 0.01 * 12e9
+
+
+def test_t5_xxl_encoder_is_its_published_size() -> None:
+    # T5 v1.1 XXL encoder as used by SD3 and FLUX: 4.76B parameters.
+    assert abs(parameter_counts("flux-schnell")["text_encoder_2"] - 4.762e9) <= 0.01 * 4.762e9
+
+
+def test_a_synthetic_sd15_generates_on_cpu_at_small_resolution(tmp_path: Path) -> None:
+    suite = tmp_path / "s.yaml"
+    suite.write_text("name: synthetic\nmodels:\n  sd15: {source: 'synthetic:sd15'}\n"
+                     "defaults: {resolution: 64x64, steps: 1, device: cpu}\nwarmup: 0\nrepeats: 1\n")
+    outcome = run_suite(load_suite(suite), tmp_path / "out")
+    [record] = outcome.records
+    assert record["status"] == "ok", record["error"]
+    assert record["cell"]["weights"] == "random" and record["cell"]["source"] == "synthetic:sd15"
+    assert record["evaluations"] == 1 and record["wall_s"] > 0
+    # the full-size UNet, counted at 64x64 (8x8 latents, batch 2): tens of GFLOPs per call
+    assert record["flops_per_denoiser_call"] > 1e10
+    assert record["peak_host_rss_bytes"] > 3 * 2**30  # a billion fp32 parameters are in memory
