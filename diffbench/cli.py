@@ -253,6 +253,80 @@ def export(results: tuple[str, ...], fmt: str, level: str, output: str | None, f
         click.echo(text, nl=False)
 
 
+@main.command("estimate")
+@click.argument("results", nargs=-1, required=True, type=click.Path())
+@click.option("--steps", type=click.IntRange(1, 1000), required=True, help="Step count to estimate for.")
+@click.option("--model", help="Model name as in the results.")
+@click.option("--gpu", help="GPU (measured, or projected from a measured one through the spec table).")
+@click.option("--sampler")
+@click.option("--resolution")
+@click.option("--batch-size", type=int)
+@click.option("--dtype", "dtype")
+@click.option("--offload")
+def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gpu: str | None, sampler: str | None,
+                     resolution: str | None, batch_size: int | None, dtype: str | None, offload: str | None) -> None:
+    """What would STEPS cost? Seconds per image from the fitted fixed + per-step cost, with an interval."""
+    from .analysis.costmodel import EstimateError, check_projections, estimate
+    from .analysis.frames import with_metrics
+    from .results import ResultsError, load_results
+
+    try:
+        frame = with_metrics(load_results(list(results)).generations)
+        answers = estimate(frame, steps, gpu=gpu, model=model, sampler=sampler, resolution=resolution,
+                           batch_size=batch_size, runtime_dtype=dtype, offload=offload)
+    except (ResultsError, EstimateError) as exc:
+        _results_error(exc)
+    for answer in answers:
+        click.echo(answer.sentence())
+        for note in answer.fit.notes:
+            click.echo(f"  note: {note}")
+    if any(a.fit.projected_from for a in answers):
+        check = check_projections(frame)
+        if check.pairs:
+            click.echo(f"How projections held where both cards were measured in these results: median error "
+                       f"{100 * check.median_abs_error:.0f}%, worst {100 * check.max_abs_error:.0f}% "
+                       f"over {check.pairs} comparisons.")
+        else:
+            click.echo("These results have no two measured GPUs with equal settings, so how well projections hold "
+                       "could not be checked here.")
+
+
+@main.command("recommend")
+@click.argument("results", nargs=-1, required=True, type=click.Path())
+@click.option("--vram", help="VRAM the setting must fit in, e.g. 12GiB (or a GPU name such as 'RTX 3060').")
+@click.option("--max-seconds", type=float, help="Most seconds per image.")
+@click.option("--min-quality", type=click.FloatRange(0, 1), help="Least SSIM to the image at the most steps measured.")
+@click.option("--gpu", help="Only settings measured on a GPU whose name contains this.")
+@click.option("--filter", "filters", multiple=True, help="Keep only AXIS=VALUE[,VALUE] (repeatable).")
+def recommend_command(results: tuple[str, ...], vram: str | None, max_seconds: float | None,
+                      min_quality: float | None, gpu: str | None, filters: tuple[str, ...]) -> None:
+    """The Pareto-optimal settings under your constraints, why each, and what was left out and why."""
+    from .analysis.frames import with_metrics
+    from .analysis.recommend import recommend
+    from .hardware.memsize import vram_limit_bytes
+    from .report.filters import FilterError, apply_filters
+    from .results import ResultsError, load_results
+
+    try:
+        vram_gib = vram_limit_bytes(vram) / 2**30 if vram else None
+    except ValueError as exc:
+        _fail(f"--vram {vram!r}: {exc}")
+    try:
+        frame = apply_filters(with_metrics(load_results(list(results)).generations), list(filters))
+    except (ResultsError, FilterError) as exc:
+        _results_error(exc)
+    answer = recommend(frame, vram_gib=vram_gib, max_seconds=max_seconds, min_quality=min_quality, gpu=gpu)
+    click.echo("Constraints: " + ("; ".join(answer.constraints) or "none"))
+    if not answer.chosen:
+        click.echo("No measured setting meets the constraints.")
+    for candidate, reasons in answer.chosen:
+        click.echo(f"* {candidate.describe()}\n    why: {'; '.join(reasons)}")
+    if answer.excluded:
+        click.echo("Left out:")
+        for what, why in answer.excluded:
+            click.echo(f"  - {what}: {why}")
+
+
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
 def sysinfo(as_json: bool) -> None:

@@ -81,7 +81,7 @@ def test_report_of_two_hosts_draws_every_chart_offline(two_hosts: Path, tmp_path
     seen = Page(info.path)
     assert seen.console_errors == [] and seen.page_errors == []
     assert all(url.startswith(("file://", "data:")) for url in seen.requests), seen.requests
-    assert len(seen.charts) == 5 and all(count >= 1 for count in seen.charts)
+    assert len(seen.charts) == 6 and all(count >= 1 for count in seen.charts)
     assert all(count >= 1 for count in seen.traces)  # every chart has data
     assert len(seen.images) == 8  # 4 cells on each of 2 hosts
     assert all(complete and width > 0 and is_data_uri for complete, width, is_data_uri in seen.images)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from . import stats
-from .frames import METRICS, SETTING_COLUMNS, axis_column, measured, setting_label, varying
+from .frames import METRICS, SETTING_COLUMNS, axis_column, key_text, measured, setting_label, varying
 
 
 @dataclass
@@ -54,7 +54,7 @@ def context_groups(data: pd.DataFrame, columns: list[str]) -> list[tuple[str, pd
     """Rows grouped by equal values of `columns`, each group with its label."""
     if not columns:
         return [("all", data)]
-    keyed = data.assign(**{f"_k_{c}": data[c].astype(str) for c in columns})
+    keyed = data.assign(**{f"_k_{c}": key_text(data[c]) for c in columns})
     groups = keyed.groupby([f"_k_{c}" for c in columns], sort=False)
     return [(setting_label(group.iloc[0], columns), group) for _, group in groups]
 
@@ -92,7 +92,7 @@ def compare(frame: pd.DataFrame, by: str, baseline: str | None = None, metric: s
     # Comparing GPUs means comparing hosts (and the reverse): neither may split the context.
     machine = {"hardware", "hostname", "runtime_device"}
     context_columns = [c for c in varying(data) if c != column and not (column in machine and c in machine)]
-    values_text = data[column].astype(str)
+    values_text = key_text(data[column])
     if column == "steps":
         values_text = values_text + " steps"
     data = data.assign(_value=values_text)
@@ -146,4 +146,4 @@ def headline(table: ComparisonTable) -> list[str]:
 
 
 def settings_used(frame: pd.DataFrame) -> dict[str, Any]:
-    return {c: sorted(frame[c].astype(str).unique()) for c in SETTING_COLUMNS if c in frame}
+    return {c: sorted(key_text(frame[c]).unique()) for c in SETTING_COLUMNS if c in frame}

@@ -17,6 +17,9 @@ SETTING_COLUMNS = ("model", "source", "hostname", "hardware", "runtime_device", 
 AXIS_COLUMNS = {"gpu": "hardware", "hardware": "hardware", "host": "hostname", "dtype": "runtime_dtype",
                 "device": "runtime_device"}
 PROMPT_CHARS = 28
+NUMERIC_FIELDS = ("wall_s", "evaluations", "denoiser_calls", "peak_vram_allocated_bytes", "peak_vram_reserved_bytes",
+                  "peak_vram_device_bytes", "peak_host_rss_bytes", "energy_j", "phase_text_encode", "phase_denoise",
+                  "phase_decode", "phase_other", "step_s_sum", "step_s_median")
 METRICS = {
     "s_per_image": ("seconds per image", "s", "lower"),
     "it_s": ("denoising steps per second", "it/s", "higher"),
@@ -42,6 +45,9 @@ def with_metrics(generations: pd.DataFrame) -> pd.DataFrame:
     for column in SETTING_COLUMNS:
         if column not in frame and column != "hardware":
             frame[column] = None
+    for column in NUMERIC_FIELDS:  # files from other versions or tools may lack some: missing, not zero
+        if column not in frame:
+            frame[column] = np.nan
     gpu = frame["runtime_gpu_name"] if "runtime_gpu_name" in frame else pd.Series(None, index=frame.index)
     cpu = frame["host_cpu"] if "host_cpu" in frame else pd.Series("CPU", index=frame.index)
     frame["hardware"] = [g if isinstance(g, str) and g else f"CPU: {c}" for g, c in zip(gpu, cpu)]
@@ -84,17 +90,23 @@ def varying(frame: pd.DataFrame, columns: tuple[str, ...] = SETTING_COLUMNS) -> 
 
     `source` is left out when `model` already tells the same story (one source per name).
     """
-    found = [c for c in columns if c in frame and frame[c].astype(str).nunique(dropna=False) > 1]
+    found = [c for c in columns if c in frame and key_text(frame[c]).nunique() > 1]
     if "source" in found and "model" in frame:
-        if frame.groupby(frame["model"].astype(str))["source"].nunique().max() <= 1:
+        if frame.groupby(key_text(frame["model"]))["source"].nunique().max() <= 1:
             found.remove("source")
     return found
 
 
 def _text(value: Any) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
         return "-"
     return str(value)
+
+
+def key_text(series: pd.Series) -> pd.Series:
+    """Values as grouping text, with missing values as '-' (pandas' astype(str) keeps them missing,
+    and groupby would then drop those rows silently)."""
+    return series.astype(object).map(_text)
 
 
 def setting_label(row: pd.Series | dict[str, Any], columns: list[str]) -> str:

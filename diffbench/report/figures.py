@@ -133,3 +133,23 @@ def time_against_memory(summary: pd.DataFrame) -> tuple[dict[str, Any], list[str
     ]
     layout = _layout("Time against memory (red: Pareto front)", "peak memory (GiB)", "seconds per image")
     return {"data": traces, "layout": layout}, summary.loc[front, "label"].tolist()
+
+
+def quality_against_steps(frame: pd.DataFrame, quality: pd.DataFrame, summary: pd.DataFrame) -> dict[str, Any]:
+    """SSIM of each step count's image to the image at the most steps: where more steps stop paying."""
+    traces: list[dict[str, Any]] = []
+    layout = _layout("Image change against steps (SSIM to the image at the most steps; 1 = same picture)",
+                     "steps", "SSIM", yaxis={"title": {"text": "SSIM"}, "range": [0, 1.02]})
+    if quality.empty or summary.empty:
+        return {"data": traces, "layout": layout}
+    merged = quality.dropna(subset=["ssim"]).merge(summary, on=["cell_id", "hostname"], suffixes=("", "_cell"))
+    if merged.empty:
+        return {"data": traces, "layout": layout}
+    from ..analysis.compare import context_groups
+
+    others = [c for c in varying(merged) if c not in {"steps"}]
+    for group_label, group in context_groups(merged, others):
+        ordered = group.sort_values("steps")
+        traces.append({"type": "scatter", "mode": "lines+markers", "name": esc(group_label),
+                       "x": ordered["steps"].tolist(), "y": ordered["ssim"].round(4).tolist()})
+    return {"data": traces, "layout": layout}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..analysis.frames import axis_column
+from ..analysis.frames import axis_column, key_text
 
 
 class FilterError(ValueError):
@@ -24,5 +24,5 @@ def apply_filters(frame: pd.DataFrame, filters: list[str]) -> pd.DataFrame:
             known = ", ".join(sorted(c for c in frame.columns if not c.startswith(("phase_", "step_s"))))
             raise FilterError(f"filter '{text}': no column '{axis}' in these results (known: {known})")
         wanted = {v.strip() for v in values.split(",")}
-        frame = frame[frame[column].astype(str).isin(wanted)]
+        frame = frame[key_text(frame[column]).isin(wanted)]
     return frame

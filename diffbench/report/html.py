@@ -14,6 +14,9 @@ import pandas as pd
 
 from .. import __version__
 from ..analysis.advice import advise, software_mismatches
+from ..analysis.costmodel import check_projections
+from ..analysis.quality import step_quality
+from ..analysis.recommend import recommend
 from ..analysis.compare import ComparisonTable, comparable_axes, compare, headline
 from ..analysis.frames import METRICS, cell_summary, measured, peak_memory_gib, setting_label, varying, with_metrics
 from ..results import Results, load_results
@@ -150,13 +153,17 @@ def build_report(paths: list[str | Path], output: str | Path, compare_axis: str 
     steps_figure = figures.step_latency(frame, steps, summary)
     scaling_figure, fits = figures.latency_vs_steps(frame)
     pareto_figure, pareto = figures.time_against_memory(summary)
+    quality = step_quality(frame) if not frame.empty else pd.DataFrame()
     charts = [
         {"id": "steps", "figure": steps_figure},
         {"id": "scaling", "figure": scaling_figure},
         {"id": "phases", "figure": figures.phase_breakdown(summary)},
         {"id": "memory", "figure": figures.memory_against_cards(summary)},
         {"id": "pareto", "figure": pareto_figure},
+        {"id": "quality", "figure": figures.quality_against_steps(frame, quality, summary)},
     ]
+    advice_rec = recommend(frame) if not frame.empty else None
+    projections = check_projections(frame) if not frame.empty else None
     advice = advise(frame, summary) + software_mismatches(results.runs)
     environment = jinja2.Environment(loader=jinja2.PackageLoader("diffbench.report", "templates"),
                                      autoescape=True, undefined=jinja2.StrictUndefined)
@@ -179,6 +186,8 @@ def build_report(paths: list[str | Path], output: str | Path, compare_axis: str 
         images=_images(frame, summary) if not frame.empty else [],
         failures=_failures(frame) if not frame.empty else [],
         advice=[a.text() for a in advice],
+        recommendation=advice_rec,
+        projections=projections,
         plotly_js=get_plotlyjs(),
     )
     output = Path(output)

@@ -1,0 +1,223 @@
+"""The cost model: seconds per image = fixed + per-evaluation x evaluations, per setting and GPU.
+
+Fitted by least squares on measured generations of the same setting at different step counts;
+with a single step count, decomposed instead (per-evaluation cost from the step timings, fixed
+cost from what the steps leave of the generation). Predictions carry an interval, and a GPU that
+was not measured can be projected from one that was through the spec table, clearly labelled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..hardware.gpus import GpuSpec, find_gpu
+from .frames import key_text, measured, setting_label
+
+# Everything that shapes the cost except the step count.
+GROUP_COLUMNS = ("model", "hardware", "resolution", "batch_size", "runtime_dtype", "offload", "sampler", "attention",
+                 "compile", "vae_tiling", "vae_slicing", "vram_limit", "guidance_scale")
+
+
+@dataclass
+class CostFit:
+    """One setting's fitted cost; seconds are per image."""
+
+    settings: dict[str, Any]
+    fixed_s: float
+    per_eval_s: float
+    method: str  # "least squares over N step counts" or "decomposed from step timings"
+    points: int
+    step_counts: list[int]
+    r2: float | None
+    residual_sd: float
+    evals_per_step: tuple[float, float]  # evaluations = a * steps + b
+    projected_from: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """The settings, leaving out those at their ordinary values (no offload, batch 1, ...)."""
+        ordinary = {"attention": "default", "compile": False, "vae_tiling": False, "vae_slicing": False,
+                    "vram_limit": None, "offload": "none", "batch_size": 1}
+        shown = [c for c in GROUP_COLUMNS if c in self.settings
+                 and not (c in ordinary and _same(self.settings[c], ordinary[c]))]
+        return setting_label(self.settings, shown)
+
+    def evaluations(self, steps: int) -> float:
+        a, b = self.evals_per_step
+        return a * steps + b
+
+    def predict(self, steps: int, confidence: float = 0.95) -> tuple[float, float, float]:
+        """Seconds per image at `steps`, with a prediction interval."""
+        from scipy import stats as scipy_stats
+
+        x = self.evaluations(steps)
+        value = self.fixed_s + self.per_eval_s * x
+        dof = max(1, self.points - 2)
+        t = float(scipy_stats.t.ppf(0.5 + confidence / 2, dof))
+        spread = t * self.residual_sd * np.sqrt(1 + 1 / max(self.points, 1))
+        if self.projected_from:  # a projection is only as good as the spec ratio: widen honestly
+            spread = max(spread, 0.25 * value)
+        return value, max(0.0, value - spread), value + spread
+
+
+def _same(value: Any, ordinary: Any) -> bool:
+    if ordinary is None:
+        return value is None or (isinstance(value, float) and np.isnan(value))
+    return str(value) == str(ordinary)
+
+
+def _evals_per_step(group: pd.DataFrame) -> tuple[float, float]:
+    points = group.groupby("steps")["evaluations"].median()
+    if len(points) >= 2:
+        a, b = np.polyfit(points.index.to_numpy(float), points.to_numpy(float), 1)
+        return float(a), float(b)
+    steps, evals = float(points.index[0]), float(points.iloc[0])
+    return (evals / steps if steps else 1.0), 0.0
+
+
+def fit_group(settings: dict[str, Any], group: pd.DataFrame) -> CostFit:
+    x = group["evaluations"].to_numpy(float)
+    y = group["s_per_image"].to_numpy(float)
+    step_counts = sorted(int(s) for s in group["steps"].unique())
+    if len(np.unique(x)) >= 2:
+        per_eval, fixed = np.polyfit(x, y, 1)
+        residuals = y - (fixed + per_eval * x)
+        total = float(np.sum((y - y.mean()) ** 2))
+        r2 = 1 - float(np.sum(residuals**2)) / total if total > 0 else 1.0
+        sd = float(np.sqrt(np.sum(residuals**2) / max(1, len(y) - 2)))
+        method = f"least squares over {len(step_counts)} step counts"
+    else:
+        batch = group["batch_size"].astype(float).to_numpy()
+        per_eval = float(np.median(group["step_s_median"].to_numpy(float))) / float(np.median(batch))
+        fixed = float(np.median(y - per_eval * x))
+        sd = float(np.std(y, ddof=1)) if len(y) > 1 else 0.0
+        r2 = None
+        method = "decomposed from step timings (one step count measured)"
+    return CostFit(settings, float(fixed), float(per_eval), method, int(len(y)), step_counts, r2, sd,
+                   _evals_per_step(group))
+
+
+def fit_costs(frame: pd.DataFrame) -> list[CostFit]:
+    """One fit per setting (everything but steps) and GPU, from measured generations."""
+    data = measured(frame)
+    if data.empty:
+        return []
+    columns = [c for c in GROUP_COLUMNS if c in data]
+    keyed = data.assign(**{f"_k_{c}": key_text(data[c]) for c in columns})
+    fits = []
+    for _, group in keyed.groupby([f"_k_{c}" for c in columns], sort=False):
+        settings = {c: group[c].iloc[0] for c in columns}
+        fits.append(fit_group(settings, group))
+    return fits
+
+
+def _spec(hardware: str) -> GpuSpec | None:
+    return None if str(hardware).startswith("CPU") else find_gpu(str(hardware))
+
+
+def project(fit: CostFit, target: GpuSpec) -> CostFit | None:
+    """Project a measured GPU's cost onto another card: denoising scales with dense tensor
+    throughput, the fixed part (text encoding, VAE decode, overheads) with memory bandwidth."""
+    source = _spec(fit.settings["hardware"])
+    if source is None:
+        return None
+    compute, bandwidth = source.fp16_tflops / target.fp16_tflops, source.bandwidth_gbs / target.bandwidth_gbs
+    projected = CostFit({**fit.settings, "hardware": target.name}, fit.fixed_s * bandwidth, fit.per_eval_s * compute,
+                        fit.method, fit.points, fit.step_counts, fit.r2, fit.residual_sd * compute,
+                        fit.evals_per_step, projected_from=str(fit.settings["hardware"]))
+    projected.notes.append(f"projected from {fit.settings['hardware']} through the spec table: denoising x"
+                           f"{compute:.2f} (FP16 tensor TFLOP/s {source.fp16_tflops:g} -> {target.fp16_tflops:g}), "
+                           f"fixed part x{bandwidth:.2f} (bandwidth {source.bandwidth_gbs:g} -> {target.bandwidth_gbs:g} "
+                           "GB/s); VRAM capacity is not checked by a projection")
+    return projected
+
+
+@dataclass
+class ProjectionCheck:
+    """How projections held where both cards were measured."""
+
+    pairs: int
+    median_abs_error: float | None
+    max_abs_error: float | None
+    details: list[str]
+
+
+def check_projections(frame: pd.DataFrame) -> ProjectionCheck:
+    """Project every measured GPU onto every other measured GPU with equal settings, and compare."""
+    fits = fit_costs(frame)
+    data = measured(frame)
+    errors: list[float] = []
+    details = []
+    for source in fits:
+        for target in fits:
+            if source is target or source.settings["hardware"] == target.settings["hardware"]:
+                continue
+            same = all(str(source.settings[c]) == str(target.settings[c]) for c in source.settings if c != "hardware")
+            target_spec = _spec(target.settings["hardware"])
+            if not same or target_spec is None:
+                continue
+            projected = project(source, target_spec)
+            if projected is None:
+                continue
+            rows = data[(data["hardware"] == target.settings["hardware"])]
+            for steps in target.step_counts:
+                actual = rows[rows["steps"] == steps]["s_per_image"].median()
+                if np.isfinite(actual) and actual > 0:
+                    error = projected.predict(steps)[0] / actual - 1
+                    errors.append(abs(error))
+                    details.append(f"{source.settings['hardware']} -> {target.settings['hardware']}, {source.label}, "
+                                   f"{steps} steps: {100 * error:+.0f}%")
+    if not errors:
+        return ProjectionCheck(0, None, None, [])
+    return ProjectionCheck(len(details), float(np.median(errors)), float(np.max(errors)), details)
+
+
+@dataclass
+class Estimate:
+    fit: CostFit
+    steps: int
+    seconds: float
+    low: float
+    high: float
+
+    def sentence(self) -> str:
+        kind = f"PROJECTION from {self.fit.projected_from}" if self.fit.projected_from else "measured"
+        evaluations = self.fit.evaluations(self.steps)
+        r2 = f", R² {self.fit.r2:.3f}" if self.fit.r2 is not None else ""
+        return (f"{self.fit.label}: {self.steps} steps ({evaluations:.0f} evaluations) -> {self.seconds:.3f} s per image "
+                f"(95% interval {self.low:.3f}-{self.high:.3f}) [{kind}; fixed {self.fit.fixed_s:.3f} s + "
+                f"{1000 * self.fit.per_eval_s:.2f} ms per evaluation; {self.fit.method}, {self.fit.points} "
+                f"generations{r2}]")
+
+
+class EstimateError(ValueError):
+    """No result matches the question."""
+
+
+def estimate(frame: pd.DataFrame, steps: int, gpu: str | None = None, **wanted: Any) -> list[Estimate]:
+    """Seconds per image at `steps` for every measured setting matching `wanted` (axis=value),
+    on `gpu` (measured, or projected from a measured card when it was not)."""
+    fits = [f for f in fit_costs(frame)
+            if all(value is None or str(f.settings.get(axis)) == str(value) for axis, value in wanted.items())]
+    if not fits:
+        given = ", ".join(f"{k}={v}" for k, v in wanted.items() if v is not None) or "no filter"
+        raise EstimateError(f"no measured setting matches ({given})")
+    if gpu:
+        measured_here = [f for f in fits if gpu.lower() in str(f.settings["hardware"]).lower()]
+        if measured_here:
+            fits = measured_here
+        else:
+            target = find_gpu(gpu)
+            if target is None:
+                raise EstimateError(f"GPU '{gpu}' was not measured and is not in the spec table (see `diffbench gpus`)")
+            projected = [p for p in (project(f, target) for f in fits) if p is not None]
+            if not projected:
+                raise EstimateError(f"GPU '{gpu}' was not measured, and no measured GPU in the spec table to project "
+                                    "from (CPU results cannot be projected onto a GPU)")
+            fits = projected
+    return [Estimate(f, steps, *f.predict(steps)) for f in fits]

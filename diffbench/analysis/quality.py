@@ -1,0 +1,99 @@
+"""Where more steps stop paying: each step count's image against the image at a reference step count.
+
+Images of the same model, sampler, prompt, seed, resolution and hardware differ only by their step
+count, so their structural similarity (SSIM, scikit-image) to the image at the most steps measured
+shows how fast the picture converges. Computed from the thumbnails stored with the results (at most
+256 px), so it judges composition and structure, not fine texture. A CLIP score (image-prompt
+agreement) is added when a CLIP model is available in a local folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .frames import key_text
+
+SAME_PICTURE = ("model", "source", "sampler", "prompt", "seed", "resolution", "hardware", "runtime_dtype",
+                "guidance_scale", "batch_size", "offload", "attention", "compile", "vae_tiling", "vae_slicing")
+
+
+def _image(path: Path) -> np.ndarray | None:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"), dtype=np.float64) / 255.0
+    except OSError:
+        return None
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Structural similarity of two RGB images in [0, 1] (1 = identical)."""
+    from skimage.metrics import structural_similarity
+
+    if a.shape != b.shape:
+        raise ValueError(f"images differ in size: {a.shape} vs {b.shape}")
+    window = min(7, min(a.shape[:2]) - (1 - min(a.shape[:2]) % 2))
+    return float(structural_similarity(a, b, channel_axis=2, data_range=1.0, win_size=max(3, window)))
+
+
+def image_paths(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (cell, host) with a stored image: its settings and the image's path."""
+    if "image" not in frame:
+        return pd.DataFrame()
+    rows = frame[frame["image"].notna()].drop_duplicates(["cell_id", "hostname"]).copy()
+    rows["image_path"] = [Path(f).parent / str(i) for f, i in zip(rows["file"], rows["image"])]
+    return rows
+
+
+def step_quality(frame: pd.DataFrame) -> pd.DataFrame:
+    """For every stored image: SSIM against the image of the same picture at the most steps measured.
+
+    Columns: cell_id, hostname, steps, reference_steps, ssim (1.0 for the reference itself;
+    missing where a picture was measured at one step count only).
+    """
+    rows = image_paths(frame)
+    if rows.empty:
+        return pd.DataFrame(columns=["cell_id", "hostname", "steps", "reference_steps", "ssim"])
+    columns = [c for c in SAME_PICTURE if c in rows]
+    keyed = rows.assign(**{f"_k_{c}": key_text(rows[c]) for c in columns})
+    out = []
+    for _, group in keyed.groupby([f"_k_{c}" for c in columns] + ["hostname"], sort=False):
+        reference_row = group.loc[group["steps"].astype(int).idxmax()]
+        reference = _image(reference_row["image_path"])
+        single = group["steps"].nunique() < 2
+        for _, row in group.iterrows():
+            value = None
+            if not single and reference is not None:
+                image = _image(row["image_path"])
+                value = ssim(image, reference) if image is not None and image.shape == reference.shape else None
+            out.append({"cell_id": row["cell_id"], "hostname": row["hostname"], "steps": int(row["steps"]),
+                        "reference_steps": int(reference_row["steps"]), "ssim": value})
+    return pd.DataFrame(out)
+
+
+def clip_scores(frame: pd.DataFrame, model_folder: str | Path) -> pd.DataFrame:
+    """CLIP score (100 x cosine of image and prompt embeddings) per stored image, with a local CLIP model."""
+    import torch
+    from transformers import CLIPModel, CLIPProcessor
+
+    model = CLIPModel.from_pretrained(model_folder, local_files_only=True).eval()
+    processor = CLIPProcessor.from_pretrained(model_folder, local_files_only=True)
+    rows = image_paths(frame)
+    out: list[dict[str, Any]] = []
+    from PIL import Image
+
+    for _, row in rows.iterrows():
+        with Image.open(row["image_path"]) as image, torch.no_grad():
+            inputs = processor(text=[str(row["prompt"])], images=image.convert("RGB"), return_tensors="pt",
+                               padding=True, truncation=True)
+            output = model(**inputs)
+            image_embed = output.image_embeds / output.image_embeds.norm(dim=-1, keepdim=True)
+            text_embed = output.text_embeds / output.text_embeds.norm(dim=-1, keepdim=True)
+            out.append({"cell_id": row["cell_id"], "hostname": row["hostname"],
+                        "clip_score": float(100 * (image_embed * text_embed).sum())})
+    return pd.DataFrame(out)

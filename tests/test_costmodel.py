@@ -1,0 +1,106 @@
+"""The cost model on data with known answers, projections, and held-out step counts of a real run."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from diffbench.analysis.costmodel import EstimateError, check_projections, estimate, fit_costs
+from diffbench.analysis.frames import with_metrics
+from diffbench.hardware.gpus import find_gpu
+from diffbench.results import ResultsWriter, generation_record, load_results
+from diffbench.runner import run_suite
+from diffbench.suite import load_suite
+
+
+def write(path: Path, gpu: str, fixed: float, per_eval: float, steps: list[int], sampler: str = "euler",
+          second_order: bool = False, noise: float = 0.0, repeats: int = 5, host: str | None = None) -> None:
+    rng = np.random.default_rng(len(gpu))
+    writer = ResultsWriter(path)
+    run_id = f"run-{gpu}"
+    writer.write({"type": "run", "schema_version": 1, "run_id": run_id, "started_at": "2026-11-01T00:00:00Z",
+                  "suite": {"name": "cost"}, "host": {"hostname": host or gpu, "cpu": "x86", "gpus": [{"name": gpu}]},
+                  "software": {}})
+    for n in steps:
+        evaluations = 2 * n - 1 if second_order else n
+        cell = {"model": "sdxl", "sampler": sampler, "steps": n, "resolution": "1024x1024", "batch_size": 1,
+                "guidance_scale": 5.0, "offload": "none", "prompt": "p", "seed": 0}
+        for repeat in range(repeats):
+            wall = (fixed + per_eval * evaluations) * (1 + noise * rng.standard_normal())
+            record = generation_record(f"{sampler}-{n}", cell, repeat, False, "ok", wall_s=wall,
+                                       step_s=[per_eval] * evaluations, evaluations=evaluations,
+                                       runtime={"device": "cuda:0", "dtype": "fp16", "gpu_name": gpu})
+            record["run_id"] = run_id
+            writer.write(record)
+    writer.close()
+
+
+def frame_of(*paths: Path):
+    return with_metrics(load_results(list(paths)).generations)
+
+
+def test_fit_recovers_fixed_and_per_evaluation_cost(tmp_path: Path) -> None:
+    write(tmp_path / "a.jsonl", "NVIDIA GeForce RTX 4090", fixed=0.6, per_eval=0.05, steps=[10, 20, 40], noise=0.005)
+    [fit] = fit_costs(frame_of(tmp_path))
+    assert fit.fixed_s == pytest.approx(0.6, rel=0.05) and fit.per_eval_s == pytest.approx(0.05, rel=0.02)
+    assert fit.r2 > 0.99 and fit.step_counts == [10, 20, 40] and fit.points == 15
+    [answer] = estimate(frame_of(tmp_path), 30, model="sdxl")
+    assert answer.seconds == pytest.approx(0.6 + 0.05 * 30, rel=0.02)
+    assert answer.low < 0.6 + 0.05 * 30 < answer.high
+    assert "measured" in answer.sentence() and "PROJECTION" not in answer.sentence()
+
+
+def test_second_order_samplers_are_costed_by_evaluations(tmp_path: Path) -> None:
+    write(tmp_path / "h.jsonl", "NVIDIA GeForce RTX 4090", fixed=0.5, per_eval=0.1, steps=[4, 8], sampler="heun",
+          second_order=True)
+    [fit] = fit_costs(frame_of(tmp_path))
+    assert fit.evals_per_step == pytest.approx((2.0, -1.0))
+    [answer] = estimate(frame_of(tmp_path), 20)
+    assert answer.seconds == pytest.approx(0.5 + 0.1 * 39, rel=1e-6)
+
+
+def test_one_step_count_is_decomposed_from_step_timings(tmp_path: Path) -> None:
+    write(tmp_path / "o.jsonl", "NVIDIA GeForce RTX 4090", fixed=0.4, per_eval=0.07, steps=[25])
+    [fit] = fit_costs(frame_of(tmp_path))
+    assert "decomposed" in fit.method
+    assert fit.per_eval_s == pytest.approx(0.07) and fit.fixed_s == pytest.approx(0.4)
+
+
+def test_an_unmeasured_gpu_is_projected_and_said_to_be(tmp_path: Path) -> None:
+    write(tmp_path / "a.jsonl", "NVIDIA GeForce RTX 4090", fixed=0.6, per_eval=0.05, steps=[10, 20, 40])
+    [answer] = estimate(frame_of(tmp_path), 20, gpu="RTX 3060")
+    source, target = find_gpu("RTX 4090"), find_gpu("RTX 3060")
+    expected = 0.6 * source.bandwidth_gbs / target.bandwidth_gbs + 0.05 * 20 * source.fp16_tflops / target.fp16_tflops
+    assert answer.seconds == pytest.approx(expected, rel=1e-6)
+    assert "PROJECTION from NVIDIA GeForce RTX 4090" in answer.sentence()
+    assert answer.high - answer.low >= 0.5 * answer.seconds - 1e-9  # a projection's interval is wide
+    with pytest.raises(EstimateError, match="not in the spec table"):
+        estimate(frame_of(tmp_path), 20, gpu="Voodoo 5")
+    with pytest.raises(EstimateError, match="no measured setting"):
+        estimate(frame_of(tmp_path), 20, model="flux")
+
+
+def test_projections_are_checked_where_both_cards_were_measured(tmp_path: Path) -> None:
+    fast, slow = find_gpu("RTX 4090"), find_gpu("RTX 3090")
+    write(tmp_path / "a.jsonl", "NVIDIA GeForce RTX 4090", fixed=0.6, per_eval=0.05, steps=[10, 20])
+    # the 3090 behaves exactly as the spec ratios say: projections should hold to rounding
+    write(tmp_path / "b.jsonl", "NVIDIA GeForce RTX 3090", fixed=0.6 * fast.bandwidth_gbs / slow.bandwidth_gbs,
+          per_eval=0.05 * fast.fp16_tflops / slow.fp16_tflops, steps=[10, 20])
+    check = check_projections(frame_of(tmp_path))
+    assert check.pairs == 4  # each card onto the other, at two step counts
+    assert check.median_abs_error < 1e-6
+
+
+def test_held_out_step_counts_of_a_tiny_model_on_cpu(tmp_path: Path) -> None:
+    """Fit on 2, 4 and 16 steps of a real run; predict 8. The error bound stated in the README."""
+    suite = tmp_path / "s.yaml"
+    suite.write_text("name: held-out\nmodels:\n  t: {source: 'builtin:tiny-sd'}\n"
+                     "defaults: {device: cpu}\nmatrix:\n  steps: [2, 4, 8, 16]\nwarmup: 1\nrepeats: 5\n")
+    outcome = run_suite(load_suite(suite), tmp_path / "out")
+    frame = frame_of(outcome.results_path)
+    [answer] = estimate(frame[frame["steps"] != 8], 8)
+    actual = frame[(frame["steps"] == 8) & (~frame["warmup"])]["s_per_image"].median()
+    assert abs(answer.seconds / actual - 1) < 0.25

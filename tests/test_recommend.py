@@ -1,0 +1,119 @@
+"""recommend on a crafted results set against a hand-computed Pareto front; the quality signal."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from diffbench.analysis.frames import with_metrics
+from diffbench.analysis.quality import step_quality
+from diffbench.analysis.recommend import recommend
+from diffbench.results import ResultsWriter, generation_record, load_results
+
+GIB = 2**30
+REFERENCES: dict[str, np.ndarray] = {}
+
+
+def _picture(model: str, noise: float) -> Image.Image:
+    """The model's 'converged' picture, plus noise for fewer steps (a stand-in for real convergence)."""
+    if model not in REFERENCES:
+        REFERENCES[model] = np.random.default_rng(len(model)).random((64, 64, 3))
+    pixels = REFERENCES[model] + np.random.default_rng(7).normal(0, noise, (64, 64, 3))
+    return Image.fromarray((np.clip(pixels, 0, 1) * 255).astype(np.uint8))
+
+
+# (name, model, steps, seconds, device VRAM GiB, image noise vs the model's most-steps picture)
+CELLS = [
+    ("turbo-1", "sdxl-turbo", 1, 0.3, 10.0, 0.5),
+    ("turbo-4", "sdxl-turbo", 4, 0.8, 10.0, 0.0),
+    ("sdxl-20", "sdxl", 20, 4.0, 9.0, 0.01),
+    ("sdxl-30", "sdxl", 30, 6.0, 9.0, 0.0),
+    ("flux-4", "flux-schnell", 4, 3.0, 30.0, 0.0),
+    ("sd15-25", "sd15", 25, 2.0, 4.0, 0.0),
+]
+
+
+def write_results(folder: Path) -> Path:
+    path = folder / "crafted.jsonl"
+    writer = ResultsWriter(path)
+    writer.write({"type": "run", "schema_version": 1, "run_id": "r", "started_at": "2026-11-01T00:00:00Z",
+                  "suite": {"name": "choose"}, "host": {"hostname": "box", "cpu": "x86",
+                                                        "gpus": [{"name": "NVIDIA H100 80GB HBM3"}]}, "software": {}})
+    for name, model, steps, seconds, vram, noise in CELLS:
+        cell = {"model": model, "sampler": "euler", "steps": steps, "resolution": "1024x1024", "batch_size": 1,
+                "prompt": "a fox", "seed": 1, "guidance_scale": 0.0, "offload": "none"}
+        image = writer.save_image(name, _image_bytes(_picture(model, noise)))
+        for repeat in range(5):
+            record = generation_record(name, cell, repeat, False, "ok", wall_s=seconds * (1 + 0.001 * repeat),
+                                       step_s=[seconds * 0.8 / steps] * steps, evaluations=steps,
+                                       peak_vram_device_bytes=int(vram * GIB),
+                                       runtime={"device": "cuda:0", "dtype": "fp16", "gpu_name": "NVIDIA H100"})
+            record["run_id"] = "r"
+            if repeat == 0:
+                record["image"] = image
+            writer.write(record)
+    oom = generation_record("flux-4-12g", {"model": "flux-schnell", "sampler": "euler", "steps": 4,
+                                           "vram_limit": "12GiB"}, 0, True, "oom", "CUDA out of memory")
+    oom["run_id"] = "r"
+    writer.write(oom)
+    writer.close()
+    return path
+
+
+def _image_bytes(image: Image.Image) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_quality_compares_each_step_count_with_the_most_steps(tmp_path: Path) -> None:
+    frame = with_metrics(load_results([write_results(tmp_path)]).generations)
+    quality = step_quality(frame).set_index("cell_id")
+    assert quality.loc["turbo-4", "ssim"] == 1.0 and quality.loc["turbo-1", "reference_steps"] == 4
+    assert quality.loc["turbo-1", "ssim"] < 0.6 < 0.8 < quality.loc["sdxl-20", "ssim"] < 1.0
+    assert np.isnan(quality.loc["sd15-25", "ssim"])  # one step count: nothing to compare with
+
+
+def test_recommend_equals_the_hand_computed_front(tmp_path: Path) -> None:
+    frame = with_metrics(load_results([write_results(tmp_path)]).generations)
+    answer = recommend(frame, vram_gib=12, max_seconds=5, min_quality=0.8)
+    # By hand: flux-4 needs 30 GiB; sdxl-30 takes 6 s; sd15-25 has no quality measure (one step count);
+    # turbo-1's SSIM is far under 0.8. Left: turbo-4 (0.8 s, 10 GiB, 1.0) and sdxl-20 (4 s, 9 GiB, ~0.99):
+    # neither dominates the other (turbo is faster, sdxl leaner), so both form the front.
+    chosen = {c.cell_id: reasons for c, reasons in answer.chosen}
+    assert set(chosen) == {"turbo-4", "sdxl-20"}
+    assert "the fastest that meets the constraints" in chosen["turbo-4"]
+    assert "the least memory" in chosen["sdxl-20"]
+    reasons = dict((what.split(" on ")[0], why) for what, why in answer.excluded)
+    assert reasons["flux-schnell · 4 steps"].startswith("needs 30.00 GiB")
+    assert reasons["sdxl · 30 steps"].startswith("takes 6.01")
+    assert "no quality measured" in reasons["sd15 · 25 steps"]
+    assert reasons["sdxl-turbo · 1 steps"].startswith("SSIM")
+    assert any("oom at vram_limit 12GiB" in why for _, why in answer.excluded)
+
+
+def test_without_quality_a_dominated_setting_says_by_what(tmp_path: Path) -> None:
+    frame = with_metrics(load_results([write_results(tmp_path)]).generations)
+    answer = recommend(frame, vram_gib=12)
+    chosen = {c.cell_id for c, _ in answer.chosen}
+    # sd15-25 (2 s, 4 GiB) has no quality, so quality is not an objective: turbo-1 (0.3 s) and sd15 (4 GiB)
+    assert chosen == {"turbo-1", "sd15-25"}
+    dominated = [why for what, why in answer.excluded if what.startswith("sdxl · 20 steps")]
+    assert dominated and dominated[0].startswith("dominated by")
+
+
+def test_the_recommend_command(tmp_path: Path) -> None:
+    write_results(tmp_path)
+    result = subprocess.run([sys.executable, "-m", "diffbench.cli", "recommend", str(tmp_path), "--vram", "RTX 3060",
+                             "--max-seconds", "5", "--min-quality", "0.8"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "fits in 12 GiB of VRAM" in result.stdout and "* sdxl-turbo · 4 steps" in result.stdout
+    bad = subprocess.run([sys.executable, "-m", "diffbench.cli", "recommend", str(tmp_path), "--vram", "lots"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--vram 'lots'" in bad.stderr
