@@ -117,3 +117,32 @@ def test_the_recommend_command(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "diffbench.cli", "recommend", str(tmp_path), "--vram", "lots"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--vram 'lots'" in bad.stderr
+
+
+def test_clip_score_with_a_local_clip_model(tmp_path: Path) -> None:
+    """The CLIP score path, with a small random CLIP model written to a local folder (no download)."""
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+
+    from diffbench.analysis.quality import clip_scores
+    from diffbench.models.builtin import _write_clip_tokenizer
+
+    torch.manual_seed(0)
+    vocab = _write_clip_tokenizer(tmp_path / "tok")
+    config = CLIPConfig(
+        text_config={"vocab_size": vocab, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+                     "num_attention_heads": 2, "max_position_embeddings": 77, "bos_token_id": vocab - 2,
+                     "eos_token_id": vocab - 1, "pad_token_id": vocab - 1},
+        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+                       "image_size": 32, "patch_size": 8},
+        projection_dim=16)
+    folder = tmp_path / "clip"
+    CLIPModel(config).save_pretrained(folder)
+    processor = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32},
+                                                                 crop_size={"height": 32, "width": 32}),
+                              tokenizer=CLIPTokenizer.from_pretrained(tmp_path / "tok"))
+    processor.save_pretrained(folder)
+    frame = with_metrics(load_results([write_results(tmp_path / "results")]).generations)
+    scores = clip_scores(frame, folder)
+    assert len(scores) == len(CELLS)
+    assert scores["clip_score"].between(-100, 100).all() and scores["clip_score"].nunique() > 1
