@@ -51,8 +51,12 @@ def main() -> None:
               help="Folder for the results file.")
 @click.option("--resume", type=click.Path(dir_okay=False, exists=True),
               help="Append to this results file, running only what it does not hold yet.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: worker processes on this host; ray: cells go to Ray cluster nodes by their gpu.")
+@click.option("--address", help="Ray cluster address (default: the running cluster, as `ray start` left it).")
 @_safety_options
-def run(suite: str, out_dir: str, resume: str | None, allow_pickle: bool, trust_remote_code: bool) -> None:
+def run(suite: str, out_dir: str, resume: str | None, executor: str, address: str | None, allow_pickle: bool,
+        trust_remote_code: bool) -> None:
     """Run SUITE and write a results file (JSON Lines)."""
     from rich.console import Console
 
@@ -66,8 +70,8 @@ def run(suite: str, out_dir: str, resume: str | None, allow_pickle: bool, trust_
     console = Console(width=None if sys.stdout.isatty() else 140)
     observer = LiveObserver(console)
     try:
-        outcome = run_suite(loaded, out_dir, resume=resume, observer=observer)
-    except ResultsError as exc:
+        outcome = run_suite(loaded, out_dir, resume=resume, observer=observer, executor=executor, ray_address=address)
+    except (ResultsError, RuntimeError) as exc:
         _fail(str(exc))
     finally:
         observer.close()

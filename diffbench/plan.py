@@ -146,14 +146,17 @@ def expand(suite: Suite) -> list[Cell]:
     return cells
 
 
-def static_skip_reason(cell: Cell) -> str | None:
-    """Why a cell cannot run, as far as can be told without a device (recorded not_applicable)."""
+def static_skip_reason(cell: Cell, placed_by_cluster: bool = False) -> str | None:
+    """Why a cell cannot run, as far as can be told without a device (recorded not_applicable).
+
+    On a cluster the gpu axis chooses the node, so a CPU cell may still name one.
+    """
     device = cell.settings["device"]
     if device == "cpu" and cell.settings["offload"] != "none":
         return f"offload '{cell.settings['offload']}' moves weights between CPU and an accelerator; device is cpu"
     if device in {"cpu", "mps"} and cell.settings["vram_limit"]:
         return f"vram_limit caps CUDA memory; device is {device}"
-    if device == "cpu" and cell.settings["gpu"]:
+    if device == "cpu" and cell.settings["gpu"] and not placed_by_cluster:
         return f"gpu '{cell.settings['gpu']}' was asked for but device is cpu"
     return None
 
@@ -163,6 +166,7 @@ class Plan:
     """Cells in run order (grouped by pipeline load), and the ones left out with reasons."""
 
     suite: Suite
+    placed_by_cluster: bool = False
     cells: list[Cell] = field(default_factory=list)
     skipped: list[tuple[Cell, str]] = field(default_factory=list)
     duplicates: list[Cell] = field(default_factory=list)
@@ -176,12 +180,12 @@ class Plan:
         return len(self.cells) * (self.suite.warmup + self.suite.repeats)
 
 
-def make_plan(suite: Suite, done: set[str] | None = None) -> Plan:
+def make_plan(suite: Suite, done: set[str] | None = None, placed_by_cluster: bool = False) -> Plan:
     """Order cells so that each pipeline loads once; skip done cells and those that cannot apply.
 
     `done` holds cell ids already complete in a results file being resumed.
     """
-    plan = Plan(suite)
+    plan = Plan(suite, placed_by_cluster)
     first_seen: dict[str, int] = {}
     runnable: list[Cell] = []
     for cell in expand(suite):
@@ -191,7 +195,7 @@ def make_plan(suite: Suite, done: set[str] | None = None) -> Plan:
         if done and cell.cell_id in done:
             plan.skipped.append((cell, "already done in the results being resumed"))
             continue
-        cell.skip_reason = static_skip_reason(cell)
+        cell.skip_reason = static_skip_reason(cell, placed_by_cluster)
         first_seen.setdefault(cell.load_key, len(first_seen))
         runnable.append(cell)
     # Stable sort: load groups in order of first appearance; inside a group, suite order,

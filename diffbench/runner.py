@@ -57,8 +57,9 @@ def default_results_path(suite: Suite, out_dir: Path) -> Path:
     return out_dir / f"{name}-{stamp}-{host}.jsonl"
 
 
-def completed_work(path: Path, hostname: str) -> dict[str, set[int]]:
-    """cell_id -> measured repeats already in a results file, for this host only.
+def completed_work(path: Path, hostname: str | None) -> dict[str, set[int]]:
+    """cell_id -> measured repeats already in a results file, for this host only (any host of
+    the cluster when `hostname` is None: on Ray, the suite's gpu axis says where a cell runs).
 
     A cell with a terminal failure (oom, not_applicable, ...) counts as complete: running it
     again would measure the same failure.
@@ -69,7 +70,7 @@ def completed_work(path: Path, hostname: str) -> dict[str, set[int]]:
         if record.get("type") == "run":
             host_of_run[record["run_id"]] = (record.get("host") or {}).get("hostname", "")
         elif record.get("type") == "generation" and not record.get("warmup"):
-            if host_of_run.get(record.get("run_id", "")) != hostname:
+            if hostname is not None and host_of_run.get(record.get("run_id", "")) != hostname:
                 continue
             if record["status"] == "ok":
                 done.setdefault(record["cell_id"], set()).add(record["repeat"])
@@ -95,24 +96,38 @@ def _jobs(plan: Plan, done: dict[str, set[int]]) -> tuple[list[Job], list[Cell]]
         job = jobs.get(cell.load_key)
         if job is None:
             job = jobs[cell.load_key] = Job(cell.model, plan.suite.base_dir, plan.suite.warmup, [],
-                                            plan.suite.timeout_s, cell.model_name)
+                                            plan.suite.timeout_s, cell.model_name, plan.placed_by_cluster)
         job.cells.append({"cell_id": cell.cell_id, "cell": cell.resolved(), "repeats": repeats})
     return list(jobs.values()), static_na
 
 
+def _executor(kind: str, emit: Callable[..., None], ray_address: str | None) -> Any:
+    if kind == "ray":
+        from .execute.ray_executor import RayExecutor
+
+        return RayExecutor(emit, ray_address)
+    return LocalExecutor(emit)
+
+
 def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path | None = None,
-              observer: RunObserver | None = None, executor_factory: Callable[..., Any] | None = None) -> RunOutcome:
-    """Run every cell of `suite`; results go to a new file in `out_dir`, or are appended to `resume`."""
+              observer: RunObserver | None = None, executor: str = "local",
+              ray_address: str | None = None) -> RunOutcome:
+    """Run every cell of `suite`; results go to a new file in `out_dir`, or are appended to `resume`.
+
+    executor "local" runs worker processes on this host (one per GPU in parallel when the suite
+    names several CUDA devices); "ray" sends each pipeline load to a node of a Ray cluster that
+    has the GPU its cells name.
+    """
     observer = observer or RunObserver()
     host = host_description()
     if resume is not None:
         path = Path(resume)
         repair_torn_tail(path)
-        done = completed_work(path, host["hostname"])
+        done = completed_work(path, None if executor == "ray" else host["hostname"])
     else:
         path = default_results_path(suite, Path(out_dir))
         done = {}
-    plan = make_plan(suite)
+    plan = make_plan(suite, placed_by_cluster=executor == "ray")
     jobs, static_na = _jobs(plan, done)
     run_id = new_run_id()
     writer = ResultsWriter(path)
@@ -142,8 +157,8 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
         for advice in check_throttling(subject, [r.get("telemetry") for r in ordered]):
             warn(advice, cell_id)
 
-    def write(record: dict[str, Any]) -> None:
-        record["run_id"] = run_id
+    def write(record: dict[str, Any], record_run_id: str = run_id) -> None:
+        record["run_id"] = record_run_id
         by_cell.setdefault(record["cell_id"], []).append(record)
         png = record.pop("_image_png", None)
         if png is not None:
@@ -152,16 +167,44 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
         outcome.records.append(record)
         observer.generation(record)
 
-    def emit(kind: str, payload: Any) -> None:
-        if kind == "record":
-            write(payload)
-        elif kind == "cell":
-            for finished in [c for c in by_cell if c != payload]:
-                finish_cell(finished)
-            observer.cell_started(cells_by_id[payload], position.get(payload, 0) + 1, len(order))
-        elif kind == "loaded":
-            writer.write({"type": "load", "run_id": run_id, **payload})
-            observer.loaded(payload)
+    # A stream is one sequence of cells: the local worker, one GPU's worker, or one Ray task.
+    current: dict[str, str] = {}
+    stream_run_ids: dict[str, str] = {}
+    node_run_ids: dict[str, str] = {}
+    lock = threading.RLock()
+
+    def emit(kind: str, payload: Any, stream: str = "local") -> None:
+        with lock:  # workers of several GPUs report from their own threads
+            if kind == "record":
+                write(payload, stream_run_ids.get(stream, run_id))
+            elif kind == "cell":
+                previous = current.get(stream)
+                if previous is not None and previous != payload:
+                    finish_cell(previous)
+                current[stream] = payload
+                observer.cell_started(cells_by_id[payload], position.get(payload, 0) + 1, len(order))
+            elif kind == "loaded":
+                writer.write({"type": "load", "run_id": stream_run_ids.get(stream, run_id), **payload})
+                observer.loaded(payload)
+            elif kind == "node":
+                stream_run_ids[stream] = node_run(payload)
+
+    def node_run(node: dict[str, Any]) -> str:
+        """Each cluster node's host gets a run line of its own, so every result keeps its host."""
+        node_id = node["node_id"]
+        if node_id not in node_run_ids:
+            node_run_ids[node_id] = f"{run_id}-{node_id[:8]}"
+            writer.write({
+                "type": "run", "schema_version": SCHEMA_VERSION, "run_id": node_run_ids[node_id],
+                "parent_run_id": run_id, "started_at": utc_now(),
+                "suite": {"name": suite.name, "path": suite.path, "sha256": suite.sha256,
+                          "description": suite.description},
+                "host": {**node["host"], "ray_node_id": node_id, "ray_resources": node.get("resources", {})},
+                "software": node.get("software", {}),
+                "settings": {"warmup": suite.warmup, "repeats": suite.repeats, "timeout_s": suite.timeout_s,
+                             "executor": "ray"},
+            })
+        return node_run_ids[node_id]
 
     writer.write({
         "type": "run", "schema_version": SCHEMA_VERSION, "run_id": run_id, "started_at": utc_now(),
@@ -170,7 +213,7 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
                  f"unavailable: {nvml.unavailable_reason()}"},
         "software": software_description(),
         "settings": {"warmup": suite.warmup, "repeats": suite.repeats, "timeout_s": suite.timeout_s,
-                     "executor": "local"},
+                     "executor": executor},
     })
     observer.started(plan, path)
     if nvml.unavailable_reason():
@@ -180,23 +223,23 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
         warn(Advice("host", "GPU", text))
     if suite.repeats < 3:
         warn(Advice("few repeats", suite.name, f"repeats is {suite.repeats}: statistics need at least 3"))
-    executor = (executor_factory or LocalExecutor)(emit)
-    previous_handler = _install_interrupt_handler(executor, observer)
+    runner = _executor(executor, emit, ray_address)
+    previous_handler = _install_interrupt_handler(runner, observer)
     try:
         for cell in static_na:
             emit("cell", cell.cell_id)
             write(generation_record(cell.cell_id, cell.resolved(), 0, False, "not_applicable", cell.skip_reason))
-        executor.run(jobs)
+        runner.run(jobs)
         for cell_id in list(by_cell):
             finish_cell(cell_id)
     except KeyboardInterrupt:
-        executor.stop()
+        runner.stop()
         outcome.interrupted = True
     finally:
         writer.close()
         if previous_handler is not None:
             signal.signal(signal.SIGINT, previous_handler)
-    outcome.interrupted = outcome.interrupted or executor.stop_requested
+    outcome.interrupted = outcome.interrupted or runner.stop_requested
     return outcome
 
 

@@ -33,8 +33,12 @@ class Runtime:
         return described
 
 
-def resolve_runtime(settings: dict[str, Any], family: str) -> Runtime:
-    """Resolve device 'auto', the gpu name filter and dtype 'auto' on this host."""
+def resolve_runtime(settings: dict[str, Any], family: str, placed_by_cluster: bool = False) -> Runtime:
+    """Resolve device 'auto', the gpu name filter and dtype 'auto' on this host.
+
+    On a cluster the gpu setting already chose this node (by the resource it declares), so it
+    only narrows the choice among this node's CUDA devices and never makes a cell inapplicable.
+    """
     import torch
 
     wanted = settings["device"]
@@ -52,7 +56,8 @@ def resolve_runtime(settings: dict[str, Any], family: str) -> Runtime:
             raise NotApplicable("device cuda was asked for but this host has no usable CUDA GPU")
         indices = [device.index] if device.index is not None else list(range(torch.cuda.device_count()))
         if settings["gpu"]:
-            indices = [i for i in indices if settings["gpu"].lower() in torch.cuda.get_device_name(i).lower()]
+            matching = [i for i in indices if settings["gpu"].lower() in torch.cuda.get_device_name(i).lower()]
+            indices = matching or (indices if placed_by_cluster else [])
             if not indices:
                 names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
                 raise NotApplicable(f"no GPU matching '{settings['gpu']}' on this host (it has: {names})")
@@ -62,7 +67,7 @@ def resolve_runtime(settings: dict[str, Any], family: str) -> Runtime:
         props = torch.cuda.get_device_properties(device)
         gpu_name = props.name
         gpu_uuid = f"GPU-{props.uuid}" if getattr(props, "uuid", None) else None
-    elif settings["gpu"]:
+    elif settings["gpu"] and not placed_by_cluster:
         raise NotApplicable(f"gpu '{settings['gpu']}' was asked for but the device is {device.type}")
     if settings.get("vram_limit") and device.type != "cuda":
         raise NotApplicable(f"vram_limit caps CUDA memory; the device is {device.type}")

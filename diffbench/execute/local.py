@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,9 +31,30 @@ class Job:
     cells: list[dict[str, Any]]  # {"cell_id", "cell", "repeats": [indices still to run]}
     timeout_s: float | None = None
     label: str = ""
+    placed_by_cluster: bool = False  # the cluster chose the node by the cells' gpu setting
 
     def payload(self) -> dict[str, Any]:
-        return {"model": self.model, "base_dir": self.base_dir, "warmup": self.warmup, "cells": self.cells}
+        return {"model": self.model, "base_dir": self.base_dir, "warmup": self.warmup, "cells": self.cells,
+                "placed_by_cluster": self.placed_by_cluster}
+
+    @property
+    def device(self) -> str:
+        return str(self.cells[0]["cell"]["device"]) if self.cells else "auto"
+
+    def remaining(self, cells: list[dict[str, Any]]) -> Job:
+        return Job(self.model, self.base_dir, self.warmup, cells, self.timeout_s, self.label, self.placed_by_cluster)
+
+
+def partition_by_gpu(jobs: list[Job]) -> list[list[Job]]:
+    """Jobs grouped by the CUDA device they name, so that each GPU gets its own worker in parallel.
+
+    Only when every job names an explicit device (cuda:0, cuda:1, ...) and there are several:
+    anything else ("auto", "cuda", "cpu") shares one queue, in plan order.
+    """
+    devices = {job.device for job in jobs}
+    if len(devices) < 2 or not all(d.startswith("cuda:") for d in devices):
+        return [jobs] if jobs else []
+    return [[job for job in jobs if job.device == device] for device in sorted(devices)]
 
 
 @dataclass
@@ -56,13 +78,51 @@ def _death_reason(exitcode: int | None) -> str:
 
 
 class LocalExecutor:
-    """Runs jobs one after another, each in its own worker process."""
+    """Runs jobs in worker processes: one after another, or one queue per GPU in parallel."""
 
-    def __init__(self, emit: Callable[[str, Any], None]) -> None:
-        self.emit = emit  # ("record" | "cell" | "loaded", payload)
+    def __init__(self, emit: Callable[..., None]) -> None:
+        self.emit = emit  # (kind, payload, stream): kind "record" | "cell" | "loaded"
+        self.stop_requested = False
+        self._lanes: list[_Lane] = []
+
+    def run(self, jobs: list[Job]) -> None:
+        groups = partition_by_gpu(jobs)
+        self._lanes = [_Lane(self, group[0].device if len(groups) > 1 else "local") for group in groups]
+        if len(groups) == 1:
+            self._lanes[0].run(groups[0])
+            return
+        threads = [threading.Thread(target=lane.run, args=(group,), name=f"diffbench-{lane.stream}")
+                   for lane, group in zip(self._lanes, groups)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def request_stop(self) -> None:
+        """Stop after the generation in progress is recorded (first Ctrl-C)."""
+        self.stop_requested = True
+
+    def stop(self) -> None:
+        """Kill the running workers now (second Ctrl-C, or an error in the parent)."""
+        for lane in self._lanes:
+            lane.stop()
+
+
+class _Lane:
+    """One queue of jobs, one worker process at a time (one per GPU when GPUs run in parallel)."""
+
+    def __init__(self, executor: LocalExecutor, stream: str) -> None:
+        self.executor = executor
+        self.stream = stream
         self._context = multiprocessing.get_context("spawn")
         self.process: Any = None
-        self.stop_requested = False
+
+    @property
+    def stop_requested(self) -> bool:
+        return self.executor.stop_requested
+
+    def emit(self, kind: str, payload: Any) -> None:
+        self.executor.emit(kind, payload, self.stream)
 
     def run(self, jobs: list[Job]) -> None:
         queue = list(jobs)
@@ -72,12 +132,7 @@ class LocalExecutor:
             if leftover is not None and leftover.cells:
                 queue.insert(0, leftover)
 
-    def request_stop(self) -> None:
-        """Stop after the generation in progress is recorded (first Ctrl-C)."""
-        self.stop_requested = True
-
     def stop(self) -> None:
-        """Kill the running worker now (second Ctrl-C, or an error in the parent)."""
         if self.process is not None and self.process.is_alive():
             self.process.kill()
             self.process.join(5)
@@ -149,4 +204,4 @@ class LocalExecutor:
                 self.emit("cell", culprit["cell_id"])
             self.emit("record", generation_record(culprit["cell_id"], culprit["cell"], 0, False, status, reason))
             remaining = [c for c in remaining if c is not culprit]
-        return Job(job.model, job.base_dir, job.warmup, remaining, job.timeout_s, job.label)
+        return job.remaining(remaining)

@@ -67,7 +67,7 @@ class Worker:
 
         first = self.cells[0]
         try:
-            runtime = resolve_runtime(first["cell"], first["cell"]["family"])
+            runtime = resolve_runtime(first["cell"], first["cell"]["family"], self.job.get("placed_by_cluster", False))
         except NotApplicable as exc:
             self.fail_all("not_applicable", str(exc))
             return
