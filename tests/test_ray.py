@@ -182,3 +182,25 @@ def _records_partial(path: Path) -> list[dict[str, Any]]:
         except ValueError:
             pass
     return records
+
+
+def test_resume_on_the_cluster_runs_only_what_is_missing(cluster: Cluster, tmp_path: Path) -> None:
+    suite = tmp_path / "fleet.yaml"
+    suite.write_text(SUITE.format(steps=2, repeats=2))
+    assert _run(cluster, suite, tmp_path / "out").returncode == 0
+    [path] = (tmp_path / "out").glob("*.jsonl")
+    full = Counter((g["cell_id"], g["repeat"]) for g in _records(path) if g["type"] == "generation" and not g["warmup"])
+    # cut the file after its first five measured generations, as an interrupted run leaves it
+    lines, kept, measured = path.read_text().splitlines(), [], 0
+    for line in lines:
+        record = json.loads(line)
+        if record["type"] == "generation" and not record["warmup"]:
+            if measured == 5:
+                break
+            measured += 1
+        kept.append(line)
+    path.write_text("\n".join(kept) + "\n")
+    result = _run(cluster, suite, tmp_path / "out", "--resume", str(path))
+    assert result.returncode == 0, result.stderr + result.stdout
+    after = Counter((g["cell_id"], g["repeat"]) for g in _records(path) if g["type"] == "generation" and not g["warmup"])
+    assert after == full  # every cell and repeat exactly once, wherever it ran

@@ -125,3 +125,16 @@ def test_torch_compile_runs_and_the_warmup_absorbs_compilation(tmp_path: Path) -
     assert warmup["warmup"] and all(len(g["step_s"]) == 2 for g in generations)
     # compilation happens in the first call: the warm-up pays it, the repeats do not
     assert warmup["wall_s"] > 3 * max(g["wall_s"] for g in measured)
+
+
+def test_jobs_naming_several_cuda_devices_get_one_queue_each() -> None:
+    from diffbench.execute.local import Job, partition_by_gpu
+
+    def job(device: str) -> Job:
+        return Job({}, ".", 0, [{"cell_id": device, "cell": {"device": device}, "repeats": [0]}])
+
+    parallel = partition_by_gpu([job("cuda:0"), job("cuda:1"), job("cuda:0")])
+    assert [[j.device for j in lane] for lane in parallel] == [["cuda:0", "cuda:0"], ["cuda:1"]]
+    # "auto", "cuda" or "cpu" do not say which GPU: one queue, in plan order
+    assert len(partition_by_gpu([job("cuda"), job("cuda:1")])) == 1
+    assert len(partition_by_gpu([job("cpu"), job("cpu")])) == 1
