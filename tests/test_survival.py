@@ -62,31 +62,27 @@ def _wait_for(out: Path, predicate, timeout: float = 120) -> Path:
     raise AssertionError("the run never reached the expected point")
 
 
-def _children(pid: int) -> list[int]:
+def _processes(field: int, value: int) -> list[int]:
+    """Live processes whose /proc stat field (after the command name) equals value: 1 = parent, 2 = group."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                if int(fields[1]) == pid:
+                if int(fields[field]) == value and fields[0] != "Z":
                     found.append(int(entry.name))
             except (OSError, IndexError):
                 continue
     return found
 
 
+def _children(pid: int) -> list[int]:
+    return _processes(1, pid)
+
+
 def _group_members(group: int) -> list[int]:
     """Live processes of a process group (ours run in their own session)."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                if int(fields[2]) == group and fields[0] != "Z":
-                    members.append(int(entry.name))
-            except (OSError, IndexError):
-                continue
-    return members
+    return _processes(2, group)
 
 
 def _worker_pid(parent: int) -> int:
