@@ -149,6 +149,7 @@ class Results:
     runs: Any
     generations: Any
     steps: Any
+    warnings: Any = None  # the warning lines stored during the runs
 
 
 def load_results(paths: list[str | Path]) -> Results:
@@ -163,6 +164,7 @@ def load_results(paths: list[str | Path]) -> Results:
     runs: list[dict[str, Any]] = []
     generations: list[dict[str, Any]] = []
     steps: list[dict[str, Any]] = []
+    stored_warnings: list[dict[str, Any]] = []
     for path in results_files(paths):
         run_info: dict[str, dict[str, Any]] = {}
         for record in read_records(path):
@@ -177,6 +179,8 @@ def load_results(paths: list[str | Path]) -> Results:
                            **{f"sw_{k}": v for k, v in (record.get("software") or {}).items()}}
                 runs.append(run_row)
                 run_info[record["run_id"]] = run_row
+            elif record.get("type") == "warning":
+                stored_warnings.append({**record, "hostname": run_info.get(record.get("run_id", ""), {}).get("hostname")})
             elif record.get("type") == "generation":
                 run_row = run_info.get(record.get("run_id", ""), {})
                 row = {k: v for k, v in record.items()
@@ -197,4 +201,4 @@ def load_results(paths: list[str | Path]) -> Results:
                                   "cell_id": record["cell_id"],
                                   "repeat": record["repeat"], "warmup": record["warmup"],
                                   "step": index, "seconds": seconds})
-    return Results(pd.DataFrame(runs), pd.DataFrame(generations), pd.DataFrame(steps))
+    return Results(pd.DataFrame(runs), pd.DataFrame(generations), pd.DataFrame(steps), pd.DataFrame(stored_warnings))

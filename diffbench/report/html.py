@@ -185,7 +185,7 @@ def build_report(paths: list[str | Path], output: str | Path, compare_axis: str 
         figures_json=_safe_json(_clean({c["id"]: c["figure"] for c in charts})),
         images=_images(frame, summary) if not frame.empty else [],
         failures=_failures(frame) if not frame.empty else [],
-        advice=[a.text() for a in advice],
+        advice=_warnings(advice, results),
         recommendation=advice_rec,
         projections=projections,
         plotly_js=get_plotlyjs(),
@@ -195,6 +195,17 @@ def build_report(paths: list[str | Path], output: str | Path, compare_axis: str 
     output.write_text(page, encoding="utf-8")
     return ReportInfo(output, time.perf_counter() - started, output.stat().st_size, int(len(frame)),
                       int(summary.shape[0]))
+
+
+def _warnings(advice: list[Any], results: Results) -> list[str]:
+    """Warnings stored during the runs (host problems, throttling) and those computed now, once each."""
+    texts = [a.text() for a in advice]
+    stored = results.warnings if results.warnings is not None else pd.DataFrame()
+    for row in stored.to_dict("records"):
+        text = f"{row.get('kind')}: {row.get('subject')}: {row.get('message')} (stored by the run on {row.get('hostname')})"
+        if not any(row.get("message") and str(row["message"]) in t for t in texts):
+            texts.append(text)
+    return list(dict.fromkeys(texts))
 
 
 def _number(value: Any, digits: int = 3) -> str:
