@@ -171,14 +171,6 @@ class Suite(BaseModel):
     base_dir: str = Field("", exclude=True)
 
 
-def _model_family(name: str, spec: ModelSpec, base_dir: Path) -> str:
-    if spec.family:
-        return spec.family
-    from .models.sources import infer_family  # no torch: reads names and model_index.json only
-
-    return infer_family(spec.source, base_dir)
-
-
 def _describe_allowed(error: dict[str, Any]) -> str:
     kind = error["type"]
     ctx = error.get("ctx") or {}
@@ -320,15 +312,6 @@ def load_suite(path: str | Path, text: bytes | str | None = None, allow_pickle: 
     return suite
 
 
-def model_names_used(suite: Suite) -> list[str]:
-    names: list[str] = list(suite.matrix.get("model", []))
-    for entry in suite.include:
-        names += entry.get("model", [])
-    if suite.defaults.model:
-        names.append(suite.defaults.model)
-    return names
-
-
 def _cross_check(suite: Suite, check: _Checker) -> None:
     """Checks that need more than one field: model references, samplers per family, matrix size."""
     if not suite.models:
@@ -380,11 +363,6 @@ def _cross_check(suite: Suite, check: _Checker) -> None:
             loc = ("matrix", "sampler") if "sampler" in suite.matrix else ("defaults", "sampler")
             raise check.fail(loc, f"model '{cell.model_name}': {exc}; exclude the pair with "
                                   f"exclude: [{{model: {cell.model_name}, sampler: '{cell.settings['sampler']}'}}]")
-
-
-def suite_models_family(suite: Suite) -> dict[str, str]:
-    """Each model name -> its family (sd, sdxl, sd3, flux), inferred where not given."""
-    return {name: _model_family(name, spec, Path(suite.base_dir)) for name, spec in suite.models.items()}
 
 
 def json_schema() -> dict[str, Any]:

@@ -7,13 +7,12 @@ than the compared axis land in different contexts and are never paired silently.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from . import stats
-from .frames import METRICS, SETTING_COLUMNS, axis_column, key_text, measured, setting_label, varying
+from .frames import METRICS, axis_column, key_text, measured, setting_label, varying
 
 
 @dataclass
@@ -143,7 +142,3 @@ def headline(table: ComparisonTable) -> list[str]:
             prefix = f"[{row.context}] " if row.context != "all" else ""
             lines.append(prefix + describe(row, base_by_context[row.context], table.metric))
     return lines
-
-
-def settings_used(frame: pd.DataFrame) -> dict[str, Any]:
-    return {c: sorted(key_text(frame[c]).unique()) for c in SETTING_COLUMNS if c in frame}

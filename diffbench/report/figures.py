@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..analysis import stats
-from ..analysis.frames import measured, peak_memory_gib, setting_label, varying
+from ..analysis.frames import measured, peak_memory_gib, varying
 
 CARD_SIZES_GIB = (8, 12, 16, 24, 48, 80)
 PHASES = (("phase_text_encode", "text encoding"), ("phase_denoise", "denoising"), ("phase_decode", "VAE decode"),
