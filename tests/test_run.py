@@ -40,7 +40,7 @@ def test_quickstart_writes_the_results_contract(quickstart_results: Path) -> Non
     assert {"python", "torch", "diffusers", "transformers", "diffbench"} <= run["software"].keys()
     assert run["suite"]["name"] == "quickstart" and len(run["suite"]["sha256"]) == 64
     generations = [r for r in records if r["type"] == "generation"]
-    assert len(generations) == 4 * (1 + 5)
+    assert len(generations) == 4 * (2 + 5)
     for g in generations:
         assert g["status"] == "ok" and g["run_id"] == run["run_id"]
         assert len(g["step_s"]) == g["evaluations"] == g["cell"]["steps"]
@@ -48,7 +48,7 @@ def test_quickstart_writes_the_results_contract(quickstart_results: Path) -> Non
         assert sum(g["step_s"]) <= g["phases_s"]["denoise"] + 1e-9
         assert g["cell"]["weights"] == "random" and g["cell"]["source"] == "builtin:tiny-sd"
     warmups = [g for g in generations if g["warmup"]]
-    assert len(warmups) == 4 and all(g["repeat"] == 0 for g in warmups)
+    assert len(warmups) == 8 and sorted({g["repeat"] for g in warmups}) == [0, 1]
     images = [g["image"] for g in generations if g.get("image")]
     assert len(images) == 4  # the first measured image of each cell
     for image in images:
@@ -58,7 +58,7 @@ def test_quickstart_writes_the_results_contract(quickstart_results: Path) -> Non
 def test_results_load_back_as_dataframes(quickstart_results: Path) -> None:
     results = load_results([quickstart_results.parent])
     assert len(results.runs) == 1
-    assert len(results.generations) == 24
+    assert len(results.generations) == 28
     assert {"sampler", "steps", "wall_s", "phase_denoise", "hostname", "runtime_device"} <= set(results.generations)
     assert len(results.steps) == sum(results.generations["evaluations"])
     per_generation = results.steps.groupby(["cell_id", "repeat", "warmup"]).size()
