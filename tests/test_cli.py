@@ -58,3 +58,12 @@ def test_missing_suite_file_is_a_clean_error(tmp_path: Path, repo: Path) -> None
     result = subprocess.run([sys.executable, "-m", "diffbench.cli", "validate", str(tmp_path / "nope.yaml")],
                             capture_output=True, text=True, cwd=repo, timeout=120)
     assert result.returncode == 2 and "file not found" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_every_shipped_suite_validates(repo: Path) -> None:
+    suites = sorted(str(p) for p in (repo / "suites").glob("*.yaml"))
+    assert len(suites) >= 6
+    result = subprocess.run([sys.executable, "-m", "diffbench.cli", "validate", *suites], capture_output=True,
+                            text=True, cwd=repo, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count(": ok (") == len(suites)

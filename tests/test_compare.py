@@ -80,6 +80,17 @@ def test_the_terminal_compare_and_markdown_export(tmp_path: Path) -> None:
     assert len(pd.read_csv(csv_path)) == 12
 
 
+def test_parquet_export_round_trips(tmp_path: Path) -> None:
+    import pandas as pd
+
+    write_host(tmp_path / "a.jsonl", "box", "NVIDIA GeForce RTX 4090", {("euler", 30): 3.0, ("ddim", 30): 3.3})
+    target = tmp_path / "steps.parquet"
+    subprocess.run([sys.executable, "-m", "diffbench.cli", "export", str(tmp_path), "--format", "parquet",
+                    "--level", "steps", "-o", str(target)], check=True, timeout=120)
+    steps = pd.read_parquet(target)
+    assert len(steps) == 2 * 6 * 30 and set(steps.columns) >= {"cell_id", "repeat", "step", "seconds", "hostname"}
+
+
 def test_bad_filter_and_missing_results_exit_2(tmp_path: Path) -> None:
     write_host(tmp_path / "a.jsonl", "h", "g", {("euler", 30): 3.0})
     for args in (["compare", str(tmp_path), "--by", "sampler", "--filter", "colour=red"],

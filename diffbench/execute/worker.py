@@ -144,6 +144,7 @@ class Worker:
                 fields, images = measure_generation(pipe, probe, meters, call_arguments(pipe, settings),
                                                     keep_trace=not warmup and not image_sent)
             except Exception as exc:
+                probe.capture, probe.captured = False, None  # drop references to this generation's tensors
                 oom = _is_oom(exc)
                 extra: dict[str, Any] = {}
                 if oom and meters.cuda is not None:
