@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,25 +23,29 @@ SEED = 1234  # random weights, but the same random weights on every machine
 
 
 @dataclass(frozen=True)
-class BuiltinModel:
+class ModelPreset:
+    """A model diffbench provides itself: built-in tiny or synthetic full-size."""
+
     name: str
     family: str
     description: str
     defaults: dict[str, Any]
     # Components saved as null that from_pretrained must be told to leave out (SD3 without T5).
     absent_components: tuple[str, ...] = ()
+    # Published parameter counts per component, for the record and the tests (see README).
+    published: dict[str, int] = field(default_factory=dict)
 
 
-BUILTINS: dict[str, BuiltinModel] = {
+BUILTINS: dict[str, ModelPreset] = {
     m.name: m
     for m in (
-        BuiltinModel("tiny-sd", "sd", "Stable Diffusion 1.x layout (UNet, CLIP, VAE), tiny",
+        ModelPreset("tiny-sd", "sd", "Stable Diffusion 1.x layout (UNet, CLIP, VAE), tiny",
                      {"resolution": "64x64", "guidance_scale": 7.5}),
-        BuiltinModel("tiny-sdxl", "sdxl", "SDXL layout (UNet with text-time conditioning, two CLIP encoders), tiny",
+        ModelPreset("tiny-sdxl", "sdxl", "SDXL layout (UNet with text-time conditioning, two CLIP encoders), tiny",
                      {"resolution": "64x64", "guidance_scale": 5.0}),
-        BuiltinModel("tiny-sd3", "sd3", "SD3 layout (MMDiT transformer, two CLIP encoders, no T5), tiny",
+        ModelPreset("tiny-sd3", "sd3", "SD3 layout (MMDiT transformer, two CLIP encoders, no T5), tiny",
                      {"resolution": "64x64", "guidance_scale": 4.5}, ("text_encoder_3", "tokenizer_3")),
-        BuiltinModel("tiny-flux", "flux", "FLUX.1 schnell layout (MMDiT + single blocks, CLIP + T5), tiny",
+        ModelPreset("tiny-flux", "flux", "FLUX.1 schnell layout (MMDiT + single blocks, CLIP + T5), tiny",
                      {"resolution": "64x64", "guidance_scale": 0.0}),
     )
 }

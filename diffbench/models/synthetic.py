@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import math
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .builtin import CLIP_MAX_LENGTH, _write_clip_tokenizer, _write_t5_tokenizer
+from .builtin import CLIP_MAX_LENGTH, ModelPreset, _write_clip_tokenizer, _write_t5_tokenizer
 
 # Text encoder configurations (transformers), as published with the models.
 CLIP_L = {"vocab_size": 49408, "hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
@@ -51,32 +50,22 @@ FLUX = {"patch_size": 1, "in_channels": 64, "num_layers": 19, "num_single_layers
         "axes_dims_rope": (16, 56, 56)}
 
 
-@dataclass(frozen=True)
-class SyntheticModel:
-    name: str
-    family: str
-    description: str
-    defaults: dict[str, Any]
-    # Published parameter counts per component, for the record and the tests (see README).
-    published: dict[str, int] = field(default_factory=dict)
-
-
-SYNTHETIC: dict[str, SyntheticModel] = {
+SYNTHETIC: dict[str, ModelPreset] = {
     m.name: m
     for m in (
-        SyntheticModel("sd15", "sd", "Stable Diffusion 1.5 architecture (860M UNet, CLIP ViT-L, VAE)",
+        ModelPreset("sd15", "sd", "Stable Diffusion 1.5 architecture (860M UNet, CLIP ViT-L, VAE)",
                        {"resolution": "512x512", "guidance_scale": 7.5},
-                       {"unet": 859_520_964, "text_encoder": 123_060_480, "vae": 83_653_863}),
-        SyntheticModel("sdxl", "sdxl", "SDXL base 1.0 architecture (2.6B UNet, CLIP ViT-L + OpenCLIP bigG, VAE)",
+                       published={"unet": 859_520_964, "text_encoder": 123_060_480, "vae": 83_653_863}),
+        ModelPreset("sdxl", "sdxl", "SDXL base 1.0 architecture (2.6B UNet, CLIP ViT-L + OpenCLIP bigG, VAE)",
                        {"resolution": "1024x1024", "guidance_scale": 5.0},
-                       {"unet": 2_567_463_684, "text_encoder": 123_060_480, "text_encoder_2": 694_659_840,
+                       published={"unet": 2_567_463_684, "text_encoder": 123_060_480, "text_encoder_2": 694_659_840,
                         "vae": 83_653_863}),
-        SyntheticModel("sd35-medium", "sd3", "SD 3.5 Medium architecture (MMDiT-X, CLIP-L, bigG, T5-XXL, 16-ch VAE)",
+        ModelPreset("sd35-medium", "sd3", "SD 3.5 Medium architecture (MMDiT-X, CLIP-L, bigG, T5-XXL, 16-ch VAE)",
                        {"resolution": "1024x1024", "guidance_scale": 4.5},
-                       {"transformer+text_encoder+text_encoder_2+vae": 3_371_793_763}),
-        SyntheticModel("flux-schnell", "flux", "FLUX.1 schnell architecture (12B MMDiT, CLIP-L, T5-XXL, 16-ch VAE)",
+                       published={"transformer+text_encoder+text_encoder_2+vae": 3_371_793_763}),
+        ModelPreset("flux-schnell", "flux", "FLUX.1 schnell architecture (12B MMDiT, CLIP-L, T5-XXL, 16-ch VAE)",
                        {"resolution": "1024x1024", "guidance_scale": 0.0}, {"transformer": 12_000_000_000}),
-        SyntheticModel("flux-dev", "flux", "FLUX.1 dev architecture (12B MMDiT with guidance embedding)",
+        ModelPreset("flux-dev", "flux", "FLUX.1 dev architecture (12B MMDiT with guidance embedding)",
                        {"resolution": "1024x1024", "guidance_scale": 3.5}, {"transformer": 12_000_000_000}),
     )
 }
