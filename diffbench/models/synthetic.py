@@ -64,9 +64,9 @@ SYNTHETIC: dict[str, ModelPreset] = {
                        {"resolution": "1024x1024", "guidance_scale": 4.5},
                        published={"transformer+text_encoder+text_encoder_2+vae": 3_371_793_763}),
         ModelPreset("flux-schnell", "flux", "FLUX.1 schnell architecture (12B MMDiT, CLIP-L, T5-XXL, 16-ch VAE)",
-                       {"resolution": "1024x1024", "guidance_scale": 0.0}, {"transformer": 12_000_000_000}),
+                       {"resolution": "1024x1024", "guidance_scale": 0.0}, published={"transformer": 12_000_000_000}),
         ModelPreset("flux-dev", "flux", "FLUX.1 dev architecture (12B MMDiT with guidance embedding)",
-                       {"resolution": "1024x1024", "guidance_scale": 3.5}, {"transformer": 12_000_000_000}),
+                       {"resolution": "1024x1024", "guidance_scale": 3.5}, published={"transformer": 12_000_000_000}),
     )
 }
 
