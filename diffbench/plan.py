@@ -87,8 +87,22 @@ def _combinations(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(names, values)) for values in itertools.product(*(axes[n] for n in names))]
 
 
-def _matches(settings: dict[str, Any], rule: dict[str, list[Any]]) -> bool:
-    return all(settings.get(axis) in values for axis, values in rule.items())
+def _canonical_sampler(name: Any, family: str) -> Any:
+    try:
+        return samplers.resolve(str(name), family).key
+    except samplers.SamplerError:
+        return name
+
+
+def _matches(settings: dict[str, Any], rule: dict[str, list[Any]], family: str) -> bool:
+    """Whether resolved settings match an include/exclude rule (samplers compared by meaning, so
+    'Euler' in a rule matches the cell's canonical 'euler', or 'flow_euler' on a flow model)."""
+    for axis, values in rule.items():
+        if axis == "sampler":
+            values = [_canonical_sampler(v, family) for v in values]
+        if settings.get(axis) not in values:
+            return False
+    return True
 
 
 def _resolve(suite: Suite, explicit: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -133,9 +147,9 @@ def expand(suite: Suite) -> list[Cell]:
     seen: dict[str, str] = {}
     for explicit, included in explicit_sets:
         name, settings = _resolve(suite, explicit)
-        if not included and any(_matches(settings, rule) for rule in suite.exclude):
-            continue
         model = models.setdefault(name, _model_record(suite, name))
+        if not included and any(_matches(settings, rule, model["family"]) for rule in suite.exclude):
+            continue
         cell = Cell(name, model, settings)
         cell.cell_id = cell_identity(model, settings)
         if cell.cell_id in seen:

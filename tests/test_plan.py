@@ -81,3 +81,10 @@ def test_resume_skips_done_cells(suite_file) -> None:
     all_cells = make_plan(suite).cells
     plan = make_plan(suite, done={all_cells[0].cell_id})
     assert len(plan.cells) == len(all_cells) - 1 and plan.skipped[0][0].cell_id == all_cells[0].cell_id
+
+
+def test_exclude_rules_match_samplers_by_meaning(suite_file) -> None:
+    text = SUITE.replace("  - {model: b, dtype: bf16}\n", "  - {model: b, dtype: bf16}\n  - {sampler: Euler, steps: 3}\n")
+    plan = make_plan(load_suite(suite_file(text)))
+    assert not any(c.settings["sampler"] == "euler" and c.settings["steps"] == 3 for c in plan.cells)
+    assert any(c.settings["sampler"] == "euler" and c.settings["steps"] == 2 for c in plan.cells)
