@@ -106,6 +106,7 @@ def test_report_command_with_compare_baseline_and_filter(tmp_path: Path) -> None
     output = tmp_path / "r.html"
     result = subprocess.run([sys.executable, "-m", "diffbench.cli", "report", str(tmp_path), "-o", str(output),
                              "--compare", "sampler", "--baseline", "ddim", "--filter", "steps=30",
+                             "--filter", "sampler=Euler,DDIM",
                              "--title", "Samplers <b>"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     page = output.read_text()

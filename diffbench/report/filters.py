@@ -24,5 +24,20 @@ def apply_filters(frame: pd.DataFrame, filters: list[str]) -> pd.DataFrame:
             known = ", ".join(sorted(c for c in frame.columns if not c.startswith(("phase_", "step_s"))))
             raise FilterError(f"filter '{text}': no column '{axis}' in these results (known: {known})")
         wanted = {v.strip() for v in values.split(",")}
+        if column == "sampler":  # 'Euler' or 'DPM++ 2M Karras' select the canonical names results hold
+            wanted |= _sampler_keys(wanted)
         frame = frame[key_text(frame[column]).isin(wanted)]
     return frame
+
+
+def _sampler_keys(names: set[str]) -> set[str]:
+    from .. import samplers
+
+    keys = set()
+    for name in names:
+        for family in samplers.MODEL_FAMILY_KIND:
+            try:
+                keys.add(samplers.resolve(name, family).key)
+            except samplers.SamplerError:
+                continue
+    return keys
