@@ -92,8 +92,10 @@ def test_not_applicable_cells_are_recorded_not_run(tmp_path: Path) -> None:
 
 
 def test_the_runs_results_file_is_valid_json_lines(quickstart_results: Path) -> None:
-    for line in quickstart_results.read_text().splitlines():
-        json.loads(line)
+    lines = quickstart_results.read_text().splitlines()
+    kinds = [json.loads(line)["type"] for line in lines]  # raises on any line that is not JSON
+    assert kinds[0] == "run" and kinds.count("run") == 1 and kinds.count("generation") == 28
+    assert set(kinds) <= {"run", "load", "generation", "warning"}
 
 
 def test_settings_applied_on_a_loaded_pipeline(tmp_path: Path) -> None:
