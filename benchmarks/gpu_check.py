@@ -1,17 +1,28 @@
-"""Prove the CUDA paths on a GPU host in one run, and write the figures to a folder.
+"""Prove the CUDA paths on a GPU host in one run, and write each figure as soon as it is known.
 
-    python benchmarks/gpu_check.py OUT_DIR [--quick]
+    python benchmarks/gpu_check.py OUT_DIR [--quick] [--budget-s 400] [--only SECTION ...]
 
-Checks (each writes what it saw; on a machine without CUDA the CUDA-only ones say "skipped"):
-1. sysinfo (NVML description, warnings) -> sysinfo.json
-2. per-step CUDA-event timings against a synchronised wall clock around each step, same pipeline
-   and settings -> timing.json (ratio of the sums, per-step differences)
-3. every offload mode, VAE tiling, and peak VRAM (torch) against NVML's device peak, with a
-   synthetic SDXL at 1024x1024 -> offload/*.jsonl
-4. an out-of-memory recorded and survived under a vram_limit (synthetic FLUX.1 schnell, 12 GiB,
-   no offload), next to the same with model offload -> vram_limit/*.jsonl
-5. a telemetry trace (power, SM clock, temperature) of one generation -> telemetry.json
-Then summary.md with the figures, to copy into docs/gpu-validation.md with the card and date.
+Sections, most valuable first; each is skipped (and says so) when the time budget left is
+smaller than its estimate, and a failing section is recorded and the next one runs:
+
+1. sysinfo: NVML description and warnings -> sysinfo.json
+2. speed (in-process): synthetic SDXL 1024x1024, 20 Euler steps, fp16, batch 1. Interleaved
+   instrumented / bare / step-synchronised generations give the probe's CUDA-event step times
+   against a synchronised wall clock, the instrumentation's cost, and, from a torch.profiler
+   trace of steps 1..N-1, the GPU's kernel time; then seconds per image, it/s, TFLOP/s and
+   the fraction of the card's peak, energy per image -> speed.json
+3. vram_limit: synthetic SDXL under emulated 5 and 8 GiB cards, no offload vs model offload:
+   an out-of-memory recorded and the run continuing -> vram_limit/*.jsonl
+4. offload: synthetic SDXL 1024x1024 with each offload mode and VAE tiling; torch's peaks
+   beside NVML's device peak and host RSS -> offload-fast/, offload-slow/
+5. native: synthetic SD 3.5 Medium and FLUX.1 schnell at 1024x1024, and FLUX under each
+   attention backend torch offers without extra packages -> native/
+6. compile: torch.compile of the SDXL UNet (compile time in the warm-up, then compiled
+   speed against section 2's eager figure) -> compile/
+
+summary.md gathers one line per figure; copy it into docs/gpu-validation.md with the card
+and the date. On a machine without CUDA, --quick rehearses every section on a built-in tiny
+model (the CUDA-only figures say so).
 """
 
 from __future__ import annotations
@@ -21,78 +32,401 @@ import json
 import os
 import statistics
 import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-REPEATS = 12  # interleaved pairs for the timing check; the first is a warm-up
+MLPERF_SDXL_H100_SAMPLES_PER_S = 1.64  # MLPerf Inference v4.x, SDXL Offline, per H100 (TensorRT)
+GiB = 2**30
 
 
-def _suite(folder: Path, name: str, text: str) -> Path:
-    path = folder / f"{name}.yaml"
-    path.write_text(text)
-    return path
+class Check:
+    """The output folder, the time budget and the summary, written line by line."""
+
+    def __init__(self, out: Path, budget_s: float, quick: bool, cuda: bool) -> None:
+        self.out, self.quick, self.cuda = out, quick, cuda
+        self.deadline = time.monotonic() + budget_s
+        self.summary = out / "summary.md"
+        self.summary.write_text("")
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def say(self, line: str) -> None:
+        print(line, flush=True)
+        with self.summary.open("a") as handle:
+            handle.write(line + "\n")
+
+    def save(self, name: str, data: Any) -> None:
+        (self.out / name).write_text(json.dumps(data, indent=2, default=str))
 
 
-def _run(path: Path, out: Path) -> list[dict[str, Any]]:
+def _gib(value: float | None) -> str:
+    return "n/a" if value is None else f"{value / GiB:.2f} GiB"
+
+
+def _run_suite(check: Check, name: str, text: str) -> list[dict[str, Any]]:
+    """Run a suite through the real runner (worker processes, NVML sampler, results file)."""
     from diffbench.runner import run_suite
     from diffbench.suite import load_suite
 
-    return [r for r in run_suite(load_suite(path), out).records if r["type"] == "generation"]
+    folder = check.out / name
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{name}.yaml"
+    path.write_text(text)
+    outcome = run_suite(load_suite(path), folder)
+    return [r for r in outcome.records if r["type"] == "generation"]
 
 
-def timing_check(cuda: bool, source: str, resolution: str, steps: int) -> dict[str, Any]:
-    """Event-timed steps vs a wall clock synchronised at every step boundary, interleaved."""
+def _describe_generations(check: Check, records: list[dict[str, Any]], label: Callable[[dict[str, Any]], str]) -> None:
+    """One summary line per cell: status, median wall time, memory peaks, energy."""
+    cells: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        if not record["warmup"] or record["status"] != "ok":
+            cells.setdefault(record["cell_id"], []).append(record)
+    for group in cells.values():
+        first = group[0]
+        if first["status"] != "ok":
+            check.say(f"- {label(first['cell'])}: {first['status']} ({str(first.get('error'))[:160]})")
+            continue
+        ok = [g for g in group if g["status"] == "ok"]
+        wall = statistics.median(g["wall_s"] for g in ok)
+        peak = max(ok, key=lambda g: g["peak_vram_allocated_bytes"] or 0)
+        energy = [g["energy_j"] for g in ok if g.get("energy_j") is not None]
+        source = (ok[0].get("telemetry") or {}).get("energy_source")
+        check.say(
+            f"- {label(first['cell'])}: ok, n={len(ok)}, {wall:.3f} s/image, torch peak allocated "
+            f"{_gib(peak['peak_vram_allocated_bytes'])}, reserved {_gib(peak['peak_vram_reserved_bytes'])}, "
+            f"NVML device peak {_gib(peak['peak_vram_device_bytes'])}, host RSS peak "
+            f"{_gib(peak['peak_host_rss_bytes'])}, energy "
+            f"{f'{statistics.median(energy):.0f} J/image ({source})' if energy else 'n/a'}")
+
+
+# --- section 2: speed and timing, in-process -------------------------------------------------
+
+def _kernel_time(prof: Any) -> tuple[float, float, int]:
+    """(span, busy) in seconds of the GPU activity a profiler saw, and its kernel count."""
+    import torch
+
+    ranges = sorted((e.time_range.start, e.time_range.end) for e in prof.events()
+                    if e.device_type == torch.autograd.DeviceType.CUDA)
+    if not ranges:
+        return 0.0, 0.0, 0
+    busy, open_start, open_end = 0.0, ranges[0][0], ranges[0][1]
+    for start, end in ranges[1:]:
+        if start > open_end:
+            busy += open_end - open_start
+            open_start, open_end = start, end
+        else:
+            open_end = max(open_end, end)
+    busy += open_end - open_start
+    return (ranges[-1][1] - ranges[0][0]) / 1e6, busy / 1e6, len(ranges)
+
+
+def speed(check: Check) -> None:
     import torch
 
     from diffbench.execute.configure import call_arguments
     from diffbench.execute.generation import Meters, measure_generation
+    from diffbench.execute.worker import quiet_libraries
+    from diffbench.hardware import gpus, nvml
     from diffbench.measure.clocks import clock_for
-    from diffbench.measure.memory import HostPeak
-    from diffbench.measure.probe import PipelineProbe
+    from diffbench.measure.flops import count_call_flops
+    from diffbench.measure.memory import HostPeak, TorchCudaPeak
+    from diffbench.measure.probe import PipelineProbe, denoiser_of
+    from diffbench.measure.telemetry import TelemetrySampler
     from diffbench.models.sources import load_pipeline
 
+    quiet_libraries()
+    cuda, big = check.cuda, check.cuda and not check.quick
     device = torch.device("cuda" if cuda else "cpu")
-    dtype = torch.float16 if cuda else torch.float32
-    pipe = load_pipeline({"source": source}, dtype, Path("."), device)
+    source, resolution, steps = ("synthetic:sdxl", "1024x1024", 20) if big else ("builtin:tiny-sdxl", "64x64", 8)
+    pairs = 6 if big else 4
+    started = time.perf_counter()
+    pipe = load_pipeline({"source": source}, torch.float16 if cuda else torch.float32, Path("."), device)
     pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
-    settings = {"prompt": "a lighthouse", "steps": steps, "resolution": resolution, "batch_size": 1,
-                "guidance_scale": 5.0, "seed": 0, "negative_prompt": None}
-    probe, meters = PipelineProbe(pipe, clock_for(device)), Meters(HostPeak())
-    synced: list[float] = []
+    load_s = time.perf_counter() - started
+    settings = {"prompt": "a lighthouse on a cliff at dusk", "steps": steps, "resolution": resolution,
+                "batch_size": 1, "guidance_scale": 5.0, "seed": 0, "negative_prompt": None}
+    meters = Meters(HostPeak())
+    gpu_name = None
+    if cuda:
+        meters.cuda = TorchCudaPeak(device)
+        props = torch.cuda.get_device_properties(device)
+        gpu_name = props.name
+        handle = nvml.handle_for_uuid(f"GPU-{props.uuid}")
+        if handle is not None:
+            meters.telemetry = TelemetrySampler(nvml.nvml(), handle)
+
+    def sync() -> None:
+        if cuda:
+            torch.cuda.synchronize()
+
+    probe = PipelineProbe(pipe, clock_for(device))
+    probe.capture = True
+    measure_generation(pipe, probe, meters, call_arguments(pipe, settings))  # warm-up
+    flops = count_call_flops(denoiser_of(pipe), *probe.captured) if probe.captured else None
+    probe.captured = None
+
+    instrumented: list[dict[str, Any]] = []
+    bare: list[float] = []
+    synced_sums: list[float] = []
+    marks: list[float] = []
 
     def sync_wall(pipeline: Any, step: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-        if cuda:
-            torch.cuda.synchronize()
-        synced.append(time.perf_counter())
+        sync()
+        marks.append(time.perf_counter())
         return kwargs
 
-    event_sums, wall_sums = [], []
-    for _ in range(REPEATS):
+    def run_instrumented() -> None:
+        nonlocal probe
+        probe = PipelineProbe(pipe, clock_for(device))
         fields, _ = measure_generation(pipe, probe, meters, call_arguments(pipe, settings))
-        event_sums.append(sum(fields["step_s"][1:]))  # steps 1..N-1, as the synchronised series has
-        synced.clear()
+        probe.remove()  # the other two kinds run on a bare pipeline
+        instrumented.append(fields)
+
+    def run_bare() -> None:
         kwargs = call_arguments(pipe, settings)
-        if cuda:
-            torch.cuda.synchronize()
-        synced.append(time.perf_counter())  # text encoding is inside the first interval: drop it below
+        sync()
+        begin = time.perf_counter()
+        pipe(**kwargs)
+        sync()
+        bare.append(time.perf_counter() - begin)
+
+    def run_synced() -> None:
+        # Step boundaries from a wall clock synchronised at every callback. The first interval
+        # holds text encoding as well as step 0, so both series compare steps 1..N-1.
+        kwargs = call_arguments(pipe, settings)
+        marks.clear()
         pipe(**kwargs, callback_on_step_end=sync_wall)
-        intervals = [b - a for a, b in zip(synced, synced[1:])]
-        wall_sums.append(sum(intervals[1:]))
+        synced_sums.append(sum(b - a for a, b in zip(marks, marks[1:])))
+
     probe.remove()
-    # The synchronised series cannot separate step 0 from text encoding: both compare steps 1..N-1.
-    # Its intervals also hold the scheduler's input scaling between steps, which the probe leaves out.
-    event_median, wall_median = statistics.median(event_sums[1:]), statistics.median(wall_sums[1:])
-    return {"device": str(device), "source": source, "resolution": resolution, "steps": steps,
-            "event_sum_s_steps_1_to_n": event_median, "synced_wall_sum_s_steps_1_to_n": wall_median,
-            "ratio_event_to_synced": event_median / wall_median}
+    kinds = [run_instrumented, run_bare, run_synced]
+    for index in range(pairs):  # rotate the order so that drift hits every kind alike
+        for kind in kinds[index % 3:] + kinds[:index % 3]:
+            kind()
+
+    event_sums = [sum(f["step_s"][1:]) for f in instrumented]
+    walls = [f["wall_s"] for f in instrumented]
+    result: dict[str, Any] = {
+        "device": str(device), "gpu": gpu_name, "source": source, "resolution": resolution, "steps": steps,
+        "load_s": load_s, "pairs": pairs,
+        "event_sum_s_steps_1_to_n": event_sums, "synced_wall_sum_s_steps_1_to_n": synced_sums,
+        "ratio_event_to_synced_median": statistics.median(event_sums) / statistics.median(synced_sums),
+        "instrumented_wall_s": walls, "bare_wall_s": bare,
+        "overhead_ratio_median": statistics.median(walls) / statistics.median(bare),
+        "overhead_ratio_pairs": [a / b for a, b in zip(walls, bare)],
+    }
+    check.save("speed.json", result)
+    check.say(f"- step timing ({device}, {source} {resolution}, {steps} steps, {pairs} interleaved triples): "
+              f"probe-timed steps 1..N-1 / the same steps by a synchronised wall clock = "
+              f"{result['ratio_event_to_synced_median']:.4f} (per triple: "
+              f"{', '.join(f'{a / b:.3f}' for a, b in zip(event_sums, synced_sums))})")
+    pair_ratios = result["overhead_ratio_pairs"]
+    check.say(f"- instrumentation cost: instrumented / bare wall time = {result['overhead_ratio_median']:.4f} "
+              f"(median of each; per pair {min(pair_ratios):.3f}-{max(pair_ratios):.3f})")
+
+    # The probe's steps 1..N-1 against the GPU's own record of its kernels in those steps.
+    if cuda:
+        from torch.profiler import ProfilerActivity, profile
+
+        profiled: list[dict[str, float]] = []
+        for _ in range(2):  # the first profile pays CUPTI's start-up; keep the second
+            prof = profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA])
+            probe = PipelineProbe(pipe, clock_for(device))
+
+            def bracket(pipeline: Any, step: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+                probe.on_step_end(pipeline, step, timestep, kwargs)
+                if step == 0:
+                    prof.start()
+                elif step == steps - 1:
+                    prof.stop()
+                return kwargs
+
+            kwargs = call_arguments(pipe, settings)
+            probe.begin()
+            pipe(**kwargs, callback_on_step_end=bracket)
+            timing = probe.end()
+            probe.remove()
+            span, busy, kernels = _kernel_time(prof)
+            profiled.append({"event_sum_s": sum(timing.step_s[1:]), "kernel_span_s": span,
+                             "kernel_busy_s": busy, "gpu_activities": kernels})
+        last = profiled[-1]
+        result["profiler"] = profiled
+        result["ratio_event_to_kernel_span"] = last["event_sum_s"] / last["kernel_span_s"]
+        result["gpu_busy_fraction"] = last["kernel_busy_s"] / last["kernel_span_s"]
+        check.save("speed.json", result)
+        check.say(f"- against torch.profiler (steps 1..N-1, {last['gpu_activities']} GPU activities): probe "
+                  f"{last['event_sum_s']:.4f} s, first kernel start to last kernel end {last['kernel_span_s']:.4f} s "
+                  f"(ratio {result['ratio_event_to_kernel_span']:.4f}); GPU busy {100 * result['gpu_busy_fraction']:.1f}% "
+                  f"of that span")
+
+    denoise = statistics.median(f["phases_s"]["denoise"] for f in instrumented)
+    wall = statistics.median(walls)
+    evaluations = instrumented[0]["evaluations"]
+    result.update(seconds_per_image=wall, denoise_s=denoise, it_per_s=steps / denoise,
+                  phases_s={k: statistics.median(f["phases_s"][k] for f in instrumented)
+                            for k in instrumented[0]["phases_s"]},
+                  flops_per_denoiser_call=flops, peak_vram_allocated_bytes=instrumented[-1]["peak_vram_allocated_bytes"],
+                  peak_vram_device_bytes=instrumented[-1]["peak_vram_device_bytes"])
+    line = (f"- speed ({source} {resolution}, {steps} Euler steps, batch 1, {'fp16' if cuda else 'fp32'}, CFG): "
+            f"{wall:.3f} s/image ({1 / wall:.3f} images/s), denoise {denoise:.3f} s = {steps / denoise:.2f} it/s; "
+            f"phases {', '.join(f'{k} {v:.3f} s' for k, v in result['phases_s'].items())}")
+    if flops:
+        achieved = flops * evaluations / denoise / 1e12
+        result["achieved_tflops"] = achieved
+        line += f"; {flops / 1e12:.2f} TFLOP per UNet call, {achieved:.0f} TFLOP/s achieved"
+        spec = gpus.find_gpu(gpu_name, torch.cuda.get_device_properties(device).total_memory) if gpu_name else None
+        if spec is not None:
+            result["fraction_of_peak"] = achieved / spec.fp16_tflops
+            line += f" = {100 * result['fraction_of_peak']:.1f}% of the {spec.name}'s {spec.fp16_tflops:.0f} dense FP16"
+    check.say(line)
+    if big:
+        check.say(f"- MLPerf anchor: SDXL Offline on one H100 with TensorRT about "
+                  f"{MLPERF_SDXL_H100_SAMPLES_PER_S} samples/s; here eager diffusers {1 / wall:.2f} images/s "
+                  f"({1 / wall / MLPERF_SDXL_H100_SAMPLES_PER_S:.2f}x)")
+    energy = [f["energy_j"] for f in instrumented if f.get("energy_j") is not None]
+    if energy:
+        telemetry = instrumented[-1]["telemetry"] or {}
+        result["energy_j_per_image"] = statistics.median(energy)
+        check.say(f"- energy: {statistics.median(energy):.0f} J/image (median of {len(energy)}, "
+                  f"{telemetry.get('energy_source')}), average {telemetry.get('avg_power_w') or 0:.0f} W, peak "
+                  f"{telemetry.get('peak_power_w')} W, SM clock {telemetry.get('sm_clock_mhz_avg') or 0:.0f} MHz, "
+                  f"max {telemetry.get('temperature_c_max')} °C, throttle reasons {telemetry.get('throttle_reasons')}")
+    if cuda:
+        check.say(f"- memory (no offload): torch peak allocated {_gib(result['peak_vram_allocated_bytes'])}, "
+                  f"NVML device peak {_gib(result['peak_vram_device_bytes'])}")
+    check.save("speed.json", result)
+    del pipe
+    if cuda:
+        torch.cuda.empty_cache()
+
+
+# --- sections 3-6: through the runner ---------------------------------------------------------
+
+def _model(check: Check, synthetic: str) -> tuple[str, str]:
+    """The source and resolution a section runs: the real size on a GPU, tiny when rehearsing."""
+    if check.cuda and not check.quick:
+        return f"synthetic:{synthetic}", "1024x1024"
+    tiny = {"sdxl": "tiny-sdxl", "sd35-medium": "tiny-sd3", "flux-schnell": "tiny-flux"}[synthetic]
+    return f"builtin:{tiny}", "64x64"
+
+
+def vram_limit(check: Check) -> None:
+    source, resolution = _model(check, "sdxl")
+    device = "cuda" if check.cuda else "auto"
+    records = _run_suite(check, "vram_limit", f"""name: vram-limit
+models:
+  sdxl: {{source: "{source}"}}
+defaults: {{resolution: {resolution}, steps: 4, device: {device}}}
+matrix:
+  vram_limit: [8GiB]
+  offload: [none, model]
+include:
+  - {{vram_limit: 5GiB, offload: none}}
+warmup: 0
+repeats: 2
+timeout_s: 120
+""")
+    _describe_generations(check, records, lambda c: f"vram_limit {c['vram_limit']}, offload {c['offload']}")
+    survived = any(r["status"] == "oom" for r in records) and any(r["status"] == "ok" for r in records)
+    check.say(f"- OOM recorded and the run continued after it: {'yes' if survived else 'NO'}")
+
+
+def _offload(check: Check, name: str, modes: list[str], tiling: bool) -> None:
+    source, resolution = _model(check, "sdxl")
+    device = "cuda" if check.cuda else "auto"
+    include = "include:\n  - {offload: none, vae_tiling: true}\n" if tiling else ""
+    records = _run_suite(check, name, f"""name: {name}
+models:
+  sdxl: {{source: "{source}"}}
+defaults: {{resolution: {resolution}, steps: 4, device: {device}}}
+matrix:
+  offload: [{', '.join(modes)}]
+{include}warmup: 1
+repeats: 2
+timeout_s: 150
+""")
+    _describe_generations(check, records, lambda c: f"SDXL {resolution} 4 steps, offload {c['offload']}"
+                                                    f"{' + VAE tiling' if c['vae_tiling'] else ''}")
+
+
+def offload_fast(check: Check) -> None:
+    _offload(check, "offload-fast", ["none", "model", "group-block"], tiling=True)
+
+
+def offload_slow(check: Check) -> None:
+    _offload(check, "offload-slow", ["sequential", "group-leaf"], tiling=False)
+
+
+def native(check: Check) -> None:
+    sd35, resolution = _model(check, "sd35-medium")
+    flux, _ = _model(check, "flux-schnell")
+    device = "cuda" if check.cuda else "auto"
+    records = _run_suite(check, "native", f"""name: native
+models:
+  sd35: {{source: "{sd35}"}}
+  flux: {{source: "{flux}"}}
+defaults: {{resolution: {resolution}, device: {device}}}
+matrix:
+  model: [sd35]
+  steps: [8]
+include:
+  - {{model: flux, steps: 4, attention: [native, _native_cudnn, _native_flash, _native_efficient]}}
+warmup: 1
+repeats: 2
+timeout_s: 150
+""")
+    _describe_generations(check, records, lambda c: f"{c['model']} {c['resolution']} {c['steps']} steps "
+                                                    f"{c['dtype']}, attention {c['attention']}")
+
+
+def compile_check(check: Check) -> None:
+    source, resolution = _model(check, "sdxl")
+    device = "cuda" if check.cuda else "auto"
+    records = _run_suite(check, "compile", f"""name: compile
+models:
+  sdxl: {{source: "{source}"}}
+defaults: {{resolution: {resolution}, steps: {20 if check.cuda and not check.quick else 8}, device: {device}}}
+matrix:
+  compile: [true]
+warmup: 1
+repeats: 3
+timeout_s: 300
+""")
+    warm = [r for r in records if r["warmup"] and r["status"] == "ok"]
+    if warm:
+        check.say(f"- torch.compile warm-up generation (includes compiling): {warm[0]['wall_s']:.1f} s")
+    _describe_generations(check, records, lambda c: f"SDXL {c['resolution']} {c['steps']} steps, compiled")
+    speed_file = check.out / "speed.json"
+    ok = [r["wall_s"] for r in records if r["status"] == "ok" and not r["warmup"]]
+    if ok and speed_file.exists():
+        eager = json.loads(speed_file.read_text()).get("seconds_per_image")
+        if eager:
+            check.say(f"- compiled / eager seconds per image: {statistics.median(ok) / eager:.3f}")
+
+
+SECTIONS: list[tuple[str, Callable[[Check], None], float, bool]] = [
+    # name, function, estimated seconds on an H200, needs CUDA (else rehearsed only with --quick)
+    ("speed", speed, 90, False),
+    ("vram_limit", vram_limit, 45, True),
+    ("offload-fast", offload_fast, 80, True),
+    ("native", native, 100, True),
+    ("offload-slow", offload_slow, 80, True),
+    ("compile", compile_check, 120, True),
+]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("out", type=Path)
-    parser.add_argument("--quick", action="store_true", help="smaller models and resolutions (a smoke test)")
+    parser.add_argument("--quick", action="store_true", help="tiny models (a rehearsal on any machine)")
+    parser.add_argument("--budget-s", type=float, default=400.0, help="skip sections that would not fit")
+    parser.add_argument("--only", nargs="*", help="run only these sections (e.g. to rerun a failed one)")
     args = parser.parse_args()
     import torch
 
@@ -101,65 +435,35 @@ def main() -> None:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     cuda = torch.cuda.is_available()
-    summary = [f"# diffbench GPU check ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", ""]
+    check = Check(out, args.budget_s, args.quick, cuda)
+    check.say(f"# diffbench GPU check ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+              f"{', quick' if args.quick else ''})")
     info = system_report()
-    (out / "sysinfo.json").write_text(json.dumps(info, indent=2, default=str))
-    gpu = info["gpus"][0]["name"] if info["gpus"] else "no NVIDIA GPU"
-    summary += [f"- host {info['hostname']}, {gpu}, torch {info['software']['torch']}, "
-                f"diffusers {info['software']['diffusers']}", f"- warnings: {info['warnings'] or 'none'}"]
-
-    big = not args.quick and cuda
-    source, resolution = ("synthetic:sdxl", "1024x1024") if big else ("builtin:tiny-sdxl", "64x64")
-    timing = timing_check(cuda, source, resolution, steps=20 if big else 8)
-    (out / "timing.json").write_text(json.dumps(timing, indent=2))
-    summary.append(f"- step timing ({timing['device']}, {source} {resolution}): sum of probe-timed steps 1..N-1 / "
-                   f"the same steps timed by a wall clock synchronised at each step = "
-                   f"{timing['ratio_event_to_synced']:.3f}")
-
-    if not cuda:
-        summary.append("- offload, vram_limit, NVML memory and telemetry: skipped (no CUDA device)")
-    else:
-        offload = _run(_suite(out, "offload", f"""name: offload
-models:
-  sdxl: {{source: "{source}"}}
-defaults: {{resolution: {resolution}, steps: 8, device: cuda}}
-matrix:
-  offload: [none, model, sequential, group-block, group-leaf]
-include:
-  - {{offload: none, vae_tiling: true}}
-warmup: 1
-repeats: 3
-"""), out / "offload")
-        for g in (g for g in offload if not g["warmup"] and g["repeat"] == 0):
-            device_peak = g["peak_vram_device_bytes"]
-            summary.append(
-                f"- offload {g['cell']['offload']}{' + VAE tiling' if g['cell']['vae_tiling'] else ''}: "
-                f"{g['status']}, {g['wall_s'] or 0:.3f} s, torch peak {(g['peak_vram_allocated_bytes'] or 0) / 2**30:.2f} "
-                f"GiB, reserved {(g['peak_vram_reserved_bytes'] or 0) / 2**30:.2f} GiB, NVML device peak "
-                f"{(device_peak or 0) / 2**30:.2f} GiB, host RSS {(g['peak_host_rss_bytes'] or 0) / 2**30:.2f} GiB, "
-                f"energy {g['energy_j']} J ({(g['telemetry'] or {}).get('energy_source')})")
-        flux = "synthetic:flux-schnell" if big else source
-        limited = _run(_suite(out, "vram_limit", f"""name: vram-limit
-models:
-  m: {{source: "{flux}"}}
-defaults: {{resolution: {resolution}, steps: 2, device: cuda, vram_limit: 12GiB}}
-matrix:
-  offload: [none, model]
-warmup: 0
-repeats: 2
-"""), out / "vram_limit")
-        for g in limited:
-            summary.append(f"- vram_limit 12GiB, offload {g['cell']['offload']}: {g['status']}"
-                           f"{' (' + str(g['error'])[:120] + ')' if g['error'] else ''}")
-        first = next((g for g in offload if g.get("telemetry") and g["telemetry"].get("trace")), None)
-        if first:
-            (out / "telemetry.json").write_text(json.dumps(first["telemetry"], indent=2))
-            t = first["telemetry"]
-            summary.append(f"- telemetry: {t['samples']} samples, avg {t['avg_power_w']} W, peak {t['peak_power_w']} W, "
-                           f"SM {t['sm_clock_mhz_avg']} MHz, max {t['temperature_c_max']} °C, "
-                           f"throttle {t['throttle_reasons']}")
-    (out / "summary.md").write_text("\n".join(summary) + "\n")
-    print("\n".join(summary))
+    check.save("sysinfo.json", info)
+    gpu = info["gpus"][0] if info["gpus"] else {}
+    check.say(f"- host {info['hostname']}: {gpu.get('name', 'no NVIDIA GPU')}, driver {gpu.get('driver')}, "
+              f"CUDA {gpu.get('cuda')}, torch {info['software']['torch']}, diffusers {info['software']['diffusers']}, "
+              f"transformers {info['software'].get('transformers')}; warnings: {info['warnings'] or 'none'}")
+    for name, function, estimate, needs_cuda in SECTIONS:
+        if args.only and name not in args.only:
+            continue
+        if needs_cuda and not cuda and not args.quick:
+            check.say(f"- {name}: skipped (no CUDA device)")
+            continue
+        if name == "compile" and not cuda:
+            check.say("- compile: skipped on CPU (minutes of compiling on a small machine)")
+            continue
+        if check.left() < (estimate if cuda and not args.quick else 0):
+            check.say(f"- {name}: skipped ({check.left():.0f} s of the budget left, needs about {estimate:.0f} s)")
+            continue
+        began = time.monotonic()
+        check.say(f"## {name}")
+        try:
+            function(check)
+        except Exception as exc:  # record it and go on: a cut run must still return the rest
+            check.say(f"- {name} FAILED: {type(exc).__name__}: {str(exc)[:300]}")
+            (out / f"{name}.error.txt").write_text(traceback.format_exc())
+        check.say(f"- ({name} took {time.monotonic() - began:.0f} s)")
 
 
 if __name__ == "__main__":

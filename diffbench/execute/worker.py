@@ -104,7 +104,8 @@ class Worker:
         started = time.perf_counter()
         # With offloading the weights live in host RAM: synthetic models are then built there.
         build_device = runtime.device if settings["offload"] == "none" else "cpu"
-        pipe = load_pipeline(self.job["model"], torch_dtype(runtime.dtype_name), Path(self.job["base_dir"]), build_device)
+        pipe = load_pipeline(self.job["model"], torch_dtype(runtime.dtype_name), Path(self.job["base_dir"]),
+                             build_device, fill_device=runtime.device)
         pipe.set_progress_bar_config(disable=True)
         place(pipe, settings, runtime)
         set_attention(denoiser_of(pipe), settings["attention"])

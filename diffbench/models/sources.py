@@ -113,11 +113,13 @@ def builtin_defaults(source: str) -> dict[str, Any]:
     return {}
 
 
-def load_pipeline(model: dict[str, Any], torch_dtype: Any, base_dir: Path, build_device: Any = "cpu") -> Any:
+def load_pipeline(model: dict[str, Any], torch_dtype: Any, base_dir: Path, build_device: Any = "cpu",
+                  fill_device: Any = None) -> Any:
     """Load a pipeline in `torch_dtype`, on the CPU; the caller places it on its device.
 
     Synthetic models are instead built directly on `build_device` (where they will run),
-    since initialising billions of random weights on a CPU would take minutes.
+    their random weights drawn on `fill_device` (default: `build_device`), since initialising
+    billions of random weights on a CPU would take minutes.
     """
     import diffusers
 
@@ -126,7 +128,7 @@ def load_pipeline(model: dict[str, Any], torch_dtype: Any, base_dir: Path, build
     if kind == "synthetic":
         from .synthetic import build_pipeline
 
-        return build_pipeline(source[len(SYNTHETIC_PREFIX):], build_device, torch_dtype)
+        return build_pipeline(source[len(SYNTHETIC_PREFIX):], build_device, torch_dtype, fill_device=fill_device)
     # Newer diffusers renamed torch_dtype to dtype (the old name warns); older ones know only torch_dtype.
     from diffusers.utils import deprecation_utils
 
