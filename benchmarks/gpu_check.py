@@ -31,6 +31,8 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -45,11 +47,12 @@ GiB = 2**30
 class Check:
     """The output folder, the time budget and the summary, written line by line."""
 
-    def __init__(self, out: Path, budget_s: float, quick: bool, cuda: bool) -> None:
+    def __init__(self, out: Path, budget_s: float, quick: bool, cuda: bool, fresh: bool = True) -> None:
         self.out, self.quick, self.cuda = out, quick, cuda
         self.deadline = time.monotonic() + budget_s
         self.summary = out / "summary.md"
-        self.summary.write_text("")
+        if fresh:
+            self.summary.write_text("")
 
     def left(self) -> float:
         return self.deadline - time.monotonic()
@@ -143,7 +146,7 @@ def speed(check: Check) -> None:
     cuda, big = check.cuda, check.cuda and not check.quick
     device = torch.device("cuda" if cuda else "cpu")
     source, resolution, steps = ("synthetic:sdxl", "1024x1024", 20) if big else ("builtin:tiny-sdxl", "64x64", 8)
-    pairs = 6 if big else 4
+    pairs = 6 if big else 4  # rounds of the four kinds of generation
     started = time.perf_counter()
     pipe = load_pipeline({"source": source}, torch.float16 if cuda else torch.float32, Path("."), device)
     pipe.to(device)
@@ -172,6 +175,7 @@ def speed(check: Check) -> None:
     probe.captured = None
 
     instrumented: list[dict[str, Any]] = []
+    untelemetered: list[float] = []
     bare: list[float] = []
     synced_sums: list[float] = []
     marks: list[float] = []
@@ -187,6 +191,14 @@ def speed(check: Check) -> None:
         fields, _ = measure_generation(pipe, probe, meters, call_arguments(pipe, settings))
         probe.remove()  # the other two kinds run on a bare pipeline
         instrumented.append(fields)
+
+    def run_without_telemetry() -> None:
+        # The probe alone: tells the NVML sampler's share of the instrumentation cost.
+        nonlocal probe
+        probe = PipelineProbe(pipe, clock_for(device))
+        fields, _ = measure_generation(pipe, probe, Meters(meters.host, meters.cuda), call_arguments(pipe, settings))
+        probe.remove()
+        untelemetered.append(fields["wall_s"])
 
     def run_bare() -> None:
         kwargs = call_arguments(pipe, settings)
@@ -205,9 +217,9 @@ def speed(check: Check) -> None:
         synced_sums.append(sum(b - a for a, b in zip(marks, marks[1:])))
 
     probe.remove()
-    kinds = [run_instrumented, run_bare, run_synced]
+    kinds = [run_instrumented, run_bare, run_synced, run_without_telemetry]
     for index in range(pairs):  # rotate the order so that drift hits every kind alike
-        for kind in kinds[index % 3:] + kinds[:index % 3]:
+        for kind in kinds[index % len(kinds):] + kinds[:index % len(kinds)]:
             kind()
 
     event_sums = [sum(f["step_s"][1:]) for f in instrumented]
@@ -220,15 +232,18 @@ def speed(check: Check) -> None:
         "instrumented_wall_s": walls, "bare_wall_s": bare,
         "overhead_ratio_median": statistics.median(walls) / statistics.median(bare),
         "overhead_ratio_pairs": [a / b for a, b in zip(walls, bare)],
+        "probe_only_wall_s": untelemetered,
+        "probe_only_overhead_ratio_median": statistics.median(untelemetered) / statistics.median(bare),
     }
     check.save("speed.json", result)
-    check.say(f"- step timing ({device}, {source} {resolution}, {steps} steps, {pairs} interleaved triples): "
+    check.say(f"- step timing ({device}, {source} {resolution}, {steps} steps, {pairs} interleaved rounds): "
               f"probe-timed steps 1..N-1 / the same steps by a synchronised wall clock = "
-              f"{result['ratio_event_to_synced_median']:.4f} (per triple: "
+              f"{result['ratio_event_to_synced_median']:.4f} (per round: "
               f"{', '.join(f'{a / b:.3f}' for a, b in zip(event_sums, synced_sums))})")
     pair_ratios = result["overhead_ratio_pairs"]
     check.say(f"- instrumentation cost: instrumented / bare wall time = {result['overhead_ratio_median']:.4f} "
-              f"(median of each; per pair {min(pair_ratios):.3f}-{max(pair_ratios):.3f})")
+              f"(median of each; per pair {min(pair_ratios):.3f}-{max(pair_ratios):.3f}); probe without the NVML "
+              f"sampler / bare = {result['probe_only_overhead_ratio_median']:.4f}")
 
     # The probe's steps 1..N-1 against the GPU's own record of its kernels in those steps.
     if cuda:
@@ -421,19 +436,39 @@ SECTIONS: list[tuple[str, Callable[[Check], None], float, bool]] = [
 ]
 
 
+def _child(out: Path, name: str, quick: bool, budget_s: float) -> None:
+    """Run one section in this process (started by `main` as a fresh process per section)."""
+    import torch
+
+    check = Check(out, budget_s, quick, torch.cuda.is_available(), fresh=False)
+    function = {n: f for n, f, _, _ in SECTIONS}[name]
+    began = time.monotonic()
+    check.say(f"## {name}")
+    try:
+        function(check)
+    except Exception as exc:  # recorded; the parent goes on with the next section
+        check.say(f"- {name} FAILED: {type(exc).__name__}: {str(exc)[:300]}")
+        (out / f"{name}.error.txt").write_text(traceback.format_exc())
+    check.say(f"- ({name} took {time.monotonic() - began:.0f} s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--quick", action="store_true", help="tiny models (a rehearsal on any machine)")
     parser.add_argument("--budget-s", type=float, default=400.0, help="skip sections that would not fit")
-    parser.add_argument("--only", nargs="*", help="run only these sections (e.g. to rerun a failed one)")
+    parser.add_argument("--only", nargs="*", help="run only these sections, in this order (e.g. a rerun)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    if args.child:
+        _child(out, args.child, args.quick, args.budget_s)
+        return
     import torch
 
     from diffbench.hardware.sysinfo import system_report
 
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
     cuda = torch.cuda.is_available()
     check = Check(out, args.budget_s, args.quick, cuda)
     check.say(f"# diffbench GPU check ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
@@ -444,9 +479,9 @@ def main() -> None:
     check.say(f"- host {info['hostname']}: {gpu.get('name', 'no NVIDIA GPU')}, driver {gpu.get('driver')}, "
               f"CUDA {gpu.get('cuda')}, torch {info['software']['torch']}, diffusers {info['software']['diffusers']}, "
               f"transformers {info['software'].get('transformers')}; warnings: {info['warnings'] or 'none'}")
-    for name, function, estimate, needs_cuda in SECTIONS:
-        if args.only and name not in args.only:
-            continue
+    estimates = {name: (estimate, needs_cuda) for name, _, estimate, needs_cuda in SECTIONS}
+    for name in args.only or list(estimates):
+        estimate, needs_cuda = estimates[name]
         if needs_cuda and not cuda and not args.quick:
             check.say(f"- {name}: skipped (no CUDA device)")
             continue
@@ -456,14 +491,13 @@ def main() -> None:
         if check.left() < (estimate if cuda and not args.quick else 0):
             check.say(f"- {name}: skipped ({check.left():.0f} s of the budget left, needs about {estimate:.0f} s)")
             continue
-        began = time.monotonic()
-        check.say(f"## {name}")
+        # A fresh process per section: no section's CUDA memory shows in the next one's NVML figures,
+        # and a crash (or a hang, cut at the budget) costs only that section.
+        command = [sys.executable, __file__, str(out), "--child", name, "--budget-s", str(check.left())]
         try:
-            function(check)
-        except Exception as exc:  # record it and go on: a cut run must still return the rest
-            check.say(f"- {name} FAILED: {type(exc).__name__}: {str(exc)[:300]}")
-            (out / f"{name}.error.txt").write_text(traceback.format_exc())
-        check.say(f"- ({name} took {time.monotonic() - began:.0f} s)")
+            subprocess.run(command + (["--quick"] if args.quick else []), timeout=max(check.left(), 30), check=False)
+        except subprocess.TimeoutExpired:
+            check.say(f"- {name}: cut at the time budget")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .. import samplers
@@ -24,10 +24,13 @@ class Runtime:
     gpu_name: str | None = None
     gpu_uuid: str | None = None
     vram_cap: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
 
     def describe(self) -> dict[str, Any]:
-        described = {"device": str(self.device), "dtype": self.dtype_name, "gpu_name": self.gpu_name,
-                     "gpu_uuid": self.gpu_uuid}
+        described: dict[str, Any] = {"device": str(self.device), "dtype": self.dtype_name, "gpu_name": self.gpu_name,
+                                     "gpu_uuid": self.gpu_uuid}
+        if self.notes:
+            described["notes"] = list(self.notes)
         if self.vram_cap:
             described.update(self.vram_cap)
         return described
@@ -82,31 +85,46 @@ def resolve_runtime(settings: dict[str, Any], family: str, placed_by_cluster: bo
     return Runtime(device, dtype, gpu_name, gpu_uuid)
 
 
-def cap_cuda_memory(device: Any, limit: str) -> dict[str, Any]:
+def cap_cuda_memory(device: Any, limit: str, gpu_uuid: str | None = None) -> dict[str, Any]:
     """Make this process see at most `limit` of VRAM, as a smaller card would.
 
-    The CUDA context and anything else outside torch's caching allocator (measured here,
-    after the context exists) are charged against the limit, and the allocator gets the
-    rest through set_per_process_memory_fraction. Only capacity is emulated: bandwidth
-    and compute stay those of the card in the machine.
+    This process's CUDA context and its other memory outside torch's caching allocator
+    (measured here, after the context exists) are charged against the limit, and the allocator
+    gets the rest through set_per_process_memory_fraction. Memory that other processes hold on
+    the same GPU is not charged (a smaller card would not hold it), but the cap is refused when
+    it leaves less free memory than the emulated card would have. Where NVML cannot say what
+    this process holds, everything outside the allocator is charged, and the record says so.
+    Only capacity is emulated: bandwidth and compute stay those of the card in the machine.
     """
     import torch
 
+    from ..hardware import nvml
     from ..hardware.memsize import vram_limit_bytes
 
     limit_bytes = vram_limit_bytes(limit)
     torch.zeros(1, device=device)  # create the CUDA context so that its size is counted
     free, total = torch.cuda.mem_get_info(device)
-    outside = (total - free) - torch.cuda.memory_reserved(device)
+    reserved = torch.cuda.memory_reserved(device)
+    own = nvml.own_usage(nvml.handle_for_uuid(gpu_uuid or ""))
+    if own is not None:
+        outside, others = max(0, own - reserved), max(0, (total - free) - own)
+    else:
+        outside, others = (total - free) - reserved, None
     budget = limit_bytes - outside
     info = {"vram_limit": limit, "vram_limit_bytes": limit_bytes, "vram_outside_allocator_bytes": int(outside),
+            "vram_other_processes_bytes": None if others is None else int(others),
+            "vram_outside_measured_by": "nvml_process" if own is not None else "device_free_memory",
             "vram_allocator_cap_bytes": int(min(budget, total)), "speed_emulated": False}
     if budget <= 0:
-        raise NotApplicable(f"vram_limit {limit} is smaller than the CUDA context and other use "
+        raise NotApplicable(f"vram_limit {limit} is smaller than this process's CUDA context and other use "
                             f"({outside / 2**30:.2f} GiB) on this GPU")
     if limit_bytes >= total:
         info["note"] = "the limit is at least this GPU's memory: no cap applied"
         return info
+    if budget > free + reserved:
+        held = f"other processes hold {others / 2**30:.2f} GiB" if others is not None else "it is in use"
+        raise NotApplicable(f"vram_limit {limit} cannot be emulated: only {(free + reserved) / 2**30:.2f} GiB of "
+                            f"this GPU is free ({held})")
     torch.cuda.set_per_process_memory_fraction(budget / total, device)
     return info
 
@@ -131,9 +149,30 @@ def place(pipe: Any, settings: dict[str, Any], runtime: Runtime) -> None:
         pipe.enable_sequential_cpu_offload(device=device)
     else:
         level = "block_level" if offload == "group-block" else "leaf_level"
-        extra = {"num_blocks_per_group": 1} if level == "block_level" else {}
+        extra: dict[str, Any] = {"num_blocks_per_group": 1} if level == "block_level" else {}
+        vae = getattr(pipe, "vae", None)
+        if vae is not None and _vae_upcasts(pipe, vae):
+            # The pipeline casts an upcasting VAE to fp32 around decode; diffusers' group-offload
+            # hooks keep the fp16 copies and decode then fails ("mixed dtype"). The VAE is small:
+            # it stays on the device, and the runtime description says so.
+            import inspect
+
+            if "exclude_modules" not in inspect.signature(pipe.enable_group_offload).parameters:
+                raise NotApplicable("group offload of a pipeline whose VAE decodes in fp32 needs diffusers "
+                                    "with enable_group_offload(exclude_modules=...)")
+            extra["exclude_modules"] = ["vae"]
+            vae.to(device)
+            runtime.notes.append("group offload: the VAE (upcast to fp32 for decoding) stays on the device")
         pipe.enable_group_offload(onload_device=device, offload_device=torch.device("cpu"),
                                   offload_type=level, use_stream=device.type == "cuda", **extra)
+
+
+def _vae_upcasts(pipe: Any, vae: Any) -> bool:
+    """True when the pipeline will cast its fp16 VAE to fp32 for decoding (SDXL's force_upcast)."""
+    import torch
+
+    return bool(getattr(vae.config, "force_upcast", False)) and vae.dtype == torch.float16 and \
+        "upcast_vae" in dir(pipe)
 
 
 def set_attention(denoiser: Any, backend: str) -> None:

@@ -100,7 +100,7 @@ class Worker:
 
         settings = self.cells[0]["cell"]
         if settings.get("vram_limit"):
-            runtime.vram_cap = cap_cuda_memory(runtime.device, settings["vram_limit"])
+            runtime.vram_cap = cap_cuda_memory(runtime.device, settings["vram_limit"], runtime.gpu_uuid)
         started = time.perf_counter()
         # With offloading the weights live in host RAM: synthetic models are then built there.
         build_device = runtime.device if settings["offload"] == "none" else "cpu"
@@ -112,6 +112,8 @@ class Worker:
         if settings["compile"]:
             name = "transformer" if getattr(pipe, "transformer", None) is not None else "unet"
             setattr(pipe, name, torch.compile(getattr(pipe, name)))
+        if runtime.device.type == "cuda":
+            torch.cuda.empty_cache()  # loading transients must not count as the generations' reserved memory
         load_s = time.perf_counter() - started
         meters = Meters(HostPeak())
         if runtime.device.type == "cuda":

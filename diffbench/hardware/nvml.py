@@ -69,6 +69,18 @@ def processes_on(handle: Any) -> list[dict[str, Any]]:
     return list(found.values())
 
 
+def own_usage(handle: Any) -> int | None:
+    """Device memory NVML charges to this process (context included), or None if it cannot tell."""
+    lib = nvml()
+    if lib is None or handle is None:
+        return None
+    for process in safe(lib.nvmlDeviceGetComputeRunningProcesses, handle) or []:
+        used = getattr(process, "usedGpuMemory", None)
+        if process.pid == os.getpid() and isinstance(used, int) and used > 0:
+            return used
+    return None
+
+
 def describe_gpus() -> list[dict[str, Any]]:
     """Every NVIDIA GPU NVML sees, with what makes results comparable and what spoils them."""
     lib = nvml()

@@ -131,7 +131,7 @@ def materialise(module: Any, device: Any, dtype: Any, seed: int, fill_device: An
     """
     import torch
 
-    module = module.to_empty(device=device).to(dtype)
+    module = module.to(dtype).to_empty(device=device)  # cast on meta: no full-precision copy is ever allocated
     fill = torch.device(fill_device) if fill_device is not None else torch.device(device)
     generator = torch.Generator(device=fill).manual_seed(seed)
     with torch.no_grad():
