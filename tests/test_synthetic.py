@@ -68,3 +68,29 @@ def test_a_synthetic_sd15_generates_on_cpu_at_small_resolution(tmp_path: Path) -
     # the full-size UNet, counted at 64x64 (8x8 latents, batch 2): tens of GFLOPs per call
     assert record["flops_per_denoiser_call"] > 1e10
     assert record["peak_host_rss_bytes"] > 3 * 2**30  # a billion fp32 parameters are in memory
+
+
+def test_materialise_casts_before_allocating() -> None:
+    """Found on an H200: building in fp32 then casting left the fp32 copy in the allocator's cache."""
+    import torch
+
+    from diffbench.models.synthetic import materialise
+
+    with torch.device("meta"):
+        module = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.LayerNorm(64))
+    allocated: list[torch.dtype] = []
+    original = torch.nn.Module.to_empty
+
+    def spy(self: torch.nn.Module, *args: object, **kwargs: object) -> torch.nn.Module:
+        allocated.extend(p.dtype for p in self.parameters())
+        return original(self, *args, **kwargs)
+
+    torch.nn.Module.to_empty = spy  # type: ignore[method-assign]
+    try:
+        built = materialise(module, "cpu", torch.bfloat16, seed=0)
+    finally:
+        torch.nn.Module.to_empty = original  # type: ignore[method-assign]
+    assert allocated and set(allocated) == {torch.bfloat16}
+    weight = built[0].weight.float()
+    assert abs(weight.std().item() - 1 / 8) < 0.02  # N(0, 1/fan_in) with fan_in 64
+    assert torch.all(built[0].bias == 0) and torch.all(built[1].weight == 1)

@@ -86,14 +86,8 @@ def resolve_runtime(settings: dict[str, Any], family: str, placed_by_cluster: bo
 
 
 def cap_cuda_memory(device: Any, limit: str, gpu_uuid: str | None = None) -> dict[str, Any]:
-    """Make this process see at most `limit` of VRAM, as a smaller card would.
+    """Make this process see at most `limit` of VRAM, as a smaller card would (see `vram_budget`).
 
-    This process's CUDA context and its other memory outside torch's caching allocator
-    (measured here, after the context exists) are charged against the limit, and the allocator
-    gets the rest through set_per_process_memory_fraction. Memory that other processes hold on
-    the same GPU is not charged (a smaller card would not hold it), but the cap is refused when
-    it leaves less free memory than the emulated card would have. Where NVML cannot say what
-    this process holds, everything outside the allocator is charged, and the record says so.
     Only capacity is emulated: bandwidth and compute stay those of the card in the machine.
     """
     import torch
@@ -101,31 +95,44 @@ def cap_cuda_memory(device: Any, limit: str, gpu_uuid: str | None = None) -> dic
     from ..hardware import nvml
     from ..hardware.memsize import vram_limit_bytes
 
-    limit_bytes = vram_limit_bytes(limit)
     torch.zeros(1, device=device)  # create the CUDA context so that its size is counted
     free, total = torch.cuda.mem_get_info(device)
-    reserved = torch.cuda.memory_reserved(device)
-    own = nvml.own_usage(nvml.handle_for_uuid(gpu_uuid or ""))
+    info = vram_budget(limit, vram_limit_bytes(limit), free, total, torch.cuda.memory_reserved(device),
+                       nvml.own_usage(nvml.handle_for_uuid(gpu_uuid or "")))
+    if "note" not in info:
+        torch.cuda.set_per_process_memory_fraction(info["vram_allocator_cap_bytes"] / total, device)
+    return info
+
+
+def vram_budget(limit: str, limit_bytes: int, free: int, total: int, reserved: int,
+                own: int | None) -> dict[str, Any]:
+    """How much torch's allocator may take so that this process uses at most `limit_bytes`.
+
+    This process's CUDA context and its other memory outside the allocator (`own` - `reserved`,
+    `own` being NVML's per-process figure) are charged against the limit. Memory that other
+    processes hold on the same GPU is not (a smaller card would not hold it), but a cap that the
+    free memory cannot honour is refused. Where NVML cannot say what this process holds
+    (`own` None), everything outside the allocator is charged, and the record says so.
+    """
     if own is not None:
         outside, others = max(0, own - reserved), max(0, (total - free) - own)
     else:
         outside, others = (total - free) - reserved, None
     budget = limit_bytes - outside
-    info = {"vram_limit": limit, "vram_limit_bytes": limit_bytes, "vram_outside_allocator_bytes": int(outside),
-            "vram_other_processes_bytes": None if others is None else int(others),
-            "vram_outside_measured_by": "nvml_process" if own is not None else "device_free_memory",
-            "vram_allocator_cap_bytes": int(min(budget, total)), "speed_emulated": False}
+    info: dict[str, Any] = {
+        "vram_limit": limit, "vram_limit_bytes": limit_bytes, "vram_outside_allocator_bytes": int(outside),
+        "vram_other_processes_bytes": None if others is None else int(others),
+        "vram_outside_measured_by": "nvml_process" if own is not None else "device_free_memory",
+        "vram_allocator_cap_bytes": int(min(budget, total)), "speed_emulated": False}
     if budget <= 0:
         raise NotApplicable(f"vram_limit {limit} is smaller than this process's CUDA context and other use "
                             f"({outside / 2**30:.2f} GiB) on this GPU")
     if limit_bytes >= total:
         info["note"] = "the limit is at least this GPU's memory: no cap applied"
-        return info
-    if budget > free + reserved:
+    elif budget > free + reserved:
         held = f"other processes hold {others / 2**30:.2f} GiB" if others is not None else "it is in use"
         raise NotApplicable(f"vram_limit {limit} cannot be emulated: only {(free + reserved) / 2**30:.2f} GiB of "
                             f"this GPU is free ({held})")
-    torch.cuda.set_per_process_memory_fraction(budget / total, device)
     return info
 
 
