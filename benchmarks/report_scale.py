@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from diffbench.report.html import build_report
+from diffbench.records import run_record
 from diffbench.results import ResultsWriter, generation_record
 
 
@@ -31,10 +32,9 @@ def write_results(folder: Path, generations: int, seed: int = 0) -> int:
     for hostname, gpu, slowdown in hosts:
         writer = ResultsWriter(folder / f"{hostname}.jsonl")
         run_id = f"scale-{hostname}"
-        writer.write({"type": "run", "schema_version": 1, "run_id": run_id, "started_at": "2026-11-01T00:00:00Z",
-                      "suite": {"name": "scale", "path": "scale.yaml", "sha256": "0" * 64},
-                      "host": {"hostname": hostname, "cpu": "x86", "gpus": [{"index": 0, "name": gpu}]},
-                      "software": {"torch": "2.5.0", "diffusers": "0.35.0", "python": "3.11"}})
+        writer.write(run_record(run_id, hostname, [{"index": 0, "name": gpu}],
+                                {"name": "scale", "path": "scale.yaml", "sha256": "0" * 64},
+                                {"torch": "2.5.0", "diffusers": "0.35.0", "python": "3.11"}, host={"cpu": "x86"}))
         for model, sampler, n in cells:
             per_step = 0.02 * slowdown * (1 + models.index(model))
             cell = {"model": model, "source": f"hub/{model}", "sampler": sampler, "steps": n, "resolution": "1024x1024",

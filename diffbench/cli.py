@@ -31,6 +31,27 @@ def _load(path: str, allow_pickle: bool = False, trust_remote_code: bool = False
         _fail(str(exc))
 
 
+def _skip_bad_lines_option(command: Any) -> Any:
+    return click.option("--skip-bad-lines", is_flag=True,
+                         help="Pass over lines that break the results contract (counted) instead of refusing the file.")(command)
+
+
+def _read_results(paths: tuple[str, ...], skip_bad_lines: bool) -> Any:
+    """Load results files for a command; problems are one line each on stderr, never a traceback."""
+    from .results import ResultsError, load_results
+
+    try:
+        results = load_results(list(paths), skip_bad_lines=skip_bad_lines)
+    except ResultsError as exc:
+        _fail(str(exc))
+    for note in results.notes:
+        click.echo(f"note: {note}", err=True)
+    if results.bad_lines:
+        click.echo(f"note: {len(results.bad_lines)} bad line(s) passed over (--skip-bad-lines); the first: "
+                   f"{results.bad_lines[0]}", err=True)
+    return results
+
+
 def _safety_options(command: Any) -> Any:
     command = click.option("--allow-pickle", is_flag=True,
                            help="Allow .ckpt/.bin checkpoints for every model (pickle can run code).")(command)
@@ -53,24 +74,36 @@ def main() -> None:
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: worker processes on this host; ray: cells go to Ray cluster nodes by their gpu.")
 @click.option("--address", help="Ray cluster address (default: the running cluster, as `ray start` left it).")
+@click.option("--force", is_flag=True, help="With --resume: append even if the suite changed since the file was written.")
 @_safety_options
-def run(suite: str, out_dir: str, resume: str | None, executor: str, address: str | None, allow_pickle: bool,
-        trust_remote_code: bool) -> None:
-    """Run SUITE and write a results file (JSON Lines)."""
+def run(suite: str, out_dir: str, resume: str | None, executor: str, address: str | None, force: bool,
+        allow_pickle: bool, trust_remote_code: bool) -> None:
+    """Run SUITE and write a results file (JSON Lines).
+
+    Exit codes: 0 done; 2 bad input, or a results file that cannot be read or written; 130 after
+    Ctrl-C, 143 after SIGTERM, 129 after SIGHUP (what finished is saved: continue with --resume).
+    """
     from rich.console import Console
 
     from rich.markup import escape
 
     from .console import LiveObserver, failure_lines, summary_table
-    from .results import ResultsError
+    from .results import ResultsError, ResultsWriteError
     from .runner import run_suite
 
     loaded = _load(suite, allow_pickle, trust_remote_code)
     console = Console(width=None if sys.stdout.isatty() else 140)
     observer = LiveObserver(console)
     try:
-        outcome = run_suite(loaded, out_dir, resume=resume, observer=observer, executor=executor, ray_address=address)
+        outcome = run_suite(loaded, out_dir, resume=resume, observer=observer, executor=executor,
+                            ray_address=address, force=force)
+    except ResultsWriteError as exc:
+        observer.close()
+        hint = (f"; once fixed, continue with: diffbench run {suite} --resume {exc.path}" if exc.kept_lines
+                else "; once fixed, run again")
+        _fail(f"{exc}{hint}")
     except (ResultsError, RuntimeError) as exc:
+        observer.close()
         _fail(str(exc))
     finally:
         observer.close()
@@ -82,8 +115,8 @@ def run(suite: str, out_dir: str, resume: str | None, executor: str, address: st
     console.print(f"Results: [bold]{outcome.results_path}[/bold]")
     if outcome.interrupted:
         console.print("[yellow]Interrupted: what finished is saved; resume with "
-                      f"--resume {outcome.results_path}[/yellow]")
-        sys.exit(130)
+                      f"diffbench run {escape(suite)} --resume {outcome.results_path}[/yellow]")
+        sys.exit(128 + (outcome.signal or 2))
 
 
 @main.command()
@@ -135,8 +168,14 @@ def plan(suite: str, as_json: bool, allow_pickle: bool, trust_remote_code: bool)
 
 
 @main.command()
-def schema() -> None:
-    """Print the suite JSON Schema (for editor completion and checks)."""
+@click.option("--results", "of_results", is_flag=True, help="The schema of a results line instead of a suite.")
+def schema(of_results: bool) -> None:
+    """Print the suite JSON Schema (for editor completion and checks), or the results file's."""
+    if of_results:
+        from .records import results_json_schema
+
+        click.echo(json.dumps(results_json_schema(), indent=2))
+        return
     from .suite import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2))
@@ -162,10 +201,6 @@ def models() -> None:
         click.echo(f"  {sampler.key:<22} {sampler.kind:<5} {target}{kwargs}  [{names}]")
 
 
-def _results_error(exc: Exception) -> None:
-    _fail(str(exc))
-
-
 @main.command()
 @click.argument("results", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", default="reports/report.html", show_default=True, type=click.Path(dir_okay=False),
@@ -175,17 +210,25 @@ def _results_error(exc: Exception) -> None:
 @click.option("--baseline", help="The value of the compared axis that others are measured against.")
 @click.option("--filter", "filters", multiple=True, help="Keep only AXIS=VALUE[,VALUE] (repeatable).")
 @click.option("--title", help="Title of the report.")
+@_skip_bad_lines_option
 def report(results: tuple[str, ...], output: str, compare_axis: str | None, baseline: str | None,
-           filters: tuple[str, ...], title: str | None) -> None:
+           filters: tuple[str, ...], title: str | None, skip_bad_lines: bool) -> None:
     """Write a self-contained HTML report from RESULTS files or folders (any hosts and dates)."""
     from .report.filters import FilterError
     from .report.html import build_report
-    from .results import ResultsError
+    from .results import ResultsError, check_output
 
     try:
-        info = build_report(list(results), output, compare_axis, baseline, list(filters), title)
+        check_output(output, list(results))
+    except ResultsError as exc:
+        _fail(str(exc))
+    loaded = _read_results(results, skip_bad_lines)
+    try:
+        info = build_report(list(results), output, compare_axis, baseline, list(filters), title, results=loaded)
     except (ResultsError, FilterError) as exc:
-        _results_error(exc)
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"{output}: cannot write the report ({exc.strerror})")
     click.echo(f"Wrote {info.path} ({info.bytes / 2**20:.1f} MiB, {info.generations} generations, "
                f"{info.cells} settings) in {info.seconds:.1f} s")
 
@@ -199,8 +242,9 @@ def report(results: tuple[str, ...], output: str, compare_axis: str | None, base
                                  "energy_j_per_image", "images_per_kwh", "tflops_achieved"]))
 @click.option("--filter", "filters", multiple=True, help="Keep only AXIS=VALUE[,VALUE] (repeatable).")
 @click.option("--min-effect", default=0.05, show_default=True, help="Smallest relative difference worth calling real.")
+@_skip_bad_lines_option
 def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, metric: str,
-                    filters: tuple[str, ...], min_effect: float) -> None:
+                    filters: tuple[str, ...], min_effect: float, skip_bad_lines: bool) -> None:
     """Compare settings along one axis, everything else held equal, as a terminal table."""
     from rich.console import Console
     from rich.markup import escape
@@ -209,13 +253,13 @@ def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, m
     from .analysis.compare import compare, headline
     from .analysis.frames import METRICS, with_metrics
     from .report.filters import FilterError, apply_filters
-    from .results import ResultsError, load_results
 
+    loaded = _read_results(results, skip_bad_lines)
     try:
-        frame = apply_filters(with_metrics(load_results(list(results)).generations), list(filters))
+        frame = apply_filters(with_metrics(loaded.generations), list(filters))
         table = compare(frame, axis, baseline=baseline, metric=metric, min_effect=min_effect)
-    except (ResultsError, FilterError) as exc:
-        _results_error(exc)
+    except FilterError as exc:
+        _fail(str(exc))
     console = Console(width=None if sys.stdout.isatty() else 160)
     name, unit, better = METRICS[metric]
     out = Table(title=f"{name} ({unit}, {better} is better) by {axis}")
@@ -242,16 +286,24 @@ def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, m
               help="One row per setting (medians), per generation, or per denoising step.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="File to write (default: standard output).")
 @click.option("--filter", "filters", multiple=True, help="Keep only AXIS=VALUE[,VALUE] (repeatable).")
-def export(results: tuple[str, ...], fmt: str, level: str, output: str | None, filters: tuple[str, ...]) -> None:
+@_skip_bad_lines_option
+def export(results: tuple[str, ...], fmt: str, level: str, output: str | None, filters: tuple[str, ...],
+           skip_bad_lines: bool) -> None:
     """Flat tables of RESULTS for spreadsheets (csv, parquet) or an issue (markdown)."""
     from .report.export import ExportError, export_table, write_export
     from .report.filters import FilterError
-    from .results import ResultsError
+    from .results import ResultsError, check_output
 
     try:
-        text = write_export(export_table(list(results), level, list(filters)), fmt, output)
-    except (ResultsError, FilterError, ExportError) as exc:
-        _results_error(exc)
+        if output is not None:
+            check_output(output, list(results))
+    except ResultsError as exc:
+        _fail(str(exc))
+    loaded = _read_results(results, skip_bad_lines)
+    try:
+        text = write_export(export_table(list(results), level, list(filters), results=loaded), fmt, output)
+    except (FilterError, ExportError) as exc:
+        _fail(str(exc))
     if text is not None:
         click.echo(text, nl=False)
 
@@ -266,19 +318,20 @@ def export(results: tuple[str, ...], fmt: str, level: str, output: str | None, f
 @click.option("--batch-size", type=int)
 @click.option("--dtype", "dtype")
 @click.option("--offload")
+@_skip_bad_lines_option
 def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gpu: str | None, sampler: str | None,
-                     resolution: str | None, batch_size: int | None, dtype: str | None, offload: str | None) -> None:
+                     resolution: str | None, batch_size: int | None, dtype: str | None, offload: str | None,
+                     skip_bad_lines: bool) -> None:
     """What would STEPS cost? Seconds per image from the fitted fixed + per-step cost, with an interval."""
     from .analysis.costmodel import EstimateError, check_projections, estimate
     from .analysis.frames import with_metrics
-    from .results import ResultsError, load_results
 
+    frame = with_metrics(_read_results(results, skip_bad_lines).generations)
     try:
-        frame = with_metrics(load_results(list(results)).generations)
         answers = estimate(frame, steps, gpu=gpu, model=model, sampler=sampler, resolution=resolution,
                            batch_size=batch_size, runtime_dtype=dtype, offload=offload)
-    except (ResultsError, EstimateError) as exc:
-        _results_error(exc)
+    except EstimateError as exc:
+        _fail(str(exc))
     for answer in answers:
         click.echo(answer.sentence())
         for note in answer.fit.notes:
@@ -301,23 +354,24 @@ def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gp
 @click.option("--min-quality", type=click.FloatRange(0, 1), help="Least SSIM to the image at the most steps measured.")
 @click.option("--gpu", help="Only settings measured on a GPU whose name contains this.")
 @click.option("--filter", "filters", multiple=True, help="Keep only AXIS=VALUE[,VALUE] (repeatable).")
+@_skip_bad_lines_option
 def recommend_command(results: tuple[str, ...], vram: str | None, max_seconds: float | None,
-                      min_quality: float | None, gpu: str | None, filters: tuple[str, ...]) -> None:
+                      min_quality: float | None, gpu: str | None, filters: tuple[str, ...], skip_bad_lines: bool) -> None:
     """The Pareto-optimal settings under your constraints, why each, and what was left out and why."""
     from .analysis.frames import with_metrics
     from .analysis.recommend import recommend
     from .hardware.memsize import vram_limit_bytes
     from .report.filters import FilterError, apply_filters
-    from .results import ResultsError, load_results
 
     try:
         vram_gib = vram_limit_bytes(vram) / 2**30 if vram else None
     except ValueError as exc:
         _fail(f"--vram {vram!r}: {exc}")
+    loaded = _read_results(results, skip_bad_lines)
     try:
-        frame = apply_filters(with_metrics(load_results(list(results)).generations), list(filters))
-    except (ResultsError, FilterError) as exc:
-        _results_error(exc)
+        frame = apply_filters(with_metrics(loaded.generations), list(filters))
+    except FilterError as exc:
+        _fail(str(exc))
     answer = recommend(frame, vram_gib=vram_gib, max_seconds=max_seconds, min_quality=min_quality, gpu=gpu)
     click.echo("Constraints: " + ("; ".join(answer.constraints) or "none"))
     if not answer.chosen:

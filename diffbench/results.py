@@ -6,38 +6,31 @@ Loading accepts any number of files and folders, from any hosts and dates.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
+import stat
 import statistics
-import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
 from . import SCHEMA_VERSION
+from .records import (MAX_LINE_BYTES, MEASURED_FIELDS, STATUSES, LineError, generation_record, upgrade,
+                      validate_line)
 
-STATUSES = ("ok", "oom", "crashed", "timeout", "error", "not_applicable")
-MEASURED_FIELDS: dict[str, Any] = {
-    "wall_s": None, "timed_s": None,
-    "phases_s": None, "step_s": [], "evaluations": 0, "denoiser_calls": 0,
-    "peak_vram_allocated_bytes": None, "peak_vram_reserved_bytes": None, "peak_vram_device_bytes": None,
-    "peak_host_rss_bytes": None, "host_rss_peak_exact": None, "energy_j": None, "avg_power_w": None,
-    "telemetry": None,
-}
+__all__ = ["MEASURED_FIELDS", "STATUSES", "Results", "ResultsError", "ResultsWriter", "generation_record",
+           "load_results", "read_records", "results_files"]
+
+IMAGE_MAX_BYTES = 4 * 2**20
+IMAGE_MAX_SIDE = 4096
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def generation_record(cell_id: str, cell: dict[str, Any], repeat: int, warmup: bool, status: str,
-                      error: str | None = None, **measured: Any) -> dict[str, Any]:
-    """A complete generation line; fields not measured stay null (results are never invented)."""
-    if status not in STATUSES:
-        raise ValueError(f"unknown status {status!r}")
-    record: dict[str, Any] = {"type": "generation", "cell_id": cell_id, "cell": cell, "repeat": repeat,
-                              "warmup": warmup, "status": status, "error": error}
-    record.update(MEASURED_FIELDS)
-    record["step_s"] = []
-    record.update(measured)
-    return record
+class ResultsError(Exception):
+    """A results file that cannot be read or written: one line for the user."""
 
 
 def utc_now() -> str:
@@ -48,98 +41,332 @@ def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + os.urandom(3).hex()
 
 
-class ResultsWriter:
-    """Appends lines to one results file; each line is flushed and synced as it is written."""
+def _describe_os_error(exc: OSError) -> str:
+    reasons = {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only",
+               errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+               errno.EDQUOT: "the disk quota is exceeded", errno.ENAMETOOLONG: "the name is too long"}
+    return reasons.get(exc.errno or 0, exc.strerror or str(exc))
 
-    def __init__(self, path: Path) -> None:
+
+def _name_max(folder: Path) -> int:
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def fitting_name(folder: Path, stem: str, suffix: str, reserve: int = len(".images")) -> str:
+    """`stem + suffix`, with the stem cut so that the name and its images folder fit the file system."""
+    limit = _name_max(folder) - len(suffix.encode()) - reserve
+    encoded = stem.encode()
+    if len(encoded) > limit:
+        stem = encoded[:limit].decode(errors="ignore")
+    return stem + suffix
+
+
+class ResultsWriter:
+    """Appends lines to one results file; each line is flushed and synced as it is written.
+
+    A new file is created exclusively (two runs never share one), and an exclusive lock is held
+    on the file for as long as the writer is open, so that two `run --resume` of one file cannot
+    interleave. `append=True` continues an existing file (resume).
+    """
+
+    def __init__(self, path: Path, append: bool = False) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[str] = path.open("a", encoding="utf-8")
-        self.images_dir = path.with_suffix("").with_name(path.stem + ".images")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file: IO[str] = path.open("a" if append else "x", encoding="utf-8")
+        except FileExistsError:
+            raise ResultsError(f"{path}: already exists; results files are never overwritten "
+                               "(use --resume to continue it)") from None
+        except OSError as exc:
+            raise ResultsError(f"{path}: cannot create the results file: {_describe_os_error(exc)}") from None
+        lock_exclusively(self._file, path)
+        self.images_dir = path.with_name(path.stem + ".images")
+        self.lines = 0
 
     def write(self, record: dict[str, Any]) -> None:
-        self._file.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        try:
+            self._file.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError as exc:
+            raise ResultsWriteError(self.path, exc, self.lines) from None
+        self.lines += 1
 
-    def save_image(self, cell_id: str, png: bytes) -> str:
-        """Store a cell's thumbnail next to the results; returns its path relative to the results file."""
-        self.images_dir.mkdir(parents=True, exist_ok=True)
-        target = self.images_dir / f"{cell_id}.png"
-        target.write_bytes(png)
+    def save_image(self, cell_id: str, png: bytes) -> str | None:
+        """Store a cell's thumbnail next to the results; returns its path relative to the results file.
+
+        Images are a convenience: one that cannot be written is left out (None), never the results.
+        """
+        try:
+            self.images_dir.mkdir(parents=True, exist_ok=True)
+            target = self.images_dir / f"{cell_id}.png"
+            target.write_bytes(png)
+        except OSError:
+            return None
         return f"{self.images_dir.name}/{target.name}"
 
     def close(self) -> None:
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError:
+            pass  # every line was already flushed and synced
 
 
-class ResultsError(Exception):
-    """A results file that cannot be read: one line for the user."""
+class ResultsWriteError(ResultsError):
+    """Writing a results line failed (disk full, read-only, permissions): what was kept is on disk."""
+
+    def __init__(self, path: Path, exc: OSError, kept_lines: int) -> None:
+        self.path, self.kept_lines = path, kept_lines
+        super().__init__(f"{path}: cannot write results: {_describe_os_error(exc)}; the {kept_lines} lines written "
+                         "before are kept")
 
 
-def _upgrade(record: dict[str, Any], version: int, where: str) -> dict[str, Any]:
-    """Bring an older record to the current schema (none yet: version 1 is the first)."""
-    if version > SCHEMA_VERSION:
-        raise ResultsError(f"{where}: written by a newer diffbench (schema {version}; this one reads up to "
-                           f"{SCHEMA_VERSION}); upgrade diffbench to read it")
-    return record
+def lock_exclusively(handle: IO[Any], path: Path) -> None:
+    """Hold an exclusive advisory lock on an open results file, or explain who holds it."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks here; exclusive creation still protects new files
+        return
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ResultsError(f"{path}: another diffbench run is writing this file; wait for it to finish") from None
+    except OSError:
+        pass  # file systems without locks (some network mounts): carry on unlocked
 
 
-def results_files(paths: list[str | Path]) -> list[Path]:
-    """Results files named directly or found (recursively) in folders, in a stable order."""
+def _kind_of(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def open_regular(path: Path, max_bytes: int | None = None) -> IO[bytes]:
+    """Open a regular file for reading, refusing FIFOs and devices before they can block or stream forever."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise ResultsError(f"{path}: cannot read ({_describe_os_error(exc)})") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise ResultsError(f"{path}: {_kind_of(info.st_mode)}; only regular files are read")
+    if max_bytes is not None and info.st_size > max_bytes:
+        os.close(fd)
+        raise ResultsError(f"{path}: {info.st_size} bytes; at most {max_bytes} allowed")
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def results_files(paths: list[str | Path], notes: list[str] | None = None) -> list[Path]:
+    """Results files named directly or found (recursively) in folders, in a stable order.
+
+    In a folder, only regular `*.jsonl` files are taken; links that lead outside the folder,
+    FIFOs and devices are passed over (with a note). The same file reached twice (named twice,
+    or through a link) is read once.
+    """
+    notes = notes if notes is not None else []
     found: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+
+    def take(path: Path) -> None:
+        info = path.stat()
+        key = (info.st_dev, info.st_ino)
+        if key in seen:
+            notes.append(f"{path}: the same file as one already read; read once")
+            return
+        seen.add(key)
+        found.append(path)
+
     for item in map(Path, paths):
         if item.is_dir():
-            found += sorted(item.rglob("*.jsonl"))
-        elif item.is_file():
-            found.append(item)
+            root = item.resolve()
+            for folder, dirs, files in os.walk(item, followlinks=False):
+                dirs.sort()
+                for name in sorted(files):
+                    if not name.endswith(".jsonl"):
+                        continue
+                    path = Path(folder) / name
+                    try:
+                        real = path.resolve(strict=True)
+                        mode = real.stat().st_mode
+                    except (OSError, RuntimeError):
+                        notes.append(f"{path}: a broken link; passed over")
+                        continue
+                    if root not in real.parents:
+                        notes.append(f"{path}: links outside {item}; passed over")
+                    elif not stat.S_ISREG(mode):
+                        notes.append(f"{path}: {_kind_of(mode)}; passed over")
+                    else:
+                        take(path)
+        elif item.exists():
+            take(item)  # named directly: read_records refuses it if it is not a regular file
         else:
             raise ResultsError(f"{item}: no such file or folder")
     return found
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """Every record of one file; a torn last line (power cut, kill -9) is skipped with a warning."""
+@dataclass
+class ReadReport:
+    """What reading files passed over: bad lines (with --skip-bad-lines), notes."""
+
+    bad_lines: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _lines(handle: IO[bytes]) -> Any:
+    """(number, bytes or None if longer than MAX_LINE_BYTES, complete) for each line, in bounded memory."""
+    number = 0
+    while True:
+        line = handle.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > MAX_LINE_BYTES:
+            while line and not line.endswith(b"\n"):
+                line = handle.readline(MAX_LINE_BYTES)
+            yield number, None, True
+            continue
+        yield number, line, line.endswith(b"\n")
+
+
+def read_records(path: Path, skip_bad: bool = False, report: ReadReport | None = None) -> list[dict[str, Any]]:
+    """Every record of one file, each validated against the results contract.
+
+    A torn last line (power cut, kill -9) is passed over with a note. A bad line is a
+    ResultsError naming file:line and the field, unless `skip_bad`, which counts it in `report`.
+    A file written by a newer schema is refused before anything else is read.
+    """
+    report = report if report is not None else ReadReport()
     records: list[dict[str, Any]] = []
     version = SCHEMA_VERSION
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ResultsError(f"{path}: cannot read ({exc})") from None
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            if not isinstance(record, dict):
-                raise ValueError("not an object")
-        except ValueError:
-            if number == len(lines):
-                warnings.warn(f"{path}:{number}: incomplete last line skipped (the run was interrupted)",
-                              stacklevel=2)
+    with open_regular(path) as handle:
+        for number, raw, complete in _lines(handle):
+            where = f"{path}:{number}"
+            if raw is None:
+                problem = f"{where}: line longer than {MAX_LINE_BYTES // 2**20} MiB; not a results line"
+            elif not raw.strip():
                 continue
-            raise ResultsError(f"{path}:{number}: not a results line (invalid JSON)") from None
-        if record.get("type") == "run":
-            version = int(record.get("schema_version", 1))
-        records.append(_upgrade(record, version, f"{path}:{number}"))
+            else:
+                try:
+                    record = json.loads(raw)
+                except (ValueError, RecursionError):
+                    if not complete:
+                        report.notes.append(f"{where}: incomplete last line passed over (the run was interrupted)")
+                        continue
+                    problem = f"{where}: not a results line (invalid JSON)"
+                else:
+                    try:
+                        validate_line(record)
+                    except LineError as exc:
+                        problem = f"{where}: {exc}"
+                    else:
+                        if record["type"] == "run":
+                            version = record["schema_version"]
+                            if version > SCHEMA_VERSION:
+                                raise ResultsError(
+                                    f"{where}: written by a newer diffbench (schema {version}; this one reads up to "
+                                    f"{SCHEMA_VERSION}); upgrade diffbench to read it")
+                        records.append(upgrade(record, version))
+                        continue
+            if not skip_bad:
+                raise ResultsError(problem + " (--skip-bad-lines reads the rest)")
+            report.bad_lines.append(problem)
     return records
 
 
-def repair_torn_tail(path: Path) -> bool:
-    """Cut an incomplete last line (left by a power cut or kill -9) so appending can go on.
+def newest_schema(path: Path) -> int:
+    """The highest schema_version of the run lines in a file, read without validating the rest."""
+    highest = 0
+    with open_regular(path) as handle:
+        for _, raw, _complete in _lines(handle):
+            if raw and b'"run"' in raw:
+                try:
+                    record = json.loads(raw)
+                except ValueError:
+                    continue
+                version = record.get("schema_version") if isinstance(record, dict) else None
+                if record.get("type") == "run" and isinstance(version, int) and not isinstance(version, bool):
+                    highest = max(highest, version)
+    return highest
 
-    Returns True when something was cut; warns with the file and line.
-    """
-    data = path.read_bytes()
-    if not data or data.endswith(b"\n"):
-        return False
-    cut = data.rfind(b"\n") + 1
-    line = data[:cut].count(b"\n") + 1
-    warnings.warn(f"{path}:{line}: incomplete last line removed before resuming (the run was interrupted)",
-                  stacklevel=2)
+
+def repair_torn_tail(path: Path) -> str | None:
+    """Make an interrupted file appendable: a last line without its newline gets one if it is a
+    complete record, and is cut if it does not parse. Returns a note saying what was done."""
+    with path.open("rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        if size == 0:
+            return None
+        handle.seek(max(0, size - MAX_LINE_BYTES - 1))
+        tail = handle.read()
+    if tail.endswith(b"\n"):
+        return None
+    start = tail.rfind(b"\n") + 1
+    last = tail[start:]
+    try:
+        json.loads(last)
+        parses = True
+    except ValueError:
+        parses = False
     with path.open("r+b") as handle:
-        handle.truncate(cut)
-    return True
+        if parses:
+            handle.seek(0, os.SEEK_END)
+            handle.write(b"\n")
+            return f"{path}: the last line lacked its newline; added"
+        handle.truncate(size - len(last))
+    return f"{path}: incomplete last line removed before resuming (the run was interrupted)"
+
+
+def check_output(output: str | Path, inputs: list[str | Path]) -> None:
+    """Refuse an output path that is one of the results files being read (it would be overwritten)."""
+    target = Path(output)
+    if not target.exists():
+        return
+    for path in results_files(list(inputs)):
+        try:
+            if os.path.samefile(target, path):
+                raise ResultsError(f"{output}: is one of the results files being read; choose another output "
+                                   "(results are never overwritten)")
+        except OSError:
+            continue
+
+
+def safe_image(results_file: Path, image: Any) -> bytes | None:
+    """A thumbnail's PNG bytes, only from the results file's own `<stem>.images/` folder.
+
+    Refused (None): absolute paths, `..`, links out of that folder, anything that is not a regular
+    file, more than IMAGE_MAX_BYTES, not a PNG, or wider or taller than IMAGE_MAX_SIDE (read from
+    the header, before anything is decoded).
+    """
+    if not isinstance(image, str) or not image or "\x00" in image:
+        return None
+    folder = results_file.parent / (results_file.stem + ".images")
+    relative = Path(image)
+    if relative.is_absolute() or ".." in relative.parts or len(relative.parts) != 2 or \
+            relative.parts[0] != folder.name:
+        return None
+    path = folder / relative.parts[1]
+    try:
+        if path.is_symlink() or folder.is_symlink():
+            return None
+        with open_regular(path, IMAGE_MAX_BYTES) as handle:
+            data = handle.read(IMAGE_MAX_BYTES + 1)
+    except (ResultsError, OSError):
+        return None
+    if len(data) > IMAGE_MAX_BYTES or not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR":
+        return None
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if not (0 < width <= IMAGE_MAX_SIDE and 0 < height <= IMAGE_MAX_SIDE):
+        return None
+    return data
 
 
 @dataclass
@@ -150,55 +377,74 @@ class Results:
     generations: Any
     steps: Any
     warnings: Any = None  # the warning lines stored during the runs
+    bad_lines: list[str] = field(default_factory=list)  # passed over with --skip-bad-lines
+    notes: list[str] = field(default_factory=list)  # links, duplicates, torn tails: what was passed over
 
 
-def load_results(paths: list[str | Path]) -> Results:
+def load_results(paths: list[str | Path], skip_bad_lines: bool = False) -> Results:
     """Load any number of results files and folders into DataFrames.
 
     generations: one row per generation with the cell's settings flattened in (model,
     sampler, steps, ...), the run's host and GPU, phases as phase_* columns.
     steps: one row per denoiser evaluation (run_id, cell_id, repeat, warmup, step, seconds).
+    The same measurement met twice (a file and its copy) is counted once, with a note.
     """
     import pandas as pd
 
+    read = ReadReport()
     runs: list[dict[str, Any]] = []
     generations: list[dict[str, Any]] = []
     steps: list[dict[str, Any]] = []
     stored_warnings: list[dict[str, Any]] = []
-    for path in results_files(paths):
+    seen_runs: set[str] = set()
+    seen: dict[tuple[Any, ...], str] = {}
+    duplicates: dict[tuple[str, str], int] = {}
+    for path in results_files(paths, read.notes):
         run_info: dict[str, dict[str, Any]] = {}
-        for record in read_records(path):
-            if record.get("type") == "run":
-                host = record.get("host") or {}
+        for record in read_records(path, skip_bad_lines, read):
+            if record["type"] == "run":
+                host = record["host"]
                 gpus = host.get("gpus") or []
                 run_row = {"run_id": record["run_id"], "file": str(path), "started_at": record.get("started_at"),
-                           "suite": (record.get("suite") or {}).get("name"),
-                           "suite_sha256": (record.get("suite") or {}).get("sha256"),
+                           "suite": record["suite"].get("name"), "suite_sha256": record["suite"].get("sha256"),
                            "hostname": host.get("hostname"), "cpu": host.get("cpu"),
-                           "gpu_names": ", ".join(g.get("name", "") for g in gpus),
+                           "gpu_names": ", ".join(g.get("name") or "" for g in gpus),
                            **{f"sw_{k}": v for k, v in (record.get("software") or {}).items()}}
-                runs.append(run_row)
                 run_info[record["run_id"]] = run_row
-            elif record.get("type") == "warning":
-                stored_warnings.append({**record, "hostname": run_info.get(record.get("run_id", ""), {}).get("hostname")})
-            elif record.get("type") == "generation":
-                run_row = run_info.get(record.get("run_id", ""), {})
+                if record["run_id"] not in seen_runs:
+                    seen_runs.add(record["run_id"])
+                    runs.append(run_row)
+            elif record["type"] == "warning":
+                stored_warnings.append({**record, "hostname": run_info.get(record["run_id"], {}).get("hostname")})
+            elif record["type"] == "generation":
+                key = (record["run_id"], record["cell_id"], record["repeat"], record["warmup"], record["status"],
+                       record.get("wall_s"))
+                if key in seen:
+                    pair = (str(path), seen[key])
+                    duplicates[pair] = duplicates.get(pair, 0) + 1
+                    continue
+                seen[key] = str(path)
+                run_row = run_info.get(record["run_id"], {})
                 row = {k: v for k, v in record.items()
                        if k not in {"cell", "phases_s", "step_s", "runtime", "type", "telemetry", "traceback"}}
-                row.update(record.get("cell") or {})
+                row.update(record["cell"])
                 row.update({f"runtime_{k}": v for k, v in (record.get("runtime") or {}).items()})
                 row.update({f"phase_{k}": v for k, v in (record.get("phases_s") or {}).items()})
                 row.update({f"telemetry_{k}": v for k, v in (record.get("telemetry") or {}).items() if k != "trace"})
                 row["hostname"] = run_row.get("hostname")
                 row["host_cpu"] = run_row.get("cpu")
                 row["file"] = str(path)
-                step_s = record.get("step_s") or []
+                step_s = record["step_s"]
                 row["step_s_sum"] = float(sum(step_s)) if step_s else None
                 row["step_s_median"] = float(statistics.median(step_s)) if step_s else None
                 generations.append(row)
-                for index, seconds in enumerate(record.get("step_s") or []):
-                    steps.append({"run_id": record.get("run_id"), "hostname": run_row.get("hostname"),
-                                  "cell_id": record["cell_id"],
-                                  "repeat": record["repeat"], "warmup": record["warmup"],
-                                  "step": index, "seconds": seconds})
-    return Results(pd.DataFrame(runs), pd.DataFrame(generations), pd.DataFrame(steps), pd.DataFrame(stored_warnings))
+                for index, seconds in enumerate(step_s):
+                    steps.append({"run_id": record["run_id"], "hostname": run_row.get("hostname"),
+                                  "cell_id": record["cell_id"], "repeat": record["repeat"],
+                                  "warmup": record["warmup"], "step": index, "seconds": seconds})
+    for (path_text, first), count in duplicates.items():
+        where = "earlier in the same file" if path_text == first else f"in {first}"
+        read.notes.append(f"{path_text}: {count} generation(s) already read {where} (same run, cell, repeat and "
+                          "measurement); counted once")
+    return Results(pd.DataFrame(runs), pd.DataFrame(generations), pd.DataFrame(steps), pd.DataFrame(stored_warnings),
+                   read.bad_lines, read.notes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
@@ -18,7 +19,8 @@ from .execute.local import Job, LocalExecutor
 from .hardware import nvml
 from .hardware.sysinfo import host_description, software_description
 from .plan import Cell, Plan, make_plan
-from .results import ResultsWriter, generation_record, new_run_id, read_records, repair_torn_tail, utc_now
+from .results import (ResultsError, ResultsWriter, ResultsWriteError, fitting_name, generation_record, new_run_id,
+                      newest_schema, open_regular, read_records, repair_torn_tail, utc_now)
 from .suite import Suite
 
 
@@ -48,16 +50,63 @@ class RunOutcome:
     records: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[Advice] = field(default_factory=list)
     interrupted: bool = False
+    signal: int | None = None  # the signal that stopped the run (SIGINT, SIGTERM, SIGHUP)
+    notes: list[str] = field(default_factory=list)  # what resuming repaired or noticed
 
 
-def default_results_path(suite: Suite, out_dir: Path) -> Path:
+def default_results_path(suite: Suite, out_dir: Path, attempt: int = 0) -> Path:
+    """`<suite>-<date>-<host>.jsonl`, cut to fit the file system's name limit (with its images folder)."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     host = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname())[:40]
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", suite.name)
-    return out_dir / f"{name}-{stamp}-{host}.jsonl"
+    tail = f"-{stamp}-{host}" + (f"-{attempt + 1}" if attempt else "")
+    cut = fitting_name(out_dir, name + tail, ".jsonl")
+    if len(cut) < len(name + tail) + len(".jsonl"):  # keep the date, host and counter; cut the suite name
+        room = len(cut) - len(tail) - len(".jsonl")
+        cut = name[:max(1, room)] + tail + ".jsonl"
+    return out_dir / cut
 
 
-def completed_work(path: Path, hostname: str | None) -> dict[str, set[int]]:
+def _new_writer(suite: Suite, out_dir: Path) -> ResultsWriter:
+    """A new results file, created exclusively: a second run in the same second gets its own name."""
+    for attempt in range(100):
+        path = default_results_path(suite, out_dir, attempt)
+        if not path.exists():
+            try:
+                return ResultsWriter(path)
+            except ResultsError:
+                if not path.exists():
+                    raise
+    raise ResultsError(f"{out_dir}: could not find a free results file name for suite {suite.name}")
+
+
+def _resume_writer(suite: Suite, path: Path, force: bool, notes: list[str]) -> tuple[ResultsWriter, list[dict[str, Any]]]:
+    """Open a results file to continue it: locked first, then checked, and only then repaired."""
+    open_regular(path).close()  # never open a FIFO or device for appending
+    if newest_schema(path) > SCHEMA_VERSION:
+        read_records(path)  # raises the one-line "newer diffbench" error; the file is untouched
+    writer = ResultsWriter(path, append=True)
+    try:
+        records = read_records(path)
+        hashes = {r["suite"].get("sha256") for r in records if r["type"] == "run"}
+        if hashes and suite.sha256 not in hashes:
+            names = sorted({str(r["suite"].get("name")) for r in records if r["type"] == "run"})
+            message = (f"{path} was written by a different version of the suite ({', '.join(names)}); "
+                       f"{suite.path} has changed since")
+            if not force:
+                raise ResultsError(f"{message}: resuming could mix settings; pass --force to append anyway, or run "
+                                   "without --resume to start a new file")
+            notes.append(message + "; appending anyway (--force)")
+        repaired = repair_torn_tail(path)
+        if repaired:
+            notes.append(repaired)
+    except BaseException:
+        writer.close()
+        raise
+    return writer, records
+
+
+def completed_work(records: list[dict[str, Any]], hostname: str | None) -> dict[str, set[int]]:
     """cell_id -> measured repeats already in a results file, for this host only (any host of
     the cluster when `hostname` is None: on Ray, the suite's gpu axis says where a cell runs).
 
@@ -66,7 +115,7 @@ def completed_work(path: Path, hostname: str | None) -> dict[str, set[int]]:
     """
     host_of_run: dict[str, str] = {}
     done: dict[str, set[int]] = {}
-    for record in read_records(path):
+    for record in records:
         if record.get("type") == "run":
             host_of_run[record["run_id"]] = (record.get("host") or {}).get("hostname", "")
         elif record.get("type") == "generation" and not record.get("warmup"):
@@ -111,7 +160,7 @@ def _executor(kind: str, emit: Callable[..., None], ray_address: str | None) -> 
 
 def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path | None = None,
               observer: RunObserver | None = None, executor: str = "local",
-              ray_address: str | None = None) -> RunOutcome:
+              ray_address: str | None = None, force: bool = False) -> RunOutcome:
     """Run every cell of `suite`; results go to a new file in `out_dir`, or are appended to `resume`.
 
     executor "local" runs worker processes on this host (one per GPU in parallel when the suite
@@ -120,18 +169,18 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
     """
     observer = observer or RunObserver()
     host = host_description()
+    notes: list[str] = []
     if resume is not None:
-        path = Path(resume)
-        repair_torn_tail(path)
-        done = completed_work(path, None if executor == "ray" else host["hostname"])
+        writer, existing = _resume_writer(suite, Path(resume), force, notes)
+        done = completed_work(existing, None if executor == "ray" else host["hostname"])
     else:
-        path = default_results_path(suite, Path(out_dir))
+        writer = _new_writer(suite, Path(out_dir))
         done = {}
+    path = writer.path
     plan = make_plan(suite, placed_by_cluster=executor == "ray")
     jobs, static_na = _jobs(plan, done)
     run_id = new_run_id()
-    writer = ResultsWriter(path)
-    outcome = RunOutcome(path, run_id, plan)
+    outcome = RunOutcome(path, run_id, plan, notes=notes)
     cells_by_id = {c.cell_id: c for c in plan.cells}
     order = [c.cell_id for c in static_na] + [c["cell_id"] for j in jobs for c in j.cells]
     position = {cell_id: i for i, cell_id in enumerate(order)}
@@ -162,7 +211,9 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
         by_cell.setdefault(record["cell_id"], []).append(record)
         png = record.pop("_image_png", None)
         if png is not None:
-            record["image"] = writer.save_image(record["cell_id"], png)
+            image = writer.save_image(record["cell_id"], png)
+            if image is not None:
+                record["image"] = image
         writer.write(record)
         outcome.records.append(record)
         observer.generation(record)
@@ -206,25 +257,13 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
             })
         return node_run_ids[node_id]
 
-    writer.write({
-        "type": "run", "schema_version": SCHEMA_VERSION, "run_id": run_id, "started_at": utc_now(),
-        "suite": {"name": suite.name, "path": suite.path, "sha256": suite.sha256, "description": suite.description},
-        "host": {**host, "telemetry": "nvml" if not nvml.unavailable_reason() else
-                 f"unavailable: {nvml.unavailable_reason()}"},
-        "software": software_description(),
-        "settings": {"warmup": suite.warmup, "repeats": suite.repeats, "timeout_s": suite.timeout_s,
-                     "executor": executor},
-    })
-    observer.started(plan, path)
-    if nvml.unavailable_reason():
-        observer.note(f"GPU telemetry unavailable ({nvml.unavailable_reason()}): power, energy, clocks and "
-                      "device-wide memory are not recorded")
-    for text in nvml.gpu_warnings(host["gpus"]):
-        warn(Advice("host", "GPU", text))
-    if suite.repeats < 3:
-        warn(Advice("few repeats", suite.name, f"repeats is {suite.repeats}: statistics need at least 3"))
+    try:
+        _start(writer, suite, run_id, host, executor, outcome, observer, warn)
+    except BaseException:
+        writer.close()
+        raise
     runner = _executor(executor, emit, ray_address)
-    previous_handler = _install_interrupt_handler(runner, observer)
+    previous_handlers = _install_stop_handlers(runner, observer, outcome)
     try:
         for cell in static_na:
             emit("cell", cell.cell_id)
@@ -235,23 +274,78 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
     except KeyboardInterrupt:
         runner.stop()
         outcome.interrupted = True
+    except ResultsWriteError:
+        runner.stop()  # nothing more can be saved: stop measuring at once
+        raise
     finally:
         writer.close()
-        if previous_handler is not None:
-            signal.signal(signal.SIGINT, previous_handler)
+        for signum, handler in previous_handlers.items():
+            signal.signal(signum, handler)
     outcome.interrupted = outcome.interrupted or runner.stop_requested
     return outcome
 
 
-def _install_interrupt_handler(executor: Any, observer: RunObserver) -> Any:
-    """First Ctrl-C: finish the generation in progress, save, stop. Second: stop at once."""
+def _start(writer: ResultsWriter, suite: Suite, run_id: str, host: dict[str, Any], executor: str,
+           outcome: RunOutcome, observer: RunObserver, warn: Callable[..., None]) -> None:
+    """The run line, then what the run should know before the first cell."""
+    writer.write({
+        "type": "run", "schema_version": SCHEMA_VERSION, "run_id": run_id, "started_at": utc_now(),
+        "suite": {"name": suite.name, "path": suite.path, "sha256": suite.sha256, "description": suite.description},
+        "host": {**host, "telemetry": "nvml" if not nvml.unavailable_reason() else
+                 f"unavailable: {nvml.unavailable_reason()}"},
+        "software": software_description(),
+        "settings": {"warmup": suite.warmup, "repeats": suite.repeats, "timeout_s": suite.timeout_s,
+                     "executor": executor},
+    })
+    observer.started(outcome.plan, outcome.results_path)
+    for note in outcome.notes:
+        observer.note(note)
+    if nvml.unavailable_reason():
+        observer.note(f"GPU telemetry unavailable ({nvml.unavailable_reason()}): power, energy, clocks and "
+                      "device-wide memory are not recorded")
+    for text in nvml.gpu_warnings(host["gpus"]):
+        warn(Advice("host", "GPU", text))
+    if suite.repeats < 3:
+        warn(Advice("few repeats", suite.name, f"repeats is {suite.repeats}: statistics need at least 3"))
+
+
+STOP_SIGNALS = ("SIGTERM", "SIGHUP")
+
+
+def _install_stop_handlers(executor: Any, observer: RunObserver, outcome: RunOutcome) -> dict[int, Any]:
+    """Ctrl-C once: finish the generation in progress, save, stop; twice: stop at once.
+    SIGTERM and SIGHUP (a service manager, a closed terminal): stop the workers at once, keep
+    the file valid. The CLI then exits with 128 + the signal's number."""
     if threading.current_thread() is not threading.main_thread():
-        return None
+        return {}
 
     def on_interrupt(signum: int, frame: Any) -> None:
+        outcome.signal = signum
         if executor.stop_requested:
             raise KeyboardInterrupt
         executor.request_stop()
         observer.stopping()
 
-    return signal.signal(signal.SIGINT, on_interrupt)
+    def on_stop_signal(signum: int, frame: Any) -> None:
+        outcome.signal = signum
+        if signum == getattr(signal, "SIGHUP", None):
+            _detach_terminal()
+        executor.request_abort()
+
+    previous = {signal.SIGINT: signal.signal(signal.SIGINT, on_interrupt)}
+    for name in STOP_SIGNALS:
+        if hasattr(signal, name):
+            number = getattr(signal, name)
+            previous[number] = signal.signal(number, on_stop_signal)
+    return previous
+
+
+def _detach_terminal() -> None:
+    """The terminal is gone: further output would fail (EIO, broken pipe), so it goes nowhere."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        os.close(null)
+    except OSError:
+        pass

@@ -10,6 +10,7 @@ import numpy as np
 
 from diffbench.analysis.compare import compare, headline
 from diffbench.analysis.frames import with_metrics
+from diffbench.records import run_record
 from diffbench.results import ResultsWriter, generation_record, load_results
 
 
@@ -19,10 +20,9 @@ def write_host(path: Path, hostname: str, gpu: str, seconds: dict[tuple[str, int
     rng = np.random.default_rng(seed)
     writer = ResultsWriter(path)
     run_id = f"run-{hostname}"
-    writer.write({"type": "run", "schema_version": 1, "run_id": run_id, "started_at": "2026-11-01T00:00:00Z",
-                  "suite": {"name": "gpus", "path": "gpus.yaml", "sha256": "0" * 64},
-                  "host": {"hostname": hostname, "cpu": "x86", "gpus": [{"index": 0, "name": gpu}]},
-                  "software": {"torch": torch, "diffusers": "0.35.0", "python": "3.11"}})
+    writer.write(run_record(run_id, hostname, [{"index": 0, "name": gpu}],
+                            {"name": "gpus", "path": "gpus.yaml", "sha256": "0" * 64},
+                            {"torch": torch, "diffusers": "0.35.0", "python": "3.11"}, host={"cpu": "x86"}))
     for (sampler, steps), centre in seconds.items():
         cell = {"model": "sdxl", "source": "stabilityai/sdxl", "sampler": sampler, "steps": steps,
                 "resolution": "1024x1024", "batch_size": 1, "guidance_scale": 5.0, "seed": 0, "prompt": "p",

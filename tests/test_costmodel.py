@@ -10,6 +10,7 @@ import pytest
 from diffbench.analysis.costmodel import EstimateError, check_projections, estimate, fit_costs
 from diffbench.analysis.frames import with_metrics
 from diffbench.hardware.gpus import find_gpu
+from diffbench.records import run_record
 from diffbench.results import ResultsWriter, generation_record, load_results
 from diffbench.runner import run_suite
 from diffbench.suite import load_suite
@@ -20,9 +21,7 @@ def write(path: Path, gpu: str, fixed: float, per_eval: float, steps: list[int],
     rng = np.random.default_rng(len(gpu))
     writer = ResultsWriter(path)
     run_id = f"run-{gpu}"
-    writer.write({"type": "run", "schema_version": 1, "run_id": run_id, "started_at": "2026-11-01T00:00:00Z",
-                  "suite": {"name": "cost"}, "host": {"hostname": host or gpu, "cpu": "x86", "gpus": [{"name": gpu}]},
-                  "software": {}})
+    writer.write(run_record(run_id, host or gpu, [{"name": gpu}], {"name": "cost"}, host={"cpu": "x86"}))
     for n in steps:
         evaluations = 2 * n - 1 if second_order else n
         cell = {"model": "sdxl", "sampler": sampler, "steps": n, "resolution": "1024x1024", "batch_size": 1,

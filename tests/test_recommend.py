@@ -12,6 +12,7 @@ from PIL import Image
 from diffbench.analysis.frames import with_metrics
 from diffbench.analysis.quality import step_quality
 from diffbench.analysis.recommend import recommend
+from diffbench.records import cell_settings, run_record
 from diffbench.results import ResultsWriter, generation_record, load_results
 
 GIB = 2**30
@@ -40,9 +41,7 @@ CELLS = [
 def write_results(folder: Path) -> Path:
     path = folder / "crafted.jsonl"
     writer = ResultsWriter(path)
-    writer.write({"type": "run", "schema_version": 1, "run_id": "r", "started_at": "2026-11-01T00:00:00Z",
-                  "suite": {"name": "choose"}, "host": {"hostname": "box", "cpu": "x86",
-                                                        "gpus": [{"name": "NVIDIA H100 80GB HBM3"}]}, "software": {}})
+    writer.write(run_record("r", "box", [{"name": "NVIDIA H100 80GB HBM3"}], {"name": "choose"}, host={"cpu": "x86"}))
     for name, model, steps, seconds, vram, noise in CELLS:
         cell = {"model": model, "sampler": "euler", "steps": steps, "resolution": "1024x1024", "batch_size": 1,
                 "prompt": "a fox", "seed": 1, "guidance_scale": 0.0, "offload": "none"}
@@ -56,8 +55,8 @@ def write_results(folder: Path) -> Path:
             if repeat == 0:
                 record["image"] = image
             writer.write(record)
-    oom = generation_record("flux-4-12g", {"model": "flux-schnell", "sampler": "euler", "steps": 4,
-                                           "vram_limit": "12GiB"}, 0, True, "oom", "CUDA out of memory")
+    oom = generation_record("flux-4-12g", cell_settings(model="flux-schnell", sampler="euler", steps=4,
+                                                        vram_limit="12GiB"), 0, True, "oom", "CUDA out of memory")
     oom["run_id"] = "r"
     writer.write(oom)
     writer.close()

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from diffbench.results import ResultsError, ResultsWriter, generation_record, load_results, read_records
+from diffbench.records import cell_settings, run_record
+from diffbench.results import ReadReport, ResultsError, ResultsWriter, generation_record, load_results, read_records
 
 
 def _write_run(path: Path, run_id: str, hostname: str, n: int, schema: int = 1) -> None:
     writer = ResultsWriter(path)
-    writer.write({"type": "run", "schema_version": schema, "run_id": run_id, "started_at": "2026-01-01T00:00:00Z",
-                  "suite": {"name": "s", "path": "s.yaml", "sha256": "0" * 64},
-                  "host": {"hostname": hostname, "gpus": [{"name": "RTX 4090"}]}, "software": {"torch": "2.5"}})
+    writer.write(run_record(run_id, hostname, [{"name": "RTX 4090"}], {"name": "s", "path": "s.yaml", "sha256": "0" * 64},
+                            {"torch": "2.5"}, schema_version=schema))
     for i in range(n):
-        record = generation_record("c1", {"model": "m", "steps": 2, "sampler": "euler"}, i, False, "ok",
+        record = generation_record("c1", cell_settings(model="m", steps=2, sampler="euler"), i, False, "ok",
                                    wall_s=1.0 + i, step_s=[0.4, 0.5], evaluations=2,
                                    phases_s={"text_encode": 0.05, "denoise": 0.9, "decode": 0.05, "other": 0.0})
         record["run_id"] = run_id
@@ -35,14 +35,15 @@ def test_round_trip_and_merge_of_hosts(tmp_path: Path) -> None:
     assert results.runs["gpu_names"].tolist() == ["RTX 4090", "RTX 4090"]
 
 
-def test_a_torn_last_line_is_skipped_with_a_warning(tmp_path: Path) -> None:
+def test_a_torn_last_line_is_skipped_with_a_note(tmp_path: Path) -> None:
     path = tmp_path / "torn.jsonl"
     _write_run(path, "r1", "h", 3)
     with path.open("a") as handle:
         handle.write('{"type": "generation", "cell_id": "c1", "rep')
-    with pytest.warns(UserWarning, match=r"torn\.jsonl:5: incomplete last line"):
-        records = read_records(path)
+    report = ReadReport()
+    records = read_records(path, report=report)
     assert len(records) == 4
+    assert report.notes == [f"{path}:5: incomplete last line passed over (the run was interrupted)"]
 
 
 def test_garbage_in_the_middle_is_an_error_naming_the_line(tmp_path: Path) -> None:

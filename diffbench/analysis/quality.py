@@ -9,6 +9,8 @@ agreement) is added when a CLIP model is available in a local folder.
 
 from __future__ import annotations
 
+import io
+
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +23,19 @@ SAME_PICTURE = ("model", "source", "sampler", "prompt", "seed", "resolution", "h
                 "guidance_scale", "batch_size", "offload", "attention", "compile", "vae_tiling", "vae_slicing")
 
 
-def _image(path: Path) -> np.ndarray | None:
+def _image(source: tuple[str, str]) -> np.ndarray | None:
+    """A stored thumbnail as RGB floats, read only through the results file's checked image folder."""
     from PIL import Image
 
+    from ..results import safe_image
+
+    data = safe_image(Path(source[0]), source[1])
+    if data is None:
+        return None
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(data)) as image:
             return np.asarray(image.convert("RGB"), dtype=np.float64) / 255.0
-    except OSError:
+    except (OSError, ValueError, Image.DecompressionBombError):
         return None
 
 
@@ -46,7 +54,7 @@ def image_paths(frame: pd.DataFrame) -> pd.DataFrame:
     if "image" not in frame:
         return pd.DataFrame()
     rows = frame[frame["image"].notna()].drop_duplicates(["cell_id", "hostname"]).copy()
-    rows["image_path"] = [Path(f).parent / str(i) for f, i in zip(rows["file"], rows["image"])]
+    rows["image_path"] = list(zip(rows["file"], rows["image"].astype(str)))  # opened by _image
     return rows
 
 
@@ -85,11 +93,12 @@ def clip_scores(frame: pd.DataFrame, model_folder: str | Path) -> pd.DataFrame:
     processor = CLIPProcessor.from_pretrained(model_folder, local_files_only=True)
     rows = image_paths(frame)
     out: list[dict[str, Any]] = []
-    from PIL import Image
-
     for _, row in rows.iterrows():
-        with Image.open(row["image_path"]) as image, torch.no_grad():
-            inputs = processor(text=[str(row["prompt"])], images=image.convert("RGB"), return_tensors="pt",
+        pixels = _image(row["image_path"])
+        if pixels is None:
+            continue
+        with torch.no_grad():
+            inputs = processor(text=[str(row["prompt"])], images=(pixels * 255).astype("uint8"), return_tensors="pt",
                                padding=True, truncation=True)
             output = model(**inputs)
             image_embed = output.image_embeds / output.image_embeds.norm(dim=-1, keepdim=True)

@@ -8,6 +8,7 @@ recorded as timeout. Nothing already measured is lost: the parent wrote it as it
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -83,6 +84,7 @@ class LocalExecutor:
     def __init__(self, emit: Callable[..., None]) -> None:
         self.emit = emit  # (kind, payload, stream): kind "record" | "cell" | "loaded"
         self.stop_requested = False
+        self.abort_requested = False
         self._lanes: list[_Lane] = []
 
     def run(self, jobs: list[Job]) -> None:
@@ -101,6 +103,11 @@ class LocalExecutor:
     def request_stop(self) -> None:
         """Stop after the generation in progress is recorded (first Ctrl-C)."""
         self.stop_requested = True
+
+    def request_abort(self) -> None:
+        """Stop now, leaving the generation in progress unrecorded (SIGTERM, SIGHUP): the loop that
+        relays the workers' messages kills them at its next poll, from the main thread."""
+        self.stop_requested = self.abort_requested = True
 
     def stop(self) -> None:
         """Kill the running workers now (second Ctrl-C, or an error in the parent)."""
@@ -140,7 +147,8 @@ class _Lane:
     def _run_attempt(self, job: Job) -> Job | None:
         """Run a job in a fresh worker; return the cells left to run if it died or timed out."""
         parent_conn, child_conn = self._context.Pipe(duplex=False)
-        self.process = self._context.Process(target=worker_main, args=(child_conn, job.payload()), daemon=True)
+        payload = {**job.payload(), "parent_pid": os.getpid()}
+        self.process = self._context.Process(target=worker_main, args=(child_conn, payload), daemon=True)
         self.process.start()
         child_conn.close()
         attempt = _Attempt(job)
@@ -160,7 +168,7 @@ class _Lane:
         """Relay messages until the worker finishes ('done'), dies ('died'), overruns ('timeout')
         or a stop was requested ('stopped')."""
         while True:
-            if self.stop_requested and attempt.current is None:
+            if self.executor.abort_requested or (self.stop_requested and attempt.current is None):
                 return "stopped"
             if conn.poll(POLL_S):
                 try:

@@ -236,6 +236,10 @@ class RayExecutor:
     def request_stop(self) -> None:
         self.stop_requested = True
 
+    def request_abort(self) -> None:
+        """SIGTERM, SIGHUP: the driver loop cancels every task at its next turn."""
+        self.stop_requested = True
+
     def stop(self) -> None:
         for running in self._running.values():
             self.ray.cancel(running.ref, force=True)

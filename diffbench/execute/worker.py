@@ -10,6 +10,8 @@ from __future__ import annotations
 import gc
 import os
 import signal
+import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -174,10 +176,43 @@ class Worker:
             self.send("record", record)
 
 
+def die_with_parent(parent_pid: int | None) -> None:
+    """A worker must never outlive the run that started it (it would hold a GPU for nothing).
+
+    On Linux the kernel kills it when its parent dies (PR_SET_PDEATHSIG); everywhere, a watchdog
+    thread notices that the parent is gone within a second and ends the process.
+    """
+    if not parent_pid:
+        return
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the line above took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="diffbench-parent-watchdog", daemon=True).start()
+
+
 def worker_main(conn: Any, job: dict[str, Any]) -> None:
     """Entry point of the worker process (spawned, so CUDA starts clean in it)."""
-    # Ctrl-C reaches the whole process group; the parent decides what it means.
+    die_with_parent(job.get("parent_pid"))
+    # Ctrl-C reaches the whole process group; the parent decides what it means. SIGTERM and
+    # SIGHUP too: the parent stops this worker itself, after saving what it has.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for name in ("SIGHUP", "SIGTERM"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     quiet_libraries()
     try:
         Worker(conn, job).run()

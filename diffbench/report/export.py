@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..analysis.frames import cell_summary, varying, with_metrics
-from ..results import load_results
+from ..results import Results, load_results
 from .filters import apply_filters
 
 FORMATS = ("csv", "parquet", "markdown")
@@ -21,8 +21,9 @@ class ExportError(ValueError):
     """An export that cannot be written as asked."""
 
 
-def export_table(paths: list[str | Path], level: str = "cells", filters: list[str] | None = None) -> pd.DataFrame:
-    results = load_results(list(paths))
+def export_table(paths: list[str | Path], level: str = "cells", filters: list[str] | None = None,
+                 results: Results | None = None) -> pd.DataFrame:
+    results = results if results is not None else load_results(list(paths))
     frame = apply_filters(with_metrics(results.generations), filters or [])
     if level == "generations":
         return frame.drop(columns=[c for c in ("file",) if c in frame])
@@ -36,7 +37,12 @@ def export_table(paths: list[str | Path], level: str = "cells", filters: list[st
 
 
 def write_export(table: pd.DataFrame, fmt: str, output: str | Path | None) -> str | None:
-    """Write to `output`, or return the text (csv, markdown) for standard output."""
+    """Write to `output` (its folder created if need be), or return the text (csv, markdown) for standard output."""
+    if output is not None:
+        try:
+            Path(output).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ExportError(f"{output}: cannot create its folder ({exc.strerror})") from None
     if fmt == "parquet":
         if output is None:
             raise ExportError("parquet is binary: give -o FILE.parquet")
@@ -51,7 +57,10 @@ def write_export(table: pd.DataFrame, fmt: str, output: str | Path | None) -> st
         text = _markdown(table)
     if output is None:
         return text
-    Path(output).write_text(text, encoding="utf-8")
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ExportError(f"{output}: cannot write ({exc.strerror})") from None
     return None
 
 

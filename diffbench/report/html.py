@@ -19,7 +19,7 @@ from ..analysis.quality import step_quality
 from ..analysis.recommend import recommend
 from ..analysis.compare import ComparisonTable, comparable_axes, compare, headline
 from ..analysis.frames import METRICS, cell_summary, measured, peak_memory_gib, setting_label, varying, with_metrics
-from ..results import Results, load_results
+from ..results import Results, check_output, load_results, safe_image
 from . import figures
 from .filters import apply_filters
 
@@ -72,12 +72,10 @@ def _images(frame: pd.DataFrame, summary: pd.DataFrame) -> list[dict[str, Any]]:
     shown = [c for c in varying(summary) if c not in {"prompt", "negative_prompt", "seed", "resolution"}]
     labels = {(r["cell_id"], r["hostname"]): setting_label(r, shown) for _, r in summary.iterrows()}
     for row in with_image.itertuples():
-        path = Path(row.file).parent / str(row.image)
-        try:
-            data = base64.b64encode(path.read_bytes()).decode("ascii")
-            uri = f"data:image/png;base64,{data}"
-        except OSError:
-            uri = None
+        # Only a checked PNG from the results file's own images folder: a results file must not be
+        # able to carry any other local file into a report that is then shared.
+        data = safe_image(Path(row.file), row.image)
+        uri = f"data:image/png;base64,{base64.b64encode(data).decode('ascii')}" if data is not None else None
         images.append({"label": labels.get((row.cell_id, row.hostname), row.cell_id), "host": row.hostname,
                        "group": f"{row.prompt} (seed {row.seed}, {row.resolution})", "uri": uri,
                        "random": getattr(row, "weights", "") == "random"})
@@ -136,13 +134,15 @@ def _summary_sentences(summary: pd.DataFrame, tables: list[ComparisonTable], par
 
 
 def build_report(paths: list[str | Path], output: str | Path, compare_axis: str | None = None,
-                 baseline: str | None = None, filters: list[str] | None = None, title: str | None = None) -> ReportInfo:
-    """Read results files/folders and write one self-contained HTML report."""
+                 baseline: str | None = None, filters: list[str] | None = None, title: str | None = None,
+                 results: Results | None = None) -> ReportInfo:
+    """Read results files/folders (or take them already loaded) and write one self-contained HTML report."""
     import jinja2
     from plotly.offline import get_plotlyjs
 
     started = time.perf_counter()
-    results = load_results(list(paths))
+    check_output(output, paths)
+    results = results if results is not None else load_results(list(paths))
     frame = apply_filters(with_metrics(results.generations), filters or [])
     steps = results.steps
     if not frame.empty and not steps.empty:

@@ -1,0 +1,268 @@
+"""The results contract as types: every line of a results file, validated the same way by the
+writer's tests, the loader, `--resume` and the benchmarks' record factories.
+
+`diffbench schema --results` prints the JSON Schema of these models. Fields may be added
+(every model keeps unknown fields); a change of meaning bumps SCHEMA_VERSION and adds an
+upgrade function below, which the loader applies to older files.
+
+Schema changelog:
+- 1 (diffbench 0.1.0): run, load, generation and warning lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+from . import SCHEMA_VERSION
+
+STATUSES = ("ok", "oom", "crashed", "timeout", "error", "not_applicable")
+Status = Literal["ok", "oom", "crashed", "timeout", "error", "not_applicable"]
+
+# Bounds that keep a hostile or broken file from costing unbounded time or memory to read.
+MAX_LINE_BYTES = 8 * 2**20
+MAX_TEXT_CHARS = 1_000_000
+MAX_EVALUATIONS = 100_000
+MAX_LIST = 10_000
+MAX_BYTES = 2**62  # larger than any memory; keeps huge integers out of the arithmetic
+
+Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
+Identifier = Annotated[str, Field(min_length=1, max_length=256)]
+Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Count = Annotated[int, Field(ge=0, le=MAX_BYTES)]
+ByteCount = Annotated[int, Field(ge=0, le=MAX_BYTES)]
+
+
+class _Line(BaseModel):
+    # strict: a string is never read as a number, nor 1 as true; extra: fields may be added.
+    model_config = ConfigDict(strict=True, extra="allow")
+
+
+class SuiteInfo(_Line):
+    name: Text
+    path: Text | None = None
+    sha256: Text | None = None
+    description: Text | None = None
+
+
+class GpuInfo(_Line):
+    name: Text | None = None
+    uuid: Text | None = None
+    vram_bytes: ByteCount | None = None
+
+
+class HostInfo(_Line):
+    hostname: Text
+    os: Text | None = None
+    cpu: Text | None = None
+    ram_bytes: ByteCount | None = None
+    gpus: list[GpuInfo] = Field(default_factory=list, max_length=1024)
+
+
+class RunLine(_Line):
+    """Opens each run (and, on a cluster, each node's part of it)."""
+
+    type: Literal["run"]
+    schema_version: Annotated[int, Field(ge=1, le=10_000)]
+    run_id: Identifier
+    parent_run_id: Identifier | None = None
+    started_at: Text
+    suite: SuiteInfo
+    host: HostInfo
+    software: dict[str, Any] = Field(default_factory=dict)
+    settings: dict[str, Any] | None = None
+
+
+class CellSettings(_Line):
+    """The fully resolved settings of a cell (more axes are kept as extra fields)."""
+
+    model: Text
+    source: Text | None = None
+    family: Text | None = None
+    weights: Text | None = None
+    device: Text | None = None
+    steps: Annotated[int, Field(ge=1, le=MAX_EVALUATIONS)]
+    sampler: Text
+    offload: Text | None = None
+    resolution: Text
+    batch_size: Annotated[int, Field(ge=1, le=MAX_LIST)] = 1
+    dtype: Text | None = None
+    guidance_scale: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    seed: int | None = None
+    prompt: Text | None = None
+    negative_prompt: Text | None = None
+
+
+class GenerationLine(_Line):
+    """One generation (warm-ups too), or a cell that never produced one, with its status."""
+
+    type: Literal["generation"]
+    run_id: Identifier
+    cell_id: Identifier
+    cell: CellSettings
+    repeat: Annotated[int, Field(ge=0, le=MAX_LIST * 100)]
+    warmup: bool
+    status: Status
+    error: Text | None = None
+    wall_s: Positive | None = None
+    timed_s: Seconds | None = None
+    phases_s: dict[Annotated[str, Field(max_length=64)], Seconds] | None = Field(None, max_length=64)
+    step_s: list[Seconds] = Field(default_factory=list, max_length=MAX_EVALUATIONS)
+    evaluations: Count = 0
+    denoiser_calls: Count | None = None
+    peak_vram_allocated_bytes: ByteCount | None = None
+    peak_vram_reserved_bytes: ByteCount | None = None
+    peak_vram_device_bytes: ByteCount | float | None = None  # NVML samples arrive as floats
+    peak_host_rss_bytes: ByteCount | None = None
+    host_rss_peak_exact: bool | None = None
+    energy_j: Seconds | None = None
+    avg_power_w: Seconds | None = None
+    telemetry: dict[str, Any] | None = None
+    runtime: dict[str, Any] | None = None
+    image: Text | None = None
+    traceback: Text | None = None
+    requested_steps: Count | None = None
+    flops_per_denoiser_call: Count | None = None
+
+    @model_validator(mode="after")
+    def _measured_when_ok(self) -> GenerationLine:
+        if self.status == "ok":
+            if self.wall_s is None:
+                raise ValueError("a generation with status ok needs wall_s")
+            if self.evaluations != len(self.step_s):
+                raise ValueError(f"evaluations is {self.evaluations} but step_s holds {len(self.step_s)} values")
+        if isinstance(self.peak_vram_device_bytes, float) and not 0 <= self.peak_vram_device_bytes <= MAX_BYTES:
+            raise ValueError("peak_vram_device_bytes out of range")
+        return self
+
+
+class LoadLine(_Line):
+    """A worker loaded a pipeline: how long it took and where it runs."""
+
+    type: Literal["load"]
+    run_id: Identifier
+    load_s: Seconds | None = None
+    runtime: dict[str, Any] | None = None
+
+
+class WarningLine(_Line):
+    """Advice stored during a run (noisy cell, throttling, few repeats, ...)."""
+
+    type: Literal["warning"]
+    run_id: Identifier
+    cell_id: Identifier | None = None
+    kind: Text
+    subject: Text
+    message: Text
+
+
+ResultsLine = Annotated[Union[RunLine, GenerationLine, LoadLine, WarningLine], Field(discriminator="type")]
+LINE_TYPES = ("run", "generation", "load", "warning")
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(ResultsLine)
+
+# version v -> function that turns a record of version v into one of version v + 1.
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+class LineError(ValueError):
+    """A results line that breaks the contract; the message names the field."""
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for part in loc:
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        else:
+            parts.append(("." if parts else "") + str(part))
+    return "".join(parts) or "(line)"
+
+
+def validate_line(record: Any) -> dict[str, Any]:
+    """Check one parsed line against the contract; return it unchanged, or raise LineError."""
+    if not isinstance(record, dict):
+        raise LineError(f"a results line is a JSON object, not {type(record).__name__}")
+    kind = record.get("type")
+    if kind not in LINE_TYPES:
+        raise LineError(f"field 'type': given {_short(kind)}; allowed: {', '.join(LINE_TYPES)}")
+    try:
+        _ADAPTER.validate_python(record)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        loc = tuple(error["loc"])
+        if loc and loc[0] == kind:  # the discriminator's tag leads the location
+            loc = loc[1:]
+        if error["type"] == "missing":
+            raise LineError(f"field '{_field(loc)}' is missing") from None
+        given = "" if error["type"] in {"value_error", "assertion_error"} else f" (given {_short(error.get('input'))})"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise LineError(f"field '{_field(loc)}': {message}{given}" if loc else f"{message}{given}") from None
+    return record
+
+
+def upgrade(record: dict[str, Any], version: int) -> dict[str, Any]:
+    """Bring a record written under schema `version` to the current schema, one step at a time."""
+    while version < SCHEMA_VERSION:
+        step = UPGRADES.get(version)
+        if step is not None:
+            record = step(record)
+        version += 1
+    return record
+
+
+def results_json_schema() -> dict[str, Any]:
+    """The JSON Schema of one results line (any of its types)."""
+    schema = _ADAPTER.json_schema()
+    schema["title"] = f"diffbench results line (schema_version {SCHEMA_VERSION})"
+    return schema
+
+
+def generation_record(cell_id: str, cell: dict[str, Any], repeat: int, warmup: bool, status: str,
+                      error: str | None = None, **measured: Any) -> dict[str, Any]:
+    """A complete generation line; fields not measured stay null (results are never invented)."""
+    if status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}")
+    record: dict[str, Any] = {"type": "generation", "cell_id": cell_id, "cell": cell, "repeat": repeat,
+                              "warmup": warmup, "status": status, "error": error}
+    record.update(MEASURED_FIELDS)
+    record["step_s"] = []
+    record.update(measured)
+    return record
+
+
+MEASURED_FIELDS: dict[str, Any] = {
+    "wall_s": None, "timed_s": None,
+    "phases_s": None, "step_s": [], "evaluations": 0, "denoiser_calls": 0,
+    "peak_vram_allocated_bytes": None, "peak_vram_reserved_bytes": None, "peak_vram_device_bytes": None,
+    "peak_host_rss_bytes": None, "host_rss_peak_exact": None, "energy_j": None, "avg_power_w": None,
+    "telemetry": None,
+}
+
+
+# --- factories: the one way tests and benchmarks build records by hand -------------------------
+
+REQUIRED_CELL_DEFAULTS: dict[str, Any] = {"model": "model", "steps": 1, "sampler": "default", "resolution": "512x512"}
+
+
+def cell_settings(**settings: Any) -> dict[str, Any]:
+    """A cell's settings with the contract's required fields filled where not given."""
+    return {**REQUIRED_CELL_DEFAULTS, **settings}
+
+
+def run_record(run_id: str, hostname: str, gpus: list[dict[str, Any]] | None = None,
+               suite: dict[str, Any] | None = None, software: dict[str, Any] | None = None,
+               schema_version: int = SCHEMA_VERSION, started_at: str = "2026-11-01T00:00:00Z",
+               **extra: Any) -> dict[str, Any]:
+    """A run line (host, suite and software as given; the rest of the contract filled)."""
+    host = {"hostname": hostname, "gpus": gpus or []}
+    host.update(extra.pop("host", {}))
+    return {"type": "run", "schema_version": schema_version, "run_id": run_id, "started_at": started_at,
+            "suite": suite or {"name": "suite"}, "host": host, "software": software or {}, **extra}
