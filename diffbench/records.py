@@ -131,11 +131,11 @@ class GenerationLine(_Line):
     def _measured_when_ok(self) -> GenerationLine:
         if self.status == "ok":
             if self.wall_s is None:
-                raise ValueError("a generation with status ok needs wall_s")
+                raise ValueError("field 'wall_s' is missing: a generation with status ok needs it")
             if self.evaluations != len(self.step_s):
-                raise ValueError(f"evaluations is {self.evaluations} but step_s holds {len(self.step_s)} values")
+                raise ValueError(f"field 'evaluations': {self.evaluations}, but step_s holds {len(self.step_s)} values")
         if isinstance(self.peak_vram_device_bytes, float) and not 0 <= self.peak_vram_device_bytes <= MAX_BYTES:
-            raise ValueError("peak_vram_device_bytes out of range")
+            raise ValueError("field 'peak_vram_device_bytes': out of range")
         return self
 
 

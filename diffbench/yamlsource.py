@@ -78,6 +78,20 @@ class _Builder:
         raise SuiteError(self.path, node.start_mark.line + 1, f"tag '{node.tag}' is not allowed in a suite")
 
 
+def _check_depth(path: Path, text: str) -> None:
+    """Refuse deep nesting from the parser's event stream, which is iterative: the composer that
+    builds nodes recurses, and would hit Python's recursion limit before any depth check of ours."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark else None
+                raise SuiteError(path, line, f"nesting deeper than {MAX_DEPTH} levels")
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+
+
 def load_yaml(path: str | Path, text: bytes | str | None = None) -> tuple[Any, dict[Loc, int]]:
     """Parse a YAML file into plain data plus {location path: line number}."""
     path = Path(path)
@@ -98,6 +112,7 @@ def load_yaml(path: str | Path, text: bytes | str | None = None) -> tuple[Any, d
             line = raw[: exc.start].count(b"\n") + 1
             raise SuiteError(path, line, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})") from None
     try:
+        _check_depth(path, raw)
         node = yaml.compose(raw, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

@@ -140,3 +140,12 @@ def test_jobs_naming_several_cuda_devices_get_one_queue_each() -> None:
     # "auto", "cuda" or "cpu" do not say which GPU: one queue, in plan order
     assert len(partition_by_gpu([job("cuda"), job("cuda:1")])) == 1
     assert len(partition_by_gpu([job("cpu"), job("cpu")])) == 1
+
+
+def test_what_diffbench_writes_meets_its_own_results_contract(quickstart_results: Path) -> None:
+    from diffbench.records import validate_line
+
+    records = read_records(quickstart_results)
+    assert {r["type"] for r in records} >= {"run", "load", "generation"}
+    for record in records:
+        assert validate_line(record) is record

@@ -37,6 +37,9 @@ class CostFit:
     evals_per_step: tuple[float, float]  # evaluations = a * steps + b
     projected_from: str | None = None
     notes: list[str] = field(default_factory=list)
+    x_mean: float | None = None  # mean evaluations of the fitted points (for the interval's leverage)
+    x_ss: float | None = None  # their sum of squared deviations
+    unreliable: list[str] = field(default_factory=list)  # why no estimate should be trusted
 
     @property
     def label(self) -> str:
@@ -59,7 +62,10 @@ class CostFit:
         value = self.fixed_s + self.per_eval_s * x
         dof = max(1, self.points - 2)
         t = float(scipy_stats.t.ppf(0.5 + confidence / 2, dof))
-        spread = t * self.residual_sd * np.sqrt(1 + 1 / max(self.points, 1))
+        # A new observation's interval: residual spread, the fit's own uncertainty (1/n), and the
+        # leverage of predicting away from the measured step counts.
+        leverage = (x - self.x_mean) ** 2 / self.x_ss if self.x_mean is not None and self.x_ss else 0.0
+        spread = t * self.residual_sd * np.sqrt(1 + 1 / max(self.points, 1) + leverage)
         if self.projected_from:  # a projection is only as good as the spec ratio: widen honestly
             spread = max(spread, 0.25 * value)
         return value, max(0.0, value - spread), value + spread
@@ -84,13 +90,20 @@ def fit_group(settings: dict[str, Any], group: pd.DataFrame) -> CostFit:
     x = group["evaluations"].to_numpy(float)
     y = group["s_per_image"].to_numpy(float)
     step_counts = sorted(int(s) for s in group["steps"].unique())
+    unreliable: list[str] = []
+    x_mean = x_ss = None
     if len(np.unique(x)) >= 2:
         per_eval, fixed = np.polyfit(x, y, 1)
         residuals = y - (fixed + per_eval * x)
         total = float(np.sum((y - y.mean()) ** 2))
         r2 = 1 - float(np.sum(residuals**2)) / total if total > 0 else 1.0
         sd = float(np.sqrt(np.sum(residuals**2) / max(1, len(y) - 2)))
+        x_mean, x_ss = float(x.mean()), float(np.sum((x - x.mean()) ** 2))
         method = f"least squares over {len(step_counts)} step counts"
+        if len(y) <= 2:
+            unreliable.append(f"only {len(y)} generations: a line through two points has no spread to judge it by")
+        elif r2 < 0.8:
+            unreliable.append(f"the time hardly follows the step count (R² {r2:.2f}): noise dominates")
     else:
         batch = group["batch_size"].astype(float).to_numpy()
         per_eval = float(np.median(group["step_s_median"].to_numpy(float))) / float(np.median(batch))
@@ -98,8 +111,13 @@ def fit_group(settings: dict[str, Any], group: pd.DataFrame) -> CostFit:
         sd = float(np.std(y, ddof=1)) if len(y) > 1 else 0.0
         r2 = None
         method = "decomposed from step timings (one step count measured)"
+    if per_eval <= 0:
+        unreliable.append(f"negative cost per evaluation ({1000 * per_eval:.2f} ms): more steps measured faster, "
+                          "so the noise is larger than the cost of a step")
+    if fixed < 0:
+        unreliable.append(f"negative fixed cost ({fixed:.3f} s): the step counts measured cannot separate it")
     return CostFit(settings, float(fixed), float(per_eval), method, int(len(y)), step_counts, r2, sd,
-                   _evals_per_step(group))
+                   _evals_per_step(group), x_mean=x_mean, x_ss=x_ss, unreliable=unreliable)
 
 
 def fit_costs(frame: pd.DataFrame) -> list[CostFit]:
@@ -129,7 +147,8 @@ def project(fit: CostFit, target: GpuSpec) -> CostFit | None:
     compute, bandwidth = source.fp16_tflops / target.fp16_tflops, source.bandwidth_gbs / target.bandwidth_gbs
     projected = CostFit({**fit.settings, "hardware": target.name}, fit.fixed_s * bandwidth, fit.per_eval_s * compute,
                         fit.method, fit.points, fit.step_counts, fit.r2, fit.residual_sd * compute,
-                        fit.evals_per_step, projected_from=str(fit.settings["hardware"]))
+                        fit.evals_per_step, projected_from=str(fit.settings["hardware"]), x_mean=fit.x_mean,
+                        x_ss=fit.x_ss, unreliable=list(fit.unreliable))
     projected.notes.append(f"projected from {fit.settings['hardware']} through the spec table: denoising x"
                            f"{compute:.2f} (FP16 tensor TFLOP/s {source.fp16_tflops:g} -> {target.fp16_tflops:g}), "
                            f"fixed part x{bandwidth:.2f} (bandwidth {source.bandwidth_gbs:g} -> {target.bandwidth_gbs:g} "
@@ -185,9 +204,26 @@ class Estimate:
     low: float
     high: float
 
+    @property
+    def reliable(self) -> bool:
+        return not self.problems
+
+    @property
+    def problems(self) -> list[str]:
+        found = list(self.fit.unreliable)
+        if self.seconds <= 0:
+            found.append(f"the fitted line falls to zero or below at {self.steps} steps")
+        elif not self.low <= self.seconds <= self.high:
+            found.append("the interval does not hold the estimate")
+        return found
+
     def sentence(self) -> str:
         kind = f"PROJECTION from {self.fit.projected_from}" if self.fit.projected_from else "measured"
         evaluations = self.fit.evaluations(self.steps)
+        if not self.reliable:
+            return (f"{self.fit.label}: {self.steps} steps -> NO RELIABLE ESTIMATE ({'; '.join(self.problems)}); "
+                    f"measured at {', '.join(map(str, self.fit.step_counts))} steps, {self.fit.points} generations "
+                    "[measure more repeats or step counts]")
         r2 = f", R² {self.fit.r2:.3f}" if self.fit.r2 is not None else ""
         return (f"{self.fit.label}: {self.steps} steps ({evaluations:.0f} evaluations) -> {self.seconds:.3f} s per image "
                 f"(95% interval {self.low:.3f}-{self.high:.3f}) [{kind}; fixed {self.fit.fixed_s:.3f} s + "

@@ -57,11 +57,25 @@ def cache_root() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "diffbench"
 
 
+def _builder_versions() -> str:
+    """What wrote a cached folder: a folder saved by one diffusers/transformers may not load in another
+    (transformers 5 writes tokenizer and config files that 4 cannot read), so each gets its own."""
+    from importlib import metadata
+
+    parts = []
+    for package in ("diffusers", "transformers"):
+        try:
+            parts.append(f"{package[0]}{metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            parts.append(f"{package[0]}none")
+    return "-".join(parts)
+
+
 def builtin_path(name: str) -> Path:
     """The folder of built-in `name`, building it on first use."""
     if name not in BUILTINS:
         raise KeyError(name)
-    folder = cache_root() / "builtin" / f"{name}-v{BUILTIN_FORMAT}"
+    folder = cache_root() / "builtin" / f"{name}-v{BUILTIN_FORMAT}-{_builder_versions()}"
     if (folder / "model_index.json").is_file():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
