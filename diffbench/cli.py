@@ -251,6 +251,7 @@ def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, m
     from rich.table import Table
 
     from .analysis.compare import compare, headline
+    from .analysis.stats import format_p
     from .analysis.frames import METRICS, with_metrics
     from .report.filters import FilterError, apply_filters
 
@@ -269,7 +270,8 @@ def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, m
         out.add_row(escape(str(row["context"])), escape(str(row[axis])), str(row["n"]), f"{row['median']:.4g}",
                     f"{row['ci_low']:.4g}-{row['ci_high']:.4g}", f"{row['ratio']:.3f}",
                     "-" if row["ratio_low"] != row["ratio_low"] else f"{row['ratio_low']:.3f}-{row['ratio_high']:.3f}",
-                    "-" if row["p_value"] != row["p_value"] else f"{row['p_value']:.3g}", row["verdict"])
+                    "-" if row["p_value"] != row["p_value"] else format_p(row["p_value"]).removeprefix("p="),
+                    row["verdict"])
     console.print(out)
     for line in headline(table):
         console.print(escape(line))

@@ -117,3 +117,11 @@ def test_random_suites_validate_or_fail_cleanly(tmp_path: Path, data: dict) -> N
     except SuiteError as exc:
         message = str(exc)
         assert message.startswith(str(path)) and "\n" not in message
+
+
+@pytest.mark.parametrize("depth", [41, 1_000, 100_000])
+def test_deep_nesting_is_the_same_one_line_error_at_any_depth(tmp_path: Path, depth: int) -> None:
+    path = tmp_path / "deep.yaml"
+    path.write_text("name: deep\ndescription: " + "[" * depth + "]" * depth + "\n")
+    with pytest.raises(SuiteError, match=r"deep\.yaml:2: nesting deeper than 40 levels"):
+        load_suite(path)

@@ -16,27 +16,18 @@ def test_median_iqr_mad_on_known_values() -> None:
     assert np.isnan(stats.median([]))
 
 
-def test_bootstrap_interval_covers_the_median_and_is_reproducible() -> None:
-    rng = np.random.default_rng(5)
-    sample = rng.normal(10.0, 0.5, size=40)
-    low, high = stats.bootstrap_ci_median(sample)
-    assert low < np.median(sample) < high
-    assert (low, high) == stats.bootstrap_ci_median(sample)
-    # over many samples, a 95% interval covers the true median about 95% of the time
-    covered = 0
-    for trial in range(200):
-        draw = np.random.default_rng(100 + trial).normal(10.0, 0.5, size=40)
-        lo, hi = stats.bootstrap_ci_median(draw, resamples=1000, seed=trial)
-        covered += lo <= 10.0 <= hi
-    assert 0.88 <= covered / 200 <= 0.995
-    assert stats.bootstrap_ci_median([7.0]) == (7.0, 7.0)
+def test_median_interval_is_the_order_statistics_with_their_exact_confidence() -> None:
+    assert stats.median_ci([5.0, 1.0, 4.0, 2.0, 3.0]) == (1.0, 5.0, 1 - 2 / 32)  # n=5 cannot reach 95%
+    low, high, achieved = stats.median_ci(list(range(1, 11)))
+    assert (low, high) == (2.0, 9.0) and achieved == pytest.approx(1 - 2 * 11 / 1024)
+    assert stats.median_ci([7.0]) == (7.0, 7.0, 0.0)
 
 
 def test_ratio_interval_of_scaled_data_contains_the_scale() -> None:
     rng = np.random.default_rng(1)
     base = rng.normal(1.0, 0.02, size=30)
-    low, high = stats.bootstrap_ci_ratio(base * 2.0, base)
-    assert low < 2.0 < high and high - low < 0.05
+    low, high, achieved = stats.ratio_ci(base * 2.0, base)
+    assert low < 2.0 < high and high - low < 0.05 and achieved >= 0.95
 
 
 def test_a_real_difference_is_called_and_its_direction_given() -> None:
@@ -64,7 +55,11 @@ def test_a_significant_but_tiny_difference_is_negligible() -> None:
 
 
 def test_too_few_samples_says_so() -> None:
-    assert stats.compare_groups([1.0, 1.1], [2.0, 2.1, 2.2]).verdict == "too few samples"
+    result = stats.compare_groups([1.0, 1.1], [2.0, 2.1, 2.2])
+    assert result.verdict == "too few to tell" and result.more_needed == 2
+    # three against three can never reach p < 0.05 two-sided, even for a 9.6x difference
+    ninefold = stats.compare_groups([9.6, 9.7, 9.5], [1.0, 1.01, 0.99])
+    assert ninefold.verdict == "too few to tell" and ninefold.more_needed == 1
 
 
 def test_pareto_front_on_known_points() -> None:

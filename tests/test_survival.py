@@ -18,7 +18,7 @@ import torch
 
 from diffbench.execute.worker import Worker
 from diffbench.models.builtin import builtin_path
-from diffbench.results import load_results, read_records
+from diffbench.results import ResultsError, load_results, read_records
 from diffbench.runner import run_suite
 from diffbench.suite import load_suite
 
@@ -174,7 +174,7 @@ def test_kill_9_of_the_whole_run_then_resume_measures_everything_exactly_once(tm
     resumed = subprocess.run([sys.executable, "-m", "diffbench.cli", "run", str(suite), "--resume", str(path)],
                              capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    assert "incomplete last line removed" in resumed.stderr
+    assert "incomplete last line removed" in resumed.stdout + resumed.stderr
     after = _measured_keys(path)
     assert after == expected  # every cell and repeat, each exactly once
     with warnings.catch_warnings():
@@ -256,3 +256,114 @@ def test_out_of_memory_is_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
                                (2, "euler", "oom"): 1, (2, "ddim", "oom"): 1})
     oom = next(r for r in records if r["status"] == "oom")
     assert "out of memory" in oom["error"] and oom["warmup"] is True and oom["step_s"] == []
+
+
+@pytest.mark.parametrize(("name", "code"), [("SIGTERM", 143), ("SIGHUP", 129)])
+def test_sigterm_and_sighup_stop_cleanly_and_leave_no_worker(tmp_path: Path, name: str, code: int) -> None:
+    suite = tmp_path / "s.yaml"
+    suite.write_text(SLOW_SUITE)
+    process = _start(suite, tmp_path / "out")
+    path = _wait_for(tmp_path / "out", lambda g: len(g) >= 3)
+    worker = _worker_pid(process.pid)
+    os.kill(process.pid, getattr(signal, name))  # to the run alone, as `kill PID` or a service manager does
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == code, stderr
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr
+    if name == "SIGTERM":
+        assert f"--resume {path}" in stdout
+    results = load_results([path])
+    assert results.notes == [] and set(results.generations["status"]) == {"ok"}
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{worker}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{worker}").exists() or "Z" in Path(f"/proc/{worker}/stat").read_text().split()[2]
+
+
+def test_a_worker_whose_run_died_stops_by_itself(tmp_path: Path) -> None:
+    suite = tmp_path / "s.yaml"
+    suite.write_text(SLOW_SUITE)
+    process = _start(suite, tmp_path / "out")
+    _wait_for(tmp_path / "out", lambda g: len(g) >= 2)
+    worker = _worker_pid(process.pid)
+    os.kill(process.pid, signal.SIGKILL)  # the parent dies without any chance to clean up
+    process.communicate(timeout=60)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{worker}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            break
+        if state == "Z":
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the worker outlived its run: it would hold a GPU for nothing")
+
+
+def _small_run(tmp_path: Path, extra_sampler: bool = False) -> tuple[Path, Path]:
+    suite = tmp_path / "s.yaml"
+    text = SLOW_SUITE.replace("steps: 40", "steps: 2").replace("repeats: 5", "repeats: 1").replace("warmup: 1",
+                                                                                                    "warmup: 0")
+    suite.write_text(text)
+    outcome = run_suite(load_suite(suite), tmp_path / "out")
+    if extra_sampler:
+        suite.write_text(text.replace("sampler: [euler, ddim, dpmpp_2m]", "sampler: [euler, ddim, dpmpp_2m, heun]"))
+    return suite, outcome.results_path
+
+
+def test_resume_keeps_a_complete_last_line_that_lacks_its_newline(tmp_path: Path) -> None:
+    suite, path = _small_run(tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[:-1])  # the last line is complete, only its newline is missing
+    last = json.loads(data.splitlines()[-1])
+    outcome = run_suite(load_suite(suite), resume=path)
+    assert outcome.records == []
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert last in lines  # kept, not cut
+    assert any("lacked its newline; added" in note for note in outcome.notes)
+
+
+def test_resume_refuses_a_newer_schema_before_touching_the_file(tmp_path: Path) -> None:
+    suite, path = _small_run(tmp_path)
+    lines = path.read_text().splitlines()
+    first = json.loads(lines[0])
+    first["schema_version"] = 99
+    path.write_text("\n".join([json.dumps(first), *lines[1:]]) + '\n{"type": "gener')
+    before = path.read_bytes()
+    result = subprocess.run([sys.executable, "-m", "diffbench.cli", "run", str(suite), "--resume", str(path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "newer diffbench (schema 99" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert path.read_bytes() == before  # not even the torn tail was cut
+
+
+def test_resume_with_an_edited_suite_is_refused_unless_forced(tmp_path: Path) -> None:
+    suite, path = _small_run(tmp_path, extra_sampler=True)
+    before = path.read_bytes()
+    with pytest.raises(ResultsError, match="has changed since.*--force"):
+        run_suite(load_suite(suite), resume=path)
+    assert path.read_bytes() == before
+    outcome = run_suite(load_suite(suite), resume=path, force=True)
+    assert {r["cell"]["sampler"] for r in outcome.records} == {"heun"}
+    assert any("appending anyway (--force)" in note for note in outcome.notes)
+
+
+def test_two_runs_started_in_the_same_second_get_their_own_files(tmp_path: Path) -> None:
+    from diffbench.runner import _new_writer, default_results_path
+
+    loaded = load_suite(_write_quick_suite(tmp_path))
+    writers = [_new_writer(loaded, tmp_path / "out") for _ in range(3)]
+    assert len({w.path for w in writers}) == 3
+    for writer in writers:
+        writer.close()
+    long = loaded.model_copy(update={"name": "n" * 200})
+    path = default_results_path(long, tmp_path / "out")
+    assert len(path.name.encode()) + len(".images") <= 255
+    assert path.name.endswith(".jsonl") and path.name.startswith("nnn")
+
+
+def _write_quick_suite(folder: Path) -> Path:
+    suite = folder / "q.yaml"
+    suite.write_text("name: quick\nmodels:\n  t: {source: 'builtin:tiny-sd'}\ndefaults: {steps: 1, device: cpu}\n"
+                     "warmup: 0\nrepeats: 1\n")
+    return suite

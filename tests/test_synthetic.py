@@ -94,3 +94,15 @@ def test_materialise_casts_before_allocating() -> None:
     weight = built[0].weight.float()
     assert abs(weight.std().item() - 1 / 8) < 0.02  # N(0, 1/fan_in) with fan_in 64
     assert torch.all(built[0].bias == 0) and torch.all(built[1].weight == 1)
+
+
+def test_builtin_cache_is_kept_apart_per_library_versions() -> None:
+    """A folder written by transformers 5 must never be handed to transformers 4 (which cannot read it)."""
+    from importlib import metadata
+
+    from diffbench.models.builtin import builtin_path
+
+    folder = builtin_path("tiny-sd")
+    assert f"d{metadata.version('diffusers')}" in folder.name
+    assert f"t{metadata.version('transformers')}" in folder.name
+    assert (folder / "model_index.json").is_file()

@@ -104,7 +104,7 @@ def compare(frame: pd.DataFrame, by: str, baseline: str | None = None, metric: s
         base_values = group.loc[group["_value"] == base, metric].astype(float).to_numpy()
         for value in [base] + [v for v in values if v != base]:
             sample = group.loc[group["_value"] == value, metric].astype(float).to_numpy()
-            low, high = stats.bootstrap_ci_median(sample)
+            low, high, _ = stats.median_ci(sample)
             comparison = None if value == base else stats.compare_groups(sample, base_values, min_effect=min_effect)
             table.rows.append(ComparisonRow(context, value, value == base, len(sample), stats.median(sample),
                                             low, high, comparison))
@@ -117,12 +117,16 @@ def describe(row: ComparisonRow, baseline: str, metric: str) -> str:
     if c is None:
         return f"{row.value} is the baseline"
     name, unit, better = METRICS[metric]
-    if c.verdict == "too few samples":
-        return f"{row.value} vs {baseline}: too few measured repeats to say ({c.n_candidate} and {c.n_baseline})"
+    interval = f"{100 * c.confidence:.0f}% CI {c.ratio_low:.3f}-{c.ratio_high:.3f}"
+    if c.verdict == "too few to tell":
+        return (f"{row.value} vs {baseline}: too few repeats to tell ({c.n_candidate} and {c.n_baseline}; a rank "
+                f"test cannot reach p<0.05 with so few): {c.more_needed} more each needed (ratio {c.ratio:.3f}, "
+                f"{interval})")
     if c.verdict in {"not significant", "negligible"}:
-        what = "no real difference" if c.verdict == "not significant" else "a difference under the minimum effect"
-        return (f"{row.value} vs {baseline}: {what} in {name} (ratio {c.ratio:.3f}, "
-                f"95% CI {c.ratio_low:.3f}-{c.ratio_high:.3f}, p={c.p_value:.3g})")
+        what = ("no significant difference" if c.verdict == "not significant"
+                else "a difference under the minimum effect")
+        return (f"{row.value} vs {baseline}: {what} in {name} (ratio {c.ratio:.3f}, {interval}, "
+                f"{stats.format_p(c.p_value)})")
     factor = c.ratio if c.ratio >= 1 else 1 / c.ratio
     if unit in {"s", "ms", "it/s"}:  # time-like: say faster or slower
         faster = c.ratio < 1 if better == "lower" else c.ratio > 1
@@ -130,7 +134,7 @@ def describe(row: ComparisonRow, baseline: str, metric: str) -> str:
     else:
         word = "more" if c.ratio > 1 else "less"
     return (f"{row.value} is {factor:.2f}x {word} than {baseline} in {name} "
-            f"(95% CI of the ratio {c.ratio_low:.3f}-{c.ratio_high:.3f}, p={c.p_value:.3g})")
+            f"({interval} of the ratio, {stats.format_p(c.p_value)})")
 
 
 def headline(table: ComparisonTable) -> list[str]:

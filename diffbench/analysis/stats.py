@@ -1,10 +1,11 @@
-"""Statistics that say when a difference is real: medians, spread, bootstrap intervals, a
+"""Statistics that say when a difference is real: medians, distribution-free intervals, a
 rank test plus a minimum effect size. Pure functions over arrays; no plotting, no I/O.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -13,8 +14,6 @@ import numpy as np
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_MIN_EFFECT = 0.05  # a difference under 5% is not worth a headline, significant or not
 DEFAULT_ALPHA = 0.05
-BOOTSTRAP_RESAMPLES = 2000
-MIN_SAMPLES = 3
 
 
 def _array(values: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -42,64 +41,125 @@ def mad(values: Sequence[float]) -> float:
     return float(np.median(np.abs(data - np.median(data)))) if data.size else float("nan")
 
 
-@functools.lru_cache(maxsize=8192)
-def _bootstrap_medians_cached(raw: bytes, resamples: int, seed: int) -> np.ndarray:
-    data = np.frombuffer(raw, dtype=float)
-    picks = np.random.default_rng(seed).integers(0, data.size, size=(resamples, data.size))
-    medians = np.median(data[picks], axis=1)
-    medians.flags.writeable = False
-    return medians
+def median_ci(values: Sequence[float] | np.ndarray, confidence: float = DEFAULT_CONFIDENCE) -> tuple[float, float, float]:
+    """Distribution-free interval for the median: (low, high, the confidence actually achieved).
 
-
-def _bootstrap_medians(data: np.ndarray, resamples: int, seed: int | None) -> np.ndarray:
-    """Medians of `resamples` resamples of `data`, deterministic for a seed.
-
-    Cached: a report bootstraps the same group for many comparisons (by each axis, against
-    each candidate), and the answer only depends on the data and the seed.
+    The order statistics x_(k) and x_(n-k+1) bracket the true median with probability
+    1 - 2·P(Binomial(n, 1/2) <= k-1), whatever the distribution (Thompson's interval). The
+    widest k that reaches `confidence` is used; with n <= 5 even [min, max] cannot reach 95%,
+    and the achieved confidence says so rather than a bootstrap pretending otherwise.
     """
-    return _bootstrap_medians_cached(np.ascontiguousarray(data, dtype=float).tobytes(), resamples,
-                                     0 if seed is None else seed)
+    data = np.sort(_array(values))
+    n = data.size
+    if n == 0:
+        return float("nan"), float("nan"), float("nan")
+    if n == 1:
+        return float(data[0]), float(data[0]), 0.0
+    k, achieved = _median_rank(n, confidence)
+    return float(data[k - 1]), float(data[n - k]), achieved
 
 
-def bootstrap_ci_median(values: Sequence[float], confidence: float = DEFAULT_CONFIDENCE,
-                        resamples: int = BOOTSTRAP_RESAMPLES, seed: int | None = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval for the median. Seeded: the same data give the same interval."""
-    data = _array(values)
-    if data.size == 0:
-        return float("nan"), float("nan")
-    if data.size == 1:
-        return float(data[0]), float(data[0])
-    medians = _bootstrap_medians(data, resamples, seed)
-    tail = (1 - confidence) / 2
-    low, high = np.quantile(medians, [tail, 1 - tail])
-    return float(low), float(high)
+@functools.lru_cache(maxsize=1024)
+def _median_rank(n: int, confidence: float) -> tuple[int, float]:
+    from scipy.stats import binom
+
+    best_k, best = 1, 1 - 2 * float(binom.cdf(0, n, 0.5))
+    for k in range(2, n // 2 + 1):
+        coverage = 1 - 2 * float(binom.cdf(k - 1, n, 0.5))
+        if coverage < confidence:
+            break
+        best_k, best = k, coverage
+    return best_k, best
 
 
-def bootstrap_ci_ratio(numerator: Sequence[float], denominator: Sequence[float],
-                       confidence: float = DEFAULT_CONFIDENCE, resamples: int = BOOTSTRAP_RESAMPLES,
-                       seed: int | None = 0) -> tuple[float, float]:
-    """Interval for median(numerator) / median(denominator), resampling each group independently."""
-    a, b = _array(numerator), _array(denominator)
+@functools.lru_cache(maxsize=4096)
+def _u_null_cdf(m: int, n: int) -> np.ndarray:
+    """P(U <= u) for u = 0..m·n under the null, no ties: the Gaussian binomial coefficient [m+n, m]_q
+    built as prod_i (1 - q^(n+i)) / (1 - q^i), in floats (counts up to C(m+n, m))."""
+    size = m * n + 1
+    counts = np.zeros(size)
+    counts[0] = 1.0
+    for i in range(1, m + 1):
+        shift = n + i
+        if shift < size:
+            counts[shift:] -= counts[:-shift].copy()
+        for start in range(i):  # divide by (1 - q^i): a running sum along each residue class
+            counts[start::i] = np.cumsum(counts[start::i])
+    cdf = np.cumsum(counts) / math.comb(m + n, m)
+    cdf.flags.writeable = False
+    return cdf
+
+
+EXACT_PAIRS = 10_000  # above this many pairs the normal approximation of U is used
+MAX_PAIRS = 4_000_000  # above this, each group is thinned (evenly by rank) before pairing
+
+
+def _thin(data: np.ndarray, limit: int) -> np.ndarray:
+    if data.size <= limit:
+        return data
+    return np.sort(data)[np.linspace(0, data.size - 1, limit).round().astype(int)]
+
+
+def ratio_ci(candidate: Sequence[float], baseline: Sequence[float],
+             confidence: float = DEFAULT_CONFIDENCE) -> tuple[float, float, float]:
+    """Interval for the ratio candidate/baseline: (low, high, the confidence achieved).
+
+    Distribution-free (Moses' interval for a shift, on log times, where speed-ups are
+    multiplicative): the k-th smallest and largest of all pairwise log ratios, k from the exact
+    null distribution of the Mann-Whitney U (normal approximation for large groups). It is the
+    interval that matches the rank test, so a verdict and its interval cannot disagree.
+    """
+    a, b = _array(candidate), _array(baseline)
+    a, b = a[a > 0], b[b > 0]
     if a.size == 0 or b.size == 0:
-        return float("nan"), float("nan")
-    # Different streams for the two groups: resampled independently even when their data are equal.
-    base = 0 if seed is None else seed
-    ratios = _bootstrap_medians(a, resamples, base + 1) / _bootstrap_medians(b, resamples, base + 2)
+        return float("nan"), float("nan"), float("nan")
+    limit = max(2, int(math.sqrt(MAX_PAIRS)))
+    a, b = _thin(a, limit), _thin(b, limit)
+    m, n = a.size, b.size
+    pairs = np.sort((np.log(a)[:, None] - np.log(b)[None, :]).ravel())
     tail = (1 - confidence) / 2
-    low, high = np.quantile(ratios, [tail, 1 - tail])
-    return float(low), float(high)
+    if m * n <= EXACT_PAIRS:
+        cdf = _u_null_cdf(m, n)
+        # The interval [D_(k), D_(mn-k+1)] misses with probability 2·P(U <= k-1): take the widest
+        # k whose tail fits in (1 - confidence)/2, or k = 1 (all pairs) when none does.
+        allowed = np.nonzero(cdf <= tail)[0]
+        k = int(allowed[-1]) + 1 if allowed.size else 1
+        achieved = 1 - 2 * float(cdf[k - 1])
+    else:
+        from scipy.stats import norm
+
+        z = float(norm.ppf(1 - tail))
+        k = max(1, int(math.floor(m * n / 2 - z * math.sqrt(m * n * (m + n + 1) / 12))))
+        achieved = confidence
+    k = min(k, (m * n + 1) // 2)
+    return float(np.exp(pairs[k - 1])), float(np.exp(pairs[m * n - k])), achieved
 
 
 def rank_test(a: Sequence[float], b: Sequence[float]) -> float:
-    """Two-sided Mann-Whitney U p-value (no assumption of normal timings)."""
+    """Two-sided Mann-Whitney U p-value, as scipy computes it (exact for small groups without ties)."""
     from scipy.stats import mannwhitneyu
 
     x, y = _array(a), _array(b)
     if x.size == 0 or y.size == 0:
         return float("nan")
-    if np.all(x == x[0]) and np.all(y == y[0]):
-        return 1.0 if x[0] == y[0] else 0.0
-    return float(mannwhitneyu(x, y, alternative="two-sided").pvalue)
+    if np.all(x == x[0]) and np.all(y == x[0]):
+        return 1.0  # every value equal: nothing to rank
+    p = float(mannwhitneyu(x, y, alternative="two-sided").pvalue)
+    return p if math.isfinite(p) else 1.0
+
+
+def smallest_p(m: int, n: int) -> float:
+    """The smallest two-sided p-value a rank test can reach with groups of m and n (no ties)."""
+    return min(1.0, 2 / math.comb(m + n, m)) if m and n else 1.0
+
+
+def repeats_needed(m: int, n: int, alpha: float = DEFAULT_ALPHA) -> int:
+    """How many more repeats the smaller group needs before a rank test can reach `alpha`."""
+    small, large = sorted((m, n))
+    extra = 0
+    while smallest_p(small + extra, max(large, small + extra)) >= alpha:
+        extra += 1
+    return extra
 
 
 @dataclass(frozen=True)
@@ -112,7 +172,9 @@ class Comparison:
     p_value: float
     n_candidate: int
     n_baseline: int
-    verdict: str  # "higher", "lower", "not significant", "negligible", "too few samples"
+    verdict: str  # "higher", "lower", "not significant", "negligible", "too few to tell"
+    confidence: float = DEFAULT_CONFIDENCE  # what the ratio's interval achieves
+    more_needed: int = 0  # with "too few to tell": repeats to add to the smaller group
 
     @property
     def significant(self) -> bool:
@@ -120,28 +182,34 @@ class Comparison:
 
 
 def compare_groups(candidate: Sequence[float], baseline: Sequence[float], min_effect: float = DEFAULT_MIN_EFFECT,
-                   alpha: float = DEFAULT_ALPHA, confidence: float = DEFAULT_CONFIDENCE,
-                   seed: int | None = 0) -> Comparison:
+                   alpha: float = DEFAULT_ALPHA, confidence: float = DEFAULT_CONFIDENCE) -> Comparison:
     """Compare two groups of measurements.
 
-    A difference is called real ("higher"/"lower") only when all three agree: the rank test
-    rejects equality at `alpha`, the bootstrap interval of the ratio of medians excludes 1,
-    and the ratio differs from 1 by at least `min_effect`. A significant difference smaller
-    than `min_effect` is "negligible"; otherwise "not significant".
+    A difference is called real ("higher"/"lower") only when the rank test rejects equality at
+    `alpha`, the interval of the ratio excludes 1, and the ratio differs from 1 by at least
+    `min_effect`; a significant difference smaller than `min_effect` is "negligible". Groups too
+    small for the rank test ever to reach `alpha` get "too few to tell" and how many more
+    repeats would do, never "no difference".
     """
     a, b = _array(candidate), _array(baseline)
     ratio = median(a) / median(b) if a.size and b.size and median(b) != 0 else float("nan")
-    if a.size < MIN_SAMPLES or b.size < MIN_SAMPLES:
-        return Comparison(ratio, float("nan"), float("nan"), float("nan"), int(a.size), int(b.size),
-                          "too few samples")
-    low, high = bootstrap_ci_ratio(a, b, confidence=confidence, seed=seed)
+    low, high, achieved = ratio_ci(a, b, confidence) if a.size and b.size else (float("nan"),) * 3
+    if smallest_p(a.size, b.size) >= alpha:
+        return Comparison(ratio, low, high, float("nan"), int(a.size), int(b.size), "too few to tell", achieved,
+                          repeats_needed(a.size, b.size, alpha))
     p_value = rank_test(a, b)
-    excludes_one = low > 1 or high < 1
-    if p_value < alpha and excludes_one:
+    if p_value < alpha and (low > 1 or high < 1):
         verdict = ("higher" if ratio > 1 else "lower") if abs(ratio - 1) >= min_effect else "negligible"
     else:
         verdict = "not significant"
-    return Comparison(ratio, low, high, p_value, int(a.size), int(b.size), verdict)
+    return Comparison(ratio, low, high, p_value, int(a.size), int(b.size), verdict, achieved)
+
+
+def format_p(p: float) -> str:
+    """p as people read it: p<0.001 rather than p=0."""
+    if p != p:
+        return "p n/a"
+    return "p<0.001" if p < 0.001 else f"p={p:.3g}"
 
 
 def pareto_front(costs: np.ndarray) -> np.ndarray:

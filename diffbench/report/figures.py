@@ -70,7 +70,7 @@ def latency_vs_steps(frame: pd.DataFrame) -> tuple[dict[str, Any], list[dict[str
         points = group.groupby("evaluations")["s_per_image"]
         x = sorted(points.groups)
         medians = [stats.median(points.get_group(v)) for v in x]
-        intervals = [stats.bootstrap_ci_median(points.get_group(v)) for v in x]
+        intervals = [stats.median_ci(points.get_group(v))[:2] for v in x]
         traces.append({"type": "scatter", "mode": "markers", "name": esc(group_label), "legendgroup": group_label,
                        "x": x, "y": medians, "error_y": {"type": "data", "symmetric": False,
                                                          "array": [hi - m for m, (_, hi) in zip(medians, intervals)],
