@@ -353,7 +353,7 @@ def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gp
 @click.argument("results", nargs=-1, required=True, type=click.Path())
 @click.option("--vram", help="VRAM the setting must fit in, e.g. 12GiB (or a GPU name such as 'RTX 3060').")
 @click.option("--max-seconds", type=float, help="Most seconds per image.")
-@click.option("--min-quality", type=click.FloatRange(0, 1), help="Least SSIM to the image at the most steps measured.")
+@click.option("--min-quality", type=click.FloatRange(0, 1), help="Least SSIM to the common reference image (the most expensive setting measured for that picture).")
 @click.option("--gpu", help="Only settings measured on a GPU whose name contains this.")
 @click.option("--filter", "filters", multiple=True, help="Keep only AXIS=VALUE[,VALUE] (repeatable).")
 @_skip_bad_lines_option

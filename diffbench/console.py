@@ -43,8 +43,8 @@ def plan_table(plan: Plan) -> Table:
     cells = plan.cells + [c for c, _ in plan.skipped] + plan.duplicates
     axes = varying_axes(cells)
     table = Table(title=f"{plan.suite.name}: {len(plan.cells)} cells, {plan.loads} pipeline loads, "
-                        f"{plan.generations} generations ({plan.suite.warmup} warm-up + {plan.suite.repeats} "
-                        "repeats per cell)")
+                        f"{'at most ' if plan.suite.auto else ''}{plan.generations} generations "
+                        f"({plan.suite.warmup} warm-up + {plan.suite.repeats_text()} per cell)")
     table.add_column("#", justify="right")
     table.add_column("cell id")
     for axis in axes:
@@ -123,11 +123,13 @@ class LiveObserver(RunObserver):
 
     def started(self, plan: Plan, results_path: Path) -> None:
         self.console.print(f"Writing results to [bold]{results_path}[/bold]")
-        self.per_cell = plan.suite.warmup + plan.suite.repeats
+        self.per_cell = plan.suite.warmup + plan.suite.max_repeats
+        self.done_in_cell = 0
         self.progress.start()
         self.task = self.progress.add_task("run", total=plan.generations, cell="starting", info="loading...")
 
     def cell_started(self, cell: Cell, index: int, total: int) -> None:
+        self.done_in_cell = 0
         label = f"cell {index}/{total}: {cell.model_name} {cell.settings['sampler']} {cell.settings['steps']} steps " \
                 f"{cell.settings['resolution']}"
         self.progress.update(self.task, cell=label)
@@ -144,7 +146,11 @@ class LiveObserver(RunObserver):
             memory = record["peak_vram_allocated_bytes"] or record["peak_host_rss_bytes"]
             kind = "VRAM" if record["peak_vram_allocated_bytes"] else "RSS"
             info = f"{rate:.1f} it/s, {kind} {fmt_bytes(memory)}" if rate else ""
-            self.progress.update(self.task, advance=1, info=info)
+            self.done_in_cell += 1
+            advance = 1
+            if record.get("repeats_stop"):  # auto repeats: this cell needs no more
+                advance = max(1, self.per_cell - self.done_in_cell + 1)
+            self.progress.update(self.task, advance=advance, info=info)
         else:
             # A failed cell will not produce its remaining generations.
             self.progress.update(self.task, advance=self.per_cell,

@@ -191,7 +191,8 @@ class Plan:
 
     @property
     def generations(self) -> int:
-        return len(self.cells) * (self.suite.warmup + self.suite.repeats)
+        """Generations at most (with auto repeats, cells may stop sooner)."""
+        return len(self.cells) * (self.suite.warmup + self.suite.max_repeats)
 
 
 def make_plan(suite: Suite, done: set[str] | None = None, placed_by_cluster: bool = False) -> Plan:

@@ -126,6 +126,7 @@ class GenerationLine(_Line):
     traceback: Text | None = None
     requested_steps: Count | None = None
     flops_per_denoiser_call: Count | None = None
+    repeats_stop: dict[str, Any] | None = None  # repeats: auto, on a cell's last generation: why it stopped
 
     @model_validator(mode="after")
     def _measured_when_ok(self) -> GenerationLine:

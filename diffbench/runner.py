@@ -125,18 +125,31 @@ def completed_work(records: list[dict[str, Any]], hostname: str | None) -> dict[
                 done.setdefault(record["cell_id"], set()).add(record["repeat"])
             elif record["status"] in {"oom", "not_applicable", "error", "crashed", "timeout"}:
                 done.setdefault(record["cell_id"], set()).add(-1)  # terminal: the whole cell
+            if record.get("repeats_stop"):
+                done.setdefault(record["cell_id"], set()).add(-1)  # auto repeats decided it had enough
     return done
 
 
-def _jobs(plan: Plan, done: dict[str, set[int]]) -> tuple[list[Job], list[Cell]]:
-    """Group the plan's cells into one job per load, leaving out repeats already measured."""
+def measured_walls(records: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """cell_id -> wall times of its measured ok generations, in the order they ran."""
+    walls: dict[str, list[float]] = {}
+    for record in records:
+        if record["type"] == "generation" and not record["warmup"] and record["status"] == "ok":
+            walls.setdefault(record["cell_id"], []).append(record["wall_s"])
+    return walls
+
+
+def _jobs(plan: Plan, done: dict[str, set[int]],
+          walls: dict[str, list[float]] | None = None) -> tuple[list[Job], list[Cell]]:
+    """Group the plan's cells into one job per load, leaving out repeats already measured
+    (with auto repeats, the earlier measurements go with the cell so that its rule sees them)."""
     jobs: dict[str, Job] = {}
     static_na: list[Cell] = []
     for cell in plan.cells:
         finished = done.get(cell.cell_id, set())
         if -1 in finished:
             continue
-        repeats = [r for r in range(plan.suite.repeats) if r not in finished]
+        repeats = [r for r in range(plan.suite.max_repeats) if r not in finished]
         if not repeats:
             continue
         if cell.skip_reason:
@@ -146,7 +159,10 @@ def _jobs(plan: Plan, done: dict[str, set[int]]) -> tuple[list[Job], list[Cell]]
         if job is None:
             job = jobs[cell.load_key] = Job(cell.model, plan.suite.base_dir, plan.suite.warmup, [],
                                             plan.suite.timeout_s, cell.model_name, plan.placed_by_cluster)
-        job.cells.append({"cell_id": cell.cell_id, "cell": cell.resolved(), "repeats": repeats})
+        entry: dict[str, Any] = {"cell_id": cell.cell_id, "cell": cell.resolved(), "repeats": repeats}
+        if plan.suite.auto:
+            entry["auto"] = {**plan.suite.auto_repeats.model_dump(), "previous_walls": (walls or {}).get(cell.cell_id, [])}
+        job.cells.append(entry)
     return list(jobs.values()), static_na
 
 
@@ -173,12 +189,13 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
     if resume is not None:
         writer, existing = _resume_writer(suite, Path(resume), force, notes)
         done = completed_work(existing, None if executor == "ray" else host["hostname"])
+        walls = measured_walls(existing)
     else:
         writer = _new_writer(suite, Path(out_dir))
-        done = {}
+        done, walls = {}, {}
     path = writer.path
     plan = make_plan(suite, placed_by_cluster=executor == "ray")
-    jobs, static_na = _jobs(plan, done)
+    jobs, static_na = _jobs(plan, done, walls)
     run_id = new_run_id()
     outcome = RunOutcome(path, run_id, plan, notes=notes)
     cells_by_id = {c.cell_id: c for c in plan.cells}
@@ -201,7 +218,7 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
         subject = f"{cell['model']} {cell['sampler']} {cell['steps']} steps {cell['resolution']} ({cell_id})"
         ordered = sorted(records, key=lambda r: r["repeat"])
         for advice in check_repeats(subject, [r["wall_s"] for r in ordered]):
-            if advice.kind != "few repeats" or suite.repeats >= 3:  # the suite asked for few: say it once
+            if advice.kind != "few repeats" or suite.min_repeats >= 3:  # the suite asked for few: say it once
                 warn(advice, cell_id)
         for advice in check_throttling(subject, [r.get("telemetry") for r in ordered]):
             warn(advice, cell_id)
@@ -305,8 +322,10 @@ def _start(writer: ResultsWriter, suite: Suite, run_id: str, host: dict[str, Any
                       "device-wide memory are not recorded")
     for text in nvml.gpu_warnings(host["gpus"]):
         warn(Advice("host", "GPU", text))
-    if suite.repeats < 3:
-        warn(Advice("few repeats", suite.name, f"repeats is {suite.repeats}: statistics need at least 3"))
+    if suite.min_repeats < 6:
+        warn(Advice("few repeats", suite.name, f"repeats is {suite.repeats}: a comparison needs at least 4 per "
+                    "setting to be able to say 'significant', and 6 for a 95% interval of the median; "
+                    "repeats: auto decides from the data"))
 
 
 STOP_SIGNALS = ("SIGTERM", "SIGHUP")

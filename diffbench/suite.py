@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from . import samplers
+from .repeats import AutoRepeats
 from .yamlsource import Loc, SuiteError, line_of, load_yaml
 
 # "auto": fp32 on CPU; on an accelerator fp16 for SD/SDXL and bf16 for SD3/FLUX (as they are trained).
@@ -163,12 +164,31 @@ class Suite(BaseModel):
     include: list[dict[str, Any]] = Field(default_factory=list)
     exclude: list[dict[str, Any]] = Field(default_factory=list)
     warmup: Annotated[int, Field(ge=0, le=100)] = 1
-    repeats: Annotated[int, Field(ge=1, le=1000)] = 3
+    repeats: Annotated[int, Field(ge=1, le=1000)] | Literal["auto"] = Field(
+        "auto", description="measured generations per cell, or 'auto': until the median is known well enough")
+    auto_repeats: AutoRepeats = Field(default_factory=AutoRepeats, description="the stopping rule of repeats: auto")
     timeout_s: Annotated[float, Field(gt=0)] | None = Field(None, description="time limit per cell")
 
     path: str = Field("", exclude=True)
     sha256: str = Field("", exclude=True)
     base_dir: str = Field("", exclude=True)
+
+    @property
+    def auto(self) -> bool:
+        return self.repeats == "auto"
+
+    @property
+    def max_repeats(self) -> int:
+        """The most measured generations a cell can get."""
+        return self.auto_repeats.max if self.repeats == "auto" else int(self.repeats)
+
+    @property
+    def min_repeats(self) -> int:
+        return self.auto_repeats.min if self.repeats == "auto" else int(self.repeats)
+
+    def repeats_text(self) -> str:
+        return (f"auto ({self.auto_repeats.min}-{self.auto_repeats.max}) repeats" if self.auto
+                else f"{self.repeats} repeats")
 
 
 def _describe_allowed(error: dict[str, Any]) -> str:

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import numpy as np
 from PIL import Image
 
@@ -145,3 +147,32 @@ def test_clip_score_with_a_local_clip_model(tmp_path: Path) -> None:
     scores = clip_scores(frame, folder)
     assert len(scores) == len(CELLS)
     assert scores["clip_score"].between(-100, 100).all() and scores["clip_score"].nunique() > 1
+
+
+def test_every_sampler_is_rated_against_one_common_reference(tmp_path: Path) -> None:
+    """A sampler measured only at 1 and 2 steps must not score 1.000 against its own 2-step image."""
+    path = tmp_path / "samplers.jsonl"
+    writer = ResultsWriter(path)
+    writer.write(run_record("r", "box", [{"name": "NVIDIA H100 80GB HBM3"}], {"name": "samplers"}))
+    settings = [("euler", 8, 0.08), ("euler", 16, 0.03), ("euler", 32, 0.0), ("lcm", 1, 0.4), ("lcm", 2, 0.3)]
+    for sampler, steps, noise in settings:
+        name = f"{sampler}-{steps}"
+        cell = cell_settings(model="sdxl", sampler=sampler, steps=steps, resolution="64x64", prompt="a fox", seed=1,
+                             guidance_scale=5.0, offload="none", batch_size=1)
+        image = writer.save_image(name, _image_bytes(_picture("sdxl", noise)))
+        for repeat in range(6):
+            record = generation_record(name, cell, repeat, False, "ok", wall_s=0.1 * steps * (1 + 0.001 * repeat),
+                                       step_s=[0.1] * steps, evaluations=steps,
+                                       runtime={"device": "cuda:0", "dtype": "fp16", "gpu_name": "NVIDIA H100"})
+            record["run_id"] = "r"
+            if repeat == 0:
+                record["image"] = image
+            writer.write(record)
+    writer.close()
+    from diffbench.analysis.quality import step_quality
+
+    quality = step_quality(with_metrics(load_results([path]).generations)).set_index("cell_id")
+    assert set(quality["reference_sampler"]) == {"euler"} and set(quality["reference_steps"]) == {32}
+    assert quality.loc["euler-32", "ssim"] == pytest.approx(1.0)
+    assert quality.loc["lcm-2", "ssim"] < quality.loc["euler-16", "ssim"] < 1.0
+    assert quality.loc["lcm-1", "ssim"] < quality.loc["lcm-2", "ssim"]

@@ -58,30 +58,46 @@ def image_paths(frame: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
-def step_quality(frame: pd.DataFrame) -> pd.DataFrame:
-    """For every stored image: SSIM against the image of the same picture at the most steps measured.
+REFERENCE_SAMPLERS = ("default", "euler")  # preferred as the reference among equally many steps
 
-    Columns: cell_id, hostname, steps, reference_steps, ssim (1.0 for the reference itself;
-    missing where a picture was measured at one step count only).
+
+def _reference(group: pd.DataFrame) -> pd.Series:
+    """The most expensive setting of a picture: the most steps, the model's own sampler first."""
+    steps = group["steps"].astype(int)
+    best = group[steps == steps.max()]
+    preferred = best[best["sampler"].astype(str).isin(REFERENCE_SAMPLERS)] if "sampler" in best else best
+    return (preferred if not preferred.empty else best).iloc[0]
+
+
+def step_quality(frame: pd.DataFrame) -> pd.DataFrame:
+    """For every stored image: SSIM against one common reference image of the same picture.
+
+    A picture is a model, prompt, seed and resolution (with everything else that changes the
+    image but not the sampler or the step count); its reference is the most expensive setting
+    measured for it: the most steps, the model's own sampler first. Every sampler and step count
+    is compared with that one image, never with a best of its own. Columns: cell_id, hostname,
+    steps, sampler, reference_steps, reference_sampler, ssim (1.0 for the reference itself;
+    missing where the picture has no other setting to compare with).
     """
     rows = image_paths(frame)
+    columns_out = ["cell_id", "hostname", "steps", "sampler", "reference_steps", "reference_sampler", "ssim"]
     if rows.empty:
-        return pd.DataFrame(columns=["cell_id", "hostname", "steps", "reference_steps", "ssim"])
-    columns = [c for c in SAME_PICTURE if c in rows]
+        return pd.DataFrame(columns=columns_out)
+    columns = [c for c in SAME_PICTURE if c in rows and c != "sampler"]
     keyed = rows.assign(**{f"_k_{c}": key_text(rows[c]) for c in columns})
     out = []
     for _, group in keyed.groupby([f"_k_{c}" for c in columns] + ["hostname"], sort=False):
-        reference_row = group.loc[group["steps"].astype(int).idxmax()]
-        reference = _image(reference_row["image_path"])
-        single = group["steps"].nunique() < 2
+        reference_row = _reference(group)
+        reference = _image(reference_row["image_path"]) if len(group) > 1 else None
         for _, row in group.iterrows():
             value = None
-            if not single and reference is not None:
+            if reference is not None:
                 image = _image(row["image_path"])
                 value = ssim(image, reference) if image is not None and image.shape == reference.shape else None
             out.append({"cell_id": row["cell_id"], "hostname": row["hostname"], "steps": int(row["steps"]),
-                        "reference_steps": int(reference_row["steps"]), "ssim": value})
-    return pd.DataFrame(out)
+                        "sampler": row.get("sampler"), "reference_steps": int(reference_row["steps"]),
+                        "reference_sampler": reference_row.get("sampler"), "ssim": value})
+    return pd.DataFrame(out, columns=columns_out)
 
 
 def clip_scores(frame: pd.DataFrame, model_folder: str | Path) -> pd.DataFrame:

@@ -35,7 +35,7 @@ class Candidate:
 
     def describe(self) -> str:
         memory = f"{self.memory_gib:.2f} GiB {self.memory_kind}" if self.memory_gib is not None else "memory unknown"
-        quality = f", SSIM {self.quality:.3f} to the most steps" if self.quality is not None else ""
+        quality = f", SSIM {self.quality:.3f} to the reference" if self.quality is not None else ""
         return f"{self.label} on {self.hardware} ({self.hostname}): {self.seconds:.3f} s/image, {memory}{quality}"
 
 
@@ -84,7 +84,7 @@ def recommend(frame: pd.DataFrame, vram_gib: float | None = None, max_seconds: f
     if max_seconds is not None:
         constraints.append(f"at most {max_seconds:g} s per image")
     if min_quality is not None:
-        constraints.append(f"SSIM to the most steps measured at least {min_quality:g}")
+        constraints.append(f"SSIM to the common reference (most steps, model sampler) at least {min_quality:g}")
     if gpu:
         constraints.append(f"on a GPU matching '{gpu}'")
     excluded: list[tuple[str, str]] = []

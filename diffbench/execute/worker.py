@@ -142,6 +142,7 @@ class Worker:
             return
         context = {"runtime": {**runtime.describe(), "scheduler": scheduler_name}, "requested_steps": settings["steps"]}
         plan = [(True, i) for i in range(self.job["warmup"])] + [(False, r) for r in cell["repeats"]]
+        auto = _AutoRule(cell.get("auto"))
         image_sent = False
         probe.capture = True  # the first generation keeps its denoiser inputs for the FLOP count
         for warmup, repeat in plan:
@@ -173,7 +174,32 @@ class Worker:
             if not warmup and not image_sent and images:
                 record["_image_png"] = thumbnail_png(images[0])
                 image_sent = True
+            stop = None if warmup else auto.after(fields["wall_s"])
+            if stop is not None:
+                record["repeats_stop"] = stop
             self.send("record", record)
+            if stop is not None:
+                return
+
+
+class _AutoRule:
+    """repeats: auto for one cell: its measured wall times so far, and whether they are enough."""
+
+    def __init__(self, policy: dict[str, Any] | None) -> None:
+        from ..repeats import AutoRepeats
+
+        self.policy = AutoRepeats(**{k: v for k, v in policy.items() if k != "previous_walls"}) if policy else None
+        self.walls: list[float] = list(policy.get("previous_walls", [])) if policy else []
+        self.spent = sum(self.walls)
+
+    def after(self, wall_s: float) -> dict[str, Any] | None:
+        if self.policy is None:
+            return None
+        from ..repeats import stop_reason
+
+        self.walls.append(wall_s)
+        self.spent += wall_s
+        return stop_reason(self.walls, self.policy, self.spent)
 
 
 def die_with_parent(parent_pid: int | None) -> None:

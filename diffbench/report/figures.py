@@ -136,9 +136,9 @@ def time_against_memory(summary: pd.DataFrame) -> tuple[dict[str, Any], list[str
 
 
 def quality_against_steps(frame: pd.DataFrame, quality: pd.DataFrame, summary: pd.DataFrame) -> dict[str, Any]:
-    """SSIM of each step count's image to the image at the most steps: where more steps stop paying."""
+    """SSIM of each setting's image to the common reference (the most expensive setting): where more steps stop paying."""
     traces: list[dict[str, Any]] = []
-    layout = _layout("Image change against steps (SSIM to the image at the most steps; 1 = same picture)",
+    layout = _layout("Image change against steps (SSIM to the common reference image; 1 = same picture)",
                      "steps", "SSIM", yaxis={"title": {"text": "SSIM"}, "range": [0, 1.02]})
     if quality.empty or summary.empty:
         return {"data": traces, "layout": layout}
