@@ -242,15 +242,16 @@ def report(results: tuple[str, ...], output: str, compare_axis: str | None, base
                                  "energy_j_per_image", "images_per_kwh", "tflops_achieved"]))
 @click.option("--filter", "filters", multiple=True, help="Keep only AXIS=VALUE[,VALUE] (repeatable).")
 @click.option("--min-effect", default=0.05, show_default=True, help="Smallest relative difference worth calling real.")
+@click.option("--allow-noisy", is_flag=True, help="Judge cells flagged noisy too (measured while other work competed).")
 @_skip_bad_lines_option
 def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, metric: str,
-                    filters: tuple[str, ...], min_effect: float, skip_bad_lines: bool) -> None:
+                    filters: tuple[str, ...], min_effect: float, allow_noisy: bool, skip_bad_lines: bool) -> None:
     """Compare settings along one axis, everything else held equal, as a terminal table."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    from .analysis.compare import compare, headline
+    from .analysis.compare import compare, headline, noisy_cells
     from .analysis.stats import format_p
     from .analysis.frames import METRICS, with_metrics
     from .report.filters import FilterError, apply_filters
@@ -258,7 +259,8 @@ def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, m
     loaded = _read_results(results, skip_bad_lines)
     try:
         frame = apply_filters(with_metrics(loaded.generations), list(filters))
-        table = compare(frame, axis, baseline=baseline, metric=metric, min_effect=min_effect)
+        table = compare(frame, axis, baseline=baseline, metric=metric, min_effect=min_effect,
+                        noisy=noisy_cells(loaded.warnings), allow_noisy=allow_noisy)
     except FilterError as exc:
         _fail(str(exc))
     console = Console(width=None if sys.stdout.isatty() else 160)

@@ -157,7 +157,7 @@ class LiveObserver(RunObserver):
                                  info=f"[red]{record['status']}[/red]: {(record['error'] or '')[:50]}")
 
     def note(self, message: str) -> None:
-        self.progress.console.print(f"[dim]{escape(message)}[/dim]")
+        self.progress.console.print(f"[dim]{escape(message)}[/dim]", soft_wrap=True)  # paths stay whole
 
     def stopping(self) -> None:
         self.progress.console.print("[yellow]Stopping after the generation in progress "

@@ -127,6 +127,10 @@ class GenerationLine(_Line):
     requested_steps: Count | None = None
     flops_per_denoiser_call: Count | None = None
     repeats_stop: dict[str, Any] | None = None  # repeats: auto, on a cell's last generation: why it stopped
+    host_rss_baseline_bytes: ByteCount | None = None
+    cpu_s: Seconds | None = None
+    load_avg_1m: Seconds | None = None
+    gpu_other_processes: list[dict[str, Any]] | None = Field(None, max_length=MAX_LIST)
 
     @model_validator(mode="after")
     def _measured_when_ok(self) -> GenerationLine:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import SCHEMA_VERSION
-from .analysis.advice import Advice, check_repeats, check_throttling
+from .analysis.advice import Advice, check_noise, check_repeats, check_throttling
 from .execute.local import Job, LocalExecutor
 from .hardware import nvml
 from .hardware.sysinfo import host_description, software_description
@@ -217,10 +217,12 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
         cell = records[0]["cell"]
         subject = f"{cell['model']} {cell['sampler']} {cell['steps']} steps {cell['resolution']} ({cell_id})"
         ordered = sorted(records, key=lambda r: r["repeat"])
-        for advice in check_repeats(subject, [r["wall_s"] for r in ordered]):
+        for advice in check_repeats(subject, [r["wall_s"] for r in ordered], suite.warmup):
             if advice.kind != "few repeats" or suite.min_repeats >= 3:  # the suite asked for few: say it once
                 warn(advice, cell_id)
         for advice in check_throttling(subject, [r.get("telemetry") for r in ordered]):
+            warn(advice, cell_id)
+        for advice in check_noise(subject, ordered, os.cpu_count() or 1):
             warn(advice, cell_id)
 
     def write(record: dict[str, Any], record_run_id: str = run_id) -> None:

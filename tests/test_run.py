@@ -149,3 +149,18 @@ def test_what_diffbench_writes_meets_its_own_results_contract(quickstart_results
     assert {r["type"] for r in records} >= {"run", "load", "generation"}
     for record in records:
         assert validate_line(record) is record
+
+
+def test_quickstart_with_auto_repeats_can_tell_4_from_8_steps(quickstart_results: Path) -> None:
+    """With the old default of 3 repeats no comparison could ever be significant; auto repeats decide."""
+    from diffbench.analysis.compare import compare
+    from diffbench.analysis.frames import with_metrics
+    from diffbench.results import load_results
+
+    records = read_records(quickstart_results)
+    stops = [r["repeats_stop"] for r in records if r["type"] == "generation" and r.get("repeats_stop")]
+    assert len(stops) == 4 and all(s["n"] >= 6 for s in stops)  # every cell says why it stopped
+    frame = with_metrics(load_results([quickstart_results]).generations)
+    table = compare(frame[frame["sampler"] == "euler"], "steps", baseline="4 steps", allow_noisy=True)
+    [eight] = [r for r in table.rows if not r.is_baseline]
+    assert eight.comparison is not None and eight.comparison.verdict == "higher", eight.comparison

@@ -15,6 +15,7 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
+CPU_SHARE = 0.6  # a CPU worker getting less than this share of its cores was crowded out
 HIGH_VARIATION = 0.10  # coefficient of variation of seconds per image across repeats
 SLOW_FIRST = 1.5  # first measured generation this many times the median of the rest
 
@@ -29,8 +30,33 @@ class Advice:
         return f"{self.kind}: {self.subject}: {self.message}"
 
 
-def check_repeats(subject: str, seconds: Sequence[float]) -> list[Advice]:
-    """Warnings from one cell's measured times, in repeat order."""
+def check_noise(subject: str, records: Sequence[dict[str, Any]], cores: int) -> list[Advice]:
+    """'noisy' when something else competed with the measurement: the machine's load above its
+    cores, the worker getting a small share of the CPU it asked for (CPU runs), or another
+    process on the GPU. Such a cell's numbers are right for that moment, wrong for the question;
+    `compare` will not judge them unless asked to."""
+    loads = [r["load_avg_1m"] for r in records if r.get("load_avg_1m") is not None]
+    found: list[str] = []
+    if loads and max(loads) > cores + 1:
+        found.append(f"load average up to {max(loads):.1f} on {cores} cores")
+    runtime = (records[0].get("runtime") or {}) if records else {}
+    threads = runtime.get("torch_threads")
+    if str(runtime.get("device", "")).startswith("cpu") and threads:
+        shares = [r["cpu_s"] / r["wall_s"] for r in records if r.get("cpu_s") is not None and r.get("wall_s")]
+        usable = min(int(threads), cores)
+        if shares and float(np.median(shares)) < CPU_SHARE * usable:
+            found.append(f"the worker got {float(np.median(shares)):.1f} of the {usable} cores it runs on")
+    others = max((len(r.get("gpu_other_processes") or []) for r in records), default=0)
+    if others:
+        found.append(f"{others} other process(es) used the GPU")
+    if not found:
+        return []
+    return [Advice("noisy", subject, "; ".join(found) + ": other work competed with the measurement; rerun on a "
+                   "quiet machine (compare will not judge this cell without --allow-noisy)")]
+
+
+def check_repeats(subject: str, seconds: Sequence[float], warmup: int = 0) -> list[Advice]:
+    """Warnings from one cell's measured times, in repeat order (after `warmup` warm-ups)."""
     times = np.asarray(seconds, dtype=float)
     found: list[Advice] = []
     if len(times) < 3:
@@ -44,8 +70,9 @@ def check_repeats(subject: str, seconds: Sequence[float]) -> list[Advice]:
                             "programs, check for throttling, or add repeats"))
     rest = float(np.median(times[1:]))
     if rest > 0 and times[0] > SLOW_FIRST * rest:
+        remedy = (f"even after {warmup} warm-up(s): raise warmup" if warmup else "add a warm-up generation (warmup: 1)")
         found.append(Advice("slow first run", subject, f"the first measured generation took {times[0] / rest:.1f}x "
-                                                       "the others: add a warm-up generation"))
+                                                       f"the others: {remedy}"))
     return found
 
 
@@ -67,9 +94,11 @@ def advise(frame: pd.DataFrame, summary: pd.DataFrame) -> list[Advice]:
     if frame.empty:
         return found
     labels = {(r["cell_id"], r["hostname"]): r["label"] for _, r in summary.iterrows()}
+    warmups = frame[frame["warmup"].astype(bool) & (frame["status"] == "ok")].groupby(["cell_id", "hostname"]).size()
     for (cell_id, host), group in measured(frame).groupby(["cell_id", "hostname"], sort=False):
         subject = f"{labels.get((cell_id, host), cell_id)} on {host}"
-        found += check_repeats(subject, group.sort_values("repeat")["s_per_image"].to_numpy(dtype=float))
+        found += check_repeats(subject, group.sort_values("repeat")["s_per_image"].to_numpy(dtype=float),
+                               int(warmups.get((cell_id, host), 0)))
         if "telemetry_throttled" in group:
             throttled = group[group["telemetry_throttled"].fillna(False).astype(bool)]
             if not throttled.empty:

@@ -6,6 +6,7 @@ than the compared axis land in different contexts and are never paired silently.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -75,9 +76,21 @@ def comparable_axes(frame: pd.DataFrame) -> list[str]:
             if column not in {"source", "runtime_device"}]
 
 
+def noisy_cells(warnings: pd.DataFrame | None) -> set[tuple[str, str]]:
+    """(cell_id, hostname) of cells flagged noisy when they ran (stored warning lines)."""
+    if warnings is None or warnings.empty or "kind" not in warnings:
+        return set()
+    flagged = warnings[warnings["kind"] == "noisy"]
+    return {(str(c), str(h)) for c, h in zip(flagged["cell_id"], flagged["hostname"])}
+
+
 def compare(frame: pd.DataFrame, by: str, baseline: str | None = None, metric: str = "s_per_image",
-            min_effect: float = stats.DEFAULT_MIN_EFFECT) -> ComparisonTable:
-    """Compare every value of `by` with the baseline value, within each context of equal settings."""
+            min_effect: float = stats.DEFAULT_MIN_EFFECT, noisy: set[tuple[str, str]] | None = None,
+            allow_noisy: bool = False) -> ComparisonTable:
+    """Compare every value of `by` with the baseline value, within each context of equal settings.
+
+    A comparison that involves a cell flagged noisy (see advice.check_noise) gets the verdict
+    "noisy" instead of one, unless `allow_noisy`."""
     if metric not in METRICS:
         raise ValueError(f"unknown metric '{metric}' (known: {', '.join(METRICS)})")
     column = axis_column(by)
@@ -102,10 +115,15 @@ def compare(frame: pd.DataFrame, by: str, baseline: str | None = None, metric: s
             continue
         base = baseline if baseline in values else values[0]
         base_values = group.loc[group["_value"] == base, metric].astype(float).to_numpy()
+        flagged = {value: bool(noisy) and any((str(c), str(h)) in noisy for c, h in zip(
+            group.loc[group["_value"] == value, "cell_id"], group.loc[group["_value"] == value, "hostname"]))
+            for value in values}
         for value in [base] + [v for v in values if v != base]:
             sample = group.loc[group["_value"] == value, metric].astype(float).to_numpy()
             low, high, _ = stats.median_ci(sample)
             comparison = None if value == base else stats.compare_groups(sample, base_values, min_effect=min_effect)
+            if comparison is not None and not allow_noisy and (flagged[value] or flagged[base]):
+                comparison = dataclasses.replace(comparison, verdict="noisy")
             table.rows.append(ComparisonRow(context, value, value == base, len(sample), stats.median(sample),
                                             low, high, comparison))
     return table
@@ -118,6 +136,9 @@ def describe(row: ComparisonRow, baseline: str, metric: str) -> str:
         return f"{row.value} is the baseline"
     name, unit, better = METRICS[metric]
     interval = f"{100 * c.confidence:.0f}% CI {c.ratio_low:.3f}-{c.ratio_high:.3f}"
+    if c.verdict == "noisy":
+        return (f"{row.value} vs {baseline}: not judged: measured while other work competed (flagged noisy); "
+                f"rerun on a quiet machine, or pass --allow-noisy (ratio {c.ratio:.3f}, {interval})")
     if c.verdict == "too few to tell":
         return (f"{row.value} vs {baseline}: too few repeats to tell ({c.n_candidate} and {c.n_baseline}; a rank "
                 f"test cannot reach p<0.05 with so few): {c.more_needed} more each needed (ratio {c.ratio:.3f}, "

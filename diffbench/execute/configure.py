@@ -31,6 +31,10 @@ class Runtime:
                                      "gpu_uuid": self.gpu_uuid}
         if self.notes:
             described["notes"] = list(self.notes)
+        if self.device.type == "cpu":
+            import torch
+
+            described["torch_threads"] = torch.get_num_threads()
         if self.vram_cap:
             described.update(self.vram_cap)
         return described

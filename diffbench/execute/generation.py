@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -27,10 +28,13 @@ def measure_generation(pipe: Any, probe: PipelineProbe, meters: Meters, kwargs: 
                        keep_trace: bool = False) -> tuple[dict[str, Any], Any]:
     """Run pipe(**kwargs) once under the probe; return the measured fields and the output images."""
     meters.host.reset()
+    baseline_rss = meters.host.current_bytes()
+    load = _load_average()
     if meters.cuda:
         meters.cuda.reset()
     if meters.telemetry:
         meters.telemetry.start()
+    cpu_started = time.process_time()
     started = time.perf_counter()
     probe.begin()
     try:
@@ -38,6 +42,7 @@ def measure_generation(pipe: Any, probe: PipelineProbe, meters: Meters, kwargs: 
     finally:
         timing = probe.end()  # synchronises once, then resolves every mark
         wall = time.perf_counter() - started
+        cpu_s = time.process_time() - cpu_started
         telemetry = meters.telemetry.stop(keep_trace) if meters.telemetry else None
     allocated = reserved = None
     if meters.cuda:
@@ -54,11 +59,24 @@ def measure_generation(pipe: Any, probe: PipelineProbe, meters: Meters, kwargs: 
         "peak_vram_device_bytes": telemetry["peak_device_used_bytes"] if telemetry else None,
         "peak_host_rss_bytes": meters.host.peak_bytes(),
         "host_rss_peak_exact": meters.host.resettable,
+        # What the process already held when the generation began (memory kept from earlier
+        # cells of the same worker): peak minus this is what the generation itself added.
+        "host_rss_baseline_bytes": baseline_rss,
+        # Noise: the CPU time this process got, and the machine's load, during the generation.
+        "cpu_s": cpu_s,
+        "load_avg_1m": load,
         "energy_j": telemetry["energy_j"] if telemetry else None,
         "avg_power_w": telemetry["avg_power_w"] if telemetry else None,
         "telemetry": telemetry,
     }
     return fields, output.images
+
+
+def _load_average() -> float | None:
+    try:
+        return float(os.getloadavg()[0])
+    except (OSError, AttributeError):
+        return None
 
 
 def thumbnail_png(image: Any) -> bytes:

@@ -167,6 +167,10 @@ class Worker:
 
                     torch.cuda.empty_cache()
                 return  # the cell's remaining repeats would fail the same way
+            if meters.telemetry is not None:  # outside the timed region: who else is on the GPU
+                from ..hardware import nvml
+
+                fields["gpu_other_processes"] = nvml.processes_on(meters.telemetry.handle)
             if probe.captured is not None:  # once per cell, after the timed region
                 context["flops_per_denoiser_call"] = count_call_flops(denoiser_of(pipe), *probe.captured)
                 probe.captured = None

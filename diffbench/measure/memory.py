@@ -35,6 +35,16 @@ class HostPeak:
         if self.resettable:
             self._try_reset()
 
+    def current_bytes(self) -> int | None:
+        """Resident set size now (the baseline a generation starts from), where /proc tells it."""
+        try:
+            for line in _PROC_STATUS.read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        return None
+
     def peak_bytes(self) -> int:
         if self.resettable:
             for line in _PROC_STATUS.read_text().splitlines():

@@ -65,6 +65,7 @@ class TelemetrySampler:
     def __init__(self, nvml: Any, handle: Any, hz: float = DEFAULT_HZ) -> None:
         self._nvml = nvml
         self._handle = handle
+        self.handle = handle
         self._interval = 1.0 / max(1.0, min(hz, 50.0))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -17,7 +17,7 @@ from ..analysis.advice import advise, software_mismatches
 from ..analysis.costmodel import check_projections
 from ..analysis.quality import step_quality
 from ..analysis.recommend import recommend
-from ..analysis.compare import ComparisonTable, comparable_axes, compare, headline
+from ..analysis.compare import ComparisonTable, comparable_axes, compare, headline, noisy_cells
 from ..analysis.frames import METRICS, cell_summary, measured, peak_memory_gib, setting_label, varying, with_metrics
 from ..results import Results, check_output, load_results, safe_image
 from . import figures
@@ -149,7 +149,8 @@ def build_report(paths: list[str | Path], output: str | Path, compare_axis: str 
         steps = steps[steps["cell_id"].isin(frame["cell_id"])]
     summary = cell_summary(frame)
     axes = [compare_axis] if compare_axis else (comparable_axes(frame) if not frame.empty else [])
-    headline_tables = [compare(frame, axis, baseline=baseline) for axis in axes]
+    noisy = noisy_cells(results.warnings)
+    headline_tables = [compare(frame, axis, baseline=baseline, noisy=noisy) for axis in axes]
     steps_figure = figures.step_latency(frame, steps, summary)
     scaling_figure, fits = figures.latency_vs_steps(frame)
     pareto_figure, pareto = figures.time_against_memory(summary)
