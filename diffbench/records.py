@@ -149,7 +149,8 @@ class LoadLine(_Line):
 
     type: Literal["load"]
     run_id: Identifier
-    load_s: Seconds | None = None
+    load_s: Seconds | None = None  # building or reading the pipeline and placing it, imports excluded
+    import_s: Seconds | None = None  # importing diffusers and its pipelines, before the load
     runtime: dict[str, Any] | None = None
 
 

@@ -17,7 +17,7 @@ from . import SCHEMA_VERSION
 from .analysis.advice import Advice, check_noise, check_repeats, check_throttling
 from .execute.local import Job, LocalExecutor
 from .hardware import nvml
-from .hardware.sysinfo import host_description, software_description
+from .hardware.sysinfo import environment_description, host_description, load_warnings, software_description
 from .plan import Cell, Plan, make_plan
 from .results import (ResultsError, ResultsWriter, ResultsWriteError, fitting_name, generation_record, new_run_id,
                       newest_schema, open_regular, read_records, repair_torn_tail, utc_now)
@@ -313,6 +313,7 @@ def _start(writer: ResultsWriter, suite: Suite, run_id: str, host: dict[str, Any
         "host": {**host, "telemetry": "nvml" if not nvml.unavailable_reason() else
                  f"unavailable: {nvml.unavailable_reason()}"},
         "software": software_description(),
+        "environment": environment_description(),
         "settings": {"warmup": suite.warmup, "repeats": suite.repeats, "timeout_s": suite.timeout_s,
                      "executor": executor},
     })
@@ -324,6 +325,8 @@ def _start(writer: ResultsWriter, suite: Suite, run_id: str, host: dict[str, Any
                       "device-wide memory are not recorded")
     for text in nvml.gpu_warnings(host["gpus"]):
         warn(Advice("host", "GPU", text))
+    for text in load_warnings():
+        warn(Advice("host", "load", text))
     if suite.min_repeats < 6:
         warn(Advice("few repeats", suite.name, f"repeats is {suite.repeats}: a comparison needs at least 4 per "
                     "setting to be able to say 'significant', and 6 for a 95% interval of the median; "

@@ -132,6 +132,8 @@ def cell_summary(frame: pd.DataFrame) -> pd.DataFrame:
     metrics = data.groupby(keys, sort=False).agg(
         n=("s_per_image", "size"),
         s_per_image=("s_per_image", "median"),
+        s_per_image_p90=("s_per_image", lambda s: float(np.percentile(s, 90))),
+        s_per_image_p99=("s_per_image", lambda s: float(np.percentile(s, 99))),
         it_s=("it_s", "median"),
         step_ms=("step_ms", "median"),
         peak_vram_gib=("peak_vram_gib", "max"),

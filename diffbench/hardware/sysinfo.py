@@ -77,6 +77,34 @@ def torch_view() -> dict[str, Any]:
     return view
 
 
+def environment_description() -> dict[str, Any]:
+    """What shapes CPU-side timing on this host: thread settings, CPU affinity and load now."""
+    described: dict[str, Any] = {name: os.environ.get(name) for name in
+                                 ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "CUDA_VISIBLE_DEVICES")}
+    try:
+        described["cpu_affinity"] = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        described["cpu_affinity"] = None
+    try:
+        described["load_avg"] = [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        described["load_avg"] = None
+    return described
+
+
+def load_warnings() -> list[str]:
+    """A machine already busier than its cores measures that business, not the model."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return []
+    cores = os.cpu_count() or 1
+    if load > cores:
+        return [f"load average {load:.1f} exceeds the {cores} cores: other work will slow and scatter the "
+                "measurements; close it, or expect diffbench to flag cells as noisy"]
+    return []
+
+
 def system_report() -> dict[str, Any]:
     """Everything `diffbench sysinfo` shows: host, GPUs (NVML, matched to torch by UUID), software, warnings."""
     from .gpus import find_gpu
@@ -97,5 +125,5 @@ def system_report() -> dict[str, Any]:
         "software": software_description(),
         "torch": torch_info,
         "telemetry": "nvml" if not reason else f"unavailable: {reason}",
-        "warnings": gpu_warnings(host["gpus"]),
+        "warnings": gpu_warnings(host["gpus"]) + load_warnings(),
     }

@@ -12,7 +12,7 @@ from .filters import apply_filters
 
 FORMATS = ("csv", "parquet", "markdown")
 LEVELS = ("cells", "generations", "steps")
-CELL_COLUMNS = ("hostname", "hardware", "n", "s_per_image", "it_s", "step_ms", "phase_text_encode", "phase_denoise",
+CELL_COLUMNS = ("hostname", "hardware", "n", "s_per_image", "s_per_image_p90", "s_per_image_p99", "it_s", "step_ms", "phase_text_encode", "phase_denoise",
                 "phase_decode", "phase_other", "peak_vram_gib", "peak_rss_gib", "energy_j_per_image", "images_per_kwh",
                 "tflops_achieved", "peak_fraction", "cv", "cell_id")
 
