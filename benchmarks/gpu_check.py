@@ -316,9 +316,6 @@ def speed(check: Check) -> None:
         check.say(f"- memory (no offload): torch peak allocated {_gib(result['peak_vram_allocated_bytes'])}, "
                   f"NVML device peak {_gib(result['peak_vram_device_bytes'])}")
     check.save("speed.json", result)
-    del pipe
-    if cuda:
-        torch.cuda.empty_cache()
 
 
 # --- sections 3-6: through the runner ---------------------------------------------------------

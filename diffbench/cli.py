@@ -14,11 +14,33 @@ import click
 from . import __version__
 
 EXIT_BAD_INPUT = 2
+EXIT_NOTHING = 3  # the input was fine but held nothing to show: no match, nothing measured
 
 
 def _fail(message: str) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(EXIT_BAD_INPUT)
+
+
+def _nothing(message: str) -> None:
+    click.echo(f"nothing to show: {message}", err=True)
+    sys.exit(EXIT_NOTHING)
+
+
+def _selected(loaded: Any, filters: tuple[str, ...], what: str) -> Any:
+    """The measured frame after --filter; no generations at all, or none left, ends the command (exit 3)."""
+    from .analysis.frames import with_metrics
+    from .report.filters import FilterError, apply_filters
+
+    if loaded.generations.empty:
+        _nothing(f"no generations in {what}")
+    try:
+        frame = apply_filters(with_metrics(loaded.generations), list(filters))
+    except FilterError as exc:
+        _fail(str(exc))
+    if frame.empty:
+        _nothing(f"no generation matches {' and '.join(filters)}")
+    return frame
 
 
 def _load(path: str, allow_pickle: bool = False, trust_remote_code: bool = False) -> Any:
@@ -158,7 +180,8 @@ def plan(suite: str, as_json: bool, allow_pickle: bool, trust_remote_code: bool)
         skipped = [{"cell_id": c.cell_id, "reason": r} for c, r in made.skipped]
         skipped += [{"cell_id": c.cell_id, "reason": f"duplicate of {c.duplicate_of}"} for c in made.duplicates]
         click.echo(json.dumps({"cells": cells, "skipped": skipped, "loads": made.loads,
-                               "generations": made.generations}, indent=2))
+                               "generations": made.generations, "generations_min": made.generations_min,
+                               "repeats": made.suite.repeats}, indent=2))
         return
     from rich.console import Console
 
@@ -222,10 +245,13 @@ def report(results: tuple[str, ...], output: str, compare_axis: str | None, base
         check_output(output, list(results))
     except ResultsError as exc:
         _fail(str(exc))
+    from .analysis.values import UnknownValue
+
     loaded = _read_results(results, skip_bad_lines)
+    _selected(loaded, filters, " ".join(results))
     try:
         info = build_report(list(results), output, compare_axis, baseline, list(filters), title, results=loaded)
-    except (ResultsError, FilterError) as exc:
+    except (ResultsError, FilterError, UnknownValue) as exc:
         _fail(str(exc))
     except OSError as exc:
         _fail(f"{output}: cannot write the report ({exc.strerror})")
@@ -253,15 +279,16 @@ def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, m
 
     from .analysis.compare import compare, headline, noisy_cells
     from .analysis.stats import format_p
-    from .analysis.frames import METRICS, with_metrics
-    from .report.filters import FilterError, apply_filters
+    from .analysis.frames import METRICS
+
+    from .analysis.values import UnknownValue
 
     loaded = _read_results(results, skip_bad_lines)
+    frame = _selected(loaded, filters, " ".join(results))
     try:
-        frame = apply_filters(with_metrics(loaded.generations), list(filters))
         table = compare(frame, axis, baseline=baseline, metric=metric, min_effect=min_effect,
                         noisy=noisy_cells(loaded.warnings), allow_noisy=allow_noisy)
-    except FilterError as exc:
+    except UnknownValue as exc:
         _fail(str(exc))
     console = Console(width=None if sys.stdout.isatty() else 160)
     name, unit, better = METRICS[metric]
@@ -280,7 +307,7 @@ def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, m
     for line in table.unpaired:
         console.print(f"[dim]not compared: {escape(line)}[/dim]")
     if not table.rows:
-        console.print(f"Nothing to compare by {axis}: no two values of it share all other settings.")
+        _nothing(f"no two values of {axis} share all other settings in these results")
 
 
 @main.command()
@@ -304,6 +331,7 @@ def export(results: tuple[str, ...], fmt: str, level: str, output: str | None, f
     except ResultsError as exc:
         _fail(str(exc))
     loaded = _read_results(results, skip_bad_lines)
+    _selected(loaded, filters, " ".join(results))
     try:
         text = write_export(export_table(list(results), level, list(filters), results=loaded), fmt, output)
     except (FilterError, ExportError) as exc:
@@ -328,9 +356,8 @@ def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gp
                      skip_bad_lines: bool) -> None:
     """What would STEPS cost? Seconds per image from the fitted fixed + per-step cost, with an interval."""
     from .analysis.costmodel import EstimateError, check_projections, estimate
-    from .analysis.frames import with_metrics
 
-    frame = with_metrics(_read_results(results, skip_bad_lines).generations)
+    frame = _selected(_read_results(results, skip_bad_lines), (), " ".join(results))
     try:
         answers = estimate(frame, steps, gpu=gpu, model=model, sampler=sampler, resolution=resolution,
                            batch_size=batch_size, runtime_dtype=dtype, offload=offload)
@@ -362,20 +389,14 @@ def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gp
 def recommend_command(results: tuple[str, ...], vram: str | None, max_seconds: float | None,
                       min_quality: float | None, gpu: str | None, filters: tuple[str, ...], skip_bad_lines: bool) -> None:
     """The Pareto-optimal settings under your constraints, why each, and what was left out and why."""
-    from .analysis.frames import with_metrics
     from .analysis.recommend import recommend
     from .hardware.memsize import vram_limit_bytes
-    from .report.filters import FilterError, apply_filters
 
     try:
         vram_gib = vram_limit_bytes(vram) / 2**30 if vram else None
     except ValueError as exc:
         _fail(f"--vram {vram!r}: {exc}")
-    loaded = _read_results(results, skip_bad_lines)
-    try:
-        frame = apply_filters(with_metrics(loaded.generations), list(filters))
-    except FilterError as exc:
-        _fail(str(exc))
+    frame = _selected(_read_results(results, skip_bad_lines), filters, " ".join(results))
     answer = recommend(frame, vram_gib=vram_gib, max_seconds=max_seconds, min_quality=min_quality, gpu=gpu)
     click.echo("Constraints: " + ("; ".join(answer.constraints) or "none"))
     if not answer.chosen:

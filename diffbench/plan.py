@@ -194,6 +194,11 @@ class Plan:
         """Generations at most (with auto repeats, cells may stop sooner)."""
         return len(self.cells) * (self.suite.warmup + self.suite.max_repeats)
 
+    @property
+    def generations_min(self) -> int:
+        """Generations at least, when every cell runs (auto repeats stopping as early as allowed)."""
+        return len(self.cells) * (self.suite.warmup + self.suite.min_repeats)
+
 
 def make_plan(suite: Suite, done: set[str] | None = None, placed_by_cluster: bool = False) -> Plan:
     """Order cells so that each pipeline loads once; skip done cells and those that cannot apply.

@@ -39,7 +39,8 @@ def test_plan_json_lists_cells(repo: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "diffbench.cli", "plan", "suites/quickstart.yaml", "--json"],
                             capture_output=True, text=True, cwd=repo, timeout=120)
     data = json.loads(result.stdout)
-    assert len(data["cells"]) == 4 and data["loads"] == 1 and data["generations"] == 28
+    assert len(data["cells"]) == 4 and data["loads"] == 1 and data["repeats"] == "auto"
+    assert data["generations"] == 4 * (2 + 30) and data["generations_min"] == 4 * (2 + 6)
 
 
 def test_bad_suite_gives_one_line_and_exit_2(tmp_path: Path, repo: Path) -> None:

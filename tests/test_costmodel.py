@@ -77,7 +77,7 @@ def test_an_unmeasured_gpu_is_projected_and_said_to_be(tmp_path: Path) -> None:
     assert answer.high - answer.low >= 0.5 * answer.seconds - 1e-9  # a projection's interval is wide
     with pytest.raises(EstimateError, match="not in the spec table"):
         estimate(frame_of(tmp_path), 20, gpu="Voodoo 5")
-    with pytest.raises(EstimateError, match="no measured setting"):
+    with pytest.raises(EstimateError, match=r"--model: model 'flux' is not in these results \(they have: sdxl\)"):
         estimate(frame_of(tmp_path), 20, model="flux")
 
 

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from . import stats
-from .frames import METRICS, axis_column, key_text, measured, setting_label, varying
+from .frames import METRICS, key_text, measured, setting_label, varying
+from .values import resolve_axis, resolve_value
 
 
 @dataclass
@@ -93,11 +94,15 @@ def compare(frame: pd.DataFrame, by: str, baseline: str | None = None, metric: s
     "noisy" instead of one, unless `allow_noisy`."""
     if metric not in METRICS:
         raise ValueError(f"unknown metric '{metric}' (known: {', '.join(METRICS)})")
-    column = axis_column(by)
     data = measured(frame)
     table = ComparisonTable(by, metric)
-    if data.empty or column not in data:
+    if data.empty:
         return table
+    column = resolve_axis(by, data)  # an unknown axis is an error, never an empty comparison
+    if baseline is not None:
+        [baseline] = resolve_value(by, baseline, data, unique=True)
+        if column == "steps":
+            baseline += " steps"
     data = data[np.isfinite(data[metric].astype(float))]
     if data.empty:  # e.g. energy where there was no telemetry
         return table

@@ -238,11 +238,23 @@ class EstimateError(ValueError):
 def estimate(frame: pd.DataFrame, steps: int, gpu: str | None = None, **wanted: Any) -> list[Estimate]:
     """Seconds per image at `steps` for every measured setting matching `wanted` (axis=value),
     on `gpu` (measured, or projected from a measured card when it was not)."""
-    fits = [f for f in fit_costs(frame)
-            if all(value is None or str(f.settings.get(axis)) == str(value) for axis, value in wanted.items())]
+    from .values import UnknownValue, resolve_value
+
+    data = measured(frame)
+    options = {"runtime_dtype": "dtype"}
+    for axis, value in wanted.items():  # each value as every command understands it
+        if value is None:
+            continue
+        name = options.get(axis, axis)
+        try:
+            matches = resolve_value(name, str(value), data)
+        except UnknownValue as exc:
+            raise EstimateError(f"--{name.replace('_', '-')}: {exc}") from None
+        data = data[key_text(data[axis]).isin(matches)]
+    fits = fit_costs(data)
     if not fits:
         given = ", ".join(f"{k}={v}" for k, v in wanted.items() if v is not None) or "no filter"
-        raise EstimateError(f"no measured setting matches ({given})")
+        raise EstimateError(f"no measured setting matches ({given}) with measured generations")
     if gpu:
         measured_here = [f for f in fits if gpu.lower() in str(f.settings["hardware"]).lower()]
         if measured_here:
