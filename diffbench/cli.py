@@ -145,22 +145,22 @@ def run(suite: str, out_dir: str, resume: str | None, executor: str, address: st
 @click.argument("suites", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @_safety_options
 def validate(suites: tuple[str, ...], allow_pickle: bool, trust_remote_code: bool) -> None:
-    """Check suite files; print one line per problem and exit 2 if any."""
-    from .suite import load_suite
-    from .yamlsource import SuiteError
+    """Check suite files; print one line per problem (every problem, up to 20 a file) and exit 2 if any."""
+    from .suite import suite_problems
 
     failed = False
     for path in suites:
-        try:
-            suite = load_suite(path, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
-        except SuiteError as exc:
-            click.echo(f"error: {exc}", err=True)
+        suite, problems = suite_problems(path, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
+        for problem in problems:
+            click.echo(f"error: {problem}", err=True)
+        if suite is None:
             failed = True
             continue
         from .plan import make_plan
 
         plan = make_plan(suite)
-        click.echo(f"{path}: ok ({len(plan.cells)} cells, {plan.generations} generations)")
+        span = f"{plan.generations_min}-{plan.generations}" if plan.suite.auto else str(plan.generations)
+        click.echo(f"{path}: ok ({len(plan.cells)} cells, {span} generations)")
     if failed:
         sys.exit(EXIT_BAD_INPUT)
 

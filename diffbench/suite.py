@@ -229,7 +229,10 @@ class _Checker:
     def from_validation(self, exc: ValidationError, prefix: Loc, allowed_keys: dict[Loc, list[str]],
                         at: Loc | None = None) -> SuiteError:
         """Phrase pydantic's first error; `at` overrides where it happened (matrix values)."""
-        error = exc.errors()[0]
+        return self.from_error(exc.errors()[0], prefix, allowed_keys, at)
+
+    def from_error(self, error: Any, prefix: Loc, allowed_keys: dict[Loc, list[str]],
+                   at: Loc | None = None) -> SuiteError:
         loc = at if at is not None else (*prefix, *error["loc"])
         field = self.field_name(loc)
         if error["type"] == "extra_forbidden":
@@ -279,13 +282,39 @@ def _check_axes_mapping(check: _Checker, mapping: Any, loc: Loc, what: str) -> d
     return mapping
 
 
+MAX_REPORTED_ERRORS = 20
+
+
 def load_suite(path: str | Path, text: bytes | str | None = None, allow_pickle: bool = False,
                trust_remote_code: bool = False) -> Suite:
-    """Read, validate and cross-check a suite file. Raises SuiteError (one line, with file:line).
+    """Read, validate and cross-check a suite file. Raises SuiteError (one line, with file:line):
+    the first of its problems (`suite_problems` lists them all).
 
     `allow_pickle` and `trust_remote_code` are the command line's overrides for every model.
     """
-    path = Path(path)
+    suite, problems = suite_problems(path, text, allow_pickle, trust_remote_code)
+    if problems:
+        raise problems[0]
+    assert suite is not None
+    return suite
+
+
+def suite_problems(path: str | Path, text: bytes | str | None = None, allow_pickle: bool = False,
+                   trust_remote_code: bool = False) -> tuple[Suite | None, list[SuiteError]]:
+    """Every problem of a suite file that can be found in one pass (up to MAX_REPORTED_ERRORS),
+    so that a file with three mistakes takes one round of fixing, not three."""
+    problems: list[SuiteError] = []
+    try:
+        suite = _load_collecting(Path(path), text, allow_pickle, trust_remote_code, problems)
+    except SuiteError as exc:  # a problem that stops the reading (YAML, structure)
+        problems.append(exc)
+        suite = None
+    unique = list({str(p): p for p in problems}.values())
+    return (suite if not unique else None), unique[:MAX_REPORTED_ERRORS]
+
+
+def _load_collecting(path: Path, text: bytes | str | None, allow_pickle: bool, trust_remote_code: bool,
+                     problems: list[SuiteError]) -> Suite | None:
     raw = path.read_bytes() if text is None and path.is_file() else text
     data, lines = load_yaml(path, raw)
     check = _Checker(path, lines)
@@ -305,7 +334,10 @@ def load_suite(path: str | Path, text: bytes | str | None = None, allow_pickle: 
     try:
         suite = Suite.model_validate(data)
     except ValidationError as exc:
-        raise check.from_validation(exc, (), allowed) from None
+        problems.extend(_merge_union_errors(check, exc, allowed))
+        # The axes are checked on their own too, so that their mistakes come in the same round.
+        _check_axes(check, data.get("matrix") or {}, data.get("include") or [], data.get("exclude") or [], problems)
+        return None
 
     for spec in suite.models.values():
         spec.allow_pickle = spec.allow_pickle or allow_pickle
@@ -316,24 +348,82 @@ def load_suite(path: str | Path, text: bytes | str | None = None, allow_pickle: 
     suite.sha256 = hashlib.sha256(raw or b"").hexdigest()
     suite.base_dir = str(path.resolve().parent)
 
-    _check_axes_mapping(check, suite.matrix, ("matrix",), "matrix")
-    suite.matrix = {axis: _validate_axis_values(check, axis, v, ("matrix", axis)) for axis, v in suite.matrix.items()}
-    for section in ("include", "exclude"):
-        entries = getattr(suite, section)
-        checked = []
-        for i, entry in enumerate(entries):
-            _check_axes_mapping(check, entry, (section, i), section)
-            if not entry:
-                raise check.fail((section, i), f"field '{section}[{i}]' is empty; give at least one axis")
-            checked.append({a: _validate_axis_values(check, a, v, (section, i, a)) for a, v in entry.items()})
-        setattr(suite, section, checked)
-
-    _cross_check(suite, check)
+    before = len(problems)
+    suite.matrix, suite.include, suite.exclude = _check_axes(check, suite.matrix, suite.include, suite.exclude,
+                                                             problems)
+    if len(problems) > before:
+        return None  # the cross-checks need valid axes
+    _cross_check(suite, check, problems)
     return suite
 
 
-def _cross_check(suite: Suite, check: _Checker) -> None:
-    """Checks that need more than one field: model references, samplers per family, matrix size."""
+UNION_TAG = re.compile(r"^(constrained-|literal\[|function-|int$|str$|float$|bool$|list\[)")
+
+
+def _merge_union_errors(check: _Checker, exc: ValidationError, allowed: dict[Loc, list[str]]) -> list[SuiteError]:
+    """One error per field: pydantic reports a union (`repeats: 3 | auto`) once per member."""
+    by_field: dict[Loc, list[Any]] = {}
+    for error in exc.errors():
+        loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and UNION_TAG.match(part)))
+        by_field.setdefault(loc, []).append({**error, "loc": loc})
+    merged = []
+    for errors in by_field.values():
+        if len(errors) == 1:
+            merged.append(check.from_error(errors[0], (), allowed))
+            continue
+        first = check.from_error(errors[0], (), allowed)
+        options = " or ".join(_describe_allowed(e).removeprefix("allowed: ") for e in errors)
+        merged.append(SuiteError(first.path, first.line, f"{str(first.message).split('; allowed')[0]}; allowed: {options}"))
+    return merged
+
+
+def _check_axes(check: _Checker, matrix: Any, include: Any, exclude: Any,
+                problems: list[SuiteError]) -> tuple[dict[str, Any], list[Any], list[Any]]:
+    """Validate the matrix and the include/exclude entries, collecting every problem."""
+    def attempt(function: Any, *args: Any) -> Any:
+        try:
+            return function(*args)
+        except SuiteError as exc:
+            problems.append(exc)
+            return None
+
+    def known_axes(mapping: Any, loc: Loc, what: str) -> dict[str, Any] | None:
+        """The mapping's known axes; each unknown one is a problem of its own."""
+        if not isinstance(mapping, dict):
+            problems.append(check.fail(loc, f"field '{check.field_name(loc)}': {what} must be a mapping of axis: values"))
+            return None
+        for key in mapping:
+            if key not in AXES:
+                attempt(_check_axes_mapping, check, {key: None}, loc, what)
+        return {k: v for k, v in mapping.items() if k in AXES}
+
+    checked_matrix: dict[str, Any] = {}
+    matrix = known_axes(matrix, ("matrix",), "matrix")
+    if matrix is not None:
+        for axis, values in matrix.items():
+            validated = attempt(_validate_axis_values, check, axis, values, ("matrix", axis))
+            if validated is not None:
+                checked_matrix[axis] = validated
+    sections: dict[str, list[Any]] = {}
+    for section, entries in (("include", include), ("exclude", exclude)):
+        sections[section] = []
+        if not isinstance(entries, list):
+            continue  # pydantic has said so
+        for i, raw_entry in enumerate(entries):
+            entry = known_axes(raw_entry, (section, i), section)
+            if entry is None:
+                continue
+            if not raw_entry:
+                problems.append(check.fail((section, i), f"field '{section}[{i}]' is empty; give at least one axis"))
+                continue
+            values = {a: attempt(_validate_axis_values, check, a, v, (section, i, a)) for a, v in entry.items()}
+            sections[section].append({a: v for a, v in values.items() if v is not None})
+    return checked_matrix, sections["include"], sections["exclude"]
+
+
+def _cross_check(suite: Suite, check: _Checker, problems: list[SuiteError]) -> None:
+    """Checks that need more than one field: model references, samplers per family, matrix size.
+    Independent problems are all collected; one that makes the rest meaningless is raised."""
     if not suite.models:
         raise check.fail(("models",), "the suite names no models; add e.g. models: {tiny: {source: builtin:tiny-sd}}")
     base_dir = Path(suite.base_dir)
@@ -342,7 +432,7 @@ def _cross_check(suite: Suite, check: _Checker) -> None:
 
         problem = check_source(spec.source, base_dir, spec.allow_pickle)
         if problem:
-            raise check.fail(("models", name, "source"), f"model '{name}': {problem}")
+            problems.append(check.fail(("models", name, "source"), f"model '{name}': {problem}"))
 
     model_locs: list[tuple[str, Loc]] = [(m, ("matrix", "model", i)) for i, m in enumerate(suite.matrix.get("model", []))]
     for i, entry in enumerate(suite.include):
@@ -353,8 +443,10 @@ def _cross_check(suite: Suite, check: _Checker) -> None:
         if name not in suite.models:
             close = difflib.get_close_matches(name, list(suite.models), n=1, cutoff=0.6)
             hint = f"did you mean '{close[0]}'? " if close else ""
-            raise check.fail(loc, f"model '{name}' is not defined under 'models'; {hint}"
-                                  f"defined: {', '.join(suite.models)}")
+            problems.append(check.fail(loc, f"model '{name}' is not defined under 'models'; {hint}"
+                                            f"defined: {', '.join(suite.models)}"))
+    if problems:
+        return
     if not model_locs and len(suite.models) != 1:
         raise check.fail(("matrix",), "say which models to run: add a 'model' axis to the matrix")
 
@@ -381,8 +473,9 @@ def _cross_check(suite: Suite, check: _Checker) -> None:
             samplers.resolve(cell.settings["sampler"], family)
         except samplers.SamplerError as exc:
             loc = ("matrix", "sampler") if "sampler" in suite.matrix else ("defaults", "sampler")
-            raise check.fail(loc, f"model '{cell.model_name}': {exc}; exclude the pair with "
-                                  f"exclude: [{{model: {cell.model_name}, sampler: '{cell.settings['sampler']}'}}]")
+            problems.append(check.fail(loc, f"model '{cell.model_name}': {exc}; exclude the pair with "
+                                            f"exclude: [{{model: {cell.model_name}, "
+                                            f"sampler: '{cell.settings['sampler']}'}}]"))
 
 
 def json_schema() -> dict[str, Any]:

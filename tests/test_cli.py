@@ -68,3 +68,18 @@ def test_every_shipped_suite_validates(repo: Path) -> None:
                             text=True, cwd=repo, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count(": ok (") == len(suites)
+
+
+def test_validate_reports_every_mistake_of_a_file_in_one_round(tmp_path: Path, repo: Path) -> None:
+    suite = tmp_path / "three.yaml"
+    suite.write_text("name: three\nmodels:\n  t: {source: 'builtin:tiny-sd'}\ndefaults: {steps: -4, device: cpu}\n"
+                     "matrix:\n  samplr: [euler]\n  steps: [2, 0]\nwarmup: 1\nrepeats: 0\n")
+    result = subprocess.run([sys.executable, "-m", "diffbench.cli", "validate", str(suite)], capture_output=True,
+                            text=True, cwd=repo, timeout=120)
+    assert result.returncode == 2
+    errors = result.stderr.splitlines()
+    assert len(errors) == 4, errors
+    assert any(":4: field 'defaults.steps'" in e for e in errors)
+    assert any(":9: field 'repeats': given 0; allowed: a number >= 1 or auto" in e for e in errors)
+    assert any(":6: unknown axis 'samplr'" in e and "did you mean 'sampler'" in e for e in errors)
+    assert any(":7: field 'matrix.steps[1]'" in e for e in errors)
