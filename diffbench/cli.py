@@ -102,7 +102,8 @@ def run(suite: str, out_dir: str, resume: str | None, executor: str, address: st
         allow_pickle: bool, trust_remote_code: bool) -> None:
     """Run SUITE and write a results file (JSON Lines).
 
-    Exit codes: 0 done; 2 bad input, or a results file that cannot be read or written; 130 after
+    Exit codes: 0 done; 2 bad input, or a results file that cannot be read or written; 3 nothing
+    measured (every cell not applicable or failed) or nothing left to resume; 130 after
     Ctrl-C, 143 after SIGTERM, 129 after SIGHUP (what finished is saved: continue with --resume).
     """
     from rich.console import Console
@@ -129,6 +130,9 @@ def run(suite: str, out_dir: str, resume: str | None, executor: str, address: st
         _fail(str(exc))
     finally:
         observer.close()
+    if not outcome.records and not outcome.interrupted:
+        console.print(f"Nothing left to run: every cell of {escape(suite)} is already in {outcome.results_path}")
+        sys.exit(EXIT_NOTHING)
     console.print(summary_table(outcome.plan, outcome.records))
     for line in failure_lines(outcome.records):
         console.print(f"[red]{escape(line)}[/red]")
@@ -139,6 +143,9 @@ def run(suite: str, out_dir: str, resume: str | None, executor: str, address: st
         console.print("[yellow]Interrupted: what finished is saved; resume with "
                       f"diffbench run {escape(suite)} --resume {outcome.results_path}[/yellow]")
         sys.exit(128 + (outcome.signal or 2))
+    if not any(r["status"] == "ok" and not r["warmup"] for r in outcome.records):
+        click.echo("nothing was measured: every cell ended not_applicable or failed (reasons above)", err=True)
+        sys.exit(EXIT_NOTHING)
 
 
 @main.command()
@@ -171,9 +178,13 @@ def validate(suites: tuple[str, ...], allow_pickle: bool, trust_remote_code: boo
 @_safety_options
 def plan(suite: str, as_json: bool, allow_pickle: bool, trust_remote_code: bool) -> None:
     """Show the cells SUITE expands to, in run order, and what is skipped and why."""
+    from .hardware.availability import DeviceCheck
     from .plan import make_plan
 
     made = make_plan(_load(suite, allow_pickle, trust_remote_code))
+    check = DeviceCheck.with_nvml()  # no torch here: NVML tells which GPUs this host has
+    for cell in made.cells:
+        cell.skip_reason = cell.skip_reason or check.problem(cell.settings)
     if as_json:
         cells = [{"cell_id": c.cell_id, "load_key": c.load_key, "settings": c.resolved(),
                   "not_applicable": c.skip_reason} for c in made.cells]

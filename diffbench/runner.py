@@ -17,6 +17,7 @@ from . import SCHEMA_VERSION
 from .analysis.advice import Advice, check_noise, check_repeats, check_throttling
 from .execute.local import Job, LocalExecutor
 from .hardware import nvml
+from .hardware.availability import DeviceCheck
 from .hardware.sysinfo import environment_description, host_description, load_warnings, software_description
 from .plan import Cell, Plan, make_plan
 from .results import (ResultsError, ResultsWriter, ResultsWriteError, fitting_name, generation_record, new_run_id,
@@ -195,6 +196,10 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
         done, walls = {}, {}
     path = writer.path
     plan = make_plan(suite, placed_by_cluster=executor == "ray")
+    if executor != "ray":  # on a cluster the gpu axis picks the node; each node knows its own devices
+        check = DeviceCheck.with_torch()
+        for cell in plan.cells:
+            cell.skip_reason = cell.skip_reason or check.problem(cell.settings)
     jobs, static_na = _jobs(plan, done, walls)
     run_id = new_run_id()
     outcome = RunOutcome(path, run_id, plan, notes=notes)

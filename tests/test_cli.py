@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 LIGHT_COMMANDS = [["--help"], ["validate", "suites/quickstart.yaml"], ["plan", "suites/quickstart.yaml"],
                   ["schema"], ["models"]]
 
@@ -83,3 +85,52 @@ def test_validate_reports_every_mistake_of_a_file_in_one_round(tmp_path: Path, r
     assert any(":9: field 'repeats': given 0; allowed: a number >= 1 or auto" in e for e in errors)
     assert any(":6: unknown axis 'samplr'" in e and "did you mean 'sampler'" in e for e in errors)
     assert any(":7: field 'matrix.steps[1]'" in e for e in errors)
+
+
+def _cuda_suite(folder: Path) -> Path:
+    suite = folder / "cuda.yaml"
+    suite.write_text("name: cuda\nmodels:\n  t: {source: 'builtin:tiny-sd'}\n"
+                     "defaults: {steps: 1, device: cuda, resolution: 64x64}\nmatrix:\n  sampler: [euler, ddim]\n"
+                     "  offload: [none, model]\nwarmup: 0\nrepeats: 1\n")
+    return suite
+
+
+def test_plan_says_which_cells_cannot_run_on_this_host(tmp_path: Path, repo: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this host has CUDA")
+    result = subprocess.run([sys.executable, "-m", "diffbench.cli", "plan", str(_cuda_suite(tmp_path)), "--json"],
+                            capture_output=True, text=True, cwd=repo, timeout=120)
+    cells = json.loads(result.stdout)["cells"]
+    assert len(cells) == 4 and all(c["not_applicable"] for c in cells)
+    assert all("NVIDIA" in c["not_applicable"] or "CUDA" in c["not_applicable"] for c in cells)
+
+
+def test_a_run_that_measures_nothing_says_so_without_starting_a_worker(tmp_path: Path, repo: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this host has CUDA")
+    result = subprocess.run([sys.executable, "-m", "diffbench.cli", "run", str(_cuda_suite(tmp_path)), "--out",
+                             str(tmp_path / "out")], capture_output=True, text=True, cwd=repo, timeout=300)
+    assert result.returncode == 3, result.stderr
+    assert "nothing was measured" in result.stderr
+    [path] = (tmp_path / "out").glob("*.jsonl")
+    kinds = [json.loads(line)["type"] for line in path.read_text().splitlines()]
+    assert "load" not in kinds  # no worker was started to find this out
+    statuses = [json.loads(line).get("status") for line in path.read_text().splitlines()]
+    assert statuses.count("not_applicable") == 4
+
+
+def test_resuming_a_finished_file_says_nothing_is_left(tmp_path: Path, repo: Path) -> None:
+    suite = tmp_path / "done.yaml"
+    suite.write_text("name: done\nmodels:\n  t: {source: 'builtin:tiny-sd'}\n"
+                     "defaults: {steps: 1, device: cpu, resolution: 64x64}\nwarmup: 0\nrepeats: 1\n")
+    first = subprocess.run([sys.executable, "-m", "diffbench.cli", "run", str(suite), "--out", str(tmp_path / "out")],
+                           capture_output=True, text=True, cwd=repo, timeout=300)
+    assert first.returncode == 0, first.stderr
+    [path] = (tmp_path / "out").glob("*.jsonl")
+    again = subprocess.run([sys.executable, "-m", "diffbench.cli", "run", str(suite), "--resume", str(path)],
+                           capture_output=True, text=True, cwd=repo, timeout=300)
+    assert again.returncode == 3 and "Nothing left to run" in again.stdout
