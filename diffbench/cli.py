@@ -43,12 +43,23 @@ def _selected(loaded: Any, filters: tuple[str, ...], what: str) -> Any:
     return frame
 
 
+def _suite_file(given: str) -> str:
+    """A path, or the name of a shipped suite (`diffbench run quickstart` after any install)."""
+    from .shipped import UnknownSuite, resolve_suite
+
+    try:
+        return str(resolve_suite(given))
+    except UnknownSuite as exc:
+        _fail(str(exc))
+        raise  # unreachable: _fail exits
+
+
 def _load(path: str, allow_pickle: bool = False, trust_remote_code: bool = False) -> Any:
     from .suite import load_suite
     from .yamlsource import SuiteError
 
     try:
-        return load_suite(path, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
+        return load_suite(_suite_file(path), allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
     except SuiteError as exc:
         _fail(str(exc))
 
@@ -157,7 +168,8 @@ def validate(suites: tuple[str, ...], allow_pickle: bool, trust_remote_code: boo
 
     failed = False
     for path in suites:
-        suite, problems = suite_problems(path, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
+        suite, problems = suite_problems(_suite_file(path), allow_pickle=allow_pickle,
+                                         trust_remote_code=trust_remote_code)
         for problem in problems:
             click.echo(f"error: {problem}", err=True)
         if suite is None:
@@ -216,6 +228,16 @@ def schema(of_results: bool) -> None:
 
 
 @main.command()
+def suites() -> None:
+    """The suites that ship with diffbench: run any of them by name (`diffbench run quickstart`)."""
+    from .shipped import describe, shipped_suites
+
+    for name, path in shipped_suites().items():
+        click.echo(f"  {name:<26} {describe(path)}")
+    click.echo(f"\nThey are plain YAML files in {next(iter(shipped_suites().values())).parent}: copy one to start your own.")
+
+
+@main.command()
 def models() -> None:
     """List the built-in models (no download needed) and the sampler names understood."""
     from .models.builtin import BUILTINS
@@ -225,6 +247,12 @@ def models() -> None:
     for model in BUILTINS.values():
         defaults = ", ".join(f"{k}={v}" for k, v in model.defaults.items())
         click.echo(f"  builtin:{model.name:<10} {model.family:<5} {model.description} ({defaults})")
+    from .models.synthetic import SYNTHETIC
+
+    click.echo("\nSynthetic full-size models (real architectures, random weights; for GPU speed and memory):")
+    for preset in SYNTHETIC.values():
+        defaults = ", ".join(f"{k}={v}" for k, v in preset.defaults.items())
+        click.echo(f"  synthetic:{preset.name:<13} {preset.family:<5} {preset.description} ({defaults})")
     click.echo("\nAlso accepted as a model source: a Hub id (owner/name), a local diffusers folder,")
     click.echo("or a single .safetensors checkpoint (with family: and config:).")
     click.echo("\nSamplers (A1111, ComfyUI and diffusers names are all accepted):")
