@@ -114,3 +114,17 @@ def test_report_command_with_compare_baseline_and_filter(tmp_path: Path) -> None
     assert "euler is 1.10x faster than ddim" in page
     assert "Samplers &lt;b&gt;" in page
     assert "20 steps" not in page
+
+
+def test_charts_use_whole_step_ticks_zero_based_axes_and_short_labels() -> None:
+    from diffbench.report import figures
+
+    ticks = figures.integer_axis([4, 8, 4, 8])
+    assert ticks["tickvals"] == [4, 8] and ticks["ticktext"] == ["4", "8"]
+    many = figures.integer_axis(range(0, 100))
+    assert many["dtick"] >= 1 and isinstance(many["dtick"], int)
+    layout = figures._layout("t", "x", "y")
+    assert layout["yaxis"]["rangemode"] == "tozero"
+    label = "model=" + "x" * 200
+    assert len(figures.short(label)) <= figures.LABEL_CHARS and figures.short(label).endswith("…")
+    assert figures.short("<b>") == "&lt;b&gt;"

@@ -71,7 +71,10 @@ def resolve_value(axis: str, given: str, frame: pd.DataFrame, unique: bool = Fal
         keys = _sampler_keys(text)
         matches = [v for v in present if v in keys]
     if not matches and column == "model" and "source" in frame:
-        by_source = frame[key_text(frame["source"]) == text]
+        # by source: in full (builtin:tiny-sd, owner/name) or by its last part (tiny-sd, name)
+        sources = key_text(frame["source"])
+        tails = sources.str.rsplit("/", n=1).str[-1].str.rsplit(":", n=1).str[-1]
+        by_source = frame[(sources == text) | (tails.str.lower() == text.lower())]
         matches = list(dict.fromkeys(key_text(by_source["model"])))
     if not matches and column in {"hardware", "hostname"}:
         matches = [v for v in present if text.lower() in v.lower()]

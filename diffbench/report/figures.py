@@ -25,10 +25,34 @@ def esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
+LABEL_CHARS = 48  # legend and axis labels are cut here (the full label is in the hover text)
+
+
+def short(label: Any, limit: int = LABEL_CHARS) -> str:
+    """A label cut to `limit` characters, escaped: long mixed-suite labels must not swallow a chart."""
+    text = str(label)
+    return esc(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
 def _layout(title: str, x: str, y: str, **extra: Any) -> dict[str, Any]:
-    return {"title": {"text": esc(title)}, "xaxis": {"title": {"text": x}}, "yaxis": {"title": {"text": y}},
-            "margin": {"l": 60, "r": 20, "t": 50, "b": 60}, "legend": {"orientation": "h", "y": -0.25},
-            "template": "plotly_white", **extra}
+    """Axes start at zero (a 0.450-0.4508 GiB axis would present noise as a difference)."""
+    layout = {"title": {"text": esc(title)}, "xaxis": {"title": {"text": x}},
+              "yaxis": {"title": {"text": y}, "rangemode": "tozero"},
+              "margin": {"l": 60, "r": 20, "t": 50, "b": 60}, "legend": {"orientation": "h", "y": -0.25},
+              "template": "plotly_white"}
+    for axis in ("xaxis", "yaxis"):
+        if axis in extra:
+            layout[axis] = {**layout[axis], **extra.pop(axis)}
+    return {**layout, **extra}
+
+
+def integer_axis(values: Any) -> dict[str, Any]:
+    """Ticks on whole numbers only (steps, evaluations): never a tick at 4.5 steps."""
+    known = sorted({int(v) for v in values if v == v})
+    if 0 < len(known) <= 12:
+        return {"tickmode": "array", "tickvals": known, "ticktext": [str(v) for v in known]}
+    span = (known[-1] - known[0]) if known else 1
+    return {"tickmode": "linear", "tick0": 0, "dtick": max(1, round(span / 10))}
 
 
 def step_latency(frame: pd.DataFrame, steps: pd.DataFrame, summary: pd.DataFrame) -> dict[str, Any]:
@@ -44,16 +68,17 @@ def step_latency(frame: pd.DataFrame, steps: pd.DataFrame, summary: pd.DataFrame
         runs = group[~group["warmup"]]
         if not runs.empty:
             medians = runs.groupby("step")["seconds"].median() * 1000
-            traces.append({"type": "scatter", "mode": "lines+markers", "name": esc(label), "legendgroup": cell_id,
-                           "x": medians.index.tolist(), "y": medians.round(4).tolist()})
+            traces.append({"type": "scatter", "mode": "lines+markers", "name": short(label), "legendgroup": cell_id,
+                           "hovertext": esc(label), "x": medians.index.tolist(), "y": medians.round(4).tolist()})
         warm = group[group["warmup"]]
         if not warm.empty:
             first = warm[warm["repeat"] == warm["repeat"].min()].sort_values("step")
-            traces.append({"type": "scatter", "mode": "lines", "name": esc(f"{label} (warm-up)"),
+            traces.append({"type": "scatter", "mode": "lines", "name": short(label) + " (warm-up)",
                            "legendgroup": cell_id, "line": {"dash": "dot"}, "opacity": 0.6,
                            "x": first["step"].tolist(), "y": (first["seconds"] * 1000).round(4).tolist()})
     return {"data": traces, "layout": _layout("Per-step latency (step 0 included; dotted: first warm-up)",
-                                               "step (denoiser evaluation)", "milliseconds")}
+                                               "step (denoiser evaluation)", "milliseconds",
+                                               xaxis=integer_axis(steps["step"]))}
 
 
 def latency_vs_steps(frame: pd.DataFrame) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -71,7 +96,8 @@ def latency_vs_steps(frame: pd.DataFrame) -> tuple[dict[str, Any], list[dict[str
         x = sorted(points.groups)
         medians = [stats.median(points.get_group(v)) for v in x]
         intervals = [stats.median_ci(points.get_group(v))[:2] for v in x]
-        traces.append({"type": "scatter", "mode": "markers", "name": esc(group_label), "legendgroup": group_label,
+        traces.append({"type": "scatter", "mode": "markers", "name": short(group_label), "legendgroup": group_label,
+                       "hovertext": esc(group_label),
                        "x": x, "y": medians, "error_y": {"type": "data", "symmetric": False,
                                                          "array": [hi - m for m, (_, hi) in zip(medians, intervals)],
                                                          "arrayminus": [m - lo for m, (lo, _) in zip(medians, intervals)]}})
@@ -80,12 +106,12 @@ def latency_vs_steps(frame: pd.DataFrame) -> tuple[dict[str, Any], list[dict[str
             line_x = [0, max(x)]
             traces.append({"type": "scatter", "mode": "lines", "legendgroup": group_label, "showlegend": True,
                            "line": {"dash": "dash"}, "x": line_x, "y": [fit.fixed, fit.fixed + fit.per_unit * max(x)],
-                           "name": esc(f"{group_label}: {fit.fixed:.3f} s + {1000 * fit.per_unit:.2f} ms/step "
-                                       f"(R² {fit.r2:.3f})")})
+                           "name": short(group_label, 32) + esc(f": {fit.fixed:.3f} s + {1000 * fit.per_unit:.2f} "
+                                                                f"ms/step (R² {fit.r2:.3f})")})
             fits.append({"group": group_label, "fixed_s": fit.fixed, "per_step_s": fit.per_unit, "r2": fit.r2,
                          "points": fit.points})
     layout = _layout("Latency against steps: fixed cost + cost per step", "denoiser evaluations",
-                     "seconds per image (median, 95% CI)")
+                     "seconds per image (median, 95% CI)", xaxis=integer_axis(data["evaluations"]))
     return {"data": traces, "layout": layout}, fits
 
 
@@ -93,7 +119,8 @@ def phase_breakdown(summary: pd.DataFrame) -> dict[str, Any]:
     traces = []
     for column, name in PHASES:
         if column in summary:
-            traces.append({"type": "bar", "name": name, "x": [esc(v) for v in summary["label"]],
+            traces.append({"type": "bar", "name": name, "x": [short(v) for v in summary["label"]],
+                           "hovertext": [esc(v) for v in summary["label"]],
                            "y": summary[column].round(5).tolist()})
     return {"data": traces, "layout": _layout("Where the time goes (medians)", "", "seconds", barmode="stack")}
 
@@ -101,7 +128,8 @@ def phase_breakdown(summary: pd.DataFrame) -> dict[str, Any]:
 def memory_against_cards(summary: pd.DataFrame) -> dict[str, Any]:
     """Peak memory per setting, with lines at common card sizes."""
     values, kinds = zip(*(peak_memory_gib(row) for _, row in summary.iterrows())) if not summary.empty else ((), ())
-    traces = [{"type": "bar", "name": "peak memory", "x": [esc(v) for v in summary.get("label", [])],
+    traces = [{"type": "bar", "name": "peak memory", "x": [short(v) for v in summary.get("label", [])],
+               "hovertext": [esc(v) for v in summary.get("label", [])],
                "y": [round(v, 4) for v in values], "text": list(kinds), "textposition": "auto"}]
     top = max([v for v in values if np.isfinite(v)] or [1.0])
     shapes, annotations = [], []
@@ -131,7 +159,8 @@ def time_against_memory(summary: pd.DataFrame) -> tuple[dict[str, Any], list[str
         {"type": "scatter", "mode": "lines", "name": "Pareto front", "line": {"color": "#d62728"},
          "x": memory[front][order].round(4).tolist(), "y": seconds[front][order].round(5).tolist()},
     ]
-    layout = _layout("Time against memory (red: Pareto front)", "peak memory (GiB)", "seconds per image")
+    layout = _layout("Time against memory (red: Pareto front)", "peak memory (GiB)", "seconds per image",
+                     xaxis={"rangemode": "tozero"})
     return {"data": traces, "layout": layout}, summary.loc[front, "label"].tolist()
 
 
@@ -139,7 +168,8 @@ def quality_against_steps(frame: pd.DataFrame, quality: pd.DataFrame, summary: p
     """SSIM of each setting's image to the common reference (the most expensive setting): where more steps stop paying."""
     traces: list[dict[str, Any]] = []
     layout = _layout("Image change against steps (SSIM to the common reference image; 1 = same picture)",
-                     "steps", "SSIM", yaxis={"title": {"text": "SSIM"}, "range": [0, 1.02]})
+                     "steps", "SSIM", yaxis={"title": {"text": "SSIM"}, "range": [0, 1.02]},
+                     xaxis=integer_axis(quality["steps"]) if not quality.empty else {})
     if quality.empty or summary.empty:
         return {"data": traces, "layout": layout}
     merged = quality.dropna(subset=["ssim"]).merge(summary, on=["cell_id", "hostname"], suffixes=("", "_cell"))
@@ -150,6 +180,7 @@ def quality_against_steps(frame: pd.DataFrame, quality: pd.DataFrame, summary: p
     others = [c for c in varying(merged) if c not in {"steps"}]
     for group_label, group in context_groups(merged, others):
         ordered = group.sort_values("steps")
-        traces.append({"type": "scatter", "mode": "lines+markers", "name": esc(group_label),
-                       "x": ordered["steps"].tolist(), "y": ordered["ssim"].round(4).tolist()})
+        traces.append({"type": "scatter", "mode": "lines+markers", "name": short(group_label),
+                       "hovertext": esc(group_label), "x": ordered["steps"].tolist(),
+                       "y": ordered["ssim"].round(4).tolist()})
     return {"data": traces, "layout": layout}
