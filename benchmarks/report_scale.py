@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from diffbench.report.html import build_report
 from diffbench.records import run_record
+from diffbench.report.html import build_report
 from diffbench.results import ResultsWriter, generation_record
 
 

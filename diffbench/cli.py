@@ -30,14 +30,11 @@ def _nothing(message: str) -> None:
 def _selected(loaded: Any, filters: tuple[str, ...], what: str) -> Any:
     """The measured frame after --filter; no generations at all, or none left, ends the command (exit 3)."""
     from .analysis.frames import with_metrics
-    from .report.filters import FilterError, apply_filters
+    from .report.filters import apply_filters
 
     if loaded.generations.empty:
         _nothing(f"no generations in {what}")
-    try:
-        frame = apply_filters(with_metrics(loaded.generations), list(filters))
-    except FilterError as exc:
-        _fail(str(exc))
+    frame = apply_filters(with_metrics(loaded.generations), list(filters))
     if frame.empty:
         _nothing(f"no generation matches {' and '.join(filters)}")
     return frame
@@ -56,12 +53,8 @@ def _suite_file(given: str) -> str:
 
 def _load(path: str, allow_pickle: bool = False, trust_remote_code: bool = False) -> Any:
     from .suite import load_suite
-    from .yamlsource import SuiteError
 
-    try:
-        return load_suite(_suite_file(path), allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
-    except SuiteError as exc:
-        _fail(str(exc))
+    return load_suite(_suite_file(path), allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
 
 
 def _skip_bad_lines_option(command: Any) -> Any:
@@ -71,12 +64,9 @@ def _skip_bad_lines_option(command: Any) -> Any:
 
 def _read_results(paths: tuple[str, ...], skip_bad_lines: bool) -> Any:
     """Load results files for a command; problems are one line each on stderr, never a traceback."""
-    from .results import ResultsError, load_results
+    from .results import load_results
 
-    try:
-        results = load_results(list(paths), skip_bad_lines=skip_bad_lines)
-    except ResultsError as exc:
-        _fail(str(exc))
+    results = load_results(list(paths), skip_bad_lines=skip_bad_lines)
     for note in results.notes:
         click.echo(f"note: {note}", err=True)
     if results.bad_lines:
@@ -92,7 +82,19 @@ def _safety_options(command: Any) -> Any:
                         help="Allow pipelines that ship their own Python code.")(command)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """Every user-facing error (DiffbenchError) becomes one line and exit 2, caught here once."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from .errors import DiffbenchError
+
+        try:
+            return super().invoke(ctx)
+        except DiffbenchError as exc:
+            _fail(str(exc))
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="diffbench")
 def main() -> None:
     """Benchmark and profile diffusion pipelines (SD1.5, SDXL, SD3.5, FLUX) on your hardware."""
@@ -118,7 +120,6 @@ def run(suite: str, out_dir: str, resume: str | None, executor: str, address: st
     Ctrl-C, 143 after SIGTERM, 129 after SIGHUP (what finished is saved: continue with --resume).
     """
     from rich.console import Console
-
     from rich.markup import escape
 
     from .console import LiveObserver, failure_lines, summary_table
@@ -200,8 +201,7 @@ def plan(suite: str, as_json: bool, allow_pickle: bool, trust_remote_code: bool)
     if as_json:
         cells = [{"cell_id": c.cell_id, "load_key": c.load_key, "settings": c.resolved(),
                   "not_applicable": c.skip_reason} for c in made.cells]
-        skipped = [{"cell_id": c.cell_id, "reason": r} for c, r in made.skipped]
-        skipped += [{"cell_id": c.cell_id, "reason": f"duplicate of {c.duplicate_of}"} for c in made.duplicates]
+        skipped = [{"cell_id": c.cell_id, "reason": f"duplicate of {c.duplicate_of}"} for c in made.duplicates]
         click.echo(json.dumps({"cells": cells, "skipped": skipped, "loads": made.loads,
                                "generations": made.generations, "generations_min": made.generations_min,
                                "repeats": made.suite.repeats}, indent=2))
@@ -276,22 +276,14 @@ def models() -> None:
 def report(results: tuple[str, ...], output: str, compare_axis: str | None, baseline: str | None,
            filters: tuple[str, ...], title: str | None, skip_bad_lines: bool) -> None:
     """Write a self-contained HTML report from RESULTS files or folders (any hosts and dates)."""
-    from .report.filters import FilterError
     from .report.html import build_report
-    from .results import ResultsError, check_output
+    from .results import check_output
 
-    try:
-        check_output(output, list(results))
-    except ResultsError as exc:
-        _fail(str(exc))
-    from .analysis.values import UnknownValue
-
+    check_output(output, list(results))  # before reading anything: an input is never overwritten
     loaded = _read_results(results, skip_bad_lines)
     _selected(loaded, filters, " ".join(results))
     try:
         info = build_report(list(results), output, compare_axis, baseline, list(filters), title, results=loaded)
-    except (ResultsError, FilterError, UnknownValue) as exc:
-        _fail(str(exc))
     except OSError as exc:
         _fail(f"{output}: cannot write the report ({exc.strerror})")
     click.echo(f"Wrote {info.path} ({info.bytes / 2**20:.1f} MiB, {info.generations} generations, "
@@ -317,18 +309,13 @@ def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, m
     from rich.table import Table
 
     from .analysis.compare import compare, headline, noisy_cells
-    from .analysis.stats import format_p
     from .analysis.frames import METRICS
-
-    from .analysis.values import UnknownValue
+    from .analysis.stats import format_p
 
     loaded = _read_results(results, skip_bad_lines)
     frame = _selected(loaded, filters, " ".join(results))
-    try:
-        table = compare(frame, axis, baseline=baseline, metric=metric, min_effect=min_effect,
-                        noisy=noisy_cells(loaded.warnings), allow_noisy=allow_noisy)
-    except UnknownValue as exc:
-        _fail(str(exc))
+    table = compare(frame, axis, baseline=baseline, metric=metric, min_effect=min_effect,
+                    noisy=noisy_cells(loaded.warnings), allow_noisy=allow_noisy)
     console = Console(width=None if sys.stdout.isatty() else 160)
     name, unit, better = METRICS[metric]
     out = Table(title=f"{name} ({unit}, {better} is better) by {axis}")
@@ -360,21 +347,14 @@ def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, m
 def export(results: tuple[str, ...], fmt: str, level: str, output: str | None, filters: tuple[str, ...],
            skip_bad_lines: bool) -> None:
     """Flat tables of RESULTS for spreadsheets (csv, parquet) or an issue (markdown)."""
-    from .report.export import ExportError, export_table, write_export
-    from .report.filters import FilterError
-    from .results import ResultsError, check_output
+    from .report.export import export_table, write_export
+    from .results import check_output
 
-    try:
-        if output is not None:
-            check_output(output, list(results))
-    except ResultsError as exc:
-        _fail(str(exc))
+    if output is not None:
+        check_output(output, list(results))
     loaded = _read_results(results, skip_bad_lines)
     _selected(loaded, filters, " ".join(results))
-    try:
-        text = write_export(export_table(list(results), level, list(filters), results=loaded), fmt, output)
-    except (FilterError, ExportError) as exc:
-        _fail(str(exc))
+    text = write_export(export_table(list(results), level, list(filters), results=loaded), fmt, output)
     if text is not None:
         click.echo(text, nl=False)
 
@@ -394,14 +374,11 @@ def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gp
                      resolution: str | None, batch_size: int | None, dtype: str | None, offload: str | None,
                      skip_bad_lines: bool) -> None:
     """What would STEPS cost? Seconds per image from the fitted fixed + per-step cost, with an interval."""
-    from .analysis.costmodel import EstimateError, check_projections, estimate
+    from .analysis.costmodel import check_projections, estimate
 
     frame = _selected(_read_results(results, skip_bad_lines), (), " ".join(results))
-    try:
-        answers = estimate(frame, steps, gpu=gpu, model=model, sampler=sampler, resolution=resolution,
-                           batch_size=batch_size, runtime_dtype=dtype, offload=offload)
-    except EstimateError as exc:
-        _fail(str(exc))
+    answers = estimate(frame, steps, gpu=gpu, model=model, sampler=sampler, resolution=resolution,
+                       batch_size=batch_size, runtime_dtype=dtype, offload=offload)
     for answer in answers:
         click.echo(answer.sentence())
         for note in answer.fit.notes:

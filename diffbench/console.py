@@ -8,7 +8,14 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from .plan import Cell, Plan
@@ -40,7 +47,7 @@ def varying_axes(cells: list[Cell]) -> list[str]:
 
 
 def plan_table(plan: Plan) -> Table:
-    cells = plan.cells + [c for c, _ in plan.skipped] + plan.duplicates
+    cells = plan.cells + plan.duplicates
     axes = varying_axes(cells)
     table = Table(title=f"{plan.suite.name}: {len(plan.cells)} cells, {plan.loads} pipeline loads, "
                         f"{'at most ' if plan.suite.auto else ''}{plan.generations} generations "
@@ -53,8 +60,6 @@ def plan_table(plan: Plan) -> Table:
     for index, cell in enumerate(plan.cells, start=1):
         status = f"not applicable: {cell.skip_reason}" if cell.skip_reason else "will run"
         table.add_row(str(index), cell.cell_id, *[str(cell.settings.get(a)) for a in axes], status)
-    for cell, reason in plan.skipped:
-        table.add_row("-", cell.cell_id, *[str(cell.settings.get(a)) for a in axes], f"skipped: {reason}")
     for cell in plan.duplicates:
         table.add_row("-", cell.cell_id, *[str(cell.settings.get(a)) for a in axes],
                       f"skipped: duplicate of {cell.duplicate_of}")

@@ -154,8 +154,10 @@ def expand(suite: Suite) -> list[Cell]:
         cell.cell_id = cell_identity(model, settings)
         if cell.cell_id in seen:
             cell.duplicate_of = seen[cell.cell_id]
-        else:
-            seen[cell.cell_id] = cell.cell_id
+        else:  # what a later duplicate is told it repeats: the entry that first produced this cell
+            where = "include" if included else "matrix"
+            shown = ", ".join(f"{k}={v}" for k, v in explicit.items()) or "the defaults"
+            seen[cell.cell_id] = f"{cell.cell_id} ({where}: {shown})"
         cells.append(cell)
     return cells
 
@@ -182,7 +184,6 @@ class Plan:
     suite: Suite
     placed_by_cluster: bool = False
     cells: list[Cell] = field(default_factory=list)
-    skipped: list[tuple[Cell, str]] = field(default_factory=list)
     duplicates: list[Cell] = field(default_factory=list)
 
     @property
@@ -200,10 +201,10 @@ class Plan:
         return len(self.cells) * (self.suite.warmup + self.suite.min_repeats)
 
 
-def make_plan(suite: Suite, done: set[str] | None = None, placed_by_cluster: bool = False) -> Plan:
-    """Order cells so that each pipeline loads once; skip done cells and those that cannot apply.
+def make_plan(suite: Suite, placed_by_cluster: bool = False) -> Plan:
+    """Order cells so that each pipeline loads once, and mark those that cannot apply.
 
-    `done` holds cell ids already complete in a results file being resumed.
+    (What a results file being resumed already holds is left out later, per repeat, by the runner.)
     """
     plan = Plan(suite, placed_by_cluster)
     first_seen: dict[str, int] = {}
@@ -211,9 +212,6 @@ def make_plan(suite: Suite, done: set[str] | None = None, placed_by_cluster: boo
     for cell in expand(suite):
         if cell.duplicate_of:
             plan.duplicates.append(cell)
-            continue
-        if done and cell.cell_id in done:
-            plan.skipped.append((cell, "already done in the results being resumed"))
             continue
         cell.skip_reason = static_skip_reason(cell, placed_by_cluster)
         first_seen.setdefault(cell.load_key, len(first_seen))

@@ -17,8 +17,16 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import SCHEMA_VERSION
-from .records import (MAX_LINE_BYTES, MEASURED_FIELDS, STATUSES, LineError, generation_record, upgrade,
-                      validate_line)
+from .errors import DiffbenchError
+from .records import (
+    MAX_LINE_BYTES,
+    MEASURED_FIELDS,
+    STATUSES,
+    LineError,
+    generation_record,
+    upgrade,
+    validate_line,
+)
 
 __all__ = ["MEASURED_FIELDS", "STATUSES", "Results", "ResultsError", "ResultsWriter", "generation_record",
            "load_results", "read_records", "results_files"]
@@ -28,7 +36,7 @@ IMAGE_MAX_SIDE = 4096
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-class ResultsError(Exception):
+class ResultsError(DiffbenchError):
     """A results file that cannot be read or written: one line for the user."""
 
 

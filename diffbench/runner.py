@@ -18,10 +18,26 @@ from .analysis.advice import Advice, check_noise, check_repeats, check_throttlin
 from .execute.local import Job, LocalExecutor
 from .hardware import nvml
 from .hardware.availability import DeviceCheck
-from .hardware.sysinfo import environment_description, host_description, load_warnings, software_description
+from .hardware.sysinfo import (
+    environment_description,
+    host_description,
+    load_warnings,
+    software_description,
+)
 from .plan import Cell, Plan, make_plan
-from .results import (ResultsError, ResultsWriter, ResultsWriteError, fitting_name, generation_record, new_run_id,
-                      newest_schema, open_regular, read_records, repair_torn_tail, utc_now)
+from .results import (
+    ResultsError,
+    ResultsWriteError,
+    ResultsWriter,
+    fitting_name,
+    generation_record,
+    new_run_id,
+    newest_schema,
+    open_regular,
+    read_records,
+    repair_torn_tail,
+    utc_now,
+)
 from .suite import Suite
 
 

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .errors import DiffbenchError
+
 # Noise-prediction models (SD1.5, SDXL) are trained on a DDPM-style schedule;
 # SD3 and FLUX are rectified-flow models and need flow-matching schedulers.
 Family = Literal["ddpm", "flow"]
@@ -101,7 +103,7 @@ def _index() -> dict[str, Sampler]:
 _BY_NAME = _index()
 
 
-class SamplerError(ValueError):
+class SamplerError(DiffbenchError, ValueError):
     """A sampler name that is unknown or does not suit the model."""
 
 

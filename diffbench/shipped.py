@@ -9,10 +9,12 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
+from .errors import DiffbenchError
+
 SHIPPED = Path(__file__).parent / "suites"
 
 
-class UnknownSuite(ValueError):
+class UnknownSuite(DiffbenchError, ValueError):
     """A suite named neither by an existing path nor by a shipped suite's name."""
 
 

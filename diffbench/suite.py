@@ -462,7 +462,9 @@ def _cross_check(suite: Suite, check: _Checker, problems: list[SuiteError]) -> N
         raise check.fail(("matrix",), f"the matrix expands to {size} cells; at most {MAX_CELLS} are allowed "
                                       "(split the suite, or narrow an axis)")
 
-    from .plan import expand  # the matrix must be expanded to know which model meets which sampler
+    from .plan import (
+        expand,  # the matrix must be expanded to know which model meets which sampler
+    )
 
     cells = expand(suite)
     if not cells:

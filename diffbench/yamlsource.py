@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from .errors import DiffbenchError
+
 Loc = tuple[str | int, ...]
 
 MAX_BYTES = 1_000_000
@@ -21,7 +23,7 @@ MAX_DEPTH = 40
 _PLAIN_COLLECTIONS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
 
-class SuiteError(Exception):
+class SuiteError(DiffbenchError):
     """A problem with a suite file, already phrased for the user as one line."""
 
     def __init__(self, path: str | Path, line: int | None, message: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -59,15 +58,12 @@ def test_each_bad_suite_fails_with_one_line_naming_the_file(case: str, tmp_path:
     path.write_bytes(text)
     if case == "pickle_checkpoint":
         (tmp_path / "suite.ckpt").write_bytes(b"\x80\x04")
-    started = time.monotonic()
-    with pytest.raises(SuiteError) as caught:
+    with pytest.raises(SuiteError) as caught:  # bounded work: no timing here (speed lives in benchmarks/)
         load_suite(path)
-    elapsed = time.monotonic() - started
     message = str(caught.value)
     assert message.startswith(str(path)), message
     assert expected in message, message
     assert "\n" not in message and len(message) < 600
-    assert elapsed < 1.0
 
 
 def test_the_cli_exits_2_with_a_single_line_for_the_whole_corpus(tmp_path: Path) -> None:

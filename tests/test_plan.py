@@ -30,6 +30,10 @@ def test_expansion_counts_includes_excludes_and_duplicates(suite_file) -> None:
     # 2 samplers x (a: 2 dtypes + b: 1 dtype) x 2 steps = 12, + 2 heun cells; the last include repeats a cell
     assert len(plan.cells) == 14
     assert len(plan.duplicates) == 1
+    [duplicate] = plan.duplicates
+    # it names the entry that first produced the cell, not just its own id again
+    assert duplicate.duplicate_of is not None and duplicate.duplicate_of.startswith(duplicate.cell_id + " (")
+    assert "matrix:" in duplicate.duplicate_of or "include:" in duplicate.duplicate_of
     assert not any(c.model_name == "b" and c.settings["dtype"] == "bf16" for c in plan.cells)
 
 
@@ -74,13 +78,6 @@ def test_offload_on_cpu_is_not_applicable_with_reason(suite_file) -> None:
     na = [c for c in plan.cells if c.skip_reason]
     assert na and all(c.settings["offload"] == "model" for c in na)
     assert "device is cpu" in na[0].skip_reason
-
-
-def test_resume_skips_done_cells(suite_file) -> None:
-    suite = load_suite(suite_file(SUITE))
-    all_cells = make_plan(suite).cells
-    plan = make_plan(suite, done={all_cells[0].cell_id})
-    assert len(plan.cells) == len(all_cells) - 1 and plan.skipped[0][0].cell_id == all_cells[0].cell_id
 
 
 def test_exclude_rules_match_samplers_by_meaning(suite_file) -> None:

@@ -6,9 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import numpy as np
+import pytest
 from PIL import Image
 
 from diffbench.analysis.frames import with_metrics
@@ -123,7 +122,13 @@ def test_the_recommend_command(tmp_path: Path) -> None:
 def test_clip_score_with_a_local_clip_model(tmp_path: Path) -> None:
     """The CLIP score path, with a small random CLIP model written to a local folder (no download)."""
     import torch
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+    from transformers import (
+        CLIPConfig,
+        CLIPImageProcessor,
+        CLIPModel,
+        CLIPProcessor,
+        CLIPTokenizer,
+    )
 
     from diffbench.analysis.quality import clip_scores
     from diffbench.models.builtin import _write_clip_tokenizer

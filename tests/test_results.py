@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from diffbench.records import cell_settings, run_record
-from diffbench.results import ReadReport, ResultsError, ResultsWriter, generation_record, load_results, read_records
+from diffbench.results import (
+    ReadReport,
+    ResultsError,
+    ResultsWriter,
+    generation_record,
+    load_results,
+    read_records,
+)
 
 
 def _write_run(path: Path, run_id: str, hostname: str, n: int, schema: int = 1) -> None:

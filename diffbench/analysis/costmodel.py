@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import DiffbenchError
 from ..hardware.gpus import GpuSpec, find_gpu
 from .frames import key_text, measured, setting_label
 
@@ -231,7 +232,7 @@ class Estimate:
                 f"generations{r2}]")
 
 
-class EstimateError(ValueError):
+class EstimateError(DiffbenchError, ValueError):
     """No result matches the question."""
 
 

@@ -10,7 +10,6 @@ agreement) is added when a CLIP model is available in a local folder.
 from __future__ import annotations
 
 import io
-
 from pathlib import Path
 from typing import Any
 

@@ -26,21 +26,6 @@ def median(values: Sequence[float]) -> float:
     return float(np.median(data)) if data.size else float("nan")
 
 
-def iqr(values: Sequence[float]) -> float:
-    """Interquartile range (Q3 - Q1)."""
-    data = _array(values)
-    if not data.size:
-        return float("nan")
-    q1, q3 = np.percentile(data, [25, 75])
-    return float(q3 - q1)
-
-
-def mad(values: Sequence[float]) -> float:
-    """Median absolute deviation from the median (unscaled)."""
-    data = _array(values)
-    return float(np.median(np.abs(data - np.median(data)))) if data.size else float("nan")
-
-
 def median_ci(values: Sequence[float] | np.ndarray, confidence: float = DEFAULT_CONFIDENCE) -> tuple[float, float, float]:
     """Distribution-free interval for the median: (low, high, the confidence actually achieved).
 

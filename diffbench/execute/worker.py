@@ -92,11 +92,11 @@ class Worker:
     def _load(self, runtime: Any) -> tuple[Any, Any, Any, dict[str, Any], float]:
         import torch
 
+        from ..hardware import nvml
         from ..measure.clocks import clock_for
         from ..measure.memory import HostPeak, TorchCudaPeak
-        from ..measure.telemetry import TelemetrySampler
         from ..measure.probe import PipelineProbe, denoiser_of
-        from ..hardware import nvml
+        from ..measure.telemetry import TelemetrySampler
         from ..models.sources import load_pipeline
         from .configure import cap_cuda_memory, place, set_attention, torch_dtype
         from .generation import Meters
@@ -136,7 +136,12 @@ class Worker:
                   base_config: dict[str, Any], runtime: Any) -> None:
         from ..measure.flops import count_call_flops
         from ..measure.probe import denoiser_of
-        from .configure import NotApplicable, call_arguments, scheduler_for, set_vae_options
+        from .configure import (
+            NotApplicable,
+            call_arguments,
+            scheduler_for,
+            set_vae_options,
+        )
         from .generation import measure_generation, thumbnail_png
 
         settings = cell["cell"]

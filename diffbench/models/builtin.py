@@ -129,7 +129,14 @@ def _write_clip_tokenizer(folder: Path) -> int:
 
 def _write_t5_tokenizer(folder: Path) -> int:
     """A T5 (Unigram) tokenizer over single characters, saved as tokenizer.json; returns vocabulary size."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+    )
 
     folder.mkdir(parents=True)
     pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
@@ -178,7 +185,11 @@ def _seeded() -> None:
 
 
 def _build_sd(folder: Path) -> None:
-    from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import (
+        EulerDiscreteScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
     from transformers import CLIPTextModel, CLIPTokenizer
 
     _seeded()
@@ -199,7 +210,11 @@ def _build_sd(folder: Path) -> None:
 
 
 def _build_sdxl(folder: Path) -> None:
-    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from diffusers import (
+        EulerDiscreteScheduler,
+        StableDiffusionXLPipeline,
+        UNet2DConditionModel,
+    )
     from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
     _seeded()
@@ -224,7 +239,11 @@ def _build_sdxl(folder: Path) -> None:
 
 
 def _build_sd3(folder: Path) -> None:
-    from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
+    from diffusers import (
+        FlowMatchEulerDiscreteScheduler,
+        SD3Transformer2DModel,
+        StableDiffusion3Pipeline,
+    )
     from transformers import CLIPTextModelWithProjection, CLIPTokenizer
 
     _seeded()
@@ -247,8 +266,18 @@ def _build_sd3(folder: Path) -> None:
 
 
 def _build_flux(folder: Path) -> None:
-    from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
-    from transformers import AutoTokenizer, CLIPTextModel, CLIPTokenizer, T5Config, T5EncoderModel
+    from diffusers import (
+        FlowMatchEulerDiscreteScheduler,
+        FluxPipeline,
+        FluxTransformer2DModel,
+    )
+    from transformers import (
+        AutoTokenizer,
+        CLIPTextModel,
+        CLIPTokenizer,
+        T5Config,
+        T5EncoderModel,
+    )
 
     _seeded()
     vocab = _write_clip_tokenizer(folder / "_tok")

@@ -14,7 +14,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .builtin import CLIP_MAX_LENGTH, ModelPreset, _write_clip_tokenizer, _write_t5_tokenizer
+from .builtin import (
+    CLIP_MAX_LENGTH,
+    ModelPreset,
+    _write_clip_tokenizer,
+    _write_t5_tokenizer,
+)
 
 # Text encoder configurations (transformers), as published with the models.
 CLIP_L = {"vocab_size": 49408, "hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
@@ -79,7 +84,13 @@ def _on_meta(factory: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def _text_models(family: str, name: str) -> dict[str, Any]:
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, T5Config, T5EncoderModel
+    from transformers import (
+        CLIPTextConfig,
+        CLIPTextModel,
+        CLIPTextModelWithProjection,
+        T5Config,
+        T5EncoderModel,
+    )
 
     if family == "sd":
         return {"text_encoder": _on_meta(CLIPTextModel, CLIPTextConfig(**CLIP_L))}
@@ -96,7 +107,12 @@ def _text_models(family: str, name: str) -> dict[str, Any]:
 
 def build_modules(name: str) -> dict[str, Any]:
     """Every weighted component of a synthetic model, on the meta device (no memory used)."""
-    from diffusers import AutoencoderKL, FluxTransformer2DModel, SD3Transformer2DModel, UNet2DConditionModel
+    from diffusers import (
+        AutoencoderKL,
+        FluxTransformer2DModel,
+        SD3Transformer2DModel,
+        UNet2DConditionModel,
+    )
 
     spec = SYNTHETIC[name]
     modules = _text_models(spec.family, name)

@@ -7,17 +7,16 @@ from pathlib import Path
 import pandas as pd
 
 from ..analysis.frames import cell_summary, varying, with_metrics
+from ..errors import DiffbenchError
 from ..results import Results, load_results
 from .filters import apply_filters
 
-FORMATS = ("csv", "parquet", "markdown")
-LEVELS = ("cells", "generations", "steps")
 CELL_COLUMNS = ("hostname", "hardware", "n", "s_per_image", "s_per_image_p90", "s_per_image_p99", "it_s", "step_ms", "phase_text_encode", "phase_denoise",
                 "phase_decode", "phase_other", "peak_vram_gib", "peak_rss_gib", "energy_j_per_image", "images_per_kwh",
                 "tflops_achieved", "peak_fraction", "cv", "cell_id")
 
 
-class ExportError(ValueError):
+class ExportError(DiffbenchError, ValueError):
     """An export that cannot be written as asked."""
 
 

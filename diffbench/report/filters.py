@@ -6,9 +6,10 @@ import pandas as pd
 
 from ..analysis.frames import key_text
 from ..analysis.values import UnknownValue, resolve_axis, resolve_value
+from ..errors import DiffbenchError
 
 
-class FilterError(ValueError):
+class FilterError(DiffbenchError, ValueError):
     """A filter that names no column or has no '='."""
 
 

@@ -14,11 +14,25 @@ import pandas as pd
 
 from .. import __version__
 from ..analysis.advice import advise, software_mismatches
+from ..analysis.compare import (
+    ComparisonTable,
+    comparable_axes,
+    compare,
+    headline,
+    noisy_cells,
+)
 from ..analysis.costmodel import check_projections
+from ..analysis.frames import (
+    METRICS,
+    cell_summary,
+    measured,
+    peak_memory_gib,
+    setting_label,
+    varying,
+    with_metrics,
+)
 from ..analysis.quality import step_quality
 from ..analysis.recommend import recommend
-from ..analysis.compare import ComparisonTable, comparable_axes, compare, headline, noisy_cells
-from ..analysis.frames import METRICS, cell_summary, measured, peak_memory_gib, setting_label, varying, with_metrics
 from ..results import Results, check_output, load_results, safe_image
 from . import figures
 from .filters import apply_filters
