@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import samplers
+from . import families, samplers
 from .models.sources import builtin_defaults, infer_family, source_kind
 
 if TYPE_CHECKING:
@@ -121,10 +121,11 @@ def _resolve(suite: Suite, explicit: dict[str, Any]) -> tuple[str, dict[str, Any
         settings.update({k: v for k, v in layer.items() if v is not None or k not in settings})
     settings["model"] = model_name
     family = spec.family or infer_family(spec.source, Path(suite.base_dir or "."))
+    usual = families.family(family)
     if settings["resolution"] is None:  # each family's native resolution
-        settings["resolution"] = "512x512" if family == "sd" else "1024x1024"
+        settings["resolution"] = usual.native_resolution
     if settings["guidance_scale"] is None:  # each family's usual guidance
-        settings["guidance_scale"] = {"sd": 7.5, "sdxl": 5.0, "sd3": 4.5, "flux": 3.5}[family]
+        settings["guidance_scale"] = usual.default_guidance
     try:  # one canonical name, so that 'Euler' and 'euler' are the same cell
         settings["sampler"] = samplers.resolve(settings["sampler"], family).key
     except samplers.SamplerError:

@@ -15,7 +15,8 @@ from typing import Any
 
 from . import SCHEMA_VERSION
 from .analysis.advice import Advice, check_noise, check_repeats, check_throttling
-from .execute.local import Job, LocalExecutor
+from .execute.base import Executor, Job
+from .execute.local import LocalExecutor
 from .hardware import nvml
 from .hardware.availability import DeviceCheck
 from .hardware.sysinfo import (
@@ -183,7 +184,7 @@ def _jobs(plan: Plan, done: dict[str, set[int]],
     return list(jobs.values()), static_na
 
 
-def _executor(kind: str, emit: Callable[..., None], ray_address: str | None) -> Any:
+def _executor(kind: str, emit: Callable[..., None], ray_address: str | None) -> Executor:
     if kind == "ray":
         from .execute.ray_executor import RayExecutor
 

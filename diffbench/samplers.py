@@ -16,7 +16,11 @@ from .errors import DiffbenchError
 # Noise-prediction models (SD1.5, SDXL) are trained on a DDPM-style schedule;
 # SD3 and FLUX are rectified-flow models and need flow-matching schedulers.
 Family = Literal["ddpm", "flow"]
-MODEL_FAMILY_KIND: dict[str, Family] = {"sd": "ddpm", "sdxl": "ddpm", "sd3": "flow", "flux": "flow"}
+def family_kind(model_family: str) -> Family:
+    """ddpm or flow, from the family registry (an unknown family is an error)."""
+    from .families import family
+
+    return family(model_family).kind
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,7 @@ def lookup(name: str) -> Sampler:
 def resolve(name: str, model_family: str) -> Sampler:
     """The sampler that `name` means for a model of `model_family`, or a SamplerError saying why not."""
     sampler = lookup(name)
-    kind = MODEL_FAMILY_KIND.get(model_family, "ddpm")
+    kind = family_kind(model_family)
     if sampler.key == "default":
         return Sampler("default", "", kind, description=sampler.description)
     if kind == "flow" and sampler.kind == "ddpm" and sampler.key in _FLOW_EQUIVALENT:

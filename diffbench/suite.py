@@ -18,13 +18,13 @@ from pydantic import (
 )
 
 from . import samplers
+from .families import FAMILIES
 from .repeats import AutoRepeats
 from .yamlsource import Loc, SuiteError, line_of, load_yaml
 
 # "auto": fp32 on CPU; on an accelerator fp16 for SD/SDXL and bf16 for SD3/FLUX (as they are trained).
 Dtype = Literal["auto", "fp32", "fp16", "bf16"]
 Offload = Literal["none", "model", "sequential", "group-block", "group-leaf"]
-ModelFamily = Literal["sd", "sdxl", "sd3", "flux"]
 
 DTYPE_ALIASES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "half": "fp16", "float": "fp32"}
 # Backends that diffusers can dispatch to without fetching kernels from the Hub.
@@ -139,7 +139,8 @@ class ModelSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     source: str = Field(description="builtin:NAME, synthetic:NAME, a Hub id, a diffusers folder or a .safetensors file")
-    family: ModelFamily | None = Field(None, description="sd, sdxl, sd3 or flux; inferred when omitted")
+    family: str | None = Field(None, description="a registered model family (sd, sdxl, sd3, flux, ...); inferred "
+                                                 "when omitted")
     revision: str | None = None
     variant: str | None = Field(None, description="weights variant such as 'fp16'")
     dtype: Dtype | None = None
@@ -149,6 +150,13 @@ class ModelSpec(BaseModel):
     defaults: AxisValues = Field(default_factory=AxisValues, description="per-model defaults, e.g. guidance_scale")
 
     _dtype = field_validator("dtype", mode="before")(classmethod(lambda cls, v: _normalise_dtype(v)))
+
+    @field_validator("family")
+    @classmethod
+    def _registered_family(cls, value: str | None) -> str | None:
+        if value is not None and value not in FAMILIES:  # read at validation time: families can be added
+            raise ValueError(f"allowed: {', '.join(FAMILIES)}")
+        return value
 
 
 class Suite(BaseModel):

@@ -135,7 +135,8 @@ def test_torch_compile_runs_and_the_warmup_absorbs_compilation(tmp_path: Path) -
 
 
 def test_jobs_naming_several_cuda_devices_get_one_queue_each() -> None:
-    from diffbench.execute.local import Job, partition_by_gpu
+    from diffbench.execute.base import Job
+    from diffbench.execute.local import partition_by_gpu
 
     def job(device: str) -> Job:
         return Job({}, ".", 0, [{"cell_id": device, "cell": {"device": device}, "repeats": [0]}])

@@ -46,9 +46,10 @@ def resolve_axis(axis: str, frame: pd.DataFrame) -> str:
 
 def _sampler_keys(name: str) -> set[str]:
     from .. import samplers
+    from ..families import FAMILIES
 
     keys = set()
-    for family in samplers.MODEL_FAMILY_KIND:
+    for family in FAMILIES:
         try:
             keys.add(samplers.resolve(name, family).key)
         except samplers.SamplerError:

@@ -85,7 +85,9 @@ def resolve_runtime(settings: dict[str, Any], family: str, placed_by_cluster: bo
                             "the device is cpu")
     dtype = settings["dtype"]
     if dtype == "auto":
-        dtype = "fp32" if device.type == "cpu" else ("bf16" if family in {"sd3", "flux"} else "fp16")
+        from ..families import family as family_spec
+
+        dtype = "fp32" if device.type == "cpu" else family_spec(family).gpu_dtype
     return Runtime(device, dtype, gpu_name, gpu_uuid)
 
 

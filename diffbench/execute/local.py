@@ -16,34 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..results import generation_record
+from .base import Job, blame
 from .worker import worker_main
 
 POLL_S = 0.05
-
-
-@dataclass
-class Job:
-    """The cells of one load group, with what the worker needs to run them."""
-
-    model: dict[str, Any]
-    base_dir: str
-    warmup: int
-    cells: list[dict[str, Any]]  # {"cell_id", "cell", "repeats": [indices still to run]}
-    timeout_s: float | None = None
-    label: str = ""
-    placed_by_cluster: bool = False  # the cluster chose the node by the cells' gpu setting
-
-    def payload(self) -> dict[str, Any]:
-        return {"model": self.model, "base_dir": self.base_dir, "warmup": self.warmup, "cells": self.cells,
-                "placed_by_cluster": self.placed_by_cluster}
-
-    @property
-    def device(self) -> str:
-        return str(self.cells[0]["cell"]["device"]) if self.cells else "auto"
-
-    def remaining(self, cells: list[dict[str, Any]]) -> Job:
-        return Job(self.model, self.base_dir, self.warmup, cells, self.timeout_s, self.label, self.placed_by_cluster)
 
 
 def partition_by_gpu(jobs: list[Job]) -> list[list[Job]]:
@@ -195,21 +171,12 @@ class _Lane:
             if limit and attempt.current and time.monotonic() - attempt.cell_started > limit:
                 return "timeout"
 
-    def _after_failure(self, attempt: _Attempt, outcome: str) -> Job:
+    def _after_failure(self, attempt: _Attempt, outcome: str) -> Job | None:
         job = attempt.job
-        remaining = [c for c in job.cells if c["cell_id"] not in attempt.finished]
-        # The cell in progress gets the blame; if none had started, the first one does,
-        # so that a worker that dies while loading cannot loop forever.
-        culprit = next((c for c in remaining if c["cell_id"] == attempt.current), remaining[0] if remaining else None)
-        if culprit is not None:
-            if outcome == "timeout":
-                status, reason = "timeout", f"cell exceeded its time limit of {job.timeout_s:g} s and was stopped"
-            elif outcome == "fatal":
-                status, reason = "crashed", f"worker failed: {getattr(self, '_fatal', '')[-400:]}"
-            else:
-                status, reason = "crashed", _death_reason(self.process.exitcode)
-            if attempt.current != culprit["cell_id"]:
-                self.emit("cell", culprit["cell_id"])
-            self.emit("record", generation_record(culprit["cell_id"], culprit["cell"], 0, False, status, reason))
-            remaining = [c for c in remaining if c is not culprit]
-        return job.remaining(remaining)
+        if outcome == "timeout":
+            status, reason = "timeout", f"cell exceeded its time limit of {job.timeout_s:g} s and was stopped"
+        elif outcome == "fatal":
+            status, reason = "crashed", f"worker failed: {getattr(self, '_fatal', '')[-400:]}"
+        else:
+            status, reason = "crashed", _death_reason(self.process.exitcode)
+        return blame(job, attempt.finished, attempt.current, False, status, reason, self.emit)

@@ -15,6 +15,7 @@ left, are recorded as crashed with that reason.
 from __future__ import annotations
 
 import os
+import queue as stdlib_queue
 import re
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..results import generation_record
-from .local import Job
+from .base import Job, blame
 
 POLL_S = 0.1
 LIVENESS_S = 2.0  # how often to check that a waiting task still has a node that can run it
@@ -177,7 +178,7 @@ class RayExecutor:
         while True:
             try:
                 key, kind, payload = queue.get_nowait()
-            except Exception:  # queue.Empty
+            except stdlib_queue.Empty:  # ray.util.queue.Empty derives from it
                 return
             running = self._running.get(key)
             stream = f"ray-{key}"
@@ -197,18 +198,9 @@ class RayExecutor:
 
     def _after_failure(self, key: int, running: _Running, status: str, reason: str) -> Job | None:
         del self._running[key]
-        job = running.job
-        remaining = [c for c in job.cells if c["cell_id"] not in running.finished]
-        culprit = next((c for c in remaining if c["cell_id"] == running.current), None)
-        if culprit is None and remaining and not running.done:
-            culprit = remaining[0]  # it died before starting a cell: blame the first, never loop
-        if culprit is not None:
-            stream = f"ray-{key}"
-            if running.current != culprit["cell_id"]:
-                self.emit("cell", culprit["cell_id"], stream)
-            self.emit("record", generation_record(culprit["cell_id"], culprit["cell"], 0, False, status, reason), stream)
-            remaining = [c for c in remaining if c is not culprit]
-        return job.remaining(remaining) if remaining else None
+        stream = f"ray-{key}"
+        return blame(running.job, running.finished, running.current, running.done, status, reason,
+                     lambda kind, payload: self.emit(kind, payload, stream))
 
     def _fail_stranded(self) -> None:
         """Tasks waiting for a GPU type that no live node has any more would wait forever."""

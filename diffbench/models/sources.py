@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..families import by_pipeline_class, family, guess_from_name
 from .builtin import BUILTINS
 from .synthetic import SYNTHETIC
 
@@ -20,12 +21,6 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 SYNTHETIC_PREFIX = "synthetic:"
 BUILTIN_PREFIX = "builtin:"
 
-# model_index.json `_class_name` -> family
-PIPELINE_FAMILIES = {
-    "StableDiffusionPipeline": "sd", "StableDiffusionXLPipeline": "sdxl",
-    "StableDiffusion3Pipeline": "sd3", "FluxPipeline": "flux",
-}
-FAMILY_PIPELINES = {family: cls for cls, family in PIPELINE_FAMILIES.items()}
 
 
 def source_kind(source: str, base_dir: Path) -> str:
@@ -89,19 +84,12 @@ def infer_family(source: str, base_dir: Path) -> str:
     if kind == "folder":
         index = resolve_path(source, base_dir) / "model_index.json"
         try:
-            class_name = json.loads(index.read_text(encoding="utf-8")).get("_class_name", "")
-            if class_name in PIPELINE_FAMILIES:
-                return PIPELINE_FAMILIES[class_name]
-        except (OSError, ValueError):
+            spec = by_pipeline_class(json.loads(index.read_text(encoding="utf-8")).get("_class_name", ""))
+            if spec is not None:
+                return spec.name
+        except (OSError, ValueError, AttributeError):
             pass
-    lowered = source.lower()
-    if "flux" in lowered:
-        return "flux"
-    if "stable-diffusion-3" in lowered or "sd3" in lowered:
-        return "sd3"
-    if "xl" in lowered:
-        return "sdxl"
-    return "sd"
+    return guess_from_name(source)
 
 
 def builtin_defaults(source: str) -> dict[str, Any]:
@@ -142,7 +130,7 @@ def load_pipeline(model: dict[str, Any], torch_dtype: Any, base_dir: Path, build
         return diffusers.DiffusionPipeline.from_pretrained(
             builtin_path(name), local_files_only=True, use_safetensors=True, **extra, **common)
     if kind == "file":
-        pipeline_class = getattr(diffusers, FAMILY_PIPELINES[model["family"]])
+        pipeline_class = getattr(diffusers, family(model["family"]).pipeline_class)
         config = model.get("config")
         if config and not HUB_ID.match(config):
             config = str(resolve_path(config, base_dir))

@@ -101,8 +101,10 @@ def _text_models(family: str, name: str) -> dict[str, Any]:
         return {"text_encoder": _on_meta(CLIPTextModelWithProjection, CLIPTextConfig(**CLIP_L)),
                 "text_encoder_2": _on_meta(CLIPTextModelWithProjection, CLIPTextConfig(**CLIP_G)),
                 "text_encoder_3": _on_meta(T5EncoderModel, T5Config(**T5_XXL))}
-    return {"text_encoder": _on_meta(CLIPTextModel, CLIPTextConfig(**CLIP_L)),
-            "text_encoder_2": _on_meta(T5EncoderModel, T5Config(**T5_XXL))}
+    if family == "flux":
+        return {"text_encoder": _on_meta(CLIPTextModel, CLIPTextConfig(**CLIP_L)),
+                "text_encoder_2": _on_meta(T5EncoderModel, T5Config(**T5_XXL))}
+    raise ValueError(f"no synthetic text encoders for family '{family}'")
 
 
 def build_modules(name: str) -> dict[str, Any]:
@@ -125,7 +127,7 @@ def build_modules(name: str) -> dict[str, Any]:
     elif spec.family == "sd3":
         modules["transformer"] = _on_meta(SD3Transformer2DModel, **SD35_MEDIUM)
         modules["vae"] = _on_meta(AutoencoderKL, **{**VAE_16, "scaling_factor": 1.5305, "shift_factor": 0.0609})
-    else:
+    elif spec.family == "flux":
         modules["transformer"] = _on_meta(FluxTransformer2DModel, **FLUX, guidance_embeds=name == "flux-dev")
         modules["vae"] = _on_meta(AutoencoderKL, **{**VAE_16, "scaling_factor": 0.3611, "shift_factor": 0.1159})
     return modules
@@ -217,6 +219,8 @@ def build_pipeline(name: str, device: Any, dtype: Any, seed: int = 1234, fill_de
         return diffusers.StableDiffusion3Pipeline(
             **modules, tokenizer=clip, tokenizer_2=clip, tokenizer_3=t5,
             scheduler=diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0))
+    if spec.family != "flux":
+        raise ValueError(f"no synthetic pipeline for family '{spec.family}'")
     shift = {"use_dynamic_shifting": True, "base_shift": 0.5, "max_shift": 1.15} if name == "flux-dev" else {
         "use_dynamic_shifting": False, "shift": 1.0}
     return diffusers.FluxPipeline(**modules, tokenizer=clip, tokenizer_2=t5,
