@@ -150,10 +150,10 @@ def run(suite: str, out_dir: str, resume: str | None, executor: str, address: st
         console.print(f"[red]{escape(line)}[/red]")
     for advice in outcome.warnings:
         console.print(f"[yellow]warning: {escape(advice.text())}[/yellow]")
-    console.print(f"Results: [bold]{outcome.results_path}[/bold]")
+    console.print(f"Results: [bold]{outcome.results_path}[/bold]", soft_wrap=True)
     if outcome.interrupted:
         console.print("[yellow]Interrupted: what finished is saved; resume with "
-                      f"diffbench run {escape(suite)} --resume {outcome.results_path}[/yellow]")
+                      f"diffbench run {escape(suite)} --resume {outcome.results_path}[/yellow]", soft_wrap=True)
         sys.exit(128 + (outcome.signal or 2))
     if not any(r["status"] == "ok" and not r["warmup"] for r in outcome.records):
         click.echo("nothing was measured: every cell ended not_applicable or failed (reasons above)", err=True)

@@ -401,7 +401,11 @@ def load_results(paths: list[str | Path], skip_bad_lines: bool = False) -> Resul
     read = ReadReport()
     runs: list[dict[str, Any]] = []
     generations: list[dict[str, Any]] = []
-    steps: list[dict[str, Any]] = []
+    # The per-step frame is built from flat arrays (one entry per generation, repeated over its
+    # steps), not one dict per step: a fleet's results hold millions of steps.
+    step_values: list[float] = []
+    step_owner: list[tuple[Any, ...]] = []
+    step_counts: list[int] = []
     stored_warnings: list[dict[str, Any]] = []
     seen_runs: set[str] = set()
     seen: dict[tuple[Any, ...], str] = {}
@@ -445,13 +449,32 @@ def load_results(paths: list[str | Path], skip_bad_lines: bool = False) -> Resul
                 row["step_s_sum"] = float(sum(step_s)) if step_s else None
                 row["step_s_median"] = float(statistics.median(step_s)) if step_s else None
                 generations.append(row)
-                for index, seconds in enumerate(step_s):
-                    steps.append({"run_id": record["run_id"], "hostname": run_row.get("hostname"),
-                                  "cell_id": record["cell_id"], "repeat": record["repeat"],
-                                  "warmup": record["warmup"], "step": index, "seconds": seconds})
+                if step_s:
+                    step_values.extend(step_s)
+                    step_counts.append(len(step_s))
+                    step_owner.append((record["run_id"], run_row.get("hostname"), record["cell_id"],
+                                       record["repeat"], record["warmup"]))
     for (path_text, first), count in duplicates.items():
         where = "earlier in the same file" if path_text == first else f"in {first}"
         read.notes.append(f"{path_text}: {count} generation(s) already read {where} (same run, cell, repeat and "
                           "measurement); counted once")
-    return Results(pd.DataFrame(runs), pd.DataFrame(generations), pd.DataFrame(steps), pd.DataFrame(stored_warnings),
-                   read.bad_lines, read.notes)
+    return Results(pd.DataFrame(runs), pd.DataFrame(generations), _steps_frame(step_values, step_owner, step_counts),
+                   pd.DataFrame(stored_warnings), read.bad_lines, read.notes)
+
+
+def _steps_frame(values: list[float], owners: list[tuple[Any, ...]], counts: list[int]) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    columns = ["run_id", "hostname", "cell_id", "repeat", "warmup", "step", "seconds"]
+    if not values:
+        return pd.DataFrame(columns=columns)
+    repeat = np.repeat(np.arange(len(counts)), counts)
+    owner = list(zip(*owners))
+    frame = {name: np.asarray(owner[i], dtype=object)[repeat] for i, name in enumerate(columns[:5])}
+    starts = np.repeat(np.cumsum([0, *counts[:-1]]), counts)
+    frame["repeat"] = frame["repeat"].astype(int)
+    frame["warmup"] = frame["warmup"].astype(bool)
+    frame["step"] = np.arange(len(values)) - starts
+    frame["seconds"] = np.asarray(values, dtype=float)
+    return pd.DataFrame(frame, columns=columns)

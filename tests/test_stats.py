@@ -72,3 +72,19 @@ def test_linear_fit_recovers_fixed_and_per_step_cost() -> None:
     assert fit is not None
     assert fit.fixed == pytest.approx(0.5) and fit.per_unit == pytest.approx(0.1) and fit.r2 == pytest.approx(1.0)
     assert stats.fit_fixed_plus_per_unit([4, 4], [1.0, 1.1]) is None
+
+
+def test_rank_test_matches_scipy_case_by_case() -> None:
+    """Our Mann-Whitney is scipy's method='auto', exact and asymptotic, with and without ties."""
+    from scipy.stats import mannwhitneyu
+
+    rng = np.random.default_rng(11)
+    for trial in range(400):
+        m, n = int(rng.integers(2, 25)), int(rng.integers(2, 25))
+        a, b = rng.normal(1.0, 0.1, m), rng.normal(1.0 + 0.05 * (trial % 3), 0.1, n)
+        if trial % 4 == 0:  # ties
+            a, b = np.round(a, 1), np.round(b, 1)
+        if np.all(np.concatenate([a, b]) == a[0]):
+            continue
+        expected = mannwhitneyu(a, b, alternative="two-sided", method="auto").pvalue
+        assert stats.rank_test(a, b) == pytest.approx(expected, rel=1e-9, abs=1e-12), (m, n, trial)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from . import stats
-from .frames import METRICS, key_text, measured, setting_label, varying
+from .frames import METRICS, SETTING_COLUMNS, key_text, measured, setting_label, varying
 from .values import resolve_axis, resolve_value
 
 
@@ -85,16 +86,48 @@ def noisy_cells(warnings: pd.DataFrame | None) -> set[tuple[str, str]]:
     return {(str(c), str(h)) for c, h in zip(flagged["cell_id"], flagged["hostname"])}
 
 
+@dataclass
+class Prepared:
+    """What every comparison of one frame shares, computed once: the measured rows (only the
+    columns comparisons read), each setting column as grouping text, and the noisy rows."""
+
+    data: pd.DataFrame
+    keys: dict[str, np.ndarray]
+    noisy_rows: np.ndarray
+
+
+def prepare(frame: pd.DataFrame, noisy: set[tuple[str, str]] | None = None) -> Prepared:
+    data = measured(frame)
+    wanted = [c for c in (*SETTING_COLUMNS, *METRICS, "cell_id", "hostname") if c in data]
+    data = data[list(dict.fromkeys(wanted))].reset_index(drop=True)
+    keys = {c: key_text(data[c]).to_numpy() for c in SETTING_COLUMNS if c in data}
+    flagged = (np.array([(str(c), str(h)) in noisy for c, h in zip(data["cell_id"], data["hostname"])], dtype=bool)
+               if noisy and not data.empty else np.zeros(len(data), dtype=bool))
+    return Prepared(data, keys, flagged)
+
+
+def _varying(prep: Prepared, mask: np.ndarray) -> list[str]:
+    """frames.varying on the prepared keys: setting columns with more than one value among `mask`."""
+    found = [c for c, k in prep.keys.items() if len(pd.unique(k[mask])) > 1]
+    if "source" in found and "model" in prep.keys:
+        pairs = pd.DataFrame({"model": prep.keys["model"][mask], "source": prep.keys["source"][mask]})
+        if pairs.groupby("model")["source"].nunique().max() <= 1:
+            found.remove("source")
+    return found
+
+
 def compare(frame: pd.DataFrame, by: str, baseline: str | None = None, metric: str = "s_per_image",
             min_effect: float = stats.DEFAULT_MIN_EFFECT, noisy: set[tuple[str, str]] | None = None,
-            allow_noisy: bool = False) -> ComparisonTable:
+            allow_noisy: bool = False, prepared: Prepared | None = None) -> ComparisonTable:
     """Compare every value of `by` with the baseline value, within each context of equal settings.
 
     A comparison that involves a cell flagged noisy (see advice.check_noise) gets the verdict
-    "noisy" instead of one, unless `allow_noisy`."""
+    "noisy" instead of one, unless `allow_noisy`. `prepared` (from `prepare`) shares the work
+    of many comparisons of one frame."""
     if metric not in METRICS:
         raise ValueError(f"unknown metric '{metric}' (known: {', '.join(METRICS)})")
-    data = measured(frame)
+    prep = prepared if prepared is not None else prepare(frame, noisy)
+    data = prep.data
     table = ComparisonTable(by, metric)
     if data.empty:
         return table
@@ -103,31 +136,43 @@ def compare(frame: pd.DataFrame, by: str, baseline: str | None = None, metric: s
         [baseline] = resolve_value(by, baseline, data, unique=True)
         if column == "steps":
             baseline += " steps"
-    data = data[np.isfinite(data[metric].astype(float))]
-    if data.empty:  # e.g. energy where there was no telemetry
+    metric_values = data[metric].to_numpy(dtype=float)
+    mask = np.isfinite(metric_values)
+    if not mask.any():  # e.g. energy where there was no telemetry
         return table
     # Comparing GPUs means comparing hosts (and the reverse): neither may split the context.
     machine = {"hardware", "hostname", "runtime_device"}
-    context_columns = [c for c in varying(data) if c != column and not (column in machine and c in machine)]
-    values_text = key_text(data[column])
+    context_columns = [c for c in _varying(prep, mask) if c != column and not (column in machine and c in machine)]
+    rows_kept = np.flatnonzero(mask)
+    value_keys = prep.keys[column][rows_kept] if column in prep.keys else key_text(data[column]).to_numpy()[rows_kept]
     if column == "steps":
-        values_text = values_text + " steps"
-    data = data.assign(_value=values_text)
-    for context, group in context_groups(data, context_columns):
-        values = list(dict.fromkeys(group["_value"]))
+        value_keys = value_keys + " steps"
+    context_keys = [prep.keys[c][rows_kept] for c in context_columns]
+    # One grouping for every (context, value); then plain arrays, never a pandas slice per group.
+    grouper = pd.MultiIndex.from_arrays([*context_keys, value_keys]) if context_keys else value_keys
+    positions = pd.Series(rows_kept).groupby(grouper, sort=False).indices
+    by_context: dict[tuple[Any, ...], dict[str, np.ndarray]] = {}
+    for key, local in positions.items():
+        key = key if isinstance(key, tuple) else (key,)
+        by_context.setdefault(key[:-1], {})[str(key[-1])] = rows_kept[local]
+    for rows_by_value in by_context.values():
+        first = data.iloc[next(iter(rows_by_value.values()))[0]]
+        context = setting_label(first, context_columns) if context_columns else "all"
+        values = list(rows_by_value)
         if len(values) < 2:
             table.unpaired.append(f"{context}: only {by}={values[0]}")
             continue
-        base = baseline if baseline in values else values[0]
-        base_values = group.loc[group["_value"] == base, metric].astype(float).to_numpy()
-        flagged = {value: bool(noisy) and any((str(c), str(h)) in noisy for c, h in zip(
-            group.loc[group["_value"] == value, "cell_id"], group.loc[group["_value"] == value, "hostname"]))
-            for value in values}
+        if baseline is not None and baseline not in values:
+            table.unpaired.append(f"{context}: no {by}={baseline} to compare with")
+            continue
+        base = baseline if baseline is not None else values[0]
+        base_values = metric_values[rows_by_value[base]]
         for value in [base] + [v for v in values if v != base]:
-            sample = group.loc[group["_value"] == value, metric].astype(float).to_numpy()
+            sample = metric_values[rows_by_value[value]]
             low, high, _ = stats.median_ci(sample)
             comparison = None if value == base else stats.compare_groups(sample, base_values, min_effect=min_effect)
-            if comparison is not None and not allow_noisy and (flagged[value] or flagged[base]):
+            noisy_pair = prep.noisy_rows[rows_by_value[value]].any() or prep.noisy_rows[rows_by_value[base]].any()
+            if comparison is not None and not allow_noisy and noisy_pair:
                 comparison = dataclasses.replace(comparison, verdict="noisy")
             table.rows.append(ComparisonRow(context, value, value == base, len(sample), stats.median(sample),
                                             low, high, comparison))

@@ -105,8 +105,17 @@ def _text(value: Any) -> str:
 
 def key_text(series: pd.Series) -> pd.Series:
     """Values as grouping text, with missing values as '-' (pandas' astype(str) keeps them missing,
-    and groupby would then drop those rows silently)."""
-    return series.astype(object).map(_text)
+    and groupby would then drop those rows silently).
+
+    The text is made once per distinct value, not once per row: a fleet's results have a few
+    hundred distinct settings over hundreds of thousands of generations.
+    """
+    try:
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    except TypeError:  # unhashable values (lists): the slow way
+        return series.astype(object).map(_text)
+    texts = np.array([_text(value) for value in uniques] + ["-"], dtype=object)
+    return pd.Series(texts[codes], index=series.index, dtype=object)  # code -1 (missing) takes the last: "-"
 
 
 def setting_label(row: pd.Series | dict[str, Any], columns: list[str]) -> str:

@@ -14,13 +14,7 @@ import pandas as pd
 
 from .. import __version__
 from ..analysis.advice import advise, software_mismatches
-from ..analysis.compare import (
-    ComparisonTable,
-    comparable_axes,
-    compare,
-    headline,
-    noisy_cells,
-)
+from ..analysis.compare import ComparisonTable, comparable_axes, compare, headline, noisy_cells, prepare
 from ..analysis.costmodel import check_projections
 from ..analysis.frames import (
     METRICS,
@@ -115,11 +109,11 @@ def _hosts(results: Results) -> list[dict[str, Any]]:
     return rows
 
 
-def _metric_tables(frame: pd.DataFrame, axes: list[str], baseline: str | None) -> list[dict[str, Any]]:
+def _metric_tables(computed: dict[tuple[str, str], ComparisonTable], axes: list[str]) -> list[dict[str, Any]]:
     tables = []
     for axis in axes:
         for metric in TABLE_METRICS:
-            table = compare(frame, axis, baseline=baseline, metric=metric)
+            table = computed[(axis, metric)]
             if table.rows:
                 tables.append({"axis": axis, "metric": metric, "title": METRICS[metric][0],
                                "unit": METRICS[metric][1], "rows": _clean(table.frame().to_dict("records")),
@@ -163,8 +157,11 @@ def build_report(paths: list[str | Path], output: str | Path, compare_axis: str 
         steps = steps[steps["cell_id"].isin(frame["cell_id"])]
     summary = cell_summary(frame)
     axes = [compare_axis] if compare_axis else (comparable_axes(frame) if not frame.empty else [])
-    noisy = noisy_cells(results.warnings)
-    headline_tables = [compare(frame, axis, baseline=baseline, noisy=noisy) for axis in axes]
+    # Every comparison once, on one prepared frame; tables, headlines and sentences share them.
+    prepared = prepare(frame, noisy_cells(results.warnings))
+    computed = {(axis, metric): compare(frame, axis, baseline=baseline, metric=metric, prepared=prepared)
+                for axis in axes for metric in dict.fromkeys(("s_per_image", *TABLE_METRICS))}
+    headline_tables = [computed[(axis, "s_per_image")] for axis in axes]
     steps_figure = figures.step_latency(frame, steps, summary)
     scaling_figure, fits = figures.latency_vs_steps(frame)
     pareto_figure, pareto = figures.time_against_memory(summary)
@@ -192,7 +189,7 @@ def build_report(paths: list[str | Path], output: str | Path, compare_axis: str 
                 "cells": int(summary.shape[0]), "hosts": int(results.runs["hostname"].nunique()) if not results.runs.empty else 0},
         summary_sentences=_summary_sentences(summary, headline_tables, pareto),
         hosts=_hosts(results),
-        tables=_metric_tables(frame, axes, baseline),
+        tables=_metric_tables(computed, axes),
         cells=_clean(summary.drop(columns=[c for c in ("prompt", "negative_prompt") if c in summary]).to_dict("records"))
         if not summary.empty else [],
         fits=fits,
