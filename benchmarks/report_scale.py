@@ -61,6 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--generations", type=int, default=10_000)
     parser.add_argument("--out", type=Path, default=Path("/tmp/diffbench-report-scale"))
+    parser.add_argument("--profile", action="store_true", help="print the functions the build spends its time in")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for old in args.out.glob("*.jsonl"):
@@ -68,7 +69,15 @@ def main() -> None:
     started = time.perf_counter()
     count = write_results(args.out, args.generations)
     print(f"wrote {count} generations in {time.perf_counter() - started:.1f} s")
-    info = build_report([args.out], args.out / "report.html")
+    if args.profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        info = profiler.runcall(build_report, [args.out], args.out / "report.html")
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+    else:
+        info = build_report([args.out], args.out / "report.html")
     print(f"report_seconds={info.seconds:.1f} report_mib={info.bytes / 2**20:.2f} cells={info.cells} "
           f"generations={info.generations}")
 

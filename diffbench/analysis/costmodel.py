@@ -41,6 +41,7 @@ class CostFit:
     x_mean: float | None = None  # mean evaluations of the fitted points (for the interval's leverage)
     x_ss: float | None = None  # their sum of squared deviations
     unreliable: list[str] = field(default_factory=list)  # why no estimate should be trusted
+    step_medians: dict[int, float] = field(default_factory=dict)  # measured s/image per step count
 
     @property
     def label(self) -> str:
@@ -117,8 +118,9 @@ def fit_group(settings: dict[str, Any], group: pd.DataFrame) -> CostFit:
                           "so the noise is larger than the cost of a step")
     if fixed < 0:
         unreliable.append(f"negative fixed cost ({fixed:.3f} s): the step counts measured cannot separate it")
+    medians = {int(k): float(v) for k, v in group.groupby("steps")["s_per_image"].median().items()}
     return CostFit(settings, float(fixed), float(per_eval), method, int(len(y)), step_counts, r2, sd,
-                   _evals_per_step(group), x_mean=x_mean, x_ss=x_ss, unreliable=unreliable)
+                   _evals_per_step(group), x_mean=x_mean, x_ss=x_ss, unreliable=unreliable, step_medians=medians)
 
 
 def fit_costs(frame: pd.DataFrame) -> list[CostFit]:
@@ -170,7 +172,6 @@ class ProjectionCheck:
 def check_projections(frame: pd.DataFrame) -> ProjectionCheck:
     """Project every measured GPU onto every other measured GPU with equal settings, and compare."""
     fits = fit_costs(frame)
-    data = measured(frame)
     errors: list[float] = []
     details = []
     for source in fits:
@@ -184,9 +185,9 @@ def check_projections(frame: pd.DataFrame) -> ProjectionCheck:
             projected = project(source, target_spec)
             if projected is None:
                 continue
-            rows = data[(data["hardware"] == target.settings["hardware"])]
+            # the target card's own measurements of these very settings (not of any setting on it)
             for steps in target.step_counts:
-                actual = rows[rows["steps"] == steps]["s_per_image"].median()
+                actual = target.step_medians.get(steps, np.nan)
                 if np.isfinite(actual) and actual > 0:
                     error = projected.predict(steps)[0] / actual - 1
                     errors.append(abs(error))

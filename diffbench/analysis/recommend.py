@@ -46,16 +46,25 @@ class Recommendation:
     constraints: list[str]
 
 
-def _memory(row: pd.Series, frame: pd.DataFrame) -> tuple[float | None, str]:
+MEMORY_COLUMNS = ("peak_vram_device_bytes", "peak_vram_reserved_bytes", "peak_host_rss_bytes")
+
+
+def _peaks(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each cell's (and host's) highest memory figures, grouped once for all candidates."""
+    columns = [c for c in MEMORY_COLUMNS if c in frame]
+    return frame[["cell_id", "hostname", *columns]].assign(
+        **{c: frame[c].astype(float) for c in columns}).groupby(["cell_id", "hostname"]).max()
+
+
+def _memory(peaks: pd.Series) -> tuple[float | None, str]:
     """What a card must hold: NVML's device-wide peak where measured, else torch's reserved peak."""
-    rows = frame[(frame["cell_id"] == row["cell_id"]) & (frame["hostname"] == row["hostname"])]
-    device = rows["peak_vram_device_bytes"].astype(float).max() if "peak_vram_device_bytes" in rows else np.nan
+    device = peaks.get("peak_vram_device_bytes", np.nan)
     if np.isfinite(device) and device > 0:
         return device / GIB, "device peak (NVML)"
-    reserved = rows["peak_vram_reserved_bytes"].astype(float).max() if "peak_vram_reserved_bytes" in rows else np.nan
+    reserved = peaks.get("peak_vram_reserved_bytes", np.nan)
     if np.isfinite(reserved) and reserved > 0:
         return reserved / GIB, "reserved by torch (plus the CUDA context)"
-    rss = rows["peak_host_rss_bytes"].astype(float).max()
+    rss = peaks.get("peak_host_rss_bytes", np.nan)
     return (rss / GIB if np.isfinite(rss) else None), HOST_RSS
 
 
@@ -66,8 +75,9 @@ def candidates(frame: pd.DataFrame) -> list[Candidate]:
     quality = step_quality(frame)
     by_cell = {(q.cell_id, q.hostname): q.ssim for q in quality.itertuples()} if not quality.empty else {}
     found = []
+    peaks = _peaks(frame)
     for _, row in summary.iterrows():
-        memory, kind = _memory(row, frame)
+        memory, kind = _memory(peaks.loc[(row["cell_id"], row["hostname"])])
         value = by_cell.get((row["cell_id"], row["hostname"]))
         found.append(Candidate(row["cell_id"], row["hostname"], row["label"], str(row["hardware"]),
                                float(row["s_per_image"]), memory, kind,
