@@ -127,6 +127,7 @@ class GenerationLine(_Line):
     host_rss_peak_exact: bool | None = None
     energy_j: Seconds | None = None
     avg_power_w: Seconds | None = None
+    energy_source: Text | None = None  # energy_counter / integrated_power (NVML, GPU) or rapl_package (CPU)
     telemetry: dict[str, Any] | None = None
     runtime: dict[str, Any] | None = None
     image: Text | None = None

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..measure.memory import HostPeak, TorchCudaPeak
 from ..measure.probe import PipelineProbe
+from ..measure.rapl import RaplCounter
 from ..measure.telemetry import TelemetrySampler
 
 THUMBNAIL_PX = 256
@@ -22,6 +23,7 @@ class Meters:
     host: HostPeak
     cuda: TorchCudaPeak | None = None
     telemetry: TelemetrySampler | None = None
+    rapl: RaplCounter | None = None  # CPU package energy, for CPU runs where the counters are readable
 
 
 def measure_generation(pipe: Any, probe: PipelineProbe, meters: Meters, kwargs: dict[str, Any],
@@ -34,6 +36,8 @@ def measure_generation(pipe: Any, probe: PipelineProbe, meters: Meters, kwargs: 
         meters.cuda.reset()
     if meters.telemetry:
         meters.telemetry.start()
+    if meters.rapl:
+        meters.rapl.start()
     cpu_started = time.process_time()
     started = time.perf_counter()
     probe.begin()
@@ -44,6 +48,7 @@ def measure_generation(pipe: Any, probe: PipelineProbe, meters: Meters, kwargs: 
         wall = time.perf_counter() - started
         cpu_s = time.process_time() - cpu_started
         telemetry = meters.telemetry.stop(keep_trace) if meters.telemetry else None
+        package_j = meters.rapl.stop() if meters.rapl else None
     allocated = reserved = None
     if meters.cuda:
         allocated, reserved = meters.cuda.peaks()
@@ -65,8 +70,10 @@ def measure_generation(pipe: Any, probe: PipelineProbe, meters: Meters, kwargs: 
         # Noise: the CPU time this process got, and the machine's load, during the generation.
         "cpu_s": cpu_s,
         "load_avg_1m": load,
-        "energy_j": telemetry["energy_j"] if telemetry else None,
-        "avg_power_w": telemetry["avg_power_w"] if telemetry else None,
+        "energy_j": telemetry["energy_j"] if telemetry else package_j,
+        "avg_power_w": telemetry["avg_power_w"] if telemetry else (package_j / wall if package_j and wall else None),
+        "energy_source": (telemetry or {}).get("energy_source") if telemetry else ("rapl_package" if package_j
+                                                                                   is not None else None),
         "telemetry": telemetry,
     }
     return fields, output.images

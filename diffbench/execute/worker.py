@@ -124,6 +124,11 @@ class Worker:
             torch.cuda.empty_cache()  # loading transients must not count as the generations' reserved memory
         load_s = time.perf_counter() - started
         meters = Meters(HostPeak())
+        if runtime.device.type == "cpu":
+            from ..measure.rapl import RaplCounter
+
+            rapl = RaplCounter()
+            meters.rapl = rapl if rapl.available else None
         if runtime.device.type == "cuda":
             meters.cuda = TorchCudaPeak(runtime.device)
             handle = nvml.handle_for_uuid(runtime.gpu_uuid or "")
