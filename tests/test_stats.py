@@ -65,15 +65,6 @@ def test_pareto_front_on_known_points() -> None:
     assert stats.pareto_front(points).tolist() == [True, False, True, True]
 
 
-def test_linear_fit_recovers_fixed_and_per_step_cost() -> None:
-    steps = [4, 8, 16, 32]
-    seconds = [0.5 + 0.1 * s for s in steps]
-    fit = stats.fit_fixed_plus_per_unit(steps, seconds)
-    assert fit is not None
-    assert fit.fixed == pytest.approx(0.5) and fit.per_unit == pytest.approx(0.1) and fit.r2 == pytest.approx(1.0)
-    assert stats.fit_fixed_plus_per_unit([4, 4], [1.0, 1.1]) is None
-
-
 def test_rank_test_matches_scipy_case_by_case() -> None:
     """Our Mann-Whitney is scipy's method='auto', exact and asymptotic, with and without ties."""
     from scipy.stats import mannwhitneyu

@@ -234,25 +234,3 @@ def pareto_front(costs: np.ndarray) -> np.ndarray:
         dominated = np.any(np.all(others <= row, axis=1) & np.any(others < row, axis=1))
         keep[i] = not dominated
     return keep
-
-
-@dataclass(frozen=True)
-class LinearFit:
-    """seconds = fixed + per_unit * units, least squares, with R² and the number of points."""
-
-    fixed: float
-    per_unit: float
-    r2: float
-    points: int
-
-
-def fit_fixed_plus_per_unit(units: Sequence[float], seconds: Sequence[float]) -> LinearFit | None:
-    """Fit fixed + per-step cost; None with fewer than two distinct step counts."""
-    x, y = np.asarray(units, dtype=float), np.asarray(seconds, dtype=float)
-    if len(np.unique(x)) < 2:
-        return None
-    slope, intercept = np.polyfit(x, y, 1)
-    predicted = intercept + slope * x
-    total = float(np.sum((y - y.mean()) ** 2))
-    r2 = 1 - float(np.sum((y - predicted) ** 2)) / total if total > 0 else 1.0
-    return LinearFit(float(intercept), float(slope), r2, int(len(x)))

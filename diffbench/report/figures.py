@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..analysis import stats
+from ..analysis.costmodel import fit_group
 from ..analysis.frames import measured, peak_memory_gib, varying
 
 CARD_SIZES_GIB = (8, 12, 16, 24, 48, 80)
@@ -101,15 +102,18 @@ def latency_vs_steps(frame: pd.DataFrame) -> tuple[dict[str, Any], list[dict[str
                        "x": x, "y": medians, "error_y": {"type": "data", "symmetric": False,
                                                          "array": [hi - m for m, (_, hi) in zip(medians, intervals)],
                                                          "arrayminus": [m - lo for m, (lo, _) in zip(medians, intervals)]}})
-        fit = stats.fit_fixed_plus_per_unit(group["evaluations"], group["s_per_image"])
-        if fit is not None:
-            line_x = [0, max(x)]
-            traces.append({"type": "scatter", "mode": "lines", "legendgroup": group_label, "showlegend": True,
-                           "line": {"dash": "dash"}, "x": line_x, "y": [fit.fixed, fit.fixed + fit.per_unit * max(x)],
-                           "name": short(group_label, 32) + esc(f": {fit.fixed:.3f} s + {1000 * fit.per_unit:.2f} "
-                                                                f"ms/step (R² {fit.r2:.3f})")})
-            fits.append({"group": group_label, "fixed_s": fit.fixed, "per_step_s": fit.per_unit, "r2": fit.r2,
-                         "points": fit.points})
+        if group["evaluations"].nunique() < 2:
+            continue
+        fit = fit_group({}, group)  # the cost model's own fit: one linear fit in the project
+        line_x = [0, max(x)]
+        traces.append({"type": "scatter", "mode": "lines", "legendgroup": group_label, "showlegend": True,
+                       "line": {"dash": "dash"}, "x": line_x,
+                       "y": [fit.fixed_s, fit.fixed_s + fit.per_eval_s * max(x)],
+                       "name": short(group_label, 32) + esc(f": {fit.fixed_s:.3f} s + {1000 * fit.per_eval_s:.2f} "
+                                                            f"ms/step (R² {fit.r2 or 0:.3f})")})
+        fits.append({"group": group_label, "fixed_s": fit.fixed_s, "per_step_s": fit.per_eval_s, "r2": fit.r2,
+                     "points": fit.points, "residual_sd": fit.residual_sd,
+                     "unreliable": "; ".join(fit.unreliable) or None})
     layout = _layout("Latency against steps: fixed cost + cost per step", "denoiser evaluations",
                      "seconds per image (median, 95% CI)", xaxis=integer_axis(data["evaluations"]))
     return {"data": traces, "layout": layout}, fits
