@@ -14,4 +14,5 @@ python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "torch==2.13.0" -e ".[dev]"
 .venv/bin/python -m ruff check diffbench tests benchmarks
+.venv/bin/python -m mypy
 exec .venv/bin/python -m pytest "$@"

@@ -16,12 +16,16 @@ DEFAULT_MIN_EFFECT = 0.05  # a difference under 5% is not worth a headline, sign
 DEFAULT_ALPHA = 0.05
 
 
-def _array(values: Sequence[float] | np.ndarray) -> np.ndarray:
-    data = np.asarray(values, dtype=float)
-    return data[np.isfinite(data)]
+Numbers = Sequence[float] | np.ndarray  # what every function here accepts
 
 
-def median(values: Sequence[float]) -> float:
+def _array(values: Numbers) -> np.ndarray:
+    data: np.ndarray = np.asarray(values, dtype=float)
+    finite: np.ndarray = data[np.isfinite(data)]
+    return finite
+
+
+def median(values: Numbers) -> float:
     data = np.sort(_array(values))  # sort + middle: np.median's generic path costs more on small groups
     n = data.size
     if n == 0:
@@ -29,7 +33,7 @@ def median(values: Sequence[float]) -> float:
     return float(data[n // 2]) if n % 2 else float((data[n // 2 - 1] + data[n // 2]) / 2)
 
 
-def median_ci(values: Sequence[float] | np.ndarray, confidence: float = DEFAULT_CONFIDENCE) -> tuple[float, float, float]:
+def median_ci(values: Numbers, confidence: float = DEFAULT_CONFIDENCE) -> tuple[float, float, float]:
     """Distribution-free interval for the median: (low, high, the confidence actually achieved).
 
     The order statistics x_(k) and x_(n-k+1) bracket the true median with probability
@@ -85,10 +89,11 @@ MAX_PAIRS = 4_000_000  # above this, each group is thinned (evenly by rank) befo
 def _thin(data: np.ndarray, limit: int) -> np.ndarray:
     if data.size <= limit:
         return data
-    return np.sort(data)[np.linspace(0, data.size - 1, limit).round().astype(int)]
+    thinned: np.ndarray = np.sort(data)[np.linspace(0, data.size - 1, limit).round().astype(int)]
+    return thinned
 
 
-def ratio_ci(candidate: Sequence[float], baseline: Sequence[float],
+def ratio_ci(candidate: Numbers, baseline: Numbers,
              confidence: float = DEFAULT_CONFIDENCE) -> tuple[float, float, float]:
     """Interval for the ratio candidate/baseline: (low, high, the confidence achieved).
 
@@ -123,7 +128,7 @@ def ratio_ci(candidate: Sequence[float], baseline: Sequence[float],
     return float(np.exp(pairs[k - 1])), float(np.exp(pairs[m * n - k])), achieved
 
 
-def rank_test(a: Sequence[float], b: Sequence[float]) -> float:
+def rank_test(a: Numbers, b: Numbers) -> float:
     """Two-sided Mann-Whitney U p-value, computed as scipy's `mannwhitneyu(method="auto")` does.
 
     Exact (from the null distribution of U) when a group has at most 8 values and there are no
@@ -194,7 +199,7 @@ class Comparison:
         return self.verdict in {"higher", "lower"}
 
 
-def compare_groups(candidate: Sequence[float], baseline: Sequence[float], min_effect: float = DEFAULT_MIN_EFFECT,
+def compare_groups(candidate: Numbers, baseline: Numbers, min_effect: float = DEFAULT_MIN_EFFECT,
                    alpha: float = DEFAULT_ALPHA, confidence: float = DEFAULT_CONFIDENCE) -> Comparison:
     """Compare two groups of measurements.
 
