@@ -34,9 +34,28 @@ repeats: 5
 """
 
 
+_STARTED: list[subprocess.Popen[str]] = []
+
+
 def _start(suite: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "diffbench.cli", "run", str(suite), "--out", str(out), *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    process = subprocess.Popen([sys.executable, "-m", "diffbench.cli", "run", str(suite), "--out", str(out), *extra],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    _STARTED.append(process)
+    return process
+
+
+@pytest.fixture(autouse=True)
+def _no_run_outlives_its_test():
+    """A test that fails half way must not leave its run (in its own session) and worker behind."""
+    yield
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.communicate(timeout=30)
 
 
 def _generations(path: Path) -> list[dict[str, Any]]:
