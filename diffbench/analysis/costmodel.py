@@ -58,12 +58,12 @@ class CostFit:
 
     def predict(self, steps: int, confidence: float = 0.95) -> tuple[float, float, float]:
         """Seconds per image at `steps`, with a prediction interval."""
-        from scipy import stats as scipy_stats
+        from scipy.special import stdtrit  # the t quantile, without importing all of scipy.stats
 
         x = self.evaluations(steps)
         value = self.fixed_s + self.per_eval_s * x
         dof = max(1, self.points - 2)
-        t = float(scipy_stats.t.ppf(0.5 + confidence / 2, dof))
+        t = float(stdtrit(dof, 0.5 + confidence / 2))
         # A new observation's interval: residual spread, the fit's own uncertainty (1/n), and the
         # leverage of predicting away from the measured step counts.
         leverage = (x - self.x_mean) ** 2 / self.x_ss if self.x_mean is not None and self.x_ss else 0.0

@@ -51,17 +51,39 @@ def median_ci(values: Numbers, confidence: float = DEFAULT_CONFIDENCE) -> tuple[
     return float(data[k - 1]), float(data[n - k]), achieved
 
 
-@functools.lru_cache(maxsize=1024)
-def _median_rank(n: int, confidence: float) -> tuple[int, float]:
-    from scipy.stats import binom
+EXACT_MEDIAN_N = 2000  # above this, the normal approximation of the binomial picks the rank
 
-    best_k, best = 1, 1 - 2 * float(binom.cdf(0, n, 0.5))
+
+@functools.lru_cache(maxsize=4096)
+def _median_rank(n: int, confidence: float) -> tuple[int, float]:
+    """The widest order-statistic rank k whose interval reaches `confidence`, and what it reaches.
+
+    Exact binomial tail sums in integers (no scipy import: a report asks this for every group).
+    """
+    if n > EXACT_MEDIAN_N:
+        z = _normal_quantile(0.5 + confidence / 2)
+        return max(1, math.floor(n / 2 - z * math.sqrt(n) / 2)), confidence
+    total, tail = 2**n, 1  # tail = sum of C(n, i) for i < k, starting with k = 1
+    best_k, best = 1, 1 - 2 * tail / total
     for k in range(2, n // 2 + 1):
-        coverage = 1 - 2 * float(binom.cdf(k - 1, n, 0.5))
+        tail += math.comb(n, k - 1)
+        coverage = 1 - 2 * tail / total
         if coverage < confidence:
             break
         best_k, best = k, coverage
     return best_k, best
+
+
+def _normal_quantile(p: float) -> float:
+    """The standard normal quantile, by bisection on erf (only used for very large groups)."""
+    low, high = -10.0, 10.0
+    for _ in range(100):
+        middle = (low + high) / 2
+        if 0.5 * (1 + math.erf(middle / math.sqrt(2))) < p:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2
 
 
 @functools.lru_cache(maxsize=4096)
@@ -119,9 +141,7 @@ def ratio_ci(candidate: Numbers, baseline: Numbers,
         k = int(allowed[-1]) + 1 if allowed.size else 1
         achieved = 1 - 2 * float(cdf[k - 1])
     else:
-        from scipy.stats import norm
-
-        z = float(norm.ppf(1 - tail))
+        z = _normal_quantile(1 - tail)
         k = max(1, int(math.floor(m * n / 2 - z * math.sqrt(m * n * (m + n + 1) / 12))))
         achieved = confidence
     k = min(k, (m * n + 1) // 2)
