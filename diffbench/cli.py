@@ -192,12 +192,13 @@ def validate(suites: tuple[str, ...], allow_pickle: bool, trust_remote_code: boo
 def plan(suite: str, as_json: bool, allow_pickle: bool, trust_remote_code: bool) -> None:
     """Show the cells SUITE expands to, in run order, and what is skipped and why."""
     from .hardware.availability import DeviceCheck
+    from .models.sources import host_problem
     from .plan import make_plan
 
     made = make_plan(_load(suite, allow_pickle, trust_remote_code))
     check = DeviceCheck.with_nvml()  # no torch here: NVML tells which GPUs this host has
     for cell in made.cells:
-        cell.skip_reason = cell.skip_reason or check.problem(cell.settings)
+        cell.skip_reason = cell.skip_reason or check.problem(cell.settings) or host_problem(cell.model)
     if as_json:
         cells = [{"cell_id": c.cell_id, "load_key": c.load_key, "settings": c.resolved(),
                   "not_applicable": c.skip_reason} for c in made.cells]

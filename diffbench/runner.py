@@ -25,6 +25,7 @@ from .hardware.sysinfo import (
     load_warnings,
     software_description,
 )
+from .models.sources import host_problem
 from .plan import Cell, Plan, make_plan
 from .results import (
     ResultsError,
@@ -216,7 +217,7 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
     if executor != "ray":  # on a cluster the gpu axis picks the node; each node knows its own devices
         check = DeviceCheck.with_torch()
         for cell in plan.cells:
-            cell.skip_reason = cell.skip_reason or check.problem(cell.settings)
+            cell.skip_reason = cell.skip_reason or check.problem(cell.settings) or host_problem(cell.model)
     jobs, static_na = _jobs(plan, done, walls)
     run_id = new_run_id()
     outcome = RunOutcome(path, run_id, plan, notes=notes)

@@ -7,6 +7,7 @@ The checks here run at validate/plan time and must not import torch or diffusers
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,33 @@ def resolve_path(source: str, base_dir: Path) -> Path:
     return path if path.is_absolute() else (base_dir / path)
 
 
+def offline() -> bool:
+    """Whether the Hugging Face Hub must not be contacted (HF_HUB_OFFLINE, as huggingface_hub reads it)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def host_problem(model: dict[str, Any]) -> str | None:
+    """Why this host cannot load `model` (a plan cell's model record) without starting a worker."""
+    if model.get("kind") == "hub" and offline():
+        return hub_cache_problem(model["source"], model.get("revision"))
+    return None
+
+
+def hub_cache_problem(repo_id: str, revision: str | None = None) -> str | None:
+    """Offline, a Hub id must already be in the local Hugging Face cache: say so now, in one line,
+    rather than after a worker has started and diffusers has raised a page of text."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    found = try_to_load_from_cache(repo_id, "model_index.json", revision=revision)
+    if isinstance(found, str):
+        return None
+    where = f" at revision '{revision}'" if revision else ""
+    return (f"'{repo_id}'{where} is not in the Hugging Face cache, and HF_HUB_OFFLINE is set: download it first "
+            f"(huggingface-cli download {repo_id}), or unset HF_HUB_OFFLINE")
+
+
 def check_source(source: str, base_dir: Path, allow_pickle: bool) -> str | None:
     """A one-line problem with `source`, or None when it can be loaded (as far as can be told offline)."""
     kind = source_kind(source, base_dir)
@@ -57,8 +85,9 @@ def check_source(source: str, base_dir: Path, allow_pickle: bool) -> str | None:
             return f"unknown synthetic model '{name}' (available: {', '.join('synthetic:' + n for n in SYNTHETIC)})"
         return None
     if kind == "hub":
-        return None if HUB_ID.match(source) else (
-            f"'{source}' is neither a Hub id (owner/name), an existing folder nor a .safetensors file")
+        if not HUB_ID.match(source):
+            return f"'{source}' is neither a Hub id (owner/name), an existing folder nor a .safetensors file"
+        return None  # whether this host can fetch it is the runner's question (host_problem), not the suite's
     path = resolve_path(source, base_dir)
     if not path.exists():
         return f"'{source}' does not exist (looked at {path})"
