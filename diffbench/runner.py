@@ -149,12 +149,17 @@ def completed_work(records: list[dict[str, Any]], hostname: str | None) -> dict[
     return done
 
 
-def measured_walls(records: list[dict[str, Any]]) -> dict[str, list[float]]:
-    """cell_id -> wall times of its measured ok generations, in the order they ran."""
+def measured_walls(records: list[dict[str, Any]], hostname: str | None) -> dict[str, list[float]]:
+    """cell_id -> wall times of its measured ok generations on this host (as completed_work counts
+    them), in the order they ran: what the auto-repeats rule of a resumed cell starts from."""
+    host_of_run: dict[str, str] = {}
     walls: dict[str, list[float]] = {}
     for record in records:
-        if record["type"] == "generation" and not record["warmup"] and record["status"] == "ok":
-            walls.setdefault(record["cell_id"], []).append(record["wall_s"])
+        if record["type"] == "run":
+            host_of_run[record["run_id"]] = (record.get("host") or {}).get("hostname", "")
+        elif record["type"] == "generation" and not record["warmup"] and record["status"] == "ok":
+            if hostname is None or host_of_run.get(record["run_id"]) == hostname:
+                walls.setdefault(record["cell_id"], []).append(record["wall_s"])
     return walls
 
 
@@ -207,8 +212,8 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
     notes: list[str] = []
     if resume is not None:
         writer, existing = _resume_writer(suite, Path(resume), force, notes)
-        done = completed_work(existing, None if executor == "ray" else host["hostname"])
-        walls = measured_walls(existing)
+        here = None if executor == "ray" else host["hostname"]
+        done, walls = completed_work(existing, here), measured_walls(existing, here)
     else:
         writer = _new_writer(suite, Path(out_dir))
         done, walls = {}, {}
