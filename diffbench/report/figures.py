@@ -62,18 +62,23 @@ def step_latency(frame: pd.DataFrame, steps: pd.DataFrame, summary: pd.DataFrame
     if steps.empty or summary.empty:
         return {"data": traces, "layout": _layout("Per-step latency", "step", "ms")}
     labels = dict(zip(zip(summary["cell_id"], summary["hostname"]), summary["label"]))
-    for (cell_id, hostname), group in steps.groupby(["cell_id", "hostname"], sort=False):
+    # Two groupings for the whole frame (medians of measured steps; each cell's first warm-up),
+    # not one per cell: a fleet's results hold millions of steps.
+    measured_steps = steps[~steps["warmup"].astype(bool)]
+    medians = (measured_steps.groupby(["cell_id", "hostname", "step"], sort=False)["seconds"].median() * 1000)
+    warm = steps[steps["warmup"].astype(bool)]
+    first_warm = warm[warm["repeat"] == warm.groupby(["cell_id", "hostname"])["repeat"].transform("min")]
+    warm_by_cell = {key: group.sort_values("step") for key, group in first_warm.groupby(["cell_id", "hostname"],
+                                                                                      sort=False)}
+    for (cell_id, hostname), series in medians.groupby(level=[0, 1], sort=False):
         label = labels.get((cell_id, hostname))
         if label is None:
             continue
-        runs = group[~group["warmup"]]
-        if not runs.empty:
-            medians = runs.groupby("step")["seconds"].median() * 1000
-            traces.append({"type": "scatter", "mode": "lines+markers", "name": short(label), "legendgroup": cell_id,
-                           "hovertext": esc(label), "x": medians.index.tolist(), "y": medians.round(4).tolist()})
-        warm = group[group["warmup"]]
-        if not warm.empty:
-            first = warm[warm["repeat"] == warm["repeat"].min()].sort_values("step")
+        series = series.droplevel([0, 1]).sort_index()
+        traces.append({"type": "scatter", "mode": "lines+markers", "name": short(label), "legendgroup": cell_id,
+                       "hovertext": esc(label), "x": series.index.tolist(), "y": series.round(4).tolist()})
+        first = warm_by_cell.get((cell_id, hostname))
+        if first is not None:
             traces.append({"type": "scatter", "mode": "lines", "name": short(label) + " (warm-up)",
                            "legendgroup": cell_id, "line": {"dash": "dot"}, "opacity": 0.6,
                            "x": first["step"].tolist(), "y": (first["seconds"] * 1000).round(4).tolist()})
