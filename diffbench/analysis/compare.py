@@ -155,9 +155,11 @@ def compare(frame: pd.DataFrame, by: str, baseline: str | None = None, metric: s
     for key, local in positions.items():
         key = key if isinstance(key, tuple) else (key,)
         by_context.setdefault(key[:-1], {})[str(key[-1])] = rows_kept[local]
+    raw = {c: data[c].to_numpy() for c in context_columns}  # labels from arrays, not a row lookup per context
     for rows_by_value in by_context.values():
-        first = data.iloc[next(iter(rows_by_value.values()))[0]]
-        context = setting_label(first, context_columns) if context_columns else "all"
+        first = next(iter(rows_by_value.values()))[0]
+        context = setting_label({c: raw[c][first] for c in context_columns}, context_columns) \
+            if context_columns else "all"
         values = list(rows_by_value)
         if len(values) < 2:
             table.unpaired.append(f"{context}: only {by}={values[0]}")
