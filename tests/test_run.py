@@ -170,3 +170,14 @@ def test_quickstart_with_auto_repeats_can_tell_4_from_8_steps(quickstart_results
     table = compare(frame[frame["sampler"] == "euler"], "steps", baseline="4 steps", allow_noisy=True)
     [eight] = [r for r in table.rows if not r.is_baseline]
     assert eight.comparison is not None and eight.comparison.verdict == "higher", eight.comparison
+
+
+def test_an_attention_backend_the_device_cannot_run_is_not_applicable(tmp_path: Path) -> None:
+    suite = tmp_path / "att.yaml"
+    suite.write_text("name: att\nmodels:\n  f: {source: 'builtin:tiny-flux'}\ndefaults: {steps: 2, device: cpu}\n"
+                     "matrix:\n  attention: [native, _native_cudnn]\nwarmup: 0\nrepeats: 1\n")
+    outcome = run_suite(load_suite(suite), tmp_path / "out")
+    by_backend = {r["cell"]["attention"]: r for r in outcome.records}
+    assert by_backend["native"]["status"] == "ok"
+    assert by_backend["_native_cudnn"]["status"] == "not_applicable"
+    assert by_backend["_native_cudnn"]["error"].startswith("attention backend '_native_cudnn' cannot run on cpu")

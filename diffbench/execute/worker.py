@@ -42,6 +42,13 @@ def _short_error(exc: BaseException) -> str:
     return first[:500]
 
 
+def _backend_unavailable(exc: BaseException, settings: dict[str, Any]) -> bool:
+    """An explicitly chosen attention backend that this device cannot run (e.g. cuDNN attention on a
+    CPU): the setting does not apply here, which is an answer, not a failure of the run."""
+    return settings.get("attention") not in {None, "default"} and \
+        "no viable backend for scaled_dot_product_attention" in str(exc).lower()
+
+
 def _is_oom(exc: BaseException) -> bool:
     import torch
 
@@ -173,9 +180,13 @@ class Worker:
                     import torch
 
                     extra["vram_in_use_bytes"] = int(torch.cuda.memory_allocated(runtime.device))
+                status = "oom" if oom else ("not_applicable" if _backend_unavailable(exc, settings) else "error")
+                reason = _short_error(exc)
+                if status == "not_applicable":
+                    reason = f"attention backend '{settings['attention']}' cannot run on {runtime.device}: {reason}"
                 self.send("record", generation_record(
-                    cell["cell_id"], settings, repeat, warmup, "oom" if oom else "error", _short_error(exc),
-                    **context, **extra, traceback=None if oom else traceback.format_exc(limit=8)))
+                    cell["cell_id"], settings, repeat, warmup, status, reason,
+                    **context, **extra, traceback=None if status != "error" else traceback.format_exc(limit=8)))
                 del exc
                 gc.collect()
                 if runtime.device.type == "cuda":
