@@ -418,6 +418,7 @@ def load_results(paths: list[str | Path], skip_bad_lines: bool = False) -> Resul
                 gpus = host.get("gpus") or []
                 run_row = {"run_id": record["run_id"], "file": str(path), "started_at": record.get("started_at"),
                            "suite": record["suite"].get("name"), "suite_sha256": record["suite"].get("sha256"),
+                           "quality_reference": _reference_text((record.get("settings") or {}).get("quality_reference")),
                            "hostname": host.get("hostname"), "cpu": host.get("cpu"),
                            "gpu_names": ", ".join(g.get("name") or "" for g in gpus),
                            **{f"sw_{k}": v for k, v in (record.get("software") or {}).items()}}
@@ -444,6 +445,7 @@ def load_results(paths: list[str | Path], skip_bad_lines: bool = False) -> Resul
                 row.update({f"telemetry_{k}": v for k, v in (record.get("telemetry") or {}).items() if k != "trace"})
                 row["hostname"] = run_row.get("hostname")
                 row["host_cpu"] = run_row.get("cpu")
+                row["quality_reference"] = run_row.get("quality_reference")
                 row["file"] = str(path)
                 step_s = record["step_s"]
                 row["step_s_sum"] = float(sum(step_s)) if step_s else None
@@ -460,6 +462,13 @@ def load_results(paths: list[str | Path], skip_bad_lines: bool = False) -> Resul
                           "measurement); counted once")
     return Results(pd.DataFrame(runs), pd.DataFrame(generations), _steps_frame(step_values, step_owner, step_counts),
                    pd.DataFrame(stored_warnings), read.bad_lines, read.notes)
+
+
+def _reference_text(reference: Any) -> str | None:
+    """A suite's quality reference as one comparable text ('sampler=euler,steps=50'), or None."""
+    if not isinstance(reference, dict) or not reference:
+        return None
+    return ",".join(f"{k}={reference[k]}" for k in sorted(reference))
 
 
 def _steps_frame(values: list[float], owners: list[tuple[Any, ...]], counts: list[int]) -> Any:

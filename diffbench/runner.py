@@ -300,7 +300,7 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
                 "host": {**node["host"], "ray_node_id": node_id, "ray_resources": node.get("resources", {})},
                 "software": node.get("software", {}),
                 "settings": {"warmup": suite.warmup, "repeats": suite.repeats, "timeout_s": suite.timeout_s,
-                             "executor": "ray"},
+                             "executor": "ray", "quality_reference": suite.quality_reference},
             })
         return node_run_ids[node_id]
 
@@ -343,7 +343,7 @@ def _start(writer: ResultsWriter, suite: Suite, run_id: str, host: dict[str, Any
         "software": software_description(),
         "environment": environment_description(),
         "settings": {"warmup": suite.warmup, "repeats": suite.repeats, "timeout_s": suite.timeout_s,
-                     "executor": executor},
+                     "executor": executor, "quality_reference": suite.quality_reference},
     })
     observer.started(outcome.plan, outcome.results_path)
     for note in outcome.notes:

@@ -175,11 +175,25 @@ class Suite(BaseModel):
     repeats: Annotated[int, Field(ge=1, le=1000)] | Literal["auto"] = Field(
         "auto", description="measured generations per cell, or 'auto': until the median is known well enough")
     auto_repeats: AutoRepeats = Field(default_factory=AutoRepeats, description="the stopping rule of repeats: auto")
+    quality_reference: dict[str, Any] | None = Field(
+        None, description="the setting every image of a picture is compared with (e.g. {sampler: euler, steps: 50}); "
+                          "default: the most steps measured, the model's own sampler first")
     timeout_s: Annotated[float, Field(gt=0)] | None = Field(None, description="time limit per cell")
 
     path: str = Field("", exclude=True)
     sha256: str = Field("", exclude=True)
     base_dir: str = Field("", exclude=True)
+
+    @field_validator("quality_reference")
+    @classmethod
+    def _reference_axes(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            unknown = [k for k in value if k not in AXES]
+            if unknown or not value:
+                raise ValueError(f"allowed: a mapping of axes ({', '.join(AXES)}) to single values")
+            if any(isinstance(v, (list, dict)) for v in value.values()):
+                raise ValueError("allowed: one value per axis (the reference is a single setting)")
+        return value
 
     @property
     def auto(self) -> bool:

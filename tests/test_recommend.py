@@ -181,3 +181,39 @@ def test_every_sampler_is_rated_against_one_common_reference(tmp_path: Path) -> 
     assert quality.loc["euler-32", "ssim"] == pytest.approx(1.0)
     assert quality.loc["lcm-2", "ssim"] < quality.loc["euler-16", "ssim"] < 1.0
     assert quality.loc["lcm-1", "ssim"] < quality.loc["lcm-2", "ssim"]
+
+
+def test_a_suite_can_name_the_quality_reference(tmp_path: Path) -> None:
+    path = tmp_path / "named.jsonl"
+    writer = ResultsWriter(path)
+    writer.write(run_record("r", "box", [{"name": "NVIDIA H100 80GB HBM3"}], {"name": "named"},
+                            settings={"quality_reference": {"sampler": "Euler", "steps": 16}}))
+    pictures = [("euler", 8, 0.08, "a fox"), ("euler", 16, 0.03, "a fox"), ("euler", 32, 0.0, "a fox"),
+                ("euler", 8, 0.08, "a cat")]  # the cat was never measured at the reference setting
+    for sampler, steps, noise, prompt in pictures:
+        name = f"{prompt[2:]}-{steps}"
+        cell = cell_settings(model="sdxl", sampler=sampler, steps=steps, resolution="64x64", prompt=prompt, seed=1)
+        image = writer.save_image(name, _image_bytes(_picture("sdxl", noise)))
+        record = generation_record(name, cell, 0, False, "ok", wall_s=0.1 * steps, step_s=[0.1] * steps,
+                                   evaluations=steps, image=image)
+        record["run_id"] = "r"
+        writer.write(record)
+    writer.close()
+    from diffbench.analysis.quality import step_quality
+
+    quality = step_quality(with_metrics(load_results([path]).generations)).set_index("cell_id")
+    assert quality.loc["fox-16", "ssim"] == pytest.approx(1.0) and quality.loc["fox-16", "reference_steps"] == 16
+    assert quality.loc["fox-32", "ssim"] < 1.0  # more steps than the reference: compared with it, not best
+    assert quality.loc["cat-8", "ssim"] is None or quality.loc["cat-8", "ssim"] != quality.loc["cat-8", "ssim"]
+
+
+def test_a_quality_reference_naming_an_unknown_axis_is_refused(tmp_path: Path) -> None:
+    from diffbench.suite import load_suite
+    from diffbench.yamlsource import SuiteError
+
+    suite = tmp_path / "q.yaml"
+    suite.write_text("name: q\nmodels:\n  t: {source: 'builtin:tiny-sd'}\nquality_reference: {samplr: euler}\n")
+    with pytest.raises(SuiteError, match=r"q\.yaml:4: field 'quality_reference'"):
+        load_suite(suite)
+    suite.write_text("name: q\nmodels:\n  t: {source: 'builtin:tiny-sd'}\nquality_reference: {sampler: euler, steps: 8}\n")
+    assert load_suite(suite).quality_reference == {"sampler": "euler", "steps": 8}

@@ -60,8 +60,31 @@ def image_paths(frame: pd.DataFrame) -> pd.DataFrame:
 REFERENCE_SAMPLERS = ("default", "euler")  # preferred as the reference among equally many steps
 
 
-def _reference(group: pd.DataFrame) -> pd.Series:
-    """The most expensive setting of a picture: the most steps, the model's own sampler first."""
+def _named_reference(group: pd.DataFrame, named: str) -> pd.Series | None:
+    """The row a suite named as its quality reference ('sampler=euler,steps=50'), or None when
+    this picture was not measured at that setting (then it gets no quality figure at all)."""
+    from .values import UnknownValue, resolve_value
+
+    chosen = group
+    for part in named.split(","):
+        axis, _, value = part.partition("=")
+        if axis not in chosen:
+            return None
+        try:
+            matches = resolve_value(axis, value, chosen)
+        except UnknownValue:
+            return None
+        chosen = chosen[key_text(chosen[axis]).isin(matches)]
+    return chosen.iloc[0] if not chosen.empty else None
+
+
+def _reference(group: pd.DataFrame) -> pd.Series | None:
+    """The suite's named reference where it gave one; else the most expensive setting of the
+    picture: the most steps, the model's own sampler first."""
+    if "quality_reference" in group:
+        named = group["quality_reference"].dropna()
+        if not named.empty:
+            return _named_reference(group, str(named.iloc[0]))
     steps = group["steps"].astype(int)
     best = group[steps == steps.max()]
     preferred = best[best["sampler"].astype(str).isin(REFERENCE_SAMPLERS)] if "sampler" in best else best
@@ -87,6 +110,12 @@ def step_quality(frame: pd.DataFrame) -> pd.DataFrame:
     out = []
     for _, group in keyed.groupby([f"_k_{c}" for c in columns] + ["hostname"], sort=False):
         reference_row = _reference(group)
+        if reference_row is None:  # the named reference was not measured for this picture
+            for _, row in group.iterrows():
+                out.append({"cell_id": row["cell_id"], "hostname": row["hostname"], "steps": int(row["steps"]),
+                            "sampler": row.get("sampler"), "reference_steps": None, "reference_sampler": None,
+                            "ssim": None})
+            continue
         reference = _image(reference_row["image_path"]) if len(group) > 1 else None
         for _, row in group.iterrows():
             value = None
