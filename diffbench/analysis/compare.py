@@ -94,6 +94,7 @@ class Prepared:
     data: pd.DataFrame
     keys: dict[str, np.ndarray]
     noisy_rows: np.ndarray
+    varying: dict[bytes, list[str]] = field(default_factory=dict)
 
 
 def prepare(frame: pd.DataFrame, noisy: set[tuple[str, str]] | None = None) -> Prepared:
@@ -107,12 +108,17 @@ def prepare(frame: pd.DataFrame, noisy: set[tuple[str, str]] | None = None) -> P
 
 
 def _varying(prep: Prepared, mask: np.ndarray) -> list[str]:
-    """frames.varying on the prepared keys: setting columns with more than one value among `mask`."""
+    """frames.varying on the prepared keys: setting columns with more than one value among `mask`
+    (remembered per mask: most metrics are finite on the same rows)."""
+    remembered = prep.varying.get(mask.tobytes())
+    if remembered is not None:
+        return list(remembered)
     found = [c for c, k in prep.keys.items() if len(pd.unique(k[mask])) > 1]
     if "source" in found and "model" in prep.keys:
         pairs = pd.DataFrame({"model": prep.keys["model"][mask], "source": prep.keys["source"][mask]})
         if pairs.groupby("model")["source"].nunique().max() <= 1:
             found.remove("source")
+    prep.varying[mask.tobytes()] = list(found)
     return found
 
 
