@@ -118,15 +118,22 @@ def key_text(series: pd.Series) -> pd.Series:
     return pd.Series(texts[codes], index=series.index, dtype=object)  # code -1 (missing) takes the last: "-"
 
 
+NAMED_IN_LABELS = {"batch_size", "guidance_scale", "seed", "compile", "vae_tiling", "vae_slicing", "offload",
+                   "vram_limit", "attention"}
+
+
 def setting_label(row: pd.Series | dict[str, Any], columns: list[str]) -> str:
-    """'tiny-sd · euler · 8 steps' from the columns that vary."""
+    """'tiny-sd · euler · 8 steps' from the columns that vary. A setting left unset in this row
+    is left out (the rows that set it say so: 'vram_limit=8GiB'), never shown as a bare '-'."""
     parts = []
     for column in columns:
         value = _text(row[column])
+        if value == "-":
+            continue
         if column in {"prompt", "negative_prompt"} and len(value) > PROMPT_CHARS:
             value = value[: PROMPT_CHARS - 1] + "…"
-        parts.append(f"{value} steps" if column == "steps" else (f"{column}={value}" if column in {
-            "batch_size", "guidance_scale", "seed", "compile", "vae_tiling", "vae_slicing", "offload"} else value))
+        parts.append(f"{value} steps" if column == "steps" else (
+            f"{column}={value}" if column in NAMED_IN_LABELS else value))
     return " · ".join(parts) if parts else "all"
 
 
