@@ -125,15 +125,19 @@ def _resume_writer(suite: Suite, path: Path, force: bool, notes: list[str]) -> t
     return writer, records
 
 
-def completed_work(records: list[dict[str, Any]], hostname: str | None) -> dict[str, set[int]]:
-    """cell_id -> measured repeats already in a results file, for this host only (any host of
-    the cluster when `hostname` is None: on Ray, the suite's gpu axis says where a cell runs).
+def completed_work(records: list[dict[str, Any]],
+                   hostname: str | None) -> tuple[dict[str, set[int]], dict[str, list[float]]]:
+    """What a results file already holds, for this host only (any host of the cluster when
+    `hostname` is None: on Ray, the suite's gpu axis says where a cell runs).
 
-    A cell with a terminal failure (oom, not_applicable, ...) counts as complete: running it
-    again would measure the same failure.
+    Returns cell_id -> measured repeats (-1: the cell is complete), and cell_id -> the wall
+    times of its measured ok generations in the order they ran (what the auto-repeats rule of a
+    resumed cell starts from). A cell with a terminal failure (oom, not_applicable, ...) counts
+    as complete: running it again would measure the same failure.
     """
     host_of_run: dict[str, str] = {}
     done: dict[str, set[int]] = {}
+    walls: dict[str, list[float]] = {}
     for record in records:
         if record.get("type") == "run":
             host_of_run[record["run_id"]] = (record.get("host") or {}).get("hostname", "")
@@ -142,25 +146,12 @@ def completed_work(records: list[dict[str, Any]], hostname: str | None) -> dict[
                 continue
             if record["status"] == "ok":
                 done.setdefault(record["cell_id"], set()).add(record["repeat"])
+                walls.setdefault(record["cell_id"], []).append(record["wall_s"])
             elif record["status"] in {"oom", "not_applicable", "error", "crashed", "timeout"}:
                 done.setdefault(record["cell_id"], set()).add(-1)  # terminal: the whole cell
             if record.get("repeats_stop"):
                 done.setdefault(record["cell_id"], set()).add(-1)  # auto repeats decided it had enough
-    return done
-
-
-def measured_walls(records: list[dict[str, Any]], hostname: str | None) -> dict[str, list[float]]:
-    """cell_id -> wall times of its measured ok generations on this host (as completed_work counts
-    them), in the order they ran: what the auto-repeats rule of a resumed cell starts from."""
-    host_of_run: dict[str, str] = {}
-    walls: dict[str, list[float]] = {}
-    for record in records:
-        if record["type"] == "run":
-            host_of_run[record["run_id"]] = (record.get("host") or {}).get("hostname", "")
-        elif record["type"] == "generation" and not record["warmup"] and record["status"] == "ok":
-            if hostname is None or host_of_run.get(record["run_id"]) == hostname:
-                walls.setdefault(record["cell_id"], []).append(record["wall_s"])
-    return walls
+    return done, walls
 
 
 def _jobs(plan: Plan, done: dict[str, set[int]],
@@ -213,7 +204,7 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
     if resume is not None:
         writer, existing = _resume_writer(suite, Path(resume), force, notes)
         here = None if executor == "ray" else host["hostname"]
-        done, walls = completed_work(existing, here), measured_walls(existing, here)
+        done, walls = completed_work(existing, here)
     else:
         writer = _new_writer(suite, Path(out_dir))
         done, walls = {}, {}
