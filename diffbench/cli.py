@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from . import __version__
+from .metrics import METRICS
 
 EXIT_BAD_INPUT = 2
 EXIT_NOTHING = 3  # the input was fine but held nothing to show: no match, nothing measured
@@ -296,8 +297,7 @@ def report(results: tuple[str, ...], output: str, compare_axis: str | None, base
 @click.option("--by", "axis", required=True, help="Axis to compare by: gpu, host, model, sampler, steps, dtype, ...")
 @click.option("--baseline", help="The value others are compared with (default: the first seen).")
 @click.option("--metric", default="s_per_image", show_default=True,
-              type=click.Choice(["s_per_image", "it_s", "step_ms", "peak_vram_gib", "peak_rss_gib",
-                                 "energy_j_per_image", "images_per_kwh", "tflops_achieved"]))
+              type=click.Choice(list(METRICS)))
 @click.option("--filter", "filters", multiple=True, help="Keep only AXIS=VALUE[,VALUE] (repeatable).")
 @click.option("--min-effect", default=0.05, show_default=True, help="Smallest relative difference worth calling real.")
 @click.option("--allow-noisy", is_flag=True, help="Judge cells flagged noisy too (measured while other work competed).")
@@ -310,7 +310,6 @@ def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, m
     from rich.table import Table
 
     from .analysis.compare import compare, headline, noisy_cells
-    from .analysis.frames import METRICS
     from .analysis.stats import format_p
 
     loaded = _read_results(results, skip_bad_lines)
@@ -318,8 +317,8 @@ def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, m
     table = compare(frame, axis, baseline=baseline, metric=metric, min_effect=min_effect,
                     noisy=noisy_cells(loaded.warnings), allow_noisy=allow_noisy)
     console = Console(width=None if sys.stdout.isatty() else 160)
-    name, unit, better = METRICS[metric]
-    out = Table(title=f"{name} ({unit}, {better} is better) by {axis}")
+    declared = METRICS[metric]
+    out = Table(title=f"{declared.title} ({declared.unit}, {declared.better} is better) by {axis}")
     for column in ("other settings", axis, "n", "median", "95% CI", "ratio", "95% CI of ratio", "p", "verdict"):
         out.add_column(column, justify="right" if column in {"n", "median", "ratio", "p"} else "left")
     for row in table.frame().to_dict("records"):

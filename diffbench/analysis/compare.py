@@ -13,8 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..metrics import METRICS
+from ..metrics import metric as metric_named
 from . import stats
-from .frames import METRICS, SETTING_COLUMNS, key_text, measured, setting_label, varying
+from .frames import SETTING_COLUMNS, key_text, measured, setting_label, varying
 from .values import resolve_axis, resolve_value
 
 
@@ -65,9 +67,9 @@ def verdict_word(verdict: str, metric: str) -> str:
     """'higher'/'lower' said as users think of the metric: slower/faster, more/less memory."""
     if verdict not in {"higher", "lower"}:
         return verdict
-    _, unit, better = METRICS[metric]
-    if unit in {"s", "ms", "it/s"}:
-        return "faster" if (verdict == "lower") == (better == "lower") else "slower"
+    declared = metric_named(metric)
+    if declared.time_like:
+        return "faster" if (verdict == "lower") == (declared.better == "lower") else "slower"
     return "more" if verdict == "higher" else "less"
 
 
@@ -130,8 +132,7 @@ def compare(frame: pd.DataFrame, by: str, baseline: str | None = None, metric: s
     A comparison that involves a cell flagged noisy (see advice.check_noise) gets the verdict
     "noisy" instead of one, unless `allow_noisy`. `prepared` (from `prepare`) shares the work
     of many comparisons of one frame."""
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric '{metric}' (known: {', '.join(METRICS)})")
+    metric_named(metric)  # an unknown name is a clear error here, not a KeyError later
     prep = prepared if prepared is not None else prepare(frame, noisy)
     data = prep.data
     table = ComparisonTable(by, metric)
@@ -192,7 +193,8 @@ def describe(row: ComparisonRow, baseline: str, metric: str) -> str:
     c = row.comparison
     if c is None:
         return f"{row.value} is the baseline"
-    name, unit, better = METRICS[metric]
+    declared = metric_named(metric)
+    name = declared.title
     interval = f"{100 * c.confidence:.0f}% CI {c.ratio_low:.3f}-{c.ratio_high:.3f}"
     if c.verdict == "noisy":
         return (f"{row.value} vs {baseline}: not judged: measured while other work competed (flagged noisy); "
@@ -207,8 +209,8 @@ def describe(row: ComparisonRow, baseline: str, metric: str) -> str:
         return (f"{row.value} vs {baseline}: {what} in {name} (ratio {c.ratio:.3f}, {interval}, "
                 f"{stats.format_p(c.p_value)})")
     factor = c.ratio if c.ratio >= 1 else 1 / c.ratio
-    if unit in {"s", "ms", "it/s"}:  # time-like: say faster or slower
-        faster = c.ratio < 1 if better == "lower" else c.ratio > 1
+    if declared.time_like:  # say faster or slower
+        faster = c.ratio < 1 if declared.better == "lower" else c.ratio > 1
         word = "faster" if faster else "slower"
     else:
         word = "more" if c.ratio > 1 else "less"

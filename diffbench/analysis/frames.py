@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..metrics import METRICS
+
 # What identifies a setting in comparisons. Resolved device and dtype (what actually ran),
 # never "auto"; `hardware` is the GPU name, or the CPU for CPU runs.
 SETTING_COLUMNS = ("model", "source", "hostname", "hardware", "runtime_device", "runtime_dtype", "sampler", "steps",
@@ -17,20 +19,10 @@ SETTING_COLUMNS = ("model", "source", "hostname", "hardware", "runtime_device", 
 AXIS_COLUMNS = {"gpu": "hardware", "hardware": "hardware", "host": "hostname", "dtype": "runtime_dtype",
                 "device": "runtime_device"}
 PROMPT_CHARS = 28
+PHASES = ("phase_text_encode", "phase_denoise", "phase_decode", "phase_other")
 NUMERIC_FIELDS = ("wall_s", "evaluations", "denoiser_calls", "peak_vram_allocated_bytes", "peak_vram_reserved_bytes",
                   "peak_vram_device_bytes", "peak_host_rss_bytes", "energy_j", "phase_text_encode", "phase_denoise",
                   "phase_decode", "phase_other", "step_s_sum", "step_s_median")
-METRICS = {
-    "s_per_image": ("seconds per image", "s", "lower"),
-    "it_s": ("denoising steps per second", "it/s", "higher"),
-    "step_ms": ("median step latency", "ms", "lower"),
-    "peak_vram_gib": ("peak VRAM (torch allocated)", "GiB", "lower"),
-    "peak_rss_gib": ("peak host RSS", "GiB", "lower"),
-    "energy_j_per_image": ("energy per image", "J", "lower"),
-    "images_per_kwh": ("images per kWh", "images/kWh", "higher"),
-    "tflops_achieved": ("achieved denoiser TFLOP/s", "TFLOP/s", "higher"),
-}
-JOULES_PER_KWH = 3.6e6
 
 
 def axis_column(axis: str) -> str:
@@ -51,31 +43,9 @@ def with_metrics(generations: pd.DataFrame) -> pd.DataFrame:
     gpu = frame["runtime_gpu_name"] if "runtime_gpu_name" in frame else pd.Series(None, index=frame.index)
     cpu = frame["host_cpu"] if "host_cpu" in frame else pd.Series("CPU", index=frame.index)
     frame["hardware"] = [g if isinstance(g, str) and g else f"CPU: {c}" for g, c in zip(gpu, cpu)]
-    batch = frame["batch_size"].fillna(1).astype(float)
-    frame["s_per_image"] = frame["wall_s"] / batch
-    step_sums = frame["step_s_sum"] if "step_s_sum" in frame else pd.Series(np.nan, index=frame.index)
-    frame["it_s"] = frame["evaluations"] / step_sums.replace(0, np.nan)
-    frame["step_ms"] = frame.get("step_s_median", pd.Series(np.nan, index=frame.index)) * 1000
-    frame["peak_vram_gib"] = frame["peak_vram_allocated_bytes"].astype(float) / 2**30
-    frame["peak_rss_gib"] = frame["peak_host_rss_bytes"].astype(float) / 2**30
-    frame["energy_j_per_image"] = frame["energy_j"].astype(float) / batch
-    frame["images_per_kwh"] = JOULES_PER_KWH / frame["energy_j_per_image"]
-    flops = frame["flops_per_denoiser_call"].astype(float) if "flops_per_denoiser_call" in frame else np.nan
-    frame["tflops_achieved"] = flops * frame["denoiser_calls"].astype(float) / step_sums.replace(0, np.nan) / 1e12
-    frame["peak_fraction"] = frame["tflops_achieved"] / _peak_tflops(frame)
+    for metric in METRICS.values():  # in declaration order: a metric may use an earlier one
+        frame[metric.name] = metric.compute(frame)
     return frame
-
-
-def _peak_tflops(frame: pd.DataFrame) -> pd.Series:
-    """The card's dense FP16/BF16 tensor peak where the run used fp16/bf16 on a GPU in the spec table."""
-    from ..hardware.gpus import find_gpu
-
-    peaks = {}
-    for name in frame["hardware"].unique():
-        spec = find_gpu(name) if not str(name).startswith("CPU") else None
-        peaks[name] = spec.fp16_tflops if spec else np.nan
-    half = frame["runtime_dtype"].isin(["fp16", "bf16"]) if "runtime_dtype" in frame else False
-    return frame["hardware"].map(peaks).where(half, np.nan).astype(float)
 
 
 def measured(frame: pd.DataFrame) -> pd.DataFrame:
@@ -145,25 +115,15 @@ def cell_summary(frame: pd.DataFrame) -> pd.DataFrame:
     keys = ["cell_id", "hostname"]
     settings = data.groupby(keys, sort=False)[[c for c in SETTING_COLUMNS if c in data and c not in keys]
                                               + ["evaluations"]].first()
-    metrics = data.groupby(keys, sort=False).agg(
-        n=("s_per_image", "size"),
-        s_per_image=("s_per_image", "median"),
-        s_per_image_p90=("s_per_image", lambda s: float(np.percentile(s, 90))),
-        s_per_image_p99=("s_per_image", lambda s: float(np.percentile(s, 99))),
-        it_s=("it_s", "median"),
-        step_ms=("step_ms", "median"),
-        peak_vram_gib=("peak_vram_gib", "max"),
-        peak_rss_gib=("peak_rss_gib", "max"),
-        energy_j_per_image=("energy_j_per_image", "median"),
-        images_per_kwh=("images_per_kwh", "median"),
-        tflops_achieved=("tflops_achieved", "median"),
-        peak_fraction=("peak_fraction", "median"),
-        phase_text_encode=("phase_text_encode", "median"),
-        phase_denoise=("phase_denoise", "median"),
-        phase_decode=("phase_decode", "median"),
-        phase_other=("phase_other", "median"),
-        cv=("s_per_image", lambda s: float(np.std(s) / np.mean(s)) if len(s) > 1 and np.mean(s) else 0.0),
-    )
+    aggregations: dict[str, tuple[str, Any]] = {
+        "n": ("s_per_image", "size"),
+        **{m.name: (m.name, m.summary) for m in METRICS.values()},
+        "s_per_image_p90": ("s_per_image", lambda s: float(np.percentile(s, 90))),
+        "s_per_image_p99": ("s_per_image", lambda s: float(np.percentile(s, 99))),
+        **{phase: (phase, "median") for phase in PHASES},
+        "cv": ("s_per_image", lambda s: float(np.std(s) / np.mean(s)) if len(s) > 1 and np.mean(s) else 0.0),
+    }
+    metrics = data.groupby(keys, sort=False).agg(**aggregations)
     summary = settings.join(metrics).reset_index()
     labels = [c for c in varying(summary) if c != "hostname"]  # the host is shown beside the label
     summary["label"] = [setting_label(row, labels) for _, row in summary.iterrows()]

@@ -6,14 +6,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..analysis.frames import cell_summary, varying, with_metrics
+from ..analysis.frames import PHASES, cell_summary, varying, with_metrics
 from ..errors import DiffbenchError
+from ..metrics import METRICS
 from ..results import Results, load_results
 from .filters import apply_filters
 
-CELL_COLUMNS = ("hostname", "hardware", "n", "s_per_image", "s_per_image_p90", "s_per_image_p99", "it_s", "step_ms", "phase_text_encode", "phase_denoise",
-                "phase_decode", "phase_other", "peak_vram_gib", "peak_rss_gib", "energy_j_per_image", "images_per_kwh",
-                "tflops_achieved", "peak_fraction", "cv", "cell_id")
+
+def cell_columns() -> list[str]:
+    """The cell table's columns after the settings: every declared metric, then the spread."""
+    return ["hostname", "hardware", "n", *METRICS, "s_per_image_p90", "s_per_image_p99", *PHASES, "cv", "cell_id"]
 
 
 class ExportError(DiffbenchError, ValueError):
@@ -32,7 +34,7 @@ def export_table(paths: list[str | Path], level: str = "cells", filters: list[st
     if summary.empty:
         return summary
     settings = [c for c in varying(summary) if c not in {"hostname"}]
-    return summary[settings + [c for c in CELL_COLUMNS if c in summary]]
+    return summary[settings + [c for c in cell_columns() if c in summary]]
 
 
 def write_export(table: pd.DataFrame, fmt: str, output: str | Path | None) -> str | None:

@@ -17,7 +17,6 @@ from ..analysis.advice import advise, software_mismatches
 from ..analysis.compare import ComparisonTable, comparable_axes, compare, headline, noisy_cells, prepare
 from ..analysis.costmodel import check_projections
 from ..analysis.frames import (
-    METRICS,
     cell_summary,
     measured,
     peak_memory_gib,
@@ -27,13 +26,12 @@ from ..analysis.frames import (
 )
 from ..analysis.quality import step_quality
 from ..analysis.recommend import recommend
+from ..metrics import METRICS, Metric
 from ..results import Results, check_output, load_results, safe_image
 from . import figures
 from .filters import apply_filters
 
 TEMPLATE = "report.html.j2"
-TABLE_METRICS = ("s_per_image", "it_s", "step_ms", "peak_vram_gib", "peak_rss_gib", "energy_j_per_image",
-                 "tflops_achieved")
 
 
 @dataclass
@@ -109,14 +107,18 @@ def _hosts(results: Results) -> list[dict[str, Any]]:
     return rows
 
 
+def _table_metrics() -> list[Metric]:
+    return [m for m in METRICS.values() if m.in_report]
+
+
 def _metric_tables(computed: dict[tuple[str, str], ComparisonTable], axes: list[str]) -> list[dict[str, Any]]:
     tables = []
     for axis in axes:
-        for metric in TABLE_METRICS:
-            table = computed[(axis, metric)]
+        for metric in _table_metrics():
+            table = computed[(axis, metric.name)]
             if table.rows:
-                tables.append({"axis": axis, "metric": metric, "title": METRICS[metric][0],
-                               "unit": METRICS[metric][1], "rows": _clean(table.frame().to_dict("records")),
+                tables.append({"axis": axis, "metric": metric.name, "title": metric.title,
+                               "unit": metric.unit, "rows": _clean(table.frame().to_dict("records")),
                                "unpaired": table.unpaired, "sentences": headline(table)})
     return tables
 
@@ -160,7 +162,7 @@ def build_report(paths: list[str | Path], output: str | Path, compare_axis: str 
     # Every comparison once, on one prepared frame; tables, headlines and sentences share them.
     prepared = prepare(frame, noisy_cells(results.warnings))
     computed = {(axis, metric): compare(frame, axis, baseline=baseline, metric=metric, prepared=prepared)
-                for axis in axes for metric in dict.fromkeys(("s_per_image", *TABLE_METRICS))}
+                for axis in axes for metric in dict.fromkeys(("s_per_image", *(m.name for m in _table_metrics())))}
     headline_tables = [computed[(axis, "s_per_image")] for axis in axes]
     steps_figure = figures.step_latency(frame, steps, summary)
     scaling_figure, fits = figures.latency_vs_steps(frame)
