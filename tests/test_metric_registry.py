@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_compare import write_host
 
 from diffbench import metrics
 from diffbench.analysis.compare import compare
@@ -15,7 +16,6 @@ from diffbench.analysis.frames import cell_summary, with_metrics
 from diffbench.report.export import export_table
 from diffbench.report.html import build_report
 from diffbench.results import load_results
-from test_compare import write_host
 
 
 @pytest.fixture()
