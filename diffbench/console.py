@@ -19,7 +19,7 @@ from rich.progress import (
 from rich.table import Table
 
 from .plan import Cell, Plan
-from .runner import RunObserver
+from .recorder import RunObserver
 
 # Axes shown in tables; the others appear only when the suite varies them.
 SHOWN_AXES = ("model", "sampler", "steps", "resolution", "batch_size", "dtype", "offload", "guidance_scale",

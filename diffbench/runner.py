@@ -1,4 +1,5 @@
-"""Running a suite: plan -> executor -> results file. A plain function a notebook can call."""
+"""Running a suite: plan -> jobs -> recorder (the results file) -> executor. A plain function a
+notebook can call."""
 
 from __future__ import annotations
 
@@ -8,25 +9,18 @@ import signal
 import socket
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from . import SCHEMA_VERSION
-from .analysis.advice import Advice, check_noise, check_repeats, check_throttling
 from .execute.base import Executor, Job
 from .execute.local import LocalExecutor
-from .hardware import nvml
 from .hardware.availability import DeviceCheck
-from .hardware.sysinfo import (
-    environment_description,
-    host_description,
-    load_warnings,
-    software_description,
-)
+from .hardware.sysinfo import host_description
 from .models.sources import host_problem
 from .plan import Cell, Plan, make_plan
+from .recorder import RunObserver, RunOutcome, RunRecorder
 from .results import (
     ResultsError,
     ResultsWriteError,
@@ -38,39 +32,8 @@ from .results import (
     open_regular,
     read_records,
     repair_torn_tail,
-    utc_now,
 )
 from .suite import Suite
-
-
-class RunObserver:
-    """Receives progress as a run goes; the CLI shows it live. All methods are optional."""
-
-    def started(self, plan: Plan, results_path: Path) -> None: ...
-
-    def cell_started(self, cell: Cell, index: int, total: int) -> None: ...
-
-    def generation(self, record: dict[str, Any]) -> None: ...
-
-    def loaded(self, info: dict[str, Any]) -> None: ...
-
-    def stopping(self) -> None:
-        """The first Ctrl-C: the run stops after the generation in progress."""
-
-    def note(self, message: str) -> None:
-        """Something to say once, plainly (e.g. that GPU telemetry is unavailable)."""
-
-
-@dataclass
-class RunOutcome:
-    results_path: Path
-    run_id: str
-    plan: Plan
-    records: list[dict[str, Any]] = field(default_factory=list)
-    warnings: list[Advice] = field(default_factory=list)
-    interrupted: bool = False
-    signal: int | None = None  # the signal that stopped the run (SIGINT, SIGTERM, SIGHUP)
-    notes: list[str] = field(default_factory=list)  # what resuming repaired or noticed
 
 
 def default_results_path(suite: Suite, out_dir: Path, attempt: int = 0) -> Path:
@@ -201,6 +164,11 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
     observer = observer or RunObserver()
     host = host_description()
     notes: list[str] = []
+    plan = make_plan(suite, placed_by_cluster=executor == "ray")
+    if executor != "ray":  # on a cluster the gpu axis picks the node; each node knows its own devices
+        check = DeviceCheck.with_torch()
+        for cell in plan.cells:
+            cell.skip_reason = cell.skip_reason or check.problem(cell.settings) or host_problem(cell.model)
     if resume is not None:
         writer, existing = _resume_writer(suite, Path(resume), force, notes)
         here = None if executor == "ray" else host["hostname"]
@@ -208,107 +176,24 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
     else:
         writer = _new_writer(suite, Path(out_dir))
         done, walls = {}, {}
-    path = writer.path
-    plan = make_plan(suite, placed_by_cluster=executor == "ray")
-    if executor != "ray":  # on a cluster the gpu axis picks the node; each node knows its own devices
-        check = DeviceCheck.with_torch()
-        for cell in plan.cells:
-            cell.skip_reason = cell.skip_reason or check.problem(cell.settings) or host_problem(cell.model)
     jobs, static_na = _jobs(plan, done, walls)
-    run_id = new_run_id()
-    outcome = RunOutcome(path, run_id, plan, notes=notes)
-    cells_by_id = {c.cell_id: c for c in plan.cells}
+    outcome = RunOutcome(writer.path, new_run_id(), plan, notes=notes)
     order = [c.cell_id for c in static_na] + [c["cell_id"] for j in jobs for c in j.cells]
-    position = {cell_id: i for i, cell_id in enumerate(order)}
-
-    by_cell: dict[str, list[dict[str, Any]]] = {}
-
-    def warn(advice: Advice, cell_id: str | None = None) -> None:
-        outcome.warnings.append(advice)
-        writer.write({"type": "warning", "run_id": run_id, "cell_id": cell_id, "kind": advice.kind,
-                      "subject": advice.subject, "message": advice.message})
-
-    def finish_cell(cell_id: str) -> None:
-        """Checks on a cell's repeats, stored with the results as soon as the cell ends."""
-        records = [r for r in by_cell.pop(cell_id, []) if r["status"] == "ok" and not r["warmup"]]
-        if not records:
-            return
-        cell = records[0]["cell"]
-        subject = f"{cell['model']} {cell['sampler']} {cell['steps']} steps {cell['resolution']} ({cell_id})"
-        ordered = sorted(records, key=lambda r: r["repeat"])
-        for advice in check_repeats(subject, [r["wall_s"] for r in ordered], suite.warmup):
-            if advice.kind != "few repeats" or suite.min_repeats >= 3:  # the suite asked for few: say it once
-                warn(advice, cell_id)
-        for advice in check_throttling(subject, [r.get("telemetry") for r in ordered]):
-            warn(advice, cell_id)
-        for advice in check_noise(subject, ordered, os.cpu_count() or 1):
-            warn(advice, cell_id)
-
-    def write(record: dict[str, Any], record_run_id: str = run_id) -> None:
-        record["run_id"] = record_run_id
-        by_cell.setdefault(record["cell_id"], []).append(record)
-        png = record.pop("_image_png", None)
-        if png is not None:
-            image = writer.save_image(record["cell_id"], png)
-            if image is not None:
-                record["image"] = image
-        writer.write(record)
-        outcome.records.append(record)
-        observer.generation(record)
-
-    # A stream is one sequence of cells: the local worker, one GPU's worker, or one Ray task.
-    current: dict[str, str] = {}
-    stream_run_ids: dict[str, str] = {}
-    node_run_ids: dict[str, str] = {}
-    lock = threading.RLock()
-
-    def emit(kind: str, payload: Any, stream: str = "local") -> None:
-        with lock:  # workers of several GPUs report from their own threads
-            if kind == "record":
-                write(payload, stream_run_ids.get(stream, run_id))
-            elif kind == "cell":
-                previous = current.get(stream)
-                if previous is not None and previous != payload:
-                    finish_cell(previous)
-                current[stream] = payload
-                observer.cell_started(cells_by_id[payload], position.get(payload, 0) + 1, len(order))
-            elif kind == "loaded":
-                writer.write({"type": "load", "run_id": stream_run_ids.get(stream, run_id), **payload})
-                observer.loaded(payload)
-            elif kind == "node":
-                stream_run_ids[stream] = node_run(payload)
-
-    def node_run(node: dict[str, Any]) -> str:
-        """Each cluster node's host gets a run line of its own, so every result keeps its host."""
-        node_id = node["node_id"]
-        if node_id not in node_run_ids:
-            node_run_ids[node_id] = f"{run_id}-{node_id[:8]}"
-            writer.write({
-                "type": "run", "schema_version": SCHEMA_VERSION, "run_id": node_run_ids[node_id],
-                "parent_run_id": run_id, "started_at": utc_now(),
-                "suite": {"name": suite.name, "path": suite.path, "sha256": suite.sha256,
-                          "description": suite.description},
-                "host": {**node["host"], "ray_node_id": node_id, "ray_resources": node.get("resources", {})},
-                "software": node.get("software", {}),
-                "settings": {"warmup": suite.warmup, "repeats": suite.repeats, "timeout_s": suite.timeout_s,
-                             "executor": "ray", "quality_reference": suite.quality_reference},
-            })
-        return node_run_ids[node_id]
-
+    recorder = RunRecorder(writer, outcome, observer, executor, order)
     try:
-        _start(writer, suite, run_id, host, executor, outcome, observer, warn)
+        recorder.start(host)
     except BaseException:
         writer.close()
         raise
-    runner = _executor(executor, emit, ray_address)
+    runner = _executor(executor, recorder.emit, ray_address)
     previous_handlers = _install_stop_handlers(runner, observer, outcome)
     try:
         for cell in static_na:
-            emit("cell", cell.cell_id)
-            write(generation_record(cell.cell_id, cell.resolved(), 0, False, "not_applicable", cell.skip_reason))
+            recorder.cell_started(cell.cell_id)
+            recorder.record(generation_record(cell.cell_id, cell.resolved(), 0, False, "not_applicable",
+                                              cell.skip_reason))
         runner.run(jobs)
-        for cell_id in list(by_cell):
-            finish_cell(cell_id)
+        recorder.finish_all()
     except KeyboardInterrupt:
         runner.stop()
         outcome.interrupted = True
@@ -321,35 +206,6 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
             signal.signal(signum, handler)
     outcome.interrupted = outcome.interrupted or runner.stop_requested
     return outcome
-
-
-def _start(writer: ResultsWriter, suite: Suite, run_id: str, host: dict[str, Any], executor: str,
-           outcome: RunOutcome, observer: RunObserver, warn: Callable[..., None]) -> None:
-    """The run line, then what the run should know before the first cell."""
-    writer.write({
-        "type": "run", "schema_version": SCHEMA_VERSION, "run_id": run_id, "started_at": utc_now(),
-        "suite": {"name": suite.name, "path": suite.path, "sha256": suite.sha256, "description": suite.description},
-        "host": {**host, "telemetry": "nvml" if not nvml.unavailable_reason() else
-                 f"unavailable: {nvml.unavailable_reason()}"},
-        "software": software_description(),
-        "environment": environment_description(),
-        "settings": {"warmup": suite.warmup, "repeats": suite.repeats, "timeout_s": suite.timeout_s,
-                     "executor": executor, "quality_reference": suite.quality_reference},
-    })
-    observer.started(outcome.plan, outcome.results_path)
-    for note in outcome.notes:
-        observer.note(note)
-    if nvml.unavailable_reason():
-        observer.note(f"GPU telemetry unavailable ({nvml.unavailable_reason()}): power, energy, clocks and "
-                      "device-wide memory are not recorded")
-    for text in nvml.gpu_warnings(host["gpus"]):
-        warn(Advice("host", "GPU", text))
-    for text in load_warnings():
-        warn(Advice("host", "load", text))
-    if suite.min_repeats < 6:
-        warn(Advice("few repeats", suite.name, f"repeats is {suite.repeats}: a comparison needs at least 4 per "
-                    "setting to be able to say 'significant', and 6 for a 95% interval of the median; "
-                    "repeats: auto decides from the data"))
 
 
 STOP_SIGNALS = ("SIGTERM", "SIGHUP")
