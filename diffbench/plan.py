@@ -20,6 +20,15 @@ if TYPE_CHECKING:
 LOAD_KEYS = ("model", "device", "gpu", "dtype", "offload", "attention", "compile", "vram_limit")
 
 
+# What a cell gets when neither the matrix, the model nor the suite says otherwise.
+BUILTIN_DEFAULTS: dict[str, Any] = {
+    "device": "auto", "gpu": None, "steps": 20, "sampler": "default", "offload": "none",
+    "resolution": None, "batch_size": 1, "dtype": "auto", "guidance_scale": None, "seed": 0,
+    "prompt": "a photograph of an astronaut riding a horse", "negative_prompt": None,
+    "attention": "default", "compile": False, "vae_tiling": False, "vae_slicing": False, "vram_limit": None,
+}
+
+
 @dataclass
 class Cell:
     """One point of the matrix: fully resolved settings and a stable identity."""
@@ -107,8 +116,6 @@ def _matches(settings: dict[str, Any], rule: dict[str, list[Any]], family: str) 
 
 def _resolve(suite: Suite, explicit: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """Fill every axis: explicit (matrix/include) > the model's defaults > suite defaults > built-in."""
-    from .suite import BUILTIN_DEFAULTS
-
     model_name = explicit.get("model") or suite.defaults.model or next(iter(suite.models))
     spec = suite.models[model_name]
     suite_defaults = suite.defaults.model_dump(exclude_none=True)

@@ -19,6 +19,7 @@ from pydantic import (
 
 from . import samplers
 from .families import FAMILIES
+from .plan import expand
 from .repeats import AutoRepeats
 from .yamlsource import Loc, SuiteError, line_of, load_yaml
 
@@ -123,15 +124,6 @@ class AxisValues(BaseModel):
 
 
 AXES: tuple[str, ...] = tuple(AxisValues.model_fields)
-
-# What a cell gets when neither the matrix, the model nor the suite says otherwise.
-BUILTIN_DEFAULTS: dict[str, Any] = {
-    "device": "auto", "gpu": None, "steps": 20, "sampler": "default", "offload": "none",
-    "resolution": None, "batch_size": 1, "dtype": "auto", "guidance_scale": None, "seed": 0,
-    "prompt": "a photograph of an astronaut riding a horse", "negative_prompt": None,
-    "attention": "default", "compile": False, "vae_tiling": False, "vae_slicing": False, "vram_limit": None,
-}
-
 
 class ModelSpec(BaseModel):
     """A named model: where its weights come from and how to load them."""
@@ -484,11 +476,7 @@ def _cross_check(suite: Suite, check: _Checker, problems: list[SuiteError]) -> N
         raise check.fail(("matrix",), f"the matrix expands to {size} cells; at most {MAX_CELLS} are allowed "
                                       "(split the suite, or narrow an axis)")
 
-    from .plan import (
-        expand,  # the matrix must be expanded to know which model meets which sampler
-    )
-
-    cells = expand(suite)
+    cells = expand(suite)  # the matrix must be expanded to know which model meets which sampler
     if not cells:
         raise check.fail(("matrix",), "the matrix is empty after include/exclude: no cell to run")
     for cell in cells:
