@@ -454,7 +454,11 @@ def _cross_check(suite: Suite, check: _Checker, problems: list[SuiteError]) -> N
     if suite.defaults.model:
         model_locs.append((suite.defaults.model, ("defaults", "model")))
     for name, loc in model_locs:
-        if name not in suite.models:
+        if not isinstance(name, str):  # `model: null` or a number: not a name at all
+            given = "null" if name is None else _format_value(name)
+            problems.append(check.fail(loc, f"field '{check.field_name(loc)}': given {given}; give a model "
+                                            f"defined under 'models': {', '.join(suite.models)}"))
+        elif name not in suite.models:
             close = difflib.get_close_matches(name, list(suite.models), n=1, cutoff=0.6)
             hint = f"did you mean '{close[0]}'? " if close else ""
             problems.append(check.fail(loc, f"model '{name}' is not defined under 'models'; {hint}"

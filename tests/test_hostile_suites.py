@@ -121,3 +121,12 @@ def test_deep_nesting_is_the_same_one_line_error_at_any_depth(tmp_path: Path, de
     path.write_text("name: deep\ndescription: " + "[" * depth + "]" * depth + "\n")
     with pytest.raises(SuiteError, match=r"deep\.yaml:2: nesting deeper than 40 levels"):
         load_suite(path)
+
+
+def test_a_null_model_in_the_matrix_is_a_one_line_error(tmp_path: Path) -> None:
+    """Found by the fuzz test above: `model: null` reached difflib and crashed with a traceback."""
+    path = tmp_path / "suite.yaml"
+    path.write_text("name: fuzz\nmodels:\n  m: {source: 'builtin:tiny-sd'}\nmatrix:\n  model: null\n")
+    out = subprocess.run([sys.executable, "-m", "diffbench.cli", "validate", str(path)], capture_output=True, text=True)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert f"{path}:5: field 'matrix.model[0]': given null; give a model defined under 'models': m" in out.stderr
