@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -14,6 +16,18 @@ os.environ.setdefault("DIFFBENCH_CACHE", tempfile.mkdtemp(prefix="diffbench-test
 import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _busy_machine():
+    """DIFFBENCH_TEST_BURN_CPU=N: N processes burn CPU for the whole session, so that CI proves the
+    tests hold on a loaded machine (scripts/test.sh runs the survival tests this way)."""
+    count = int(os.environ.get("DIFFBENCH_TEST_BURN_CPU", "0") or 0)
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    yield
+    for burner in burners:
+        burner.kill()
+        burner.wait()
 
 
 @pytest.fixture(scope="session")
