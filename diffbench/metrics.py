@@ -102,5 +102,7 @@ register(Metric("images_per_kwh", "images per kWh", "images/kWh", "higher",
 register(Metric("tflops_achieved", "achieved denoiser TFLOP/s", "TFLOP/s", "higher",
                 lambda f: _column(f, "flops_per_denoiser_call") * _column(f, "denoiser_calls")
                 / _step_seconds(f) / 1e12))
+register(Metric("denoiser_work", "denoiser work done, in full evaluations", "evaluations", "lower",
+                lambda f: _column(f, "denoiser_work"), in_report=False))
 register(Metric("peak_fraction", "fraction of the card's FP16 tensor peak", "fraction", "higher", _peak_fraction,
                 in_report=False))

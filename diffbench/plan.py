@@ -26,6 +26,7 @@ BUILTIN_DEFAULTS: dict[str, Any] = {
     "resolution": None, "batch_size": 1, "dtype": "auto", "guidance_scale": None, "seed": 0,
     "prompt": "a photograph of an astronaut riding a horse", "negative_prompt": None,
     "attention": "default", "compile": False, "vae_tiling": False, "vae_slicing": False, "vram_limit": None,
+    "cache": "none",
 }
 
 
@@ -61,6 +62,11 @@ def _digest(data: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+# Settings whose default is written out but means "the axis is not used": left out of the identity
+# like unset ones, so that cells measured before the axis existed keep their ids.
+ABSENT = {("cache", "none")}
+
+
 def cell_identity(model: dict[str, Any], settings: dict[str, Any]) -> str:
     """Hash of what determines the measurement: the model's weights and every setting.
 
@@ -69,7 +75,7 @@ def cell_identity(model: dict[str, Any], settings: dict[str, Any]) -> str:
     Unset (None) settings are left out too, so that an axis added in a later version
     (defaulting to None) does not change the ids of results already on disk.
     """
-    identity = {k: v for k, v in settings.items() if k != "model" and v is not None}
+    identity = {k: v for k, v in settings.items() if k != "model" and v is not None and (k, v) not in ABSENT}
     weights = {k: model.get(k) for k in ("source", "revision", "variant")}
     return _digest({"weights": weights, "settings": identity})
 

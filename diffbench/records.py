@@ -120,6 +120,7 @@ class GenerationLine(_Line):
     step_s: list[Seconds] = Field(default_factory=list, max_length=MAX_EVALUATIONS)
     evaluations: Count = 0
     denoiser_calls: Count | None = None
+    denoiser_work: Annotated[float, Field(ge=0, le=MAX_EVALUATIONS, allow_inf_nan=False)] | None = None  # step cache: full-evaluation equivalents that ran
     peak_vram_allocated_bytes: ByteCount | None = None
     peak_vram_reserved_bytes: ByteCount | None = None
     peak_vram_device_bytes: ByteCount | float | None = None  # NVML samples arrive as floats

@@ -82,6 +82,14 @@ def _check_vram_limit(value: Any) -> str:
     return value.strip()
 
 
+def _check_cache(value: Any) -> str:
+    from .caches import canonical_cache
+
+    if not isinstance(value, str):
+        raise ValueError("expected none, first-block, taylorseer or pab, optionally @value (e.g. first-block@0.1)")
+    return canonical_cache(value) or "none"
+
+
 def _check_sampler(value: str) -> str:
     samplers.lookup(value)  # raises with a near miss
     return value
@@ -110,6 +118,8 @@ class AxisValues(BaseModel):
     vae_tiling: bool | None = None
     vae_slicing: bool | None = None
     vram_limit: str | None = Field(None, description="cap CUDA memory to emulate a smaller card: 12GiB or 'RTX 3060'")
+    cache: str | None = Field(None, description="step cache: none, first-block[@threshold], taylorseer[@interval], "
+                                                "pab[@skip_range]")
 
     _dtype = field_validator("dtype", mode="before")(classmethod(lambda cls, v: _normalise_dtype(v)))
     _resolution = field_validator("resolution", mode="before")(
@@ -117,6 +127,7 @@ class AxisValues(BaseModel):
     )
     _device = field_validator("device")(classmethod(lambda cls, v: None if v is None else _check_device(v)))
     _attention = field_validator("attention")(classmethod(lambda cls, v: None if v is None else _check_attention(v)))
+    _cache = field_validator("cache", mode="before")(classmethod(lambda cls, v: None if v is None else _check_cache(v)))
     _sampler = field_validator("sampler")(classmethod(lambda cls, v: None if v is None else _check_sampler(v)))
     _vram_limit = field_validator("vram_limit", mode="before")(
         classmethod(lambda cls, v: None if v is None else _check_vram_limit(v))

@@ -14,7 +14,7 @@ from ..metrics import METRICS
 # never "auto"; `hardware` is the GPU name, or the CPU for CPU runs.
 SETTING_COLUMNS = ("model", "source", "hostname", "hardware", "runtime_device", "runtime_dtype", "sampler", "steps",
                    "resolution", "batch_size", "guidance_scale", "offload", "attention", "compile",
-                   "vae_tiling", "vae_slicing", "vram_limit", "seed", "prompt", "negative_prompt")
+                   "vae_tiling", "vae_slicing", "vram_limit", "cache", "seed", "prompt", "negative_prompt")
 # Axes people compare by, and the column holding each.
 AXIS_COLUMNS = {"gpu": "hardware", "hardware": "hardware", "host": "hostname", "dtype": "runtime_dtype",
                 "device": "runtime_device"}
@@ -22,7 +22,7 @@ PROMPT_CHARS = 28
 PHASES = ("phase_text_encode", "phase_denoise", "phase_decode", "phase_other")
 NUMERIC_FIELDS = ("wall_s", "evaluations", "denoiser_calls", "peak_vram_allocated_bytes", "peak_vram_reserved_bytes",
                   "peak_vram_device_bytes", "peak_host_rss_bytes", "energy_j", "phase_text_encode", "phase_denoise",
-                  "phase_decode", "phase_other", "step_s_sum", "step_s_median")
+                  "phase_decode", "phase_other", "step_s_sum", "step_s_median", "denoiser_work")
 
 
 def axis_column(axis: str) -> str:
@@ -37,6 +37,8 @@ def with_metrics(generations: pd.DataFrame) -> pd.DataFrame:
     for column in SETTING_COLUMNS:
         if column not in frame and column != "hardware":
             frame[column] = None
+    if "cache" in generations:  # results from before the axis ran without a cache
+        frame["cache"] = frame["cache"].fillna("none")
     for column in NUMERIC_FIELDS:  # files from other versions or tools may lack some: missing, not zero
         if column not in frame:
             frame[column] = np.nan
@@ -89,7 +91,7 @@ def key_text(series: pd.Series) -> pd.Series:
 
 
 NAMED_IN_LABELS = {"batch_size", "guidance_scale", "seed", "compile", "vae_tiling", "vae_slicing", "offload",
-                   "vram_limit", "attention"}
+                   "vram_limit", "attention", "cache"}
 
 
 def setting_label(row: pd.Series | dict[str, Any], columns: list[str]) -> str:

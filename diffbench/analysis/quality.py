@@ -85,6 +85,9 @@ def _reference(group: pd.DataFrame) -> pd.Series | None:
         named = group["quality_reference"].dropna()
         if not named.empty:
             return _named_reference(group, str(named.iloc[0]))
+    if "cache" in group:  # a step cache approximates: the reference is the picture computed in full
+        uncached = group[key_text(group["cache"]).isin(["none", "-"])]
+        group = uncached if not uncached.empty else group
     steps = group["steps"].astype(int)
     best = group[steps == steps.max()]
     preferred = best[best["sampler"].astype(str).isin(REFERENCE_SAMPLERS)] if "sampler" in best else best

@@ -240,3 +240,39 @@ def call_arguments(pipe: Any, settings: dict[str, Any]) -> dict[str, Any]:
     if "callback_on_step_end_tensor_inputs" in parameters:
         kwargs["callback_on_step_end_tensor_inputs"] = []  # nothing to copy out each step
     return kwargs
+
+
+def apply_cache(pipe: Any, wanted: str | None, applied: str | None) -> str | None:
+    """Make the denoiser's step cache the cell's (`wanted`, canonical text or 'none'/None).
+    Returns what is now applied. The cache is switched between cells of one load, so a cached
+    and an uncached cell share the loaded weights."""
+    from ..caches import parse_cache
+    from ..measure.probe import denoiser_of
+
+    wanted = None if wanted in (None, "none") else wanted
+    if wanted == applied:
+        return applied
+    denoiser = denoiser_of(pipe)
+    setting = parse_cache(wanted) if wanted else None
+    if setting is not None and not hasattr(denoiser, "enable_cache"):
+        raise NotApplicable(f"cache '{wanted}': {type(denoiser).__name__} has no step-cache support in this "
+                            "diffusers version (diffusers caches apply to transformer denoisers such as FLUX's)")
+    if applied is not None:
+        denoiser.disable_cache()
+    if setting is None:
+        return None
+    from diffusers.hooks import FirstBlockCacheConfig, PyramidAttentionBroadcastConfig, TaylorSeerCacheConfig
+
+    name, value = setting.kind.name, setting.value
+    if name == "first-block":
+        config: Any = FirstBlockCacheConfig(threshold=value)
+    elif name == "taylorseer":
+        config = TaylorSeerCacheConfig(cache_interval=int(value))
+    else:  # pab: needs to know where in the schedule the pipeline is
+        config = PyramidAttentionBroadcastConfig(spatial_attention_block_skip_range=int(value),
+                                                 current_timestep_callback=lambda: pipe.current_timestep)
+    try:
+        denoiser.enable_cache(config)
+    except (ValueError, TypeError, NotImplementedError) as exc:
+        raise NotApplicable(f"cache '{wanted}' cannot apply to {type(denoiser).__name__}: {exc}") from None
+    return wanted

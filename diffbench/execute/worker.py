@@ -62,6 +62,7 @@ class Worker:
         self.conn = conn
         self.job = job
         self.cells: list[dict[str, Any]] = job["cells"]
+        self.cache: str | None = None  # the step cache applied to the loaded denoiser now
 
     def send(self, kind: str, payload: Any) -> None:
         self.conn.send((kind, payload))
@@ -150,6 +151,7 @@ class Worker:
         from ..measure.probe import denoiser_of
         from .configure import (
             NotApplicable,
+            apply_cache,
             call_arguments,
             scheduler_for,
             set_vae_options,
@@ -160,11 +162,19 @@ class Worker:
         try:
             pipe.scheduler, scheduler_name = scheduler_for(pipe, base_config, settings["sampler"], settings["family"])
             set_vae_options(pipe, settings)
+            self.cache = apply_cache(pipe, settings.get("cache"), self.cache)
         except NotApplicable as exc:
             self.fail_all("not_applicable", str(exc), [cell])
             return
         context = {"runtime": {**runtime.describe(), "scheduler": scheduler_name}, "requested_steps": settings["steps"]}
         plan = [(True, i) for i in range(self.job["warmup"])] + [(False, r) for r in cell["repeats"]]
+        if self.cache is not None:  # how much of the denoiser the cache lets run: counted untimed
+            try:
+                context["denoiser_work"] = self._count_work(pipe, settings)
+            except Exception as exc:  # a cache that fails here fails the same way measured
+                self.send("record", generation_record(cell["cell_id"], settings, 0, True, "error",
+                                                      _short_error(exc), **context))
+                return
         auto = _AutoRule(cell.get("auto"))
         image_sent = False
         probe.capture = True  # the first generation keeps its denoiser inputs for the FLOP count
@@ -211,6 +221,21 @@ class Worker:
             self.send("record", record)
             if stop is not None:
                 return
+
+
+    def _count_work(self, pipe: Any, settings: dict[str, Any]) -> float | None:
+        """One extra generation, untimed and unrecorded, with the work counter's hooks on: the
+        hooks cost time, so they never sit in a measured or warm-up generation."""
+        from ..measure.probe import denoiser_of
+        from ..measure.work import WorkCounter
+        from .configure import call_arguments
+
+        counter = WorkCounter(denoiser_of(pipe))
+        try:
+            pipe(**call_arguments(pipe, settings))
+        finally:
+            counter.remove()
+        return counter.work()
 
 
 class _AutoRule:

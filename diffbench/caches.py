@@ -1,0 +1,86 @@
+"""Step caches as a setting: `cache: first-block@0.1`, `taylorseer@4`, `pab@2`, or none.
+
+A step cache reuses work of earlier denoising steps instead of computing the whole denoiser
+again (diffusers' hooks: First-Block Cache, TaylorSeer, Pyramid Attention Broadcast). A cached
+step is still a step, so `evaluations` does not change; what changes is how much of the
+denoiser runs, recorded per generation as `denoiser_work` (see measure/work.py).
+
+This module only parses and describes; applying a cache is execute/configure.apply_cache.
+It imports nothing heavy (the suite checks use it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CacheKind:
+    name: str
+    parameter: str  # the one value `name@value` sets
+    default: float
+    integer: bool
+    description: str
+
+
+CACHE_KINDS: dict[str, CacheKind] = {
+    kind.name: kind for kind in (
+        CacheKind("first-block", "threshold", 0.05, False,
+                  "First-Block Cache: skip the other blocks while the first block's output changes less than "
+                  "the threshold (relative)"),
+        CacheKind("taylorseer", "cache_interval", 5, True,
+                  "TaylorSeer: compute every cache_interval steps, predict the steps between by Taylor expansion"),
+        CacheKind("pab", "spatial_attention_block_skip_range", 2, True,
+                  "Pyramid Attention Broadcast: reuse attention outputs for this many steps in the middle of "
+                  "the schedule"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class CacheSetting:
+    kind: CacheKind
+    value: float
+
+    @property
+    def text(self) -> str:
+        value = int(self.value) if self.kind.integer else self.value
+        return f"{self.kind.name}@{value}"
+
+
+class CacheSpecError(ValueError):
+    pass
+
+
+def parse_cache(text: str) -> CacheSetting | None:
+    """'first-block@0.1' -> the kind and its value; 'none' -> None. Raises with what is allowed."""
+    name, _, raw = text.strip().partition("@")
+    name = name.strip().lower().replace("_", "-")
+    if name in {"none", "off", ""}:
+        if raw:
+            raise CacheSpecError("'none' takes no value")
+        return None
+    kind = CACHE_KINDS.get(name)
+    if kind is None:
+        raise CacheSpecError(f"unknown cache '{name}'; allowed: none, {', '.join(CACHE_KINDS)} "
+                             "(each optionally @value, e.g. first-block@0.1)")
+    if not raw:
+        return CacheSetting(kind, kind.default)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise CacheSpecError(f"{kind.name}@{raw}: the {kind.parameter} must be a number") from None
+    if kind.integer and (value != int(value) or value < 1):
+        raise CacheSpecError(f"{kind.name}@{raw}: the {kind.parameter} must be a whole number of at least 1")
+    if not kind.integer and not 0 < value < 10:
+        raise CacheSpecError(f"{kind.name}@{raw}: the {kind.parameter} must be above 0 and below 10")
+    return CacheSetting(kind, value)
+
+
+def canonical_cache(text: str | None) -> str | None:
+    """The one spelling a cell stores: None for no cache (so results without the axis keep their
+    ids), else 'kind@value' with the default value written out."""
+    if text is None:
+        return None
+    setting = parse_cache(str(text))
+    return setting.text if setting is not None else None

@@ -1,0 +1,104 @@
+"""Step caches as an axis: parsed and checked in the suite, applied per cell to a loaded tiny FLUX,
+the denoiser work that actually ran counted (outside the timed region), judged against the uncached
+picture, and refused with a reason where the denoiser cannot cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from diffbench.analysis.frames import with_metrics
+from diffbench.analysis.quality import step_quality
+from diffbench.caches import CacheSpecError, canonical_cache, parse_cache
+from diffbench.plan import cell_identity, make_plan
+from diffbench.results import load_results, read_records
+from diffbench.runner import run_suite
+from diffbench.suite import load_suite
+from diffbench.yamlsource import SuiteError
+
+SUITE = """\
+name: cache
+models:
+  flux: {source: "builtin:tiny-flux"}
+  sd: {source: "builtin:tiny-sd"}
+defaults: {steps: 6, device: cpu, resolution: 64x64}
+matrix:
+  model: [flux]
+  cache: [none, "first-block@0.000001", "first-block@9", taylorseer@2]
+include:
+  - {model: sd, cache: first-block}
+warmup: 0
+repeats: 1
+"""
+
+
+@pytest.mark.parametrize(("text", "canonical"), [
+    ("none", None), ("first-block", "first-block@0.05"), ("First_Block@0.2", "first-block@0.2"),
+    ("taylorseer", "taylorseer@5"), ("taylorseer@3", "taylorseer@3"), ("pab", "pab@2"),
+])
+def test_cache_settings_have_one_spelling(text: str, canonical: str | None) -> None:
+    assert canonical_cache(text) == canonical
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("magic", "unknown cache 'magic'; allowed: none, first-block, taylorseer, pab"),
+    ("taylorseer@2.5", "must be a whole number"),
+    ("first-block@x", "must be a number"),
+    ("first-block@0", "above 0"),
+    ("none@3", "takes no value"),
+])
+def test_a_bad_cache_setting_says_what_is_allowed(text: str, message: str) -> None:
+    with pytest.raises(CacheSpecError, match=message):
+        parse_cache(text)
+
+
+def test_a_bad_cache_in_a_suite_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(SUITE.replace("taylorseer@2", "tailorseer"))
+    with pytest.raises(SuiteError, match=r"s.yaml:8: .*unknown cache 'tailorseer'"):
+        load_suite(path)
+
+
+def test_no_cache_keeps_the_cell_ids_of_results_from_before_the_axis(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(SUITE)
+    uncached = next(c for c in make_plan(load_suite(path)).cells if c.settings["cache"] == "none")
+    without_axis = {k: v for k, v in uncached.settings.items() if k != "cache"}
+    assert uncached.cell_id == cell_identity(uncached.model, without_axis)
+
+
+def test_caches_run_per_cell_and_record_the_work_that_ran(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(SUITE)
+    outcome = run_suite(load_suite(path), tmp_path / "out")
+    records = [r for r in read_records(outcome.results_path) if r["type"] == "generation"]
+    by_cache = {(r["cell"]["model"], r["cell"]["cache"]): r for r in records}
+
+    refused = by_cache[("sd", "first-block@0.05")]
+    assert refused["status"] == "not_applicable" and "UNet2DConditionModel has no step-cache support" in refused["error"]
+
+    uncached = by_cache[("flux", "none")]
+    never_skips = by_cache[("flux", "first-block@1e-06")]
+    always_skips = by_cache[("flux", "first-block@9.0")]
+    taylor = by_cache[("flux", "taylorseer@2")]
+    for record in (uncached, never_skips, always_skips, taylor):
+        assert record["status"] == "ok", record.get("error")
+        assert record["evaluations"] == record["denoiser_calls"] == 6  # a cached step is still a step
+    assert "denoiser_work" not in uncached  # counted only where a cache could save work
+    assert never_skips["denoiser_work"] == pytest.approx(6.0)  # a threshold nothing passes: all computed
+    # The first step in full, then only the first block (with embeddings and output layers): in a
+    # tiny model of few blocks that is still a large part of each step, but less than all of it.
+    assert 1.0 < always_skips["denoiser_work"] < 5.0
+    assert 1.0 < taylor["denoiser_work"] < 6.0
+
+    # A cache that never skips computes exactly the uncached picture; one that always skips does not.
+    folder = outcome.results_path.parent
+    assert (folder / never_skips["image"]).read_bytes() == (folder / uncached["image"]).read_bytes()
+    assert (folder / always_skips["image"]).read_bytes() != (folder / uncached["image"]).read_bytes()
+
+    quality = step_quality(with_metrics(load_results([outcome.results_path]).generations))
+    flux_quality = quality.set_index("cell_id")
+    assert flux_quality.loc[uncached["cell_id"], "ssim"] == pytest.approx(1.0)  # the reference: computed in full
+    assert flux_quality.loc[never_skips["cell_id"], "ssim"] == pytest.approx(1.0)
+    assert flux_quality.loc[always_skips["cell_id"], "ssim"] < 1.0 - 1e-6  # judged against the full picture
