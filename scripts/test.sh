@@ -15,12 +15,4 @@ python3 -m venv .venv
 .venv/bin/python -m pip install -q "torch==2.13.0" -e ".[dev]"
 .venv/bin/python -m ruff check diffbench tests benchmarks
 .venv/bin/python -m mypy
-.venv/bin/python -m pytest "$@"
-# The tests must hold on a busy machine: the survival tests (signals, kills, resume, time limits)
-# once more beside two processes that burn CPU. Skipped when pytest was given a selection.
-selection=0
-for arg in "$@"; do case "$arg" in -*) ;; *) selection=1 ;; esac; done
-if [ "${DIFFBENCH_SKIP_BUSY_PASS:-0}" != 1 ] && [ "$selection" = 0 ]; then
-  echo "survival tests again, on a busy machine (2 CPU burners):"
-  DIFFBENCH_TEST_BURN_CPU=2 .venv/bin/python -m pytest "$@" tests/test_survival.py
-fi
+exec .venv/bin/python -m pytest "$@"
