@@ -26,7 +26,7 @@ BUILTIN_DEFAULTS: dict[str, Any] = {
     "resolution": None, "batch_size": 1, "dtype": "auto", "guidance_scale": None, "seed": 0,
     "prompt": "a photograph of an astronaut riding a horse", "negative_prompt": None,
     "attention": "default", "compile": False, "vae_tiling": False, "vae_slicing": False, "vram_limit": None,
-    "cache": "none",
+    "cache": "none", "lora": "none",
 }
 
 
@@ -64,7 +64,7 @@ def _digest(data: dict[str, Any]) -> str:
 
 # Settings whose default is written out but means "the axis is not used": left out of the identity
 # like unset ones, so that cells measured before the axis existed keep their ids.
-ABSENT = {("cache", "none")}
+ABSENT = {("cache", "none"), ("lora", "none")}
 
 
 def cell_identity(model: dict[str, Any], settings: dict[str, Any]) -> str:

@@ -90,6 +90,14 @@ def _check_cache(value: Any) -> str:
     return canonical_cache(value) or "none"
 
 
+def _check_lora(value: Any) -> str:
+    from .loras import canonical_loras
+
+    if not isinstance(value, str):
+        raise ValueError("expected none or FILE.safetensors[@scale], several joined with '+'")
+    return canonical_loras(value)
+
+
 def _check_sampler(value: str) -> str:
     samplers.lookup(value)  # raises with a near miss
     return value
@@ -118,6 +126,7 @@ class AxisValues(BaseModel):
     vae_tiling: bool | None = None
     vae_slicing: bool | None = None
     vram_limit: str | None = Field(None, description="cap CUDA memory to emulate a smaller card: 12GiB or 'RTX 3060'")
+    lora: str | None = Field(None, description="none, or FILE.safetensors[@scale], several joined with '+'")
     cache: str | None = Field(None, description="step cache: none, first-block[@threshold], taylorseer[@interval], "
                                                 "pab[@skip_range]")
 
@@ -127,6 +136,7 @@ class AxisValues(BaseModel):
     )
     _device = field_validator("device")(classmethod(lambda cls, v: None if v is None else _check_device(v)))
     _attention = field_validator("attention")(classmethod(lambda cls, v: None if v is None else _check_attention(v)))
+    _lora = field_validator("lora", mode="before")(classmethod(lambda cls, v: None if v is None else _check_lora(v)))
     _cache = field_validator("cache", mode="before")(classmethod(lambda cls, v: None if v is None else _check_cache(v)))
     _sampler = field_validator("sampler")(classmethod(lambda cls, v: None if v is None else _check_sampler(v)))
     _vram_limit = field_validator("vram_limit", mode="before")(
@@ -446,6 +456,24 @@ def _check_axes(check: _Checker, matrix: Any, include: Any, exclude: Any,
     return checked_matrix, sections["include"], sections["exclude"]
 
 
+def _check_lora_files(suite: Suite, check: _Checker, problems: list[SuiteError], base_dir: Path) -> None:
+    """Every LoRA file a suite names exists, so that a typo fails before the run, with its line."""
+    from .loras import missing_files
+
+    places: list[tuple[str, Loc]] = [(v, ("matrix", "lora", i)) for i, v in enumerate(suite.matrix.get("lora", []))]
+    for i, entry in enumerate(suite.include):
+        places += [(v, ("include", i, "lora", j)) for j, v in enumerate(entry.get("lora", []))]
+    if suite.defaults.lora:
+        places.append((suite.defaults.lora, ("defaults", "lora")))
+    for name, spec in suite.models.items():
+        if spec.defaults.lora:
+            places.append((spec.defaults.lora, ("models", name, "defaults", "lora")))
+    for value, loc in places:
+        for missing in missing_files(value, base_dir):
+            problems.append(check.fail(loc, f"field '{check.field_name(loc)}': LoRA file '{missing}' not found "
+                                            f"(relative paths start at the suite's folder, {base_dir})"))
+
+
 def _cross_check(suite: Suite, check: _Checker, problems: list[SuiteError]) -> None:
     """Checks that need more than one field: model references, samplers per family, matrix size.
     Independent problems are all collected; one that makes the rest meaningless is raised."""
@@ -459,6 +487,7 @@ def _cross_check(suite: Suite, check: _Checker, problems: list[SuiteError]) -> N
         if problem:
             problems.append(check.fail(("models", name, "source"), f"model '{name}': {problem}"))
 
+    _check_lora_files(suite, check, problems, base_dir)
     model_locs: list[tuple[str, Loc]] = [(m, ("matrix", "model", i)) for i, m in enumerate(suite.matrix.get("model", []))]
     for i, entry in enumerate(suite.include):
         model_locs += [(m, ("include", i, "model", j)) for j, m in enumerate(entry.get("model", []))]

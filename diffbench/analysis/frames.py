@@ -14,7 +14,7 @@ from ..metrics import METRICS
 # never "auto"; `hardware` is the GPU name, or the CPU for CPU runs.
 SETTING_COLUMNS = ("model", "source", "hostname", "hardware", "runtime_device", "runtime_dtype", "sampler", "steps",
                    "resolution", "batch_size", "guidance_scale", "offload", "attention", "compile",
-                   "vae_tiling", "vae_slicing", "vram_limit", "cache", "seed", "prompt", "negative_prompt")
+                   "vae_tiling", "vae_slicing", "vram_limit", "lora", "cache", "seed", "prompt", "negative_prompt")
 # Axes people compare by, and the column holding each.
 AXIS_COLUMNS = {"gpu": "hardware", "hardware": "hardware", "host": "hostname", "dtype": "runtime_dtype",
                 "device": "runtime_device"}
@@ -37,8 +37,9 @@ def with_metrics(generations: pd.DataFrame) -> pd.DataFrame:
     for column in SETTING_COLUMNS:
         if column not in frame and column != "hardware":
             frame[column] = None
-    if "cache" in generations:  # results from before the axis ran without a cache
-        frame["cache"] = frame["cache"].fillna("none")
+    for axis in ("cache", "lora"):  # results from before these axes ran without them
+        if axis in generations:
+            frame[axis] = frame[axis].fillna("none")
     for column in NUMERIC_FIELDS:  # files from other versions or tools may lack some: missing, not zero
         if column not in frame:
             frame[column] = np.nan
@@ -91,7 +92,7 @@ def key_text(series: pd.Series) -> pd.Series:
 
 
 NAMED_IN_LABELS = {"batch_size", "guidance_scale", "seed", "compile", "vae_tiling", "vae_slicing", "offload",
-                   "vram_limit", "attention", "cache"}
+                   "vram_limit", "attention", "cache", "lora"}
 
 
 def setting_label(row: pd.Series | dict[str, Any], columns: list[str]) -> str:

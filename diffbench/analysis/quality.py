@@ -18,7 +18,9 @@ import pandas as pd
 
 from .frames import key_text
 
-SAME_PICTURE = ("model", "source", "sampler", "prompt", "seed", "resolution", "hardware", "runtime_dtype",
+# A LoRA changes the picture on purpose, so each LoRA setting is a picture of its own; a step
+# cache only approximates it, so cached and uncached settings share one.
+SAME_PICTURE = ("model", "source", "lora", "sampler", "prompt", "seed", "resolution", "hardware", "runtime_dtype",
                 "guidance_scale", "batch_size", "offload", "attention", "compile", "vae_tiling", "vae_slicing")
 
 

@@ -276,3 +276,45 @@ def apply_cache(pipe: Any, wanted: str | None, applied: str | None) -> str | Non
     except (ValueError, TypeError, NotImplementedError) as exc:
         raise NotApplicable(f"cache '{wanted}' cannot apply to {type(denoiser).__name__}: {exc}") from None
     return wanted
+
+
+def apply_lora(pipe: Any, wanted: str | None, applied: str | None, base_dir: str) -> tuple[str | None, dict[str, Any]]:
+    """Make the pipeline's LoRAs the cell's. Returns what is now applied and what it cost:
+    `lora_unload_s` (removing the previous cell's), `lora_load_s` (loading and weighting this
+    cell's), and the files' sizes. LoRAs stay unfused (peft layers, as diffusers loads them):
+    unloading then restores the base weights exactly, so a later cell without a LoRA measures
+    the untouched model."""
+    import time
+    from pathlib import Path
+
+    from ..loras import parse_loras
+
+    wanted = None if wanted in (None, "none") else wanted
+    costs: dict[str, Any] = {}
+    if wanted == applied:
+        return applied, costs
+    if wanted and not hasattr(pipe, "load_lora_weights"):
+        raise NotApplicable(f"{type(pipe).__name__} cannot load LoRAs in this diffusers version")
+    if applied is not None:
+        started = time.perf_counter()
+        pipe.unload_lora_weights()
+        costs["lora_unload_s"] = time.perf_counter() - started
+    if wanted is None:
+        return None, costs
+    uses = parse_loras(wanted)
+    started = time.perf_counter()
+    names = []
+    try:
+        for index, use in enumerate(uses):
+            path = Path(use.path) if Path(use.path).is_absolute() else Path(base_dir) / use.path
+            names.append(f"lora{index}")
+            pipe.load_lora_weights(str(path), adapter_name=names[-1])
+        pipe.set_adapters(names, adapter_weights=[u.scale for u in uses])
+    except ImportError as exc:
+        raise NotApplicable(f"LoRAs need peft: pip install 'diffbench[lora]' ({exc})") from None
+    except (ValueError, KeyError, OSError) as exc:
+        if names:
+            pipe.unload_lora_weights()
+        raise NotApplicable(f"LoRA '{wanted}' does not fit {type(pipe).__name__}: {str(exc)[:300]}") from None
+    costs["lora_load_s"] = time.perf_counter() - started
+    return wanted, costs

@@ -63,6 +63,7 @@ class Worker:
         self.job = job
         self.cells: list[dict[str, Any]] = job["cells"]
         self.cache: str | None = None  # the step cache applied to the loaded denoiser now
+        self.lora: str | None = None  # the LoRAs loaded onto the pipeline now
 
     def send(self, kind: str, payload: Any) -> None:
         self.conn.send((kind, payload))
@@ -152,6 +153,7 @@ class Worker:
         from .configure import (
             NotApplicable,
             apply_cache,
+            apply_lora,
             call_arguments,
             scheduler_for,
             set_vae_options,
@@ -162,11 +164,13 @@ class Worker:
         try:
             pipe.scheduler, scheduler_name = scheduler_for(pipe, base_config, settings["sampler"], settings["family"])
             set_vae_options(pipe, settings)
+            self.lora, lora_costs = apply_lora(pipe, settings.get("lora"), self.lora, self.job["base_dir"])
             self.cache = apply_cache(pipe, settings.get("cache"), self.cache)
         except NotApplicable as exc:
             self.fail_all("not_applicable", str(exc), [cell])
             return
-        context = {"runtime": {**runtime.describe(), "scheduler": scheduler_name}, "requested_steps": settings["steps"]}
+        context = {"runtime": {**runtime.describe(), "scheduler": scheduler_name}, "requested_steps": settings["steps"],
+                   **lora_costs}
         plan = [(True, i) for i in range(self.job["warmup"])] + [(False, r) for r in cell["repeats"]]
         if self.cache is not None:  # how much of the denoiser the cache lets run: counted untimed
             try:
