@@ -263,6 +263,15 @@ def models() -> None:
         target = sampler.scheduler_class or "(the model's own scheduler)"
         kwargs = f" {sampler.kwargs}" if sampler.kwargs else ""
         click.echo(f"  {sampler.key:<22} {sampler.kind:<5} {target}{kwargs}  [{names}]")
+    from .backends import backend_lines
+    from .caches import CACHE_KINDS
+
+    click.echo("\nStep caches (the cache axis, NAME[@value]; transformer denoisers such as FLUX's):")
+    for kind in CACHE_KINDS.values():
+        click.echo(f"  {kind.name:<12} @{kind.parameter} (default {kind.default:g}): {kind.description}")
+    click.echo("\nOptional backends:")
+    for line in backend_lines():
+        click.echo(line)
 
 
 @main.command()

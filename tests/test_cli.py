@@ -160,3 +160,17 @@ def test_the_package_builds_without_warnings_and_carries_its_suites(tmp_path: Pa
     [wheel] = tmp_path.glob("diffbench-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "diffbench/suites/quickstart.yaml" in names
+
+
+def test_models_lists_caches_and_which_optional_backends_are_installed(monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from diffbench import backends
+    from diffbench.cli import main
+
+    assert backends.installed("json") and not backends.installed("no_such_module_for_diffbench")
+    monkeypatch.setattr(backends, "installed", lambda module: module != "peft")
+    out = CliRunner().invoke(main, ["models"]).output
+    assert "first-block  @threshold (default 0.05)" in out
+    assert "peft     missing" in out and "pip install 'diffbench[lora]'" in out
+    assert "ray      installed" in out

@@ -1,0 +1,36 @@
+"""Optional backends a setting needs, and whether this environment has them.
+
+Found with importlib's spec lookup, never imported: `diffbench models` must stay fast and must
+not pull torch in.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Backend:
+    module: str
+    used_for: str
+    install: str
+
+
+BACKENDS = (
+    Backend("peft", "the lora axis (diffusers loads LoRAs through peft)", "pip install 'diffbench[lora]'"),
+    Backend("ray", "--executor ray: cells on the nodes of a Ray cluster", "pip install 'diffbench[ray]'"),
+    Backend("pyarrow", "export --format parquet", "pip install 'diffbench[parquet]'"),
+)
+
+
+def installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def backend_lines() -> list[str]:
+    return [f"  {b.module:<8} {'installed' if installed(b.module) else 'missing  '}  {b.used_for}"
+            + ("" if installed(b.module) else f" ({b.install})") for b in BACKENDS]
