@@ -30,8 +30,8 @@ def _nothing(message: str) -> None:
 
 def _selected(loaded: Any, filters: tuple[str, ...], what: str) -> Any:
     """The measured frame after --filter; no generations at all, or none left, ends the command (exit 3)."""
+    from .analysis.filters import apply_filters
     from .analysis.frames import with_metrics
-    from .report.filters import apply_filters
 
     if loaded.generations.empty:
         _nothing(f"no generations in {what}")

@@ -43,6 +43,8 @@ def with_metrics(generations: pd.DataFrame) -> pd.DataFrame:
     for column in NUMERIC_FIELDS:  # files from other versions or tools may lack some: missing, not zero
         if column not in frame:
             frame[column] = np.nan
+    for column, _ in CARD_MEMORY_SOURCES:
+        frame[column] = frame[column].astype(float)
     gpu = frame["runtime_gpu_name"] if "runtime_gpu_name" in frame else pd.Series(None, index=frame.index)
     cpu = frame["host_cpu"] if "host_cpu" in frame else pd.Series("CPU", index=frame.index)
     frame["hardware"] = [g if isinstance(g, str) and g else f"CPU: {c}" for g, c in zip(gpu, cpu)]
@@ -127,15 +129,31 @@ def cell_summary(frame: pd.DataFrame) -> pd.DataFrame:
         "cv": ("s_per_image", lambda s: float(np.std(s) / np.mean(s)) if len(s) > 1 and np.mean(s) else 0.0),
     }
     metrics = data.groupby(keys, sort=False).agg(**aggregations)
+    raw_peaks = data.groupby(keys, sort=False)[[c for c, _ in CARD_MEMORY_SOURCES]].max()
+    card = [card_memory(row) for _, row in raw_peaks.iterrows()]
+    metrics["card_memory_gib"] = [gib for gib, _ in card]
+    metrics["card_memory_kind"] = [kind for _, kind in card]
     summary = settings.join(metrics).reset_index()
     labels = [c for c in varying(summary) if c != "hostname"]  # the host is shown beside the label
     summary["label"] = [setting_label(row, labels) for _, row in summary.iterrows()]
     return summary
 
 
-def peak_memory_gib(row: pd.Series) -> tuple[float, str]:
-    """VRAM where it was measured, else host RSS (CPU runs), and which it is."""
-    vram = row.get("peak_vram_gib")
-    if vram is not None and np.isfinite(vram) and vram > 0:
-        return float(vram), "VRAM"
-    return float(row.get("peak_rss_gib", np.nan)), "host RSS"
+GIB = 2**30
+HOST_RSS = "host RSS (CPU run, no VRAM)"
+# What a card must hold, best figure first: NVML's device-wide peak (everything on the GPU,
+# the CUDA context included), else what torch reserved, else host RSS for a CPU run. The one
+# memory figure for fitting a card: the memory chart, the Pareto front, recommend. (torch's
+# allocated peak, `peak_vram_gib`, stays a metric of its own: what the tensors needed.)
+CARD_MEMORY_SOURCES = (("peak_vram_device_bytes", "device peak (NVML)"),
+                       ("peak_vram_reserved_bytes", "reserved by torch (plus the CUDA context)"),
+                       ("peak_host_rss_bytes", HOST_RSS))
+
+
+def card_memory(peaks: pd.Series | dict[str, Any]) -> tuple[float, str]:
+    """(GiB, which figure) from a cell's highest raw memory figures."""
+    for column, kind in CARD_MEMORY_SOURCES:
+        value = peaks.get(column)
+        if value is not None and np.isfinite(value) and value > 0:
+            return float(value) / GIB, kind
+    return float("nan"), HOST_RSS

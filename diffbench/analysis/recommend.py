@@ -10,11 +10,8 @@ import numpy as np
 import pandas as pd
 
 from . import stats
-from .frames import cell_summary
+from .frames import HOST_RSS, cell_summary
 from .quality import step_quality
-
-GIB = 2**30
-HOST_RSS = "host RSS (CPU run, no VRAM)"
 
 
 @dataclass
@@ -46,28 +43,6 @@ class Recommendation:
     constraints: list[str]
 
 
-MEMORY_COLUMNS = ("peak_vram_device_bytes", "peak_vram_reserved_bytes", "peak_host_rss_bytes")
-
-
-def _peaks(frame: pd.DataFrame) -> pd.DataFrame:
-    """Each cell's (and host's) highest memory figures, grouped once for all candidates."""
-    columns = [c for c in MEMORY_COLUMNS if c in frame]
-    return frame[["cell_id", "hostname", *columns]].assign(
-        **{c: frame[c].astype(float) for c in columns}).groupby(["cell_id", "hostname"]).max()
-
-
-def _memory(peaks: pd.Series) -> tuple[float | None, str]:
-    """What a card must hold: NVML's device-wide peak where measured, else torch's reserved peak."""
-    device = peaks.get("peak_vram_device_bytes", np.nan)
-    if np.isfinite(device) and device > 0:
-        return device / GIB, "device peak (NVML)"
-    reserved = peaks.get("peak_vram_reserved_bytes", np.nan)
-    if np.isfinite(reserved) and reserved > 0:
-        return reserved / GIB, "reserved by torch (plus the CUDA context)"
-    rss = peaks.get("peak_host_rss_bytes", np.nan)
-    return (rss / GIB if np.isfinite(rss) else None), HOST_RSS
-
-
 def candidates(frame: pd.DataFrame) -> list[Candidate]:
     summary = cell_summary(frame)
     if summary.empty:
@@ -75,9 +50,9 @@ def candidates(frame: pd.DataFrame) -> list[Candidate]:
     quality = step_quality(frame)
     by_cell = {(q.cell_id, q.hostname): q.ssim for q in quality.itertuples()} if not quality.empty else {}
     found = []
-    peaks = _peaks(frame)
     for _, row in summary.iterrows():
-        memory, kind = _memory(peaks.loc[(row["cell_id"], row["hostname"])])
+        memory, kind = row["card_memory_gib"], row["card_memory_kind"]  # the one figure for fitting a card
+        memory = None if not np.isfinite(memory) else float(memory)
         value = by_cell.get((row["cell_id"], row["hostname"]))
         found.append(Candidate(row["cell_id"], row["hostname"], row["label"], str(row["hardware"]),
                                float(row["s_per_image"]), memory, kind,

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..analysis.filters import apply_filters
 from ..analysis.frames import PHASES, cell_summary, varying, with_metrics
 from ..errors import DiffbenchError
 from ..metrics import METRICS
 from ..results import Results, load_results
-from .filters import apply_filters
 
 
 def cell_columns() -> list[str]:

@@ -13,9 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..analysis import stats
-from ..analysis.costmodel import fit_group
-from ..analysis.frames import measured, peak_memory_gib, varying
+from ..analysis.analyse import StepScaling
+from ..analysis.frames import HOST_RSS, varying
 
 CARD_SIZES_GIB = (8, 12, 16, 24, 48, 80)
 PHASES = (("phase_text_encode", "text encoding"), ("phase_denoise", "denoising"), ("phase_decode", "VAE decode"),
@@ -87,41 +86,32 @@ def step_latency(frame: pd.DataFrame, steps: pd.DataFrame, summary: pd.DataFrame
                                                xaxis=integer_axis(steps["step"]))}
 
 
-def latency_vs_steps(frame: pd.DataFrame) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Seconds per image against denoiser evaluations, with the fitted fixed + per-step cost."""
-    data = measured(frame)
+def latency_vs_steps(scaling: list[StepScaling]) -> dict[str, Any]:
+    """Seconds per image against denoiser evaluations, with the cost model's fixed + per-step fit."""
     traces: list[dict[str, Any]] = []
-    fits: list[dict[str, Any]] = []
-    if data.empty:
-        return {"data": traces, "layout": _layout("Latency against steps", "steps", "s")}, fits
-    from ..analysis.compare import context_groups
-
-    others = [c for c in varying(data) if c not in {"steps"}]
-    for group_label, group in context_groups(data, others):
-        points = group.groupby("evaluations")["s_per_image"]
-        x = sorted(points.groups)
-        medians = [stats.median(points.get_group(v)) for v in x]
-        intervals = [stats.median_ci(points.get_group(v))[:2] for v in x]
-        traces.append({"type": "scatter", "mode": "markers", "name": short(group_label), "legendgroup": group_label,
-                       "hovertext": esc(group_label),
-                       "x": x, "y": medians, "error_y": {"type": "data", "symmetric": False,
-                                                         "array": [hi - m for m, (_, hi) in zip(medians, intervals)],
-                                                         "arrayminus": [m - lo for m, (lo, _) in zip(medians, intervals)]}})
-        if group["evaluations"].nunique() < 2:
+    evaluations: list[int] = []
+    for group in scaling:
+        x = [p.evaluations for p in group.points]
+        evaluations += x
+        medians = [p.median for p in group.points]
+        traces.append({"type": "scatter", "mode": "markers", "name": short(group.label), "legendgroup": group.label,
+                       "hovertext": esc(group.label), "x": x, "y": medians,
+                       "error_y": {"type": "data", "symmetric": False,
+                                   "array": [p.high - p.median for p in group.points],
+                                   "arrayminus": [p.median - p.low for p in group.points]}})
+        fit = group.fit
+        if fit is None:
             continue
-        fit = fit_group({}, group)  # the cost model's own fit: one linear fit in the project
-        line_x = [0, max(x)]
-        traces.append({"type": "scatter", "mode": "lines", "legendgroup": group_label, "showlegend": True,
-                       "line": {"dash": "dash"}, "x": line_x,
+        traces.append({"type": "scatter", "mode": "lines", "legendgroup": group.label, "showlegend": True,
+                       "line": {"dash": "dash"}, "x": [0, max(x)],
                        "y": [fit.fixed_s, fit.fixed_s + fit.per_eval_s * max(x)],
-                       "name": short(group_label, 32) + esc(f": {fit.fixed_s:.3f} s + {1000 * fit.per_eval_s:.2f} "
+                       "name": short(group.label, 32) + esc(f": {fit.fixed_s:.3f} s + {1000 * fit.per_eval_s:.2f} "
                                                             f"ms/step (R² {fit.r2 or 0:.3f})")})
-        fits.append({"group": group_label, "fixed_s": fit.fixed_s, "per_step_s": fit.per_eval_s, "r2": fit.r2,
-                     "points": fit.points, "residual_sd": fit.residual_sd,
-                     "unreliable": "; ".join(fit.unreliable) or None})
+    if not traces:
+        return {"data": traces, "layout": _layout("Latency against steps", "steps", "s")}
     layout = _layout("Latency against steps: fixed cost + cost per step", "denoiser evaluations",
-                     "seconds per image (median, 95% CI)", xaxis=integer_axis(data["evaluations"]))
-    return {"data": traces, "layout": layout}, fits
+                     "seconds per image (median, 95% CI)", xaxis=integer_axis(evaluations))
+    return {"data": traces, "layout": layout}
 
 
 def phase_breakdown(summary: pd.DataFrame) -> dict[str, Any]:
@@ -136,7 +126,8 @@ def phase_breakdown(summary: pd.DataFrame) -> dict[str, Any]:
 
 def memory_against_cards(summary: pd.DataFrame) -> dict[str, Any]:
     """Peak memory per setting, with lines at common card sizes."""
-    values, kinds = zip(*(peak_memory_gib(row) for _, row in summary.iterrows())) if not summary.empty else ((), ())
+    values = summary["card_memory_gib"].tolist() if not summary.empty else []
+    kinds = summary["card_memory_kind"].tolist() if not summary.empty else []
     traces = [{"type": "bar", "name": "peak memory", "x": [short(v) for v in summary.get("label", [])],
                "hovertext": [esc(v) for v in summary.get("label", [])],
                "y": [round(v, 4) for v in values], "text": list(kinds), "textposition": "auto"}]
@@ -148,18 +139,19 @@ def memory_against_cards(summary: pd.DataFrame) -> dict[str, Any]:
                            "line": {"dash": "dot", "color": "#b33"}})
             annotations.append({"xref": "paper", "x": 1, "y": size, "text": f"{size} GB card", "showarrow": False,
                                 "xanchor": "right", "yanchor": "bottom", "font": {"color": "#b33"}})
-    kind = "VRAM" if "VRAM" in kinds else "host RSS"
+    kind = "what the card must hold" if any(k != HOST_RSS for k in kinds) else "host RSS, CPU runs"
     return {"data": traces, "layout": _layout(f"Peak memory ({kind}) against common card sizes", "",
                                               "GiB", shapes=shapes, annotations=annotations)}
 
 
-def time_against_memory(summary: pd.DataFrame) -> tuple[dict[str, Any], list[str]]:
-    """Seconds per image against peak memory; the Pareto front (nothing both faster and leaner) marked."""
+def time_against_memory(summary: pd.DataFrame) -> dict[str, Any]:
+    """Seconds per image against what the card must hold; the Pareto front (nothing both faster
+    and leaner, `summary.pareto` from the analysis) marked."""
     if summary.empty:
-        return {"data": [], "layout": _layout("Time against memory", "GiB", "s")}, []
-    memory = np.array([peak_memory_gib(row)[0] for _, row in summary.iterrows()])
+        return {"data": [], "layout": _layout("Time against memory", "GiB", "s")}
+    memory = summary["card_memory_gib"].to_numpy(dtype=float)
     seconds = summary["s_per_image"].to_numpy(dtype=float)
-    front = stats.pareto_front(np.column_stack([seconds, memory]))
+    front = summary["pareto"].to_numpy(dtype=bool)
     order = np.argsort(memory[front])
     traces = [
         {"type": "scatter", "mode": "markers", "name": "settings", "x": memory.round(4).tolist(),
@@ -168,9 +160,9 @@ def time_against_memory(summary: pd.DataFrame) -> tuple[dict[str, Any], list[str
         {"type": "scatter", "mode": "lines", "name": "Pareto front", "line": {"color": "#d62728"},
          "x": memory[front][order].round(4).tolist(), "y": seconds[front][order].round(5).tolist()},
     ]
-    layout = _layout("Time against memory (red: Pareto front)", "peak memory (GiB)", "seconds per image",
-                     xaxis={"rangemode": "tozero"})
-    return {"data": traces, "layout": layout}, summary.loc[front, "label"].tolist()
+    layout = _layout("Time against memory (red: Pareto front)", "peak memory a card must hold (GiB)",
+                     "seconds per image", xaxis={"rangemode": "tozero"})
+    return {"data": traces, "layout": layout}
 
 
 def quality_against_steps(frame: pd.DataFrame, quality: pd.DataFrame, summary: pd.DataFrame) -> dict[str, Any]:

@@ -13,23 +13,16 @@ from typing import Any
 import pandas as pd
 
 from .. import __version__
-from ..analysis.advice import advise, software_mismatches
-from ..analysis.compare import ComparisonTable, comparable_axes, compare, headline, noisy_cells, prepare
-from ..analysis.costmodel import check_projections
+from ..analysis.analyse import Analysis, analyse, fit_rows
+from ..analysis.compare import ComparisonTable, headline
 from ..analysis.frames import (
-    cell_summary,
     measured,
-    peak_memory_gib,
     setting_label,
     varying,
-    with_metrics,
 )
-from ..analysis.quality import step_quality
-from ..analysis.recommend import recommend
 from ..metrics import METRICS, Metric
 from ..results import Results, check_output, load_results, safe_image
 from . import figures
-from .filters import apply_filters
 
 TEMPLATE = "report.html.j2"
 
@@ -130,10 +123,10 @@ def _summary_sentences(summary: pd.DataFrame, tables: list[ComparisonTable], par
     fastest = summary.loc[summary["s_per_image"].idxmin()]
     sentences.append(f"Fastest: {fastest['label']} on {fastest['hostname']}, "
                      f"{fastest['s_per_image']:.3f} s per image.")
-    memory = [peak_memory_gib(row) for _, row in summary.iterrows()]
-    leanest = min(range(len(memory)), key=lambda i: memory[i][0])
-    sentences.append(f"Leanest: {summary.iloc[leanest]['label']} on {summary.iloc[leanest]['hostname']}, "
-                     f"{memory[leanest][0]:.2f} GiB peak {memory[leanest][1]}.")
+    if summary["card_memory_gib"].notna().any():
+        leanest = summary.loc[summary["card_memory_gib"].idxmin()]
+        sentences.append(f"Leanest: {leanest['label']} on {leanest['hostname']}, {leanest['card_memory_gib']:.2f} GiB "
+                         f"peak ({leanest['card_memory_kind']}).")
     if pareto:
         sentences.append(f"Pareto-optimal in time and memory: {'; '.join(pareto)}.")
     for table in tables:
@@ -147,68 +140,59 @@ def build_report(paths: list[str | Path], output: str | Path, compare_axis: str 
                  baseline: str | None = None, filters: list[str] | None = None, title: str | None = None,
                  results: Results | None = None) -> ReportInfo:
     """Read results files/folders (or take them already loaded) and write one self-contained HTML report."""
-    import jinja2
-    from plotly.offline import get_plotlyjs
-
     started = time.perf_counter()
     check_output(output, paths)
     results = results if results is not None else load_results(list(paths))
-    frame = apply_filters(with_metrics(results.generations), filters or [])
-    steps = results.steps
-    if not frame.empty and not steps.empty:
-        steps = steps[steps["cell_id"].isin(frame["cell_id"])]
-    summary = cell_summary(frame)
-    axes = [compare_axis] if compare_axis else (comparable_axes(frame) if not frame.empty else [])
-    # Every comparison once, on one prepared frame; tables, headlines and sentences share them.
-    prepared = prepare(frame, noisy_cells(results.warnings))
-    computed = {(axis, metric): compare(frame, axis, baseline=baseline, metric=metric, prepared=prepared)
-                for axis in axes for metric in dict.fromkeys(("s_per_image", *(m.name for m in _table_metrics())))}
-    headline_tables = [computed[(axis, "s_per_image")] for axis in axes]
-    steps_figure = figures.step_latency(frame, steps, summary)
-    scaling_figure, fits = figures.latency_vs_steps(frame)
-    pareto_figure, pareto = figures.time_against_memory(summary)
-    quality = step_quality(frame) if not frame.empty else pd.DataFrame()
+    analysis = analyse(results, filters, compare_axis, baseline)
+    page = render(analysis, paths, title)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(page, encoding="utf-8")
+    return ReportInfo(output, time.perf_counter() - started, output.stat().st_size, int(len(analysis.frame)),
+                      int(analysis.summary.shape[0]))
+
+
+def render(analysis: Analysis, paths: list[str | Path], title: str | None = None) -> str:
+    """The report page for an analysis: it lays out what the analysis concluded, nothing more."""
+    import jinja2
+    from plotly.offline import get_plotlyjs
+
+    frame, summary, results = analysis.frame, analysis.summary, analysis.results
+    headline_tables = [analysis.comparisons[(axis, "s_per_image")] for axis in analysis.axes]
     charts = [
-        {"id": "steps", "figure": steps_figure},
-        {"id": "scaling", "figure": scaling_figure},
+        {"id": "steps", "figure": figures.step_latency(frame, analysis.steps, summary)},
+        {"id": "scaling", "figure": figures.latency_vs_steps(analysis.scaling)},
         {"id": "phases", "figure": figures.phase_breakdown(summary)},
         {"id": "memory", "figure": figures.memory_against_cards(summary)},
-        {"id": "pareto", "figure": pareto_figure},
-        {"id": "quality", "figure": figures.quality_against_steps(frame, quality, summary)},
+        {"id": "pareto", "figure": figures.time_against_memory(summary)},
+        {"id": "quality", "figure": figures.quality_against_steps(frame, analysis.quality, summary)},
     ]
-    advice_rec = recommend(frame) if not frame.empty else None
-    projections = check_projections(frame) if not frame.empty else None
-    advice = advise(frame, summary) + software_mismatches(results.runs)
     environment = jinja2.Environment(loader=jinja2.PackageLoader("diffbench.report", "templates"),
                                      autoescape=True, undefined=jinja2.StrictUndefined)
     environment.filters["num"] = _number
-    page = environment.get_template(TEMPLATE).render(
+    return environment.get_template(TEMPLATE).render(
         title=title or "diffbench report",
         generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         version=__version__,
         files=[str(p) for p in paths],
         counts={"generations": int(len(frame)), "measured": int(len(measured(frame))) if not frame.empty else 0,
-                "cells": int(summary.shape[0]), "hosts": int(results.runs["hostname"].nunique()) if not results.runs.empty else 0},
-        summary_sentences=_summary_sentences(summary, headline_tables, pareto),
+                "cells": int(summary.shape[0]),
+                "hosts": int(results.runs["hostname"].nunique()) if not results.runs.empty else 0},
+        summary_sentences=_summary_sentences(summary, headline_tables, analysis.pareto_labels),
         hosts=_hosts(results),
-        tables=_metric_tables(computed, axes),
+        tables=_metric_tables(analysis.comparisons, analysis.axes),
         cells=_clean(summary.drop(columns=[c for c in ("prompt", "negative_prompt") if c in summary]).to_dict("records"))
         if not summary.empty else [],
-        fits=fits,
+        fits=fit_rows(analysis.scaling),
         charts=charts,
         figures_json=_safe_json(_clean({c["id"]: c["figure"] for c in charts})),
         images=_images(frame, summary) if not frame.empty else [],
         failures=_failures(frame) if not frame.empty else [],
-        advice=_warnings(advice, results),
-        recommendation=advice_rec,
-        projections=projections,
+        advice=_warnings(analysis.advice, results),
+        recommendation=analysis.recommendation,
+        projections=analysis.projections,
         plotly_js=get_plotlyjs(),
     )
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(page, encoding="utf-8")
-    return ReportInfo(output, time.perf_counter() - started, output.stat().st_size, int(len(frame)),
-                      int(summary.shape[0]))
 
 
 def _warnings(advice: list[Any], results: Results) -> list[str]:

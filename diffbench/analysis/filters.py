@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..analysis.frames import key_text
-from ..analysis.values import UnknownValue, resolve_axis, resolve_value
 from ..errors import DiffbenchError
+from .frames import key_text
+from .values import UnknownValue, resolve_axis, resolve_value
 
 
 class FilterError(DiffbenchError, ValueError):

@@ -1,0 +1,117 @@
+"""Everything the report concludes from results, computed once, in one object.
+
+The HTML report (and any other view) renders an `Analysis`; it computes nothing of its own. Each
+comparison is computed once and shared by every table, chart and sentence that uses it; the
+linear fit of latency against steps is the cost model's; the Pareto front and the memory chart
+use the one card-memory figure (frames.card_memory).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..metrics import METRICS
+from ..results import Results
+from . import stats
+from .advice import Advice, advise, software_mismatches
+from .compare import ComparisonTable, comparable_axes, compare, context_groups, noisy_cells, prepare
+from .costmodel import CostFit, ProjectionCheck, check_projections, fit_group
+from .filters import apply_filters
+from .frames import cell_summary, measured, varying, with_metrics
+from .quality import step_quality
+from .recommend import Recommendation, recommend
+
+
+@dataclass
+class StepPoint:
+    evaluations: int
+    median: float
+    low: float
+    high: float
+
+
+@dataclass
+class StepScaling:
+    """Seconds per image against denoiser evaluations for one set of other settings, with the
+    cost model's fit (fixed + per-step) where there are two or more step counts."""
+
+    label: str
+    points: list[StepPoint]
+    fit: CostFit | None
+
+
+@dataclass
+class Analysis:
+    results: Results
+    frame: pd.DataFrame  # generations with metrics, filtered
+    steps: pd.DataFrame  # per-step latencies of the kept cells
+    summary: pd.DataFrame  # one row per (cell, host), with `pareto` (bool)
+    axes: list[str]
+    comparisons: dict[tuple[str, str], ComparisonTable]
+    quality: pd.DataFrame
+    scaling: list[StepScaling]
+    recommendation: Recommendation | None
+    projections: ProjectionCheck | None
+    advice: list[Advice] = field(default_factory=list)
+
+    @property
+    def pareto_labels(self) -> list[str]:
+        if self.summary.empty:
+            return []
+        return self.summary.loc[self.summary["pareto"], "label"].tolist()
+
+    def table_metrics(self) -> list[str]:
+        return [m.name for m in METRICS.values() if m.in_report]
+
+
+def analyse(results: Results, filters: list[str] | None = None, compare_axis: str | None = None,
+            baseline: str | None = None) -> Analysis:
+    frame = apply_filters(with_metrics(results.generations), filters or [])
+    steps = results.steps
+    if not frame.empty and not steps.empty:
+        steps = steps[steps["cell_id"].isin(frame["cell_id"])]
+    summary = cell_summary(frame)
+    if not summary.empty:
+        memory = summary["card_memory_gib"].to_numpy(dtype=float)
+        summary["pareto"] = stats.pareto_front(np.column_stack([summary["s_per_image"].to_numpy(dtype=float), memory]))
+    axes = [compare_axis] if compare_axis else (comparable_axes(frame) if not frame.empty else [])
+    prepared = prepare(frame, noisy_cells(results.warnings))
+    metrics = dict.fromkeys(("s_per_image", *(m.name for m in METRICS.values() if m.in_report)))
+    comparisons = {(axis, metric): compare(frame, axis, baseline=baseline, metric=metric, prepared=prepared)
+                   for axis in axes for metric in metrics}
+    empty = frame.empty
+    return Analysis(
+        results=results, frame=frame, steps=steps, summary=summary, axes=axes, comparisons=comparisons,
+        quality=step_quality(frame) if not empty else pd.DataFrame(),
+        scaling=step_scaling(frame),
+        recommendation=recommend(frame) if not empty else None,
+        projections=check_projections(frame) if not empty else None,
+        advice=advise(frame, summary) + software_mismatches(results.runs),
+    )
+
+
+def step_scaling(frame: pd.DataFrame) -> list[StepScaling]:
+    data = measured(frame)
+    if data.empty:
+        return []
+    out = []
+    others = [c for c in varying(data) if c != "steps"]
+    for label, group in context_groups(data, others):
+        points = []
+        for evaluations, values in group.groupby("evaluations")["s_per_image"]:
+            low, high, _ = stats.median_ci(values)
+            points.append(StepPoint(int(evaluations), stats.median(values), low, high))
+        fit = fit_group({}, group) if group["evaluations"].nunique() >= 2 else None
+        out.append(StepScaling(label, points, fit))
+    return out
+
+
+def fit_rows(scaling: list[StepScaling]) -> list[dict[str, Any]]:
+    """The fit table: one row per set of settings with two or more step counts."""
+    return [{"group": s.label, "fixed_s": s.fit.fixed_s, "per_step_s": s.fit.per_eval_s, "r2": s.fit.r2,
+             "points": s.fit.points, "residual_sd": s.fit.residual_sd,
+             "unreliable": "; ".join(s.fit.unreliable) or None} for s in scaling if s.fit is not None]
