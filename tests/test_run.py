@@ -158,18 +158,21 @@ def test_what_diffbench_writes_meets_its_own_results_contract(quickstart_results
 
 
 def test_quickstart_with_auto_repeats_can_tell_4_from_8_steps(quickstart_results: Path) -> None:
-    """With the old default of 3 repeats no comparison could ever be significant; auto repeats decide."""
-    from diffbench.analysis.compare import compare
+    """With the old default of 3 repeats no comparison could ever be significant; auto repeats decide.
+    On a machine busy with other work the answer may be wrong, and then diffbench must have
+    flagged the cells and refuse to judge ("noisy"): never a confident wrong verdict."""
+    from diffbench.analysis.compare import compare, noisy_cells
     from diffbench.analysis.frames import with_metrics
     from diffbench.results import load_results
 
     records = read_records(quickstart_results)
     stops = [r["repeats_stop"] for r in records if r["type"] == "generation" and r.get("repeats_stop")]
     assert len(stops) == 4 and all(s["n"] >= 6 for s in stops)  # every cell says why it stopped
-    frame = with_metrics(load_results([quickstart_results]).generations)
-    table = compare(frame[frame["sampler"] == "euler"], "steps", baseline="4 steps", allow_noisy=True)
+    loaded = load_results([quickstart_results])
+    frame = with_metrics(loaded.generations)
+    table = compare(frame[frame["sampler"] == "euler"], "steps", baseline="4 steps", noisy=noisy_cells(loaded.warnings))
     [eight] = [r for r in table.rows if not r.is_baseline]
-    assert eight.comparison is not None and eight.comparison.verdict == "higher", eight.comparison
+    assert eight.comparison is not None and eight.comparison.verdict in {"higher", "noisy"}, eight.comparison
 
 
 def test_an_attention_backend_the_device_cannot_run_is_not_applicable(tmp_path: Path) -> None:
