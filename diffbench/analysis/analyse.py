@@ -84,11 +84,12 @@ def analyse(results: Results, filters: list[str] | None = None, compare_axis: st
     comparisons = {(axis, metric): compare(frame, axis, baseline=baseline, metric=metric, prepared=prepared)
                    for axis in axes for metric in metrics}
     empty = frame.empty
+    quality = step_quality(frame) if not empty else pd.DataFrame()
     return Analysis(
         results=results, frame=frame, steps=steps, summary=summary, axes=axes, comparisons=comparisons,
-        quality=step_quality(frame) if not empty else pd.DataFrame(),
+        quality=quality,
         scaling=step_scaling(frame),
-        recommendation=recommend(frame) if not empty else None,
+        recommendation=recommend(frame, summary=summary, quality=quality) if not empty else None,
         projections=check_projections(frame) if not empty else None,
         advice=advise(frame, summary) + software_mismatches(results.runs),
     )

@@ -56,6 +56,10 @@ class CostFit:
         a, b = self.evals_per_step
         return a * steps + b
 
+    def point(self, steps: int) -> float:
+        """Seconds per image at `steps` on the fitted line (no interval: no t quantile needed)."""
+        return self.fixed_s + self.per_eval_s * self.evaluations(steps)
+
     def predict(self, steps: int, confidence: float = 0.95) -> tuple[float, float, float]:
         """Seconds per image at `steps`, with a prediction interval."""
         from scipy.special import stdtrit  # the t quantile, without importing all of scipy.stats
@@ -189,7 +193,7 @@ def check_projections(frame: pd.DataFrame) -> ProjectionCheck:
             for steps in target.step_counts:
                 actual = target.step_medians.get(steps, np.nan)
                 if np.isfinite(actual) and actual > 0:
-                    error = projected.predict(steps)[0] / actual - 1
+                    error = projected.point(steps) / actual - 1
                     errors.append(abs(error))
                     details.append(f"{source.settings['hardware']} -> {target.settings['hardware']}, {source.label}, "
                                    f"{steps} steps: {100 * error:+.0f}%")

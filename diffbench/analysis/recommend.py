@@ -43,11 +43,13 @@ class Recommendation:
     constraints: list[str]
 
 
-def candidates(frame: pd.DataFrame) -> list[Candidate]:
-    summary = cell_summary(frame)
+def candidates(frame: pd.DataFrame, summary: pd.DataFrame | None = None,
+               quality: pd.DataFrame | None = None) -> list[Candidate]:
+    """Every measured setting as a candidate (the summary and quality may come computed already)."""
+    summary = cell_summary(frame) if summary is None else summary
     if summary.empty:
         return []
-    quality = step_quality(frame)
+    quality = step_quality(frame) if quality is None else quality
     by_cell = {(q.cell_id, q.hostname): q.ssim for q in quality.itertuples()} if not quality.empty else {}
     found = []
     for _, row in summary.iterrows():
@@ -62,7 +64,8 @@ def candidates(frame: pd.DataFrame) -> list[Candidate]:
 
 
 def recommend(frame: pd.DataFrame, vram_gib: float | None = None, max_seconds: float | None = None,
-              min_quality: float | None = None, gpu: str | None = None) -> Recommendation:
+              min_quality: float | None = None, gpu: str | None = None, summary: pd.DataFrame | None = None,
+              quality: pd.DataFrame | None = None) -> Recommendation:
     constraints = []
     if vram_gib is not None:
         constraints.append(f"fits in {vram_gib:g} GiB of VRAM")
@@ -80,7 +83,7 @@ def recommend(frame: pd.DataFrame, vram_gib: float | None = None, max_seconds: f
         excluded.append((f"{row.model} {row.sampler} {row.steps} steps ({row.cell_id}) on {row.hostname}",
                          f"{row.status}{where}: {row.error}"))
     keep: list[Candidate] = []
-    for candidate in candidates(frame):
+    for candidate in candidates(frame, summary, quality):
         reason = None
         if gpu and gpu.lower() not in candidate.hardware.lower():
             reason = f"not on a GPU matching '{gpu}' ({candidate.hardware})"
