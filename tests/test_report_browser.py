@@ -131,3 +131,22 @@ def test_names_and_prompts_with_html_show_as_text_and_never_run(repo: Path, tmp_
     assert seen.injected == 0
     assert PAYLOAD in seen.text and "<script>alert(2)</script>" in seen.text
     assert "<img src=x" not in seen.html.split("<script>")[0]  # escaped wherever it appears as markup
+
+
+def test_a_fleet_report_of_100000_generations_stays_small_and_opens(repo: Path, tmp_path: Path) -> None:
+    """The fleet-scale figure of benchmarks/report_scale.py (two hosts, 200 settings, 100,000
+    generations with per-step series): the report stays under 15 MiB and draws in the browser.
+    How long it takes is the benchmark's business, not this test's."""
+    sys.path.insert(0, str(repo / "benchmarks"))
+    from report_scale import write_results
+
+    assert write_results(tmp_path, 100_000) == 100_000
+    info = build_report([tmp_path], tmp_path / "fleet.html")
+    assert info.generations == 100_000 and info.cells == 200
+    assert info.bytes < 15 * 2**20
+    seen = Page(info.path)
+    assert seen.console_errors == [] and seen.page_errors == []
+    assert len(seen.charts) == 6
+    # Every chart with data is drawn; the quality chart has none (generated results carry no images).
+    assert [drawn >= 1 for drawn in seen.charts] == [traces >= 1 for traces in seen.traces] == [True] * 5 + [False]
+    assert "seconds per image by gpu" in seen.text and "Pareto" in seen.text
