@@ -27,6 +27,9 @@ class FamilySpec:
     default_guidance: float
     gpu_dtype: Literal["fp16", "bf16"]  # what `dtype: auto` means on a GPU
     name_hints: tuple[str, ...] = field(default_factory=tuple)  # lower-case substrings of Hub ids / paths
+    # Key prefixes of the single-file checkpoints people download (A1111, ComfyUI, Civitai, the
+    # original releases): a file holding any of them is of this family.
+    checkpoint_markers: tuple[str, ...] = field(default_factory=tuple)
 
 
 class UnknownFamily(ValueError):
@@ -41,11 +44,15 @@ def register(spec: FamilySpec) -> FamilySpec:
     return spec
 
 
-register(FamilySpec("sd", "ddpm", "StableDiffusionPipeline", "unet", "512x512", 7.5, "fp16"))
-register(FamilySpec("sdxl", "ddpm", "StableDiffusionXLPipeline", "unet", "1024x1024", 5.0, "fp16", ("xl",)))
+register(FamilySpec("sd", "ddpm", "StableDiffusionPipeline", "unet", "512x512", 7.5, "fp16",
+                    checkpoint_markers=("cond_stage_model.transformer.",)))
+register(FamilySpec("sdxl", "ddpm", "StableDiffusionXLPipeline", "unet", "1024x1024", 5.0, "fp16", ("xl",),
+                    checkpoint_markers=("conditioner.embedders.1.",)))
 register(FamilySpec("sd3", "flow", "StableDiffusion3Pipeline", "transformer", "1024x1024", 4.5, "bf16",
-                    ("stable-diffusion-3", "sd3")))
-register(FamilySpec("flux", "flow", "FluxPipeline", "transformer", "1024x1024", 3.5, "bf16", ("flux",)))
+                    ("stable-diffusion-3", "sd3"), checkpoint_markers=("model.diffusion_model.joint_blocks.",
+                                                                      "joint_blocks.")))
+register(FamilySpec("flux", "flow", "FluxPipeline", "transformer", "1024x1024", 3.5, "bf16", ("flux",),
+                    checkpoint_markers=("double_blocks.", "model.diffusion_model.double_blocks.")))
 
 # When a name matches several hints, the more specific family wins (flux and sd3 before sdxl).
 HINT_ORDER = ("flux", "sd3", "sdxl")

@@ -483,7 +483,7 @@ def _cross_check(suite: Suite, check: _Checker, problems: list[SuiteError]) -> N
     for name, spec in suite.models.items():
         from .models.sources import check_source
 
-        problem = check_source(spec.source, base_dir, spec.allow_pickle)
+        problem = check_source(spec.source, base_dir, spec.allow_pickle, spec.family)
         if problem:
             problems.append(check.fail(("models", name, "source"), f"model '{name}': {problem}"))
 

@@ -53,6 +53,12 @@ def host_problem(model: dict[str, Any]) -> str | None:
     """Why this host cannot load `model` (a plan cell's model record) without starting a worker."""
     if model.get("kind") == "hub" and offline():
         return hub_cache_problem(model["source"], model.get("revision"))
+    if model.get("kind") == "file" and offline() and not model.get("config"):
+        return (f"single-file checkpoint '{model['source']}' needs its family's configuration, and HF_HUB_OFFLINE "
+                "is set: give config: a local diffusers folder of the same family (or a Hub id already in the "
+                "cache)")
+    if model.get("kind") == "file" and offline() and HUB_ID.match(str(model["config"])):
+        return hub_cache_problem(str(model["config"]))
     return None
 
 
@@ -71,7 +77,7 @@ def hub_cache_problem(repo_id: str, revision: str | None = None) -> str | None:
             f"(huggingface-cli download {repo_id}), or unset HF_HUB_OFFLINE")
 
 
-def check_source(source: str, base_dir: Path, allow_pickle: bool) -> str | None:
+def check_source(source: str, base_dir: Path, allow_pickle: bool, family_given: str | None = None) -> str | None:
     """A one-line problem with `source`, or None when it can be loaded (as far as can be told offline)."""
     kind = source_kind(source, base_dir)
     if kind == "builtin":
@@ -95,6 +101,15 @@ def check_source(source: str, base_dir: Path, allow_pickle: bool) -> str | None:
         if path.suffix.lower() in PICKLE_SUFFIXES and not allow_pickle:
             return (f"'{path.name}' is a pickle checkpoint, which can run code when loaded; "
                     "convert it to .safetensors or set allow_pickle: true for this model")
+        if family_given is None:
+            if path.suffix.lower() not in SAFE_SUFFIXES:
+                return f"set family: for '{path.name}' (a pickle's tensor names cannot be read without loading it)"
+            from .checkpoints import CheckpointError, checkpoint_family
+
+            try:
+                checkpoint_family(path)
+            except CheckpointError as exc:
+                return str(exc)
         return None
     if not (path / "model_index.json").is_file():
         return f"folder '{source}' has no model_index.json (is it a diffusers pipeline folder?)"
@@ -110,6 +125,13 @@ def infer_family(source: str, base_dir: Path) -> str:
     if kind == "synthetic":
         name = source[len(SYNTHETIC_PREFIX):]
         return SYNTHETIC[name].family if name in SYNTHETIC else "sd"
+    if kind == "file" and resolve_path(source, base_dir).suffix.lower() in SAFE_SUFFIXES:
+        from .checkpoints import CheckpointError, checkpoint_family
+
+        try:
+            return checkpoint_family(resolve_path(source, base_dir))
+        except CheckpointError:
+            pass  # the suite check has said so; the name is the last hint
     if kind == "folder":
         index = resolve_path(source, base_dir) / "model_index.json"
         try:
@@ -163,7 +185,8 @@ def load_pipeline(model: dict[str, Any], torch_dtype: Any, base_dir: Path, build
         config = model.get("config")
         if config and not HUB_ID.match(config):
             config = str(resolve_path(config, base_dir))
-        return pipeline_class.from_single_file(str(resolve_path(source, base_dir)), config=config, **common)
+        return pipeline_class.from_single_file(str(resolve_path(source, base_dir)), config=config,
+                                               local_files_only=offline(), **common)
     target = str(resolve_path(source, base_dir)) if kind == "folder" else source
     return diffusers.DiffusionPipeline.from_pretrained(
         target,
