@@ -20,9 +20,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="session", autouse=True)
 def _busy_machine():
-    """DIFFBENCH_TEST_BURN_CPU=N: N processes burn CPU for the whole session, to check by hand that
-    the tests hold on a loaded machine. Not in CI: on 2 cores, torch's OpenMP threads slow down
-    ~10x beside even niced burners (two survival tests: 13 min 41 s), past CI's time limit."""
+    """DIFFBENCH_TEST_BURN_CPU=N: N processes burn CPU for the whole session, so that CI proves the
+    survival tests hold on a loaded machine (scripts/test.sh runs them so, with OMP_NUM_THREADS=1:
+    two survival tests took 13 min 41 s beside burners with torch's two OpenMP threads, 66 s with one)."""
     count = int(os.environ.get("DIFFBENCH_TEST_BURN_CPU", "0") or 0)
     # Niced: the burners take every cycle the tests leave idle and keep the load average up, without
     # starving torch's OpenMP threads (a spinning thread descheduled at full priority slows a
