@@ -164,8 +164,16 @@ class Worker:
         try:
             pipe.scheduler, scheduler_name = scheduler_for(pipe, base_config, settings["sampler"], settings["family"])
             set_vae_options(pipe, settings)
-            self.lora, lora_costs = apply_lora(pipe, settings.get("lora"), self.lora, self.job["base_dir"])
-            self.cache = apply_cache(pipe, settings.get("cache"), self.cache)
+            try:
+                self.lora, lora_costs = apply_lora(pipe, settings.get("lora"), self.lora, self.job["base_dir"])
+            except NotApplicable:
+                self.lora = None  # a failed switch leaves no LoRA loaded (apply_lora unloads first)
+                raise
+            try:
+                self.cache = apply_cache(pipe, settings.get("cache"), self.cache)
+            except NotApplicable:
+                self.cache = None  # likewise: the previous cache was disabled before the new one failed
+                raise
         except NotApplicable as exc:
             self.fail_all("not_applicable", str(exc), [cell])
             return
@@ -175,9 +183,10 @@ class Worker:
         if self.cache is not None:  # how much of the denoiser the cache lets run: counted untimed
             try:
                 context["denoiser_work"] = self._count_work(pipe, settings)
-            except Exception as exc:  # a cache that fails here fails the same way measured
-                self.send("record", generation_record(cell["cell_id"], settings, 0, True, "error",
-                                                      _short_error(exc), **context))
+            except Exception as exc:  # a cache that fails here would fail the same way measured
+                self.send("record", generation_record(cell["cell_id"], settings, 0, False,
+                                                      "oom" if _is_oom(exc) else "error",
+                                                      f"counting the denoiser work: {_short_error(exc)}", **context))
                 return
         auto = _AutoRule(cell.get("auto"))
         image_sent = False
@@ -225,7 +234,6 @@ class Worker:
             self.send("record", record)
             if stop is not None:
                 return
-
 
     def _count_work(self, pipe: Any, settings: dict[str, Any]) -> float | None:
         """One extra generation, untimed and unrecorded, with the work counter's hooks on: the
