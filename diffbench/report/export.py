@@ -15,7 +15,8 @@ from ..results import Results, load_results
 
 def cell_columns() -> list[str]:
     """The cell table's columns after the settings: every declared metric, then the spread."""
-    return ["hostname", "hardware", "n", *METRICS, "s_per_image_p90", "s_per_image_p99", *PHASES, "cv", "cell_id"]
+    return ["hostname", "hardware", "n", *METRICS, "card_memory_gib", "card_memory_kind", "s_per_image_p90",
+            "s_per_image_p99", *PHASES, "cv", "cell_id"]
 
 
 class ExportError(DiffbenchError, ValueError):
