@@ -120,6 +120,8 @@ class GenerationLine(_Line):
     step_s: list[Seconds] = Field(default_factory=list, max_length=MAX_EVALUATIONS)
     evaluations: Count = 0
     denoiser_calls: Count | None = None
+    compile_s: Seconds | None = None  # with compile: seconds torch.compile spent inside this generation
+    graphs_compiled: Count | None = None  # graphs compiled inside it: the first call, then recompiles
     lora_load_s: Seconds | None = None  # loading this cell's LoRAs onto the loaded pipeline (not in wall_s)
     lora_unload_s: Seconds | None = None  # removing the previous cell's LoRAs first
     denoiser_work: Annotated[float, Field(ge=0, le=MAX_EVALUATIONS, allow_inf_nan=False)] | None = None  # step cache: full-evaluation equivalents that ran

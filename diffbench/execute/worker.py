@@ -148,6 +148,7 @@ class Worker:
 
     def _run_cell(self, cell: dict[str, Any], pipe: Any, probe: Any, meters: Any,
                   base_config: dict[str, Any], runtime: Any) -> None:
+        from ..measure.compilation import compile_fields, compile_state
         from ..measure.flops import count_call_flops
         from ..measure.probe import denoiser_of
         from .configure import (
@@ -192,6 +193,7 @@ class Worker:
         image_sent = False
         probe.capture = True  # the first generation keeps its denoiser inputs for the FLOP count
         for warmup, repeat in plan:
+            compiled_before = compile_state() if settings.get("compile") else None
             try:
                 fields, images = measure_generation(pipe, probe, meters, call_arguments(pipe, settings),
                                                     keep_trace=not warmup and not image_sent)
@@ -217,6 +219,8 @@ class Worker:
 
                     torch.cuda.empty_cache()
                 return  # the cell's remaining repeats would fail the same way
+            if settings.get("compile"):  # outside the timed region: what compiling cost inside it
+                fields.update(compile_fields(compiled_before))
             if meters.telemetry is not None:  # outside the timed region: who else is on the GPU
                 from ..hardware import nvml
 
