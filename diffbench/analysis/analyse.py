@@ -64,9 +64,6 @@ class Analysis:
             return []
         return self.summary.loc[self.summary["pareto"], "label"].tolist()
 
-    def table_metrics(self) -> list[str]:
-        return [m.name for m in METRICS.values() if m.in_report]
-
 
 def analyse(results: Results, filters: list[str] | None = None, compare_axis: str | None = None,
             baseline: str | None = None) -> Analysis:
