@@ -11,6 +11,7 @@ It imports nothing heavy (the suite checks use it).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -70,8 +71,10 @@ def parse_cache(text: str) -> CacheSetting | None:
         value = float(raw)
     except ValueError:
         raise CacheSpecError(f"{kind.name}@{raw}: the {kind.parameter} must be a number") from None
-    if kind.integer and (value != int(value) or value < 1):
-        raise CacheSpecError(f"{kind.name}@{raw}: the {kind.parameter} must be a whole number of at least 1")
+    if not math.isfinite(value):
+        raise CacheSpecError(f"{kind.name}@{raw}: the {kind.parameter} must be a finite number")
+    if kind.integer and (value != int(value) or not 1 <= value <= 1000):
+        raise CacheSpecError(f"{kind.name}@{raw}: the {kind.parameter} must be a whole number from 1 to 1000")
     if not kind.integer and not 0 < value < 10:
         raise CacheSpecError(f"{kind.name}@{raw}: the {kind.parameter} must be above 0 and below 10")
     return CacheSetting(kind, value)

@@ -44,7 +44,7 @@ def parse_loras(text: str) -> tuple[LoraUse, ...]:
             scale = float(raw)
         except ValueError:
             raise LoraSpecError(f"'{part.strip()}': the scale after @ must be a number") from None
-        if not -10 <= scale <= 10:
+        if not -10 <= scale <= 10:  # NaN fails this too
             raise LoraSpecError(f"'{part.strip()}': the scale must be between -10 and 10")
         uses.append(LoraUse(path, scale))
     if len(uses) > MAX_LORAS:

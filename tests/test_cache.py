@@ -44,6 +44,8 @@ def test_cache_settings_have_one_spelling(text: str, canonical: str | None) -> N
 @pytest.mark.parametrize(("text", "message"), [
     ("magic", "unknown cache 'magic'; allowed: none, first-block, taylorseer, pab"),
     ("taylorseer@2.5", "must be a whole number"),
+    ("taylorseer@inf", "must be a finite number"),
+    ("taylorseer@nan", "must be a finite number"),
     ("first-block@x", "must be a number"),
     ("first-block@0", "above 0"),
     ("none@3", "takes no value"),
