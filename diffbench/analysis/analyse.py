@@ -22,6 +22,7 @@ from .compare import ComparisonTable, comparable_axes, compare, context_groups, 
 from .costmodel import CostFit, ProjectionCheck, check_projections, fit_group
 from .filters import apply_filters
 from .frames import cell_summary, measured, varying, with_metrics
+from .payoff import CompilePayoff, compile_payoffs
 from .quality import step_quality
 from .recommend import Recommendation, recommend
 
@@ -57,6 +58,7 @@ class Analysis:
     recommendation: Recommendation | None
     projections: ProjectionCheck | None
     advice: list[Advice] = field(default_factory=list)
+    compile_payoffs: list[CompilePayoff] = field(default_factory=list)
 
     @property
     def pareto_labels(self) -> list[str]:
@@ -89,6 +91,7 @@ def analyse(results: Results, filters: list[str] | None = None, compare_axis: st
         recommendation=recommend(frame, summary=summary, quality=quality) if not empty else None,
         projections=check_projections(frame) if not empty else None,
         advice=advise(frame, summary) + software_mismatches(results.runs),
+        compile_payoffs=compile_payoffs(frame),
     )
 
 

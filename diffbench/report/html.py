@@ -178,7 +178,8 @@ def render(analysis: Analysis, paths: list[str | Path], title: str | None = None
         counts={"generations": int(len(frame)), "measured": int(len(measured(frame))) if not frame.empty else 0,
                 "cells": int(summary.shape[0]),
                 "hosts": int(results.runs["hostname"].nunique()) if not results.runs.empty else 0},
-        summary_sentences=_summary_sentences(summary, headline_tables, analysis.pareto_labels),
+        summary_sentences=_summary_sentences(summary, headline_tables, analysis.pareto_labels)
+        + [payoff.sentence() for payoff in analysis.compile_payoffs],
         hosts=_hosts(results),
         tables=_metric_tables(analysis.comparisons, analysis.axes),
         cells=_clean(summary.drop(columns=[c for c in ("prompt", "negative_prompt") if c in summary]).to_dict("records"))
