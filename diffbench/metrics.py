@@ -56,6 +56,11 @@ def metric(name: str) -> Metric:
         raise ValueError(f"unknown metric '{name}' (known: {', '.join(METRICS)})") from None
 
 
+def report_metrics() -> list[Metric]:
+    """The metrics that get a comparison table of their own in the report."""
+    return [m for m in METRICS.values() if m.in_report]
+
+
 def _column(frame: pd.DataFrame, name: str) -> pd.Series:
     """A raw field as floats; a field that files of other versions lack is missing, not zero."""
     import pandas as pd

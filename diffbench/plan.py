@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import families, samplers
 from .models.sources import builtin_defaults, infer_family, source_kind
+from .records import UNUSED_SETTINGS
 
 if TYPE_CHECKING:
     from .suite import Suite
@@ -26,7 +27,7 @@ BUILTIN_DEFAULTS: dict[str, Any] = {
     "resolution": None, "batch_size": 1, "dtype": "auto", "guidance_scale": None, "seed": 0,
     "prompt": "a photograph of an astronaut riding a horse", "negative_prompt": None,
     "attention": "default", "compile": False, "vae_tiling": False, "vae_slicing": False, "vram_limit": None,
-    "cache": "none", "lora": "none",
+    **UNUSED_SETTINGS,
 }
 
 
@@ -64,7 +65,7 @@ def _digest(data: dict[str, Any]) -> str:
 
 # Settings whose default is written out but means "the axis is not used": left out of the identity
 # like unset ones, so that cells measured before the axis existed keep their ids.
-ABSENT = {("cache", "none"), ("lora", "none")}
+ABSENT = set(UNUSED_SETTINGS.items())
 
 
 def cell_identity(model: dict[str, Any], settings: dict[str, Any]) -> str:

@@ -42,6 +42,10 @@ Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Count = Annotated[int, Field(ge=0, le=MAX_BYTES)]
 ByteCount = Annotated[int, Field(ge=0, le=MAX_BYTES)]
 
+# Settings added after results already existed, whose value "none" means the axis was not used:
+# a cell line without them is read as "none", and a cell with "none" keeps the id it had before.
+UNUSED_SETTINGS: dict[str, str] = {"cache": "none", "lora": "none"}
+
 
 class _Line(BaseModel):
     # strict: a string is never read as a number, nor 1 as true; extra: fields may be added.

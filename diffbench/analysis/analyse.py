@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..metrics import METRICS
+from ..metrics import report_metrics
 from ..results import Results
 from . import stats
 from .advice import Advice, advise, software_mismatches
@@ -79,7 +79,7 @@ def analyse(results: Results, filters: list[str] | None = None, compare_axis: st
         summary["pareto"] = stats.pareto_front(np.column_stack([summary["s_per_image"].to_numpy(dtype=float), memory]))
     axes = [compare_axis] if compare_axis else (comparable_axes(frame) if not frame.empty else [])
     prepared = prepare(frame, noisy_cells(results.warnings))
-    metrics = dict.fromkeys(("s_per_image", *(m.name for m in METRICS.values() if m.in_report)))
+    metrics = dict.fromkeys(("s_per_image", *(m.name for m in report_metrics())))
     comparisons = {(axis, metric): compare(frame, axis, baseline=baseline, metric=metric, prepared=prepared)
                    for axis in axes for metric in metrics}
     empty = frame.empty

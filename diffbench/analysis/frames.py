@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..metrics import METRICS
+from ..records import UNUSED_SETTINGS
 
 # What identifies a setting in comparisons. Resolved device and dtype (what actually ran),
 # never "auto"; `hardware` is the GPU name, or the CPU for CPU runs.
@@ -37,9 +38,9 @@ def with_metrics(generations: pd.DataFrame) -> pd.DataFrame:
     for column in SETTING_COLUMNS:
         if column not in frame and column != "hardware":
             frame[column] = None
-    for axis in ("cache", "lora"):  # results from before these axes ran without them
+    for axis, unused in UNUSED_SETTINGS.items():  # results from before these axes ran without them
         if axis in generations:
-            frame[axis] = frame[axis].fillna("none")
+            frame[axis] = frame[axis].fillna(unused)
     for column in NUMERIC_FIELDS:  # files from other versions or tools may lack some: missing, not zero
         if column not in frame:
             frame[column] = np.nan

@@ -20,7 +20,7 @@ from ..analysis.frames import (
     setting_label,
     varying,
 )
-from ..metrics import METRICS, Metric
+from ..metrics import report_metrics
 from ..results import Results, check_output, load_results, safe_image
 from . import figures
 
@@ -100,14 +100,10 @@ def _hosts(results: Results) -> list[dict[str, Any]]:
     return rows
 
 
-def _table_metrics() -> list[Metric]:
-    return [m for m in METRICS.values() if m.in_report]
-
-
 def _metric_tables(computed: dict[tuple[str, str], ComparisonTable], axes: list[str]) -> list[dict[str, Any]]:
     tables = []
     for axis in axes:
-        for metric in _table_metrics():
+        for metric in report_metrics():
             table = computed[(axis, metric.name)]
             if table.rows:
                 tables.append({"axis": axis, "metric": metric.name, "title": metric.title,
