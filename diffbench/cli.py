@@ -6,6 +6,7 @@ Kept light on purpose: --help, validate, plan and schema never import torch or d
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from typing import Any
 
@@ -121,9 +122,8 @@ def run(suite: str, out_dir: str, resume: str | None, executor: str, address: st
     Ctrl-C, 143 after SIGTERM, 129 after SIGHUP (what finished is saved: continue with --resume).
     """
     from rich.console import Console
-    from rich.markup import escape
 
-    from .console import LiveObserver, failure_lines, summary_table
+    from .console import LiveObserver
     from .results import ResultsError, ResultsWriteError
     from .runner import run_suite
 
@@ -143,6 +143,20 @@ def run(suite: str, out_dir: str, resume: str | None, executor: str, address: st
         _fail(str(exc))
     finally:
         observer.close()
+    try:
+        _report_run(console, suite, outcome)
+    except KeyboardInterrupt:  # the file is closed and complete: a late Ctrl-C only cuts the summary short
+        click.echo(f"Interrupted: results are saved in {outcome.results_path}; resume with "
+                   f"diffbench run {suite} --resume {outcome.results_path}", err=True)
+        sys.exit(128 + signal.SIGINT)
+
+
+def _report_run(console: Any, suite: str, outcome: Any) -> None:
+    """Print what a finished (or stopped) run did, and exit with the code the run's end calls for."""
+    from rich.markup import escape
+
+    from .console import failure_lines, summary_table
+
     if not outcome.records and not outcome.interrupted:
         console.print(f"Nothing left to run: every cell of {escape(suite)} is already in {outcome.results_path}")
         sys.exit(EXIT_NOTHING)

@@ -186,24 +186,29 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
         writer.close()
         raise
     runner = _executor(executor, recorder.emit, ray_address)
-    previous_handlers = _install_stop_handlers(runner, observer, outcome)
+    signals = StopSignals(runner, observer, outcome)
+    signals.install()
     try:
         for cell in static_na:
             recorder.cell_started(cell.cell_id)
             recorder.record(generation_record(cell.cell_id, cell.resolved(), 0, False, "not_applicable",
                                               cell.skip_reason))
+        signals.measuring = True
         runner.run(jobs)
+        signals.measuring = False
         recorder.finish_all()
     except KeyboardInterrupt:
+        signals.measuring = False
         runner.stop()
         outcome.interrupted = True
     except ResultsWriteError:
+        signals.measuring = False
         runner.stop()  # nothing more can be saved: stop measuring at once
         raise
     finally:
+        signals.measuring = False
         writer.close()
-        for signum, handler in previous_handlers.items():
-            signal.signal(signum, handler)
+        signals.restore()
     outcome.interrupted = outcome.interrupted or runner.stop_requested
     return outcome
 
@@ -211,32 +216,48 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
 STOP_SIGNALS = ("SIGTERM", "SIGHUP")
 
 
-def _install_stop_handlers(executor: Any, observer: RunObserver, outcome: RunOutcome) -> dict[int, Any]:
+class StopSignals:
     """Ctrl-C once: finish the generation in progress, save, stop; twice: stop at once.
     SIGTERM and SIGHUP (a service manager, a closed terminal): stop the workers at once, keep
-    the file valid. The CLI then exits with 128 + the signal's number."""
-    if threading.current_thread() is not threading.main_thread():
-        return {}
+    the file valid. The CLI then exits with 128 + the signal's number.
 
-    def on_interrupt(signum: int, frame: Any) -> None:
-        outcome.signal = signum
-        if executor.stop_requested:
-            raise KeyboardInterrupt
-        executor.request_stop()
-        observer.stopping()
+    A second Ctrl-C interrupts only while workers are measuring: once they have stopped, the
+    run is already saving and closing the file, and an exception there would end the process
+    with a traceback (or click's "Aborted!") instead of the promised exit and resume hint."""
 
-    def on_stop_signal(signum: int, frame: Any) -> None:
-        outcome.signal = signum
+    def __init__(self, executor: Any, observer: RunObserver, outcome: RunOutcome) -> None:
+        self.executor, self.observer, self.outcome = executor, observer, outcome
+        self.measuring = False
+        self.previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        self.previous[signal.SIGINT] = signal.signal(signal.SIGINT, self._on_interrupt)
+        for name in STOP_SIGNALS:
+            if hasattr(signal, name):
+                number = getattr(signal, name)
+                self.previous[number] = signal.signal(number, self._on_stop_signal)
+
+    def restore(self) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous = {}
+
+    def _on_interrupt(self, signum: int, frame: Any) -> None:
+        self.outcome.signal = signum
+        if self.executor.stop_requested:
+            if self.measuring:
+                raise KeyboardInterrupt
+            return
+        self.executor.request_stop()
+        self.observer.stopping()
+
+    def _on_stop_signal(self, signum: int, frame: Any) -> None:
+        self.outcome.signal = signum
         if signum == getattr(signal, "SIGHUP", None):
             _detach_terminal()
-        executor.request_abort()
-
-    previous = {signal.SIGINT: signal.signal(signal.SIGINT, on_interrupt)}
-    for name in STOP_SIGNALS:
-        if hasattr(signal, name):
-            number = getattr(signal, name)
-            previous[number] = signal.signal(number, on_stop_signal)
-    return previous
+        self.executor.request_abort()
 
 
 def _detach_terminal() -> None:

@@ -16,10 +16,13 @@ from typing import Any
 import pytest
 import torch
 
+from diffbench.execute.local import LocalExecutor
 from diffbench.execute.worker import Worker
 from diffbench.models.builtin import builtin_path
 from diffbench.results import ResultsError, load_results, read_records
-from diffbench.runner import run_suite
+from diffbench.plan import make_plan
+from diffbench.recorder import RunObserver, RunOutcome
+from diffbench.runner import StopSignals, run_suite
 from diffbench.suite import load_suite
 
 SLOW_SUITE = """\
@@ -243,6 +246,27 @@ def test_ctrl_c_leaves_a_valid_loadable_file(tmp_path: Path, presses: int) -> No
         time.sleep(0.1)
     leftovers = {pid: Path(f"/proc/{pid}/cmdline").read_bytes() for pid in _group_members(process.pid)}
     assert leftovers == {}  # the worker did not outlive the run
+
+
+def test_a_second_ctrl_c_interrupts_only_while_workers_measure(tmp_path: Path) -> None:
+    """Once the workers have stopped, the run is closing its file: a late second Ctrl-C must not
+    raise there (it would end the process with click's "Aborted!" and exit 1, not 130)."""
+    suite = tmp_path / "s.yaml"
+    suite.write_text(SLOW_SUITE)
+    executor = LocalExecutor(lambda *message: None)
+    outcome = RunOutcome(tmp_path / "r.jsonl", "run", make_plan(load_suite(suite)))
+    signals = StopSignals(executor, RunObserver(), outcome)
+    signals.install()
+    try:
+        signal.raise_signal(signal.SIGINT)
+        assert executor.stop_requested and outcome.signal == signal.SIGINT
+        signal.raise_signal(signal.SIGINT)  # workers stopped, file closing: noted, not raised
+        signals.measuring = True
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+    finally:
+        signals.restore()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 class _Collect:
