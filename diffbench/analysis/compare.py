@@ -97,6 +97,9 @@ class Prepared:
     keys: dict[str, np.ndarray]
     noisy_rows: np.ndarray
     varying: dict[bytes, list[str]] = field(default_factory=dict)
+    # (axis, rows) -> each context's label and row positions per value: every metric finite on
+    # the same rows shares one grouping
+    groupings: dict[tuple[str, bytes], list[tuple[str, dict[str, np.ndarray]]]] = field(default_factory=dict)
 
 
 def prepare(frame: pd.DataFrame, noisy: set[tuple[str, str]] | None = None) -> Prepared:
@@ -124,6 +127,39 @@ def _varying(prep: Prepared, mask: np.ndarray) -> list[str]:
     return found
 
 
+def _grouping(prep: Prepared, column: str, mask: np.ndarray) -> list[tuple[str, dict[str, np.ndarray]]]:
+    """The rows of `mask` grouped by context (every other varying setting) and by value of
+    `column`: [(context label, {value: row positions})], in order of first appearance."""
+    remembered = prep.groupings.get((column, mask.tobytes()))
+    if remembered is not None:
+        return remembered
+    data = prep.data
+    # Comparing GPUs means comparing hosts (and the reverse): neither may split the context.
+    machine = {"hardware", "hostname", "runtime_device"}
+    context_columns = [c for c in _varying(prep, mask) if c != column and not (column in machine and c in machine)]
+    rows_kept = np.flatnonzero(mask)
+    value_keys = prep.keys[column][rows_kept] if column in prep.keys else key_text(data[column]).to_numpy()[rows_kept]
+    if column == "steps":
+        value_keys = value_keys + " steps"
+    context_keys = [prep.keys[c][rows_kept] for c in context_columns]
+    # One grouping for every (context, value); then plain arrays, never a pandas slice per group.
+    grouper = pd.MultiIndex.from_arrays([*context_keys, value_keys]) if context_keys else value_keys
+    positions = pd.Series(rows_kept).groupby(grouper, sort=False).indices
+    by_context: dict[tuple[Any, ...], dict[str, np.ndarray]] = {}
+    for key, local in positions.items():
+        key = key if isinstance(key, tuple) else (key,)
+        by_context.setdefault(key[:-1], {})[str(key[-1])] = rows_kept[local]
+    raw = {c: data[c].to_numpy() for c in context_columns}  # labels from arrays, not a row lookup per context
+    grouped = []
+    for rows_by_value in by_context.values():
+        first = next(iter(rows_by_value.values()))[0]
+        context = setting_label({c: raw[c][first] for c in context_columns}, context_columns) \
+            if context_columns else "all"
+        grouped.append((context, rows_by_value))
+    prep.groupings[(column, mask.tobytes())] = grouped
+    return grouped
+
+
 def compare(frame: pd.DataFrame, by: str, baseline: str | None = None, metric: str = "s_per_image",
             min_effect: float = stats.DEFAULT_MIN_EFFECT, noisy: set[tuple[str, str]] | None = None,
             allow_noisy: bool = False, prepared: Prepared | None = None) -> ComparisonTable:
@@ -147,26 +183,7 @@ def compare(frame: pd.DataFrame, by: str, baseline: str | None = None, metric: s
     mask = np.isfinite(metric_values)
     if not mask.any():  # e.g. energy where there was no telemetry
         return table
-    # Comparing GPUs means comparing hosts (and the reverse): neither may split the context.
-    machine = {"hardware", "hostname", "runtime_device"}
-    context_columns = [c for c in _varying(prep, mask) if c != column and not (column in machine and c in machine)]
-    rows_kept = np.flatnonzero(mask)
-    value_keys = prep.keys[column][rows_kept] if column in prep.keys else key_text(data[column]).to_numpy()[rows_kept]
-    if column == "steps":
-        value_keys = value_keys + " steps"
-    context_keys = [prep.keys[c][rows_kept] for c in context_columns]
-    # One grouping for every (context, value); then plain arrays, never a pandas slice per group.
-    grouper = pd.MultiIndex.from_arrays([*context_keys, value_keys]) if context_keys else value_keys
-    positions = pd.Series(rows_kept).groupby(grouper, sort=False).indices
-    by_context: dict[tuple[Any, ...], dict[str, np.ndarray]] = {}
-    for key, local in positions.items():
-        key = key if isinstance(key, tuple) else (key,)
-        by_context.setdefault(key[:-1], {})[str(key[-1])] = rows_kept[local]
-    raw = {c: data[c].to_numpy() for c in context_columns}  # labels from arrays, not a row lookup per context
-    for rows_by_value in by_context.values():
-        first = next(iter(rows_by_value.values()))[0]
-        context = setting_label({c: raw[c][first] for c in context_columns}, context_columns) \
-            if context_columns else "all"
+    for context, rows_by_value in _grouping(prep, column, mask):
         values = list(rows_by_value)
         if len(values) < 2:
             table.unpaired.append(f"{context}: only {by}={values[0]}")

@@ -8,6 +8,7 @@ was not measured can be projected from one that was through the spec table, clea
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -178,15 +179,17 @@ def check_projections(frame: pd.DataFrame) -> ProjectionCheck:
     fits = fit_costs(frame)
     errors: list[float] = []
     details = []
-    for source in fits:
-        for target in fits:
-            if source is target or source.settings["hardware"] == target.settings["hardware"]:
+    # only fits whose settings agree apart from the card can check each other: pair within those
+    alike: dict[tuple[tuple[str, str], ...], list[CostFit]] = {}
+    for fit in fits:
+        key = tuple(sorted((c, str(v)) for c, v in fit.settings.items() if c != "hardware"))
+        alike.setdefault(key, []).append(fit)
+    for group in alike.values():
+        for source, target in itertools.permutations(group, 2):
+            if source.settings["hardware"] == target.settings["hardware"]:
                 continue
-            same = all(str(source.settings[c]) == str(target.settings[c]) for c in source.settings if c != "hardware")
             target_spec = _spec(target.settings["hardware"])
-            if not same or target_spec is None:
-                continue
-            projected = project(source, target_spec)
+            projected = project(source, target_spec) if target_spec is not None else None
             if projected is None:
                 continue
             # the target card's own measurements of these very settings (not of any setting on it)

@@ -8,6 +8,7 @@ counted. Bandwidth is in GB/s (10^9 bytes), VRAM in bytes, board power in watts.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -81,6 +82,7 @@ def _split(tokens: set[str]) -> tuple[set[str], set[str]]:
     return tokens - sizes, sizes
 
 
+@functools.lru_cache(maxsize=512)  # the cost model asks for the same few names many times
 def find_gpu(name: str, vram_bytes: int | None = None) -> GpuSpec | None:
     """The spec for a GPU name as NVML or a person writes it ('NVIDIA GeForce RTX 3060 Ti',
     'rtx 3060', 'NVIDIA A100-SXM4-80GB'), or None.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import time
 from dataclasses import dataclass
@@ -148,9 +149,19 @@ def build_report(paths: list[str | Path], output: str | Path, compare_axis: str 
                       int(analysis.summary.shape[0]))
 
 
+@functools.cache
+def _template() -> Any:
+    """The page template, compiled once a process (compiling it costs more than many renders)."""
+    import jinja2
+
+    environment = jinja2.Environment(loader=jinja2.PackageLoader("diffbench.report", "templates"),
+                                     autoescape=True, undefined=jinja2.StrictUndefined)
+    environment.filters["num"] = _number
+    return environment.get_template(TEMPLATE)
+
+
 def render(analysis: Analysis, paths: list[str | Path], title: str | None = None) -> str:
     """The report page for an analysis: it lays out what the analysis concluded, nothing more."""
-    import jinja2
     from plotly.offline import get_plotlyjs
 
     frame, summary, results = analysis.frame, analysis.summary, analysis.results
@@ -163,10 +174,7 @@ def render(analysis: Analysis, paths: list[str | Path], title: str | None = None
         {"id": "pareto", "figure": figures.time_against_memory(summary)},
         {"id": "quality", "figure": figures.quality_against_steps(frame, analysis.quality, summary)},
     ]
-    environment = jinja2.Environment(loader=jinja2.PackageLoader("diffbench.report", "templates"),
-                                     autoescape=True, undefined=jinja2.StrictUndefined)
-    environment.filters["num"] = _number
-    return environment.get_template(TEMPLATE).render(
+    return _template().render(
         title=title or "diffbench report",
         generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         version=__version__,
