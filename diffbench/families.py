@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .tasks import StrengthRounding
+
 Kind = Literal["ddpm", "flow"]  # noise-prediction (DDPM-family schedulers) or rectified flow
 
 
@@ -30,6 +32,30 @@ class FamilySpec:
     # Key prefixes of the single-file checkpoints people download (A1111, ComfyUI, Civitai, the
     # original releases): a file holding any of them is of this family.
     checkpoint_markers: tuple[str, ...] = field(default_factory=tuple)
+    # Tasks besides the family's own (text-to-image, or text-to-video for a video family), each
+    # with the diffusers pipeline that runs it on the same weights (built with `from_pipe`).
+    other_tasks: tuple[tuple[str, str], ...] = ()
+    strength_rounding: StrengthRounding = "floor_kept"  # see tasks.effective_steps
+    # Video families: frames come in frame_multiple*k+1 (what the VAE packs), and the defaults.
+    frame_multiple: int = 0
+    default_frames: int | None = None
+    default_fps: int | None = None
+
+    @property
+    def video(self) -> bool:
+        return self.frame_multiple > 0
+
+    @property
+    def own_task(self) -> str:
+        return "text-to-video" if self.video else "text-to-image"
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return (self.own_task, *(task for task, _ in self.other_tasks))
+
+    def pipeline_for(self, task: str) -> str:
+        """The diffusers pipeline class that runs `task` with this family's weights."""
+        return self.pipeline_class if task == self.own_task else dict(self.other_tasks)[task]
 
 
 class UnknownFamily(ValueError):
@@ -45,17 +71,34 @@ def register(spec: FamilySpec) -> FamilySpec:
 
 
 register(FamilySpec("sd", "ddpm", "StableDiffusionPipeline", "unet", "512x512", 7.5, "fp16",
-                    checkpoint_markers=("cond_stage_model.transformer.",)))
+                    checkpoint_markers=("cond_stage_model.transformer.",),
+                    other_tasks=(("image-to-image", "StableDiffusionImg2ImgPipeline"),
+                                 ("inpainting", "StableDiffusionInpaintPipeline"))))
 register(FamilySpec("sdxl", "ddpm", "StableDiffusionXLPipeline", "unet", "1024x1024", 5.0, "fp16", ("xl",),
-                    checkpoint_markers=("conditioner.embedders.1.",)))
+                    checkpoint_markers=("conditioner.embedders.1.",),
+                    other_tasks=(("image-to-image", "StableDiffusionXLImg2ImgPipeline"),
+                                 ("inpainting", "StableDiffusionXLInpaintPipeline"))))
 register(FamilySpec("sd3", "flow", "StableDiffusion3Pipeline", "transformer", "1024x1024", 4.5, "bf16",
                     ("stable-diffusion-3", "sd3"), checkpoint_markers=("model.diffusion_model.joint_blocks.",
-                                                                      "joint_blocks.")))
+                                                                      "joint_blocks."),
+                    other_tasks=(("image-to-image", "StableDiffusion3Img2ImgPipeline"),
+                                 ("inpainting", "StableDiffusion3InpaintPipeline")),
+                    strength_rounding="floor_skipped"))
 register(FamilySpec("flux", "flow", "FluxPipeline", "transformer", "1024x1024", 3.5, "bf16", ("flux",),
-                    checkpoint_markers=("double_blocks.", "model.diffusion_model.double_blocks.")))
+                    checkpoint_markers=("double_blocks.", "model.diffusion_model.double_blocks."),
+                    other_tasks=(("image-to-image", "FluxImg2ImgPipeline"), ("inpainting", "FluxInpaintPipeline")),
+                    strength_rounding="floor_skipped"))
+# Video. Wan 2.1 text-to-video (1.3B and 14B): 832x480, 81 frames at 16 fps, 4k+1 frames.
+# Its image-to-video is a separate checkpoint with an image encoder, not these weights.
+register(FamilySpec("wan", "flow", "WanPipeline", "transformer", "832x480", 5.0, "bf16", ("wan-ai/", "wan2."),
+                    frame_multiple=4, default_frames=81, default_fps=16))
+# LTX-Video: 704x480, 8k+1 frames at 25 fps (its model card's defaults); image-to-video on the same weights.
+register(FamilySpec("ltx", "flow", "LTXPipeline", "transformer", "704x480", 3.0, "bf16", ("ltx-video", "lightricks/ltx"),
+                    other_tasks=(("image-to-video", "LTXImageToVideoPipeline"),),
+                    frame_multiple=8, default_frames=161, default_fps=25))
 
 # When a name matches several hints, the more specific family wins (flux and sd3 before sdxl).
-HINT_ORDER = ("flux", "sd3", "sdxl")
+HINT_ORDER = ("flux", "sd3", "ltx", "wan", "sdxl")
 
 
 def family(name: str) -> FamilySpec:

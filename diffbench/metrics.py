@@ -111,3 +111,14 @@ register(Metric("denoiser_work", "denoiser work done, in full evaluations", "eva
                 lambda f: _column(f, "denoiser_work"), in_report=False))
 register(Metric("peak_fraction", "fraction of the card's FP16 tensor peak", "fraction", "higher", _peak_fraction,
                 in_report=False))
+
+
+def _clip_seconds(frame: pd.DataFrame) -> pd.Series:
+    """How long each generated clip plays (video only: missing for images)."""
+    return _column(frame, "video_frames") / _column(frame, "fps")
+
+
+register(Metric("s_per_frame", "seconds per video frame", "s", "lower",
+                lambda f: _per_image(f, "wall_s") / _column(f, "video_frames")))
+register(Metric("s_per_video_second", "seconds per second of video", "s", "lower",
+                lambda f: _per_image(f, "wall_s") / _clip_seconds(f)))

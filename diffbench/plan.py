@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import families, samplers
+from . import families, samplers, tasks
 from .models.sources import builtin_defaults, infer_family, source_kind
 from .records import UNUSED_SETTINGS
 
@@ -17,8 +17,9 @@ if TYPE_CHECKING:
     from .suite import Suite
 
 # Settings whose change needs a fresh pipeline load; everything else (sampler, steps,
-# resolution, batch, guidance, seed, prompt, VAE tiling/slicing) is applied to a loaded one.
-LOAD_KEYS = ("model", "device", "gpu", "dtype", "offload", "attention", "compile", "vram_limit")
+# resolution, batch, guidance, seed, prompt, VAE tiling/slicing, strength, frames) is applied
+# to a loaded one. The task picks the pipeline class (built on the loaded weights).
+LOAD_KEYS = ("model", "device", "gpu", "dtype", "offload", "attention", "compile", "vram_limit", "task")
 
 
 # What a cell gets when neither the matrix, the model nor the suite says otherwise.
@@ -28,6 +29,8 @@ BUILTIN_DEFAULTS: dict[str, Any] = {
     "prompt": "a photograph of an astronaut riding a horse", "negative_prompt": None,
     "attention": "default", "compile": False, "vae_tiling": False, "vae_slicing": False, "vram_limit": None,
     **UNUSED_SETTINGS,
+    # the family's own task (text-to-image, or text-to-video), then what the task implies
+    "task": None, "strength": None, "frames": None, "fps": None, "init_image": None, "mask_image": None,
 }
 
 
@@ -140,6 +143,13 @@ def _resolve(suite: Suite, explicit: dict[str, Any]) -> tuple[str, dict[str, Any
         settings["resolution"] = usual.native_resolution
     if settings["guidance_scale"] is None:  # each family's usual guidance
         settings["guidance_scale"] = usual.default_guidance
+    if settings["task"] is None:
+        settings["task"] = usual.own_task
+    if settings["strength"] is None and settings["task"] in tasks.STRENGTH_TASKS:
+        settings["strength"] = tasks.DEFAULT_STRENGTH[settings["task"]]
+    if usual.video:  # frames and frame rate matter to video only; the suite checks say so otherwise
+        settings["frames"] = settings["frames"] if settings["frames"] is not None else usual.default_frames
+        settings["fps"] = settings["fps"] if settings["fps"] is not None else usual.default_fps
     try:  # one canonical name, so that 'Euler' and 'euler' are the same cell
         settings["sampler"] = samplers.resolve(settings["sampler"], family).key
     except samplers.SamplerError:

@@ -42,9 +42,10 @@ Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Count = Annotated[int, Field(ge=0, le=MAX_BYTES)]
 ByteCount = Annotated[int, Field(ge=0, le=MAX_BYTES)]
 
-# Settings added after results already existed, whose value "none" means the axis was not used:
-# a cell line without them is read as "none", and a cell with "none" keeps the id it had before.
-UNUSED_SETTINGS: dict[str, str] = {"cache": "none", "lora": "none"}
+# Settings added after results already existed, with the value that means what every earlier
+# result did (no cache, no LoRA, text-to-image): a cell line without them is read as that value,
+# and a cell with that value keeps the id it had before.
+UNUSED_SETTINGS: dict[str, str] = {"cache": "none", "lora": "none", "task": "text-to-image"}
 
 
 class _Line(BaseModel):
@@ -142,6 +143,10 @@ class GenerationLine(_Line):
     image: Text | None = None
     traceback: Text | None = None
     requested_steps: Count | None = None
+    # image-to-image / inpainting: the steps `strength` leaves (diffusers' rounding); the loop's own
+    # count is `evaluations`, and the two are checked against each other
+    effective_steps: Count | None = None
+    video_frames: Count | None = None  # video: frames the pipeline returned per clip
     flops_per_denoiser_call: Count | None = None
     repeats_stop: dict[str, Any] | None = None  # repeats: auto, on a cell's last generation: why it stopped
     host_rss_baseline_bytes: ByteCount | None = None

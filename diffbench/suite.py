@@ -21,6 +21,7 @@ from . import samplers
 from .families import FAMILIES
 from .plan import expand
 from .repeats import AutoRepeats
+from .tasks import Task
 from .yamlsource import Loc, SuiteError, line_of, load_yaml
 
 # "auto": fp32 on CPU; on an accelerator fp16 for SD/SDXL and bf16 for SD3/FLUX (as they are trained).
@@ -129,6 +130,16 @@ class AxisValues(BaseModel):
     lora: str | None = Field(None, description="none, or FILE.safetensors[@scale], several joined with '+'")
     cache: str | None = Field(None, description="step cache: none, first-block[@threshold], taylorseer[@interval], "
                                                 "pab[@skip_range]")
+    task: Task | None = Field(None, description="text-to-image, image-to-image, inpainting, text-to-video or "
+                                                "image-to-video; default: the model's own")
+    strength: Annotated[float, Field(gt=0, le=1)] | None = Field(
+        None, description="image-to-image and inpainting: how much of the input is redrawn (the share of steps run)")
+    frames: Annotated[int, Field(ge=1, le=1025)] | None = Field(None, description="video: frames per clip")
+    fps: Annotated[int, Field(ge=1, le=240)] | None = Field(None, description="video: frames per second of the clip")
+    init_image: Annotated[str, Field(min_length=1, max_length=4096)] | None = Field(
+        None, description="input image file (relative to the suite); default: one generated from the seed")
+    mask_image: Annotated[str, Field(min_length=1, max_length=4096)] | None = Field(
+        None, description="inpainting mask file, white where to repaint; default: the middle of the image")
 
     _dtype = field_validator("dtype", mode="before")(classmethod(lambda cls, v: _normalise_dtype(v)))
     _resolution = field_validator("resolution", mode="before")(
@@ -532,6 +543,85 @@ def _cross_check(suite: Suite, check: _Checker, problems: list[SuiteError]) -> N
             problems.append(check.fail(loc, f"model '{cell.model_name}': {exc}; exclude the pair with "
                                             f"exclude: [{{model: {cell.model_name}, "
                                             f"sampler: '{cell.settings['sampler']}'}}]"))
+    _check_tasks(suite, cells, check, problems, base_dir)
+
+
+def _axis_loc(suite: Suite, axis: str, model_name: str | None = None) -> Loc:
+    """Where a suite sets `axis`, for an error's line: the matrix, an include, the defaults, or
+    the model's defaults."""
+    if axis in suite.matrix:
+        return ("matrix", axis)
+    for i, entry in enumerate(suite.include):
+        if axis in entry:
+            return ("include", i, axis)
+    if model_name and getattr(suite.models[model_name].defaults, axis) is not None:
+        return ("models", model_name, "defaults", axis)
+    return ("defaults", axis)
+
+
+def _check_tasks(suite: Suite, cells: list[Any], check: _Checker, problems: list[SuiteError], base_dir: Path) -> None:
+    """Each cell's task suits its model, and the task's settings suit the task (one problem per
+    kind of mistake and model, not one per cell)."""
+    from . import tasks
+    from .families import family as family_spec
+
+    found: dict[tuple[str, str], SuiteError] = {}
+
+    def problem(kind: str, axis: str, cell: Any, message: str) -> None:
+        key = (kind, cell.model_name)
+        if key not in found:
+            loc = _axis_loc(suite, axis, cell.model_name)
+            found[key] = check.fail(loc, f"field '{check.field_name(loc)}': model '{cell.model_name}': {message}")
+
+    hint = "; exclude the pair, or set it in an include entry for the tasks it suits"
+    for cell in cells:
+        spec, settings = family_spec(cell.family), cell.settings
+        task = settings["task"]
+        if task not in spec.tasks:
+            problem("task", "task", cell, f"a {spec.name} model runs {', '.join(spec.tasks)}, not {task}"
+                    + ("" if spec.name != "wan" or task != "image-to-video" else
+                       " (Wan image-to-video is its own checkpoint: name it as a model)"))
+            continue
+        if task not in tasks.STRENGTH_TASKS and settings["strength"] is not None:
+            problem("strength", "strength", cell, f"strength applies to image-to-image and inpainting, not {task}"
+                    + hint)
+        if not spec.video and (settings["frames"] is not None or settings["fps"] is not None):
+            axis = "frames" if settings["frames"] is not None else "fps"
+            problem(axis, axis, cell, f"{axis} applies to video models; a {spec.name} model makes images" + hint)
+        if task not in tasks.IMAGE_INPUT_TASKS and settings["init_image"] is not None:
+            problem("init_image", "init_image", cell, f"init_image applies to tasks that start from an image "
+                    f"({', '.join(sorted(tasks.IMAGE_INPUT_TASKS))}), not {task}" + hint)
+        if task != "inpainting" and settings["mask_image"] is not None:
+            problem("mask_image", "mask_image", cell, f"mask_image applies to inpainting, not {task}" + hint)
+        if task in tasks.STRENGTH_TASKS:
+            kept = tasks.effective_steps(settings["steps"], settings["strength"], spec.strength_rounding)
+            if kept < 1:
+                problem("no steps", "strength", cell, f"strength {settings['strength']} of {settings['steps']} steps "
+                        "leaves no step to run; raise strength or steps")
+        if spec.video and settings["frames"] is not None:
+            wrong = tasks.frames_problem(settings["frames"], spec.frame_multiple)
+            if wrong:
+                problem("frames", "frames", cell, wrong)
+        for axis in ("init_image", "mask_image"):
+            if settings[axis] is not None:
+                wrong = _image_file_problem(base_dir / settings[axis])
+                if wrong:
+                    problem(f"file {settings[axis]}", axis, cell, wrong)
+    problems.extend(found.values())
+
+
+def _image_file_problem(path: Path) -> str | None:
+    """Why an input image cannot be read (missing, not a file, not an image), or None."""
+    if not path.is_file():
+        return f"image file '{path}' not found (relative paths start at the suite's folder)"
+    try:
+        from PIL import Image, UnidentifiedImageError
+
+        with Image.open(path) as image:
+            image.verify()
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+        return f"'{path}' is not an image that can be read ({type(exc).__name__})"
+    return None
 
 
 def json_schema() -> dict[str, Any]:

@@ -15,15 +15,17 @@ from ..records import UNUSED_SETTINGS
 # never "auto"; `hardware` is the GPU name, or the CPU for CPU runs.
 SETTING_COLUMNS = ("model", "source", "hostname", "hardware", "runtime_device", "runtime_dtype", "sampler", "steps",
                    "resolution", "batch_size", "guidance_scale", "offload", "attention", "compile",
-                   "vae_tiling", "vae_slicing", "vram_limit", "lora", "cache", "seed", "prompt", "negative_prompt")
+                   "vae_tiling", "vae_slicing", "vram_limit", "lora", "cache", "task", "strength", "frames", "fps",
+                   "init_image", "mask_image", "seed", "prompt", "negative_prompt")
 # Axes people compare by, and the column holding each.
 AXIS_COLUMNS = {"gpu": "hardware", "hardware": "hardware", "host": "hostname", "dtype": "runtime_dtype",
                 "device": "runtime_device"}
 PROMPT_CHARS = 28
-PHASES = ("phase_text_encode", "phase_denoise", "phase_decode", "phase_other")
+PHASES = ("phase_text_encode", "phase_image_encode", "phase_denoise", "phase_decode", "phase_other")
 NUMERIC_FIELDS = ("wall_s", "evaluations", "denoiser_calls", "peak_vram_allocated_bytes", "peak_vram_reserved_bytes",
                   "peak_vram_device_bytes", "peak_host_rss_bytes", "energy_j", "phase_text_encode", "phase_denoise",
-                  "phase_decode", "phase_other", "step_s_sum", "step_s_median", "denoiser_work")
+                  "phase_decode", "phase_other", "phase_image_encode", "step_s_sum", "step_s_median", "denoiser_work",
+                  "effective_steps", "video_frames")
 
 
 def axis_column(axis: str) -> str:

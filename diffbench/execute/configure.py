@@ -220,26 +220,59 @@ def set_vae_options(pipe: Any, settings: dict[str, Any]) -> None:
     (vae.enable_slicing if settings["vae_slicing"] else vae.disable_slicing)()
 
 
-def call_arguments(pipe: Any, settings: dict[str, Any]) -> dict[str, Any]:
+def call_arguments(pipe: Any, settings: dict[str, Any], base_dir: str = ".") -> dict[str, Any]:
     """Keyword arguments for pipe(...) for one generation of this cell."""
     import inspect
 
     import torch
 
+    from .. import tasks
+    from .inputs import init_image, mask_image
+
     width, height = (int(v) for v in settings["resolution"].split("x"))
+    task = settings.get("task") or "text-to-image"
+    video = task in tasks.VIDEO_TASKS
     kwargs: dict[str, Any] = {
         "prompt": settings["prompt"], "num_inference_steps": settings["steps"], "width": width, "height": height,
-        "num_images_per_prompt": settings["batch_size"], "guidance_scale": settings["guidance_scale"],
+        "guidance_scale": settings["guidance_scale"],
         # A CPU generator gives the same starting noise on every device: images compare across GPUs.
         "generator": torch.Generator("cpu").manual_seed(settings["seed"]),
-        "output_type": "pil",
+        # video stays an array: turning every frame into a PIL image is not part of making it
+        "output_type": "np" if video else "pil",
     }
+    kwargs["num_videos_per_prompt" if video else "num_images_per_prompt"] = settings["batch_size"]
     parameters = inspect.signature(pipe.__call__).parameters
+    if video:
+        kwargs["num_frames"] = settings["frames"]
+        if "frame_rate" in parameters:  # LTX conditions on the frame rate
+            kwargs["frame_rate"] = settings["fps"]
+    if task in tasks.IMAGE_INPUT_TASKS:
+        kwargs["image"] = init_image(settings, base_dir)
+    if task == "inpainting":
+        kwargs["mask_image"] = mask_image(settings, base_dir)
+    if task in tasks.STRENGTH_TASKS:
+        kwargs["strength"] = settings["strength"]
     if settings.get("negative_prompt") and "negative_prompt" in parameters:
         kwargs["negative_prompt"] = settings["negative_prompt"]
     if "callback_on_step_end_tensor_inputs" in parameters:
         kwargs["callback_on_step_end_tensor_inputs"] = []  # nothing to copy out each step
     return kwargs
+
+
+def task_pipeline(pipe: Any, settings: dict[str, Any]) -> Any:
+    """The pipeline that runs the cell's task on the loaded weights (`from_pipe` shares every
+    component: nothing is loaded or copied)."""
+    import diffusers
+
+    from ..families import family
+
+    wanted = family(settings["family"]).pipeline_for(settings.get("task") or "text-to-image")
+    if type(pipe).__name__ == wanted:
+        return pipe
+    cls = getattr(diffusers, wanted, None)
+    if cls is None:
+        raise NotApplicable(f"task '{settings['task']}' needs {wanted}, which this diffusers version lacks")
+    return cls.from_pipe(pipe)
 
 
 def apply_cache(pipe: Any, wanted: str | None, applied: str | None) -> str | None:

@@ -76,7 +76,14 @@ def measure_generation(pipe: Any, probe: PipelineProbe, meters: Meters, kwargs: 
                                                                                    is not None else None),
         "telemetry": telemetry,
     }
-    return fields, output.images
+    return fields, produced(output)
+
+
+def produced(output: Any) -> Any:
+    """What a pipeline made: its images, or for a video pipeline its clips (an array of
+    clips x frames x height x width x channels)."""
+    frames = getattr(output, "frames", None)
+    return frames if frames is not None else output.images
 
 
 def _load_average() -> float | None:
@@ -84,6 +91,31 @@ def _load_average() -> float | None:
         return float(os.getloadavg()[0])
     except (OSError, AttributeError):
         return None
+
+
+PREVIEW_PX = 128  # a video preview's longer side
+PREVIEW_FRAMES = 24  # at most this many frames, evenly spaced, each shown as long as it stands for
+
+
+def preview_png(clip: Any, fps: float | None) -> bytes:
+    """A small animated PNG of one clip (frames x height x width x 3, floats in 0-1): every
+    browser plays it in an <img>, and it is checked like any thumbnail (results.safe_image)."""
+    import numpy as np
+    from PIL import Image
+
+    frames = np.asarray(clip)
+    chosen = np.unique(np.linspace(0, len(frames) - 1, min(PREVIEW_FRAMES, len(frames))).round().astype(int))
+    pictures = []
+    for index in chosen:
+        picture = Image.fromarray((np.clip(frames[index], 0, 1) * 255).round().astype("uint8"), "RGB")
+        picture.thumbnail((PREVIEW_PX, PREVIEW_PX))
+        pictures.append(picture)
+    # each shown frame lasts as long as the frames it stands for would play
+    duration_ms = 1000.0 / (fps or 16) * len(frames) / len(pictures)
+    buffer = io.BytesIO()
+    pictures[0].save(buffer, format="PNG", save_all=len(pictures) > 1, append_images=pictures[1:],
+                     duration=int(round(duration_ms)), loop=0, optimize=True)
+    return buffer.getvalue()
 
 
 def thumbnail_png(image: Any) -> bytes:

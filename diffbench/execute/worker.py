@@ -107,7 +107,7 @@ class Worker:
         from ..measure.probe import PipelineProbe, denoiser_of
         from ..measure.telemetry import TelemetrySampler
         from ..models.sources import load_pipeline
-        from .configure import cap_cuda_memory, place, set_attention, torch_dtype
+        from .configure import cap_cuda_memory, place, set_attention, task_pipeline, torch_dtype
         from .generation import Meters
 
         settings = self.cells[0]["cell"]
@@ -123,6 +123,7 @@ class Worker:
         build_device = runtime.device if settings["offload"] == "none" else "cpu"
         pipe = load_pipeline(self.job["model"], torch_dtype(runtime.dtype_name), Path(self.job["base_dir"]),
                              build_device, fill_device=runtime.device)
+        pipe = task_pipeline(pipe, settings)  # image-to-image, inpainting, image-to-video: same weights
         pipe.set_progress_bar_config(disable=True)
         place(pipe, settings, runtime)
         set_attention(denoiser_of(pipe), settings["attention"])
@@ -148,6 +149,8 @@ class Worker:
 
     def _run_cell(self, cell: dict[str, Any], pipe: Any, probe: Any, meters: Any,
                   base_config: dict[str, Any], runtime: Any) -> None:
+        from .. import tasks
+        from ..families import family
         from ..measure.compilation import compile_fields, compile_state
         from ..measure.flops import count_call_flops
         from ..measure.probe import denoiser_of
@@ -159,7 +162,7 @@ class Worker:
             scheduler_for,
             set_vae_options,
         )
-        from .generation import measure_generation, thumbnail_png
+        from .generation import measure_generation, preview_png, thumbnail_png
 
         settings = cell["cell"]
         try:
@@ -180,6 +183,10 @@ class Worker:
             return
         context = {"runtime": {**runtime.describe(), "scheduler": scheduler_name}, "requested_steps": settings["steps"],
                    **lora_costs}
+        if settings.get("task") in tasks.STRENGTH_TASKS:
+            context["effective_steps"] = tasks.effective_steps(
+                settings["steps"], settings["strength"], family(settings["family"]).strength_rounding)
+        base_dir = self.job["base_dir"]
         plan = [(True, i) for i in range(self.job["warmup"])] + [(False, r) for r in cell["repeats"]]
         if self.cache is not None:  # how much of the denoiser the cache lets run: counted untimed
             try:
@@ -195,7 +202,7 @@ class Worker:
         for warmup, repeat in plan:
             compiled_before = compile_state() if settings.get("compile") else None
             try:
-                fields, images = measure_generation(pipe, probe, meters, call_arguments(pipe, settings),
+                fields, images = measure_generation(pipe, probe, meters, call_arguments(pipe, settings, base_dir),
                                                     keep_trace=not warmup and not image_sent)
             except Exception as exc:
                 probe.capture, probe.captured = False, None  # drop references to this generation's tensors
@@ -228,9 +235,12 @@ class Worker:
             if probe.captured is not None:  # once per cell, after the timed region
                 context["flops_per_denoiser_call"] = count_call_flops(denoiser_of(pipe), *probe.captured)
                 probe.captured = None
+            video = settings.get("task") in tasks.VIDEO_TASKS
+            if video:
+                fields["video_frames"] = int(len(images[0]))
             record = generation_record(cell["cell_id"], settings, repeat, warmup, "ok", **context, **fields)
-            if not warmup and not image_sent and images:
-                record["_image_png"] = thumbnail_png(images[0])
+            if not warmup and not image_sent and len(images):
+                record["_image_png"] = preview_png(images[0], settings.get("fps")) if video else thumbnail_png(images[0])
                 image_sent = True
             stop = None if warmup else auto.after(fields["wall_s"])
             if stop is not None:
@@ -248,7 +258,7 @@ class Worker:
 
         counter = WorkCounter(denoiser_of(pipe))
         try:
-            pipe(**call_arguments(pipe, settings))
+            pipe(**call_arguments(pipe, settings, self.job["base_dir"]))
         finally:
             counter.remove()
         return counter.work()

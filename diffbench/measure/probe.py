@@ -35,6 +35,7 @@ class _Marks:
     steps: list[tuple[Any, Any]] = field(default_factory=list)
     text: list[tuple[Any, Any]] = field(default_factory=list)
     decode: list[tuple[Any, Any]] = field(default_factory=list)
+    encode: list[tuple[Any, Any]] = field(default_factory=list)  # the input image into latents (img2img, ...)
     denoiser_calls: int = 0
 
 
@@ -64,6 +65,8 @@ class PipelineProbe:
         self._wrap(pipe, "encode_prompt", "text")
         if getattr(pipe, "vae", None) is not None:
             self._wrap(pipe.vae, "decode", "decode")
+            if hasattr(pipe.vae, "encode"):
+                self._wrap(pipe.vae, "encode", "encode")
 
     def _wrap(self, owner: Any, method: str, phase: str) -> None:
         original = getattr(owner, method)
@@ -113,9 +116,12 @@ class PipelineProbe:
         total = sec(m.start, m.end)
         text = sum(sec(a, b) for a, b in m.text)
         decode = sum(sec(a, b) for a, b in m.decode)
+        encode = sum(sec(a, b) for a, b in m.encode)
         denoise = sec(m.steps[0][0], m.steps[-1][1]) if m.steps else 0.0
         phases = {"text_encode": text, "denoise": denoise, "decode": decode,
-                  "other": max(0.0, total - text - denoise - decode)}
+                  "other": max(0.0, total - text - encode - denoise - decode)}
+        if m.encode:  # only tasks that start from an image have this phase
+            phases["image_encode"] = encode
         recycle = getattr(self.clock, "recycle", None)
         if recycle:
             recycle()

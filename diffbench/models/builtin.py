@@ -47,6 +47,10 @@ BUILTINS: dict[str, ModelPreset] = {
                      {"resolution": "64x64", "guidance_scale": 4.5}, ("text_encoder_3", "tokenizer_3")),
         ModelPreset("tiny-flux", "flux", "FLUX.1 schnell layout (MMDiT + single blocks, CLIP + T5), tiny",
                      {"resolution": "64x64", "guidance_scale": 0.0}),
+        ModelPreset("tiny-wan", "wan", "Wan 2.1 text-to-video layout (3D DiT, UMT5, causal 3D VAE), tiny",
+                     {"resolution": "64x64", "guidance_scale": 5.0, "frames": 9, "fps": 16}),
+        ModelPreset("tiny-ltx", "ltx", "LTX-Video layout (video DiT, T5, 3D VAE with 8x compression), tiny",
+                     {"resolution": "64x64", "guidance_scale": 3.0, "frames": 9, "fps": 24}),
     )
 }
 
@@ -299,6 +303,66 @@ def _build_flux(folder: Path) -> None:
     _save(pipe, folder)
 
 
+def _t5_encoder(vocab: int, umt5: bool = False) -> Any:
+    from transformers import T5Config, T5EncoderModel, UMT5Config, UMT5EncoderModel
+
+    sizes = {"vocab_size": vocab, "d_model": 32, "d_kv": 8, "d_ff": 64, "num_layers": 2, "num_heads": 4,
+             "decoder_start_token_id": 0, "pad_token_id": 0, "eos_token_id": 1}
+    return UMT5EncoderModel(UMT5Config(**sizes)) if umt5 else T5EncoderModel(T5Config(**sizes))
+
+
+def _build_wan(folder: Path) -> None:
+    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
+    from transformers import AutoTokenizer
+
+    _seeded()
+    vocab = _write_t5_tokenizer(folder / "_tok")
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
+        text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
+    )
+    # The real VAE's layout (4x in time, 8x in space), with 3 base channels instead of 96.
+    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                           temperal_downsample=[False, True, True])
+    pipe = WanPipeline(
+        tokenizer=AutoTokenizer.from_pretrained(folder / "_tok"), text_encoder=_t5_encoder(vocab, umt5=True),
+        vae=vae, transformer=transformer,
+        # Wan 2.1's own scheduler: UniPC on flow sigmas, shift 3 (its 480p setting)
+        scheduler=UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0),
+    )
+    _save(pipe, folder)
+
+
+def _build_ltx(folder: Path) -> None:
+    from diffusers import (
+        AutoencoderKLLTXVideo,
+        FlowMatchEulerDiscreteScheduler,
+        LTXPipeline,
+        LTXVideoTransformer3DModel,
+    )
+    from transformers import AutoTokenizer
+
+    _seeded()
+    vocab = _write_t5_tokenizer(folder / "_tok")
+    transformer = LTXVideoTransformer3DModel(
+        in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=2, attention_head_dim=8,
+        cross_attention_dim=16, num_layers=1, caption_channels=32,
+    )
+    # Three space-time downsamplings: 8x in time and space, as LTX-Video's frame rule (8k+1) expects.
+    vae = AutoencoderKLLTXVideo(
+        in_channels=3, out_channels=3, latent_channels=8, block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8), layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1), spatio_temporal_scaling=(True, True, True, False),
+        decoder_spatio_temporal_scaling=(True, True, True, False), decoder_inject_noise=(False,) * 5,
+        upsample_residual=(False,) * 4, upsample_factor=(1,) * 4, timestep_conditioning=False, patch_size=1,
+        patch_size_t=1, encoder_causal=True, decoder_causal=False,
+    )
+    pipe = LTXPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=_t5_encoder(vocab),
+                       tokenizer=AutoTokenizer.from_pretrained(folder / "_tok"), transformer=transformer)
+    _save(pipe, folder)
+
+
 def _save(pipe: Any, folder: Path, null_components: tuple[str, ...] = ()) -> None:
     pipe.save_pretrained(folder, safe_serialization=True)
     # Optional components left out (SD3 without T5) must still be listed, as null, to load again.
@@ -313,4 +377,5 @@ def _save(pipe: Any, folder: Path, null_components: tuple[str, ...] = ()) -> Non
 
 _BUILDERS: dict[str, Callable[[Path], None]] = {
     "tiny-sd": _build_sd, "tiny-sdxl": _build_sdxl, "tiny-sd3": _build_sd3, "tiny-flux": _build_flux,
+    "tiny-wan": _build_wan, "tiny-ltx": _build_ltx,
 }

@@ -17,7 +17,8 @@ from ..analysis.analyse import StepScaling
 from ..analysis.frames import HOST_RSS, varying
 
 CARD_SIZES_GIB = (8, 12, 16, 24, 48, 80)
-PHASES = (("phase_text_encode", "text encoding"), ("phase_denoise", "denoising"), ("phase_decode", "VAE decode"),
+PHASES = (("phase_text_encode", "text encoding"), ("phase_image_encode", "image encoding"),
+          ("phase_denoise", "denoising"), ("phase_decode", "VAE decode"),
           ("phase_other", "other"))
 
 
@@ -127,7 +128,7 @@ def latency_vs_steps(scaling: list[StepScaling]) -> dict[str, Any]:
 def phase_breakdown(summary: pd.DataFrame) -> dict[str, Any]:
     traces = []
     for column, name in PHASES:
-        if column in summary:
+        if column in summary and (summary[column] > 0).any():  # no empty "image encoding" for text-to-image
             traces.append({"type": "bar", "name": name, "x": [short(v) for v in summary["label"]],
                            "hovertext": [esc(v) for v in summary["label"]],
                            "y": summary[column].round(5).tolist()})

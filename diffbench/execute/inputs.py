@@ -1,0 +1,47 @@
+"""Input images for image-to-image, inpainting and image-to-video: a file the suite names, or
+one generated from the cell's seed (the same picture on every machine, so runs compare).
+
+Built before the timed region; the pipeline's own preprocessing (resize, VAE encode) is timed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+GENERATED_GRID = 8  # the generated picture: an 8x8 grid of random colours, smoothly interpolated
+
+
+def _size(settings: dict[str, Any]) -> tuple[int, int]:
+    width, height = (int(v) for v in settings["resolution"].split("x"))
+    return width, height
+
+
+def init_image(settings: dict[str, Any], base_dir: str | Path) -> Any:
+    """The cell's input image, at its resolution (RGB)."""
+    from PIL import Image
+
+    size = _size(settings)
+    if settings.get("init_image"):
+        with Image.open(Path(base_dir) / settings["init_image"]) as opened:
+            return opened.convert("RGB").resize(size, Image.Resampling.BICUBIC)
+    # Smooth colour fields rather than white noise: like a photograph, most of the picture is
+    # low frequency, which is what image-to-image starts from in practice.
+    rng = np.random.default_rng(settings["seed"])
+    grid = rng.integers(0, 256, size=(GENERATED_GRID, GENERATED_GRID, 3), dtype=np.uint8)
+    return Image.fromarray(grid, "RGB").resize(size, Image.Resampling.BICUBIC)
+
+
+def mask_image(settings: dict[str, Any], base_dir: str | Path) -> Any:
+    """The inpainting mask (white: repaint): the suite's file, or the middle half of each side."""
+    from PIL import Image
+
+    width, height = _size(settings)
+    if settings.get("mask_image"):
+        with Image.open(Path(base_dir) / settings["mask_image"]) as opened:
+            return opened.convert("L").resize((width, height), Image.Resampling.NEAREST)
+    mask = np.zeros((height, width), dtype=np.uint8)
+    mask[height // 4: height - height // 4, width // 4: width - width // 4] = 255
+    return Image.fromarray(mask, "L")
