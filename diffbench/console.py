@@ -22,8 +22,9 @@ from .plan import Cell, Plan
 from .recorder import RunObserver
 
 # Axes shown in tables; the others appear only when the suite varies them.
-SHOWN_AXES = ("model", "sampler", "steps", "resolution", "batch_size", "dtype", "offload", "guidance_scale",
-              "device", "gpu", "vram_limit", "attention", "lora", "cache", "compile", "vae_tiling", "vae_slicing", "seed", "prompt")
+SHOWN_AXES = ("model", "task", "strength", "frames", "fps", "sampler", "steps", "resolution", "batch_size", "dtype", "offload", "guidance_scale",
+              "device", "gpu", "vram_limit", "attention", "lora", "cache", "compile", "vae_tiling", "vae_slicing", "seed", "prompt",
+              "init_image", "mask_image")
 
 
 def fmt_bytes(value: float | None) -> str:

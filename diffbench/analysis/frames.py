@@ -21,6 +21,7 @@ SETTING_COLUMNS = ("model", "source", "hostname", "hardware", "runtime_device", 
 AXIS_COLUMNS = {"gpu": "hardware", "hardware": "hardware", "host": "hostname", "dtype": "runtime_dtype",
                 "device": "runtime_device"}
 PROMPT_CHARS = 28
+WHOLE_NUMBER_SETTINGS = ("frames", "fps")
 PHASES = ("phase_text_encode", "phase_image_encode", "phase_denoise", "phase_decode", "phase_other")
 NUMERIC_FIELDS = ("wall_s", "evaluations", "denoiser_calls", "peak_vram_allocated_bytes", "peak_vram_reserved_bytes",
                   "peak_vram_device_bytes", "peak_host_rss_bytes", "energy_j", "phase_text_encode", "phase_denoise",
@@ -43,6 +44,8 @@ def with_metrics(generations: pd.DataFrame) -> pd.DataFrame:
     for axis, unused in UNUSED_SETTINGS.items():  # results from before these axes ran without them
         if axis in generations:
             frame[axis] = frame[axis].fillna(unused)
+    for column in WHOLE_NUMBER_SETTINGS:  # 9 frames, not 9.0, where image rows leave the column empty
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
     for column in NUMERIC_FIELDS:  # files from other versions or tools may lack some: missing, not zero
         if column not in frame:
             frame[column] = np.nan
@@ -97,6 +100,7 @@ def key_text(series: pd.Series) -> pd.Series:
 
 
 NAMED_IN_LABELS = {"batch_size", "guidance_scale", "seed", "compile", "vae_tiling", "vae_slicing", "offload",
+                   "strength", "frames", "fps", "init_image", "mask_image",
                    "vram_limit", "attention", "cache", "lora"}
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..analysis.analyse import StepScaling
-from ..analysis.frames import HOST_RSS, varying
+from ..analysis.frames import HOST_RSS, setting_label, varying
 
 CARD_SIZES_GIB = (8, 12, 16, 24, 48, 80)
 PHASES = (("phase_text_encode", "text encoding"), ("phase_image_encode", "image encoding"),
@@ -196,3 +196,21 @@ def quality_against_steps(frame: pd.DataFrame, quality: pd.DataFrame, summary: p
                        "hovertext": esc(group_label), "x": ordered["steps"].tolist(),
                        "y": ordered["ssim"].round(4).tolist()})
     return {"data": traces, "layout": layout}
+
+
+def cost_against(summary: pd.DataFrame, x: str, rows: pd.Series, title: str, x_title: str,
+                 y: str = "s_per_image", y_title: str = "seconds per generation (median)") -> dict[str, Any] | None:
+    """A metric against one setting (frames, strength), one line per combination of the other
+    settings that vary among `rows`; None when fewer than two values of `x` were measured."""
+    data = summary[rows & summary[x].notna()] if x in summary else summary.iloc[0:0]
+    if data.empty or data[x].nunique() < 2:
+        return None
+    others = [c for c in varying(data) if c not in {x, "hostname"}]
+    traces = []
+    for (label, host), group in data.groupby([data.apply(lambda r: setting_label(r, others), axis=1),
+                                              data["hostname"]], sort=False):
+        group = group.sort_values(x)
+        name = label if data["hostname"].nunique() == 1 else f"{label} · {host}"
+        traces.append({"type": "scatter", "mode": "lines+markers", "name": short(name), "hovertext": esc(name),
+                       "x": group[x].astype(float).tolist(), "y": group[y].round(5).tolist()})
+    return {"data": traces, "layout": _layout(title, x_title, y_title)}

@@ -23,6 +23,7 @@ from ..analysis.frames import (
 )
 from ..metrics import report_metrics
 from ..results import Results, check_output, load_results, safe_image
+from ..tasks import STRENGTH_TASKS, VIDEO_TASKS, video_seconds
 from . import figures
 
 TEMPLATE = "report.html.j2"
@@ -78,8 +79,46 @@ def _images(frame: pd.DataFrame, summary: pd.DataFrame) -> list[dict[str, Any]]:
         uri = f"data:image/png;base64,{base64.b64encode(data).decode('ascii')}" if data is not None else None
         images.append({"label": labels.get((row.cell_id, row.hostname), row.cell_id), "host": row.hostname,
                        "group": f"{row.prompt} (seed {row.seed}, {row.resolution})", "uri": uri,
+                       "video": getattr(row, "task", None) in VIDEO_TASKS,
                        "random": getattr(row, "weights", "") == "random"})
     return sorted(images, key=lambda i: (i["group"], i["label"], i["host"]))
+
+
+def _is_video(summary: pd.DataFrame) -> pd.Series:
+    tasks = summary["task"] if "task" in summary else pd.Series(None, index=summary.index, dtype=object)
+    return tasks.isin(sorted(VIDEO_TASKS))
+
+
+def _task_charts(summary: pd.DataFrame) -> list[dict[str, Any]]:
+    """Video: seconds per clip against frames; image-to-image and inpainting: against strength.
+    Only where such cells were measured at two values or more."""
+    if summary.empty:
+        return []
+    video = _is_video(summary)
+    strength = summary["task"].isin(sorted(STRENGTH_TASKS)) if "task" in summary else video & False
+    charts = [("clip-frames", figures.cost_against(summary, "frames", video, "Video: seconds per clip against frames",
+                                                   "frames per clip", y_title="seconds per clip (median)")),
+              ("strength", figures.cost_against(summary, "strength", strength,
+                                                "Image-to-image and inpainting: seconds per image against strength",
+                                                "strength (share of the steps that run)"))]
+    return [{"id": chart_id, "figure": figure} for chart_id, figure in charts if figure is not None]
+
+
+def _videos(summary: pd.DataFrame) -> list[dict[str, Any]]:
+    """One row per video setting: what a clip costs, per frame and per second of video, and the
+    VAE decode (the notorious spike of video pipelines) beside the denoising."""
+    if summary.empty:
+        return []
+    rows = []
+    for row in summary[_is_video(summary)].to_dict("records"):
+        clip_s = video_seconds(row.get("frames"), row.get("fps"))
+        rows.append({"label": row["label"], "hostname": row["hostname"], "hardware": row.get("hardware"),
+                     "frames": row.get("frames"), "fps": row.get("fps"), "clip_s": clip_s,
+                     "s_per_clip": row.get("s_per_image"), "s_per_frame": row.get("s_per_frame"),
+                     "s_per_video_second": row.get("s_per_video_second"), "denoise": row.get("phase_denoise"),
+                     "decode": row.get("phase_decode"), "memory": row.get("card_memory_gib"),
+                     "memory_kind": row.get("card_memory_kind")})
+    return _clean(rows)
 
 
 def _failures(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -173,6 +212,7 @@ def render(analysis: Analysis, paths: list[str | Path], title: str | None = None
         {"id": "memory", "figure": figures.memory_against_cards(summary)},
         {"id": "pareto", "figure": figures.time_against_memory(summary)},
         {"id": "quality", "figure": figures.quality_against_steps(frame, analysis.quality, summary)},
+        *_task_charts(summary),
     ]
     return _template().render(
         title=title or "diffbench report",
@@ -191,6 +231,7 @@ def render(analysis: Analysis, paths: list[str | Path], title: str | None = None
         fits=fit_rows(analysis.scaling),
         charts=charts,
         figures_json=_safe_json(_clean({c["id"]: c["figure"] for c in charts})),
+        videos=_videos(summary),
         images=_images(frame, summary) if not frame.empty else [],
         failures=_failures(frame) if not frame.empty else [],
         advice=_warnings(analysis.advice, results),
