@@ -164,7 +164,9 @@ def expand(suite: Suite) -> list[Cell]:
     as duplicates rather than run twice.
     """
     # (explicit settings, from an include?) -- includes are added after excludes apply.
-    explicit_sets = [(s, False) for s in (_combinations(suite.matrix) if suite.matrix else [{}])]
+    # No matrix: one cell of the defaults, unless include entries say which cells to run.
+    base = _combinations(suite.matrix) if suite.matrix else ([] if suite.include else [{}])
+    explicit_sets = [(s, False) for s in base]
     for entry in suite.include:
         explicit_sets += [(s, True) for s in _combinations(entry)]
     models: dict[str, dict[str, Any]] = {}

@@ -1,0 +1,227 @@
+"""Tasks beyond text-to-image: image-to-image, inpainting, text-to-video and image-to-video, run
+end to end on the built-in tiny pipelines, with step counts and frames checked independently."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from diffbench.analysis.frames import cell_summary, with_metrics
+from diffbench.families import family
+from diffbench.results import load_results, read_records, safe_image
+from diffbench.runner import run_suite
+from diffbench.suite import load_suite
+from diffbench.tasks import effective_steps, frames_problem
+from diffbench.yamlsource import SuiteError
+
+MIXED = """
+name: tasks
+models:
+  sd: {source: "builtin:tiny-sd"}
+  sdxl: {source: "builtin:tiny-sdxl"}
+  flux: {source: "builtin:tiny-flux"}
+  wan: {source: "builtin:tiny-wan"}
+  ltx: {source: "builtin:tiny-ltx"}
+defaults: {device: cpu, steps: 10}
+warmup: 0
+repeats: 2
+include:
+  - {model: sd, task: text-to-image, steps: 4}
+  - {model: [sd, sdxl], task: [image-to-image, inpainting], strength: [0.29, 0.55]}
+  - {model: flux, task: image-to-image, strength: [0.29, 0.55]}
+  - {model: [wan, ltx], steps: 3, frames: [9, 17]}
+  - {model: ltx, task: image-to-video, steps: 3}
+"""
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("tasks")
+    suite = folder / "tasks.yaml"
+    suite.write_text(MIXED)
+    outcome = run_suite(load_suite(suite), folder / "out")
+    return outcome.results_path
+
+
+def _generations(path: Path) -> list[dict[str, Any]]:
+    return [r for r in read_records(path) if r["type"] == "generation"]
+
+
+@pytest.mark.parametrize("name", ["sd", "sdxl", "sd3", "flux"])
+def test_effective_steps_are_what_the_pipelines_own_get_timesteps_runs(name: str) -> None:
+    """Our arithmetic against diffusers' get_timesteps, on many steps and strengths (0.29 x 100
+    is 28.999...: the pipelines floor it, and so must we)."""
+    import diffusers
+
+    spec = family(name)
+    cls = getattr(diffusers, spec.pipeline_for("image-to-image"))
+    from diffbench.models.builtin import builtin_path
+
+    pipe = cls.from_pipe(getattr(diffusers, spec.pipeline_class).from_pretrained(
+        builtin_path(f"tiny-{name}"), **({"text_encoder_3": None, "tokenizer_3": None} if name == "sd3" else {})))
+    checked = 0
+    for steps in (1, 3, 7, 10, 25, 50, 100):
+        for strength in (0.05, 0.1, 0.29, 0.3, 0.33, 0.5, 0.55, 0.7, 0.75, 0.99, 1.0):
+            pipe.scheduler.set_timesteps(steps)
+            timesteps, runs = pipe.get_timesteps(steps, strength, "cpu")
+            assert effective_steps(steps, strength, spec.strength_rounding) == runs == len(timesteps), \
+                (steps, strength)
+            checked += 1
+    assert checked == 77
+    assert family("sd").strength_rounding != family("flux").strength_rounding  # the rule really differs
+
+
+def test_each_strength_runs_exactly_its_effective_steps(mixed: Path) -> None:
+    seen = 0
+    for record in _generations(mixed):
+        cell = record["cell"]
+        if cell["task"] not in {"image-to-image", "inpainting"}:
+            continue
+        assert record["status"] == "ok", record.get("error")
+        rounding = family(cell["family"]).strength_rounding
+        assert record["effective_steps"] == effective_steps(10, cell["strength"], rounding)
+        # the probe's loop count (one mark per iteration) is the independent check
+        assert record["evaluations"] == len(record["step_s"]) == record["effective_steps"]
+        assert record["phases_s"]["image_encode"] > 0  # the input image went through the VAE encoder
+        seen += 1
+    assert seen == 2 * 2 * 2 * 2 + 2 * 2  # sd and sdxl x two tasks x two strengths, flux x two, 2 repeats
+    by_model = {(r["cell"]["model"], r["cell"]["strength"]): r["effective_steps"] for r in _generations(mixed)
+                if r["cell"]["task"] == "image-to-image"}
+    assert by_model[("sd", 0.55)] == 5 and by_model[("flux", 0.55)] == 6  # floor of kept vs floor of skipped
+
+
+def test_text_to_image_keeps_its_cell_ids_and_has_no_image_encoding(mixed: Path) -> None:
+    plain = [r for r in _generations(mixed) if r["cell"]["task"] == "text-to-image"]
+    assert plain and all("image_encode" not in r["phases_s"] and r.get("effective_steps") is None for r in plain)
+    # the task setting that every earlier result had does not change a cell's identity
+    from diffbench.plan import cell_identity
+
+    cell = dict(plain[0]["cell"])
+    model = {"source": cell["source"], "revision": cell["revision"], "variant": cell["variant"]}
+    settings = {k: v for k, v in cell.items() if k not in {"source", "family", "weights", "revision", "variant"}}
+    assert cell_identity(model, settings) == cell_identity(model, {k: v for k, v in settings.items() if k != "task"})
+
+
+def test_videos_have_the_frames_asked_for_and_a_moving_preview(mixed: Path) -> None:
+    videos = [r for r in _generations(mixed) if r["cell"]["task"] in {"text-to-video", "image-to-video"}]
+    assert len(videos) == (2 * 2 + 1) * 2
+    for record in videos:
+        assert record["status"] == "ok", record.get("error")
+        assert record["video_frames"] == record["cell"]["frames"]
+        assert record["evaluations"] == 3
+        assert record["phases_s"]["decode"] > 0
+    previews = [r for r in videos if r.get("image")]
+    assert len(previews) == 5  # one per cell
+    for record in previews:
+        data = safe_image(mixed, record["image"])
+        assert data is not None  # a PNG, checked like every thumbnail
+        with Image.open(io.BytesIO(data)) as preview:
+            assert preview.format == "PNG" and getattr(preview, "n_frames", 1) == record["cell"]["frames"]
+            first = np.asarray(preview.convert("RGB"))
+            preview.seek(preview.n_frames - 1)
+            last = np.asarray(preview.convert("RGB"))
+        assert max(first.shape[:2]) <= 128 and not np.array_equal(first, last)  # it moves
+    i2v = [r for r in videos if r["cell"]["task"] == "image-to-video"]
+    assert all(r["phases_s"]["image_encode"] > 0 for r in i2v)  # the first frame was encoded
+
+
+def test_video_metrics_per_frame_and_per_second_of_video(mixed: Path) -> None:
+    frame = with_metrics(load_results([mixed]).generations)
+    video = frame[frame["task"] == "text-to-video"]
+    expected = video["wall_s"] / video["video_frames"]
+    assert np.allclose(video["s_per_frame"], expected)
+    assert np.allclose(video["s_per_video_second"], video["wall_s"] / (video["video_frames"] / video["fps"]))
+    assert frame.loc[frame["task"] != "text-to-video", "s_per_frame"].isna().sum() > 0  # images have none
+    summary = cell_summary(frame)
+    assert summary.loc[summary["task"] == "text-to-video", "frames"].tolist() == [9, 17, 9, 17]
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ("{model: wan, task: image-to-image}", "a wan model runs text-to-video, not image-to-image"),
+    ("{model: wan, task: image-to-video}", "Wan image-to-video is its own checkpoint"),
+    ("{model: sd, strength: 0.5}", "strength applies to image-to-image and inpainting, not text-to-image"),
+    ("{model: sd, frames: 9}", "frames applies to video models"),
+    ("{model: wan, frames: 10}", "this model makes 4k+1 frames (e.g. 9 or 13); 10 is not one"),
+    ("{model: ltx, frames: 16}", "8k+1 frames (e.g. 9 or 17)"),
+    ("{model: sd, task: image-to-image, strength: 0.05, steps: 10}", "leaves no step to run"),
+    ("{model: sd, task: image-to-image, init_image: nowhere.png}", "image file"),
+    ("{model: sd, task: image-to-image, mask_image: m.png}", "mask_image applies to inpainting"),
+    ("{model: sd, task: text-to-image, init_image: x.png}", "init_image applies to tasks that start from an image"),
+    ("{model: sd, task: sideways}", "allowed: text-to-image, image-to-image, inpainting, text-to-video"),
+    ("{model: sd, task: inpainting, strength: 1.5}", "a number <= 1"),
+])
+def test_task_mistakes_are_one_line_errors_with_their_line(tmp_path: Path, entry: str, message: str) -> None:
+    suite = tmp_path / "bad.yaml"
+    suite.write_text("name: bad\nmodels:\n  sd: {source: 'builtin:tiny-sd'}\n  wan: {source: 'builtin:tiny-wan'}\n"
+                     "  ltx: {source: 'builtin:tiny-ltx'}\n"
+                     f"include:\n  - {entry}\n")
+    with pytest.raises(SuiteError) as caught:
+        load_suite(suite)
+    text = str(caught.value)
+    assert message in text and "\n" not in text
+    assert text.startswith(f"{suite}:7:"), text  # the include's line
+    result = subprocess.run([sys.executable, "-m", "diffbench.cli", "validate", str(suite)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_frames_rule() -> None:
+    assert frames_problem(81, 4) is None and frames_problem(161, 8) is None and frames_problem(1, 8) is None
+    assert frames_problem(80, 4) is not None and frames_problem(0, 4) is not None
+
+
+def test_given_input_image_and_mask_files_are_used(tmp_path: Path) -> None:
+    """A file the suite names is what the pipeline starts from. (The tiny models' random VAE
+    passes little of its input through, so the check on outputs is only that they differ;
+    the inputs themselves are checked exactly.)"""
+    from diffbench.execute.inputs import init_image, mask_image
+
+    Image.new("RGB", (32, 32), (0, 0, 0)).save(tmp_path / "black.png")
+    Image.new("RGB", (32, 32), (255, 255, 255)).save(tmp_path / "white.png")
+    Image.new("L", (32, 32), 255).save(tmp_path / "all.png")
+    settings = {"resolution": "64x48", "seed": 3, "init_image": "white.png", "mask_image": "all.png"}
+    given = np.asarray(init_image(settings, tmp_path))
+    assert given.shape == (48, 64, 3) and given.min() == 255  # the file, at the cell's resolution
+    assert np.asarray(mask_image(settings, tmp_path)).min() == 255
+    generated = {k: v for k, v in settings.items() if k not in {"init_image", "mask_image"}}
+    picture = np.asarray(init_image(generated, tmp_path))
+    assert np.array_equal(picture, np.asarray(init_image(generated, tmp_path)))  # the same from the same seed
+    assert not np.array_equal(picture, np.asarray(init_image({**generated, "seed": 4}, tmp_path)))
+    mask = np.asarray(mask_image(generated, tmp_path))
+    assert mask[24, 32] == 255 and mask[0, 0] == 0  # the middle is repainted, the border kept
+
+    suite = tmp_path / "inputs.yaml"
+    suite.write_text("name: inputs\nmodels:\n  sd: {source: 'builtin:tiny-sd'}\n"
+                     "defaults: {device: cpu, steps: 4, task: image-to-image, strength: 0.5}\n"
+                     "matrix:\n  init_image: [black.png, white.png]\nwarmup: 0\nrepeats: 1\n")
+    outcome = run_suite(load_suite(suite), tmp_path / "out")
+    shown = {r["cell"]["init_image"]: np.asarray(Image.open(io.BytesIO(safe_image(outcome.results_path, r["image"]))))
+             for r in _generations(outcome.results_path)}
+    assert set(shown) == {"black.png", "white.png"} and not np.array_equal(shown["black.png"], shown["white.png"])
+
+
+def test_mixed_image_and_video_report_shows_previews_in_a_browser(mixed: Path, tmp_path: Path) -> None:
+    from test_report_browser import CHROMIUM, Page
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("headless Chromium is not installed")
+    from diffbench.report.html import build_report
+
+    info = build_report([mixed], tmp_path / "tasks.html")
+    seen = Page(info.path)
+    assert seen.console_errors == [] and seen.page_errors == []
+    assert all(url.startswith(("file://", "data:")) for url in seen.requests)
+    assert len(seen.images) == 16  # one per cell: 11 images, 5 video previews
+    assert all(complete and width > 0 and is_data_uri for complete, width, is_data_uri in seen.images)
+    assert "Video" in seen.text and "s per video second" in seen.text
+    assert "video · wan" in seen.text and "image-to-video" in seen.text
+    assert "seconds per clip against frames" in json.dumps(seen.html) or "chart-clip-frames" in seen.html
+    assert "chart-strength" in seen.html and all(count >= 1 for count in seen.traces)
