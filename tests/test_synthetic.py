@@ -106,3 +106,19 @@ def test_builtin_cache_is_kept_apart_per_library_versions() -> None:
     assert f"d{metadata.version('diffusers')}" in folder.name
     assert f"t{metadata.version('transformers')}" in folder.name
     assert (folder / "model_index.json").is_file()
+
+
+def test_wan_transformers_match_their_released_sizes() -> None:
+    """Wan 2.1 T2V: the names round. 1.3B is 1.42B parameters (its bf16 transformer is 2.84 GB,
+    localmodel-run.pages.dev/model/wan-2-1-t2v-1-3b); 14B is 14.3B."""
+    small, large = parameter_counts("wan-1.3b"), parameter_counts("wan-14b")
+    assert abs(2 * small["transformer"] - 2.84e9) <= 0.01 * 2.84e9
+    assert abs(large["transformer"] - 14e9) <= 0.03 * 14e9
+    assert small["vae"] == large["vae"] and abs(small["vae"] - 127e6) <= 0.01 * 127e6  # Wan-VAE: 127M
+    assert abs(small["text_encoder"] - 5.68e9) <= 0.01 * 5.68e9  # UMT5-XXL's encoder
+
+
+def test_ltx_video_transformer_is_two_billion() -> None:
+    counts = parameter_counts("ltx-video")
+    assert abs(counts["transformer"] - 2e9) <= 0.05 * 2e9
+    assert counts["text_encoder"] == parameter_counts("flux-schnell")["text_encoder_2"]  # the same T5-XXL

@@ -1,5 +1,5 @@
-"""Synthetic full-size models: the real architectures of SD1.5, SDXL, SD3.5 Medium and FLUX.1 from
-their public configurations, with random weights, built without downloading anything.
+"""Synthetic full-size models: the real architectures of SD1.5, SDXL, SD3.5 Medium, FLUX.1,
+Wan 2.1 (1.3B, 14B) and LTX-Video from their public configurations, with random weights, built without downloading anything.
 
 Modules are created on the meta device (no memory, no initialisation) and then materialised
 directly on the target device, where weights are filled with scaled random values: a 12B
@@ -50,6 +50,16 @@ SD35_MEDIUM = {"sample_size": 128, "patch_size": 2, "in_channels": 16, "num_laye
                "num_attention_heads": 24, "joint_attention_dim": 4096, "caption_projection_dim": 1536,
                "pooled_projection_dim": 2048, "out_channels": 16, "pos_embed_max_size": 384,
                "dual_attention_layers": tuple(range(13)), "qk_norm": "rms_norm"}
+# UMT5-XXL's encoder (Wan's text encoder): T5-XXL's shape with UMT5's 256k multilingual vocabulary.
+UMT5_XXL = {**T5_XXL, "vocab_size": 256384}
+# Wan 2.1 text-to-video, from the Wan team's published configs (wan/configs/wan_t2v_1_3B.py and
+# wan_t2v_14B.py: dim, ffn_dim, heads, layers); the VAE is AutoencoderKLWan's default, Wan 2.1's.
+WAN_COMMON = {"patch_size": (1, 2, 2), "attention_head_dim": 128, "in_channels": 16, "out_channels": 16,
+              "text_dim": 4096, "freq_dim": 256, "cross_attn_norm": True, "qk_norm": "rms_norm_across_heads",
+              "eps": 1e-6, "rope_max_seq_len": 1024}
+WAN_1_3B = {**WAN_COMMON, "num_attention_heads": 12, "ffn_dim": 8960, "num_layers": 30}  # dim 1536
+WAN_14B = {**WAN_COMMON, "num_attention_heads": 40, "ffn_dim": 13824, "num_layers": 40}  # dim 5120
+# LTX-Video 0.9 (2B): LTXVideoTransformer3DModel's and AutoencoderKLLTXVideo's defaults are its config.
 FLUX = {"patch_size": 1, "in_channels": 64, "num_layers": 19, "num_single_layers": 38, "attention_head_dim": 128,
         "num_attention_heads": 24, "joint_attention_dim": 4096, "pooled_projection_dim": 768,
         "axes_dims_rope": (16, 56, 56)}
@@ -72,6 +82,16 @@ SYNTHETIC: dict[str, ModelPreset] = {
                        {"resolution": "1024x1024", "guidance_scale": 0.0}, published={"transformer": 12_000_000_000}),
         ModelPreset("flux-dev", "flux", "FLUX.1 dev architecture (12B MMDiT with guidance embedding)",
                        {"resolution": "1024x1024", "guidance_scale": 3.5}, published={"transformer": 12_000_000_000}),
+        # Video: the names round (1.3B is 1.42B: 2.84 GB of bf16 weights); published = the name's figure.
+        ModelPreset("wan-1.3b", "wan", "Wan 2.1 T2V 1.3B architecture (DiT, UMT5-XXL, Wan-VAE)",
+                    {"resolution": "832x480", "guidance_scale": 5.0, "frames": 81, "fps": 16},
+                    published={"transformer": 1_300_000_000}),
+        ModelPreset("wan-14b", "wan", "Wan 2.1 T2V 14B architecture (DiT, UMT5-XXL, Wan-VAE)",
+                    {"resolution": "832x480", "guidance_scale": 5.0, "frames": 81, "fps": 16},
+                    published={"transformer": 14_000_000_000}),
+        ModelPreset("ltx-video", "ltx", "LTX-Video 0.9 architecture (2B video DiT, T5-XXL, 128-ch video VAE)",
+                    {"resolution": "704x480", "guidance_scale": 3.0, "frames": 161, "fps": 25},
+                    published={"transformer": 2_000_000_000}),
     )
 }
 
@@ -104,6 +124,12 @@ def _text_models(family: str, name: str) -> dict[str, Any]:
     if family == "flux":
         return {"text_encoder": _on_meta(CLIPTextModel, CLIPTextConfig(**CLIP_L)),
                 "text_encoder_2": _on_meta(T5EncoderModel, T5Config(**T5_XXL))}
+    if family == "wan":
+        from transformers import UMT5Config, UMT5EncoderModel
+
+        return {"text_encoder": _on_meta(UMT5EncoderModel, UMT5Config(**UMT5_XXL))}
+    if family == "ltx":
+        return {"text_encoder": _on_meta(T5EncoderModel, T5Config(**T5_XXL))}
     raise ValueError(f"no synthetic text encoders for family '{family}'")
 
 
@@ -111,9 +137,13 @@ def build_modules(name: str) -> dict[str, Any]:
     """Every weighted component of a synthetic model, on the meta device (no memory used)."""
     from diffusers import (
         AutoencoderKL,
+        AutoencoderKLLTXVideo,
+        AutoencoderKLWan,
         FluxTransformer2DModel,
+        LTXVideoTransformer3DModel,
         SD3Transformer2DModel,
         UNet2DConditionModel,
+        WanTransformer3DModel,
     )
 
     spec = SYNTHETIC[name]
@@ -130,6 +160,12 @@ def build_modules(name: str) -> dict[str, Any]:
     elif spec.family == "flux":
         modules["transformer"] = _on_meta(FluxTransformer2DModel, **FLUX, guidance_embeds=name == "flux-dev")
         modules["vae"] = _on_meta(AutoencoderKL, **{**VAE_16, "scaling_factor": 0.3611, "shift_factor": 0.1159})
+    elif spec.family == "wan":
+        modules["transformer"] = _on_meta(WanTransformer3DModel, **(WAN_14B if name == "wan-14b" else WAN_1_3B))
+        modules["vae"] = _on_meta(AutoencoderKLWan)
+    elif spec.family == "ltx":
+        modules["transformer"] = _on_meta(LTXVideoTransformer3DModel)
+        modules["vae"] = _on_meta(AutoencoderKLLTXVideo)
     return modules
 
 
@@ -219,6 +255,12 @@ def build_pipeline(name: str, device: Any, dtype: Any, seed: int = 1234, fill_de
         return diffusers.StableDiffusion3Pipeline(
             **modules, tokenizer=clip, tokenizer_2=clip, tokenizer_3=t5,
             scheduler=diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0))
+    if spec.family == "wan":  # Wan 2.1's scheduler: UniPC on flow sigmas, shift 3 at 480p
+        scheduler = diffusers.UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
+                                                      flow_shift=3.0)
+        return diffusers.WanPipeline(**modules, tokenizer=t5, scheduler=scheduler)
+    if spec.family == "ltx":
+        return diffusers.LTXPipeline(**modules, tokenizer=t5, scheduler=diffusers.FlowMatchEulerDiscreteScheduler())
     if spec.family != "flux":
         raise ValueError(f"no synthetic pipeline for family '{spec.family}'")
     shift = {"use_dynamic_shifting": True, "base_shift": 0.5, "max_shift": 1.15} if name == "flux-dev" else {
