@@ -392,14 +392,30 @@ def export(results: tuple[str, ...], fmt: str, level: str, output: str | None, f
 @click.option("--batch-size", type=int)
 @click.option("--dtype", "dtype")
 @click.option("--offload")
+@click.option("--frames", type=click.IntRange(1, 100_000),
+              help="Video: seconds per clip and peak memory at this many frames, from the clips measured at "
+                   "other frame counts with these steps.")
 @_skip_bad_lines_option
 def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gpu: str | None, sampler: str | None,
                      resolution: str | None, batch_size: int | None, dtype: str | None, offload: str | None,
-                     skip_bad_lines: bool) -> None:
-    """What would STEPS cost? Seconds per image from the fitted fixed + per-step cost, with an interval."""
-    from .analysis.costmodel import check_projections, estimate
+                     frames: int | None, skip_bad_lines: bool) -> None:
+    """What would STEPS cost? Seconds per image from the fitted fixed + per-step cost, with an interval
+    (video with --frames: seconds per clip and memory against clip length)."""
+    from .analysis.costmodel import EstimateError, check_projections, estimate, select
 
     frame = _selected(_read_results(results, skip_bad_lines), (), " ".join(results))
+    if frames is not None:
+        from .analysis.clips import clip_fits
+
+        chosen = select(frame, model=model, sampler=sampler, resolution=resolution, batch_size=batch_size,
+                        runtime_dtype=dtype, offload=offload, hardware=gpu)
+        fits = clip_fits(chosen[chosen["steps"] == steps]) if not chosen.empty else []
+        if not fits:
+            raise EstimateError(f"no video setting with {steps} steps was measured at two frame counts or more "
+                                "(matching the filters given)")
+        for fit in fits:
+            click.echo(fit.sentence(frames))
+        return
     answers = estimate(frame, steps, gpu=gpu, model=model, sampler=sampler, resolution=resolution,
                        batch_size=batch_size, runtime_dtype=dtype, offload=offload)
     for answer in answers:

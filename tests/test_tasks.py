@@ -225,3 +225,34 @@ def test_mixed_image_and_video_report_shows_previews_in_a_browser(mixed: Path, t
     assert "video · wan" in seen.text and "image-to-video" in seen.text
     assert "seconds per clip against frames" in json.dumps(seen.html) or "chart-clip-frames" in seen.html
     assert "chart-strength" in seen.html and all(count >= 1 for count in seen.traces)
+
+
+def test_clip_fit_recovers_a_known_cost_curve_and_flags_extrapolation() -> None:
+    import pandas as pd
+
+    from diffbench.analysis.clips import clip_fits
+
+    rows = []
+    for frames in (9, 41, 81, 121):
+        for repeat in range(3):
+            rows.append({"status": "ok", "warmup": False, "task": "text-to-video", "model": "ltx", "steps": 30,
+                         "hardware": "H100", "frames": frames, "s_per_image": 0.5 + 0.01 * frames + 2e-4 * frames**2,
+                         "peak_vram_device_bytes": (6 + 0.05 * frames) * 2**30, "peak_vram_reserved_bytes": np.nan,
+                         "peak_host_rss_bytes": 1e9})
+    [fit] = clip_fits(pd.DataFrame(rows))
+    seconds, memory = fit.predict(161)
+    assert seconds == pytest.approx(0.5 + 0.01 * 161 + 2e-4 * 161**2, rel=1e-9)
+    assert memory == pytest.approx(6 + 0.05 * 161, rel=1e-9)
+    assert fit.shape == "quadratic in frames" and fit.worst_fit_error() < 1e-9
+    assert "EXTRAPOLATED beyond the measured 9-121 frames" in fit.sentence(161)
+    assert "interpolated" in fit.sentence(61) and "device peak (NVML)" in fit.sentence(61)
+
+
+def test_estimate_frames_from_a_real_run(mixed: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "diffbench.cli", "estimate", str(mixed), "--steps", "3",
+                             "--frames", "13", "--model", "wan"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("wan") and "13 frames ->" in result.stdout and "interpolated" in result.stdout
+    missing = subprocess.run([sys.executable, "-m", "diffbench.cli", "estimate", str(mixed), "--steps", "5",
+                              "--frames", "13"], capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "measured at two frame counts" in missing.stderr

@@ -21,7 +21,8 @@ from .frames import key_text, measured, setting_label
 
 # Everything that shapes the cost except the step count.
 GROUP_COLUMNS = ("model", "hardware", "resolution", "batch_size", "runtime_dtype", "offload", "sampler", "attention",
-                 "compile", "vae_tiling", "vae_slicing", "vram_limit", "guidance_scale")
+                 "compile", "vae_tiling", "vae_slicing", "vram_limit", "guidance_scale", "lora", "cache", "task",
+                 "strength", "frames")
 
 
 @dataclass
@@ -244,14 +245,14 @@ class EstimateError(DiffbenchError, ValueError):
     """No result matches the question."""
 
 
-def estimate(frame: pd.DataFrame, steps: int, gpu: str | None = None, **wanted: Any) -> list[Estimate]:
-    """Seconds per image at `steps` for every measured setting matching `wanted` (axis=value),
-    on `gpu` (measured, or projected from a measured card when it was not)."""
+def select(frame: pd.DataFrame, **wanted: Any) -> pd.DataFrame:
+    """The measured generations whose settings match `wanted` (axis=value, each value as every
+    command understands it; None means any)."""
     from .values import UnknownValue, resolve_value
 
     data = measured(frame)
-    options = {"runtime_dtype": "dtype"}
-    for axis, value in wanted.items():  # each value as every command understands it
+    options = {"runtime_dtype": "dtype", "hardware": "gpu"}
+    for axis, value in wanted.items():
         if value is None:
             continue
         name = options.get(axis, axis)
@@ -260,6 +261,13 @@ def estimate(frame: pd.DataFrame, steps: int, gpu: str | None = None, **wanted: 
         except UnknownValue as exc:
             raise EstimateError(f"--{name.replace('_', '-')}: {exc}") from None
         data = data[key_text(data[axis]).isin(matches)]
+    return data
+
+
+def estimate(frame: pd.DataFrame, steps: int, gpu: str | None = None, **wanted: Any) -> list[Estimate]:
+    """Seconds per image at `steps` for every measured setting matching `wanted` (axis=value),
+    on `gpu` (measured, or projected from a measured card when it was not)."""
+    data = select(frame, **wanted)
     fits = fit_costs(data)
     if not fits:
         given = ", ".join(f"{k}={v}" for k, v in wanted.items() if v is not None) or "no filter"
