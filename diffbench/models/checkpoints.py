@@ -41,6 +41,11 @@ def safetensors_keys(path: Path) -> list[str]:
     return [k for k in header if k != "__metadata__"]
 
 
+def single_file_families() -> list[str]:
+    """Families whose whole pipeline loads from one file (those with known checkpoint layouts)."""
+    return [spec.name for spec in FAMILIES.values() if spec.checkpoint_markers]
+
+
 def family_from_keys(keys: list[str]) -> str | None:
     """The one family whose markers the keys carry; None when none (or several) do. SDXL's
     checkpoints also carry SD-like UNet keys, so the most specific marker is checked first."""
@@ -54,5 +59,5 @@ def checkpoint_family(path: Path) -> str:
     family = family_from_keys(safetensors_keys(path))
     if family is None:
         raise CheckpointError(f"cannot tell the model family of '{path.name}' from its tensor names; "
-                              f"set family: ({', '.join(FAMILIES)}) for this model")
+                              f"set family: ({', '.join(single_file_families())}) for this model")
     return family

@@ -101,6 +101,11 @@ def check_source(source: str, base_dir: Path, allow_pickle: bool, family_given: 
         if path.suffix.lower() in PICKLE_SUFFIXES and not allow_pickle:
             return (f"'{path.name}' is a pickle checkpoint, which can run code when loaded; "
                     "convert it to .safetensors or set allow_pickle: true for this model")
+        from .checkpoints import single_file_families
+
+        if family_given is not None and family_given not in single_file_families():
+            return (f"'{path.name}': a {family_given} pipeline cannot load from one file in diffusers; use its "
+                    f"diffusers folder or Hub id (single files: {', '.join(single_file_families())})")
         if family_given is None:
             if path.suffix.lower() not in SAFE_SUFFIXES:
                 return f"set family: for '{path.name}' (a pickle's tensor names cannot be read without loading it)"
