@@ -21,6 +21,8 @@ BACKENDS = (
     Backend("peft", "the lora axis (diffusers loads LoRAs through peft)", "pip install 'diffbench[lora]'"),
     Backend("ray", "--executor ray: cells on the nodes of a Ray cluster", "pip install 'diffbench[ray]'"),
     Backend("pyarrow", "export --format parquet", "pip install 'diffbench[parquet]'"),
+    Backend("torchao", "quantize: torchao:int8|fp8|int4", "pip install 'diffbench[quantization]'"),
+    Backend("optimum.quanto", "quantize: quanto:int8|fp8|int4", "pip install 'diffbench[quantization]'"),
 )
 
 

@@ -23,7 +23,7 @@ from .recorder import RunObserver
 
 # Axes shown in tables; the others appear only when the suite varies them.
 SHOWN_AXES = ("model", "task", "strength", "frames", "fps", "sampler", "steps", "resolution", "batch_size", "dtype", "offload", "guidance_scale",
-              "device", "gpu", "vram_limit", "attention", "lora", "cache", "compile", "vae_tiling", "vae_slicing", "seed", "prompt",
+              "device", "gpu", "vram_limit", "attention", "lora", "cache", "quantize", "compile", "vae_tiling", "vae_slicing", "seed", "prompt",
               "init_image", "mask_image")
 
 

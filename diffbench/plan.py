@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 # Settings whose change needs a fresh pipeline load; everything else (sampler, steps,
 # resolution, batch, guidance, seed, prompt, VAE tiling/slicing, strength, frames) is applied
 # to a loaded one. The task picks the pipeline class (built on the loaded weights).
-LOAD_KEYS = ("model", "device", "gpu", "dtype", "offload", "attention", "compile", "vram_limit", "task")
+LOAD_KEYS = ("model", "device", "gpu", "dtype", "offload", "attention", "compile", "vram_limit", "task", "quantize")
 
 
 # What a cell gets when neither the matrix, the model nor the suite says otherwise.

@@ -45,7 +45,7 @@ ByteCount = Annotated[int, Field(ge=0, le=MAX_BYTES)]
 # Settings added after results already existed, with the value that means what every earlier
 # result did (no cache, no LoRA, text-to-image): a cell line without them is read as that value,
 # and a cell with that value keeps the id it had before.
-UNUSED_SETTINGS: dict[str, str] = {"cache": "none", "lora": "none", "task": "text-to-image"}
+UNUSED_SETTINGS: dict[str, str] = {"cache": "none", "lora": "none", "quantize": "none", "task": "text-to-image"}
 
 
 class _Line(BaseModel):

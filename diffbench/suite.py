@@ -91,6 +91,14 @@ def _check_cache(value: Any) -> str:
     return canonical_cache(value) or "none"
 
 
+def _check_quantize(value: Any) -> str:
+    from .quantization import canonical_quantization
+
+    if not isinstance(value, str):
+        raise ValueError("expected none or LIBRARY:FORMAT such as torchao:int8 or quanto:int4")
+    return canonical_quantization(value)
+
+
 def _check_lora(value: Any) -> str:
     from .loras import canonical_loras
 
@@ -130,6 +138,8 @@ class AxisValues(BaseModel):
     lora: str | None = Field(None, description="none, or FILE.safetensors[@scale], several joined with '+'")
     cache: str | None = Field(None, description="step cache: none, first-block[@threshold], taylorseer[@interval], "
                                                 "pab[@skip_range]")
+    quantize: str | None = Field(None, description="weight quantization: none, torchao:int8|fp8|int4, "
+                                                    "quanto:int8|fp8|int4; @all adds the text encoders")
     task: Task | None = Field(None, description="text-to-image, image-to-image, inpainting, text-to-video or "
                                                 "image-to-video; default: the model's own")
     strength: Annotated[float, Field(gt=0, le=1)] | None = Field(
@@ -149,6 +159,8 @@ class AxisValues(BaseModel):
     _attention = field_validator("attention")(classmethod(lambda cls, v: None if v is None else _check_attention(v)))
     _lora = field_validator("lora", mode="before")(classmethod(lambda cls, v: None if v is None else _check_lora(v)))
     _cache = field_validator("cache", mode="before")(classmethod(lambda cls, v: None if v is None else _check_cache(v)))
+    _quantize = field_validator("quantize", mode="before")(
+        classmethod(lambda cls, v: None if v is None else _check_quantize(v)))
     _sampler = field_validator("sampler")(classmethod(lambda cls, v: None if v is None else _check_sampler(v)))
     _vram_limit = field_validator("vram_limit", mode="before")(
         classmethod(lambda cls, v: None if v is None else _check_vram_limit(v))

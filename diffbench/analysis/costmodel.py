@@ -21,7 +21,7 @@ from .frames import key_text, measured, setting_label
 
 # Everything that shapes the cost except the step count.
 GROUP_COLUMNS = ("model", "hardware", "resolution", "batch_size", "runtime_dtype", "offload", "sampler", "attention",
-                 "compile", "vae_tiling", "vae_slicing", "vram_limit", "guidance_scale", "lora", "cache", "task",
+                 "compile", "vae_tiling", "vae_slicing", "vram_limit", "guidance_scale", "lora", "cache", "quantize", "task",
                  "strength", "frames")
 
 

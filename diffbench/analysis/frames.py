@@ -15,7 +15,7 @@ from ..records import UNUSED_SETTINGS
 # never "auto"; `hardware` is the GPU name, or the CPU for CPU runs.
 SETTING_COLUMNS = ("model", "source", "hostname", "hardware", "runtime_device", "runtime_dtype", "sampler", "steps",
                    "resolution", "batch_size", "guidance_scale", "offload", "attention", "compile",
-                   "vae_tiling", "vae_slicing", "vram_limit", "lora", "cache", "task", "strength", "frames", "fps",
+                   "vae_tiling", "vae_slicing", "vram_limit", "lora", "cache", "quantize", "task", "strength", "frames", "fps",
                    "init_image", "mask_image", "seed", "prompt", "negative_prompt")
 # Axes people compare by, and the column holding each.
 AXIS_COLUMNS = {"gpu": "hardware", "hardware": "hardware", "host": "hostname", "dtype": "runtime_dtype",
@@ -101,7 +101,7 @@ def key_text(series: pd.Series) -> pd.Series:
 
 NAMED_IN_LABELS = {"batch_size", "guidance_scale", "seed", "compile", "vae_tiling", "vae_slicing", "offload",
                    "strength", "frames", "fps", "init_image", "mask_image",
-                   "vram_limit", "attention", "cache", "lora"}
+                   "vram_limit", "attention", "cache", "lora", "quantize"}
 
 
 def setting_label(row: pd.Series | dict[str, Any], columns: list[str]) -> str:

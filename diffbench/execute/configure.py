@@ -25,6 +25,7 @@ class Runtime:
     gpu_uuid: str | None = None
     vram_cap: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    quantization: dict[str, Any] | None = None  # what apply_quantization did (components, bytes, seconds)
 
     def describe(self) -> dict[str, Any]:
         described: dict[str, Any] = {"device": str(self.device), "dtype": self.dtype_name, "gpu_name": self.gpu_name,
@@ -37,6 +38,8 @@ class Runtime:
             described["torch_threads"] = torch.get_num_threads()
         if self.vram_cap:
             described.update(self.vram_cap)
+        if self.quantization:
+            described["quantization"] = dict(self.quantization)
         return described
 
 
@@ -273,6 +276,71 @@ def task_pipeline(pipe: Any, settings: dict[str, Any]) -> Any:
     if cls is None:
         raise NotApplicable(f"task '{settings['task']}' needs {wanted}, which this diffusers version lacks")
     return cls.from_pipe(pipe)
+
+
+def stored_bytes(module: Any) -> int:
+    """Bytes a module's weights and buffers occupy, counted inside quantized tensor subclasses
+    (an int8 weight with its scales), not at the float size they present."""
+    from torch.utils._python_dispatch import is_traceable_wrapper_subclass
+
+    def size(tensor: Any) -> int:
+        if is_traceable_wrapper_subclass(tensor):
+            names, _ = tensor.__tensor_flatten__()
+            return sum(size(getattr(tensor, name)) for name in names)
+        return int(tensor.numel() * tensor.element_size())
+
+    return sum(size(p) for p in module.parameters()) + sum(size(b) for b in module.buffers())
+
+
+def apply_quantization(pipe: Any, wanted: str | None) -> dict[str, Any] | None:
+    """Quantize the weights of the denoiser (and with @all the text encoders) of a loaded pipeline,
+    before it is placed on its device. Returns what was done, for the record: the components, their
+    bytes before and after, the seconds it took (load time, not generation time)."""
+    import importlib
+    import time
+
+    from ..measure.probe import denoiser_of
+    from ..quantization import LIBRARIES, parse_quantization
+
+    setting = parse_quantization(wanted or "none")
+    if setting is None:
+        return None
+    module_name, package = LIBRARIES[setting.library]
+    try:
+        importlib.import_module(module_name)
+    except ImportError:
+        raise NotApplicable(f"quantize '{setting.text}' needs {package}, which is not installed "
+                            f"(pip install {package}, or diffbench[quantization])") from None
+    components = {"unet" if getattr(pipe, "unet", None) is not None else "transformer": denoiser_of(pipe)}
+    if setting.scope == "all":
+        components.update({name: getattr(pipe, name) for name in ("text_encoder", "text_encoder_2", "text_encoder_3")
+                           if getattr(pipe, name, None) is not None})
+    before = {name: stored_bytes(module) for name, module in components.items()}
+    started = time.perf_counter()
+    try:
+        for module in components.values():
+            _quantize_module(module, setting.library, setting.format)
+    except (ImportError, RuntimeError, ValueError, TypeError, NotImplementedError, AssertionError) as exc:
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise NotApplicable(f"quantize '{setting.text}' cannot apply here: {type(exc).__name__}: {first}") from None
+    return {"quantize": setting.text, "components": sorted(components), "quantize_s": time.perf_counter() - started,
+            "weight_bytes_before": sum(before.values()),
+            "weight_bytes_after": sum(stored_bytes(module) for module in components.values())}
+
+
+def _quantize_module(module: Any, library: str, fmt: str) -> None:
+    if library == "quanto":
+        from optimum import quanto
+
+        weights = {"int8": quanto.qint8, "int4": quanto.qint4, "fp8": quanto.qfloat8}[fmt]
+        quanto.quantize(module, weights=weights)
+        quanto.freeze(module)  # the quantized weights replace the float ones (no float copy kept)
+        return
+    from torchao import quantization as ao
+
+    config = {"int8": ao.Int8WeightOnlyConfig, "fp8": ao.Float8WeightOnlyConfig,
+              "int4": ao.Int4WeightOnlyConfig}[fmt]()
+    ao.quantize_(module, config)
 
 
 def apply_cache(pipe: Any, wanted: str | None, applied: str | None) -> str | None:

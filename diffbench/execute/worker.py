@@ -26,7 +26,11 @@ def quiet_libraries() -> None:
     os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import logging
     import warnings
+
+    for noisy in ("torch.utils._pytree", "torchao"):  # import-time notices of optional quantization libraries
+        logging.getLogger(noisy).setLevel(logging.ERROR)
 
     warnings.filterwarnings("ignore")
     from diffusers.utils import logging as diffusers_logging
@@ -107,7 +111,14 @@ class Worker:
         from ..measure.probe import PipelineProbe, denoiser_of
         from ..measure.telemetry import TelemetrySampler
         from ..models.sources import load_pipeline
-        from .configure import cap_cuda_memory, place, set_attention, task_pipeline, torch_dtype
+        from .configure import (
+            apply_quantization,
+            cap_cuda_memory,
+            place,
+            set_attention,
+            task_pipeline,
+            torch_dtype,
+        )
         from .generation import Meters
 
         settings = self.cells[0]["cell"]
@@ -119,11 +130,14 @@ class Worker:
         if settings.get("vram_limit"):
             runtime.vram_cap = cap_cuda_memory(runtime.device, settings["vram_limit"], runtime.gpu_uuid)
         started = time.perf_counter()
-        # With offloading the weights live in host RAM: synthetic models are then built there.
-        build_device = runtime.device if settings["offload"] == "none" else "cpu"
+        # With offloading the weights live in host RAM: synthetic models are then built there. So they
+        # are when they get quantized: the full-precision weights must never have to fit the card.
+        quantized = settings.get("quantize") not in (None, "none")
+        build_device = runtime.device if settings["offload"] == "none" and not quantized else "cpu"
         pipe = load_pipeline(self.job["model"], torch_dtype(runtime.dtype_name), Path(self.job["base_dir"]),
                              build_device, fill_device=runtime.device)
         pipe = task_pipeline(pipe, settings)  # image-to-image, inpainting, image-to-video: same weights
+        runtime.quantization = apply_quantization(pipe, settings.get("quantize"))
         pipe.set_progress_bar_config(disable=True)
         place(pipe, settings, runtime)
         set_attention(denoiser_of(pipe), settings["attention"])

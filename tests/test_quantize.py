@@ -1,0 +1,89 @@
+"""Weight quantization (torchao, optimum-quanto) on real tiny pipelines: applied, counted, recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from diffbench.plan import make_plan
+from diffbench.quantization import QuantizeError, canonical_quantization, parse_quantization
+from diffbench.results import read_records
+from diffbench.runner import run_suite
+from diffbench.suite import load_suite
+from diffbench.yamlsource import SuiteError
+
+SUITE = """
+name: quantize
+models:
+  flux: {source: "builtin:tiny-flux"}
+  sd: {source: "builtin:tiny-sd"}
+defaults: {device: cpu, steps: 3}
+warmup: 0
+repeats: 2
+matrix:
+  model: [flux, sd]
+  quantize: [none, quanto:int8, torchao:int8, quanto:int4, quanto:fp8@all]
+"""
+
+
+@pytest.fixture(scope="module")
+def quantized(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    folder = tmp_path_factory.mktemp("quantize")
+    (folder / "q.yaml").write_text(SUITE)
+    outcome = run_suite(load_suite(folder / "q.yaml"), folder / "out")
+    return [r for r in read_records(outcome.results_path) if r["type"] == "generation"]
+
+
+def test_spellings_and_mistakes() -> None:
+    assert canonical_quantization(" TorchAO:INT8 ") == "torchao:int8"
+    assert canonical_quantization("quanto:int4@all") == "quanto:int4@all"
+    assert canonical_quantization("none") == "none" and parse_quantization("none") is None
+    for wrong in ("torchao", "torchao:int3", "bnb:nf4", "quanto:int8@unet"):
+        with pytest.raises(QuantizeError, match="allowed: none, or torchao:int8"):
+            parse_quantization(wrong)
+
+
+def test_a_bad_value_is_a_suite_error_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: b\nmodels:\n  sd: {source: 'builtin:tiny-sd'}\nmatrix:\n  quantize: [none, ao:int8]\n")
+    with pytest.raises(SuiteError, match=r"bad.yaml:5: field 'matrix.quantize\[1\]': given 'ao:int8'; 'ao:int8' is "
+                                         r"not a quantization; allowed: none"):
+        load_suite(path)
+
+
+def test_quantize_none_keeps_cell_ids_and_is_a_load_of_its_own(tmp_path: Path) -> None:
+    path = tmp_path / "q.yaml"
+    path.write_text(SUITE)
+    plan = make_plan(load_suite(path))
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(SUITE.replace("  quantize: [none, quanto:int8, torchao:int8, quanto:int4, quanto:fp8@all]\n", ""))
+    assert {c.cell_id for c in make_plan(load_suite(plain)).cells} <= {c.cell_id for c in plan.cells}
+    assert plan.loads == 10  # each quantization is its own pipeline load
+
+
+def test_weights_are_quantized_smaller_and_the_generations_run(quantized: list[dict[str, Any]]) -> None:
+    assert all(r["status"] == "ok" for r in quantized), [r.get("error") for r in quantized if r["status"] != "ok"]
+    by_setting: dict[tuple[str, str], dict[str, Any]] = {}
+    for record in quantized:
+        by_setting[(record["cell"]["model"], record["cell"]["quantize"])] = record["runtime"].get("quantization")
+    for model in ("flux", "sd"):
+        assert by_setting[(model, "none")] is None
+        int8 = by_setting[(model, "quanto:int8")]
+        denoiser = "transformer" if model == "flux" else "unet"
+        assert int8["components"] == [denoiser]
+        # 8-bit weights with their scales: well under half of the fp32 bytes, never more than a third
+        assert int8["weight_bytes_after"] < 0.34 * int8["weight_bytes_before"]
+        torchao = by_setting[(model, "torchao:int8")]
+        assert torchao["weight_bytes_before"] == int8["weight_bytes_before"]
+        if model == "flux":  # a transformer is linear layers: torchao's int8 takes them all
+            assert torchao["weight_bytes_after"] < 0.34 * torchao["weight_bytes_before"]
+        else:  # torchao's int8 weight-only quantizes linear layers only: a UNet's convolutions stay
+            assert int8["weight_bytes_after"] < torchao["weight_bytes_after"] < 0.9 * torchao["weight_bytes_before"]
+        int4 = by_setting[(model, "quanto:int4")]
+        assert int4["weight_bytes_after"] < int8["weight_bytes_after"]  # 4 bits take less than 8
+        every = by_setting[(model, "quanto:fp8@all")]
+        assert denoiser in every["components"] and "text_encoder" in every["components"]
+        assert every["weight_bytes_before"] > int8["weight_bytes_before"]  # the text encoders are counted too
+        assert every["quantize_s"] >= 0
