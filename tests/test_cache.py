@@ -22,12 +22,15 @@ name: cache
 models:
   flux: {source: "builtin:tiny-flux"}
   sd: {source: "builtin:tiny-sd"}
+  wan: {source: "builtin:tiny-wan"}
 defaults: {steps: 6, device: cpu, resolution: 64x64}
 matrix:
   model: [flux]
-  cache: [none, "first-block@0.000001", "first-block@9", taylorseer@2]
+  cache: [none, "first-block@0.000001", "first-block@9", taylorseer@2, magcache@0.5]
 include:
   - {model: sd, cache: first-block}
+  - {model: flux, cache: magcache@0.5, steps: 8}
+  - {model: wan, cache: magcache, steps: 4}
 warmup: 0
 repeats: 1
 """
@@ -58,7 +61,7 @@ def test_a_bad_cache_setting_says_what_is_allowed(text: str, message: str) -> No
 def test_a_bad_cache_in_a_suite_names_its_line(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     path.write_text(SUITE.replace("taylorseer@2", "tailorseer"))
-    with pytest.raises(SuiteError, match=r"s.yaml:8: .*unknown cache 'tailorseer'"):
+    with pytest.raises(SuiteError, match=r"s.yaml:9: .*unknown cache 'tailorseer'"):
         load_suite(path)
 
 
@@ -76,6 +79,7 @@ def test_caches_run_per_cell_and_record_the_work_that_ran(tmp_path: Path) -> Non
     outcome = run_suite(load_suite(path), tmp_path / "out")
     records = [r for r in read_records(outcome.results_path) if r["type"] == "generation"]
     by_cache = {(r["cell"]["model"], r["cell"]["cache"]): r for r in records}
+    by_steps = {(r["cell"]["model"], r["cell"]["cache"], r["cell"]["steps"]): r for r in records}
 
     refused = by_cache[("sd", "first-block@0.05")]
     assert refused["status"] == "not_applicable" and "UNet2DConditionModel has no step-cache support" in refused["error"]
@@ -93,6 +97,13 @@ def test_caches_run_per_cell_and_record_the_work_that_ran(tmp_path: Path) -> Non
     # tiny model of few blocks that is still a large part of each step, but less than all of it.
     assert 1.0 < always_skips["denoiser_work"] < 5.0
     assert 1.0 < taylor["denoiser_work"] < 6.0
+    # MagCache with FLUX's calibrated ratios skips steps after its first 20%, set up for each step count
+    magcache_6, magcache_8 = by_steps[("flux", "magcache@0.5", 6)], by_steps[("flux", "magcache@0.5", 8)]
+    for record, steps in ((magcache_6, 6), (magcache_8, 8)):
+        assert record["status"] == "ok" and record["evaluations"] == steps, record.get("error")
+        assert 1.0 < record["denoiser_work"] < steps - 1
+    refused_mag = by_cache[("wan", "magcache@0.06")]
+    assert refused_mag["status"] == "not_applicable" and "diffusers ships them for FLUX only" in refused_mag["error"]
 
     # A cache that never skips computes exactly the uncached picture; one that always skips does not.
     folder = outcome.results_path.parent

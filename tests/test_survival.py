@@ -19,9 +19,9 @@ import torch
 from diffbench.execute.local import LocalExecutor
 from diffbench.execute.worker import Worker
 from diffbench.models.builtin import builtin_path
-from diffbench.results import ResultsError, load_results, read_records
 from diffbench.plan import make_plan
 from diffbench.recorder import RunObserver, RunOutcome
+from diffbench.results import ResultsError, load_results, read_records
 from diffbench.runner import StopSignals, run_suite
 from diffbench.suite import load_suite
 

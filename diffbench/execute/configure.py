@@ -343,15 +343,18 @@ def _quantize_module(module: Any, library: str, fmt: str) -> None:
     ao.quantize_(module, config)
 
 
-def apply_cache(pipe: Any, wanted: str | None, applied: str | None) -> str | None:
+def apply_cache(pipe: Any, wanted: str | None, applied: str | None, steps: int | None = None,
+                family: str | None = None) -> str | None:
     """Make the denoiser's step cache the cell's (`wanted`, canonical text or 'none'/None).
     Returns what is now applied. The cache is switched between cells of one load, so a cached
-    and an uncached cell share the loaded weights."""
+    and an uncached cell share the loaded weights. MagCache is set up for a step count (its
+    ratios are interpolated to it): it is applied anew when the steps change."""
     from ..caches import parse_cache
     from ..measure.probe import denoiser_of
 
     wanted = None if wanted in (None, "none") else wanted
-    if wanted == applied:
+    key = f"{wanted}#steps={steps}" if wanted and wanted.startswith("magcache") else wanted
+    if key == applied:
         return applied
     denoiser = denoiser_of(pipe)
     setting = parse_cache(wanted) if wanted else None
@@ -369,6 +372,14 @@ def apply_cache(pipe: Any, wanted: str | None, applied: str | None) -> str | Non
         config: Any = FirstBlockCacheConfig(threshold=value)
     elif name == "taylorseer":
         config = TaylorSeerCacheConfig(cache_interval=int(value))
+    elif name == "magcache":
+        if family != "flux":  # the ratios are calibrated per model: diffusers ships FLUX's only
+            raise NotApplicable(f"cache '{wanted}': MagCache needs magnitude ratios calibrated for the model; "
+                                f"diffusers ships them for FLUX only, not for {family}")
+        from diffusers.hooks import MagCacheConfig
+        from diffusers.hooks.mag_cache import FLUX_MAG_RATIOS
+
+        config = MagCacheConfig(threshold=value, num_inference_steps=steps or 28, mag_ratios=FLUX_MAG_RATIOS)
     else:  # pab: needs to know where in the schedule the pipeline is
         config = PyramidAttentionBroadcastConfig(spatial_attention_block_skip_range=int(value),
                                                  current_timestep_callback=lambda: pipe.current_timestep)
@@ -376,7 +387,7 @@ def apply_cache(pipe: Any, wanted: str | None, applied: str | None) -> str | Non
         denoiser.enable_cache(config)
     except (ValueError, TypeError, NotImplementedError) as exc:
         raise NotApplicable(f"cache '{wanted}' cannot apply to {type(denoiser).__name__}: {exc}") from None
-    return wanted
+    return key
 
 
 def apply_lora(pipe: Any, wanted: str | None, applied: str | None, base_dir: str) -> tuple[str | None, dict[str, Any]]:

@@ -188,7 +188,7 @@ class Worker:
                 self.lora = None  # a failed switch leaves no LoRA loaded (apply_lora unloads first)
                 raise
             try:
-                self.cache = apply_cache(pipe, settings.get("cache"), self.cache)
+                self.cache = apply_cache(pipe, settings.get("cache"), self.cache, settings["steps"], settings["family"])
             except NotApplicable:
                 self.cache = None  # likewise: the previous cache was disabled before the new one failed
                 raise
