@@ -324,7 +324,8 @@ def _model(check: Check, synthetic: str) -> tuple[str, str]:
     """The source and resolution a section runs: the real size on a GPU, tiny when rehearsing."""
     if check.cuda and not check.quick:
         return f"synthetic:{synthetic}", "1024x1024"
-    tiny = {"sdxl": "tiny-sdxl", "sd35-medium": "tiny-sd3", "flux-schnell": "tiny-flux"}[synthetic]
+    tiny = {"sdxl": "tiny-sdxl", "sd35-medium": "tiny-sd3", "flux-schnell": "tiny-flux",
+            "wan-1.3b": "tiny-wan"}[synthetic]
     return f"builtin:{tiny}", "64x64"
 
 
@@ -422,6 +423,51 @@ timeout_s: 300
             check.say(f"- compiled / eager seconds per image: {statistics.median(ok) / eager:.3f}")
 
 
+def quantize_check(check: Check) -> None:
+    """Weight quantization on CUDA: bytes resident and speed of torchao and quanto int8 against bf16."""
+    source, resolution = _model(check, "sdxl")
+    device = "cuda" if check.cuda else "auto"
+    records = _run_suite(check, "quantize", f"""name: quantize
+models:
+  sdxl: {{source: "{source}"}}
+defaults: {{resolution: {resolution}, steps: 8, device: {device}}}
+matrix:
+  quantize: [none, torchao:int8, quanto:int8]
+warmup: 1
+repeats: 3
+timeout_s: 300
+""")
+    _describe_generations(check, records, lambda c: f"SDXL {resolution} 8 steps, quantize {c['quantize']}")
+    for record in records:
+        info = (record.get("runtime") or {}).get("quantization")
+        if info and record["repeat"] == 0 and not record["warmup"]:
+            check.say(f"- {info['quantize']}: denoiser {_gib(info['weight_bytes_before'])} -> "
+                      f"{_gib(info['weight_bytes_after'])} GiB, quantized in {info['quantize_s']:.1f} s")
+
+
+def video_check(check: Check) -> None:
+    """Wan 2.1 1.3B text-to-video on CUDA: decode time and VRAM with and without VAE tiling."""
+    source, _ = _model(check, "wan-1.3b")
+    device = "cuda" if check.cuda else "auto"
+    resolution = "832x480" if check.cuda and not check.quick else "64x64"
+    records = _run_suite(check, "video", f"""name: video
+models:
+  wan: {{source: "{source}"}}
+defaults: {{resolution: {resolution}, steps: 4, frames: 17, device: {device}}}
+matrix:
+  vae_tiling: [false, true]
+warmup: 1
+repeats: 2
+timeout_s: 300
+""")
+    _describe_generations(check, records, lambda c: f"Wan 1.3B {resolution} 17 frames 4 steps, "
+                                                    f"VAE tiling {c['vae_tiling']}")
+    for record in records:
+        if record["status"] == "ok" and not record["warmup"] and record["repeat"] == 0:
+            check.say(f"- VAE tiling {record['cell']['vae_tiling']}: decode {record['phases_s']['decode']:.2f} s, "
+                      f"denoise {record['phases_s']['denoise']:.2f} s, {record.get('video_frames')} frames")
+
+
 SECTIONS: list[tuple[str, Callable[[Check], None], float, bool]] = [
     # name, function, estimated seconds on an H200, needs CUDA (else rehearsed only with --quick)
     ("speed", speed, 90, False),
@@ -430,6 +476,8 @@ SECTIONS: list[tuple[str, Callable[[Check], None], float, bool]] = [
     ("native", native, 100, True),
     ("offload-slow", offload_slow, 80, True),
     ("compile", compile_check, 120, True),
+    ("quantize", quantize_check, 120, True),
+    ("video", video_check, 150, True),
 ]
 
 
