@@ -99,6 +99,8 @@ register(Metric("it_s", "denoising steps per second", "it/s", "higher",
 register(Metric("step_ms", "median step latency", "ms", "lower", lambda f: _column(f, "step_s_median") * 1000))
 register(Metric("peak_vram_gib", "peak VRAM (torch allocated)", "GiB", "lower",
                 lambda f: _column(f, "peak_vram_allocated_bytes") / 2**30, summary="max"))
+register(Metric("decode_vram_gib", "peak VRAM during VAE decode (torch allocated)", "GiB", "lower",
+                lambda f: _column(f, "peak_vram_decode_bytes") / 2**30, summary="max", in_report=False))
 register(Metric("peak_rss_gib", "peak host RSS", "GiB", "lower",
                 lambda f: _column(f, "peak_host_rss_bytes") / 2**30, summary="max"))
 register(Metric("energy_j_per_image", "energy per image", "J", "lower", lambda f: _per_image(f, "energy_j")))

@@ -132,6 +132,7 @@ class GenerationLine(_Line):
     denoiser_work: Annotated[float, Field(ge=0, le=MAX_EVALUATIONS, allow_inf_nan=False)] | None = None  # step cache: full-evaluation equivalents that ran
     peak_vram_allocated_bytes: ByteCount | None = None
     peak_vram_reserved_bytes: ByteCount | None = None
+    peak_vram_decode_bytes: ByteCount | None = None  # torch's allocated peak during the VAE decode (CUDA)
     peak_vram_device_bytes: ByteCount | float | None = None  # NVML samples arrive as floats
     peak_host_rss_bytes: ByteCount | None = None
     host_rss_peak_exact: bool | None = None

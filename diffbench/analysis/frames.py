@@ -24,6 +24,7 @@ PROMPT_CHARS = 28
 WHOLE_NUMBER_SETTINGS = ("frames", "fps")
 PHASES = ("phase_text_encode", "phase_image_encode", "phase_denoise", "phase_decode", "phase_other")
 NUMERIC_FIELDS = ("wall_s", "evaluations", "denoiser_calls", "peak_vram_allocated_bytes", "peak_vram_reserved_bytes",
+                  "peak_vram_decode_bytes",
                   "peak_vram_device_bytes", "peak_host_rss_bytes", "energy_j", "phase_text_encode", "phase_denoise",
                   "phase_decode", "phase_other", "phase_image_encode", "step_s_sum", "step_s_median", "denoiser_work",
                   "effective_steps", "video_frames")

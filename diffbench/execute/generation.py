@@ -62,6 +62,7 @@ def measure_generation(pipe: Any, probe: PipelineProbe, meters: Meters, kwargs: 
         "peak_vram_allocated_bytes": allocated,
         "peak_vram_reserved_bytes": reserved,
         "peak_vram_device_bytes": telemetry["peak_device_used_bytes"] if telemetry else None,
+        "peak_vram_decode_bytes": timing.decode_peak_bytes,
         "peak_host_rss_bytes": meters.host.peak_bytes(),
         "host_rss_peak_exact": meters.host.resettable,
         # What the process already held when the generation began (memory kept from earlier

@@ -159,6 +159,7 @@ class Worker:
             if handle is not None:
                 meters.telemetry = TelemetrySampler(nvml.nvml(), handle, self.job.get("telemetry_hz", 20.0))
         probe = PipelineProbe(pipe, clock_for(runtime.device))
+        probe.memory = meters.cuda  # the VAE decode's own VRAM peak (CUDA only)
         return pipe, probe, meters, dict(pipe.scheduler.config), load_s
 
     def _run_cell(self, cell: dict[str, Any], pipe: Any, probe: Any, meters: Any,

@@ -55,16 +55,35 @@ class HostPeak:
 
 
 class TorchCudaPeak:
-    """torch's own view: peak bytes allocated by tensors and reserved by its caching allocator."""
+    """torch's own view: peak bytes allocated by tensors and reserved by its caching allocator.
 
-    def __init__(self, device: Any) -> None:
+    A phase (the VAE decode) can have its own peak without losing the generation's: at the
+    phase's start the peak so far is carried aside and the counters reset; the generation's peak
+    is then the larger of the carried and the current."""
+
+    def __init__(self, device: Any, cuda: Any = None) -> None:
         import torch
 
-        self._cuda = torch.cuda
+        self._cuda = cuda if cuda is not None else torch.cuda  # torch.cuda's memory statistics
         self._device = device
+        self._carried = (0, 0)
 
     def reset(self) -> None:
+        self._carried = (0, 0)
         self._cuda.reset_peak_memory_stats(self._device)
 
+    def phase_begin(self) -> None:
+        allocated, reserved = self._current()
+        self._carried = (max(self._carried[0], allocated), max(self._carried[1], reserved))
+        self._cuda.reset_peak_memory_stats(self._device)
+
+    def phase_peak(self) -> int:
+        """Peak bytes allocated since phase_begin (what was held when it began included)."""
+        return int(self._cuda.max_memory_allocated(self._device))
+
     def peaks(self) -> tuple[int, int]:
+        allocated, reserved = self._current()
+        return max(allocated, self._carried[0]), max(reserved, self._carried[1])
+
+    def _current(self) -> tuple[int, int]:
         return int(self._cuda.max_memory_allocated(self._device)), int(self._cuda.max_memory_reserved(self._device))

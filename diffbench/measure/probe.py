@@ -25,6 +25,7 @@ class GenerationTiming:
     denoiser_calls: int
     phases_s: dict[str, float]
     total_s: float
+    decode_peak_bytes: int | None = None  # torch's allocated peak while the VAE decoded (CUDA only)
 
 
 @dataclass
@@ -36,6 +37,7 @@ class _Marks:
     text: list[tuple[Any, Any]] = field(default_factory=list)
     decode: list[tuple[Any, Any]] = field(default_factory=list)
     encode: list[tuple[Any, Any]] = field(default_factory=list)  # the input image into latents (img2img, ...)
+    decode_peak: int | None = None
     denoiser_calls: int = 0
 
 
@@ -60,6 +62,9 @@ class PipelineProbe:
         # (for counting FLOPs afterwards, outside the timed region).
         self.capture = False
         self.captured: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+        # A memory meter with phase_begin/phase_peak (TorchCudaPeak): the VAE decode's own peak,
+        # the notorious spike of video pipelines, is then kept apart from the generation's.
+        self.memory: Any = None
         self._handles = [denoiser_of(pipe).register_forward_pre_hook(self._on_denoiser_call, with_kwargs=True)]
         self._restore: list[tuple[Any, str, Any]] = []
         self._wrap(pipe, "encode_prompt", "text")
@@ -75,11 +80,16 @@ class PipelineProbe:
         def timed(*args: Any, **kwargs: Any) -> Any:
             if not self._active:
                 return original(*args, **kwargs)
+            meter = self.memory if phase == "decode" else None
+            if meter is not None:
+                meter.phase_begin()
             begin = self.clock.mark()
             try:
                 return original(*args, **kwargs)
             finally:
                 getattr(self.marks, phase).append((begin, self.clock.mark()))
+                if meter is not None:
+                    self.marks.decode_peak = max(self.marks.decode_peak or 0, meter.phase_peak())
 
         # An instance attribute shadows the class method; `remove` deletes it again.
         self._restore.append((owner, method, owner.__dict__.get(method)))
@@ -125,7 +135,7 @@ class PipelineProbe:
         recycle = getattr(self.clock, "recycle", None)
         if recycle:
             recycle()
-        return GenerationTiming(step_s, m.denoiser_calls, phases, total)
+        return GenerationTiming(step_s, m.denoiser_calls, phases, total, m.decode_peak)
 
     def remove(self) -> None:
         for handle in self._handles:

@@ -116,7 +116,8 @@ def _videos(summary: pd.DataFrame) -> list[dict[str, Any]]:
                      "frames": row.get("frames"), "fps": row.get("fps"), "clip_s": clip_s,
                      "s_per_clip": row.get("s_per_image"), "s_per_frame": row.get("s_per_frame"),
                      "s_per_video_second": row.get("s_per_video_second"), "denoise": row.get("phase_denoise"),
-                     "decode": row.get("phase_decode"), "memory": row.get("card_memory_gib"),
+                     "decode": row.get("phase_decode"), "decode_vram": row.get("decode_vram_gib"),
+                     "memory": row.get("card_memory_gib"),
                      "memory_kind": row.get("card_memory_kind")})
     return _clean(rows)
 
