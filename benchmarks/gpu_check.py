@@ -442,7 +442,7 @@ timeout_s: 300
         info = (record.get("runtime") or {}).get("quantization")
         if info and record["repeat"] == 0 and not record["warmup"]:
             check.say(f"- {info['quantize']}: denoiser {_gib(info['weight_bytes_before'])} -> "
-                      f"{_gib(info['weight_bytes_after'])} GiB, quantized in {info['quantize_s']:.1f} s")
+                      f"{_gib(info['weight_bytes_after'])}, quantized in {info['quantize_s']:.1f} s")
 
 
 def video_check(check: Check) -> None:
@@ -465,7 +465,8 @@ timeout_s: 300
     for record in records:
         if record["status"] == "ok" and not record["warmup"] and record["repeat"] == 0:
             check.say(f"- VAE tiling {record['cell']['vae_tiling']}: decode {record['phases_s']['decode']:.2f} s, "
-                      f"denoise {record['phases_s']['denoise']:.2f} s, {record.get('video_frames')} frames")
+                      f"denoise {record['phases_s']['denoise']:.2f} s, {record.get('video_frames')} frames, "
+                      f"decode VRAM peak {_gib(record.get('peak_vram_decode_bytes'))}")
 
 
 SECTIONS: list[tuple[str, Callable[[Check], None], float, bool]] = [
