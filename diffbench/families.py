@@ -36,6 +36,7 @@ class FamilySpec:
     # with the diffusers pipeline that runs it on the same weights (built with `from_pipe`).
     other_tasks: tuple[tuple[str, str], ...] = ()
     strength_rounding: StrengthRounding = "floor_kept"  # see tasks.effective_steps
+    task_notes: tuple[tuple[str, str], ...] = ()  # task -> why this family's weights cannot run it
     # Video families: frames come in frame_multiple*k+1 (what the VAE packs), and the defaults.
     frame_multiple: int = 0
     default_frames: int | None = None
@@ -89,9 +90,10 @@ register(FamilySpec("flux", "flow", "FluxPipeline", "transformer", "1024x1024", 
                     other_tasks=(("image-to-image", "FluxImg2ImgPipeline"), ("inpainting", "FluxInpaintPipeline")),
                     strength_rounding="floor_skipped"))
 # Video. Wan 2.1 text-to-video (1.3B and 14B): 832x480, 81 frames at 16 fps, 4k+1 frames.
-# Its image-to-video is a separate checkpoint with an image encoder, not these weights.
 register(FamilySpec("wan", "flow", "WanPipeline", "transformer", "832x480", 5.0, "bf16", ("wan-ai/", "wan2."),
-                    frame_multiple=4, default_frames=81, default_fps=16))
+                    frame_multiple=4, default_frames=81, default_fps=16,
+                    task_notes=(("image-to-video", "Wan image-to-video is its own checkpoint, with an image "
+                                                   "encoder: name it as a model"),)))
 # LTX-Video: 704x480, 8k+1 frames at 25 fps (its model card's defaults); image-to-video on the same weights.
 register(FamilySpec("ltx", "flow", "LTXPipeline", "transformer", "704x480", 3.0, "bf16", ("ltx-video", "lightricks/ltx"),
                     other_tasks=(("image-to-video", "LTXImageToVideoPipeline"),),

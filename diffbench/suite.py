@@ -590,9 +590,9 @@ def _check_tasks(suite: Suite, cells: list[Any], check: _Checker, problems: list
         spec, settings = family_spec(cell.family), cell.settings
         task = settings["task"]
         if task not in spec.tasks:
+            why = dict(spec.task_notes).get(task)
             problem("task", "task", cell, f"a {spec.name} model runs {', '.join(spec.tasks)}, not {task}"
-                    + ("" if spec.name != "wan" or task != "image-to-video" else
-                       " (Wan image-to-video is its own checkpoint: name it as a model)"))
+                    + (f" ({why})" if why else ""))
             continue
         if task not in tasks.STRENGTH_TASKS and settings["strength"] is not None:
             problem("strength", "strength", cell, f"strength applies to image-to-image and inpainting, not {task}"

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from ..tasks import VIDEO_TASKS
-from .costmodel import GROUP_COLUMNS
-from .frames import card_memory, key_text, measured, setting_label
+from .costmodel import GROUP_COLUMNS, setting_groups
+from .frames import card_memory, measured, setting_label
 
 
 @dataclass
@@ -65,11 +65,8 @@ def clip_fits(frame: pd.DataFrame) -> list[ClipFit]:
         return []
     data = data[data["task"].isin(sorted(VIDEO_TASKS)) & data["frames"].notna()]
     columns = [c for c in (*GROUP_COLUMNS, "steps") if c in data and c != "frames"]
-    if data.empty:
-        return []
-    keyed = data.assign(**{f"_k_{c}": key_text(data[c]) for c in columns})
     fits = []
-    for _, group in keyed.groupby([f"_k_{c}" for c in columns], sort=False):
+    for settings, group in setting_groups(data, columns) if not data.empty else []:
         by_frames = group.groupby("frames")
         if by_frames.ngroups < 2:
             continue
@@ -77,7 +74,6 @@ def clip_fits(frame: pd.DataFrame) -> list[ClipFit]:
         seconds = [float(by_frames.get_group(f)["s_per_image"].median()) for f in by_frames.groups]
         memory = [card_memory(by_frames.get_group(f)[["peak_vram_device_bytes", "peak_vram_reserved_bytes",
                                                        "peak_host_rss_bytes"]].max()) for f in by_frames.groups]
-        settings = {c: group[c].iloc[0] for c in columns}
         fit = ClipFit(settings, "", counts, seconds, [m for m, _ in memory], memory[0][1])
         degree = 2 if len(counts) >= 3 else 1
         fit.time_coefficients = list(np.polynomial.polynomial.polyfit(counts, seconds, degree))

@@ -9,6 +9,7 @@ was not measured can be projected from one that was through the spec table, clea
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,16 +130,21 @@ def fit_group(settings: dict[str, Any], group: pd.DataFrame) -> CostFit:
                    _evals_per_step(group), x_mean=x_mean, x_ss=x_ss, unreliable=unreliable, step_medians=medians)
 
 
+def setting_groups(data: pd.DataFrame, columns: list[str]) -> Iterator[tuple[dict[str, Any], pd.DataFrame]]:
+    """The rows of each distinct combination of `columns` (missing values grouped, not dropped),
+    with that combination's settings, in order of first appearance."""
+    keyed = data.assign(**{f"_k_{c}": key_text(data[c]) for c in columns})
+    for _, group in keyed.groupby([f"_k_{c}" for c in columns], sort=False):
+        yield {c: group[c].iloc[0] for c in columns}, group
+
+
 def fit_costs(frame: pd.DataFrame) -> list[CostFit]:
     """One fit per setting (everything but steps) and GPU, from measured generations."""
     data = measured(frame)
     if data.empty:
         return []
-    columns = [c for c in GROUP_COLUMNS if c in data]
-    keyed = data.assign(**{f"_k_{c}": key_text(data[c]) for c in columns})
     fits = []
-    for _, group in keyed.groupby([f"_k_{c}" for c in columns], sort=False):
-        settings = {c: group[c].iloc[0] for c in columns}
+    for settings, group in setting_groups(data, [c for c in GROUP_COLUMNS if c in data]):
         fits.append(fit_group(settings, group))
     return fits
 

@@ -84,9 +84,11 @@ def _images(frame: pd.DataFrame, summary: pd.DataFrame) -> list[dict[str, Any]]:
     return sorted(images, key=lambda i: (i["group"], i["label"], i["host"]))
 
 
-def _is_video(summary: pd.DataFrame) -> pd.Series:
-    tasks = summary["task"] if "task" in summary else pd.Series(None, index=summary.index, dtype=object)
-    return tasks.isin(sorted(VIDEO_TASKS))
+def _task_is(summary: pd.DataFrame, tasks: frozenset[str]) -> pd.Series:
+    """Which settings ran one of `tasks` (none, in results from before tasks existed)."""
+    if "task" not in summary:
+        return pd.Series(False, index=summary.index)
+    return summary["task"].isin(sorted(tasks))
 
 
 def _task_charts(summary: pd.DataFrame) -> list[dict[str, Any]]:
@@ -94,8 +96,8 @@ def _task_charts(summary: pd.DataFrame) -> list[dict[str, Any]]:
     Only where such cells were measured at two values or more."""
     if summary.empty:
         return []
-    video = _is_video(summary)
-    strength = summary["task"].isin(sorted(STRENGTH_TASKS)) if "task" in summary else video & False
+    video = _task_is(summary, VIDEO_TASKS)
+    strength = _task_is(summary, STRENGTH_TASKS)
     charts = [("clip-frames", figures.cost_against(summary, "frames", video, "Video: seconds per clip against frames",
                                                    "frames per clip", y_title="seconds per clip (median)")),
               ("strength", figures.cost_against(summary, "strength", strength,
@@ -110,7 +112,7 @@ def _videos(summary: pd.DataFrame) -> list[dict[str, Any]]:
     if summary.empty:
         return []
     rows = []
-    for row in summary[_is_video(summary)].to_dict("records"):
+    for row in summary[_task_is(summary, VIDEO_TASKS)].to_dict("records"):
         clip_s = video_seconds(row.get("frames"), row.get("fps"))
         rows.append({"label": row["label"], "hostname": row["hostname"], "hardware": row.get("hardware"),
                      "frames": row.get("frames"), "fps": row.get("fps"), "clip_s": clip_s,
