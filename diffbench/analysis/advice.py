@@ -93,13 +93,18 @@ def advise(frame: pd.DataFrame, summary: pd.DataFrame) -> list[Advice]:
     found: list[Advice] = []
     if frame.empty:
         return found
-    labels = {(r["cell_id"], r["hostname"]): r["label"] for _, r in summary.iterrows()}
+    labels = dict(zip(zip(summary["cell_id"], summary["hostname"]), summary["label"])) if not summary.empty else {}
     warmups = frame[frame["warmup"].astype(bool) & (frame["status"] == "ok")].groupby(["cell_id", "hostname"]).size()
-    for (cell_id, host), group in measured(frame).groupby(["cell_id", "hostname"], sort=False):
+    data = measured(frame)
+    seconds, repeats = data["s_per_image"].to_numpy(dtype=float), data["repeat"].to_numpy()
+    throttling = "telemetry_throttled" in data
+    groups = data.groupby(["cell_id", "hostname"], sort=False).indices
+    for (cell_id, host), rows in sorted(groups.items(), key=lambda item: item[1][0]):  # in order of appearance
         subject = f"{labels.get((cell_id, host), cell_id)} on {host}"
-        found += check_repeats(subject, group.sort_values("repeat")["s_per_image"].to_numpy(dtype=float),
-                               int(warmups.get((cell_id, host), 0)))
-        if "telemetry_throttled" in group:
+        in_order = rows[np.argsort(repeats[rows], kind="stable")]
+        found += check_repeats(subject, seconds[in_order], int(warmups.get((cell_id, host), 0)))
+        if throttling:
+            group = data.iloc[rows]
             throttled = group[group["telemetry_throttled"].fillna(False).astype(bool)]
             if not throttled.empty:
                 reasons = sorted({r for rs in throttled["telemetry_throttle_reasons"] for r in (rs or [])})

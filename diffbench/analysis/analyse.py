@@ -18,10 +18,10 @@ from ..metrics import report_metrics
 from ..results import Results
 from . import stats
 from .advice import Advice, advise, software_mismatches
-from .compare import ComparisonTable, comparable_axes, compare, context_groups, noisy_cells, prepare
+from .compare import ComparisonTable, Prepared, comparable_axes, compare, noisy_cells, prepare, steps_contexts
 from .costmodel import CostFit, ProjectionCheck, check_projections, fit_group
 from .filters import apply_filters
-from .frames import cell_summary, measured, varying, with_metrics
+from .frames import cell_summary, with_metrics
 from .payoff import CompilePayoff, compile_payoffs
 from .quality import step_quality
 from .recommend import Recommendation, recommend
@@ -87,7 +87,7 @@ def analyse(results: Results, filters: list[str] | None = None, compare_axis: st
     return Analysis(
         results=results, frame=frame, steps=steps, summary=summary, axes=axes, comparisons=comparisons,
         quality=quality,
-        scaling=step_scaling(frame),
+        scaling=step_scaling(frame, prepared),
         recommendation=recommend(frame, summary=summary, quality=quality) if not empty else None,
         projections=check_projections(frame) if not empty else None,
         advice=advise(frame, summary) + software_mismatches(results.runs),
@@ -95,18 +95,25 @@ def analyse(results: Results, filters: list[str] | None = None, compare_axis: st
     )
 
 
-def step_scaling(frame: pd.DataFrame) -> list[StepScaling]:
-    data = measured(frame)
-    if data.empty:
+def step_scaling(frame: pd.DataFrame, prepared: Prepared | None = None) -> list[StepScaling]:
+    """Seconds per image against evaluations, per set of other settings (the contexts of a
+    comparison along steps, shared with it through `prepared`)."""
+    prep = prepared if prepared is not None else prepare(frame)
+    data = prep.data
+    if data.empty or "steps" not in data:
         return []
+    seconds = data["s_per_image"].to_numpy(dtype=float)
+    evaluations = data["evaluations"].to_numpy(dtype=float)
+    fitted = data[[c for c in ("evaluations", "s_per_image", "steps", "batch_size", "step_s_median") if c in data]]
     out = []
-    others = [c for c in varying(data) if c != "steps"]
-    for label, group in context_groups(data, others):
+    for label, rows_by_steps in steps_contexts(prep, np.isfinite(seconds)):
+        rows = np.sort(np.concatenate(list(rows_by_steps.values())))
         points = []
-        for evaluations, values in group.groupby("evaluations")["s_per_image"]:
+        for count in np.unique(evaluations[rows][np.isfinite(evaluations[rows])]):
+            values = seconds[rows[evaluations[rows] == count]]
             low, high, _ = stats.median_ci(values)
-            points.append(StepPoint(int(evaluations), stats.median(values), low, high))
-        fit = fit_group({}, group) if group["evaluations"].nunique() >= 2 else None
+            points.append(StepPoint(int(count), stats.median(values), low, high))
+        fit = fit_group({}, fitted.iloc[rows]) if len(points) >= 2 else None
         out.append(StepScaling(label, points, fit))
     return out
 

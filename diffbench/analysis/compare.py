@@ -104,7 +104,9 @@ class Prepared:
 
 def prepare(frame: pd.DataFrame, noisy: set[tuple[str, str]] | None = None) -> Prepared:
     data = measured(frame)
-    wanted = [c for c in (*SETTING_COLUMNS, *METRICS, "cell_id", "hostname") if c in data]
+    # (evaluations and step_s_median: the step-scaling fits share this frame)
+    wanted = [c for c in (*SETTING_COLUMNS, *METRICS, "cell_id", "hostname", "evaluations", "step_s_median")
+              if c in data]
     data = data[list(dict.fromkeys(wanted))].reset_index(drop=True)
     keys = {c: key_text(data[c]).to_numpy() for c in SETTING_COLUMNS if c in data}
     flagged = (np.array([(str(c), str(h)) in noisy for c, h in zip(data["cell_id"], data["hostname"])], dtype=bool)
@@ -158,6 +160,11 @@ def _grouping(prep: Prepared, column: str, mask: np.ndarray) -> list[tuple[str, 
         grouped.append((context, rows_by_value))
     prep.groupings[(column, mask.tobytes())] = grouped
     return grouped
+
+
+def steps_contexts(prep: Prepared, mask: np.ndarray) -> list[tuple[str, dict[str, np.ndarray]]]:
+    """The rows of `mask` by context (every other varying setting) and step count."""
+    return _grouping(prep, "steps", mask)
 
 
 def compare(frame: pd.DataFrame, by: str, baseline: str | None = None, metric: str = "s_per_image",
