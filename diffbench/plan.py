@@ -81,6 +81,8 @@ def cell_identity(model: dict[str, Any], settings: dict[str, Any]) -> str:
     """
     identity = {k: v for k, v in settings.items() if k != "model" and v is not None and (k, v) not in ABSENT}
     weights = {k: model.get(k) for k in ("source", "revision", "variant")}
+    if model.get("base"):  # only when set: the ids of models without one stay as they were
+        weights["base"] = model["base"]
     return _digest({"weights": weights, "settings": identity})
 
 
@@ -88,11 +90,13 @@ def _model_record(suite: Suite, name: str) -> dict[str, Any]:
     spec = suite.models[name]
     base_dir = Path(suite.base_dir or ".")
     kind = source_kind(spec.source, base_dir)
+    random = {kind, source_kind(spec.pipeline_source, base_dir)} & {"builtin", "synthetic"}
     return {
         "source": spec.source,
+        "base": spec.base,
         "kind": kind,
-        "family": spec.family or infer_family(spec.source, base_dir),
-        "weights": "random" if kind in {"builtin", "synthetic"} else "pretrained",
+        "family": spec.family or infer_family(spec.pipeline_source, base_dir),
+        "weights": "random" if random else "pretrained",
         "revision": spec.revision,
         "variant": spec.variant,
         "config": spec.config,
@@ -132,12 +136,12 @@ def _resolve(suite: Suite, explicit: dict[str, Any]) -> tuple[str, dict[str, Any
     model_defaults = spec.defaults.model_dump(exclude_none=True)
     if spec.dtype:
         model_defaults.setdefault("dtype", spec.dtype)
-    layers = [BUILTIN_DEFAULTS, builtin_defaults(spec.source), suite_defaults, model_defaults, explicit]
+    layers = [BUILTIN_DEFAULTS, builtin_defaults(spec.pipeline_source), suite_defaults, model_defaults, explicit]
     settings: dict[str, Any] = {}
     for layer in layers:
         settings.update({k: v for k, v in layer.items() if v is not None or k not in settings})
     settings["model"] = model_name
-    family = spec.family or infer_family(spec.source, Path(suite.base_dir or "."))
+    family = spec.family or infer_family(spec.pipeline_source, Path(suite.base_dir or "."))
     usual = families.family(family)
     if settings["resolution"] is None:  # each family's native resolution
         settings["resolution"] = usual.native_resolution

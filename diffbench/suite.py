@@ -152,6 +152,11 @@ class AxisValues(BaseModel):
         None, description="inpainting mask file, white where to repaint; default: the middle of the image")
 
     _dtype = field_validator("dtype", mode="before")(classmethod(lambda cls, v: _normalise_dtype(v)))
+
+    @property
+    def pipeline_source(self) -> str:
+        """Where the pipeline (its config, family and defaults) comes from: the base, if any."""
+        return self.base or self.source
     _resolution = field_validator("resolution", mode="before")(
         classmethod(lambda cls, v: None if v is None else parse_resolution(v))
     )
@@ -174,7 +179,12 @@ class ModelSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    source: str = Field(description="builtin:NAME, synthetic:NAME, a Hub id, a diffusers folder or a .safetensors file")
+    source: str = Field(description="builtin:NAME, synthetic:NAME, a Hub id, a diffusers folder, a .safetensors "
+                                    "file, or with base: a denoiser file (.gguf or .safetensors)")
+    base: str | None = Field(None, description="with a denoiser-only file as source (a .gguf, or a .safetensors of "
+                                               "the transformer or UNet alone): the pipeline it goes into "
+                                               "(builtin:NAME, a diffusers folder or a Hub id), which gives the "
+                                               "text encoders, the VAE and the denoiser's config")
     family: str | None = Field(None, description="a registered model family (sd, sdxl, sd3, flux, ...); inferred "
                                                  "when omitted")
     revision: str | None = None
@@ -186,6 +196,11 @@ class ModelSpec(BaseModel):
     defaults: AxisValues = Field(default_factory=AxisValues, description="per-model defaults, e.g. guidance_scale")
 
     _dtype = field_validator("dtype", mode="before")(classmethod(lambda cls, v: _normalise_dtype(v)))
+
+    @property
+    def pipeline_source(self) -> str:
+        """Where the pipeline (its config, family and defaults) comes from: the base, if any."""
+        return self.base or self.source
 
     @field_validator("family")
     @classmethod
@@ -506,9 +521,10 @@ def _cross_check(suite: Suite, check: _Checker, problems: list[SuiteError]) -> N
     for name, spec in suite.models.items():
         from .models.sources import check_source
 
-        problem = check_source(spec.source, base_dir, spec.allow_pickle, spec.family)
+        problem = check_source(spec.source, base_dir, spec.allow_pickle, spec.family, spec.base)
         if problem:
-            problems.append(check.fail(("models", name, "source"), f"model '{name}': {problem}"))
+            field_name = "base" if problem.startswith("base: ") else "source"
+            problems.append(check.fail(("models", name, field_name), f"model '{name}': {problem}"))
 
     _check_lora_files(suite, check, problems, base_dir)
     model_locs: list[tuple[str, Loc]] = [(m, ("matrix", "model", i)) for i, m in enumerate(suite.matrix.get("model", []))]

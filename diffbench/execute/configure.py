@@ -328,6 +328,16 @@ def apply_quantization(pipe: Any, wanted: str | None) -> dict[str, Any] | None:
             "weight_bytes_after": sum(stored_bytes(module) for module in components.values())}
 
 
+def file_quantization(pipe: Any, file_format: str) -> dict[str, Any]:
+    """The record of a denoiser that came quantized from its file (a .gguf): its format and the
+    bytes it holds in memory. No time: nothing was quantized here."""
+    from ..measure.probe import denoiser_of
+
+    name = "unet" if getattr(pipe, "unet", None) is not None else "transformer"
+    return {"quantize": f"gguf:{file_format}", "components": [name], "quantize_s": 0.0,
+            "weight_bytes_after": stored_bytes(denoiser_of(pipe))}
+
+
 def _quantize_module(module: Any, library: str, fmt: str) -> None:
     if library == "quanto":
         from optimum import quanto

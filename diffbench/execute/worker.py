@@ -110,10 +110,12 @@ class Worker:
         from ..measure.memory import HostPeak, TorchCudaPeak
         from ..measure.probe import PipelineProbe, denoiser_of
         from ..measure.telemetry import TelemetrySampler
-        from ..models.sources import load_pipeline
+        from ..models.sources import load_pipeline, prequantized_format
         from .configure import (
+            NotApplicable,
             apply_quantization,
             cap_cuda_memory,
+            file_quantization,
             place,
             set_attention,
             task_pipeline,
@@ -133,11 +135,16 @@ class Worker:
         # With offloading the weights live in host RAM: synthetic models are then built there. So they
         # are when they get quantized: the full-precision weights must never have to fit the card.
         quantized = settings.get("quantize") not in (None, "none")
+        file_format = prequantized_format(self.job["model"], Path(self.job["base_dir"]))
+        if file_format is not None and quantized:
+            raise NotApplicable(f"the denoiser is already quantized ({file_format}, from its .gguf file); quantize "
+                                f"'{settings['quantize']}' applies to full-precision weights: leave it none here")
         build_device = runtime.device if settings["offload"] == "none" and not quantized else "cpu"
         pipe = load_pipeline(self.job["model"], torch_dtype(runtime.dtype_name), Path(self.job["base_dir"]),
                              build_device, fill_device=runtime.device)
         pipe = task_pipeline(pipe, settings)  # image-to-image, inpainting, image-to-video: same weights
-        runtime.quantization = apply_quantization(pipe, settings.get("quantize"))
+        runtime.quantization = (file_quantization(pipe, file_format) if file_format is not None
+                                else apply_quantization(pipe, settings.get("quantize")))
         pipe.set_progress_bar_config(disable=True)
         place(pipe, settings, runtime)
         set_attention(denoiser_of(pipe), settings["attention"])

@@ -6,6 +6,7 @@ The checks here run at validate/plan time and must not import torch or diffusers
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -17,6 +18,7 @@ from .builtin import BUILTINS
 from .synthetic import SYNTHETIC
 
 SAFE_SUFFIXES = (".safetensors",)
+GGUF_SUFFIX = ".gguf"  # a quantized denoiser (llama.cpp's format); the rest of the pipeline comes from `base`
 PICKLE_SUFFIXES = (".ckpt", ".bin", ".pt", ".pth")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 SYNTHETIC_PREFIX = "synthetic:"
@@ -31,7 +33,7 @@ def source_kind(source: str, base_dir: Path) -> str:
     if source.startswith(SYNTHETIC_PREFIX):
         return "synthetic"
     path = resolve_path(source, base_dir)
-    if path.suffix.lower() in SAFE_SUFFIXES + PICKLE_SUFFIXES:
+    if path.suffix.lower() in (*SAFE_SUFFIXES, *PICKLE_SUFFIXES, GGUF_SUFFIX):
         return "file"
     if path.exists() or source.startswith((".", "/", "~")):
         return "folder"
@@ -53,12 +55,25 @@ def host_problem(model: dict[str, Any]) -> str | None:
     """Why this host cannot load `model` (a plan cell's model record) without starting a worker."""
     if model.get("kind") == "hub" and offline():
         return hub_cache_problem(model["source"], model.get("revision"))
+    if model.get("base"):
+        return _denoiser_file_problem(model)
     if model.get("kind") == "file" and offline() and not model.get("config"):
         return (f"single-file checkpoint '{model['source']}' needs its family's configuration, and HF_HUB_OFFLINE "
                 "is set: give config: a local diffusers folder of the same family (or a Hub id already in the "
                 "cache)")
     if model.get("kind") == "file" and offline() and HUB_ID.match(str(model["config"])):
         return hub_cache_problem(str(model["config"]))
+    return None
+
+
+def _denoiser_file_problem(model: dict[str, Any]) -> str | None:
+    import importlib.util
+
+    if str(model["source"]).lower().endswith(GGUF_SUFFIX) and importlib.util.find_spec("gguf") is None:
+        return (f"reading '{Path(model['source']).name}' needs the gguf package, which is not installed here "
+                "(pip install gguf, or diffbench[quantization])")
+    if HUB_ID.match(str(model["base"])) and offline() and not str(model["base"]).startswith((".", "/", "~")):
+        return hub_cache_problem(str(model["base"]), model.get("revision"))
     return None
 
 
@@ -77,9 +92,13 @@ def hub_cache_problem(repo_id: str, revision: str | None = None) -> str | None:
             f"(huggingface-cli download {repo_id}), or unset HF_HUB_OFFLINE")
 
 
-def check_source(source: str, base_dir: Path, allow_pickle: bool, family_given: str | None = None) -> str | None:
-    """A one-line problem with `source`, or None when it can be loaded (as far as can be told offline)."""
+def check_source(source: str, base_dir: Path, allow_pickle: bool, family_given: str | None = None,
+                 base: str | None = None) -> str | None:
+    """A one-line problem with `source` (or, starting 'base: ', with `base`), or None when it can be
+    loaded (as far as can be told offline)."""
     kind = source_kind(source, base_dir)
+    if base is not None or resolve_path(source, base_dir).suffix.lower() == GGUF_SUFFIX:
+        return _check_denoiser_file(source, base_dir, allow_pickle, family_given, base)
     if kind == "builtin":
         name = source[len(BUILTIN_PREFIX):]
         if name not in BUILTINS:
@@ -118,6 +137,38 @@ def check_source(source: str, base_dir: Path, allow_pickle: bool, family_given: 
         return None
     if not (path / "model_index.json").is_file():
         return f"folder '{source}' has no model_index.json (is it a diffusers pipeline folder?)"
+    return None
+
+
+def _check_denoiser_file(source: str, base_dir: Path, allow_pickle: bool, family_given: str | None,
+                         base: str | None) -> str | None:
+    """A denoiser-only file (source) going into a pipeline (base)."""
+    path = resolve_path(source, base_dir)
+    if source_kind(source, base_dir) != "file":
+        return (f"base: applies to a denoiser file as source (.gguf or .safetensors); '{source}' is a "
+                f"{source_kind(source, base_dir)} source, which is a whole pipeline already")
+    if base is None:
+        return (f"'{path.name}' holds a denoiser only: set base: to the pipeline it goes into (builtin:NAME, a "
+                "diffusers folder or a Hub id), which gives the text encoders, the VAE and the config")
+    base_kind = source_kind(base, base_dir)
+    if base_kind not in {"builtin", "folder", "hub"}:
+        return (f"base: '{base}' is a {base_kind} source; a base is a whole pipeline: builtin:NAME, a diffusers "
+                "folder or a Hub id")
+    problem = check_source(base, base_dir, allow_pickle, family_given)
+    if problem:
+        return f"base: {problem}"
+    if not path.exists():
+        return f"'{source}' does not exist (looked at {path})"
+    if path.suffix.lower() in PICKLE_SUFFIXES and not allow_pickle:
+        return (f"'{path.name}' is a pickle checkpoint, which can run code when loaded; "
+                "convert it to .safetensors or set allow_pickle: true for this model")
+    if path.suffix.lower() == GGUF_SUFFIX:
+        from .gguf_header import GgufError, gguf_tensors
+
+        try:
+            gguf_tensors(path)
+        except GgufError as exc:
+            return str(exc)
     return None
 
 
@@ -185,6 +236,8 @@ def load_pipeline(model: dict[str, Any], torch_dtype: Any, base_dir: Path, build
         extra = {component: None for component in BUILTINS[name].absent_components}
         return diffusers.DiffusionPipeline.from_pretrained(
             builtin_path(name), local_files_only=True, use_safetensors=True, **extra, **common)
+    if kind == "file" and model.get("base"):
+        return _with_denoiser_file(model, common, base_dir)
     if kind == "file":
         pipeline_class = getattr(diffusers, family(model["family"]).pipeline_class)
         config = model.get("config")
@@ -201,3 +254,44 @@ def load_pipeline(model: dict[str, Any], torch_dtype: Any, base_dir: Path, build
         trust_remote_code=bool(model.get("trust_remote_code", False)),
         **common,
     )
+
+
+def _with_denoiser_file(model: dict[str, Any], common: dict[str, Any], base_dir: Path) -> Any:
+    """The base pipeline with its denoiser read from the model's file instead of its own weights:
+    the file first (its config from the base), then the rest, so the base's own denoiser is never
+    loaded. A .gguf stays quantized in memory (diffusers' GGUF layers dequantize as they compute)."""
+    import diffusers
+
+    base = str(model["base"])
+    kind = source_kind(base, base_dir)
+    name = family(model["family"]).denoiser
+    if kind == "builtin":
+        from .builtin import builtin_path
+
+        builtin = base[len(BUILTIN_PREFIX):]
+        where: str = str(builtin_path(builtin))
+        extra: dict[str, Any] = {component: None for component in BUILTINS[builtin].absent_components}
+    else:
+        where = str(resolve_path(base, base_dir)) if kind == "folder" else base
+        extra = {"revision": model.get("revision"), "variant": model.get("variant")}
+    index = diffusers.DiffusionPipeline.load_config(where, local_files_only=offline() or kind != "hub",
+                                                    revision=extra.get("revision"))
+    library, class_name = index[name]
+    denoiser_class = getattr(importlib.import_module(library), class_name)
+    path = resolve_path(str(model["source"]), base_dir)
+    options: dict[str, Any] = {}
+    if path.suffix.lower() == GGUF_SUFFIX:
+        options["quantization_config"] = diffusers.GGUFQuantizationConfig(compute_dtype=next(iter(common.values())))
+    denoiser = denoiser_class.from_single_file(str(path), config=where, subfolder=name,
+                                               local_files_only=offline() or kind != "hub", **options, **common)
+    return diffusers.DiffusionPipeline.from_pretrained(where, local_files_only=offline() or kind != "hub",
+                                                       use_safetensors=True, **{name: denoiser}, **extra, **common)
+
+
+def prequantized_format(model: dict[str, Any], base_dir: Path) -> str | None:
+    """The weight format of a .gguf denoiser file ('Q8_0'), or None for any other source."""
+    if not str(model.get("source", "")).lower().endswith(GGUF_SUFFIX):
+        return None
+    from .gguf_header import gguf_tensors, weight_format
+
+    return weight_format(gguf_tensors(resolve_path(str(model["source"]), base_dir)))
