@@ -23,6 +23,8 @@ BACKENDS = (
     Backend("pyarrow", "export --format parquet", "pip install 'diffbench[parquet]'"),
     Backend("torchao", "quantize: torchao:int8|fp8|int4", "pip install 'diffbench[quantization]'"),
     Backend("optimum.quanto", "quantize: quanto:int8|fp8|int4", "pip install 'diffbench[quantization]'"),
+    Backend("bitsandbytes", "quantize: bnb:nf4|int8 (CUDA only)", "pip install bitsandbytes"),
+    Backend("gguf", "model sources ending .gguf (with base:)", "pip install 'diffbench[quantization]'"),
 )
 
 

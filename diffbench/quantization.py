@@ -16,8 +16,11 @@ from .errors import DiffbenchError
 
 # library -> (the module to import, the pip package) and the weight formats diffbench applies
 LIBRARIES: dict[str, tuple[str, str]] = {"torchao": ("torchao", "torchao"),
-                                         "quanto": ("optimum.quanto", "optimum-quanto")}
-FORMATS: dict[str, tuple[str, ...]] = {"torchao": ("int8", "fp8", "int4"), "quanto": ("int8", "fp8", "int4")}
+                                         "quanto": ("optimum.quanto", "optimum-quanto"),
+                                         "bnb": ("bitsandbytes", "bitsandbytes")}
+FORMATS: dict[str, tuple[str, ...]] = {"torchao": ("int8", "fp8", "int4"), "quanto": ("int8", "fp8", "int4"),
+                                       "bnb": ("nf4", "int8")}
+CUDA_ONLY = {"bnb"}  # bitsandbytes quantizes as the weights move onto a CUDA GPU
 SCOPES = ("denoiser", "all")
 
 

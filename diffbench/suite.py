@@ -139,7 +139,8 @@ class AxisValues(BaseModel):
     cache: str | None = Field(None, description="step cache: none, first-block[@threshold], taylorseer[@interval], "
                                                 "pab[@skip_range]")
     quantize: str | None = Field(None, description="weight quantization: none, torchao:int8|fp8|int4, "
-                                                    "quanto:int8|fp8|int4; @all adds the text encoders")
+                                                    "quanto:int8|fp8|int4, bnb:nf4|int8 (CUDA); @all adds the "
+                                                    "text encoders")
     task: Task | None = Field(None, description="text-to-image, image-to-image, inpainting, text-to-video or "
                                                 "image-to-video; default: the model's own")
     strength: Annotated[float, Field(gt=0, le=1)] | None = Field(

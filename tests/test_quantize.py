@@ -40,7 +40,8 @@ def test_spellings_and_mistakes() -> None:
     assert canonical_quantization(" TorchAO:INT8 ") == "torchao:int8"
     assert canonical_quantization("quanto:int4@all") == "quanto:int4@all"
     assert canonical_quantization("none") == "none" and parse_quantization("none") is None
-    for wrong in ("torchao", "torchao:int3", "bnb:nf4", "quanto:int8@unet"):
+    assert canonical_quantization("BNB:NF4") == "bnb:nf4"
+    for wrong in ("torchao", "torchao:int3", "bnb:fp4", "quanto:int8@unet"):
         with pytest.raises(QuantizeError, match="allowed: none, or torchao:int8"):
             parse_quantization(wrong)
 
@@ -87,3 +88,18 @@ def test_weights_are_quantized_smaller_and_the_generations_run(quantized: list[d
         assert denoiser in every["components"] and "text_encoder" in every["components"]
         assert every["weight_bytes_before"] > int8["weight_bytes_before"]  # the text encoders are counted too
         assert every["quantize_s"] >= 0
+
+
+def test_bitsandbytes_off_cuda_is_not_applicable_before_anything_loads(tmp_path: Path) -> None:
+    (tmp_path / "bnb.yaml").write_text("name: bnb\nmodels:\n  flux: {source: 'builtin:tiny-flux'}\n"
+                                       "defaults: {device: cpu, steps: 2}\nwarmup: 0\nrepeats: 1\n"
+                                       "matrix:\n  quantize: [bnb:nf4, bnb:int8@all]\n")
+    outcome = run_suite(load_suite(tmp_path / "bnb.yaml"), tmp_path / "out")
+    records = [r for r in read_records(outcome.results_path) if r["type"] == "generation"]
+    assert sorted(r["cell"]["quantize"] for r in records) == ["bnb:int8@all", "bnb:nf4"]
+    for record in records:
+        assert record["status"] == "not_applicable"
+        assert record["error"] == (f"quantize '{record['cell']['quantize']}' needs a CUDA GPU: bitsandbytes "
+                                   "quantizes as the weights move onto one (this cell's device is cpu)")
+    loads = [r for r in read_records(outcome.results_path) if r["type"] == "load"]
+    assert loads == []  # refused before the weights were read: a load writes its own record

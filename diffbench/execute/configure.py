@@ -292,7 +292,18 @@ def stored_bytes(module: Any) -> int:
     return sum(size(p) for p in module.parameters()) + sum(size(b) for b in module.buffers())
 
 
-def apply_quantization(pipe: Any, wanted: str | None) -> dict[str, Any] | None:
+def check_quantization_device(wanted: str | None, device: Any) -> None:
+    """NotApplicable, before anything is loaded, for a quantization this cell's device cannot run."""
+    from ..quantization import CUDA_ONLY, parse_quantization
+
+    setting = parse_quantization(wanted or "none")
+    device_type = getattr(device, "type", str(device or "cpu"))
+    if setting is not None and setting.library in CUDA_ONLY and device_type != "cuda":
+        raise NotApplicable(f"quantize '{setting.text}' needs a CUDA GPU: bitsandbytes quantizes as the weights "
+                            f"move onto one (this cell's device is {device_type})")
+
+
+def apply_quantization(pipe: Any, wanted: str | None, device: Any = None) -> dict[str, Any] | None:
     """Quantize the weights of the denoiser (and with @all the text encoders) of a loaded pipeline,
     before it is placed on its device. Returns what was done, for the record: the components, their
     bytes before and after, the seconds it took (load time, not generation time)."""
@@ -305,6 +316,7 @@ def apply_quantization(pipe: Any, wanted: str | None) -> dict[str, Any] | None:
     setting = parse_quantization(wanted or "none")
     if setting is None:
         return None
+    check_quantization_device(wanted, device)
     module_name, package = LIBRARIES[setting.library]
     try:
         importlib.import_module(module_name)
@@ -319,7 +331,10 @@ def apply_quantization(pipe: Any, wanted: str | None) -> dict[str, Any] | None:
     started = time.perf_counter()
     try:
         for module in components.values():
-            _quantize_module(module, setting.library, setting.format)
+            if setting.library == "bnb":
+                _bitsandbytes_module(module, setting.format, device)
+            else:
+                _quantize_module(module, setting.library, setting.format)
     except (ImportError, RuntimeError, ValueError, TypeError, NotImplementedError, AssertionError) as exc:
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         raise NotApplicable(f"quantize '{setting.text}' cannot apply here: {type(exc).__name__}: {first}") from None
@@ -336,6 +351,30 @@ def file_quantization(pipe: Any, file_format: str) -> dict[str, Any]:
     name = "unet" if getattr(pipe, "unet", None) is not None else "transformer"
     return {"quantize": f"gguf:{file_format}", "components": [name], "quantize_s": 0.0,
             "weight_bytes_after": stored_bytes(denoiser_of(pipe))}
+
+
+def _bitsandbytes_module(module: Any, fmt: str, device: Any) -> None:
+    """Every linear layer of `module` as bitsandbytes' 4-bit NF4 or 8-bit layer, quantized by moving
+    it onto the CUDA device (as diffusers' own bitsandbytes loading does); placement and offload
+    then move the quantized weights like any others."""
+    import bitsandbytes as bnb
+    import torch
+
+    for name, child in list(module.named_children()):
+        if not isinstance(child, torch.nn.Linear):
+            _bitsandbytes_module(child, fmt, device)
+            continue
+        bias = child.bias is not None
+        if fmt == "nf4":
+            layer = bnb.nn.Linear4bit(child.in_features, child.out_features, bias=bias,
+                                      compute_dtype=child.weight.dtype, quant_type="nf4")
+            layer.weight = bnb.nn.Params4bit(child.weight.data, requires_grad=False, quant_type="nf4")
+        else:
+            layer = bnb.nn.Linear8bitLt(child.in_features, child.out_features, bias=bias, has_fp16_weights=False)
+            layer.weight = bnb.nn.Int8Params(child.weight.data, requires_grad=False, has_fp16_weights=False)
+        if bias:
+            layer.bias = torch.nn.Parameter(child.bias.data, requires_grad=False)
+        setattr(module, name, layer.to(device))
 
 
 def _quantize_module(module: Any, library: str, fmt: str) -> None:

@@ -115,6 +115,7 @@ class Worker:
             NotApplicable,
             apply_quantization,
             cap_cuda_memory,
+            check_quantization_device,
             file_quantization,
             place,
             set_attention,
@@ -135,6 +136,7 @@ class Worker:
         # With offloading the weights live in host RAM: synthetic models are then built there. So they
         # are when they get quantized: the full-precision weights must never have to fit the card.
         quantized = settings.get("quantize") not in (None, "none")
+        check_quantization_device(settings.get("quantize"), runtime.device)
         file_format = prequantized_format(self.job["model"], Path(self.job["base_dir"]))
         if file_format is not None and quantized:
             raise NotApplicable(f"the denoiser is already quantized ({file_format}, from its .gguf file); quantize "
@@ -144,7 +146,7 @@ class Worker:
                              build_device, fill_device=runtime.device)
         pipe = task_pipeline(pipe, settings)  # image-to-image, inpainting, image-to-video: same weights
         runtime.quantization = (file_quantization(pipe, file_format) if file_format is not None
-                                else apply_quantization(pipe, settings.get("quantize")))
+                                else apply_quantization(pipe, settings.get("quantize"), runtime.device))
         pipe.set_progress_bar_config(disable=True)
         place(pipe, settings, runtime)
         set_attention(denoiser_of(pipe), settings["attention"])
