@@ -1,8 +1,9 @@
 """LoRAs as a setting: `lora: [none, style.safetensors@0.8, a.safetensors@0.7+b.safetensors@0.5]`.
 
-A value is `none` or one or more `FILE[@scale]` joined by `+` (several LoRAs at once). Files are
-.safetensors only (never a pickle), relative to the suite's folder. This module parses and
-checks; execute/configure.apply_lora loads them onto a pipeline.
+A value is `none` or one or more `FILE[@scale]` joined by `+` (several LoRAs at once), optionally
+after `fuse:` (merged into the weights, as people deploy a LoRA they keep: no extra work per
+step). Files are .safetensors only (never a pickle), relative to the suite's folder. This module
+parses and checks; execute/configure.apply_lora loads them onto a pipeline.
 """
 
 from __future__ import annotations
@@ -27,9 +28,22 @@ class LoraSpecError(ValueError):
     pass
 
 
+FUSE_PREFIX = "fuse:"
+
+
+def is_fused(text: str | None) -> bool:
+    """Whether a setting merges its LoRAs into the weights (`fuse:...`)."""
+    return bool(text) and str(text).strip().lower().startswith(FUSE_PREFIX)
+
+
 def parse_loras(text: str) -> tuple[LoraUse, ...]:
-    """'a.safetensors@0.8+b.safetensors' -> the LoRAs with their scales; 'none' -> ()."""
+    """'a.safetensors@0.8+b.safetensors' (or 'fuse:' and that) -> the LoRAs with their scales;
+    'none' -> ()."""
     text = text.strip()
+    if is_fused(text):
+        text = text[len(FUSE_PREFIX):].strip()
+        if text.lower() in {"none", ""}:
+            raise LoraSpecError("'fuse:' needs LoRA files after it (e.g. fuse:style.safetensors@0.8)")
     if text.lower() in {"none", ""}:
         return ()
     uses = []
@@ -57,7 +71,7 @@ def parse_loras(text: str) -> tuple[LoraUse, ...]:
 def canonical_loras(text: str) -> str:
     """One spelling per setting: 'none', or the LoRAs with their scales written out."""
     uses = parse_loras(text)
-    return "+".join(u.text for u in uses) if uses else "none"
+    return (FUSE_PREFIX if is_fused(text) else "") + "+".join(u.text for u in uses) if uses else "none"
 
 
 def missing_files(text: str, base_dir: Path) -> list[str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import families, samplers, tasks
+from .loras import is_fused
 from .models.sources import builtin_defaults, infer_family, source_kind
 from .records import UNUSED_SETTINGS
 
@@ -52,6 +53,8 @@ class Cell:
     @property
     def load_key(self) -> str:
         key = {k: self.settings[k] for k in LOAD_KEYS if k != "model"}
+        if is_fused(self.settings.get("lora")):  # fused LoRAs change the weights: a load of their own
+            key["lora"] = self.settings["lora"]
         return _digest({"model": self.model, **key})
 
     def resolved(self) -> dict[str, Any]:

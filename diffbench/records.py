@@ -129,6 +129,7 @@ class GenerationLine(_Line):
     graphs_compiled: Count | None = None  # graphs compiled inside it: the first call, then recompiles
     lora_load_s: Seconds | None = None  # loading this cell's LoRAs onto the loaded pipeline (not in wall_s)
     lora_unload_s: Seconds | None = None  # removing the previous cell's LoRAs first
+    lora_fuse_s: Seconds | None = None  # merging them into the weights (lora: fuse:...)
     denoiser_work: Annotated[float, Field(ge=0, le=MAX_EVALUATIONS, allow_inf_nan=False)] | None = None  # step cache: full-evaluation equivalents that ran
     peak_vram_allocated_bytes: ByteCount | None = None
     peak_vram_reserved_bytes: ByteCount | None = None

@@ -135,7 +135,8 @@ class AxisValues(BaseModel):
     vae_tiling: bool | None = None
     vae_slicing: bool | None = None
     vram_limit: str | None = Field(None, description="cap CUDA memory to emulate a smaller card: 12GiB or 'RTX 3060'")
-    lora: str | None = Field(None, description="none, or FILE.safetensors[@scale], several joined with '+'")
+    lora: str | None = Field(None, description="none, or FILE.safetensors[@scale], several joined with '+'; "
+                                               "fuse: before them merges them into the weights")
     cache: str | None = Field(None, description="step cache: none, first-block[@threshold], taylorseer[@interval], "
                                                 "pab[@skip_range]")
     quantize: str | None = Field(None, description="weight quantization: none, torchao:int8|fp8|int4, "

@@ -48,6 +48,7 @@ def write_lora(folder: Path, name: str, seed: int) -> None:
 @pytest.mark.parametrize(("text", "canonical"), [
     ("none", "none"), ("a.safetensors", "a.safetensors@1"), ("a.safetensors@0.80", "a.safetensors@0.8"),
     ("a.safetensors@0.5 + b.safetensors@0.25", "a.safetensors@0.5+b.safetensors@0.25"),
+    ("FUSE: a.safetensors@0.80", "fuse:a.safetensors@0.8"),
 ])
 def test_lora_settings_have_one_spelling(text: str, canonical: str) -> None:
     assert canonical_loras(text) == canonical
@@ -57,6 +58,7 @@ def test_lora_settings_have_one_spelling(text: str, canonical: str) -> None:
     ("style.ckpt@1", "a LoRA is a .safetensors file"),
     ("a.safetensors@strong", "must be a number"),
     ("a.safetensors+a.safetensors", "named twice"),
+    ("fuse:none", "'fuse:' needs LoRA files after it"),
 ])
 def test_a_bad_lora_setting_says_what_is_allowed(text: str, message: str) -> None:
     with pytest.raises(LoraSpecError, match=message):
@@ -99,3 +101,33 @@ def test_loras_apply_per_cell_and_leave_the_base_model_untouched(tmp_path: Path)
     fresh = run_suite(load_suite(alone), tmp_path / "out-alone")
     record = next(r for r in read_records(fresh.results_path) if r["type"] == "generation")
     assert (fresh.results_path.parent / record["image"]).read_bytes() == image["none"]
+
+
+def test_a_fused_lora_draws_the_unfused_picture_from_merged_weights_in_a_load_of_its_own(tmp_path: Path) -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from diffbench.plan import make_plan
+
+    write_lora(tmp_path, "style.safetensors", seed=1)
+    path = tmp_path / "s.yaml"
+    path.write_text(SUITE.replace('["style.safetensors@1", none, "style.safetensors@0", '
+                                  '"style.safetensors@0.5+detail.safetensors@0.5"]',
+                                  '["fuse:style.safetensors@1", none, "style.safetensors@1"]'))
+    suite = load_suite(path)
+    assert make_plan(suite).loads == 2  # the fused setting's weights are its own; the others share one load
+    outcome = run_suite(suite, tmp_path / "out")
+    records = {r["cell"]["lora"]: r for r in read_records(outcome.results_path) if r["type"] == "generation"}
+    assert all(r["status"] == "ok" for r in records.values()), [r.get("error") for r in records.values()]
+    fused, unfused, plain = records["fuse:style.safetensors@1"], records["style.safetensors@1"], records["none"]
+    assert fused["lora_fuse_s"] > 0 and fused["lora_load_s"] > 0 and "lora_fuse_s" not in unfused
+
+    def pixels(record: dict) -> np.ndarray:
+        data = (outcome.results_path.parent / record["image"]).read_bytes()
+        return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=int)
+
+    # merged weights compute the same picture up to float rounding; the base model's is another one
+    assert np.abs(pixels(fused) - pixels(unfused)).max() <= 2
+    assert np.abs(pixels(plain) - pixels(unfused)).mean() > 5

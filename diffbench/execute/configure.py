@@ -444,16 +444,20 @@ def apply_lora(pipe: Any, wanted: str | None, applied: str | None, base_dir: str
     `lora_unload_s` (removing the previous cell's), `lora_load_s` (loading and weighting this
     cell's), and the files' sizes. LoRAs stay unfused (peft layers, as diffusers loads them):
     unloading then restores the base weights exactly, so a later cell without a LoRA measures
-    the untouched model."""
+    the untouched model. A `fuse:` setting merges them into the weights and drops the peft
+    layers (`lora_fuse_s`), as a LoRA is deployed; the plan gives it a pipeline load of its own,
+    so fused weights never meet another cell."""
     import time
     from pathlib import Path
 
-    from ..loras import parse_loras
+    from ..loras import is_fused, parse_loras
 
     wanted = None if wanted in (None, "none") else wanted
     costs: dict[str, Any] = {}
     if wanted == applied:
         return applied, costs
+    if is_fused(applied):  # the plan's load groups rule this out; never measure merged weights as others
+        raise RuntimeError(f"LoRAs '{applied}' are fused into this pipeline's weights; '{wanted}' needs a fresh load")
     if wanted and not hasattr(pipe, "load_lora_weights"):
         raise NotApplicable(f"{type(pipe).__name__} cannot load LoRAs in this diffusers version")
     if applied is not None:
@@ -478,4 +482,9 @@ def apply_lora(pipe: Any, wanted: str | None, applied: str | None, base_dir: str
             pipe.unload_lora_weights()
         raise NotApplicable(f"LoRA '{wanted}' does not fit {type(pipe).__name__}: {str(exc)[:300]}") from None
     costs["lora_load_s"] = time.perf_counter() - started
+    if is_fused(wanted):
+        started = time.perf_counter()
+        pipe.fuse_lora(adapter_names=names)
+        pipe.unload_lora_weights()  # the merged weights stay; the peft layers go
+        costs["lora_fuse_s"] = time.perf_counter() - started
     return wanted, costs
