@@ -101,3 +101,54 @@ def write_sd_checkpoint(pipe: Any, path: Path) -> Path:
         tensors[f"cond_stage_model.transformer.text_model.{key.removeprefix('text_model.')}"] = value
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(path))
     return path
+
+
+OPEN_CLIP_LAYER = {"layer_norm1": "ln_1", "layer_norm2": "ln_2", "mlp.fc1": "mlp.c_fc", "mlp.fc2": "mlp.c_proj",
+                   "self_attn.out_proj": "attn.out_proj"}
+
+
+def open_clip_tensors(encoder: Any, prefix: str) -> dict[str, Any]:
+    """A CLIPTextModelWithProjection as OpenCLIP names it (SDXL's second text encoder): q, k and v
+    as one in_proj, the projection transposed."""
+    import torch
+
+    state = encoder.state_dict()
+    out = {f"{prefix}positional_embedding": state["text_model.embeddings.position_embedding.weight"],
+           f"{prefix}token_embedding.weight": state["text_model.embeddings.token_embedding.weight"],
+           f"{prefix}ln_final.weight": state["text_model.final_layer_norm.weight"],
+           f"{prefix}ln_final.bias": state["text_model.final_layer_norm.bias"],
+           f"{prefix}text_projection": state["text_projection.weight"].T}
+    for index in range(encoder.config.num_hidden_layers):
+        layer, block = f"text_model.encoder.layers.{index}.", f"{prefix}transformer.resblocks.{index}."
+        for kind in ("weight", "bias"):
+            out[f"{block}attn.in_proj_{kind}"] = torch.cat(
+                [state[f"{layer}self_attn.{p}_proj.{kind}"] for p in ("q", "k", "v")])
+            for new, old in OPEN_CLIP_LAYER.items():
+                out[f"{block}{old}.{kind}"] = state[f"{layer}{new}.{kind}"]
+    return out
+
+
+def write_sdxl_checkpoint(pipe: Any, path: Path) -> Path:
+    """An SDXL pipeline in the layout of the SDXL checkpoints on Civitai: the LDM UNet (with its
+    label embedding), the VAE, CLIP-L under conditioner.embedders.0 and OpenCLIP under
+    conditioner.embedders.1."""
+    from safetensors.torch import save_file
+
+    tensors = {}
+    unet_config = dict(pipe.unet.config)
+    for key, value in pipe.unet.state_dict().items():
+        if key.startswith("add_embedding."):
+            name = key.replace("add_embedding.linear_1", "label_emb.0.0").replace("add_embedding.linear_2",
+                                                                                "label_emb.0.2")
+        else:
+            name = unet_key(key, unet_config)
+        tensors[f"model.diffusion_model.{name}"] = value
+    levels = len(pipe.vae.config.block_out_channels)
+    for key, value in pipe.vae.state_dict().items():
+        name, conv = vae_key(key, levels)
+        tensors[f"first_stage_model.{name}"] = value[:, :, None, None] if conv else value
+    for key, value in pipe.text_encoder.state_dict().items():
+        tensors[f"conditioner.embedders.0.transformer.text_model.{key.removeprefix('text_model.')}"] = value
+    tensors.update(open_clip_tensors(pipe.text_encoder_2, "conditioner.embedders.1.model."))
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(path))
+    return path

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ldm_layout import write_sd_checkpoint
+from ldm_layout import write_sd_checkpoint, write_sdxl_checkpoint
 from safetensors.torch import save_file
 
 from diffbench.models.builtin import builtin_path
@@ -91,3 +91,22 @@ def test_offline_without_a_config_is_not_applicable_with_the_fix(checkpoint: Pat
     [record] = [r for r in read_records(outcome.results_path) if r["type"] == "generation"]
     assert record["status"] == "not_applicable"
     assert "needs its family's configuration, and HF_HUB_OFFLINE is set: give config:" in record["error"]
+
+
+def test_an_sdxl_checkpoint_in_the_civitai_layout_draws_the_folder_pipelines_picture(tmp_path: Path) -> None:
+    """SDXL's two text encoders under conditioner.embedders (CLIP-L as transformers names it,
+    OpenCLIP with q, k and v in one projection), its UNet with the label embedding, its VAE."""
+    from diffusers import StableDiffusionXLPipeline
+
+    pipe = StableDiffusionXLPipeline.from_pretrained(builtin_path("tiny-sdxl"))
+    write_sdxl_checkpoint(pipe, tmp_path / "tiny-sdxl.safetensors")
+    (tmp_path / "s.yaml").write_text(SUITE.replace("builtin:tiny-sd", "builtin:tiny-sdxl")
+                                     .replace("tiny-sd.safetensors", "tiny-sdxl.safetensors")
+                                     .format(config=builtin_path("tiny-sdxl")))
+    suite = load_suite(tmp_path / "s.yaml")
+    outcome = run_suite(suite, tmp_path / "out")
+    records = {r["cell"]["model"]: r for r in read_records(outcome.results_path) if r["type"] == "generation"}
+    assert records["file"]["status"] == "ok", records["file"].get("error")
+    assert records["file"]["cell"]["family"] == "sdxl"  # read from the tensor names
+    images = {name: (outcome.results_path.parent / r["image"]).read_bytes() for name, r in records.items()}
+    assert images["file"] == images["folder"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-BUILTIN_FORMAT = 1  # bump when a builder changes, so stale caches are rebuilt
+BUILTIN_FORMAT = 2  # bump when a builder changes, so stale caches are rebuilt
 CLIP_MAX_LENGTH = 77
 T5_MAX_LENGTH = 512
 SEED = 1234  # random weights, but the same random weights on every machine
@@ -223,18 +223,21 @@ def _build_sdxl(folder: Path) -> None:
 
     _seeded()
     vocab = _write_clip_tokenizer(folder / "_tok")
-    time_dim, projection = 8, 32
+    # Two encoders of different widths (CLIP-L 768 and OpenCLIP bigG 1280 in SDXL, 32 and 48 here),
+    # their hidden states concatenated for cross-attention: the widths are how diffusers tells the
+    # two apart in a single-file checkpoint.
+    time_dim, projection, width_2 = 8, 32, 48
     unet = UNet2DConditionModel(
         sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(32, 64),
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=64, attention_head_dim=(2, 4), transformer_layers_per_block=(1, 2),
+        cross_attention_dim=32 + width_2, attention_head_dim=(2, 4), transformer_layers_per_block=(1, 2),
         use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=time_dim,
         projection_class_embeddings_input_dim=6 * time_dim + projection, norm_num_groups=16,
     )
     tokenizer = CLIPTokenizer.from_pretrained(folder / "_tok")
     pipe = StableDiffusionXLPipeline(
         vae=_vae(4, force_upcast=True), text_encoder=CLIPTextModel(_clip_config(vocab)),
-        text_encoder_2=CLIPTextModelWithProjection(_clip_config(vocab, projection=projection)),
+        text_encoder_2=CLIPTextModelWithProjection(_clip_config(vocab, hidden=width_2, projection=projection)),
         tokenizer=tokenizer, tokenizer_2=tokenizer, unet=unet,
         scheduler=EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                                          timestep_spacing="leading", steps_offset=1),
