@@ -237,7 +237,7 @@ def load_pipeline(model: dict[str, Any], torch_dtype: Any, base_dir: Path, build
         return diffusers.DiffusionPipeline.from_pretrained(
             builtin_path(name), local_files_only=True, use_safetensors=True, **extra, **common)
     if kind == "file" and model.get("base"):
-        return _with_denoiser_file(model, common, base_dir)
+        return _with_denoiser_file(model, torch_dtype, common, base_dir)
     if kind == "file":
         pipeline_class = getattr(diffusers, family(model["family"]).pipeline_class)
         config = model.get("config")
@@ -256,7 +256,7 @@ def load_pipeline(model: dict[str, Any], torch_dtype: Any, base_dir: Path, build
     )
 
 
-def _with_denoiser_file(model: dict[str, Any], common: dict[str, Any], base_dir: Path) -> Any:
+def _with_denoiser_file(model: dict[str, Any], torch_dtype: Any, common: dict[str, Any], base_dir: Path) -> Any:
     """The base pipeline with its denoiser read from the model's file instead of its own weights:
     the file first (its config from the base), then the rest, so the base's own denoiser is never
     loaded. A .gguf stays quantized in memory (diffusers' GGUF layers dequantize as they compute)."""
@@ -274,18 +274,18 @@ def _with_denoiser_file(model: dict[str, Any], common: dict[str, Any], base_dir:
     else:
         where = str(resolve_path(base, base_dir)) if kind == "folder" else base
         extra = {"revision": model.get("revision"), "variant": model.get("variant")}
-    index = diffusers.DiffusionPipeline.load_config(where, local_files_only=offline() or kind != "hub",
-                                                    revision=extra.get("revision"))
+    local = offline() or kind != "hub"
+    index = diffusers.DiffusionPipeline.load_config(where, local_files_only=local, revision=extra.get("revision"))
     library, class_name = index[name]
     denoiser_class = getattr(importlib.import_module(library), class_name)
     path = resolve_path(str(model["source"]), base_dir)
     options: dict[str, Any] = {}
     if path.suffix.lower() == GGUF_SUFFIX:
-        options["quantization_config"] = diffusers.GGUFQuantizationConfig(compute_dtype=next(iter(common.values())))
-    denoiser = denoiser_class.from_single_file(str(path), config=where, subfolder=name,
-                                               local_files_only=offline() or kind != "hub", **options, **common)
-    return diffusers.DiffusionPipeline.from_pretrained(where, local_files_only=offline() or kind != "hub",
-                                                       use_safetensors=True, **{name: denoiser}, **extra, **common)
+        options["quantization_config"] = diffusers.GGUFQuantizationConfig(compute_dtype=torch_dtype)
+    denoiser = denoiser_class.from_single_file(str(path), config=where, subfolder=name, local_files_only=local,
+                                               **options, **common)
+    return diffusers.DiffusionPipeline.from_pretrained(where, local_files_only=local, use_safetensors=True,
+                                                       **{name: denoiser}, **extra, **common)
 
 
 def prequantized_format(model: dict[str, Any], base_dir: Path) -> str | None:
