@@ -424,7 +424,8 @@ timeout_s: 300
 
 
 def quantize_check(check: Check) -> None:
-    """Weight quantization on CUDA: bytes resident and speed of torchao and quanto int8 against bf16."""
+    """Weight quantization on CUDA: bytes resident and speed of torchao and quanto int8 and
+    bitsandbytes NF4 against bf16 (bitsandbytes' first real run: it cannot run on a CPU host)."""
     source, resolution = _model(check, "sdxl")
     device = "cuda" if check.cuda else "auto"
     records = _run_suite(check, "quantize", f"""name: quantize
@@ -432,7 +433,7 @@ models:
   sdxl: {{source: "{source}"}}
 defaults: {{resolution: {resolution}, steps: 8, device: {device}}}
 matrix:
-  quantize: [none, torchao:int8, quanto:int8]
+  quantize: [none, torchao:int8, quanto:int8, bnb:nf4]
 warmup: 1
 repeats: 3
 timeout_s: 300
