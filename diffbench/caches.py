@@ -1,7 +1,9 @@
-"""Step caches as a setting: `cache: first-block@0.1`, `taylorseer@4`, `pab@2`, or none.
+"""Step caches as a setting: `cache: first-block@0.1`, `taylorseer@4`, `pab@2`, `fastercache@2`,
+`magcache@0.06`, or none.
 
 A step cache reuses work of earlier denoising steps instead of computing the whole denoiser
-again (diffusers' hooks: First-Block Cache, TaylorSeer, Pyramid Attention Broadcast, MagCache). A cached
+again (diffusers' hooks: First-Block Cache, TaylorSeer, Pyramid Attention Broadcast, FasterCache,
+MagCache). A cached
 step is still a step, so `evaluations` does not change; what changes is how much of the
 denoiser runs, recorded per generation as `denoiser_work` (see measure/work.py).
 
@@ -34,6 +36,9 @@ CACHE_KINDS: dict[str, CacheKind] = {
         CacheKind("pab", "spatial_attention_block_skip_range", 2, True,
                   "Pyramid Attention Broadcast: reuse attention outputs for this many steps in the middle of "
                   "the schedule"),
+        CacheKind("fastercache", "spatial_attention_block_skip_range", 2, True,
+                  "FasterCache: compute attention every N steps after timestep 681 and extrapolate it between "
+                  "(attention weight 0.3, diffusers' FLUX example); guidance-distilled FLUX only in diffusers 0.42"),
         CacheKind("magcache", "threshold", 0.06, False,
                   "MagCache: skip steps while the accumulated error predicted from the model's calibrated "
                   "magnitude ratios stays under the threshold (diffusers ships FLUX's ratios)"),

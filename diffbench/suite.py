@@ -138,7 +138,7 @@ class AxisValues(BaseModel):
     lora: str | None = Field(None, description="none, or FILE.safetensors[@scale], several joined with '+'; "
                                                "fuse: before them merges them into the weights")
     cache: str | None = Field(None, description="step cache: none, first-block[@threshold], taylorseer[@interval], "
-                                                "pab[@skip_range]")
+                                                "pab[@skip_range], fastercache[@skip_range], magcache[@threshold]")
     quantize: str | None = Field(None, description="weight quantization: none, torchao:int8|fp8|int4, "
                                                     "quanto:int8|fp8|int4, bnb:nf4|int8 (CUDA); @all adds the "
                                                     "text encoders")

@@ -26,11 +26,12 @@ models:
 defaults: {steps: 6, device: cpu, resolution: 64x64}
 matrix:
   model: [flux]
-  cache: [none, "first-block@0.000001", "first-block@9", taylorseer@2, magcache@0.5]
+  cache: [none, "first-block@0.000001", "first-block@9", taylorseer@2, magcache@0.5, fastercache@3]
 include:
   - {model: sd, cache: first-block}
   - {model: flux, cache: magcache@0.5, steps: 8}
   - {model: wan, cache: magcache, steps: 4}
+  - {model: wan, cache: fastercache, steps: 4}
 warmup: 0
 repeats: 1
 """
@@ -39,13 +40,14 @@ repeats: 1
 @pytest.mark.parametrize(("text", "canonical"), [
     ("none", None), ("first-block", "first-block@0.05"), ("First_Block@0.2", "first-block@0.2"),
     ("taylorseer", "taylorseer@5"), ("taylorseer@3", "taylorseer@3"), ("pab", "pab@2"),
+    ("FasterCache", "fastercache@2"),
 ])
 def test_cache_settings_have_one_spelling(text: str, canonical: str | None) -> None:
     assert canonical_cache(text) == canonical
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("magic", "unknown cache 'magic'; allowed: none, first-block, taylorseer, pab"),
+    ("magic", "unknown cache 'magic'; allowed: none, first-block, taylorseer, pab, fastercache, magcache"),
     ("taylorseer@2.5", "must be a whole number"),
     ("taylorseer@inf", "must be a finite number"),
     ("taylorseer@nan", "must be a finite number"),
@@ -102,6 +104,12 @@ def test_caches_run_per_cell_and_record_the_work_that_ran(tmp_path: Path) -> Non
     for record, steps in ((magcache_6, 6), (magcache_8, 8)):
         assert record["status"] == "ok" and record["evaluations"] == steps, record.get("error")
         assert 1.0 < record["denoiser_work"] < steps - 1
+    # FasterCache on FLUX: attention reused on the steps after timestep 681, so less than all of it ran
+    faster = by_cache[("flux", "fastercache@3")]
+    assert faster["status"] == "ok" and faster["evaluations"] == 6, faster.get("error")
+    assert 1.0 < faster["denoiser_work"] < 6.0
+    refused_faster = by_cache[("wan", "fastercache@2")]
+    assert refused_faster["status"] == "not_applicable" and "FasterCache runs on FLUX only" in refused_faster["error"]
     refused_mag = by_cache[("wan", "magcache@0.06")]
     assert refused_mag["status"] == "not_applicable" and "diffusers ships them for FLUX only" in refused_mag["error"]
 

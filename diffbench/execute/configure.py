@@ -421,6 +421,17 @@ def apply_cache(pipe: Any, wanted: str | None, applied: str | None, steps: int |
         config: Any = FirstBlockCacheConfig(threshold=value)
     elif name == "taylorseer":
         config = TaylorSeerCacheConfig(cache_interval=int(value))
+    elif name == "fastercache":
+        # Verified on FLUX (guidance-distilled: no unconditional batch to skip). In diffusers 0.42 the
+        # hook fails inside Wan's and LTX-Video's transformers, so other families are refused up front.
+        if family != "flux":
+            raise NotApplicable(f"cache '{wanted}': FasterCache runs on FLUX only in this diffusers version (its "
+                                f"hook fails inside the transformers of Wan and LTX-Video); not on {family}")
+        from diffusers import FasterCacheConfig
+
+        config = FasterCacheConfig(spatial_attention_block_skip_range=int(value), is_guidance_distilled=True,
+                                   attention_weight_callback=lambda _: 0.3,
+                                   current_timestep_callback=lambda: pipe.current_timestep)
     elif name == "magcache":
         if family != "flux":  # the ratios are calibrated per model: diffusers ships FLUX's only
             raise NotApplicable(f"cache '{wanted}': MagCache needs magnitude ratios calibrated for the model; "
