@@ -36,5 +36,6 @@ def installed(module: str) -> bool:
 
 
 def backend_lines() -> list[str]:
-    return [f"  {b.module:<8} {'installed' if installed(b.module) else 'missing  '}  {b.used_for}"
+    width = max(len(b.module) for b in BACKENDS)
+    return [f"  {b.module:<{width}} {'installed' if installed(b.module) else 'missing  '}  {b.used_for}"
             + ("" if installed(b.module) else f" ({b.install})") for b in BACKENDS]
