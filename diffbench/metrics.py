@@ -103,6 +103,8 @@ register(Metric("decode_vram_gib", "peak VRAM during VAE decode (torch allocated
                 lambda f: _column(f, "peak_vram_decode_bytes") / 2**30, summary="max", in_report=False))
 register(Metric("peak_rss_gib", "peak host RSS", "GiB", "lower",
                 lambda f: _column(f, "peak_host_rss_bytes") / 2**30, summary="max"))
+register(Metric("denoiser_gib", "denoiser weights in memory", "GiB", "lower",
+                lambda f: _column(f, "runtime_denoiser_bytes") / 2**30, summary="max"))
 register(Metric("energy_j_per_image", "energy per image", "J", "lower", lambda f: _per_image(f, "energy_j")))
 register(Metric("images_per_kwh", "images per kWh", "images/kWh", "higher",
                 lambda f: JOULES_PER_KWH / f["energy_j_per_image"], in_report=False))

@@ -29,11 +29,15 @@ matrix:
 
 
 @pytest.fixture(scope="module")
-def quantized(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+def results_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("quantize")
     (folder / "q.yaml").write_text(SUITE)
-    outcome = run_suite(load_suite(folder / "q.yaml"), folder / "out")
-    return [r for r in read_records(outcome.results_path) if r["type"] == "generation"]
+    return run_suite(load_suite(folder / "q.yaml"), folder / "out").results_path
+
+
+@pytest.fixture(scope="module")
+def quantized(results_path: Path) -> list[dict[str, Any]]:
+    return [r for r in read_records(results_path) if r["type"] == "generation"]
 
 
 def test_spellings_and_mistakes() -> None:
@@ -88,6 +92,26 @@ def test_weights_are_quantized_smaller_and_the_generations_run(quantized: list[d
         assert denoiser in every["components"] and "text_encoder" in every["components"]
         assert every["weight_bytes_before"] > int8["weight_bytes_before"]  # the text encoders are counted too
         assert every["quantize_s"] >= 0
+
+
+def test_the_denoisers_resident_bytes_are_a_metric_the_report_compares(quantized: list[dict[str, Any]],
+                                                                        results_path: Path) -> None:
+    from diffbench.analysis.compare import compare
+    from diffbench.analysis.frames import with_metrics
+    from diffbench.results import load_results
+
+    for record in quantized:
+        info, resident = record["runtime"].get("quantization"), record["runtime"]["denoiser_bytes"]
+        if info is None:
+            plain = next(r for r in quantized if r["cell"]["model"] == record["cell"]["model"]
+                         and r["cell"]["quantize"] == "quanto:int8")
+            assert resident == plain["runtime"]["quantization"]["weight_bytes_before"]
+        elif info["components"] == [("transformer" if record["cell"]["model"] == "flux" else "unet")]:
+            assert resident == info["weight_bytes_after"]
+    frame = with_metrics(load_results([results_path]).generations)
+    table = compare(frame, "quantize", baseline="none", metric="denoiser_gib").frame()
+    flux_int8 = table[(table["quantize"] == "quanto:int8") & table["context"].str.contains("flux")].iloc[0]
+    assert flux_int8["ratio"] < 0.34
 
 
 def test_bitsandbytes_off_cuda_is_not_applicable_before_anything_loads(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ class Runtime:
     vram_cap: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
     quantization: dict[str, Any] | None = None  # what apply_quantization did (components, bytes, seconds)
+    denoiser_bytes: int | None = None  # the denoiser's weights as held in memory (quantized or not)
 
     def describe(self) -> dict[str, Any]:
         described: dict[str, Any] = {"device": str(self.device), "dtype": self.dtype_name, "gpu_name": self.gpu_name,
@@ -40,6 +41,8 @@ class Runtime:
             described.update(self.vram_cap)
         if self.quantization:
             described["quantization"] = dict(self.quantization)
+        if self.denoiser_bytes is not None:
+            described["denoiser_bytes"] = self.denoiser_bytes
         return described
 
 

@@ -119,6 +119,7 @@ class Worker:
             file_quantization,
             place,
             set_attention,
+            stored_bytes,
             task_pipeline,
             torch_dtype,
         )
@@ -147,6 +148,7 @@ class Worker:
         pipe = task_pipeline(pipe, settings)  # image-to-image, inpainting, image-to-video: same weights
         runtime.quantization = (file_quantization(pipe, file_format) if file_format is not None
                                 else apply_quantization(pipe, settings.get("quantize"), runtime.device))
+        runtime.denoiser_bytes = stored_bytes(denoiser_of(pipe))
         pipe.set_progress_bar_config(disable=True)
         place(pipe, settings, runtime)
         set_attention(denoiser_of(pipe), settings["attention"])
