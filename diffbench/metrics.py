@@ -31,6 +31,7 @@ class Metric:
     compute: Callable[[pd.DataFrame], pd.Series]  # from a frame of generations (raw fields and earlier metrics)
     summary: Summary = "median"  # how a cell's measured generations become one figure: peaks take the max
     in_report: bool = True  # a comparison table of its own in the report
+    counted: bool = False  # counted, not sampled (bytes of weights): the same setting gives the same value
 
     @property
     def time_like(self) -> bool:
@@ -104,7 +105,7 @@ register(Metric("decode_vram_gib", "peak VRAM during VAE decode (torch allocated
 register(Metric("peak_rss_gib", "peak host RSS", "GiB", "lower",
                 lambda f: _column(f, "peak_host_rss_bytes") / 2**30, summary="max"))
 register(Metric("denoiser_gib", "denoiser weights in memory", "GiB", "lower",
-                lambda f: _column(f, "runtime_denoiser_bytes") / 2**30, summary="max"))
+                lambda f: _column(f, "runtime_denoiser_bytes") / 2**30, summary="max", counted=True))
 register(Metric("energy_j_per_image", "energy per image", "J", "lower", lambda f: _per_image(f, "energy_j")))
 register(Metric("images_per_kwh", "images per kWh", "images/kWh", "higher",
                 lambda f: JOULES_PER_KWH / f["energy_j_per_image"], in_report=False))

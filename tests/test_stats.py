@@ -79,3 +79,13 @@ def test_rank_test_matches_scipy_case_by_case() -> None:
             continue
         expected = mannwhitneyu(a, b, alternative="two-sided", method="auto").pvalue
         assert stats.rank_test(a, b) == pytest.approx(expected, rel=1e-9, abs=1e-12), (m, n, trial)
+
+
+def test_a_counted_quantity_is_compared_exactly_and_only_when_constant() -> None:
+    quarter = stats.compare_exact([2.5, 2.5], [10.0, 10.0, 10.0])
+    assert quarter is not None and quarter.exact and quarter.verdict == "lower"
+    assert quarter.ratio == quarter.ratio_low == quarter.ratio_high == 0.25 and quarter.n_candidate == 2
+    assert stats.compare_exact([10.2], [10.0]).verdict == "negligible"  # 2%: under the minimum effect
+    assert stats.compare_exact([11.0], [10.0]).verdict == "higher"
+    assert stats.compare_exact([2.5, 2.6], [10.0]) is None  # it varies: a measurement, for the rank test
+    assert stats.compare_exact([1.0], [0.0]) is None and stats.compare_exact([], [1.0]) is None

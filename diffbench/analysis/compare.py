@@ -186,6 +186,7 @@ def compare(frame: pd.DataFrame, by: str, baseline: str | None = None, metric: s
         [baseline] = resolve_value(by, baseline, data, unique=True)
         if column == "steps":
             baseline += " steps"
+    counted = metric_named(metric).counted
     metric_values = data[metric].to_numpy(dtype=float)
     mask = np.isfinite(metric_values)
     if not mask.any():  # e.g. energy where there was no telemetry
@@ -203,9 +204,13 @@ def compare(frame: pd.DataFrame, by: str, baseline: str | None = None, metric: s
         for value in [base] + [v for v in values if v != base]:
             sample = metric_values[rows_by_value[value]]
             low, high, _ = stats.median_ci(sample)
-            comparison = None if value == base else stats.compare_groups(sample, base_values, min_effect=min_effect)
+            comparison = None
+            if value != base:
+                comparison = (stats.compare_exact(sample, base_values, min_effect) if counted else None) \
+                    or stats.compare_groups(sample, base_values, min_effect=min_effect)
             noisy_pair = prep.noisy_rows[rows_by_value[value]].any() or prep.noisy_rows[rows_by_value[base]].any()
-            if comparison is not None and not allow_noisy and noisy_pair:
+            # a count (bytes of weights) is not disturbed by other work on the machine
+            if comparison is not None and not comparison.exact and not allow_noisy and noisy_pair:
                 comparison = dataclasses.replace(comparison, verdict="noisy")
             table.rows.append(ComparisonRow(context, value, value == base, len(sample), stats.median(sample),
                                             low, high, comparison))
@@ -220,6 +225,12 @@ def describe(row: ComparisonRow, baseline: str, metric: str) -> str:
     declared = metric_named(metric)
     name = declared.title
     interval = f"{100 * c.confidence:.0f}% CI {c.ratio_low:.3f}-{c.ratio_high:.3f}"
+    if c.exact:  # counted, the same in every generation: no interval, no test
+        if c.verdict == "negligible":
+            return f"{row.value} vs {baseline}: a difference under the minimum effect in {name} (ratio {c.ratio:.3f})"
+        factor = c.ratio if c.ratio >= 1 else 1 / c.ratio
+        return (f"{row.value} has {factor:.2f}x {'more' if c.ratio > 1 else 'less'} {name} than {baseline} "
+                f"(counted: the same in every generation)")
     if c.verdict == "noisy":
         return (f"{row.value} vs {baseline}: not judged: measured while other work competed (flagged noisy); "
                 f"rerun on a quiet machine, or pass --allow-noisy (ratio {c.ratio:.3f}, {interval})")

@@ -213,6 +213,7 @@ class Comparison:
     verdict: str  # "higher", "lower", "not significant", "negligible", "too few to tell"
     confidence: float = DEFAULT_CONFIDENCE  # what the ratio's interval achieves
     more_needed: int = 0  # with "too few to tell": repeats to add to the smaller group
+    exact: bool = False  # a counted quantity, constant in each group: the ratio is known, not estimated
 
     @property
     def significant(self) -> bool:
@@ -241,6 +242,19 @@ def compare_groups(candidate: Numbers, baseline: Numbers, min_effect: float = DE
     else:
         verdict = "not significant"
     return Comparison(ratio, low, high, p_value, int(a.size), int(b.size), verdict, achieved)
+
+
+def compare_exact(candidate: Numbers, baseline: Numbers,
+                  min_effect: float = DEFAULT_MIN_EFFECT) -> Comparison | None:
+    """Two groups of a counted quantity (bytes of weights), each the same value every time: the
+    ratio is exact, and one value per group decides. None when a group varies (then it is a
+    measurement after all, for compare_groups)."""
+    a, b = _array(candidate), _array(baseline)
+    if not a.size or not b.size or np.ptp(a) != 0 or np.ptp(b) != 0 or b[0] == 0:
+        return None
+    ratio = float(a[0] / b[0])
+    verdict = ("higher" if ratio > 1 else "lower") if abs(ratio - 1) >= min_effect else "negligible"
+    return Comparison(ratio, ratio, ratio, float("nan"), int(a.size), int(b.size), verdict, 1.0, exact=True)
 
 
 def format_p(p: float) -> str:
