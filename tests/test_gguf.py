@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from diffbench.models.builtin import builtin_path
 from diffbench.models.gguf_header import GgufError, gguf_tensors, weight_format
@@ -167,3 +169,54 @@ def test_header_errors_name_the_file(tmp_path: Path) -> None:
     (tmp_path / "empty.gguf").write_bytes(b"GGUF" + (3).to_bytes(4, "little") + bytes(16))
     with pytest.raises(GgufError, match=r"empty.gguf: a GGUF file with no tensors"):
         gguf_tensors(tmp_path / "empty.gguf")
+
+
+def _small_gguf() -> bytes:
+    """A real GGUF file of a few tensors and metadata of every kind, written by the gguf package."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "small.gguf"
+        writer = gguf.GGUFWriter(str(path), arch="flux")
+        writer.add_string("general.name", "tiny")
+        writer.add_array("general.tags", ["a", "b"])
+        writer.add_uint32("flux.blocks", 2)
+        writer.add_float32("flux.scale", 0.5)
+        writer.add_tensor("a.weight", gguf.quants.quantize(np.ones((4, 32), np.float32), gguf.GGMLQuantizationType.Q8_0),
+                          raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+        writer.add_tensor("a.bias", np.zeros(4, np.float32))
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+        return path.read_bytes()
+
+
+SMALL = _small_gguf()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cut=st.integers(0, len(SMALL)), flips=st.lists(st.tuples(st.integers(0, len(SMALL) - 1), st.integers(0, 255)),
+                                                     max_size=4))
+def test_a_damaged_header_is_a_one_line_error_never_a_crash(tmp_path: Path, cut: int,
+                                                            flips: list[tuple[int, int]]) -> None:
+    """Cut short anywhere, or bytes changed anywhere: the header reader returns what it read or
+    raises GgufError, never another exception (struct, Unicode, memory)."""
+    data = bytearray(SMALL[:cut] if cut < len(SMALL) else SMALL)
+    for where, value in flips:
+        if where < len(data):
+            data[where] = value
+    path = tmp_path / "damaged.gguf"
+    path.write_bytes(bytes(data))
+    try:
+        tensors = gguf_tensors(path)
+    except GgufError as exc:
+        assert "\n" not in str(exc) and "damaged.gguf" in str(exc)
+    else:
+        assert 1 <= len(tensors) <= 2
+
+
+def test_the_undamaged_small_file_reads_whole(tmp_path: Path) -> None:
+    (tmp_path / "small.gguf").write_bytes(SMALL)  # metadata of every kind is skipped, not misread
+    assert [(t.name, t.type_name, t.shape) for t in gguf_tensors(tmp_path / "small.gguf")] == [
+        ("a.weight", "Q8_0", (4, 32)), ("a.bias", "F32", (4,))]
