@@ -59,9 +59,12 @@ class Cell:
 
     def resolved(self) -> dict[str, Any]:
         """What goes into the results as `cell`: settings with the model's name, source and family."""
-        return {**self.settings, "model": self.model_name, "source": self.model["source"],
-                "family": self.family, "weights": self.model["weights"],
-                "revision": self.model.get("revision"), "variant": self.model.get("variant")}
+        resolved = {**self.settings, "model": self.model_name, "source": self.model["source"],
+                    "family": self.family, "weights": self.model["weights"],
+                    "revision": self.model.get("revision"), "variant": self.model.get("variant")}
+        if self.model.get("base"):  # a denoiser file's pipeline (only when set: older records stay as they were)
+            resolved["base"] = self.model["base"]
+        return resolved
 
 
 def _digest(data: dict[str, Any]) -> str:

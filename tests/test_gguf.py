@@ -125,6 +125,7 @@ def test_the_file_format_and_its_resident_bytes_are_recorded(records: dict[tuple
     assert 0.2 * f32["weight_bytes_after"] < q8["weight_bytes_after"] < 0.5 * f32["weight_bytes_after"]
     assert records[("folder", "none")]["runtime"].get("quantization") is None
     assert records[("q8", "none")]["cell"]["weights"] == "random"  # the base is a random tiny pipeline
+    assert records[("q8", "none")]["cell"]["base"] == "builtin:tiny-flux" and "base" not in records[("folder", "none")]["cell"]
 
 
 def test_quantizing_a_gguf_denoiser_again_is_not_applicable(records: dict[tuple[str, str], Any]) -> None:
