@@ -96,13 +96,13 @@ def _model_record(suite: Suite, name: str) -> dict[str, Any]:
     spec = suite.models[name]
     base_dir = Path(suite.base_dir or ".")
     kind = source_kind(spec.source, base_dir)
-    random = {kind, source_kind(spec.pipeline_source, base_dir)} & {"builtin", "synthetic"}
+    random_weights = {kind, source_kind(spec.pipeline_source, base_dir)} & {"builtin", "synthetic"}
     return {
         "source": spec.source,
         "base": spec.base,
         "kind": kind,
         "family": spec.family or infer_family(spec.pipeline_source, base_dir),
-        "weights": "random" if random else "pretrained",
+        "weights": "random" if random_weights else "pretrained",
         "revision": spec.revision,
         "variant": spec.variant,
         "config": spec.config,

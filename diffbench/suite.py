@@ -154,11 +154,6 @@ class AxisValues(BaseModel):
         None, description="inpainting mask file, white where to repaint; default: the middle of the image")
 
     _dtype = field_validator("dtype", mode="before")(classmethod(lambda cls, v: _normalise_dtype(v)))
-
-    @property
-    def pipeline_source(self) -> str:
-        """Where the pipeline (its config, family and defaults) comes from: the base, if any."""
-        return self.base or self.source
     _resolution = field_validator("resolution", mode="before")(
         classmethod(lambda cls, v: None if v is None else parse_resolution(v))
     )
