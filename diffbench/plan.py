@@ -100,6 +100,7 @@ def _model_record(suite: Suite, name: str) -> dict[str, Any]:
     return {
         "source": spec.source,
         "base": spec.base,
+        "base_kind": source_kind(spec.base, base_dir) if spec.base else None,
         "kind": kind,
         "family": spec.family or infer_family(spec.pipeline_source, base_dir),
         "weights": "random" if random_weights else "pretrained",

@@ -53,3 +53,27 @@ def test_a_hub_id_missing_from_the_cache_is_one_line_without_a_worker(tmp_path: 
     assert record["error"].startswith("'some-org/absent-model' is not in the Hugging Face cache, and HF_HUB_OFFLINE")
     lines = outcome.results_path.read_text().splitlines()
     assert not any('"type": "load"' in line for line in lines)  # no worker was started to learn this
+
+
+def test_a_denoiser_file_on_a_cached_hub_base_loads_offline(tmp_path: Path, hub_cache: Path) -> None:
+    """The UNet alone as a file, the rest (and its config) from a Hub id in the cache: the picture
+    of the whole cached pipeline; a base missing from the cache is one line, before any worker."""
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import save_file
+
+    unet = UNet2DConditionModel.from_pretrained(builtin_path("tiny-sd"), subfolder="unet")
+    save_file({k: v.contiguous() for k, v in unet.state_dict().items()}, str(tmp_path / "unet.safetensors"))
+    suite = tmp_path / "base.yaml"
+    suite.write_text("name: base\nmodels:\n  whole: {source: some-org/tiny-model}\n"
+                     "  file: {source: unet.safetensors, base: some-org/tiny-model}\n"
+                     "  lost: {source: unet.safetensors, base: some-org/absent-model}\n"
+                     "matrix: {model: [whole, file, lost]}\n"
+                     "defaults: {steps: 2, device: cpu, resolution: 64x64}\nwarmup: 0\nrepeats: 1\n")
+    outcome = run_suite(load_suite(suite), tmp_path / "out")
+    records = {r["cell"]["model"]: r for r in outcome.records if r["type"] == "generation"}
+    assert records["file"]["status"] == "ok", records["file"].get("error")
+    assert records["file"]["cell"]["family"] == "sd" and records["file"]["cell"]["base"] == "some-org/tiny-model"
+    images = {name: (outcome.results_path.parent / records[name]["image"]).read_bytes() for name in ("whole", "file")}
+    assert images["file"] == images["whole"]
+    assert records["lost"]["status"] == "not_applicable"
+    assert records["lost"]["error"].startswith("'some-org/absent-model' is not in the Hugging Face cache")

@@ -72,7 +72,7 @@ def _denoiser_file_problem(model: dict[str, Any]) -> str | None:
     if str(model["source"]).lower().endswith(GGUF_SUFFIX) and importlib.util.find_spec("gguf") is None:
         return (f"reading '{Path(model['source']).name}' needs the gguf package, which is not installed here "
                 "(pip install gguf, or diffbench[quantization])")
-    if HUB_ID.match(str(model["base"])) and offline() and not str(model["base"]).startswith((".", "/", "~")):
+    if model.get("base_kind") == "hub" and offline():
         return hub_cache_problem(str(model["base"]), model.get("revision"))
     return None
 
