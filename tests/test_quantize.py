@@ -97,7 +97,7 @@ def test_weights_are_quantized_smaller_and_the_generations_run(quantized: list[d
 def test_the_denoisers_resident_bytes_are_a_metric_the_report_compares(quantized: list[dict[str, Any]],
                                                                         results_path: Path) -> None:
     from diffbench.analysis.compare import compare, headline
-    from diffbench.analysis.frames import with_metrics
+    from diffbench.analysis.frames import cell_summary, with_metrics
     from diffbench.results import load_results
 
     for record in quantized:
@@ -109,6 +109,8 @@ def test_the_denoisers_resident_bytes_are_a_metric_the_report_compares(quantized
         elif info["components"] == [("transformer" if record["cell"]["model"] == "flux" else "unet")]:
             assert resident == info["weight_bytes_after"]
     frame = with_metrics(load_results([results_path]).generations)
+    summary = cell_summary(frame).set_index(["model", "quantize"])  # the report's table of every setting
+    assert summary.loc[("flux", "quanto:int8"), "denoiser_gib"] < 0.34 * summary.loc[("flux", "none"), "denoiser_gib"]
     table = compare(frame, "quantize", baseline="none", metric="denoiser_gib").frame()
     flux_int8 = table[(table["quantize"] == "quanto:int8") & table["context"].str.contains("flux")].iloc[0]
     # counted bytes, the same in both repeats: the ratio is exact, and two generations are enough to say so
