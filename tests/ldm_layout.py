@@ -29,7 +29,8 @@ def unet_key(key: str, config: dict[str, Any]) -> str:
     per_level = config["layers_per_block"]
     parts = key.split(".")
     simple = {"conv_in": "input_blocks.0.0", "time_embedding.linear_1": "time_embed.0",
-              "time_embedding.linear_2": "time_embed.2", "conv_norm_out": "out.0", "conv_out": "out.2"}
+              "time_embedding.linear_2": "time_embed.2", "conv_norm_out": "out.0", "conv_out": "out.2",
+              "add_embedding.linear_1": "label_emb.0.0", "add_embedding.linear_2": "label_emb.0.2"}  # SDXL's
     for new, old in simple.items():
         if key.startswith(new + "."):
             return old + key[len(new):]
@@ -85,10 +86,8 @@ def vae_key(key: str, levels: int) -> tuple[str, bool]:
     raise KeyError(f"no LDM name for VAE key {key}")
 
 
-def write_sd_checkpoint(pipe: Any, path: Path) -> Path:
-    """The pipeline's UNet, VAE and CLIP text encoder in one LDM-layout .safetensors file."""
-    from safetensors.torch import save_file
-
+def _ldm_tensors(pipe: Any, clip_prefix: str) -> dict[str, Any]:
+    """The pipeline's UNet and VAE in the LDM layout, its (first) CLIP text encoder under `clip_prefix`."""
     tensors = {}
     unet_config = dict(pipe.unet.config)
     for key, value in pipe.unet.state_dict().items():
@@ -98,9 +97,20 @@ def write_sd_checkpoint(pipe: Any, path: Path) -> Path:
         name, conv = vae_key(key, levels)
         tensors[f"first_stage_model.{name}"] = value[:, :, None, None] if conv else value
     for key, value in pipe.text_encoder.state_dict().items():
-        tensors[f"cond_stage_model.transformer.text_model.{key.removeprefix('text_model.')}"] = value
+        tensors[f"{clip_prefix}text_model.{key.removeprefix('text_model.')}"] = value
+    return tensors
+
+
+def _save(tensors: dict[str, Any], path: Path) -> Path:
+    from safetensors.torch import save_file
+
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(path))
     return path
+
+
+def write_sd_checkpoint(pipe: Any, path: Path) -> Path:
+    """The pipeline's UNet, VAE and CLIP text encoder in one LDM-layout .safetensors file."""
+    return _save(_ldm_tensors(pipe, "cond_stage_model.transformer."), path)
 
 
 OPEN_CLIP_LAYER = {"layer_norm1": "ln_1", "layer_norm2": "ln_2", "mlp.fc1": "mlp.c_fc", "mlp.fc2": "mlp.c_proj",
@@ -132,23 +142,6 @@ def write_sdxl_checkpoint(pipe: Any, path: Path) -> Path:
     """An SDXL pipeline in the layout of the SDXL checkpoints on Civitai: the LDM UNet (with its
     label embedding), the VAE, CLIP-L under conditioner.embedders.0 and OpenCLIP under
     conditioner.embedders.1."""
-    from safetensors.torch import save_file
-
-    tensors = {}
-    unet_config = dict(pipe.unet.config)
-    for key, value in pipe.unet.state_dict().items():
-        if key.startswith("add_embedding."):
-            name = key.replace("add_embedding.linear_1", "label_emb.0.0").replace("add_embedding.linear_2",
-                                                                                "label_emb.0.2")
-        else:
-            name = unet_key(key, unet_config)
-        tensors[f"model.diffusion_model.{name}"] = value
-    levels = len(pipe.vae.config.block_out_channels)
-    for key, value in pipe.vae.state_dict().items():
-        name, conv = vae_key(key, levels)
-        tensors[f"first_stage_model.{name}"] = value[:, :, None, None] if conv else value
-    for key, value in pipe.text_encoder.state_dict().items():
-        tensors[f"conditioner.embedders.0.transformer.text_model.{key.removeprefix('text_model.')}"] = value
+    tensors = _ldm_tensors(pipe, "conditioner.embedders.0.transformer.")
     tensors.update(open_clip_tensors(pipe.text_encoder_2, "conditioner.embedders.1.model."))
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(path))
-    return path
+    return _save(tensors, path)
