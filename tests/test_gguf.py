@@ -167,6 +167,13 @@ def test_header_errors_name_the_file(tmp_path: Path) -> None:
     (tmp_path / "v1.gguf").write_bytes(b"GGUF" + (1).to_bytes(4, "little") + bytes(16))
     with pytest.raises(GgufError, match=r"v1.gguf: GGUF version 1; versions 2 and 3 are read"):
         gguf_tensors(tmp_path / "v1.gguf")
+    # one metadata entry: an array of arrays of arrays ... 100,000 deep (12 bytes each level)
+    nested = (b"GGUF" + (3).to_bytes(4, "little") + (1).to_bytes(8, "little") + (1).to_bytes(8, "little")
+              + (1).to_bytes(8, "little") + b"k" + (9).to_bytes(4, "little")
+              + ((9).to_bytes(4, "little") + (1).to_bytes(8, "little")) * 100_000)
+    (tmp_path / "nested.gguf").write_bytes(nested)
+    with pytest.raises(GgufError, match=r"nested.gguf: GGUF metadata nested 9 arrays deep"):
+        gguf_tensors(tmp_path / "nested.gguf")
     (tmp_path / "empty.gguf").write_bytes(b"GGUF" + (3).to_bytes(4, "little") + bytes(16))
     with pytest.raises(GgufError, match=r"empty.gguf: a GGUF file with no tensors"):
         gguf_tensors(tmp_path / "empty.gguf")

@@ -20,6 +20,7 @@ from ..results import ResultsError, open_regular
 MAGIC = b"GGUF"
 MAX_COUNT = 1_000_000  # tensors or metadata entries: real files hold a few thousand at most
 MAX_STRING = 1 << 20  # bytes in one name or metadata string
+MAX_NESTING = 8  # arrays within arrays in the metadata (real files: arrays of numbers or strings)
 # GGML tensor types (ggml.h, enum ggml_type): the float types and the block formats people use
 TYPE_NAMES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 8: "Q8_0", 9: "Q8_1", 10: "Q2_K",
               11: "Q3_K", 12: "Q4_K", 13: "Q5_K", 14: "Q6_K", 15: "Q8_K", 16: "IQ2_XXS", 17: "IQ2_XS",
@@ -62,7 +63,9 @@ def _string(handle: BinaryIO, path: Path) -> str:
     return _read(handle, length, path).decode("utf-8", errors="replace")
 
 
-def _skip_value(handle: BinaryIO, kind: int, path: Path) -> None:
+def _skip_value(handle: BinaryIO, kind: int, path: Path, depth: int = 0) -> None:
+    if depth > MAX_NESTING:  # a crafted file must not run the reader out of stack
+        raise GgufError(f"{path}: GGUF metadata nested {depth} arrays deep; not a GGUF file this reader accepts")
     if kind in _SCALAR_SIZES:
         _read(handle, _SCALAR_SIZES[kind], path)
     elif kind == 8:
@@ -74,7 +77,7 @@ def _skip_value(handle: BinaryIO, kind: int, path: Path) -> None:
             _read(handle, _SCALAR_SIZES[item_kind] * count, path)
         else:
             for _ in range(count):
-                _skip_value(handle, item_kind, path)
+                _skip_value(handle, item_kind, path, depth + 1)
     else:
         raise GgufError(f"{path}: unknown GGUF metadata type {kind}; not a GGUF file this reader accepts")
 
