@@ -85,7 +85,9 @@ def _safety_options(command: Any) -> Any:
 
 
 class _Commands(click.Group):
-    """Every user-facing error (DiffbenchError) becomes one line and exit 2, caught here once."""
+    """Every user-facing error (DiffbenchError) becomes one line and exit 2, caught here once;
+    a Ctrl-C that no command handled itself becomes "Interrupted" and 130, not click's
+    "Aborted!" and 1, so that 130 means interrupted whenever the key was pressed."""
 
     def invoke(self, ctx: click.Context) -> Any:
         from .errors import DiffbenchError
@@ -94,6 +96,10 @@ class _Commands(click.Group):
             return super().invoke(ctx)
         except DiffbenchError as exc:
             _fail(str(exc))
+        except KeyboardInterrupt:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a key held down must not cut the exit short
+            click.echo("Interrupted", err=True)
+            sys.exit(128 + signal.SIGINT)
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -127,12 +133,12 @@ def run(suite: str, out_dir: str, resume: str | None, executor: str, address: st
     from .results import ResultsError, ResultsWriteError
     from .runner import run_suite
 
-    loaded = _load(suite, allow_pickle, trust_remote_code)
     console = Console(width=None if sys.stdout.isatty() else 140)
     observer = LiveObserver(console)
     try:
+        loaded = _load(suite, allow_pickle, trust_remote_code)
         outcome = run_suite(loaded, out_dir, resume=resume, observer=observer, executor=executor,
-                            ray_address=address, force=force)
+                            ray_address=address, force=force, ignore_late_interrupts=True)
     except ResultsWriteError as exc:
         observer.close()
         hint = (f"; once fixed, continue with: diffbench run {suite} --resume {exc.path}" if exc.kept_lines
@@ -143,12 +149,7 @@ def run(suite: str, out_dir: str, resume: str | None, executor: str, address: st
         _fail(str(exc))
     finally:
         observer.close()
-    try:
-        _report_run(console, suite, outcome)
-    except KeyboardInterrupt:  # the file is closed and complete: a late Ctrl-C only cuts the summary short
-        click.echo(f"Interrupted: results are saved in {outcome.results_path}; resume with "
-                   f"diffbench run {suite} --resume {outcome.results_path}", err=True)
-        sys.exit(128 + signal.SIGINT)
+    _report_run(console, suite, outcome)  # Ctrl-C is ignored from here on: the summary is printed whole
 
 
 def _report_run(console: Any, suite: str, outcome: Any) -> None:

@@ -154,12 +154,17 @@ def _executor(kind: str, emit: Callable[..., None], ray_address: str | None) -> 
 
 def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path | None = None,
               observer: RunObserver | None = None, executor: str = "local",
-              ray_address: str | None = None, force: bool = False) -> RunOutcome:
+              ray_address: str | None = None, force: bool = False,
+              ignore_late_interrupts: bool = False) -> RunOutcome:
     """Run every cell of `suite`; results go to a new file in `out_dir`, or are appended to `resume`.
 
     executor "local" runs worker processes on this host (one per GPU in parallel when the suite
     names several CUDA devices); "ray" sends each pipeline load to a node of a Ray cluster that
     has the GPU its cells name.
+
+    ignore_late_interrupts (the CLI's choice): once the run is over, Ctrl-C is ignored instead of
+    given back to the previous handler, so that a key held down while the process prints its
+    summary and exits cannot end it by the signal (exit -2, no summary) instead of with its code.
     """
     observer = observer or RunObserver()
     host = host_description()
@@ -186,7 +191,7 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
         writer.close()
         raise
     runner = _executor(executor, recorder.emit, ray_address)
-    signals = StopSignals(runner, observer, outcome)
+    signals = StopSignals(runner, observer, outcome, ignore_late_interrupts)
     signals.install()
     try:
         for cell in static_na:
@@ -225,8 +230,10 @@ class StopSignals:
     run is already saving and closing the file, and an exception there would end the process
     with a traceback (or click's "Aborted!") instead of the promised exit and resume hint."""
 
-    def __init__(self, executor: Any, observer: RunObserver, outcome: RunOutcome) -> None:
+    def __init__(self, executor: Any, observer: RunObserver, outcome: RunOutcome,
+                 ignore_late_interrupts: bool = False) -> None:
         self.executor, self.observer, self.outcome = executor, observer, outcome
+        self.ignore_late_interrupts = ignore_late_interrupts
         self.measuring = False
         self.previous: dict[int, Any] = {}
 
@@ -241,7 +248,10 @@ class StopSignals:
 
     def restore(self) -> None:
         for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
+            # SIG_IGN, not a Python handler: late in interpreter shutdown Python puts SIG_DFL back
+            # in place of any Python handler, and a Ctrl-C there would kill the process
+            late = signal.SIG_IGN if signum == signal.SIGINT and self.ignore_late_interrupts else handler
+            signal.signal(signum, late)
         self.previous = {}
 
     def _on_interrupt(self, signum: int, frame: Any) -> None:

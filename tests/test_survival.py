@@ -248,6 +248,45 @@ def test_ctrl_c_leaves_a_valid_loadable_file(tmp_path: Path, presses: int) -> No
     assert leftovers == {}  # the worker did not outlive the run
 
 
+def test_ctrl_c_held_down_ends_with_130_and_the_summary(tmp_path: Path) -> None:
+    """A key held down sends Ctrl-C after Ctrl-C, also while the run prints its summary and the
+    interpreter shuts down; none of them may end the process by the signal itself (exit -2,
+    summary cut short) or leave the killed worker's semaphores for the tracker to warn about."""
+    suite = tmp_path / "s.yaml"
+    suite.write_text(SLOW_SUITE)
+    process = _start(suite, tmp_path / "out")
+    path = _wait_for(tmp_path / "out", lambda g: len(g) >= 3)
+    presses = 0
+    while process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGINT)
+        except ProcessLookupError:
+            break
+        presses += 1
+        time.sleep(0.01)
+    stdout, stderr = process.communicate(timeout=120)
+    assert presses >= 2
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "leaked" not in stderr
+    assert f"--resume {path}" in stdout and "Summary" in stdout
+    load_results([path])
+
+
+@pytest.mark.parametrize("after_s", [1.0, 2.5])
+def test_ctrl_c_before_measuring_began_exits_130_without_a_traceback(tmp_path: Path, after_s: float) -> None:
+    """While torch loads and the plan is made there is nothing to save, but the exit code still
+    says "interrupted", as it does later: never click's "Aborted!" and 1, never a traceback."""
+    suite = tmp_path / "s.yaml"
+    suite.write_text(SLOW_SUITE)
+    process = _start(suite, tmp_path / "out")
+    time.sleep(after_s)
+    os.killpg(process.pid, signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "Aborted" not in stderr
+    assert "Interrupted" in stdout + stderr
+
+
 def test_a_second_ctrl_c_interrupts_only_while_workers_measure(tmp_path: Path) -> None:
     """Once the workers have stopped, the run is closing its file: a late second Ctrl-C must not
     raise there (it would end the process with click's "Aborted!" and exit 1, not 130)."""

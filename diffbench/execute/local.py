@@ -12,8 +12,10 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from multiprocessing import resource_tracker
 from typing import Any
 
 from .base import Job, blame
@@ -52,6 +54,32 @@ def _death_reason(exitcode: int | None) -> str:
             name = f"signal {-exitcode}"
         return f"the worker process was killed by {name}"
     return f"the worker process exited with code {exitcode}"
+
+
+# What the parent decides on alone (StopSignals): a worker ignores them, from its first instant
+PARENT_ONLY_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+@contextmanager
+def _signals_held(signals: tuple[int, ...]) -> Iterator[None]:
+    """Hold `signals` back from this thread while it starts a worker.
+
+    A Ctrl-C reaches the whole process group. Before the worker has imported its way to
+    ignoring it (a second or more), it would die of it with a traceback. A blocked signal stays
+    blocked across fork and exec, so the worker starts deaf to it, and its own SIG_IGN later
+    discards any that is pending. The parent loses nothing: what arrived meanwhile is delivered
+    when this returns."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    # Start the resource tracker now if it is not running: starting it unblocks SIGINT
+    # (multiprocessing.resource_tracker.ensure_running), which would undo the hold below.
+    resource_tracker.ensure_running()
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 class LocalExecutor:
@@ -125,7 +153,8 @@ class _Lane:
         parent_conn, child_conn = self._context.Pipe(duplex=False)
         payload = {**job.payload(), "parent_pid": os.getpid()}
         self.process = self._context.Process(target=worker_main, args=(child_conn, payload), daemon=True)
-        self.process.start()
+        with _signals_held(PARENT_ONLY_SIGNALS):
+            self.process.start()
         child_conn.close()
         attempt = _Attempt(job)
         try:

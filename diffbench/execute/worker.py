@@ -38,6 +38,12 @@ def quiet_libraries() -> None:
 
     diffusers_logging.disable_progress_bar()
     transformers_logging.disable_progress_bar()
+    # tqdm's default lock is a multiprocessing semaphore: a worker killed on a second Ctrl-C
+    # leaves it behind and the resource tracker warns of a leak. A thread lock is all one
+    # process needs.
+    import tqdm
+
+    tqdm.tqdm.set_lock(threading.RLock())
 
 
 def _short_error(exc: BaseException) -> str:
@@ -343,10 +349,11 @@ def worker_main(conn: Any, job: dict[str, Any]) -> None:
     die_with_parent(job.get("parent_pid"))
     # Ctrl-C reaches the whole process group; the parent decides what it means. SIGTERM and
     # SIGHUP too: the parent stops this worker itself, after saving what it has.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    for name in ("SIGHUP", "SIGTERM"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), signal.SIG_IGN)
+    held = [getattr(signal, name) for name in ("SIGINT", "SIGHUP", "SIGTERM") if hasattr(signal, name)]
+    for signum in held:
+        signal.signal(signum, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # the parent held them back while starting this process
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
     quiet_libraries()
     try:
         Worker(conn, job).run()
