@@ -200,19 +200,21 @@ def compare(frame: pd.DataFrame, by: str, baseline: str | None = None, metric: s
             table.unpaired.append(f"{context}: no {by}={baseline} to compare with")
             continue
         base = baseline if baseline is not None else values[0]
-        base_values = metric_values[rows_by_value[base]]
+        # each group sorted once (finite already: the mask), then compared with the baseline's
+        base_values = np.sort(metric_values[rows_by_value[base]])
+        base_noisy = bool(prep.noisy_rows[rows_by_value[base]].any())
         for value in [base] + [v for v in values if v != base]:
-            sample = metric_values[rows_by_value[value]]
-            low, high, _ = stats.median_ci(sample)
+            sample = base_values if value == base else np.sort(metric_values[rows_by_value[value]])
+            low, high, _ = stats.sorted_median_ci(sample)
             comparison = None
             if value != base:
                 comparison = (stats.compare_exact(sample, base_values, min_effect) if counted else None) \
-                    or stats.compare_groups(sample, base_values, min_effect=min_effect)
-            noisy_pair = prep.noisy_rows[rows_by_value[value]].any() or prep.noisy_rows[rows_by_value[base]].any()
+                    or stats.compare_sorted(sample, base_values, min_effect=min_effect)
             # a count (bytes of weights) is not disturbed by other work on the machine
-            if comparison is not None and not comparison.exact and not allow_noisy and noisy_pair:
+            if comparison is not None and not comparison.exact and not allow_noisy \
+                    and (base_noisy or prep.noisy_rows[rows_by_value[value]].any()):
                 comparison = dataclasses.replace(comparison, verdict="noisy")
-            table.rows.append(ComparisonRow(context, value, value == base, len(sample), stats.median(sample),
+            table.rows.append(ComparisonRow(context, value, value == base, len(sample), stats.sorted_median(sample),
                                             low, high, comparison))
     return table
 

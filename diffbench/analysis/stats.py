@@ -26,7 +26,11 @@ def _array(values: Numbers) -> np.ndarray:
 
 
 def median(values: Numbers) -> float:
-    data = np.sort(_array(values))  # sort + middle: np.median's generic path costs more on small groups
+    return sorted_median(np.sort(_array(values)))  # sort + middle: np.median's generic path costs more on small groups
+
+
+def sorted_median(data: np.ndarray) -> float:
+    """The median of finite values already in ascending order."""
     n = data.size
     if n == 0:
         return float("nan")
@@ -41,7 +45,11 @@ def median_ci(values: Numbers, confidence: float = DEFAULT_CONFIDENCE) -> tuple[
     widest k that reaches `confidence` is used; with n <= 5 even [min, max] cannot reach 95%,
     and the achieved confidence says so rather than a bootstrap pretending otherwise.
     """
-    data = np.sort(_array(values))
+    return sorted_median_ci(np.sort(_array(values)), confidence)
+
+
+def sorted_median_ci(data: np.ndarray, confidence: float = DEFAULT_CONFIDENCE) -> tuple[float, float, float]:
+    """median_ci of finite values already in ascending order."""
     n = data.size
     if n == 0:
         return float("nan"), float("nan"), float("nan")
@@ -124,8 +132,18 @@ def ratio_ci(candidate: Numbers, baseline: Numbers,
     null distribution of the Mann-Whitney U (normal approximation for large groups). It is the
     interval that matches the rank test, so a verdict and its interval cannot disagree.
     """
-    a, b = _array(candidate), _array(baseline)
-    a, b = a[a > 0], b[b > 0]
+    return _sorted_ratio_ci(np.sort(_array(candidate)), np.sort(_array(baseline)), confidence)
+
+
+def _positive(data: np.ndarray) -> np.ndarray:
+    """The positive part of an ascending array (a slice: no copy)."""
+    return data[int(np.searchsorted(data, 0.0, side="right")):]
+
+
+def _sorted_ratio_ci(a: np.ndarray, b: np.ndarray, confidence: float) -> tuple[float, float, float]:
+    """ratio_ci of finite values in ascending order. The interval is the same whatever the order
+    of the values: it is read from the sorted pairwise differences."""
+    a, b = _positive(a), _positive(b)
     if a.size == 0 or b.size == 0:
         return float("nan"), float("nan"), float("nan")
     limit = max(2, int(math.sqrt(MAX_PAIRS)))
@@ -156,21 +174,24 @@ def rank_test(a: Numbers, b: Numbers) -> float:
     because a fleet report runs thousands of tests, and scipy's per-call overhead dominated the
     build; `tests/test_stats.py` checks it against scipy case by case.
     """
-    x, y = _array(a), _array(b)
+    return _sorted_rank_test(np.sort(_array(a)), np.sort(_array(b)))
+
+
+def _sorted_rank_test(x: np.ndarray, y: np.ndarray) -> float:
+    """rank_test of finite values in ascending order."""
     n1, n2 = x.size, y.size
     if n1 == 0 or n2 == 0:
         return float("nan")
-    combined = np.concatenate([x, y])
-    if np.all(combined == combined[0]):
+    if x[0] == x[-1] == y[0] == y[-1]:
         return 1.0  # every value equal: nothing to rank
-    order = np.argsort(combined, kind="mergesort")
-    ordered = combined[order]
+    ordered = np.concatenate([x, y])
+    ordered.sort(kind="mergesort")
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
     counts = np.diff(np.r_[starts, ordered.size])
-    average = starts + (counts + 1) / 2.0  # average rank of each run of equal values
-    ranks = np.empty(ordered.size)
-    ranks[order] = np.repeat(average, counts)
-    u1 = float(ranks[:n1].sum() - n1 * (n1 + 1) / 2)
+    # U counts the pairs where x wins, a tie counting half: what the sum of x's average ranks
+    # less n1(n1+1)/2 gives, in exact half-integers, without ranking every value
+    below, up_to = np.searchsorted(y, x, side="left"), np.searchsorted(y, x, side="right")
+    u1 = float(below.sum() + 0.5 * (up_to - below).sum())
     u = max(u1, n1 * n2 - u1)
     ties = bool(np.any(counts > 1))
     if (n1 <= 8 or n2 <= 8) and not ties:
@@ -230,13 +251,20 @@ def compare_groups(candidate: Numbers, baseline: Numbers, min_effect: float = DE
     small for the rank test ever to reach `alpha` get "too few to tell" and how many more
     repeats would do, never "no difference".
     """
-    a, b = _array(candidate), _array(baseline)
-    ratio = median(a) / median(b) if a.size and b.size and median(b) != 0 else float("nan")
-    low, high, achieved = ratio_ci(a, b, confidence) if a.size and b.size else (float("nan"),) * 3
+    return compare_sorted(np.sort(_array(candidate)), np.sort(_array(baseline)), min_effect, alpha, confidence)
+
+
+def compare_sorted(a: np.ndarray, b: np.ndarray, min_effect: float = DEFAULT_MIN_EFFECT,
+                   alpha: float = DEFAULT_ALPHA, confidence: float = DEFAULT_CONFIDENCE) -> Comparison:
+    """compare_groups of finite values already in ascending order (a report sorts each group once
+    and compares it with many others); the same numbers, bit for bit."""
+    baseline_median = sorted_median(b)
+    ratio = sorted_median(a) / baseline_median if a.size and b.size and baseline_median != 0 else float("nan")
+    low, high, achieved = _sorted_ratio_ci(a, b, confidence) if a.size and b.size else (float("nan"),) * 3
     if smallest_p(a.size, b.size) >= alpha:
         return Comparison(ratio, low, high, float("nan"), int(a.size), int(b.size), "too few to tell", achieved,
                           repeats_needed(a.size, b.size, alpha))
-    p_value = rank_test(a, b)
+    p_value = _sorted_rank_test(a, b)
     if p_value < alpha and (low > 1 or high < 1):
         verdict = ("higher" if ratio > 1 else "lower") if abs(ratio - 1) >= min_effect else "negligible"
     else:
