@@ -66,11 +66,13 @@ def step_latency(frame: pd.DataFrame, steps: pd.DataFrame, summary: pd.DataFrame
     # Two groupings for the whole frame (medians of measured steps; each cell's first warm-up),
     # not one per cell: a fleet's results hold millions of steps.
     measured_steps = steps[~steps["warmup"].astype(bool)]
-    medians = (measured_steps.groupby(["cell_id", "hostname", "step"], sort=False)["seconds"].median() * 1000)
+    # (observed=True: the text columns are categorical, and no chart wants the empty combinations)
+    medians = (measured_steps.groupby(["cell_id", "hostname", "step"], sort=False, observed=True)["seconds"].median()
+               * 1000)
     warm = steps[steps["warmup"].astype(bool)]
-    first_warm = warm[warm["repeat"] == warm.groupby(["cell_id", "hostname"])["repeat"].transform("min")]
+    first_warm = warm[warm["repeat"] == warm.groupby(["cell_id", "hostname"], observed=True)["repeat"].transform("min")]
     warm_by_cell = {key: group.sort_values("step") for key, group in first_warm.groupby(["cell_id", "hostname"],
-                                                                                      sort=False)}
+                                                                                      sort=False, observed=True)}
     # one sort (cells in the order they ran, steps in order), then each cell's run of rows as plain
     # arrays: no pandas slice per cell
     table = medians.reset_index()
