@@ -379,7 +379,7 @@ def suite_problems(path: str | Path, text: bytes | str | None = None, allow_pick
     except SuiteError as exc:  # a problem that stops the reading (YAML, structure)
         problems.append(exc)
         suite = None
-    unique = list({str(p): p for p in problems}.values())
+    unique = sorted({str(p): p for p in problems}.values(), key=lambda p: (p.line is None, p.line or 0))  # file order
     return (suite if not unique else None), unique[:MAX_REPORTED_ERRORS]
 
 
@@ -405,8 +405,10 @@ def _load_collecting(path: Path, text: bytes | str | None, allow_pickle: bool, t
         suite = Suite.model_validate(data)
     except ValidationError as exc:
         problems.extend(_merge_union_errors(check, exc, allowed))
-        # The axes are checked on their own too, so that their mistakes come in the same round.
+        # The axes and the models' files are checked on their own too, so that their mistakes
+        # come in the same round.
         _check_axes(check, data.get("matrix") or {}, data.get("include") or [], data.get("exclude") or [], problems)
+        _check_model_sources(_valid_models(data.get("models"), allow_pickle), path.resolve().parent, check, problems)
         return None
 
     for spec in suite.models.values():
@@ -422,7 +424,9 @@ def _load_collecting(path: Path, text: bytes | str | None, allow_pickle: bool, t
     suite.matrix, suite.include, suite.exclude = _check_axes(check, suite.matrix, suite.include, suite.exclude,
                                                              problems)
     if len(problems) > before:
-        return None  # the cross-checks need valid axes
+        # the models' files need no axis: report them in the same round
+        _check_model_sources(suite.models, Path(suite.base_dir), check, problems)
+        return None  # the other cross-checks need valid axes
     _cross_check(suite, check, problems)
     return suite
 
@@ -509,20 +513,39 @@ def _check_lora_files(suite: Suite, check: _Checker, problems: list[SuiteError],
                                             f"(relative paths start at the suite's folder, {base_dir})"))
 
 
+def _valid_models(models: Any, allow_pickle: bool) -> dict[str, ModelSpec]:
+    """The model entries that are valid on their own, in a suite that is not valid as a whole
+    (their mistakes are reported by the suite's validation already)."""
+    valid = {}
+    for name, entry in models.items() if isinstance(models, dict) else []:
+        try:
+            spec = ModelSpec.model_validate(entry)
+        except (ValidationError, TypeError, ValueError):
+            continue
+        spec.allow_pickle = spec.allow_pickle or allow_pickle
+        valid[str(name)] = spec
+    return valid
+
+
+def _check_model_sources(models: dict[str, ModelSpec], base_dir: Path, check: _Checker,
+                         problems: list[SuiteError]) -> None:
+    """Each model's source (and base): a check of the models alone, no axis needed."""
+    from .models.sources import check_source
+
+    for name, spec in models.items():
+        problem = check_source(spec.source, base_dir, spec.allow_pickle, spec.family, spec.base)
+        if problem:
+            field_name = "base" if problem.startswith("base: ") else "source"
+            problems.append(check.fail(("models", name, field_name), f"model '{name}': {problem}"))
+
+
 def _cross_check(suite: Suite, check: _Checker, problems: list[SuiteError]) -> None:
     """Checks that need more than one field: model references, samplers per family, matrix size.
     Independent problems are all collected; one that makes the rest meaningless is raised."""
     if not suite.models:
         raise check.fail(("models",), "the suite names no models; add e.g. models: {tiny: {source: builtin:tiny-sd}}")
     base_dir = Path(suite.base_dir)
-    for name, spec in suite.models.items():
-        from .models.sources import check_source
-
-        problem = check_source(spec.source, base_dir, spec.allow_pickle, spec.family, spec.base)
-        if problem:
-            field_name = "base" if problem.startswith("base: ") else "source"
-            problems.append(check.fail(("models", name, field_name), f"model '{name}': {problem}"))
-
+    _check_model_sources(suite.models, base_dir, check, problems)
     _check_lora_files(suite, check, problems, base_dir)
     model_locs: list[tuple[str, Loc]] = [(m, ("matrix", "model", i)) for i, m in enumerate(suite.matrix.get("model", []))]
     for i, entry in enumerate(suite.include):

@@ -88,6 +88,23 @@ def test_validate_reports_every_mistake_of_a_file_in_one_round(tmp_path: Path, r
     assert any(":7: field 'matrix.steps[1]'" in e for e in errors)
 
 
+@pytest.mark.parametrize("other_mistake", ["repeats: 0\n", "matrix:\n  steps: [2, 0]\n"])
+def test_validate_reports_a_missing_model_folder_with_the_other_mistakes_in_line_order(
+        tmp_path: Path, repo: Path, other_mistake: str) -> None:
+    """A model's files need no valid axis to be checked: a missing folder comes in the same round
+    as a bad field (the suite invalid as a whole) or a bad axis value, listed in file order."""
+    suite = tmp_path / "two.yaml"
+    suite.write_text(f"name: two\nmodels:\n  gone: {{source: ./no-such-folder}}\n  t: {{source: 'builtin:tiny-sd'}}\n"
+                     f"{other_mistake}")
+    result = subprocess.run([sys.executable, "-m", "diffbench.cli", "validate", str(suite)], capture_output=True,
+                            text=True, cwd=repo, timeout=120)
+    assert result.returncode == 2
+    errors = result.stderr.splitlines()
+    assert len(errors) == 2, errors
+    assert ":3: model 'gone': './no-such-folder' does not exist" in errors[0]
+    assert ":5: field 'repeats'" in errors[1] or ":6: field 'matrix.steps[1]'" in errors[1]
+
+
 def _cuda_suite(folder: Path) -> Path:
     suite = folder / "cuda.yaml"
     suite.write_text("name: cuda\nmodels:\n  t: {source: 'builtin:tiny-sd'}\n"
