@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +84,8 @@ def iterations_per_second(record: dict[str, Any]) -> float | None:
 
 
 def summary_table(plan: Plan, records: list[dict[str, Any]]) -> Table:
-    """One row per cell: status, median seconds per image, it/s, memory peaks."""
+    """One row per cell: status, then the report's own figures (the metric registry, summarised
+    per cell as the report does): seconds per image, it/s, step latency, memory peaks."""
     by_cell: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         by_cell.setdefault(record["cell_id"], []).append(record)
@@ -96,23 +96,41 @@ def summary_table(plan: Plan, records: list[dict[str, Any]]) -> Table:
         table.add_column(axis, overflow="fold")
     for column in ("status", "s/image", "it/s", "step ms", "peak VRAM", "peak RSS"):
         table.add_column(column, justify="right", no_wrap=True)
+    figures = _cell_figures(records)
     for cell in cells:
-        rows = by_cell[cell.cell_id]
-        measured = [r for r in rows if r["status"] == "ok" and not r["warmup"]]
-        failed = [r for r in rows if r["status"] != "ok"]
+        failed = [r for r in by_cell[cell.cell_id] if r["status"] != "ok"]
         values = [str(cell.settings.get(a)) for a in axes]
-        if not measured:
+        figure = figures.get(cell.cell_id)
+        if figure is None:  # nothing measured
             table.add_row(*values, failed[0]["status"] if failed else "-", "-", "-", "-", "-", "-")
             continue
-        per_image = statistics.median(r["wall_s"] / r["cell"]["batch_size"] for r in measured)
-        rates = [v for v in map(iterations_per_second, measured) if v]
-        steps = [s for r in measured for s in r["step_s"]]
-        vram = max((r["peak_vram_allocated_bytes"] or 0) for r in measured) or None  # torch's tensors
         status = "ok" if not failed else f"ok ({len(failed)} failed)"
-        table.add_row(*values, status, f"{per_image:.3f}", f"{statistics.median(rates):.1f}" if rates else "-",
-                      f"{1000 * statistics.median(steps):.1f}" if steps else "-", fmt_bytes(vram),
-                      fmt_bytes(max(r["peak_host_rss_bytes"] or 0 for r in measured)))
+        table.add_row(*values, status, _fixed(figure["s_per_image"], 3), _fixed(figure["it_s"], 1),
+                      _fixed(figure["step_ms"], 1), _gib(figure["peak_vram_gib"]), _gib(figure["peak_rss_gib"]))
     return table
+
+
+def _cell_figures(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each measured cell's summary row, computed as the report computes it (one definition of
+    every figure: a console and a report that disagreed on a step latency would both lose trust)."""
+    import pandas as pd
+
+    from .analysis.frames import cell_summary, with_metrics
+    from .results import generation_row
+
+    rows = [generation_row(r, {"hostname": "this run"}, "") for r in records]
+    summary = cell_summary(with_metrics(pd.DataFrame(rows))) if rows else pd.DataFrame()
+    if summary.empty:
+        return {}
+    return {str(row["cell_id"]): row for row in summary.to_dict("records")}
+
+
+def _fixed(value: Any, decimals: int) -> str:
+    return f"{value:.{decimals}f}" if value is not None and value == value else "-"
+
+
+def _gib(value: Any) -> str:
+    return fmt_bytes(value * 2**30) if value is not None and value == value and value > 0 else "-"
 
 
 class LiveObserver(RunObserver):

@@ -450,20 +450,8 @@ def load_results(paths: list[str | Path], skip_bad_lines: bool = False) -> Resul
                     continue
                 seen[key] = str(path)
                 run_row = run_info.get(record["run_id"], {})
-                row = {k: v for k, v in record.items()
-                       if k not in {"cell", "phases_s", "step_s", "runtime", "type", "telemetry", "traceback"}}
-                row.update(record["cell"])
-                row.update({f"runtime_{k}": v for k, v in (record.get("runtime") or {}).items()})
-                row.update({f"phase_{k}": v for k, v in (record.get("phases_s") or {}).items()})
-                row.update({f"telemetry_{k}": v for k, v in (record.get("telemetry") or {}).items() if k != "trace"})
-                row["hostname"] = run_row.get("hostname")
-                row["host_cpu"] = run_row.get("cpu")
-                row["quality_reference"] = run_row.get("quality_reference")
-                row["file"] = str(path)
+                generations.append(generation_row(record, run_row, str(path)))
                 step_s = record["step_s"]
-                row["step_s_sum"] = float(sum(step_s)) if step_s else None
-                row["step_s_median"] = float(statistics.median(step_s)) if step_s else None
-                generations.append(row)
                 if step_s:
                     step_values.extend(step_s)
                     step_counts.append(len(step_s))
@@ -475,6 +463,26 @@ def load_results(paths: list[str | Path], skip_bad_lines: bool = False) -> Resul
                           "measurement); counted once")
     return Results(pd.DataFrame(runs), pd.DataFrame(generations), _steps_frame(step_values, step_owner, step_counts),
                    pd.DataFrame(stored_warnings), read.bad_lines, read.notes)
+
+
+def generation_row(record: dict[str, Any], run_row: dict[str, Any], file: str) -> dict[str, Any]:
+    """A generation line as one flat row of the generations frame: the cell's settings, runtime_*,
+    phase_* and telemetry_* columns, the run's host, and the step series reduced to its sum and
+    median (the per-step values go to the steps frame)."""
+    row = {k: v for k, v in record.items()
+           if k not in {"cell", "phases_s", "step_s", "runtime", "type", "telemetry", "traceback"}}
+    row.update(record["cell"])
+    row.update({f"runtime_{k}": v for k, v in (record.get("runtime") or {}).items()})
+    row.update({f"phase_{k}": v for k, v in (record.get("phases_s") or {}).items()})
+    row.update({f"telemetry_{k}": v for k, v in (record.get("telemetry") or {}).items() if k != "trace"})
+    row["hostname"] = run_row.get("hostname")
+    row["host_cpu"] = run_row.get("cpu")
+    row["quality_reference"] = run_row.get("quality_reference")
+    row["file"] = file
+    step_s = record.get("step_s") or []
+    row["step_s_sum"] = float(sum(step_s)) if step_s else None
+    row["step_s_median"] = float(statistics.median(step_s)) if step_s else None
+    return row
 
 
 def _reference_text(reference: Any) -> str | None:

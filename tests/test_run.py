@@ -184,3 +184,29 @@ def test_an_attention_backend_the_device_cannot_run_is_not_applicable(tmp_path: 
     assert by_backend["native"]["status"] == "ok"
     assert by_backend["_native_cudnn"]["status"] == "not_applicable"
     assert by_backend["_native_cudnn"]["error"].startswith("attention backend '_native_cudnn' cannot run on cpu")
+
+
+def test_the_end_of_run_summary_shows_the_reports_own_figures(tmp_path: Path) -> None:
+    """The console's table and the report read one definition of each figure (the metric
+    registry, summarised per cell): the same results give the same numbers in both."""
+    from diffbench.analysis.frames import cell_summary, with_metrics
+    from diffbench.console import fmt_bytes, summary_table
+
+    suite = tmp_path / "c.yaml"
+    suite.write_text("name: console\nmodels:\n  t: {source: \"builtin:tiny-sd\"}\n"
+                     "defaults: {steps: 3, device: cpu, resolution: 64x64}\nmatrix:\n  sampler: [euler, ddim]\n"
+                     "  batch_size: [1, 2]\nwarmup: 1\nrepeats: 3\n")
+    outcome = run_suite(load_suite(suite), tmp_path / "out")
+    table = summary_table(outcome.plan, outcome.records)
+    shown = {column.header: list(column._cells) for column in table.columns}
+    report = cell_summary(with_metrics(load_results([outcome.results_path]).generations))
+    by_setting = {(row["sampler"], int(row["batch_size"])): row for row in report.to_dict("records")}
+    assert len(shown["status"]) == len(by_setting) == 4
+    for i in range(4):
+        row = by_setting[(shown["sampler"][i], int(shown["batch_size"][i]))]
+        assert shown["status"][i] == "ok"
+        assert shown["s/image"][i] == f"{row['s_per_image']:.3f}"
+        assert shown["it/s"][i] == f"{row['it_s']:.1f}"
+        assert shown["step ms"][i] == f"{row['step_ms']:.1f}"
+        assert shown["peak RSS"][i] == fmt_bytes(row["peak_rss_gib"] * 2**30)
+        assert shown["peak VRAM"][i] == "-"  # a CPU run: no device memory figure
