@@ -393,3 +393,27 @@ def test_the_prediction_interval_widens_away_from_the_measured_steps(tmp_path: P
     [far] = estimate(frame, 64)
     assert near.reliable and far.reliable
     assert (far.high - far.low) > 1.3 * (near.high - near.low)  # leverage: 64 steps is far from 2-16
+
+
+def test_a_report_that_cannot_be_written_whole_leaves_the_previous_one(tmp_path: Path) -> None:
+    """A disk that fills half way through the report (here: a file size limit, so that the write
+    fails with EFBIG after the first bytes) is one line and exit 2; the report already there is
+    left as it was, and no partial file stays behind."""
+    import resource
+    import subprocess
+    import sys
+
+    path = _good_file(tmp_path / "r.jsonl")
+    output = tmp_path / "out" / "report.html"
+    output.parent.mkdir()
+    output.write_text("the previous report")
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))  # the page embeds plotly.js: MiBs
+
+    result = subprocess.run([sys.executable, "-m", "diffbench.cli", "report", str(path), "-o", str(output)],
+                            capture_output=True, text=True, timeout=300, preexec_fn=small_files)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "cannot write the report" in result.stderr
+    assert output.read_text() == "the previous report"
+    assert sorted(p.name for p in output.parent.iterdir()) == ["report.html"]

@@ -9,6 +9,7 @@ import pandas as pd
 from ..analysis.filters import apply_filters
 from ..analysis.frames import PHASES, cell_summary, varying, with_metrics
 from ..errors import DiffbenchError
+from ..files import replace_whole, write_text_whole
 from ..metrics import METRICS
 from ..results import Results, load_results
 
@@ -49,7 +50,7 @@ def write_export(table: pd.DataFrame, fmt: str, output: str | Path | None) -> st
         if output is None:
             raise ExportError("parquet is binary: give -o FILE.parquet")
         try:
-            table.to_parquet(output, index=False)
+            replace_whole(output, lambda path: table.to_parquet(path, index=False))
         except ImportError:
             raise ExportError("parquet needs pyarrow: pip install 'diffbench[parquet]'") from None
         return None
@@ -60,7 +61,7 @@ def write_export(table: pd.DataFrame, fmt: str, output: str | Path | None) -> st
     if output is None:
         return text
     try:
-        Path(output).write_text(text, encoding="utf-8")
+        write_text_whole(output, text)
     except OSError as exc:
         raise ExportError(f"{output}: cannot write ({exc.strerror})") from None
     return None

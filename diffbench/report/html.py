@@ -21,6 +21,7 @@ from ..analysis.frames import (
     setting_label,
     varying,
 )
+from ..files import write_text_whole
 from ..metrics import report_metrics
 from ..results import Results, check_output, load_results, safe_image
 from ..tasks import STRENGTH_TASKS, VIDEO_TASKS, video_seconds
@@ -186,7 +187,7 @@ def build_report(paths: list[str | Path], output: str | Path, compare_axis: str 
     page = render(analysis, paths, title)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(page, encoding="utf-8")
+    write_text_whole(output, page)  # a Ctrl-C or a full disk half way leaves no truncated report
     return ReportInfo(output, time.perf_counter() - started, output.stat().st_size, int(len(analysis.frame)),
                       int(analysis.summary.shape[0]))
 
