@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def replace_whole(target: str | Path, write: Callable[[Path], None]) -> None:
+def replace_whole(target: str | Path, write: Callable[[Path], object]) -> None:
     """Call `write(path)` on a temporary path in the target's folder, then move it onto `target`.
 
     A target that exists and is not a regular file (a pipe, /dev/stdout) is written directly:

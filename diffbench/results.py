@@ -21,6 +21,7 @@ import pydantic_core
 
 from . import SCHEMA_VERSION
 from .errors import DiffbenchError
+from .files import replace_whole
 from .records import (
     MAX_LINE_BYTES,
     MEASURED_FIELDS,
@@ -113,7 +114,7 @@ class ResultsWriter:
         try:
             self.images_dir.mkdir(parents=True, exist_ok=True)
             target = self.images_dir / f"{cell_id}.png"
-            target.write_bytes(png)
+            replace_whole(target, lambda path: path.write_bytes(png))  # never a torn thumbnail
         except OSError:
             return None
         return f"{self.images_dir.name}/{target.name}"
