@@ -414,7 +414,7 @@ def load_results(paths: list[str | Path], skip_bad_lines: bool = False) -> Resul
 
     read = ReadReport()
     runs: list[dict[str, Any]] = []
-    generations: list[dict[str, Any]] = []
+    generations = _Columns()
     # The per-step frame is built from flat arrays (one entry per generation, repeated over its
     # steps), not one dict per step: a fleet's results hold millions of steps.
     step_values = array("d")  # 8 bytes a step, not a Python float's 32
@@ -462,8 +462,36 @@ def load_results(paths: list[str | Path], skip_bad_lines: bool = False) -> Resul
         where = "earlier in the same file" if path_text == first else f"in {first}"
         read.notes.append(f"{path_text}: {count} generation(s) already read {where} (same run, cell, repeat and "
                           "measurement); counted once")
-    return Results(pd.DataFrame(runs), pd.DataFrame(generations), _steps_frame(step_values, step_owner, step_counts),
+    return Results(pd.DataFrame(runs), generations.frame(), _steps_frame(step_values, step_owner, step_counts),
                    pd.DataFrame(stored_warnings), read.bad_lines, read.notes)
+
+
+class _Columns:
+    """Rows gathered column by column. A fleet's 100,000 generations held as one dict each cost
+    more memory than the frame built from them; lists per column cost a pointer per value. The
+    frame is the one a list of those dicts gives: a column a row lacks holds NaN there."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, list[Any]] = {}
+        self.count = 0
+
+    def append(self, row: dict[str, Any]) -> None:
+        columns = self.columns
+        for key, value in row.items():
+            column = columns.get(key)
+            if column is None:
+                column = columns[key] = [float("nan")] * self.count
+            column.append(value)
+        self.count += 1
+        if len(row) != len(columns):  # this row lacks a column others have
+            for column in columns.values():
+                if len(column) < self.count:
+                    column.append(float("nan"))
+
+    def frame(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self.columns)
 
 
 def generation_row(record: dict[str, Any], run_row: dict[str, Any], file: str) -> dict[str, Any]:

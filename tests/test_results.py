@@ -86,3 +86,41 @@ def test_lines_are_on_disk_as_soon_as_written(tmp_path: Path) -> None:
 def test_missing_path_is_a_clean_error(tmp_path: Path) -> None:
     with pytest.raises(ResultsError, match="no such file"):
         load_results([tmp_path / "absent"])
+
+
+def test_the_generations_frame_is_the_one_its_rows_give_whatever_columns_each_row_has(tmp_path: Path) -> None:
+    """Rows are gathered column by column to save memory; the frame must be exactly the one a list
+    of the rows gives, also where rows differ in columns (runtime notes, telemetry, a phase only
+    some tasks have, a failure without timings): NaN where a row lacks a column, None kept as None."""
+    import pandas as pd
+    from pandas.testing import assert_frame_equal
+
+    from diffbench.results import generation_row
+
+    path = tmp_path / "mixed.jsonl"
+    writer = ResultsWriter(path)
+    writer.write(run_record("r", "box", [{"name": "RTX 4090"}], {"name": "s", "path": "s.yaml", "sha256": "0" * 64},
+                            {"torch": "2.5"}))
+    variants = [
+        {"runtime": {"device": "cuda:0", "notes": ["offloaded"]}, "phases_s": {"text_encode": 0.1, "denoise": 1.0}},
+        {"telemetry": {"energy_j": 5.0, "samples": 3}, "phases_s": {"image_encode": 0.2, "denoise": 1.0}},
+        {"runtime": {"device": "cuda:0", "gpu_name": "RTX 4090"}},
+        {},
+    ]
+    for i, extra in enumerate(variants * 2):
+        ok = i % 4 != 3
+        record = generation_record(f"c{i % 3}", cell_settings(model="m", steps=2, sampler="euler"), i, False,
+                                   "ok" if ok else "error", None if ok else "boom",
+                                   wall_s=1.0 + i if ok else None, step_s=[0.4, 0.5 + i] if ok else [],
+                                   evaluations=2 if ok else 0, **extra)
+        record["run_id"] = "r"
+        writer.write(record)
+    writer.close()
+    loaded = load_results([path]).generations
+    rows = [generation_row(r, {"hostname": "box"}, str(path)) for r in read_records(path, False, ReadReport())
+            if r["type"] == "generation"]
+    expected = pd.DataFrame(rows)
+    assert_frame_equal(loaded.drop(columns=["host_cpu", "quality_reference"]),
+                       expected.drop(columns=["host_cpu", "quality_reference"]), check_exact=True)
+    assert {"runtime_notes", "telemetry_energy_j", "phase_image_encode"} <= set(loaded.columns)
+    assert loaded["telemetry_energy_j"].isna().sum() == 6 and loaded["error"].isna().sum() == 6
