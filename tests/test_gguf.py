@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from diffbench.models.builtin import builtin_path
 from diffbench.models.gguf_header import GgufError, gguf_tensors, weight_format
-from diffbench.results import read_records
+from diffbench.results import load_results, read_records
 from diffbench.runner import run_suite
 from diffbench.suite import load_suite
 from diffbench.yamlsource import SuiteError
@@ -228,3 +228,18 @@ def test_the_undamaged_small_file_reads_whole(tmp_path: Path) -> None:
     (tmp_path / "small.gguf").write_bytes(SMALL)  # metadata of every kind is skipped, not misread
     assert [(t.name, t.type_name, t.shape) for t in gguf_tensors(tmp_path / "small.gguf")] == [
         ("a.weight", "Q8_0", (4, 32)), ("a.bias", "F32", (4,))]
+
+
+def test_a_gguf_file_is_compared_with_its_base_pipeline_on_the_weights_it_keeps(folder: Path,
+                                                                                  records: dict[tuple[str, str], Any]) -> None:
+    """What people ask of a GGUF file: how much memory does it save against the model it came
+    from. The comparison along `model` pairs it with the folder pipeline (same settings apart
+    from the model), and the counted weights give an exact ratio."""
+    from diffbench.analysis.compare import compare
+    from diffbench.analysis.frames import with_metrics
+
+    frame = with_metrics(load_results([next((folder / "out").glob("*.jsonl"))]).generations)
+    table = compare(frame, "model", baseline="folder", metric="denoiser_gib")
+    [q8] = [row for row in table.rows if row.value == "q8"]  # one context: only quantize=none was measured
+    assert table.unpaired == [] and q8.comparison is not None and q8.comparison.exact
+    assert 0.2 < q8.comparison.ratio < 0.5 and q8.comparison.verdict == "lower"
