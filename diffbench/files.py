@@ -19,6 +19,8 @@ def replace_whole(target: str | Path, write: Callable[[Path], object]) -> None:
     A target that exists and is not a regular file (a pipe, /dev/stdout) is written directly:
     such a file cannot be replaced, and is not read back later as a finished file."""
     target = Path(target)
+    if target.is_symlink():  # the file the link names is the one to replace, not the link
+        target = target.resolve()
     try:
         special = not stat.S_ISREG(target.stat().st_mode)
     except OSError:
