@@ -272,19 +272,41 @@ def test_ctrl_c_held_down_ends_with_130_and_the_summary(tmp_path: Path) -> None:
     load_results([path])
 
 
-@pytest.mark.parametrize("after_s", [1.0, 2.5])
-def test_ctrl_c_before_measuring_began_exits_130_without_a_traceback(tmp_path: Path, after_s: float) -> None:
-    """While torch loads and the plan is made there is nothing to save, but the exit code still
-    says "interrupted", as it does later: never click's "Aborted!" and 1, never a traceback."""
+def _wait_until(condition, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "the run never reached the awaited point"
+        time.sleep(0.01)
+
+
+def _has_worker(parent: int) -> bool:
+    try:
+        _worker_pid(parent)
+    except (AssertionError, OSError):
+        return False
+    return True
+
+
+@pytest.mark.parametrize("point", ["results file created", "worker starting"])
+def test_ctrl_c_before_measuring_began_exits_130_without_a_traceback(tmp_path: Path, point: str) -> None:
+    """Before the first generation there is nothing to save, but the exit code still says
+    "interrupted", as it does later: never click's "Aborted!" and 1, never a traceback, also not
+    from the worker, which is still importing torch when the key reaches its process group."""
     suite = tmp_path / "s.yaml"
     suite.write_text(SLOW_SUITE)
     process = _start(suite, tmp_path / "out")
-    time.sleep(after_s)
+    if point == "results file created":
+        _wait_until(lambda: any((tmp_path / "out").glob("*.jsonl")) or process.poll() is not None)
+    else:
+        _wait_until(lambda: _has_worker(process.pid) or process.poll() is not None)
     os.killpg(process.pid, signal.SIGINT)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr and "Aborted" not in stderr
     assert "Interrupted" in stdout + stderr
+    files = list((tmp_path / "out").glob("*.jsonl"))
+    if files:  # what was written is a valid file with no measured generation
+        assert len(load_results(files).generations) == 0
 
 
 def test_a_second_ctrl_c_interrupts_only_while_workers_measure(tmp_path: Path) -> None:
