@@ -266,10 +266,15 @@ def compare_sorted(a: np.ndarray, b: np.ndarray, min_effect: float = DEFAULT_MIN
                           repeats_needed(a.size, b.size, alpha))
     p_value = _sorted_rank_test(a, b)
     if p_value < alpha and (low > 1 or high < 1):
-        verdict = ("higher" if ratio > 1 else "lower") if abs(ratio - 1) >= min_effect else "negligible"
+        verdict = _effect_verdict(ratio, min_effect)
     else:
         verdict = "not significant"
     return Comparison(ratio, low, high, p_value, int(a.size), int(b.size), verdict, achieved)
+
+
+def _effect_verdict(ratio: float, min_effect: float) -> str:
+    """The verdict of a difference already shown to be real: its direction, or "negligible"."""
+    return ("higher" if ratio > 1 else "lower") if abs(ratio - 1) >= min_effect else "negligible"
 
 
 def compare_exact(candidate: Numbers, baseline: Numbers,
@@ -281,7 +286,7 @@ def compare_exact(candidate: Numbers, baseline: Numbers,
     if not a.size or not b.size or np.ptp(a) != 0 or np.ptp(b) != 0 or b[0] == 0:
         return None
     ratio = float(a[0] / b[0])
-    verdict = ("higher" if ratio > 1 else "lower") if abs(ratio - 1) >= min_effect else "negligible"
+    verdict = _effect_verdict(ratio, min_effect)
     return Comparison(ratio, ratio, ratio, float("nan"), int(a.size), int(b.size), verdict, 1.0, exact=True)
 
 

@@ -19,7 +19,7 @@ from multiprocessing import resource_tracker
 from typing import Any
 
 from .base import Job, blame
-from .worker import worker_main
+from .worker import PARENT_ONLY_SIGNALS, worker_main
 
 POLL_S = 0.05
 
@@ -54,10 +54,6 @@ def _death_reason(exitcode: int | None) -> str:
             name = f"signal {-exitcode}"
         return f"the worker process was killed by {name}"
     return f"the worker process exited with code {exitcode}"
-
-
-# What the parent decides on alone (StopSignals): a worker ignores them, from its first instant
-PARENT_ONLY_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 @contextmanager

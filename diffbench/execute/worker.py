@@ -344,16 +344,19 @@ def die_with_parent(parent_pid: int | None) -> None:
     threading.Thread(target=watch, name="diffbench-parent-watchdog", daemon=True).start()
 
 
+# What the parent decides on alone (runner.StopSignals): a worker ignores them, from its first instant
+PARENT_ONLY_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 def worker_main(conn: Any, job: dict[str, Any]) -> None:
     """Entry point of the worker process (spawned, so CUDA starts clean in it)."""
     die_with_parent(job.get("parent_pid"))
     # Ctrl-C reaches the whole process group; the parent decides what it means. SIGTERM and
     # SIGHUP too: the parent stops this worker itself, after saving what it has.
-    held = [getattr(signal, name) for name in ("SIGINT", "SIGHUP", "SIGTERM") if hasattr(signal, name)]
-    for signum in held:
+    for signum in PARENT_ONLY_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
     if hasattr(signal, "pthread_sigmask"):  # the parent held them back while starting this process
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, PARENT_ONLY_SIGNALS)
     quiet_libraries()
     try:
         Worker(conn, job).run()
