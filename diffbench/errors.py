@@ -3,10 +3,28 @@
 The CLI catches DiffbenchError once, prints `error: <message>` and exits 2. Each subclass
 lives with the module that raises it (SuiteError with the YAML reader, ResultsError with the
 results files, ...); all are phrased for the user already.
+
+Messages quote what users wrote (field names, keys, model labels, paths), so the base escapes
+control characters once, here: a key "\\n" in a results file or an escape sequence in a model
+label can neither break the one-line promise nor reach the terminal raw.
 """
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """`text` with every control character shown as its escape (\\n, \\x1b, \\u2028)."""
+    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
+
 
 class DiffbenchError(Exception):
     """A problem phrased for the user: what, where, and what is allowed."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*(one_line(arg) if isinstance(arg, str) else arg for arg in args))

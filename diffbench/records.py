@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from . import SCHEMA_VERSION
+from .errors import one_line
 
 STATUSES = ("ok", "oom", "crashed", "timeout", "error", "not_applicable")
 Status = Literal["ok", "oom", "crashed", "timeout", "error", "not_applicable"]
@@ -198,7 +199,11 @@ UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
 
 class LineError(ValueError):
-    """A results line that breaks the contract; the message names the field."""
+    """A results line that breaks the contract; the message names the field, on one line
+    (a key "\\n" in the line is shown escaped, as in every DiffbenchError)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(one_line(message))
 
 
 def _short(value: Any, limit: int = 60) -> str:

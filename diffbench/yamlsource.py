@@ -7,13 +7,12 @@ work an alias bomb or deep nesting can cause, and never construct Python objects
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .errors import DiffbenchError
+from .errors import DiffbenchError, one_line
 
 Loc = tuple[str | int, ...]
 
@@ -30,8 +29,7 @@ class SuiteError(DiffbenchError):
         self.path = str(path)
         self.line = line
         # One line, always: control characters from the file (a key "\n") are shown escaped.
-        self.message = re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], message)
-        message = self.message
+        self.message = one_line(message)
         where = f"{self.path}:{line}" if line else self.path
         super().__init__(f"{where}: {message}")
 

@@ -12,7 +12,8 @@ fi
 
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q "torch==2.13.0" -e ".[dev]"
+# The versions the tests were proven with (constraints/test.txt); users get the package's ranges.
+.venv/bin/python -m pip install -q -c constraints/test.txt "torch==2.13.0" -e ".[dev]"
 .venv/bin/python -m ruff check diffbench tests benchmarks
 .venv/bin/python -m mypy
 .venv/bin/python -m pytest "$@"

@@ -14,6 +14,14 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("DIFFBENCH_CACHE", tempfile.mkdtemp(prefix="diffbench-test-cache-"))
 
 import pytest  # noqa: E402
+from hypothesis import settings as hypothesis_settings  # noqa: E402
+
+# Property tests draw the same cases on every run (CI must not pass or fail by luck: a case that
+# hypothesis drew on one machine and not on another once failed a fresh clone). Explore new cases
+# locally with DIFFBENCH_HYPOTHESIS=explore; a failure found so becomes an explicit test.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+hypothesis_settings.register_profile("explore", derandomize=False, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("DIFFBENCH_HYPOTHESIS", "ci"))
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pictures import other_picture, same_picture
 
 from diffbench.analysis.frames import with_metrics
 from diffbench.analysis.quality import step_quality
@@ -115,8 +116,8 @@ def test_caches_run_per_cell_and_record_the_work_that_ran(tmp_path: Path) -> Non
 
     # A cache that never skips computes exactly the uncached picture; one that always skips does not.
     folder = outcome.results_path.parent
-    assert (folder / never_skips["image"]).read_bytes() == (folder / uncached["image"]).read_bytes()
-    assert (folder / always_skips["image"]).read_bytes() != (folder / uncached["image"]).read_bytes()
+    assert same_picture(folder / never_skips["image"], folder / uncached["image"])
+    assert other_picture(folder / always_skips["image"], folder / uncached["image"])
 
     quality = step_quality(with_metrics(load_results([outcome.results_path]).generations))
     flux_quality = quality.set_index("cell_id")

@@ -204,6 +204,21 @@ def test_any_value_in_any_field_is_read_or_refused_in_one_line(tmp_path: Path, f
     assert len(frame) == 1
 
 
+@pytest.mark.parametrize("name", ["\n", "a\rb", "\x1b]52;c;aGk=\x07", "\u2028", "\x85"])
+def test_a_control_character_in_a_key_is_shown_escaped_on_one_line(tmp_path: Path, name: str) -> None:
+    """The case hypothesis found on another machine: a key "\\n" inside phases_s made a two-line
+    message. Every name a user wrote reaches a message escaped (errors.one_line)."""
+    record = _generation(0)
+    record["phases_s"] = {name: "slow"}
+    path = tmp_path / "keys.jsonl"
+    path.write_text(json.dumps(RUN) + "\n" + json.dumps(record) + "\n")
+    with pytest.raises(ResultsError) as caught:
+        load_results([path])
+    message = str(caught.value)
+    assert message.startswith(f"{path}:2: field 'phases_s.") and message.isprintable()
+    assert repr(name)[1:-1] in message
+
+
 def test_schema_command_prints_the_results_schema() -> None:
     result = _cli(["schema", "--results"])
     assert result.exit_code == 0
