@@ -105,9 +105,23 @@ NAMED_IN_LABELS = {"batch_size", "guidance_scale", "seed", "compile", "vae_tilin
                    "vram_limit", "attention", "cache", "lora", "quantize"}
 
 
+# Values that mean "this setting is off": a label leaves them out (the settings that turn it on say
+# so, "offload=model"), so a report mixing many suites does not print "cache=none · lora=none" on
+# every setting. Two settings still differ in their labels: one names a value the other leaves out.
+QUIET_VALUES = {"offload": "none", "attention": "default", "compile": "False", "vae_tiling": "False",
+                "vae_slicing": "False", "cache": "none", "lora": "none", "quantize": "none",
+                "task": "text-to-image", "sampler": "default"}
+
+
 def setting_label(row: pd.Series | dict[str, Any], columns: list[str]) -> str:
     """'tiny-sd · euler · 8 steps' from the columns that vary. A setting left unset in this row
-    is left out (the rows that set it say so: 'vram_limit=8GiB'), never shown as a bare '-'."""
+    is left out (the rows that set it say so: 'vram_limit=8GiB'), never shown as a bare '-'; so is
+    a setting at its "off" value (QUIET_VALUES), unless nothing else would be left to show."""
+    loud = [c for c in columns if QUIET_VALUES.get(c) != _text(row[c])]
+    return _label_of(row, loud) if any(_text(row[c]) != "-" for c in loud) else _label_of(row, columns)
+
+
+def _label_of(row: pd.Series | dict[str, Any], columns: list[str]) -> str:
     parts = []
     for column in columns:
         value = _text(row[column])

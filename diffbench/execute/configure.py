@@ -261,7 +261,10 @@ def call_arguments(pipe: Any, settings: dict[str, Any], base_dir: str = ".") -> 
     if settings.get("negative_prompt") and "negative_prompt" in parameters:
         kwargs["negative_prompt"] = settings["negative_prompt"]
     if "callback_on_step_end_tensor_inputs" in parameters:
-        kwargs["callback_on_step_end_tensor_inputs"] = []  # nothing to copy out each step
+        # Only the latents, handed over by reference (no copy, no synchronisation): the probe keeps
+        # the last step's to check them for NaN once the generation is timed.
+        allowed = getattr(pipe, "_callback_tensor_inputs", ["latents"])
+        kwargs["callback_on_step_end_tensor_inputs"] = ["latents"] if "latents" in allowed else []
     return kwargs
 
 

@@ -76,6 +76,9 @@ def measure_generation(pipe: Any, probe: PipelineProbe, meters: Meters, kwargs: 
         "energy_source": (telemetry or {}).get("energy_source") if telemetry else ("rapl_package" if package_j
                                                                                    is not None else None),
         "telemetry": telemetry,
+        # Outside the timed region (the probe has synchronised): not a record field; the worker
+        # turns a False into status "error".
+        "_latents_finite": probe.latents_finite(),
     }
     return fields, produced(output)
 

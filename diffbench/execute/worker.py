@@ -258,6 +258,14 @@ class Worker:
 
                     torch.cuda.empty_cache()
                 return  # the cell's remaining repeats would fail the same way
+            if fields.pop("_latents_finite", None) is False:
+                # Timed, but what it made is blank: never an "ok" figure to compare or recommend.
+                self.send("record", generation_record(
+                    cell["cell_id"], settings, repeat, warmup, "error",
+                    f"the denoiser's output holds NaN or infinite values, so the picture is blank: an overflow "
+                    f"in {context['runtime'].get('dtype')} (quantize {settings.get('quantize') or 'none'}); bf16 usually "
+                    f"avoids it", **context))
+                return  # the cell's remaining repeats would do the same
             if settings.get("compile"):  # outside the timed region: what compiling cost inside it
                 fields.update(compile_fields(compiled_before))
             if meters.telemetry is not None:  # outside the timed region: who else is on the GPU

@@ -65,6 +65,9 @@ class PipelineProbe:
         # A memory meter with phase_begin/phase_peak (TorchCudaPeak): the VAE decode's own peak,
         # the notorious spike of video pipelines, is then kept apart from the generation's.
         self.memory: Any = None
+        # The latents the last step produced, kept by reference (no copy, no synchronisation):
+        # checked once after the generation for NaN or infinity (latents_finite).
+        self.last_latents: Any = None
         self._handles = [denoiser_of(pipe).register_forward_pre_hook(self._on_denoiser_call, with_kwargs=True)]
         self._restore: list[tuple[Any, str, Any]] = []
         self._wrap(pipe, "encode_prompt", "text")
@@ -109,10 +112,22 @@ class PipelineProbe:
         if self._active and self.marks.step_open is not None:
             self.marks.steps.append((self.marks.step_open, self.clock.mark()))
             self.marks.step_open = None
+        if self._active:
+            self.last_latents = callback_kwargs.get("latents")
         return callback_kwargs
+
+    def latents_finite(self) -> bool | None:
+        """Whether the last step's latents hold only finite values (None: no latents seen).
+        An fp16 overflow in the denoiser (torchao's int8 weight-only SDXL did so on an H200)
+        turns them into NaN, and the pipeline still returns a picture: a blank one."""
+        latents, self.last_latents = self.last_latents, None
+        if latents is None or not hasattr(latents, "isfinite"):
+            return None
+        return bool(latents.isfinite().all())
 
     def begin(self) -> None:
         self.marks = _Marks()
+        self.last_latents = None
         self._active = True
         self.marks.start = self.clock.mark()
 

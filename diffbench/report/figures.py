@@ -8,6 +8,7 @@ plotly, which would otherwise interpret a subset of HTML tags in labels.
 from __future__ import annotations
 
 import html
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,38 @@ def short(label: Any, limit: int = LABEL_CHARS) -> str:
     """A label cut to `limit` characters, escaped: long mixed-suite labels must not swallow a chart."""
     text = str(label)
     return esc(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+WRAP_CHARS = 36  # a category or legend label is wrapped at its " · " separators into lines of about this
+
+
+def wrapped(label: Any) -> str:
+    """The whole label, escaped, wrapped into lines at its separators: never cut, so two settings
+    that differ late in their labels never share a category (plotly would stack their bars)."""
+    lines: list[str] = []
+    for part in str(label).split(" · "):
+        if lines and len(lines[-1]) + 3 + len(part) <= WRAP_CHARS:
+            lines[-1] += " · " + part
+        else:
+            lines.append(part)
+    return "<br>".join(esc(line) for line in lines)
+
+
+def setting_categories(summary: pd.DataFrame) -> list[str]:
+    """One distinct category per row of a cell summary: its label, with the host where the same
+    setting ran on several hosts, and a counter in the (malformed) case that still repeats."""
+    if summary.empty:
+        return []
+    labels = [str(v) for v in summary["label"]]
+    hosts = [str(v) for v in summary["hostname"]] if "hostname" in summary else [""] * len(labels)
+    repeated = Counter(labels)
+    names = [f"{label} · {host}" if repeated[label] > 1 and host else label for label, host in zip(labels, hosts)]
+    seen: Counter[str] = Counter()
+    distinct = []
+    for name in names:
+        seen[name] += 1
+        distinct.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
+    return [wrapped(name) for name in distinct]
 
 
 def _layout(title: str, x: str, y: str, **extra: Any) -> dict[str, Any]:
@@ -63,6 +96,7 @@ def step_latency(frame: pd.DataFrame, steps: pd.DataFrame, summary: pd.DataFrame
     if steps.empty or summary.empty:
         return {"data": traces, "layout": _layout("Per-step latency", "step", "ms")}
     labels = dict(zip(zip(summary["cell_id"], summary["hostname"]), summary["label"]))
+    names = dict(zip(zip(summary["cell_id"], summary["hostname"]), setting_categories(summary)))
     # Two groupings for the whole frame (medians of measured steps; each cell's first warm-up),
     # not one per cell: a fleet's results hold millions of steps.
     measured_steps = steps[~steps["warmup"].astype(bool)]
@@ -86,12 +120,13 @@ def step_latency(frame: pd.DataFrame, steps: pd.DataFrame, summary: pd.DataFrame
         label = labels.get((cell_id, hostname))
         if label is None:
             continue
-        traces.append({"type": "scatter", "mode": "lines+markers", "name": short(label), "legendgroup": cell_id,
+        traces.append({"type": "scatter", "mode": "lines+markers", "name": names[(cell_id, hostname)],
+                       "legendgroup": cell_id,
                        "hovertext": esc(label), "x": step_numbers[start:end].tolist(),
                        "y": milliseconds[start:end].tolist()})
         first = warm_by_cell.get((cell_id, hostname))
         if first is not None:
-            traces.append({"type": "scatter", "mode": "lines", "name": short(label) + " (warm-up)",
+            traces.append({"type": "scatter", "mode": "lines", "name": names[(cell_id, hostname)] + " (warm-up)",
                            "legendgroup": cell_id, "line": {"dash": "dot"}, "opacity": 0.6,
                            "x": first["step"].tolist(), "y": (first["seconds"] * 1000).round(4).tolist()})
     return {"data": traces, "layout": _layout("Per-step latency (step 0 included; dotted: first warm-up)",
@@ -131,7 +166,7 @@ def phase_breakdown(summary: pd.DataFrame) -> dict[str, Any]:
     traces = []
     for column, name in PHASES:
         if column in summary and (summary[column] > 0).any():  # no empty "image encoding" for text-to-image
-            traces.append({"type": "bar", "name": name, "x": [short(v) for v in summary["label"]],
+            traces.append({"type": "bar", "name": name, "x": setting_categories(summary),
                            "hovertext": [esc(v) for v in summary["label"]],
                            "y": summary[column].round(5).tolist()})
     return {"data": traces, "layout": _layout("Where the time goes (medians)", "", "seconds", barmode="stack")}
@@ -141,7 +176,7 @@ def memory_against_cards(summary: pd.DataFrame) -> dict[str, Any]:
     """Peak memory per setting, with lines at common card sizes."""
     values = summary["card_memory_gib"].tolist() if not summary.empty else []
     kinds = summary["card_memory_kind"].tolist() if not summary.empty else []
-    traces = [{"type": "bar", "name": "peak memory", "x": [short(v) for v in summary.get("label", [])],
+    traces = [{"type": "bar", "name": "peak memory", "x": setting_categories(summary),
                "hovertext": [esc(v) for v in summary.get("label", [])],
                "y": [round(v, 4) for v in values], "text": list(kinds), "textposition": "auto"}]
     top = max([v for v in values if np.isfinite(v)] or [1.0])
