@@ -150,3 +150,43 @@ def test_a_fleet_report_of_100000_generations_stays_small_and_opens(repo: Path, 
     # Every chart with data is drawn; the quality chart has none (generated results carry no images).
     assert [drawn >= 1 for drawn in seen.charts] == [traces >= 1 for traces in seen.traces] == [True] * 5 + [False]
     assert "seconds per image by gpu" in seen.text and "Pareto" in seen.text
+
+
+def test_the_h200_report_draws_one_bar_per_setting_with_its_own_figure(repo: Path, tmp_path: Path) -> None:
+    """docs/gpu-runs mixes SDXL offload modes, FLUX attention backends and caches, quantizations:
+    labels once cut at 48 characters put seven SDXL settings in one category, which plotly stacked
+    (83 GiB for SDXL without offload). In the browser, every bar chart has one distinct category per
+    setting, and each memory bar is its own setting's figure."""
+    from diffbench.analysis.analyse import analyse
+    from diffbench.results import load_results
+
+    info = build_report([repo / "docs" / "gpu-runs"], tmp_path / "gpu.html")
+    summary = analyse(load_results([repo / "docs" / "gpu-runs"])).summary
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu",
+                                                                              "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(info.path.as_uri())
+        page.wait_for_load_state("load")
+        drawn = page.evaluate("""['phases', 'memory'].map(id => {
+            const chart = document.getElementById('chart-' + id);
+            return {bars: chart.querySelectorAll('.bars .point').length,
+                    traces: chart.data.map(t => ({y: t.y, x: t.x}))};
+        })""")
+        browser.close()
+    settings = len(summary)
+    assert settings >= 26
+    for chart in drawn:
+        for trace in chart["traces"]:
+            assert len(trace["y"]) == len(set(trace["y"])) == settings  # one category per setting
+    phases, memory = drawn
+    assert memory["bars"] == settings
+    [bars] = memory["traces"]
+    assert bars["x"] == [round(v, 4) for v in summary["card_memory_gib"]]  # each bar is its setting's figure
+    plain = summary.reset_index(drop=True)
+    sdxl_none = plain[(plain["model"] == "sdxl") & (plain["offload"] == "none") & (plain["steps"] == 4)
+                      & (plain["vae_tiling"].astype(str) == "False") & plain["vram_limit"].isna()]
+    [row] = sdxl_none.index
+    assert 16.7 < bars["x"][row] < 16.9  # NVML's 16.79 GiB, not seven offload settings summed (83)

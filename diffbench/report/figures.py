@@ -162,34 +162,55 @@ def latency_vs_steps(scaling: list[StepScaling]) -> dict[str, Any]:
     return {"data": traces, "layout": layout}
 
 
+def _bar_height(categories: list[str]) -> int:
+    """Pixels for a horizontal bar chart: every setting gets a row tall enough for its wrapped label."""
+    lines = sum(c.count("<br>") + 1 for c in categories)
+    return max(360, 150 + 16 * lines + 8 * len(categories))
+
+
+def _horizontal(title: str, x_title: str, categories: list[str], **extra: Any) -> dict[str, Any]:
+    """Settings down the side, whole labels, first setting at the top; the value axis from zero."""
+    layout = _layout(title, x_title, "", **extra)
+    layout["xaxis"] = {**layout["xaxis"], "rangemode": "tozero"}
+    layout["yaxis"] = {"autorange": "reversed", "automargin": True, "type": "category"}
+    layout["height"] = _bar_height(categories)
+    layout["legend"] = {"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0}
+    layout["margin"] = {**layout["margin"], "t": 90}  # the title above the legend, the legend above the bars
+    return layout
+
+
 def phase_breakdown(summary: pd.DataFrame) -> dict[str, Any]:
+    """Seconds per phase, stacked within each setting (and only there: one bar per setting)."""
     traces = []
+    categories = setting_categories(summary)
     for column, name in PHASES:
         if column in summary and (summary[column] > 0).any():  # no empty "image encoding" for text-to-image
-            traces.append({"type": "bar", "name": name, "x": setting_categories(summary),
+            traces.append({"type": "bar", "orientation": "h", "name": name, "y": categories,
                            "hovertext": [esc(v) for v in summary["label"]],
-                           "y": summary[column].round(5).tolist()})
-    return {"data": traces, "layout": _layout("Where the time goes (medians)", "", "seconds", barmode="stack")}
+                           "x": summary[column].round(5).tolist()})
+    return {"data": traces, "layout": _horizontal("Where the time goes (medians)", "seconds", categories,
+                                                  barmode="stack")}
 
 
 def memory_against_cards(summary: pd.DataFrame) -> dict[str, Any]:
-    """Peak memory per setting, with lines at common card sizes."""
+    """Peak memory per setting, one bar each, with lines at common card sizes."""
     values = summary["card_memory_gib"].tolist() if not summary.empty else []
     kinds = summary["card_memory_kind"].tolist() if not summary.empty else []
-    traces = [{"type": "bar", "name": "peak memory", "x": setting_categories(summary),
+    categories = setting_categories(summary)
+    traces = [{"type": "bar", "orientation": "h", "name": "peak memory", "y": categories,
                "hovertext": [esc(v) for v in summary.get("label", [])],
-               "y": [round(v, 4) for v in values], "text": list(kinds), "textposition": "auto"}]
+               "x": [round(v, 4) for v in values], "text": [esc(k) for k in kinds], "textposition": "auto"}]
     top = max([v for v in values if np.isfinite(v)] or [1.0])
     shapes, annotations = [], []
     for size in CARD_SIZES_GIB:
         if size <= 2 * top:  # only the card sizes near the measured peaks
-            shapes.append({"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": size, "y1": size,
+            shapes.append({"type": "line", "yref": "paper", "y0": 0, "y1": 1, "x0": size, "x1": size,
                            "line": {"dash": "dot", "color": "#b33"}})
-            annotations.append({"xref": "paper", "x": 1, "y": size, "text": f"{size} GB card", "showarrow": False,
-                                "xanchor": "right", "yanchor": "bottom", "font": {"color": "#b33"}})
+            annotations.append({"yref": "paper", "y": 1, "x": size, "text": f"{size} GB", "showarrow": False,
+                                "xanchor": "left", "yanchor": "bottom", "font": {"color": "#b33"}})
     kind = "what the card must hold" if any(k != HOST_RSS for k in kinds) else "host RSS, CPU runs"
-    return {"data": traces, "layout": _layout(f"Peak memory ({kind}) against common card sizes", "",
-                                              "GiB", shapes=shapes, annotations=annotations)}
+    return {"data": traces, "layout": _horizontal(f"Peak memory ({kind}) against common card sizes", "GiB",
+                                                  categories, shapes=shapes, annotations=annotations)}
 
 
 def time_against_memory(summary: pd.DataFrame) -> dict[str, Any]:
