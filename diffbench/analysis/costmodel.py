@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DiffbenchError
-from ..hardware.gpus import GpuSpec, find_gpu
+from ..hardware.gpus import GpuNameError, GpuSpec, find_gpu, resolve_gpu
 from .frames import key_text, measured, setting_label
 
 # Everything that shapes the cost except the step count.
@@ -283,9 +283,13 @@ def estimate(frame: pd.DataFrame, steps: int, gpu: str | None = None, **wanted: 
         if measured_here:
             fits = measured_here
         else:
-            target = find_gpu(gpu)
-            if target is None:
-                raise EstimateError(f"GPU '{gpu}' was not measured and is not in the spec table (see `diffbench gpus`)")
+            try:
+                target = resolve_gpu(gpu)  # '4090', '4070 ti' resolve; 'A100' (40 or 80 GB) is ambiguous
+            except GpuNameError as exc:
+                if exc.ambiguous:
+                    raise EstimateError(str(exc)) from None
+                raise EstimateError(f"GPU '{gpu}' was not measured and is not in the spec table "
+                                    "(see `diffbench gpus`)") from None
             projected = [p for p in (project(f, target) for f in fits) if p is not None]
             if not projected:
                 raise EstimateError(f"GPU '{gpu}' was not measured, and no measured GPU in the spec table to project "

@@ -12,6 +12,8 @@ import functools
 import re
 from dataclasses import dataclass
 
+from ..errors import DiffbenchError
+
 GIB = 2**30
 
 TURING = "NVIDIA Turing GPU Architecture whitepaper (2018), Appendix A, reference boost clocks"
@@ -103,4 +105,45 @@ def find_gpu(name: str, vram_bytes: int | None = None) -> GpuSpec | None:
     best = [spec for count, spec in matches if count == most]
     if vram_bytes and len(best) > 1:
         return min(best, key=lambda spec: abs(spec.vram_bytes - vram_bytes))
+    return best[0]
+
+
+class GpuNameError(DiffbenchError):
+    """A GPU name typed by a person that names no card in the spec table, or several."""
+
+    def __init__(self, message: str, ambiguous: bool = False) -> None:
+        super().__init__(message)
+        self.ambiguous = ambiguous
+
+
+# Words that tell apart two boards of one chip, which a person may leave out: "H100" is the SXM
+# board or the PCIe one (different power and bandwidth), so a name without it is ambiguous.
+_FORM_FACTORS = {"pcie", "sxm"}
+
+
+def resolve_gpu(name: str) -> GpuSpec:
+    """The spec for a GPU name as a person types it: '4090', 'rtx 3060', '4070 ti', 'h200',
+    'A100 80GB'. Every word typed must be in the card's name; of the cards that match, the one
+    with the fewest other words wins ('4070' is the RTX 4070, not the 4070 Ti). Several cards that
+    differ only in memory size or board ('A100': 40GB or 80GB; 'H100': SXM or PCIe) are an error
+    that lists them, as is a name that matches none."""
+    exact = find_gpu(name)
+    typed_words, typed_sizes = _split(_tokens(name))
+    if not typed_words:
+        raise GpuNameError(f"GPU '{name}': not a GPU name; see `diffbench gpus` for the known cards")
+    candidates: list[tuple[int, GpuSpec]] = []
+    for spec in GPUS:
+        words, sizes = _split(_tokens(spec.name) | _tokens(spec.note) & _FORM_FACTORS)
+        if typed_words <= words and (not typed_sizes or typed_sizes <= sizes):
+            candidates.append((len(words - typed_words - _FORM_FACTORS), spec))
+    if not candidates:
+        if exact is not None:  # an NVML-style name ('NVIDIA GeForce RTX 4090') holds more words than the card's
+            return exact
+        known = ", ".join(spec.name for spec in GPUS)
+        raise GpuNameError(f"GPU '{name}': no card in the spec table matches; known: {known}")
+    fewest = min(extra for extra, _ in candidates)
+    best = [spec for extra, spec in candidates if extra == fewest]
+    if len(best) > 1:
+        choices = ", ".join(f"'{spec.name}'" + (f" ({spec.note.split(';')[0]})" if spec.note else "") for spec in best)
+        raise GpuNameError(f"GPU '{name}' is ambiguous: {choices}; name one", ambiguous=True)
     return best[0]

@@ -24,10 +24,13 @@ def vram_limit_bytes(value: str) -> int:
         if size < 256 * 2**20:
             raise ValueError("a VRAM limit below 256 MiB cannot hold a CUDA context")
         return size
-    from .gpus import find_gpu
+    from .gpus import GpuNameError, resolve_gpu
 
-    spec = find_gpu(value)
-    if spec is None:
+    try:
+        spec = resolve_gpu(value)
+    except GpuNameError as exc:
+        if exc.ambiguous:  # 'A100': 40 or 80 GB; never pick one silently
+            raise ValueError(str(exc).removeprefix("GPU ")) from None
         raise ValueError("expected a size such as 12GiB or a known GPU name such as 'RTX 3060' "
-                         "(see `diffbench gpus`)")
+                         "(see `diffbench gpus`)") from None
     return spec.vram_bytes
