@@ -116,7 +116,7 @@ def _say_quality(check: Check, name: str, label: Callable[[dict[str, Any]], str]
     rows = []
     for _, row in quality.iterrows():
         cell = cells.get(row["cell_id"])
-        if cell is not None:
+        if cell is not None and row["ssim"] == row["ssim"]:  # NaN: a setting with nothing to compare to
             rows.append({"cell_id": row["cell_id"], "ssim": float(row["ssim"])})
             check.say(f"- quality {label(cell)}: SSIM {row['ssim']:.4f} to the same model's reference picture")
     check.save(f"{name}-quality.json", rows)
@@ -165,6 +165,33 @@ def _kernel_time(prof: Any) -> tuple[float, float, int]:
             open_end = max(open_end, end)
     busy += open_end - open_start
     return (ranges[-1][1] - ranges[0][0]) / 1e6, busy / 1e6, len(ranges)
+
+
+def _profiled_generation(pipe: Any, settings: dict[str, Any], steps: int, device: Any) -> tuple[Any, Any]:
+    """One generation under the probe with torch.profiler recording steps 1..N-1 only (started at
+    the end of step 0, stopped at the end of the last): the probe's timing and the profile."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from diffbench.execute.configure import call_arguments
+    from diffbench.measure.clocks import clock_for
+    from diffbench.measure.probe import PipelineProbe
+
+    prof = profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA])
+    probe = PipelineProbe(pipe, clock_for(device))
+
+    def bracket(pipeline: Any, step: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        probe.on_step_end(pipeline, step, timestep, kwargs)
+        if step == 0:
+            prof.start()
+        elif step == steps - 1:
+            prof.stop()
+        return kwargs
+
+    probe.begin()
+    pipe(**call_arguments(pipe, settings), callback_on_step_end=bracket)
+    timing = probe.end()
+    probe.remove()
+    return timing, prof
 
 
 def speed(check: Check) -> None:
@@ -286,26 +313,9 @@ def speed(check: Check) -> None:
 
     # The probe's steps 1..N-1 against the GPU's own record of its kernels in those steps.
     if cuda:
-        from torch.profiler import ProfilerActivity, profile
-
         profiled: list[dict[str, float]] = []
         for _ in range(2):  # the first profile pays CUPTI's start-up; keep the second
-            prof = profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA])
-            probe = PipelineProbe(pipe, clock_for(device))
-
-            def bracket(pipeline: Any, step: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-                probe.on_step_end(pipeline, step, timestep, kwargs)
-                if step == 0:
-                    prof.start()
-                elif step == steps - 1:
-                    prof.stop()
-                return kwargs
-
-            kwargs = call_arguments(pipe, settings)
-            probe.begin()
-            pipe(**kwargs, callback_on_step_end=bracket)
-            timing = probe.end()
-            probe.remove()
+            timing, prof = _profiled_generation(pipe, settings, steps, device)
             span, busy, kernels = _kernel_time(prof)
             profiled.append({"event_sum_s": sum(timing.step_s[1:]), "kernel_span_s": span,
                              "kernel_busy_s": busy, "gpu_activities": kernels})
@@ -405,7 +415,6 @@ def _reference_model(check: Check, source: str, resolution: str, steps: int, gui
                      timed: int) -> dict[str, Any]:
     """Seconds per image, it/s and a profile of steps 1..N-1 for one model at its published setup."""
     import torch
-    from torch.profiler import ProfilerActivity, profile
 
     from diffbench.execute.configure import call_arguments
     from diffbench.execute.generation import Meters, measure_generation
@@ -459,21 +468,7 @@ def _reference_model(check: Check, source: str, resolution: str, steps: int, gui
         # The profiling pass, outside the timed generations: steps 1..N-1 of one generation
         # (twice; the first pays CUPTI's start-up).
         for _ in range(2):
-            prof = profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA])
-            probe = PipelineProbe(pipe, clock_for(device))
-
-            def bracket(pipeline: Any, step: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-                probe.on_step_end(pipeline, step, timestep, kwargs)
-                if step == 0:
-                    prof.start()
-                elif step == steps - 1:
-                    prof.stop()
-                return kwargs
-
-            probe.begin()
-            pipe(**call_arguments(pipe, settings), callback_on_step_end=bracket)
-            timing = probe.end()
-            probe.remove()
+            timing, prof = _profiled_generation(pipe, settings, steps, device)
         span, busy, activities = _kernel_time(prof)
         profiled = _profile_classes(prof)
         result["profile"] = {"steps": steps - 1, "event_sum_s": sum(timing.step_s[1:]), "kernel_span_s": span,

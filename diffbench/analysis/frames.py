@@ -108,9 +108,8 @@ NAMED_IN_LABELS = {"batch_size", "guidance_scale", "seed", "compile", "vae_tilin
 # Values that mean "this setting is off": a label leaves them out (the settings that turn it on say
 # so, "offload=model"), so a report mixing many suites does not print "cache=none · lora=none" on
 # every setting. Two settings still differ in their labels: one names a value the other leaves out.
-QUIET_VALUES = {"offload": "none", "attention": "default", "compile": "False", "vae_tiling": "False",
-                "vae_slicing": "False", "cache": "none", "lora": "none", "quantize": "none",
-                "task": "text-to-image", "sampler": "default"}
+QUIET_VALUES = {**UNUSED_SETTINGS, "offload": "none", "attention": "default", "compile": "False",
+                "vae_tiling": "False", "vae_slicing": "False", "sampler": "default"}
 
 
 def setting_label(row: pd.Series | dict[str, Any], columns: list[str]) -> str:

@@ -127,7 +127,6 @@ def resolve_gpu(name: str) -> GpuSpec:
     with the fewest other words wins ('4070' is the RTX 4070, not the 4070 Ti). Several cards that
     differ only in memory size or board ('A100': 40GB or 80GB; 'H100': SXM or PCIe) are an error
     that lists them, as is a name that matches none."""
-    exact = find_gpu(name)
     typed_words, typed_sizes = _split(_tokens(name))
     if not typed_words:
         raise GpuNameError(f"GPU '{name}': not a GPU name; see `diffbench gpus` for the known cards")
@@ -137,7 +136,8 @@ def resolve_gpu(name: str) -> GpuSpec:
         if typed_words <= words and (not typed_sizes or typed_sizes <= sizes):
             candidates.append((len(words - typed_words - _FORM_FACTORS), spec))
     if not candidates:
-        if exact is not None:  # an NVML-style name ('NVIDIA GeForce RTX 4090') holds more words than the card's
+        exact = find_gpu(name)  # an NVML-style name ('NVIDIA GeForce RTX 4090') holds more words than the card's
+        if exact is not None:
             return exact
         known = ", ".join(spec.name for spec in GPUS)
         raise GpuNameError(f"GPU '{name}': no card in the spec table matches; known: {known}")

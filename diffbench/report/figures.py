@@ -18,6 +18,9 @@ from ..analysis.analyse import StepScaling
 from ..analysis.frames import HOST_RSS, setting_label, varying
 
 CARD_SIZES_GIB = (8, 12, 16, 24, 48, 80)
+# plotly's default qualitative colours, named so that a series' parts can share one
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf")
 PHASES = (("phase_text_encode", "text encoding"), ("phase_image_encode", "image encoding"),
           ("phase_denoise", "denoising"), ("phase_decode", "VAE decode"),
           ("phase_other", "other"))
@@ -129,36 +132,56 @@ def step_latency(frame: pd.DataFrame, steps: pd.DataFrame, summary: pd.DataFrame
             traces.append({"type": "scatter", "mode": "lines", "name": names[(cell_id, hostname)] + " (warm-up)",
                            "legendgroup": cell_id, "line": {"dash": "dot"}, "opacity": 0.6,
                            "x": first["step"].tolist(), "y": (first["seconds"] * 1000).round(4).tolist()})
-    return {"data": traces, "layout": _layout("Per-step latency (step 0 included; dotted: first warm-up)",
-                                               "step (denoiser evaluation)", "milliseconds",
-                                               xaxis=integer_axis(steps["step"]))}
+    layout = _layout("Per-step latency (step 0 included; dotted: first warm-up)", "step (denoiser evaluation)",
+                     "milliseconds", xaxis=integer_axis(steps["step"]), **_many_legend(traces))
+    measured_top = max((max(t["y"]) for t in traces if "line" not in t and t["y"]), default=0.0)
+    warm_top = max((max(t["y"]) for t in traces if "line" in t and t["y"]), default=0.0)
+    if measured_top > 0 and warm_top > 3 * measured_top:
+        # A first warm-up that compiles or loads (80 s on an H200 with torch.compile) would flatten
+        # every measured line against the axis: cut it, and say so.
+        layout["yaxis"] = {**layout["yaxis"], "range": [0, 1.4 * measured_top]}
+        layout["annotations"] = [{"xref": "paper", "yref": "paper", "x": 1, "y": 1, "xanchor": "right",
+                                  "yanchor": "bottom", "showarrow": False,
+                                  "text": esc(f"a first warm-up step reaches {warm_top:,.0f} ms, above this axis")}]
+    return {"data": traces, "layout": layout}
+
+
+def _many_legend(traces: list[dict[str, Any]]) -> dict[str, Any]:
+    """With many series the legend goes to the right, one entry a line, and the chart grows with
+    it, instead of a block below that covers the axis title."""
+    if len(traces) <= 8:
+        return {}
+    lines = sum(str(t.get("name", "")).count("<br>") + 1 for t in traces)
+    return {"legend": {"orientation": "v", "x": 1.02, "y": 1, "yanchor": "top", "font": {"size": 11}},
+            "height": min(900, max(460, 120 + 15 * lines))}  # a longer legend scrolls
 
 
 def latency_vs_steps(scaling: list[StepScaling]) -> dict[str, Any]:
     """Seconds per image against denoiser evaluations, with the cost model's fixed + per-step fit."""
     traces: list[dict[str, Any]] = []
     evaluations: list[int] = []
-    for group in scaling:
+    for index, group in enumerate(scaling):
         x = [p.evaluations for p in group.points]
         evaluations += x
         medians = [p.median for p in group.points]
-        traces.append({"type": "scatter", "mode": "markers", "name": short(group.label), "legendgroup": group.label,
-                       "hovertext": esc(group.label), "x": x, "y": medians,
-                       "error_y": {"type": "data", "symmetric": False,
+        colour = PALETTE[index % len(PALETTE)]  # a series' points and its fit line share one colour
+        traces.append({"type": "scatter", "mode": "markers", "name": wrapped(group.label), "legendgroup": group.label,
+                       "hovertext": esc(group.label), "x": x, "y": medians, "marker": {"color": colour},
+                       "error_y": {"type": "data", "symmetric": False, "color": colour,
                                    "array": [p.high - p.median for p in group.points],
                                    "arrayminus": [p.median - p.low for p in group.points]}})
         fit = group.fit
         if fit is None:
             continue
         traces.append({"type": "scatter", "mode": "lines", "legendgroup": group.label, "showlegend": True,
-                       "line": {"dash": "dash"}, "x": [0, max(x)],
+                       "line": {"dash": "dash", "color": colour}, "x": [0, max(x)],
                        "y": [fit.fixed_s, fit.fixed_s + fit.per_eval_s * max(x)],
-                       "name": short(group.label, 32) + esc(f": {fit.fixed_s:.3f} s + {1000 * fit.per_eval_s:.2f} "
-                                                            f"ms/step (R² {fit.r2 or 0:.3f})")})
+                       "name": esc(f"fit: {fit.fixed_s:.3f} s + {1000 * fit.per_eval_s:.2f} ms/step "
+                                   f"(R² {fit.r2 or 0:.3f})")})
     if not traces:
         return {"data": traces, "layout": _layout("Latency against steps", "steps", "s")}
     layout = _layout("Latency against steps: fixed cost + cost per step", "denoiser evaluations",
-                     "seconds per image (median, 95% CI)", xaxis=integer_axis(evaluations))
+                     "seconds per image (median, 95% CI)", xaxis=integer_axis(evaluations), **_many_legend(traces))
     return {"data": traces, "layout": layout}
 
 
@@ -229,7 +252,9 @@ def time_against_memory(summary: pd.DataFrame) -> dict[str, Any]:
         {"type": "scatter", "mode": "lines", "name": "Pareto front", "line": {"color": "#d62728"},
          "x": memory[front][order].round(4).tolist(), "y": seconds[front][order].round(5).tolist()},
     ]
-    layout = _layout("Time against memory (red: Pareto front)", "peak memory a card must hold (GiB)",
+    cpu_only = all(k == HOST_RSS for k in summary["card_memory_kind"])  # as in memory_against_cards
+    layout = _layout("Time against memory (red: Pareto front)",
+                     "peak host RSS, CPU runs (GiB)" if cpu_only else "peak memory a card must hold (GiB)",
                      "seconds per image", xaxis={"rangemode": "tozero"})
     return {"data": traces, "layout": layout}
 
