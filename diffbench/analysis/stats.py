@@ -132,7 +132,7 @@ def ratio_ci(candidate: Numbers, baseline: Numbers,
     null distribution of the Mann-Whitney U (normal approximation for large groups). It is the
     interval that matches the rank test, so a verdict and its interval cannot disagree.
     """
-    return _sorted_ratio_ci(np.sort(_array(candidate)), np.sort(_array(baseline)), confidence)
+    return _sorted_ratio_estimate(np.sort(_array(candidate)), np.sort(_array(baseline)), confidence)[1:]
 
 
 def _positive(data: np.ndarray) -> np.ndarray:
@@ -140,12 +140,16 @@ def _positive(data: np.ndarray) -> np.ndarray:
     return data[int(np.searchsorted(data, 0.0, side="right")):]
 
 
-def _sorted_ratio_ci(a: np.ndarray, b: np.ndarray, confidence: float) -> tuple[float, float, float]:
-    """ratio_ci of finite values in ascending order. The interval is the same whatever the order
-    of the values: it is read from the sorted pairwise differences."""
+def _sorted_ratio_estimate(a: np.ndarray, b: np.ndarray, confidence: float) -> tuple[float, float, float, float]:
+    """(point, low, high, confidence achieved) for the ratio a/b of finite values in ascending
+    order, all read from the sorted pairwise log ratios: the point is their median (the
+    Hodges-Lehmann estimate), the interval Moses'. One estimator for the point, the interval and
+    the rank test, so the point always lies inside its interval and a verdict's direction (taken
+    from the point) always agrees with an interval that excludes 1. (A ratio of medians did not:
+    with two clock states it fell outside its own interval in over half of the comparisons.)"""
     a, b = _positive(a), _positive(b)
     if a.size == 0 or b.size == 0:
-        return float("nan"), float("nan"), float("nan")
+        return (float("nan"),) * 4
     limit = max(2, int(math.sqrt(MAX_PAIRS)))
     a, b = _thin(a, limit), _thin(b, limit)
     m, n = a.size, b.size
@@ -163,7 +167,9 @@ def _sorted_ratio_ci(a: np.ndarray, b: np.ndarray, confidence: float) -> tuple[f
         k = max(1, int(math.floor(m * n / 2 - z * math.sqrt(m * n * (m + n + 1) / 12))))
         achieved = confidence
     k = min(k, (m * n + 1) // 2)
-    return float(np.exp(pairs[k - 1])), float(np.exp(pairs[m * n - k])), achieved
+    middle = m * n // 2
+    point = pairs[middle] if m * n % 2 else (pairs[middle - 1] + pairs[middle]) / 2
+    return float(np.exp(point)), float(np.exp(pairs[k - 1])), float(np.exp(pairs[m * n - k])), achieved
 
 
 def rank_test(a: Numbers, b: Numbers) -> float:
@@ -225,7 +231,7 @@ def repeats_needed(m: int, n: int, alpha: float = DEFAULT_ALPHA) -> int:
 class Comparison:
     """How a candidate group compares with a baseline group on one metric."""
 
-    ratio: float  # median(candidate) / median(baseline)
+    ratio: float  # candidate/baseline: the median of all pairwise ratios (Hodges-Lehmann), inside its interval
     ratio_low: float
     ratio_high: float
     p_value: float
@@ -258,9 +264,7 @@ def compare_sorted(a: np.ndarray, b: np.ndarray, min_effect: float = DEFAULT_MIN
                    alpha: float = DEFAULT_ALPHA, confidence: float = DEFAULT_CONFIDENCE) -> Comparison:
     """compare_groups of finite values already in ascending order (a report sorts each group once
     and compares it with many others); the same numbers, bit for bit."""
-    baseline_median = sorted_median(b)
-    ratio = sorted_median(a) / baseline_median if a.size and b.size and baseline_median != 0 else float("nan")
-    low, high, achieved = _sorted_ratio_ci(a, b, confidence) if a.size and b.size else (float("nan"),) * 3
+    ratio, low, high, achieved = _sorted_ratio_estimate(a, b, confidence) if a.size and b.size else (float("nan"),) * 4
     if smallest_p(a.size, b.size) >= alpha:
         return Comparison(ratio, low, high, float("nan"), int(a.size), int(b.size), "too few to tell", achieved,
                           repeats_needed(a.size, b.size, alpha))
