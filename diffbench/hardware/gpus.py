@@ -26,6 +26,13 @@ L4 = "NVIDIA L4 Tensor Core GPU datasheet"
 L40S = "NVIDIA L40S GPU datasheet"
 H100 = "NVIDIA H100 Tensor Core GPU datasheet"
 H200 = "NVIDIA H200 Tensor Core GPU datasheet"
+V100 = "NVIDIA Tesla V100 GPU datasheet (SXM2)"
+T4 = "NVIDIA T4 Tensor Core GPU datasheet"
+
+# The architecture of each source's cards: the projection model's efficiencies are per architecture.
+# GA100 (A100) has another SM than the GA10x chips of the other Ampere cards: it is its own entry.
+ARCHITECTURES = {TURING: "Turing", T4: "Turing", AMPERE: "Ampere", A10: "Ampere", A100: "Ampere GA100", ADA: "Ada", L4: "Ada",
+                 L40S: "Ada", BLACKWELL: "Blackwell", H100: "Hopper", H200: "Hopper", V100: "Volta"}
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,10 @@ class GpuSpec:
     @property
     def vram_bytes(self) -> int:
         return int(self.vram_gib * GIB)
+
+    @property
+    def architecture(self) -> str:
+        return ARCHITECTURES[self.source]
 
 
 GPUS: tuple[GpuSpec, ...] = (
@@ -63,6 +74,8 @@ GPUS: tuple[GpuSpec, ...] = (
     GpuSpec("RTX 4090", 24, 1008, 165.2, 450, ADA),
     GpuSpec("RTX 5080", 16, 960, 112.6, 360, BLACKWELL),
     GpuSpec("RTX 5090", 32, 1792, 209.5, 575, BLACKWELL),
+    GpuSpec("V100", 16, 900, 125.0, 300, V100, "SXM2; a 32 GB model exists"),
+    GpuSpec("T4", 16, 320, 65.0, 70, T4),
     GpuSpec("A10", 24, 600, 125.0, 150, A10),
     GpuSpec("A100 40GB", 40, 1555, 312.0, 400, A100, "SXM4; the PCIe card runs at 250 W"),
     GpuSpec("A100 80GB", 80, 2039, 312.0, 400, A100, "SXM4; the PCIe card has 1935 GB/s at 300 W"),

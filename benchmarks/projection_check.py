@@ -1,0 +1,49 @@
+"""How well the projection model predicts published figures it was not fitted on.
+
+    python benchmarks/projection_check.py [--write]
+
+Counts the work of every published figure's setup on the meta device (hardware/published.py),
+fits the step model (analysis/calibration.py), then refits without each figure in turn and
+prints that leave-one-out projection beside the published value. `--write` stores the fit in
+diffbench/hardware/calibration.json, the calibration `estimate` and `recommend` use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from diffbench.analysis.calibration import SHIPPED, calibrate
+from diffbench.hardware.published import PUBLISHED
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--write", action="store_true", help=f"store the fit as diffbench/hardware/{SHIPPED}")
+    args = parser.parse_args()
+    calibration = calibrate()
+    p = calibration.parameters
+    print("Hopper efficiencies: " + ", ".join(f"{k} {v:.2f}" for k, v in p.compute_efficiency.items())
+          + f", bandwidth {p.bandwidth_efficiency:.2f}; kernel floor {1e6 * p.kernel_floor_s:.1f} µs; "
+          f"overlap q {p.overlap:.2f}")
+    print(f"host per launch: measuring host {1e6 * p.measured_host_s:.1f} µs, typical published host "
+          f"{1e6 * p.typical_host_s:.1f} µs")
+    print("architecture factors (Hopper 1): " + ", ".join(f"{k} {v:.2f}" for k, v in p.architecture_factor.items()))
+    print(f"\n{'published figure':<48} {'unit':>8} {'published':>10} {'leave-one-out':>14} {'ratio':>6}")
+    for figure, (label, published, predicted) in zip(PUBLISHED, calibration.leave_one_out):
+        shown = (lambda s: f"{1 / s:.2f}") if figure.unit == "it/s" else (lambda s: f"{s:.2f}")
+        aside = f"  (not fitted: {figure.excluded})" if figure.excluded else ""
+        print(f"{label:<48} {figure.unit:>8} {shown(published):>10} {shown(predicted):>14} "
+              f"{predicted / published:>6.2f}{aside}")
+    ratios = [p / s for (_, s, p), f in zip(calibration.leave_one_out, PUBLISHED) if not f.excluded]
+    print(f"\nseconds ratio predicted/published: min {min(ratios):.2f}, max {max(ratios):.2f}; "
+          f"log RMS {calibration.log_error:.3f} (95% interval x/÷ {2.718281828 ** (1.96 * calibration.log_error):.2f})")
+    if args.write:
+        target = Path(__file__).resolve().parents[1] / "diffbench" / "hardware" / SHIPPED
+        target.write_text(json.dumps(calibration.to_json(), indent=1) + "\n")
+        print(f"written: {target}")
+
+
+if __name__ == "__main__":
+    main()

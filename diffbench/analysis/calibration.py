@@ -1,0 +1,185 @@
+"""Fitting the step model's constants (analysis/stepmodel.py) on measured and published figures.
+
+Three stages, each on the data that can tell its constants apart:
+1. Hopper's achievable fractions (e_k per compute kind, e_m) and the kernel floor, from the H200's
+   per-class kernel times (a profile sees the GPU alone, with no host in it).
+2. The measuring host's per-launch cost and the overlap q, from the H200's timed steps.
+3. Each other architecture's factor r_a and a typical published host's per-launch cost, from the
+   published figures (hardware/published.py).
+
+`leave_one_out` refits stage 3 without each published figure in turn and predicts it: the spread of
+those ratios is the model's honest error, and the width of every projected interval.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from ..hardware.gpus import GpuSpec, find_gpu
+from ..hardware.published import HOPPER, PUBLISHED, HopperMeasurement, PublishedFigure
+from ..measure.opcount import CallCounts
+from .stepmodel import COMPUTE_KINDS, ModelParameters, call_cost, gpu_time
+
+REFERENCE_CARD = "H200"
+FITTED_ARCHITECTURES = ("Volta", "Turing", "Ampere", "Ampere GA100", "Ada")
+
+
+@dataclass(frozen=True)
+class Counted:
+    """The counts of one figure's work: a denoiser evaluation and the fixed part of an image."""
+
+    denoiser: CallCounts
+    fixed: CallCounts
+
+
+CountsFor = Callable[[str, str, int, str, bool], Counted]  # model, resolution, batch, dtype, channels_last
+
+
+def workload_counts(model: str, resolution: str, batch: int, dtype: str, channels_last: bool) -> Counted:
+    from ..measure.workload import count_workload
+
+    workload = count_workload(model, resolution, batch, dtype, channels_last=channels_last)
+    return Counted(workload.denoiser, workload.fixed)
+
+
+def _card(name: str) -> GpuSpec:
+    spec = find_gpu(name)
+    if spec is None:
+        raise ValueError(f"no card '{name}' in the spec table")
+    return spec
+
+
+def predicted_seconds(figure: PublishedFigure, counted: Counted, params: ModelParameters, host_s: float) -> float:
+    """What the model says a published figure should read, in its own unit's seconds."""
+    card = _card(figure.gpu)
+    step = call_cost(counted.denoiser, card, params, host_s).seconds
+    if figure.unit == "it/s":
+        return step
+    return figure.steps * step + call_cost(counted.fixed, card, params, host_s).seconds
+
+
+def _fit_hopper_kernels(measurements: Sequence[HopperMeasurement], counts: dict[str, Counted]
+                        ) -> tuple[dict[str, float], float, float]:
+    from scipy.optimize import least_squares
+
+    card = _card(REFERENCE_CARD)
+    profiled = [m for m in measurements if m.class_ms]
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        params = ModelParameters(dict(zip(COMPUTE_KINDS, np.exp(x[:3]))), float(np.exp(x[3])), float(np.exp(x[4])), 2.0)
+        out = []
+        for m in profiled:
+            assert m.class_ms is not None
+            for kind, ms in m.class_ms.items():
+                ops = CallCounts([op for op in counts[m.model].denoiser.ops if op.kind == kind])
+                out.append(np.log(gpu_time(ops, card, params)[0] * 1000 / ms))
+        return np.array(out)
+
+    start = np.log([0.5, 0.5, 0.3, 0.4, 3e-6])
+    fit = least_squares(residuals, start, bounds=(np.log([0.01] * 4 + [1e-7]), np.log([1.0] * 4 + [5e-5])))
+    x = np.exp(fit.x)
+    return dict(zip(COMPUTE_KINDS, map(float, x[:3]))), float(x[3]), float(x[4])
+
+
+def _fit_measured_host(measurements: Sequence[HopperMeasurement], counts: dict[str, Counted],
+                       kernels: ModelParameters) -> tuple[float, float]:
+    from scipy.optimize import least_squares
+
+    card = _card(REFERENCE_CARD)
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        params = ModelParameters(kernels.compute_efficiency, kernels.bandwidth_efficiency, kernels.kernel_floor_s,
+                                 float(np.exp(x[1])))
+        return np.array([np.log(call_cost(counts[m.model].denoiser, card, params, float(np.exp(x[0]))).seconds / m.step_s)
+                         for m in measurements])
+
+    fit = least_squares(residuals, np.log([20e-6, 2.0]), bounds=(np.log([1e-6, 1.0]), np.log([200e-6, 20.0])))
+    return float(np.exp(fit.x[0])), float(np.exp(fit.x[1]))
+
+
+def _fit_published(figures: Sequence[PublishedFigure], counts: Callable[[PublishedFigure], Counted],
+                   base: ModelParameters) -> ModelParameters:
+    from scipy.optimize import least_squares
+
+    present = [a for a in FITTED_ARCHITECTURES if any(_card(f.gpu).architecture == a for f in figures)]
+
+    def params_of(x: np.ndarray) -> tuple[ModelParameters, float]:
+        factors = {a: float(np.exp(v)) for a, v in zip(present, x[1:])}
+        return ModelParameters(base.compute_efficiency, base.bandwidth_efficiency, base.kernel_floor_s, base.overlap,
+                               factors, base.measured_host_s, float(np.exp(x[0]))), float(np.exp(x[0]))
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        params, host = params_of(x)
+        return np.array([np.log(predicted_seconds(f, counts(f), params, host) / f.seconds) for f in figures])
+
+    start = np.log([15e-6] + [1.0] * len(present))
+    lower, upper = np.log([1e-6] + [0.05] * len(present)), np.log([200e-6] + [20.0] * len(present))
+    fit = least_squares(residuals, start, bounds=(lower, upper))
+    return params_of(fit.x)[0]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    parameters: ModelParameters
+    log_error: float  # RMS of the leave-one-out log ratios: an interval is exp(±1.96 × this)
+    leave_one_out: tuple[tuple[str, float, float], ...]  # (figure label, published s, predicted s)
+
+    def interval(self, seconds: float) -> tuple[float, float]:
+        spread = float(np.exp(1.96 * self.log_error))
+        return seconds / spread, seconds * spread
+
+    def to_json(self) -> dict[str, Any]:
+        return {"parameters": asdict(self.parameters), "log_error": self.log_error,
+                "leave_one_out": [list(row) for row in self.leave_one_out]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Calibration:
+        p = data["parameters"]
+        params = ModelParameters({k: float(v) for k, v in p["compute_efficiency"].items()},
+                                 float(p["bandwidth_efficiency"]), float(p["kernel_floor_s"]), float(p["overlap"]),
+                                 {k: float(v) for k, v in p["architecture_factor"].items()},
+                                 float(p["measured_host_s"]), float(p["typical_host_s"]))
+        rows = tuple((str(a), float(b), float(c)) for a, b, c in data["leave_one_out"])
+        return cls(params, float(data["log_error"]), rows)
+
+
+def calibrate(counts_for: CountsFor = workload_counts, figures: Sequence[PublishedFigure] = PUBLISHED,
+              hopper: Sequence[HopperMeasurement] = HOPPER) -> Calibration:
+    """Fit all three stages and the leave-one-out error."""
+    hopper_counts = {m.model: counts_for(m.model, m.resolution, 1, m.dtype, False) for m in hopper}
+    efficiency, bandwidth, floor = _fit_hopper_kernels(hopper, hopper_counts)
+    kernels = ModelParameters(efficiency, bandwidth, floor, 2.0)
+    measured_host, overlap = _fit_measured_host(hopper, hopper_counts, kernels)
+    base = ModelParameters(efficiency, bandwidth, floor, overlap, {}, measured_host)
+    cache: dict[PublishedFigure, Counted] = {}
+
+    def counts(figure: PublishedFigure) -> Counted:
+        if figure not in cache:
+            cache[figure] = counts_for(figure.model, figure.resolution, figure.batch_size, figure.dtype,
+                                       figure.channels_last)
+        return cache[figure]
+
+    fitted_on = [f for f in figures if not f.excluded]
+    fitted = _fit_published(fitted_on, counts, base)
+    rows = []
+    for figure in figures:  # an excluded figure is projected from the full fit, which never saw it
+        others = _fit_published([f for f in fitted_on if f is not figure], counts, base) if not figure.excluded else fitted
+        rows.append((figure.label, figure.seconds, predicted_seconds(figure, counts(figure), others,
+                                                                      others.typical_host_s)))
+    log_error = float(np.sqrt(np.mean([np.log(p / s) ** 2 for (_, s, p), f in zip(rows, figures) if not f.excluded])))
+    return Calibration(fitted, log_error, tuple(rows))
+
+
+SHIPPED = "calibration.json"
+
+
+def shipped_calibration() -> Calibration:
+    """The calibration fitted by `benchmarks/projection_check.py --write` and shipped with the package."""
+    text = resources.files("diffbench.hardware").joinpath(SHIPPED).read_text()
+    return Calibration.from_json(json.loads(text))

@@ -1,0 +1,165 @@
+"""The counted work of one image of a known architecture: a denoiser evaluation and the fixed part.
+
+The published architectures (models/synthetic.py) are built on the meta device and run there
+at the asked resolution, batch and dtype, with classifier-free guidance doubling the denoiser's
+batch where the family does that. Text encoders and the VAE decode are the fixed part. Counts
+are cached as JSON under the diffbench cache (a few seconds to count, milliseconds to read).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .opcount import CallCounts, OpCost, count_call
+
+COUNT_VERSION = 2  # bump when the counting rules change: cached counts are then recounted
+
+# The families whose denoiser batch is doubled by classifier-free guidance at guidance > 1
+# (FLUX.1 dev takes its guidance as an embedding: one batch).
+CFG_FAMILIES = frozenset({"sd", "sdxl", "sd3"})
+# Text tokens each family's encoders see (CLIP 77; T5 256 for SD3, 512 for FLUX).
+T5_TOKENS = {"sd3": 256, "flux": 512}
+
+
+@dataclass
+class Workload:
+    """One image: the denoiser's counts per evaluation, the fixed part's counts per image."""
+
+    model: str
+    resolution: str
+    batch_size: int
+    dtype: str
+    guided: bool
+    denoiser: CallCounts
+    fixed: CallCounts
+
+    def key(self) -> str:
+        return f"{self.model} {self.resolution} batch {self.batch_size} {self.dtype}" + (" CFG" if self.guided else "")
+
+
+def _dtype(name: str) -> Any:
+    import torch
+
+    return {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[name]
+
+
+def _denoiser_inputs(family: str, name: str, batch: int, height: int, width: int, dtype: Any) -> tuple[tuple, dict]:
+    import torch
+
+    def noise(*shape: int) -> Any:
+        return torch.randn(*shape, dtype=dtype)
+
+    timestep = torch.full((batch,), 500.0)
+    if family in ("sd", "sdxl"):
+        context = noise(batch, 77, 768 if family == "sd" else 2048)
+        extra = {} if family == "sd" else {"added_cond_kwargs": {"text_embeds": noise(batch, 1280),
+                                                                "time_ids": noise(batch, 6)}}
+        return (noise(batch, 4, height // 8, width // 8), timestep, context), extra
+    if family == "sd3":
+        return (), {"hidden_states": noise(batch, 16, height // 8, width // 8), "timestep": timestep,
+                    "encoder_hidden_states": noise(batch, 77 + T5_TOKENS["sd3"], 4096),
+                    "pooled_projections": noise(batch, 2048)}
+    if family == "flux":
+        tokens = (height // 16) * (width // 16)
+        kwargs = {"hidden_states": noise(batch, tokens, 64), "timestep": timestep / 1000,
+                  "encoder_hidden_states": noise(batch, T5_TOKENS["flux"], 4096), "pooled_projections": noise(batch, 768),
+                  "img_ids": torch.zeros(tokens, 3), "txt_ids": torch.zeros(T5_TOKENS["flux"], 3)}
+        if name == "flux-dev":
+            kwargs["guidance"] = torch.full((batch,), 3.5)
+        return (), kwargs
+    raise ValueError(f"no counted workload for family '{family}' (counted: sd, sdxl, sd3, flux)")
+
+
+def _fixed_counts(family: str, modules: dict[str, Any], prompts: int, batch: int, height: int, width: int,
+                  dtype: Any, channels_last: bool) -> CallCounts:
+    """Text encoders (once per prompt, negative prompt included with CFG) and the VAE decode."""
+    import torch
+
+    ops: list[OpCost] = []
+    for component in ("text_encoder", "text_encoder_2", "text_encoder_3"):
+        encoder = modules.get(component)
+        if encoder is None:
+            continue
+        is_t5 = type(encoder).__name__.startswith(("T5", "UMT5"))
+        tokens = T5_TOKENS.get(family, 77) if is_t5 else 77
+        with torch.device("meta"):
+            ids = torch.zeros(prompts, tokens, dtype=torch.long)
+        ops += count_call(encoder.to(dtype), (ids,)).ops
+    vae = modules["vae"]
+    # SDXL's VAE is upcast to fp32 for the decode (force_upcast), as the pipeline does
+    vae_dtype = torch.float32 if getattr(vae.config, "force_upcast", False) and dtype == torch.float16 else dtype
+    with torch.device("meta"):
+        latents = torch.randn(batch, vae.config.latent_channels, height // 8, width // 8, dtype=vae_dtype)
+    ops += count_call(vae.to(vae_dtype).decode, (latents,), channels_last=channels_last).ops
+    return CallCounts(ops)
+
+
+def count_workload(model: str, resolution: str = "", batch_size: int = 1, dtype: str = "fp16",
+                   guided: bool | None = None, channels_last: bool = False) -> Workload:
+    """Counts for `model` (a synthetic preset name: sd15, sdxl, sd35-medium, flux-dev, flux-schnell)."""
+    from ..models.synthetic import SYNTHETIC
+
+    preset = SYNTHETIC.get(model)
+    if preset is None:
+        raise ValueError(f"no counted workload for '{model}' (counted: {', '.join(SYNTHETIC)})")
+    resolution = resolution or str(preset.defaults["resolution"])
+    guided = (preset.family in CFG_FAMILIES) if guided is None else guided
+    key = json.dumps([COUNT_VERSION, model, resolution, batch_size, dtype, guided, channels_last])
+    cached = _cache_path(key)
+    if cached.is_file():
+        try:
+            return _from_json(json.loads(cached.read_text()))
+        except (ValueError, KeyError, TypeError):
+            pass  # a damaged cache entry is counted again
+    workload = _count(model, preset.family, resolution, batch_size, dtype, guided, channels_last)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    scratch = cached.with_suffix(".tmp")
+    scratch.write_text(json.dumps(_to_json(workload)))
+    scratch.replace(cached)
+    return workload
+
+
+def _count(model: str, family: str, resolution: str, batch: int, dtype_name: str, guided: bool,
+           channels_last: bool) -> Workload:
+    import torch
+
+    from ..models.synthetic import build_modules
+
+    width, height = (int(v) for v in resolution.lower().split("x"))
+    dtype = _dtype(dtype_name)
+    modules = build_modules(model)
+    denoiser = modules.get("unet") or modules["transformer"]
+    calls = batch * (2 if guided and family in CFG_FAMILIES else 1)
+    with torch.device("meta"):
+        args, kwargs = _denoiser_inputs(family, model, calls, height, width, dtype)
+    counts = count_call(denoiser.to(dtype), args, kwargs, channels_last=channels_last)
+    fixed = _fixed_counts(family, modules, calls, batch, height, width, dtype, channels_last)
+    return Workload(model, resolution, batch, dtype_name, guided, counts, fixed)
+
+
+def _cache_path(key: str) -> Path:
+    from ..models.builtin import cache_root
+
+    digest = hashlib.sha256(key.encode()).hexdigest()[:20]
+    return cache_root() / "workloads" / f"{digest}.json"
+
+
+def _to_json(workload: Workload) -> dict[str, Any]:
+    def ops(counts: CallCounts) -> list[list[Any]]:
+        return [[op.kind, op.flops, op.bytes, op.single] for op in counts.ops]
+
+    return {"model": workload.model, "resolution": workload.resolution, "batch_size": workload.batch_size,
+            "dtype": workload.dtype, "guided": workload.guided, "denoiser": ops(workload.denoiser),
+            "fixed": ops(workload.fixed)}
+
+
+def _from_json(data: dict[str, Any]) -> Workload:
+    def counts(rows: list[list[Any]]) -> CallCounts:
+        return CallCounts([OpCost(str(kind), float(flops), float(size), bool(single)) for kind, flops, size, single in rows])
+
+    return Workload(str(data["model"]), str(data["resolution"]), int(data["batch_size"]), str(data["dtype"]),
+                    bool(data["guided"]), counts(data["denoiser"]), counts(data["fixed"]))
