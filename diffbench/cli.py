@@ -424,6 +424,12 @@ def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gp
         for note in answer.fit.notes:
             click.echo(f"  note: {note}")
     if any(a.fit.projected_from for a in answers):
+        from .analysis.calibration import shipped_calibration
+
+        error = shipped_calibration().interval(1.0)[1]
+        click.echo(f"Projections use the step model (counted work; constants fitted on published figures, "
+                   f"docs/projection.md); each interval is x/÷ {error:.2f}, the model's leave-one-out error. "
+                   "Memory: what a card must hold is torch's allocated peak x1.16 + 0.60 GiB CUDA context.")
         check = check_projections(frame)
         if check.pairs:
             click.echo(f"How projections held where both cards were measured in these results: median error "

@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..tasks import VIDEO_TASKS
 from .costmodel import GROUP_COLUMNS, setting_groups
-from .frames import card_memory, measured, setting_label
+from .frames import CARD_MEMORY_SOURCES, card_memory, measured, setting_label
 
 
 @dataclass
@@ -72,8 +72,8 @@ def clip_fits(frame: pd.DataFrame) -> list[ClipFit]:
             continue
         counts = [int(f) for f in by_frames.groups]
         seconds = [float(by_frames.get_group(f)["s_per_image"].median()) for f in by_frames.groups]
-        memory = [card_memory(by_frames.get_group(f)[["peak_vram_device_bytes", "peak_vram_reserved_bytes",
-                                                       "peak_host_rss_bytes"]].max()) for f in by_frames.groups]
+        memory_columns = [c for c, _ in CARD_MEMORY_SOURCES if c in group]
+        memory = [card_memory(by_frames.get_group(f)[memory_columns].max()) for f in by_frames.groups]
         fit = ClipFit(settings, "", counts, seconds, [m for m, _ in memory], memory[0][1])
         degree = 2 if len(counts) >= 3 else 1
         fit.time_coefficients = list(np.polynomial.polynomial.polyfit(counts, seconds, degree))

@@ -18,7 +18,8 @@ import pandas as pd
 
 from ..errors import DiffbenchError
 from ..hardware.gpus import GpuNameError, GpuSpec, find_gpu, resolve_gpu
-from .frames import key_text, measured, setting_label
+from .frames import CARD_MEMORY_SOURCES, HOST_RSS, card_memory, key_text, measured, setting_label
+from .projection import counted_architecture
 
 # Everything that shapes the cost except the step count.
 GROUP_COLUMNS = ("model", "hardware", "resolution", "batch_size", "runtime_dtype", "offload", "sampler", "attention",
@@ -45,6 +46,11 @@ class CostFit:
     x_ss: float | None = None  # their sum of squared deviations
     unreliable: list[str] = field(default_factory=list)  # why no estimate should be trusted
     step_medians: dict[int, float] = field(default_factory=dict)  # measured s/image per step count
+    memory_gib: float | None = None  # what a card must hold for this setting (frames.card_memory)
+    memory_kind: str = ""
+    architecture: str | None = None  # the counted preset whose work stands for this model (projection)
+    projection_spread: float | None = None  # a projection's interval: x/÷ this (leave-one-out error)
+    bound: str | None = None  # what bounds a projected step on its card
 
     @property
     def label(self) -> str:
@@ -75,9 +81,10 @@ class CostFit:
         # leverage of predicting away from the measured step counts.
         leverage = (x - self.x_mean) ** 2 / self.x_ss if self.x_mean is not None and self.x_ss else 0.0
         spread = t * self.residual_sd * np.sqrt(1 + 1 / max(self.points, 1) + leverage)
-        if self.projected_from:  # a projection is only as good as the spec ratio: widen honestly
-            spread = max(spread, 0.25 * value)
-        return value, max(0.0, value - spread), value + spread
+        low, high = value - spread, value + spread
+        if self.projected_from and self.projection_spread:  # no narrower than the model's leave-one-out error
+            low, high = min(low, value / self.projection_spread), max(high, value * self.projection_spread)
+        return value, max(0.0, low), high
 
 
 def _same(value: Any, ordinary: Any) -> bool:
@@ -95,13 +102,16 @@ def _evals_per_step(group: pd.DataFrame) -> tuple[float, float]:
     return (evals / steps if steps else 1.0), 0.0
 
 
-def fit_group(settings: dict[str, Any], group: pd.DataFrame) -> CostFit:
+def fit_group(settings: dict[str, Any], group: pd.DataFrame, decompose: bool = False) -> CostFit:
+    """One setting's cost line; `decompose` reads it from the step timings even where several step
+    counts were measured (a projection needs the per-evaluation cost itself, not a line through
+    whole-generation times that host noise can tilt)."""
     x = group["evaluations"].to_numpy(float)
     y = group["s_per_image"].to_numpy(float)
     step_counts = sorted(int(s) for s in group["steps"].unique())
     unreliable: list[str] = []
     x_mean = x_ss = None
-    if len(np.unique(x)) >= 2:
+    if len(np.unique(x)) >= 2 and not decompose:
         per_eval, fixed = np.polyfit(x, y, 1)
         residuals = y - (fixed + per_eval * x)
         total = float(np.sum((y - y.mean()) ** 2))
@@ -119,15 +129,20 @@ def fit_group(settings: dict[str, Any], group: pd.DataFrame) -> CostFit:
         fixed = float(np.median(y - per_eval * x))
         sd = float(np.std(y, ddof=1)) if len(y) > 1 else 0.0
         r2 = None
-        method = "decomposed from step timings (one step count measured)"
+        method = ("decomposed from step timings" if decompose and len(step_counts) > 1
+                  else "decomposed from step timings (one step count measured)")
     if per_eval <= 0:
         unreliable.append(f"negative cost per evaluation ({1000 * per_eval:.2f} ms): more steps measured faster, "
                           "so the noise is larger than the cost of a step")
     if fixed < 0:
         unreliable.append(f"negative fixed cost ({fixed:.3f} s): the step counts measured cannot separate it")
     medians = {int(k): float(v) for k, v in group.groupby("steps")["s_per_image"].median().items()}
+    memory, kind = card_memory(group[[c for c, _ in CARD_MEMORY_SOURCES if c in group]].max())
+    first = group.iloc[0]
     return CostFit(settings, float(fixed), float(per_eval), method, int(len(y)), step_counts, r2, sd,
-                   _evals_per_step(group), x_mean=x_mean, x_ss=x_ss, unreliable=unreliable, step_medians=medians)
+                   _evals_per_step(group), x_mean=x_mean, x_ss=x_ss, unreliable=unreliable, step_medians=medians,
+                   memory_gib=memory if np.isfinite(memory) else None, memory_kind=kind,
+                   architecture=counted_architecture(first.get("source"), first.get("family"), first.get("model")))
 
 
 def setting_groups(data: pd.DataFrame, columns: list[str]) -> Iterator[tuple[dict[str, Any], pd.DataFrame]]:
@@ -138,14 +153,14 @@ def setting_groups(data: pd.DataFrame, columns: list[str]) -> Iterator[tuple[dic
         yield {c: group[c].iloc[0] for c in columns}, group
 
 
-def fit_costs(frame: pd.DataFrame) -> list[CostFit]:
+def fit_costs(frame: pd.DataFrame, decompose: bool = False) -> list[CostFit]:
     """One fit per setting (everything but steps) and GPU, from measured generations."""
     data = measured(frame)
     if data.empty:
         return []
     fits = []
     for settings, group in setting_groups(data, [c for c in GROUP_COLUMNS if c in data]):
-        fits.append(fit_group(settings, group))
+        fits.append(fit_group(settings, group, decompose))
     return fits
 
 
@@ -154,21 +169,39 @@ def _spec(hardware: str) -> GpuSpec | None:
 
 
 def project(fit: CostFit, target: GpuSpec) -> CostFit | None:
-    """Project a measured GPU's cost onto another card: denoising scales with dense tensor
-    throughput, the fixed part (text encoding, VAE decode, overheads) with memory bandwidth."""
+    """Project a measured GPU's cost onto another card through the calibrated step model
+    (analysis/projection.py); None when the measured card is a CPU or the model's work is not counted."""
+    from ..measure.workload import count_workload
+    from .calibration import Counted, shipped_calibration
+    from .projection import project_cost
+
     source = _spec(fit.settings["hardware"])
-    if source is None:
+    if source is None or fit.architecture is None:
         return None
-    compute, bandwidth = source.fp16_tflops / target.fp16_tflops, source.bandwidth_gbs / target.bandwidth_gbs
-    projected = CostFit({**fit.settings, "hardware": target.name}, fit.fixed_s * bandwidth, fit.per_eval_s * compute,
-                        fit.method, fit.points, fit.step_counts, fit.r2, fit.residual_sd * compute,
-                        fit.evals_per_step, projected_from=str(fit.settings["hardware"]), x_mean=fit.x_mean,
-                        x_ss=fit.x_ss, unreliable=list(fit.unreliable))
-    projected.notes.append(f"projected from {fit.settings['hardware']} through the spec table: denoising x"
-                           f"{compute:.2f} (FP16 tensor TFLOP/s {source.fp16_tflops:g} -> {target.fp16_tflops:g}), "
-                           f"fixed part x{bandwidth:.2f} (bandwidth {source.bandwidth_gbs:g} -> {target.bandwidth_gbs:g} "
-                           "GB/s); VRAM capacity is not checked by a projection")
+    settings = fit.settings
+    guidance = pd.to_numeric(pd.Series([settings.get("guidance_scale")]), errors="coerce").iloc[0]
+    batch = int(settings.get("batch_size") or 1)
+    dtype = str(settings.get("runtime_dtype") or "fp16")
+    workload = count_workload(fit.architecture, str(settings.get("resolution") or ""), batch,
+                              dtype if dtype in ("fp16", "bf16", "fp32") else "fp16",
+                              guided=bool(np.isfinite(guidance) and guidance > 1))
+    cost = project_cost(fit.per_eval_s, fit.fixed_s, batch, str(settings.get("offload") or "none"),
+                        Counted(workload.denoiser, workload.fixed), source, target, shipped_calibration())
+    scale = cost.per_eval_s / fit.per_eval_s if fit.per_eval_s > 0 else 1.0
+    projected = CostFit({**settings, "hardware": target.name}, cost.fixed_s, cost.per_eval_s, fit.method, fit.points,
+                        fit.step_counts, fit.r2, fit.residual_sd * scale, fit.evals_per_step,
+                        projected_from=str(settings["hardware"]), x_mean=fit.x_mean, x_ss=fit.x_ss,
+                        unreliable=list(fit.unreliable), memory_gib=fit.memory_gib, memory_kind=fit.memory_kind,
+                        architecture=fit.architecture, projection_spread=cost.spread, bound=cost.bound)
+    projected.notes.extend(cost.notes)
     return projected
+
+
+def fits_on(fit: CostFit, target: GpuSpec) -> bool | None:
+    """Whether the card holds what this setting needs (None when its memory was not measured)."""
+    if fit.memory_gib is None or fit.memory_kind == HOST_RSS:
+        return None
+    return fit.memory_gib <= target.vram_gib
 
 
 @dataclass
@@ -219,6 +252,7 @@ class Estimate:
     seconds: float
     low: float
     high: float
+    refusal: str | None = None  # why a projection is refused (the setting does not fit the card)
 
     @property
     def reliable(self) -> bool:
@@ -234,7 +268,11 @@ class Estimate:
         return found
 
     def sentence(self) -> str:
+        if self.refusal:
+            return f"{self.fit.label}: {self.steps} steps -> REFUSED: {self.refusal}"
         kind = f"PROJECTION from {self.fit.projected_from}" if self.fit.projected_from else "measured"
+        if self.fit.bound:
+            kind += f", {self.fit.bound}-bound"
         evaluations = self.fit.evaluations(self.steps)
         if not self.reliable:
             return (f"{self.fit.label}: {self.steps} steps -> NO RELIABLE ESTIMATE ({'; '.join(self.problems)}); "
@@ -290,9 +328,27 @@ def estimate(frame: pd.DataFrame, steps: int, gpu: str | None = None, **wanted: 
                     raise EstimateError(str(exc)) from None
                 raise EstimateError(f"GPU '{gpu}' was not measured and is not in the spec table "
                                     "(see `diffbench gpus`)") from None
-            projected = [p for p in (project(f, target) for f in fits) if p is not None]
+            projected = [p for p in (project(f, target) for f in fit_costs(data, decompose=True)) if p is not None]
             if not projected:
-                raise EstimateError(f"GPU '{gpu}' was not measured, and no measured GPU in the spec table to project "
-                                    "from (CPU results cannot be projected onto a GPU)")
-            fits = projected
+                raise EstimateError(f"GPU '{gpu}' was not measured, and no measured GPU setting of a counted "
+                                    "architecture (SD 1.5, SDXL, SD 3.5 Medium, FLUX.1) to project from; CPU results "
+                                    "cannot be projected onto a GPU")
+            return _with_memory_check(projected, target, steps)
     return [Estimate(f, steps, *f.predict(steps)) for f in fits]
+
+
+def _with_memory_check(projected: list[CostFit], target: GpuSpec, steps: int) -> list[Estimate]:
+    """Estimates for the settings that fit the card; a refusal, naming those that fit, for the others."""
+    fitting = [f for f in projected if fits_on(f, target) is not False]
+    answers = []
+    for fit in projected:
+        if fits_on(fit, target) is False:
+            others = "; ".join(f"{f.label} ({f.memory_gib:.1f} GiB)" for f in fitting if f.memory_gib is not None)
+            refusal = (f"needs {fit.memory_gib:.1f} GiB ({fit.memory_kind}), more than the {target.name}'s "
+                       f"{target.vram_gib:g} GiB; " + (f"measured settings that fit: {others}" if others else
+                                                       "no measured setting fits: measure offload, quantization "
+                                                       "or VAE tiling"))
+            answers.append(Estimate(fit, steps, float("nan"), float("nan"), float("nan"), refusal=refusal))
+        else:
+            answers.append(Estimate(fit, steps, *fit.predict(steps)))
+    return answers

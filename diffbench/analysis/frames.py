@@ -176,19 +176,30 @@ def _latency_tail(seconds: np.ndarray) -> tuple[float, float, float]:
 
 GIB = 2**30
 HOST_RSS = "host RSS (CPU run, no VRAM)"
-# What a card must hold, best figure first: NVML's device-wide peak (everything on the GPU,
-# the CUDA context included), else what torch reserved, else host RSS for a CPU run. The one
-# memory figure for fitting a card: the memory chart, the Pareto front, recommend. (torch's
-# allocated peak, `peak_vram_gib`, stays a metric of its own: what the tensors needed.)
-CARD_MEMORY_SOURCES = (("peak_vram_device_bytes", "device peak (NVML)"),
-                       ("peak_vram_reserved_bytes", "reserved by torch (plus the CUDA context)"),
+# What a card must hold to run a setting, from exact figures (issue #22): torch's allocated peak,
+# plus what the caching allocator needs beyond it when a card pushes back, plus the CUDA context and
+# library workspaces outside torch. Both constants are measured on the H200 under an 8 GiB cap
+# (docs/gpu-runs/vram-limit-20261126-182207-vm.jsonl): SDXL with model offload ran with 6.21 GiB
+# allocated, 7.21 GiB reserved (x1.16) and 0.60 GiB outside the allocator. The device-wide NVML peak
+# of a large card is not used first: there the allocator grows because nothing pushes back (SDXL: 16.8
+# GiB on the H200 for 11.5 GiB allocated), and NVML samples can miss a short peak.
+ALLOCATOR_MARGIN = 1.16
+CUDA_CONTEXT_BYTES = 0.60 * 2**30
+NEEDED = "torch allocated x1.16 + 0.60 GiB CUDA context"
+CARD_MEMORY_SOURCES = (("peak_vram_allocated_bytes", NEEDED),
+                       ("peak_vram_reserved_bytes", "torch reserved + 0.60 GiB CUDA context"),
+                       ("peak_vram_device_bytes", "device peak (NVML)"),
                        ("peak_host_rss_bytes", HOST_RSS))
 
 
 def card_memory(peaks: pd.Series | dict[str, Any]) -> tuple[float, str]:
-    """(GiB, which figure) from a cell's highest raw memory figures."""
+    """(GiB, how it was derived) that a card must hold, from a cell's highest raw memory figures."""
     for column, kind in CARD_MEMORY_SOURCES:
         value = peaks.get(column)
         if value is not None and np.isfinite(value) and value > 0:
+            if column == "peak_vram_allocated_bytes":
+                value = value * ALLOCATOR_MARGIN + CUDA_CONTEXT_BYTES
+            elif column == "peak_vram_reserved_bytes":
+                value = value + CUDA_CONTEXT_BYTES
             return float(value) / GIB, kind
     return float("nan"), HOST_RSS

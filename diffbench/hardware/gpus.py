@@ -34,6 +34,11 @@ T4 = "NVIDIA T4 Tensor Core GPU datasheet"
 ARCHITECTURES = {TURING: "Turing", T4: "Turing", AMPERE: "Ampere", A10: "Ampere", A100: "Ampere GA100", ADA: "Ada", L4: "Ada",
                  L40S: "Ada", BLACKWELL: "Blackwell", H100: "Hopper", H200: "Hopper", V100: "Volta"}
 
+# PCIe generation by architecture (the whitepapers and datasheets above); x16 payload rate in GB/s
+# (PCIe 3.0: 8 GT/s x 16 lanes x 128/130; each generation doubles).
+PCIE_GENERATION = {"Volta": 3, "Turing": 3, "Ampere": 4, "Ampere GA100": 4, "Ada": 4, "Hopper": 5, "Blackwell": 5}
+PCIE_X16_GBS = {3: 15.75, 4: 31.5, 5: 63.0}
+
 
 @dataclass(frozen=True)
 class GpuSpec:
@@ -52,6 +57,11 @@ class GpuSpec:
     @property
     def architecture(self) -> str:
         return ARCHITECTURES[self.source]
+
+    @property
+    def link_gbs(self) -> float:
+        """Host-to-device bandwidth of its PCIe link, x16 (what offloaded weights cross every step)."""
+        return PCIE_X16_GBS[PCIE_GENERATION[self.architecture]]
 
 
 GPUS: tuple[GpuSpec, ...] = (

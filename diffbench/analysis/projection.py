@@ -1,0 +1,81 @@
+"""Projecting a measured setting onto a card nobody measured it on, through the step model.
+
+The measured card's own time is the anchor: the projection scales it by what the step model
+(analysis/stepmodel.py, calibrated in analysis/calibration.py) says the same work costs on each
+card. Where the measurement is slower than the model's GPU time on the measured card, the excess is
+the host's dispatch cost, and it is kept for the target (same host, another card). Offloaded
+weights cross the PCIe link every step: their cost scales with the links, not with TFLOP/s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..hardware.gpus import GpuSpec
+from .calibration import Calibration, Counted
+from .stepmodel import call_cost, host_from_measurement
+
+COUNTED_PRESETS = ("sd15", "sdxl", "sd35-medium", "flux-dev", "flux-schnell")
+PRESET_OF_FAMILY = {"sd": "sd15", "sdxl": "sdxl", "flux": "flux-dev"}
+# Offload modes whose every denoiser evaluation moves weights over the link
+STREAMING_OFFLOADS = ("sequential", "group-leaf", "group-block")
+
+
+def counted_architecture(source: object, family: object, model: object = None) -> str | None:
+    """The synthetic preset whose counted work stands for a measured model, or None. A family maps to
+    one architecture except SD3, whose Medium and Large differ: only a name saying which is counted.
+    Results without a family (older files) are taken by a model name that is a family's name."""
+    text = str(source or "").lower()
+    if not isinstance(family, str) or not family:
+        family = str(model or "").lower()
+    if text.startswith("synthetic:") and text.removeprefix("synthetic:") in COUNTED_PRESETS:
+        return text.removeprefix("synthetic:")
+    if family == "sd3":
+        return "sd35-medium" if "medium" in text else None
+    return PRESET_OF_FAMILY.get(str(family))
+
+
+@dataclass(frozen=True)
+class ProjectedCost:
+    per_eval_s: float  # per image, like CostFit.per_eval_s
+    fixed_s: float
+    bound: str
+    spread: float  # the interval's multiplicative half-width from the leave-one-out error
+    notes: tuple[str, ...]
+
+
+def project_cost(per_eval_s: float, fixed_s: float, batch: int, offload: str, counted: Counted,
+                 source: GpuSpec, target: GpuSpec, calibration: Calibration) -> ProjectedCost:
+    """Scale a measured (per evaluation, fixed) cost from `source` to `target`."""
+    params = calibration.parameters
+    call_s = per_eval_s * batch  # one denoiser call computes the whole batch
+    # an offloaded step's excess over the kernels is transfers, not dispatch: it says nothing of the host
+    host = host_from_measurement(call_s, counted.denoiser, source, params) if offload == "none" else None
+    notes = []
+    if host is not None:
+        notes.append(f"host part kept from the measuring host ({1e6 * host:.0f} µs per kernel launch, "
+                     f"{counted.denoiser.launches} launches per call): the target card in the same computer")
+    else:
+        host = params.typical_host_s
+        why = ("offloading moves weights during the step" if offload != "none" else
+               f"the measurement is faster than the counted kernels on {source.name} (a step cache, compiled kernels)")
+        notes.append(f"{why}: its time is scaled by the model's card ratio, with a typical host "
+                     f"({1e6 * host:.0f} µs per launch)")
+    on_source = call_cost(counted.denoiser, source, params, host)
+    on_target = call_cost(counted.denoiser, target, params, host)
+    ratio = on_target.seconds / on_source.seconds
+    bound = on_target.bound
+    fixed_ratio = (call_cost(counted.fixed, target, params, host).seconds
+                   / max(call_cost(counted.fixed, source, params, host).seconds, 1e-12))
+    if offload in STREAMING_OFFLOADS:
+        ratio = max(ratio, source.link_gbs / target.link_gbs)
+        bound = "host-device transfers"
+        notes.append(f"{offload} offload moves weights every step: scaled by the PCIe link "
+                     f"({source.link_gbs:g} -> {target.link_gbs:g} GB/s) where that is slower than the kernels")
+    if offload != "none":  # components are moved to the card once per image at least
+        fixed_ratio = max(fixed_ratio, source.link_gbs / target.link_gbs)
+    spread = calibration.interval(1.0)[1]
+    notes.append(f"{bound}-bound on {target.name} (GPU {1000 * on_target.gpu_s:.1f} ms: compute "
+                 f"{1000 * on_target.compute_s:.1f}, memory {1000 * on_target.memory_s:.1f}, launch floor "
+                 f"{1000 * on_target.floor_s:.1f}; host {1000 * on_target.host_s:.1f} ms per call)")
+    return ProjectedCost(per_eval_s * ratio, fixed_s * fixed_ratio, bound, spread, tuple(notes))
