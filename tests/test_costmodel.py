@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from diffbench.analysis.calibration import shipped_calibration
 from diffbench.analysis.costmodel import (
     EstimateError,
     check_projections,
     estimate,
     fit_costs,
 )
-from diffbench.analysis.calibration import shipped_calibration
 from diffbench.analysis.frames import with_metrics
 from diffbench.records import run_record
 from diffbench.results import ResultsWriter, generation_record, load_results, read_records

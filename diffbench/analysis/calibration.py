@@ -27,6 +27,7 @@ from ..measure.opcount import CallCounts
 from .stepmodel import COMPUTE_KINDS, ModelParameters, call_cost, gpu_time
 
 REFERENCE_CARD = "H200"
+TIGHT = {"xtol": 1e-12, "ftol": 1e-12, "gtol": 1e-12}  # the fits are small: converge fully, not to 1e-8
 FITTED_ARCHITECTURES = ("Volta", "Turing", "Ampere", "Ampere GA100", "Ada")
 
 
@@ -82,7 +83,7 @@ def _fit_hopper_kernels(measurements: Sequence[HopperMeasurement], counts: dict[
         return np.array(out)
 
     start = np.log([0.5, 0.5, 0.3, 0.4, 3e-6])
-    fit = least_squares(residuals, start, bounds=(np.log([0.01] * 4 + [1e-7]), np.log([1.0] * 4 + [5e-5])))
+    fit = least_squares(residuals, start, bounds=(np.log([0.01] * 4 + [1e-7]), np.log([1.0] * 4 + [5e-5])), **TIGHT)
     x = np.exp(fit.x)
     return dict(zip(COMPUTE_KINDS, map(float, x[:3]))), float(x[3]), float(x[4])
 
@@ -99,7 +100,7 @@ def _fit_measured_host(measurements: Sequence[HopperMeasurement], counts: dict[s
         return np.array([np.log(call_cost(counts[m.model].denoiser, card, params, float(np.exp(x[0]))).seconds / m.step_s)
                          for m in measurements])
 
-    fit = least_squares(residuals, np.log([20e-6, 2.0]), bounds=(np.log([1e-6, 1.0]), np.log([200e-6, 20.0])))
+    fit = least_squares(residuals, np.log([20e-6, 2.0]), bounds=(np.log([1e-6, 1.0]), np.log([200e-6, 20.0])), **TIGHT)
     return float(np.exp(fit.x[0])), float(np.exp(fit.x[1]))
 
 
@@ -120,7 +121,7 @@ def _fit_published(figures: Sequence[PublishedFigure], counts: Callable[[Publish
 
     start = np.log([15e-6] + [1.0] * len(present))
     lower, upper = np.log([1e-6] + [0.05] * len(present)), np.log([200e-6] + [20.0] * len(present))
-    fit = least_squares(residuals, start, bounds=(lower, upper))
+    fit = least_squares(residuals, start, bounds=(lower, upper), **TIGHT)
     return params_of(fit.x)[0]
 
 

@@ -90,7 +90,7 @@ def _nbytes(tensors: list[Any]) -> float:
 def _attention_flops(query: Any, key: Any, value: Any) -> float:
     """Q·Kᵀ and P·V: 2·(batch·heads)·Lq·Lk·(d + d_v)."""
     groups = query.numel() // (query.shape[-2] * query.shape[-1])
-    return 2.0 * groups * query.shape[-2] * key.shape[-2] * (query.shape[-1] + value.shape[-1])
+    return float(2.0 * groups * query.shape[-2] * key.shape[-2] * (query.shape[-1] + value.shape[-1]))
 
 
 def count_call(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None,
@@ -114,15 +114,15 @@ def count_call(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any] | None
                                kwargs: dict[str, Any] | None = None) -> Any:
             kwargs = kwargs or {}
             if func is F.scaled_dot_product_attention:
-                named = dict(zip(("query", "key", "value"), args))
-                query, key, value = (named.get(n, kwargs.get(n)) for n in ("query", "key", "value"))
+                named: dict[str, Any] = {**kwargs, **dict(zip(("query", "key", "value"), args))}
+                query, key, value = named["query"], named["key"], named["value"]
                 out = torch.empty(*query.shape[:-1], value.shape[-1], dtype=query.dtype, device=query.device)
                 ops.append(OpCost("attention", _attention_flops(query, key, value),
                                   _nbytes([query, key, value, out]), query.dtype == torch.float32))
                 return out
             return func(*args, **kwargs)
 
-    class Operators(TorchDispatchMode):
+    class Operators(TorchDispatchMode):  # type: ignore[no-untyped-call]
         def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (),
                                kwargs: dict[str, Any] | None = None) -> Any:
             kwargs = kwargs or {}
@@ -144,6 +144,6 @@ def count_call(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any] | None
                 ops.append(OpCost("memory-bound", 0.0, moved))
             return out
 
-    with torch.no_grad(), Attention(), Operators():
+    with torch.no_grad(), Attention(), Operators():  # type: ignore[no-untyped-call]
         module(*args, **(kwargs or {}))
     return CallCounts(ops)

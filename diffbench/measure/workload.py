@@ -47,7 +47,7 @@ def _dtype(name: str) -> Any:
     return {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[name]
 
 
-def _denoiser_inputs(family: str, name: str, batch: int, height: int, width: int, dtype: Any) -> tuple[tuple, dict]:
+def _denoiser_inputs(family: str, name: str, batch: int, height: int, width: int, dtype: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
     import torch
 
     def noise(*shape: int) -> Any:
