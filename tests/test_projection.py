@@ -16,7 +16,7 @@ from test_costmodel import frame_of, write
 from test_flops import hand_count
 
 from diffbench.analysis.calibration import Calibration, Counted, calibrate, predicted_seconds, shipped_calibration
-from diffbench.analysis.costmodel import estimate
+from diffbench.analysis.costmodel import EstimateError, estimate
 from diffbench.analysis.stepmodel import ModelParameters, call_cost, combine, gpu_time, host_from_measurement
 from diffbench.hardware.gpus import find_gpu
 from diffbench.hardware.published import PUBLISHED, HopperMeasurement, PublishedFigure
@@ -192,3 +192,39 @@ def test_sdxl_projected_from_the_h200_runs_onto_a_4090_meets_the_published_figur
     assert plain.fit.bound == "compute" and "compute-bound" in plain.sentence()
     refused = [a for a in estimate(frame, 20, gpu="3060", model="sdxl", offload="none") if a.refusal]
     assert refused and all("vae_tiling=True" in a.refusal for a in refused)  # the setting that fits 12 GiB
+
+
+def test_a_model_no_result_measured_is_estimated_from_its_counts(tmp_path: Path) -> None:
+    write(tmp_path / "a.jsonl", "NVIDIA GeForce RTX 4090", fixed=0.6, per_eval=0.2, steps=[10, 20])
+    frame = frame_of(tmp_path)
+    [fast] = estimate(frame, 50, gpu="4090", model="SD 1.5")
+    [slow] = estimate(frame, 50, gpu="T4", model="sd1.5")
+    assert fast.fit.projected_from == "counts (not measured)" and "FROM COUNTS, NOT MEASURED" in fast.fit.notes[0]
+    assert fast.fit.settings["resolution"] == "512x512" and "no generations" in fast.sentence()
+    # published at 50 steps with channels_last (fewer launches than this NCHW count): 40.5 and 6.9 it/s
+    assert 0.67 <= (fast.fit.per_eval_s * 40.5) <= 1.5 and 0.67 <= (slow.fit.per_eval_s * 6.9) <= 1.5
+    assert slow.seconds > 3 * fast.seconds and slow.fit.bound == "memory"
+    spread = shipped_calibration().interval(1.0)[1]
+    assert fast.high / fast.seconds == pytest.approx(spread)
+    with pytest.raises(EstimateError, match="not in these results"):
+        estimate(frame, 50, gpu="4090", model="sd-turbo")  # not a counted architecture: no estimate
+
+
+def test_recommend_for_an_unmeasured_card_ranks_projected_settings_that_fit_it(repo: Path) -> None:
+    from diffbench.analysis.frames import with_metrics
+    from diffbench.analysis.recommend import RecommendError, recommend
+    from diffbench.results import load_results
+
+    frame = with_metrics(load_results(sorted((repo / "docs" / "gpu-runs").glob("*.jsonl"))).generations)
+    frame = frame[frame["model"] == "sdxl"]
+    answer = recommend(frame, gpu="3060")
+    assert any("RTX 3060, which these results did not measure" in c for c in answer.constraints)
+    assert any("fits in its 12 GiB" in c for c in answer.constraints)
+    assert answer.chosen and all(c.projected_from == "NVIDIA H200" and c.hardware == "RTX 3060" for c, _ in answer.chosen)
+    assert all(c.memory_gib is not None and c.memory_gib <= 12 for c, _ in answer.chosen)
+    too_big = [why for what, why in answer.excluded if "PROJECTED" in what and why.startswith("needs ")]
+    assert too_big and all("> 12 GiB" in why for why in too_big)
+    with pytest.raises(RecommendError, match="'A100' is ambiguous"):
+        recommend(frame, gpu="A100")
+    measured = recommend(frame, gpu="H200")  # a measured card: --gpu only filters, nothing is projected
+    assert measured.chosen and all(c.projected_from is None for c, _ in measured.chosen)

@@ -19,7 +19,7 @@ import pandas as pd
 from ..errors import DiffbenchError
 from ..hardware.gpus import GpuNameError, GpuSpec, find_gpu, resolve_gpu
 from .frames import CARD_MEMORY_SOURCES, HOST_RSS, card_memory, key_text, measured, setting_label
-from .projection import counted_architecture
+from .projection import counted_architecture, typed_preset
 
 # Everything that shapes the cost except the step count.
 GROUP_COLUMNS = ("model", "hardware", "resolution", "batch_size", "runtime_dtype", "offload", "sampler", "attention",
@@ -281,8 +281,8 @@ class Estimate:
         r2 = f", R² {self.fit.r2:.3f}" if self.fit.r2 is not None else ""
         return (f"{self.fit.label}: {self.steps} steps ({evaluations:.0f} evaluations) -> {self.seconds:.3f} s per image "
                 f"(95% interval {self.low:.3f}-{self.high:.3f}) [{kind}; fixed {self.fit.fixed_s:.3f} s + "
-                f"{1000 * self.fit.per_eval_s:.2f} ms per evaluation; {self.fit.method}, {self.fit.points} "
-                f"generations{r2}]")
+                f"{1000 * self.fit.per_eval_s:.2f} ms per evaluation; " +
+                (f"{self.fit.method}, {self.fit.points} generations{r2}]" if self.fit.points else "no generations]"))
 
 
 class EstimateError(DiffbenchError, ValueError):
@@ -310,8 +310,15 @@ def select(frame: pd.DataFrame, **wanted: Any) -> pd.DataFrame:
 
 def estimate(frame: pd.DataFrame, steps: int, gpu: str | None = None, **wanted: Any) -> list[Estimate]:
     """Seconds per image at `steps` for every measured setting matching `wanted` (axis=value),
-    on `gpu` (measured, or projected from a measured card when it was not)."""
-    data = select(frame, **wanted)
+    on `gpu` (measured, or projected from a measured card when it was not). A model these results
+    lack but whose architecture is counted (SD 1.5, ...) is estimated on `gpu` from its counts."""
+    model = wanted.get("model")
+    try:
+        data = select(frame, **wanted)
+    except EstimateError:
+        if gpu and model and typed_preset(str(model)) and not _in_results(frame, str(model)):
+            return [estimate_from_counts(str(model), steps, gpu, wanted)]
+        raise
     fits = fit_costs(data)
     if not fits:
         given = ", ".join(f"{k}={v}" for k, v in wanted.items() if v is not None) or "no filter"
@@ -335,6 +342,41 @@ def estimate(frame: pd.DataFrame, steps: int, gpu: str | None = None, **wanted: 
                                     "cannot be projected onto a GPU")
             return _with_memory_check(projected, target, steps)
     return [Estimate(f, steps, *f.predict(steps)) for f in fits]
+
+
+def _in_results(frame: pd.DataFrame, model: str) -> bool:
+    from .values import UnknownValue, resolve_value
+
+    try:
+        return bool(resolve_value("model", model, measured(frame)))
+    except UnknownValue:
+        return False
+
+
+def estimate_from_counts(model: str, steps: int, gpu: str, wanted: dict[str, Any]) -> Estimate:
+    """One estimate for a counted architecture that no result measured, on a card of the spec table."""
+    from ..measure.workload import count_workload
+    from .calibration import Counted, shipped_calibration
+    from .projection import cost_from_counts
+
+    preset = typed_preset(model)
+    assert preset is not None
+    try:
+        target = resolve_gpu(gpu)
+    except GpuNameError as exc:
+        raise EstimateError(str(exc)) from None
+    batch = int(wanted.get("batch_size") or 1)
+    dtype = str(wanted.get("runtime_dtype") or ("bf16" if preset.startswith(("flux", "sd35")) else "fp16"))
+    if dtype not in ("fp16", "bf16", "fp32"):
+        raise EstimateError(f"--dtype {dtype}: a model estimated from counts takes fp16, bf16 or fp32")
+    workload = count_workload(preset, str(wanted.get("resolution") or ""), batch, dtype)
+    cost = cost_from_counts(Counted(workload.denoiser, workload.fixed), target, shipped_calibration())
+    settings = {"model": preset, "hardware": target.name, "resolution": workload.resolution, "batch_size": batch,
+                "runtime_dtype": dtype}
+    fit = CostFit(settings, cost.fixed_s / batch, cost.per_step_s / batch, "counted work", 0, [], None,
+                  0.0, (1.0, 0.0), projected_from="counts (not measured)", architecture=preset,
+                  projection_spread=cost.spread, bound=cost.bound, notes=[cost.note])
+    return Estimate(fit, steps, *fit.predict(steps))
 
 
 def _with_memory_check(projected: list[CostFit], target: GpuSpec, steps: int) -> list[Estimate]:

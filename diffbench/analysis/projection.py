@@ -79,3 +79,38 @@ def project_cost(per_eval_s: float, fixed_s: float, batch: int, offload: str, co
                  f"{1000 * on_target.compute_s:.1f}, memory {1000 * on_target.memory_s:.1f}, launch floor "
                  f"{1000 * on_target.floor_s:.1f}; host {1000 * on_target.host_s:.1f} ms per call)")
     return ProjectedCost(per_eval_s * ratio, fixed_s * fixed_ratio, bound, spread, tuple(notes))
+
+
+# Names a person may type for a counted architecture (compared without case, dashes, dots or spaces)
+TYPED_PRESETS = {"sd15": "sd15", "stablediffusion15": "sd15", "sdxl": "sdxl", "sd35medium": "sd35-medium",
+                 "sd3medium": "sd35-medium", "flux": "flux-dev", "fluxdev": "flux-dev", "flux1dev": "flux-dev",
+                 "fluxschnell": "flux-schnell", "flux1schnell": "flux-schnell"}
+
+
+def typed_preset(name: str) -> str | None:
+    """The counted architecture a typed model name means ('sd1.5', 'SD 1.5', 'flux-dev'), or None."""
+    key = "".join(ch for ch in name.lower().removeprefix("synthetic:") if ch.isalnum())
+    return TYPED_PRESETS.get(key)
+
+
+@dataclass(frozen=True)
+class CountedCost:
+    per_step_s: float  # one denoiser evaluation of the whole batch
+    fixed_s: float
+    bound: str
+    spread: float
+    note: str
+
+
+def cost_from_counts(counted: Counted, target: GpuSpec, calibration: Calibration) -> CountedCost:
+    """A model no GPU here has run: its counted work on `target` at a typical published host."""
+    params = calibration.parameters
+    host = params.typical_host_s
+    step = call_cost(counted.denoiser, target, params, host)
+    fixed = call_cost(counted.fixed, target, params, host)
+    note = (f"FROM COUNTS, NOT MEASURED: the counted work of one step ({counted.denoiser.launches} launches) on the "
+            f"{target.name} at a typical host ({1e6 * host:.0f} µs per launch), one evaluation per step (Euler-like), "
+            "diffusers' default NCHW layout; "
+            f"{step.bound}-bound (GPU {1000 * step.gpu_s:.1f} ms, host {1000 * step.host_s:.1f} ms per step). "
+            "A measurement of this model on any card refines it.")
+    return CountedCost(step.seconds, fixed.seconds, step.bound, calibration.interval(1.0)[1], note)

@@ -3,13 +3,16 @@ left out and why."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..errors import DiffbenchError
+from ..hardware.gpus import GpuNameError, GpuSpec, resolve_gpu
 from . import stats
+from .calibration import shipped_calibration
 from .frames import HOST_RSS, cell_summary
 from .quality import step_quality
 
@@ -25,6 +28,8 @@ class Candidate:
     memory_kind: str
     quality: float | None
     settings: dict[str, Any] = field(default_factory=dict)
+    projected_from: str | None = None  # the measured card, when `hardware` is a projection target
+    bound: str | None = None
 
     @property
     def is_vram(self) -> bool:
@@ -33,7 +38,9 @@ class Candidate:
     def describe(self) -> str:
         memory = f"{self.memory_gib:.2f} GiB {self.memory_kind}" if self.memory_gib is not None else "memory unknown"
         quality = f", SSIM {self.quality:.3f} to the reference" if self.quality is not None else ""
-        return f"{self.label} on {self.hardware} ({self.hostname}): {self.seconds:.3f} s/image, {memory}{quality}"
+        where = (f"{self.hardware} (PROJECTED from {self.projected_from}, {self.bound}-bound)" if self.projected_from
+                 else f"{self.hardware} ({self.hostname})")
+        return f"{self.label} on {where}: {self.seconds:.3f} s/image, {memory}{quality}"
 
 
 @dataclass
@@ -41,6 +48,10 @@ class Recommendation:
     chosen: list[tuple[Candidate, list[str]]]
     excluded: list[tuple[str, str]]  # (what, why)
     constraints: list[str]
+
+
+class RecommendError(DiffbenchError, ValueError):
+    """A recommend question that cannot be answered as asked."""
 
 
 def candidates(frame: pd.DataFrame, summary: pd.DataFrame | None = None,
@@ -67,15 +78,27 @@ def recommend(frame: pd.DataFrame, vram_gib: float | None = None, max_seconds: f
               min_quality: float | None = None, gpu: str | None = None, summary: pd.DataFrame | None = None,
               quality: pd.DataFrame | None = None) -> Recommendation:
     constraints = []
+    excluded: list[tuple[str, str]] = []
     if vram_gib is not None:
         constraints.append(f"fits in {vram_gib:g} GiB of VRAM")
     if max_seconds is not None:
         constraints.append(f"at most {max_seconds:g} s per image")
     if min_quality is not None:
         constraints.append(f"SSIM to the common reference (most steps, model sampler) at least {min_quality:g}")
-    if gpu:
+    pool = candidates(frame, summary, quality)
+    projected = _projected_onto(frame, pool, gpu) if gpu else None
+    if projected is not None:
+        target, pool, unprojectable = projected
+        excluded.extend(unprojectable)
+        spread = shipped_calibration().interval(1.0)[1]
+        constraints.append(f"on the {target.name}, which these results did not measure: seconds PROJECTED by the "
+                           f"step model (x/÷ {spread:.2f}, docs/projection.md)")
+        if vram_gib is None:
+            vram_gib = target.vram_gib
+            constraints.append(f"fits in its {vram_gib:g} GiB")
+        gpu = None
+    elif gpu:
         constraints.append(f"on a GPU matching '{gpu}'")
-    excluded: list[tuple[str, str]] = []
     failed = frame[frame["status"] != "ok"].drop_duplicates(["cell_id", "hostname"]) if not frame.empty else frame
     for row in failed.itertuples():
         limit = getattr(row, "vram_limit", None)
@@ -83,7 +106,7 @@ def recommend(frame: pd.DataFrame, vram_gib: float | None = None, max_seconds: f
         excluded.append((f"{row.model} {row.sampler} {row.steps} steps ({row.cell_id}) on {row.hostname}",
                          f"{row.status}{where}: {row.error}"))
     keep: list[Candidate] = []
-    for candidate in candidates(frame, summary, quality):
+    for candidate in pool:
         reason = None
         if gpu and gpu.lower() not in candidate.hardware.lower():
             reason = f"not on a GPU matching '{gpu}' ({candidate.hardware})"
@@ -102,6 +125,41 @@ def recommend(frame: pd.DataFrame, vram_gib: float | None = None, max_seconds: f
             keep.append(candidate)
     chosen = _pareto(keep, excluded, use_quality=min_quality is not None or all(c.quality is not None for c in keep))
     return Recommendation(chosen, excluded, constraints)
+
+
+def _projected_onto(frame: pd.DataFrame, pool: list[Candidate], gpu: str
+                    ) -> tuple[GpuSpec, list[Candidate], list[tuple[str, str]]] | None:
+    """The candidates projected onto the card `gpu` names, when no candidate was measured on it
+    (None when one was: then --gpu only filters)."""
+    from .costmodel import GROUP_COLUMNS, fit_costs, project
+
+    if any(gpu.lower() in c.hardware.lower() for c in pool):
+        return None
+    try:
+        target = resolve_gpu(gpu)
+    except GpuNameError as exc:
+        raise RecommendError(f"--gpu: {exc}") from None
+    fits = fit_costs(frame, decompose=True)
+    projected, unprojectable = [], []
+    for candidate in pool:
+        fit = next((f for f in fits if all(_same_setting(f.settings.get(c), candidate.settings.get(c))
+                                           for c in GROUP_COLUMNS if c in f.settings)), None)
+        onto = project(fit, target) if fit is not None else None
+        if onto is None:
+            unprojectable.append((candidate.describe(), "cannot be projected (a CPU run, or a model whose work is not "
+                                                        "counted: SD 1.5, SDXL, SD 3.5 Medium and FLUX.1 are)"))
+            continue
+        seconds = onto.point(int(candidate.settings["steps"]))
+        projected.append(replace(candidate, hardware=target.name, seconds=seconds, projected_from=candidate.hardware,
+                                 bound=onto.bound))
+    return target, projected, unprojectable
+
+
+def _same_setting(a: Any, b: Any) -> bool:
+    def missing(v: Any) -> bool:
+        return v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA
+
+    return (missing(a) and missing(b)) or str(a) == str(b)
 
 
 def _objectives(candidate: Candidate, use_quality: bool) -> list[float]:
