@@ -22,6 +22,7 @@ from .compare import ComparisonTable, Prepared, comparable_axes, compare, noisy_
 from .costmodel import CostFit, ProjectionCheck, check_projections, fit_group
 from .filters import apply_filters
 from .frames import cell_summary, with_metrics
+from .othercards import ProjectedSetting, other_cards
 from .payoff import CompilePayoff, compile_payoffs
 from .quality import step_quality
 from .recommend import Recommendation, recommend
@@ -59,6 +60,7 @@ class Analysis:
     projections: ProjectionCheck | None
     advice: list[Advice] = field(default_factory=list)
     compile_payoffs: list[CompilePayoff] = field(default_factory=list)
+    other_cards: list[ProjectedSetting] = field(default_factory=list)
 
     @property
     def pareto_labels(self) -> list[str]:
@@ -92,6 +94,7 @@ def analyse(results: Results, filters: list[str] | None = None, compare_axis: st
         projections=check_projections(frame) if not empty else None,
         advice=advise(frame, summary) + software_mismatches(results.runs),
         compile_payoffs=compile_payoffs(frame),
+        other_cards=other_cards(frame),
     )
 
 

@@ -55,9 +55,13 @@ class CostFit:
     @property
     def label(self) -> str:
         """The settings, leaving out those at their ordinary values (no offload, batch 1, ...)."""
+        return self.label_without()
+
+    def label_without(self, *columns: str) -> str:
+        """The label, leaving out `columns` too (the card, where a table says it apart)."""
         ordinary = {"attention": "default", "compile": False, "vae_tiling": False, "vae_slicing": False,
                     "vram_limit": None, "offload": "none", "batch_size": 1}
-        shown = [c for c in GROUP_COLUMNS if c in self.settings
+        shown = [c for c in GROUP_COLUMNS if c in self.settings and c not in columns
                  and not (c in ordinary and _same(self.settings[c], ordinary[c]))]
         return setting_label(self.settings, shown)
 

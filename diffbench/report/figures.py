@@ -216,13 +216,16 @@ def phase_breakdown(summary: pd.DataFrame) -> dict[str, Any]:
 
 
 def memory_against_cards(summary: pd.DataFrame) -> dict[str, Any]:
-    """Peak memory per setting, one bar each, with lines at common card sizes."""
+    """Peak memory per setting, one bar each, with lines at common card sizes. Each bar reads its
+    figure; how the figure was derived is said once in the title, per bar only where it differs."""
     values = summary["card_memory_gib"].tolist() if not summary.empty else []
     kinds = summary["card_memory_kind"].tolist() if not summary.empty else []
+    usual = max(set(kinds), key=kinds.count) if kinds else HOST_RSS
     categories = setting_categories(summary)
+    text = [f"{v:.1f} GiB" + ("" if k == usual else f" ({esc(k)})") if np.isfinite(v) else "" for v, k in zip(values, kinds)]
     traces = [{"type": "bar", "orientation": "h", "name": "peak memory", "y": categories,
-               "hovertext": [esc(v) for v in summary.get("label", [])],
-               "x": [round(v, 4) for v in values], "text": [esc(k) for k in kinds], "textposition": "auto"}]
+               "hovertext": [f"{esc(label)}: {esc(k)}" for label, k in zip(summary.get("label", []), kinds)],
+               "x": [round(v, 4) for v in values], "text": text, "textposition": "outside", "cliponaxis": False}]
     top = max([v for v in values if np.isfinite(v)] or [1.0])
     shapes, annotations = [], []
     for size in CARD_SIZES_GIB:
@@ -231,7 +234,7 @@ def memory_against_cards(summary: pd.DataFrame) -> dict[str, Any]:
                            "line": {"dash": "dot", "color": "#b33"}})
             annotations.append({"yref": "paper", "y": 1, "x": size, "text": f"{size} GB", "showarrow": False,
                                 "xanchor": "left", "yanchor": "bottom", "font": {"color": "#b33"}})
-    kind = "what the card must hold" if any(k != HOST_RSS for k in kinds) else "host RSS, CPU runs"
+    kind = f"what a card must hold: {usual}" if usual != HOST_RSS else "host RSS, CPU runs"
     return {"data": traces, "layout": _horizontal(f"Peak memory ({kind}) against common card sizes", "GiB",
                                                   categories, shapes=shapes, annotations=annotations)}
 

@@ -241,8 +241,16 @@ def render(analysis: Analysis, paths: list[str | Path], title: str | None = None
         advice=_warnings(analysis.advice, results),
         recommendation=analysis.recommendation,
         projections=analysis.projections,
+        other_cards=analysis.other_cards,
+        projection_spread=_projection_spread() if analysis.other_cards else None,
         plotly_js=get_plotlyjs(),
     )
+
+
+def _projection_spread() -> float:
+    from ..analysis.calibration import shipped_calibration
+
+    return shipped_calibration().interval(1.0)[1]
 
 
 def _warnings(advice: list[Any], results: Results) -> list[str]:
