@@ -17,13 +17,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from . import axes
 from .plan import Cell, Plan
 from .recorder import RunObserver
 
 # Axes shown in tables; the others appear only when the suite varies them.
-SHOWN_AXES = ("model", "task", "strength", "frames", "fps", "sampler", "steps", "resolution", "batch_size", "dtype", "offload", "guidance_scale",
-              "device", "gpu", "vram_limit", "attention", "lora", "cache", "quantize", "compile", "vae_tiling", "vae_slicing", "seed", "prompt",
-              "init_image", "mask_image")
+SHOWN_AXES = axes.SHOWN_AXES
 
 
 def fmt_bytes(value: float | None) -> str:

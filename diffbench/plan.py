@@ -9,10 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import families, samplers, tasks
+from . import axes, families, samplers, tasks
 from .loras import is_fused
 from .models.sources import builtin_defaults, infer_family, source_kind
-from .records import UNUSED_SETTINGS
 
 if TYPE_CHECKING:
     from .suite import Suite
@@ -20,19 +19,11 @@ if TYPE_CHECKING:
 # Settings whose change needs a fresh pipeline load; everything else (sampler, steps,
 # resolution, batch, guidance, seed, prompt, VAE tiling/slicing, strength, frames) is applied
 # to a loaded one. The task picks the pipeline class (built on the loaded weights).
-LOAD_KEYS = ("model", "device", "gpu", "dtype", "offload", "attention", "compile", "vram_limit", "task", "quantize")
+LOAD_KEYS = axes.LOAD_KEYS
 
 
 # What a cell gets when neither the matrix, the model nor the suite says otherwise.
-BUILTIN_DEFAULTS: dict[str, Any] = {
-    "device": "auto", "gpu": None, "steps": 20, "sampler": "default", "offload": "none",
-    "resolution": None, "batch_size": 1, "dtype": "auto", "guidance_scale": None, "seed": 0,
-    "prompt": "a photograph of an astronaut riding a horse", "negative_prompt": None,
-    "attention": "default", "compile": False, "vae_tiling": False, "vae_slicing": False, "vram_limit": None,
-    **UNUSED_SETTINGS,
-    # the family's own task (text-to-image, or text-to-video), then what the task implies
-    "task": None, "strength": None, "frames": None, "fps": None, "init_image": None, "mask_image": None,
-}
+BUILTIN_DEFAULTS: dict[str, Any] = axes.builtin_defaults()
 
 
 @dataclass
@@ -74,7 +65,7 @@ def _digest(data: dict[str, Any]) -> str:
 
 # Settings whose default is written out but means "the axis is not used": left out of the identity
 # like unset ones, so that cells measured before the axis existed keep their ids.
-ABSENT = set(UNUSED_SETTINGS.items())
+ABSENT = set(axes.UNUSED_SETTINGS.items())
 
 
 def cell_identity(model: dict[str, Any], settings: dict[str, Any]) -> str:

@@ -43,11 +43,6 @@ Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Count = Annotated[int, Field(ge=0, le=MAX_BYTES)]
 ByteCount = Annotated[int, Field(ge=0, le=MAX_BYTES)]
 
-# Settings added after results already existed, with the value that means what every earlier
-# result did (no cache, no LoRA, text-to-image): a cell line without them is read as that value,
-# and a cell with that value keeps the id it had before.
-UNUSED_SETTINGS: dict[str, str] = {"cache": "none", "lora": "none", "quantize": "none", "task": "text-to-image"}
-
 
 class _Line(BaseModel):
     # strict: a string is never read as a number, nor 1 as true; extra: fields may be added.

@@ -14,162 +14,41 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    create_model,
     field_validator,
 )
 
 from . import samplers
+from .axes import AXES as AXES_DECLARED
+from .axes import AXIS_NAMES, Axis, Dtype, normalise_dtype
 from .families import FAMILIES
 from .plan import expand
 from .repeats import AutoRepeats
-from .tasks import Task
 from .yamlsource import Loc, SuiteError, line_of, load_yaml
 
-# "auto": fp32 on CPU; on an accelerator fp16 for SD/SDXL and bf16 for SD3/FLUX (as they are trained).
-Dtype = Literal["auto", "fp32", "fp16", "bf16"]
-Offload = Literal["none", "model", "sequential", "group-block", "group-leaf"]
-
-DTYPE_ALIASES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "half": "fp16", "float": "fp32"}
-# Backends that diffusers can dispatch to without fetching kernels from the Hub.
-ATTENTION_BACKENDS = (
-    "default", "native", "flash", "flash_varlen", "_flash_3", "_flash_varlen_3", "flex",
-    "_native_cudnn", "_native_efficient", "_native_flash", "_native_math",
-    "sage", "sage_varlen", "xformers",
-)
 MAX_CELLS = 10_000
 
 
-def _normalise_dtype(value: Any) -> Any:
-    return DTYPE_ALIASES.get(value, value) if isinstance(value, str) else value
+def axis_values_model(declared: tuple[Axis, ...]) -> type[BaseModel]:
+    """The suite's model of settings, one optional field per declared axis (axes.py), with its check."""
+    fields: dict[str, Any] = {
+        axis.name: (axis.annotation | None, Field(None, description=axis.description or None)) for axis in declared}
+    validators = {}
+    for axis in declared:
+        if axis.check is not None:
+            def run(cls: Any, value: Any, check: Any = axis.check) -> Any:
+                return None if value is None else check(value)
+
+            mode = "before" if axis.check_first else "after"
+            validators[f"_check_{axis.name}"] = field_validator(axis.name, mode=mode)(classmethod(run))
+    model = create_model("AxisValues", __config__=ConfigDict(extra="forbid"), __validators__=validators,  # type: ignore[call-overload]
+                         **fields)
+    model.__doc__ = "Settings a generation runs with. Every field is a matrix axis; unset means 'not given here'."
+    return model  # type: ignore[no-any-return]
 
 
-def parse_resolution(value: Any) -> str:
-    """'1024x768', '1024 x 768', 1024 or [1024, 768] -> '1024x768' (width x height)."""
-    if isinstance(value, bool):
-        raise ValueError("expected WIDTHxHEIGHT such as 1024x1024")
-    if isinstance(value, int):
-        width = height = value
-    elif isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) for v in value):
-        width, height = value
-    elif isinstance(value, str) and (m := re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", value)):
-        width, height = int(m.group(1)), int(m.group(2))
-    else:
-        raise ValueError("expected WIDTHxHEIGHT such as 1024x1024")
-    for side in (width, height):
-        if side < 8 or side > 8192 or side % 8:
-            raise ValueError("width and height must be multiples of 8 between 8 and 8192")
-    return f"{width}x{height}"
-
-
-def _check_device(value: str) -> str:
-    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value):
-        raise ValueError("allowed: auto, cpu, cuda, cuda:N, mps")
-    return value
-
-
-def _check_attention(value: str) -> str:
-    if value not in ATTENTION_BACKENDS:
-        close = difflib.get_close_matches(value, ATTENTION_BACKENDS, n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        raise ValueError(f"{hint}allowed: {', '.join(ATTENTION_BACKENDS)}")
-    return value
-
-
-def _check_vram_limit(value: Any) -> str:
-    from .hardware.memsize import vram_limit_bytes
-
-    if not isinstance(value, str):
-        raise ValueError("expected a size such as 12GiB or a GPU name such as 'RTX 3060'")
-    vram_limit_bytes(value)
-    return value.strip()
-
-
-def _check_cache(value: Any) -> str:
-    from .caches import canonical_cache
-
-    if not isinstance(value, str):
-        raise ValueError("expected none, first-block, taylorseer or pab, optionally @value (e.g. first-block@0.1)")
-    return canonical_cache(value) or "none"
-
-
-def _check_quantize(value: Any) -> str:
-    from .quantization import canonical_quantization
-
-    if not isinstance(value, str):
-        raise ValueError("expected none or LIBRARY:FORMAT such as torchao:int8 or quanto:int4")
-    return canonical_quantization(value)
-
-
-def _check_lora(value: Any) -> str:
-    from .loras import canonical_loras
-
-    if not isinstance(value, str):
-        raise ValueError("expected none or FILE.safetensors[@scale], several joined with '+'")
-    return canonical_loras(value)
-
-
-def _check_sampler(value: str) -> str:
-    samplers.lookup(value)  # raises with a near miss
-    return value
-
-
-class AxisValues(BaseModel):
-    """Settings a generation runs with. Every field is a matrix axis; unset means 'not given here'."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str | None = None
-    device: str | None = Field(None, description="auto, cpu, cuda, cuda:N or mps")
-    gpu: str | None = Field(None, description="run only on a GPU whose name contains this, e.g. 'RTX 4090'")
-    steps: Annotated[int, Field(ge=1, le=1000)] | None = None
-    sampler: str | None = Field(None, description="A1111, ComfyUI or diffusers name, e.g. 'DPM++ 2M Karras'")
-    offload: Offload | None = None
-    resolution: str | None = Field(None, description="WIDTHxHEIGHT, multiples of 8")
-    batch_size: Annotated[int, Field(ge=1, le=64)] | None = None
-    dtype: Dtype | None = None
-    guidance_scale: Annotated[float, Field(ge=0, le=100)] | None = None
-    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = None
-    prompt: Annotated[str, Field(max_length=10_000)] | None = None
-    negative_prompt: Annotated[str, Field(max_length=10_000)] | None = None
-    attention: str | None = Field(None, description="diffusers attention backend, or 'default'")
-    compile: bool | None = Field(None, description="torch.compile the denoiser")
-    vae_tiling: bool | None = None
-    vae_slicing: bool | None = None
-    vram_limit: str | None = Field(None, description="cap CUDA memory to emulate a smaller card: 12GiB or 'RTX 3060'")
-    lora: str | None = Field(None, description="none, or FILE.safetensors[@scale], several joined with '+'; "
-                                               "fuse: before them merges them into the weights")
-    cache: str | None = Field(None, description="step cache: none, first-block[@threshold], taylorseer[@interval], "
-                                                "pab[@skip_range], fastercache[@skip_range], magcache[@threshold]")
-    quantize: str | None = Field(None, description="weight quantization: none, torchao:int8|fp8|int4, "
-                                                    "quanto:int8|fp8|int4, bnb:nf4|int8 (CUDA); @all adds the "
-                                                    "text encoders")
-    task: Task | None = Field(None, description="text-to-image, image-to-image, inpainting, text-to-video or "
-                                                "image-to-video; default: the model's own")
-    strength: Annotated[float, Field(gt=0, le=1)] | None = Field(
-        None, description="image-to-image and inpainting: how much of the input is redrawn (the share of steps run)")
-    frames: Annotated[int, Field(ge=1, le=1025)] | None = Field(None, description="video: frames per clip")
-    fps: Annotated[int, Field(ge=1, le=240)] | None = Field(None, description="video: frames per second of the clip")
-    init_image: Annotated[str, Field(min_length=1, max_length=4096)] | None = Field(
-        None, description="input image file (relative to the suite); default: one generated from the seed")
-    mask_image: Annotated[str, Field(min_length=1, max_length=4096)] | None = Field(
-        None, description="inpainting mask file, white where to repaint; default: the middle of the image")
-
-    _dtype = field_validator("dtype", mode="before")(classmethod(lambda cls, v: _normalise_dtype(v)))
-    _resolution = field_validator("resolution", mode="before")(
-        classmethod(lambda cls, v: None if v is None else parse_resolution(v))
-    )
-    _device = field_validator("device")(classmethod(lambda cls, v: None if v is None else _check_device(v)))
-    _attention = field_validator("attention")(classmethod(lambda cls, v: None if v is None else _check_attention(v)))
-    _lora = field_validator("lora", mode="before")(classmethod(lambda cls, v: None if v is None else _check_lora(v)))
-    _cache = field_validator("cache", mode="before")(classmethod(lambda cls, v: None if v is None else _check_cache(v)))
-    _quantize = field_validator("quantize", mode="before")(
-        classmethod(lambda cls, v: None if v is None else _check_quantize(v)))
-    _sampler = field_validator("sampler")(classmethod(lambda cls, v: None if v is None else _check_sampler(v)))
-    _vram_limit = field_validator("vram_limit", mode="before")(
-        classmethod(lambda cls, v: None if v is None else _check_vram_limit(v))
-    )
-
-
-AXES: tuple[str, ...] = tuple(AxisValues.model_fields)
+AxisValues = axis_values_model(AXES_DECLARED)
+AXES: tuple[str, ...] = AXIS_NAMES
 
 class ModelSpec(BaseModel):
     """A named model: where its weights come from and how to load them."""
@@ -192,7 +71,7 @@ class ModelSpec(BaseModel):
     trust_remote_code: bool = False
     defaults: AxisValues = Field(default_factory=AxisValues, description="per-model defaults, e.g. guidance_scale")
 
-    _dtype = field_validator("dtype", mode="before")(classmethod(lambda cls, v: _normalise_dtype(v)))
+    _dtype = field_validator("dtype", mode="before")(classmethod(lambda cls, v: normalise_dtype(v)))
 
     @property
     def pipeline_source(self) -> str:

@@ -187,7 +187,9 @@ def test_sdxl_projected_from_the_h200_runs_onto_a_4090_meets_the_published_figur
 
     frame = with_metrics(load_results(sorted((repo / "docs" / "gpu-runs").glob("*.jsonl"))).generations)
     answers = estimate(frame, 20, gpu="4090", model="sdxl", offload="none")
-    [plain] = [a for a in answers if a.fit.label == "sdxl · RTX 4090 · 1024x1024 · fp16 · guidance_scale=5.0"]
+    plain_settings = {"compile": "False", "lora": "none", "quantize": "none", "vae_tiling": "False", "cache": "none"}
+    [plain] = [a for a in answers if all(str(a.fit.settings[k]) == v for k, v in plain_settings.items())]
+    assert plain.fit.label == "sdxl · RTX 4090 · fp16 · 1024x1024 · guidance_scale=5.0"
     assert 0.67 <= plain.seconds / 3.2 <= 1.5 and plain.low < 3.2 < plain.high
     assert plain.fit.bound == "compute" and "compute-bound" in plain.sentence()
     refused = [a for a in estimate(frame, 20, gpu="3060", model="sdxl", offload="none") if a.refusal]

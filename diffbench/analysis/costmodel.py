@@ -16,15 +16,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import axes
 from ..errors import DiffbenchError
 from ..hardware.gpus import GpuNameError, GpuSpec, find_gpu, resolve_gpu
 from .frames import CARD_MEMORY_SOURCES, HOST_RSS, card_memory, key_text, measured, setting_label
 from .projection import counted_architecture, typed_preset
 
 # Everything that shapes the cost except the step count.
-GROUP_COLUMNS = ("model", "hardware", "resolution", "batch_size", "runtime_dtype", "offload", "sampler", "attention",
-                 "compile", "vae_tiling", "vae_slicing", "vram_limit", "guidance_scale", "lora", "cache", "quantize", "task",
-                 "strength", "frames")
+GROUP_COLUMNS = axes.COST_COLUMNS
+# A cost label leaves out the settings at their built-in defaults (no offload, batch 1, ...); the
+# model, card, dtype, resolution and guidance are always said.
+ORDINARY = {a.results_column: a.default for a in axes.AXES
+            if a.cost and a.name not in ("model", "gpu", "dtype", "resolution", "guidance_scale", "sampler")}
 
 
 @dataclass
@@ -59,8 +62,7 @@ class CostFit:
 
     def label_without(self, *columns: str) -> str:
         """The label, leaving out `columns` too (the card, where a table says it apart)."""
-        ordinary = {"attention": "default", "compile": False, "vae_tiling": False, "vae_slicing": False,
-                    "vram_limit": None, "offload": "none", "batch_size": 1}
+        ordinary = ORDINARY
         shown = [c for c in GROUP_COLUMNS if c in self.settings and c not in columns
                  and not (c in ordinary and _same(self.settings[c], ordinary[c]))]
         return setting_label(self.settings, shown)

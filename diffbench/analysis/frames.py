@@ -8,20 +8,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import axes
 from ..metrics import METRICS
-from ..records import UNUSED_SETTINGS
 
 # What identifies a setting in comparisons. Resolved device and dtype (what actually ran),
 # never "auto"; `hardware` is the GPU name, or the CPU for CPU runs.
-SETTING_COLUMNS = ("model", "source", "hostname", "hardware", "runtime_device", "runtime_dtype", "sampler", "steps",
-                   "resolution", "batch_size", "guidance_scale", "offload", "attention", "compile",
-                   "vae_tiling", "vae_slicing", "vram_limit", "lora", "cache", "quantize", "task", "strength", "frames", "fps",
-                   "init_image", "mask_image", "seed", "prompt", "negative_prompt")
+SETTING_COLUMNS = axes.SETTING_COLUMNS
 # Axes people compare by, and the column holding each.
 AXIS_COLUMNS = {"gpu": "hardware", "hardware": "hardware", "host": "hostname", "dtype": "runtime_dtype",
                 "device": "runtime_device"}
 PROMPT_CHARS = 28
-WHOLE_NUMBER_SETTINGS = ("frames", "fps")
+WHOLE_NUMBER_SETTINGS = axes.WHOLE_NUMBER_SETTINGS
 PHASES = ("phase_text_encode", "phase_image_encode", "phase_denoise", "phase_decode", "phase_other")
 NUMERIC_FIELDS = ("wall_s", "evaluations", "denoiser_calls", "peak_vram_allocated_bytes", "peak_vram_reserved_bytes",
                   "peak_vram_decode_bytes",
@@ -42,7 +39,7 @@ def with_metrics(generations: pd.DataFrame) -> pd.DataFrame:
     for column in SETTING_COLUMNS:
         if column not in frame and column != "hardware":
             frame[column] = None
-    for axis, unused in UNUSED_SETTINGS.items():  # results from before these axes ran without them
+    for axis, unused in axes.UNUSED_SETTINGS.items():  # results from before these axes ran without them
         if axis in generations:
             frame[axis] = frame[axis].fillna(unused)
     for column in WHOLE_NUMBER_SETTINGS:  # 9 frames, not 9.0, where image rows leave the column empty
@@ -100,16 +97,13 @@ def key_text(series: pd.Series) -> pd.Series:
     return pd.Series(texts[codes], index=series.index, dtype=object)  # code -1 (missing) takes the last: "-"
 
 
-NAMED_IN_LABELS = {"batch_size", "guidance_scale", "seed", "compile", "vae_tiling", "vae_slicing", "offload",
-                   "strength", "frames", "fps", "init_image", "mask_image",
-                   "vram_limit", "attention", "cache", "lora", "quantize"}
+NAMED_IN_LABELS = axes.NAMED_IN_LABELS
 
 
 # Values that mean "this setting is off": a label leaves them out (the settings that turn it on say
 # so, "offload=model"), so a report mixing many suites does not print "cache=none · lora=none" on
 # every setting. Two settings still differ in their labels: one names a value the other leaves out.
-QUIET_VALUES = {**UNUSED_SETTINGS, "offload": "none", "attention": "default", "compile": "False",
-                "vae_tiling": "False", "vae_slicing": "False", "sampler": "default"}
+QUIET_VALUES = axes.QUIET_VALUES
 
 
 def setting_label(row: pd.Series | dict[str, Any], columns: list[str]) -> str:

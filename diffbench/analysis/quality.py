@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import axes
 from .frames import key_text
 
 # A LoRA changes the picture on purpose, so each LoRA setting is a picture of its own; a step
 # cache only approximates it, so cached and uncached settings share one.
-SAME_PICTURE = ("model", "source", "lora", "sampler", "prompt", "seed", "resolution", "hardware", "runtime_dtype",
-                "guidance_scale", "batch_size", "offload", "attention", "compile", "vae_tiling", "vae_slicing")
+SAME_PICTURE = axes.PICTURE_COLUMNS
 
 
 def _image(source: tuple[str, str]) -> np.ndarray | None:

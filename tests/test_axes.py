@@ -1,0 +1,113 @@
+"""The setting axes, declared once (diffbench/axes.py): every view derived from the declarations
+is what the package had by hand before, and a throwaway axis reaches every view, the suite model
+and the plan, without changing the id of any existing cell."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from diffbench import axes, console, plan
+from diffbench.analysis import costmodel, frames, quality
+from diffbench.plan import expand
+from diffbench.suite import AxisValues, load_suite
+
+# The hand-kept lists of the package before the registry (issue #23): derived, they must not move.
+BEFORE = {
+    "LOAD_KEYS": {"model", "device", "gpu", "dtype", "offload", "attention", "compile", "vram_limit", "task", "quantize"},
+    "UNUSED_SETTINGS": {"cache": "none", "lora": "none", "quantize": "none", "task": "text-to-image"},
+    "NAMED_IN_LABELS": {"batch_size", "guidance_scale", "seed", "compile", "vae_tiling", "vae_slicing", "offload",
+                        "strength", "frames", "fps", "init_image", "mask_image", "vram_limit", "attention", "cache",
+                        "lora", "quantize"},
+    "QUIET_VALUES": {"cache": "none", "lora": "none", "quantize": "none", "task": "text-to-image", "offload": "none",
+                     "attention": "default", "compile": "False", "vae_tiling": "False", "vae_slicing": "False",
+                     "sampler": "default"},
+    "COST_COLUMNS": {"model", "hardware", "resolution", "batch_size", "runtime_dtype", "offload", "sampler",
+                     "attention", "compile", "vae_tiling", "vae_slicing", "vram_limit", "guidance_scale", "lora",
+                     "cache", "quantize", "task", "strength", "frames"},
+    "PICTURE_COLUMNS": {"model", "source", "lora", "sampler", "prompt", "seed", "resolution", "hardware",
+                        "runtime_dtype", "guidance_scale", "batch_size", "offload", "attention", "compile",
+                        "vae_tiling", "vae_slicing"},
+}
+SETTING_COLUMNS_BEFORE = (
+    "model", "source", "hostname", "hardware", "runtime_device", "runtime_dtype", "sampler", "steps", "resolution",
+    "batch_size", "guidance_scale", "offload", "attention", "compile", "vae_tiling", "vae_slicing", "vram_limit",
+    "lora", "cache", "quantize", "task", "strength", "frames", "fps", "init_image", "mask_image", "seed", "prompt",
+    "negative_prompt")
+BUILTIN_DEFAULTS_BEFORE = {
+    "device": "auto", "gpu": None, "steps": 20, "sampler": "default", "offload": "none", "resolution": None,
+    "batch_size": 1, "dtype": "auto", "guidance_scale": None, "seed": 0,
+    "prompt": "a photograph of an astronaut riding a horse", "negative_prompt": None, "attention": "default",
+    "compile": False, "vae_tiling": False, "vae_slicing": False, "vram_limit": None, "cache": "none", "lora": "none",
+    "quantize": "none", "task": None, "strength": None, "frames": None, "fps": None, "init_image": None,
+    "mask_image": None}
+
+
+def test_the_derived_views_are_the_lists_kept_by_hand_before() -> None:
+    for name, before in BEFORE.items():
+        view = getattr(axes, name)
+        assert (dict(view) if isinstance(view, dict) else set(view)) == before, name
+    assert axes.SETTING_COLUMNS == frames.SETTING_COLUMNS == SETTING_COLUMNS_BEFORE  # the order labels follow
+    assert plan.BUILTIN_DEFAULTS == BUILTIN_DEFAULTS_BEFORE
+    assert set(AxisValues.model_fields) == set(axes.AXIS_NAMES) and set(console.SHOWN_AXES) == set(axes.AXIS_NAMES) - {
+        "negative_prompt"}
+    assert costmodel.GROUP_COLUMNS == axes.COST_COLUMNS and quality.SAME_PICTURE == axes.PICTURE_COLUMNS
+    assert plan.LOAD_KEYS == axes.LOAD_KEYS and frames.QUIET_VALUES == axes.QUIET_VALUES
+
+
+THROWAWAY = r'''
+import json, sys
+import diffbench.axes as axes
+
+extra = axes.Axis("channels_last", bool, False, "run the denoiser in channels-last layout", unused=False,
+                  reloads=True, cost=True, quiet="False", named=True)
+axes.AXES = axes.AXES + (extra,)
+vars(axes).update(axes.views(axes.AXES))
+from diffbench import console, plan, suite
+from diffbench.analysis import costmodel, frames, quality
+
+found = {
+    "suite": "channels_last" in suite.AxisValues.model_fields and "channels_last" in suite.AXES,
+    "default": plan.BUILTIN_DEFAULTS.get("channels_last"),
+    "load": "channels_last" in plan.LOAD_KEYS, "absent": ("channels_last", False) in plan.ABSENT,
+    "shown": "channels_last" in console.SHOWN_AXES, "columns": "channels_last" in frames.SETTING_COLUMNS,
+    "named": "channels_last" in frames.NAMED_IN_LABELS, "quiet": frames.QUIET_VALUES.get("channels_last"),
+    "cost": "channels_last" in costmodel.GROUP_COLUMNS, "picture": "channels_last" in quality.SAME_PICTURE,
+}
+try:
+    suite.AxisValues.model_validate({"channels_last": "maybe"})
+    found["refuses"] = False
+except Exception:
+    found["refuses"] = True
+cells = plan.expand(suite.load_suite(sys.argv[1]))
+found["ids"] = [c.cell_id for c in cells]
+found["settings"] = [c.settings["channels_last"] for c in cells]
+on = sys.argv[1].replace(".yaml", "-on.yaml")
+with open(sys.argv[1]) as f:
+    text = f.read()
+with open(on, "w") as f:
+    f.write(text.replace("matrix:", "matrix:\n  channels_last: [false, true]"))
+found["with_axis"] = [c.cell_id for c in plan.expand(suite.load_suite(on))]
+print(json.dumps(found))
+'''
+
+
+def test_a_throwaway_axis_reaches_every_view_and_keeps_every_existing_id(tmp_path: Path) -> None:
+    suite_file = tmp_path / "s.yaml"
+    suite_file.write_text("name: ids\nmodels:\n  t: {source: 'builtin:tiny-sd'}\ndefaults: {device: cpu}\n"
+                          "matrix:\n  steps: [2, 4]\n  sampler: [euler, heun]\n  cache: [none]\n")
+    before = [c.cell_id for c in expand(load_suite(suite_file))]
+    script = tmp_path / "throwaway.py"
+    script.write_text(THROWAWAY)
+    result = subprocess.run([sys.executable, str(script), str(suite_file)], capture_output=True, text=True,
+                            timeout=300, check=True)
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found.pop("ids") == before  # results measured before the axis keep their ids (resume, merging)
+    assert found.pop("settings") == [False] * len(before)
+    with_axis = found.pop("with_axis")
+    assert set(before) <= set(with_axis)  # the axis off: the old ids; on: new ones
+    assert len(set(with_axis)) == 2 * len(before)
+    assert found == {"suite": True, "default": False, "load": True, "absent": True, "shown": True, "columns": True,
+                     "named": True, "quiet": "False", "cost": True, "picture": False, "refuses": True}
