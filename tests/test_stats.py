@@ -89,3 +89,49 @@ def test_a_counted_quantity_is_compared_exactly_and_only_when_constant() -> None
     assert stats.compare_exact([11.0], [10.0]).verdict == "higher"
     assert stats.compare_exact([2.5, 2.6], [10.0]) is None  # it varies: a measurement, for the rank test
     assert stats.compare_exact([1.0], [0.0]) is None and stats.compare_exact([], [1.0]) is None
+
+
+def test_effects_are_judged_on_the_whole_interval() -> None:
+    """'negligible' needs the whole interval within the minimum effect; a real difference whose
+    interval reaches across it is 'not resolved', with the repeats that would settle it."""
+    rng = np.random.default_rng(3)
+    base = 1.0 + 0.001 * rng.standard_normal(30)
+    inside = stats.compare_groups(base * 1.01, base)  # 1% slower, known to within a fraction of a percent
+    assert inside.verdict == "negligible" and 0.95 < inside.ratio_low and inside.ratio_high < 1.05
+    wide_base = 1.0 + 0.03 * rng.standard_normal(12)
+    straddling = stats.compare_groups(wide_base * 1.05 + 0.03 * rng.standard_normal(12), wide_base)
+    assert straddling.ratio_low < 1.05 < straddling.ratio_high or straddling.verdict != "not resolved"
+    if straddling.verdict == "not resolved":
+        assert straddling.more_needed > 0 and straddling.more_needed_baseline > 0
+    clear = stats.compare_groups(base * 1.3, base)
+    assert clear.verdict == "higher" and clear.ratio_low >= 1.05
+    quiet = stats.compare_groups(1.0 + 0.05 * rng.standard_normal(8), 1.0 + 0.05 * rng.standard_normal(8))
+    assert quiet.verdict == "not significant"  # wide and centred: neither shown small nor real
+
+
+def test_no_verdict_points_against_its_interval_on_simulated_data() -> None:
+    """Lognormal, two clock states and outliers, n 5 to 20, true ratios 0.9 to 1.1: every verdict
+    agrees with its interval (higher: all above 1.05; lower: all below 0.95; negligible: all within)."""
+    rng = np.random.default_rng(11)
+    for _ in range(400):
+        n = int(rng.integers(5, 21))
+        truth = float(rng.choice([0.9, 0.95, 0.98, 1.0, 1.02, 1.05, 1.1]))
+        shape = rng.integers(3)
+
+        def draw(scale: float) -> np.ndarray:
+            if shape == 0:
+                return scale * rng.lognormal(0, 0.05, n)
+            if shape == 1:
+                return scale * np.where(rng.random(n) < 0.5, 1.0, 1.15) * rng.lognormal(0, 0.01, n)
+            return scale * rng.lognormal(0, 0.03, n) * np.where(rng.random(n) < 0.05, 3.0, 1.0)
+
+        c = stats.compare_groups(draw(truth), draw(1.0))
+        assert c.ratio_low <= c.ratio <= c.ratio_high
+        if c.verdict == "higher":
+            assert c.ratio_low >= 1.05
+        elif c.verdict == "lower":
+            assert c.ratio_high <= 0.95
+        elif c.verdict == "negligible":
+            assert 0.95 < c.ratio_low and c.ratio_high < 1.05
+        elif c.verdict == "not resolved":
+            assert c.ratio_low < 1.05 < c.ratio_high or c.ratio_low < 0.95 < c.ratio_high

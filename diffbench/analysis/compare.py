@@ -240,19 +240,25 @@ def describe(row: ComparisonRow, baseline: str, metric: str) -> str:
         return (f"{row.value} vs {baseline}: too few repeats to tell ({c.n_candidate} and {c.n_baseline}; a rank "
                 f"test cannot reach p<0.05 with so few): {c.more_needed} more each needed (ratio {c.ratio:.3f}, "
                 f"{interval})")
-    if c.verdict in {"not significant", "negligible"}:
-        what = ("no significant difference" if c.verdict == "not significant"
-                else "a difference under the minimum effect")
-        return (f"{row.value} vs {baseline}: {what} in {name} (ratio {c.ratio:.3f}, {interval}, "
+    if c.verdict == "negligible":
+        return (f"{row.value} vs {baseline}: any difference in {name} is under the minimum effect: the whole "
+                f"interval is within it (ratio {c.ratio:.3f}, {interval}, {stats.format_p(c.p_value)})")
+    if c.verdict == "not significant":
+        return (f"{row.value} vs {baseline}: no significant difference in {name} (ratio {c.ratio:.3f}, {interval}, "
                 f"{stats.format_p(c.p_value)})")
-    factor = c.ratio if c.ratio >= 1 else 1 / c.ratio
+    factor, low, high = (c.ratio, c.ratio_low, c.ratio_high) if c.ratio >= 1 else (
+        1 / c.ratio, 1 / c.ratio_high, 1 / c.ratio_low)  # the factor and its interval on the same side
     if declared.time_like:  # say faster or slower
         faster = c.ratio < 1 if declared.better == "lower" else c.ratio > 1
         word = "faster" if faster else "slower"
     else:
         word = "more" if c.ratio > 1 else "less"
-    return (f"{row.value} is {factor:.2f}x {word} than {baseline} in {name} "
-            f"({interval} of the ratio, {stats.format_p(c.p_value)})")
+    stated = f"{100 * c.confidence:.0f}% CI {low:.3f}-{high:.3f} of the factor, {stats.format_p(c.p_value)}"
+    if c.verdict == "not resolved":
+        return (f"{row.value} vs {baseline}: a real difference ({factor:.2f}x {word} in {name}), but its interval "
+                f"reaches across the minimum effect ({stated}): about {c.more_needed} more repeats of "
+                f"{row.value} and {c.more_needed_baseline} of {baseline} would settle whether it matters")
+    return f"{row.value} is {factor:.2f}x {word} than {baseline} in {name} ({stated})"
 
 
 def headline(table: ComparisonTable) -> list[str]:

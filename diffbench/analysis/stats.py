@@ -237,10 +237,11 @@ class Comparison:
     p_value: float
     n_candidate: int
     n_baseline: int
-    verdict: str  # "higher", "lower", "not significant", "negligible", "too few to tell"
+    verdict: str  # "higher", "lower", "not significant", "negligible", "not resolved", "too few to tell"
     confidence: float = DEFAULT_CONFIDENCE  # what the ratio's interval achieves
-    more_needed: int = 0  # with "too few to tell": repeats to add to the smaller group
+    more_needed: int = 0  # "too few to tell": repeats to add to each group; "not resolved": to the candidate's
     exact: bool = False  # a counted quantity, constant in each group: the ratio is known, not estimated
+    more_needed_baseline: int = 0  # "not resolved": repeats to add to the baseline's
 
     @property
     def significant(self) -> bool:
@@ -251,11 +252,13 @@ def compare_groups(candidate: Numbers, baseline: Numbers, min_effect: float = DE
                    alpha: float = DEFAULT_ALPHA, confidence: float = DEFAULT_CONFIDENCE) -> Comparison:
     """Compare two groups of measurements.
 
-    A difference is called real ("higher"/"lower") only when the rank test rejects equality at
-    `alpha`, the interval of the ratio excludes 1, and the ratio differs from 1 by at least
-    `min_effect`; a significant difference smaller than `min_effect` is "negligible". Groups too
-    small for the rank test ever to reach `alpha` get "too few to tell" and how many more
-    repeats would do, never "no difference".
+    Effects are judged on the interval of the ratio, never on its point alone. A difference is
+    called real ("higher"/"lower") only when the rank test rejects equality at `alpha` and the
+    whole interval lies beyond `min_effect`; "negligible" when the whole interval lies within
+    `min_effect` of 1 (shown small, significant or not); "not resolved" when a real difference's
+    interval reaches across the `min_effect` bound, with the repeats per group that would narrow it
+    to one side; "not significant" otherwise. Groups too small for the rank test ever to reach
+    `alpha` get "too few to tell" and how many more repeats would do, never "no difference".
     """
     return compare_sorted(np.sort(_array(candidate)), np.sort(_array(baseline)), min_effect, alpha, confidence)
 
@@ -269,15 +272,47 @@ def compare_sorted(a: np.ndarray, b: np.ndarray, min_effect: float = DEFAULT_MIN
         return Comparison(ratio, low, high, float("nan"), int(a.size), int(b.size), "too few to tell", achieved,
                           repeats_needed(a.size, b.size, alpha))
     p_value = _sorted_rank_test(a, b)
-    if p_value < alpha and (low > 1 or high < 1):
-        verdict = _effect_verdict(ratio, min_effect)
-    else:
-        verdict = "not significant"
-    return Comparison(ratio, low, high, p_value, int(a.size), int(b.size), verdict, achieved)
+    significant = p_value < alpha and (low > 1 or high < 1)
+    verdict = _interval_verdict(low, high, min_effect, significant)
+    more = (0, 0)
+    if verdict == "not resolved":
+        more = _repeats_to_resolve(ratio, low, high, min_effect, a.size, b.size)
+    return Comparison(ratio, low, high, p_value, int(a.size), int(b.size), verdict, achieved, more[0],
+                      more_needed_baseline=more[1])
 
 
-def _effect_verdict(ratio: float, min_effect: float) -> str:
-    """The verdict of a difference already shown to be real: its direction, or "negligible"."""
+def _interval_verdict(low: float, high: float, min_effect: float, significant: bool) -> str:
+    """The verdict from where the interval lies against the minimum effect (see compare_groups)."""
+    if 1 - min_effect < low and high < 1 + min_effect:
+        return "negligible"
+    if not significant:
+        return "not significant"
+    if low >= 1 + min_effect:
+        return "higher"
+    if high <= 1 - min_effect:
+        return "lower"
+    return "not resolved"
+
+
+MOST_REPEATS_ADVISED = 10_000
+
+
+def _repeats_to_resolve(ratio: float, low: float, high: float, min_effect: float, n_a: int, n_b: int
+                        ) -> tuple[int, int]:
+    """Repeats to add to each group so that the interval, narrowing as 1/sqrt(n), falls on one side of
+    the minimum-effect bound it reaches across (its width scaled from this one; an estimate)."""
+    bound = 1 + min_effect if ratio > 1 else 1 - min_effect
+    distance = abs(math.log(ratio / bound)) if ratio > 0 and bound > 0 else 0.0
+    half_width = max(math.log(high / ratio), math.log(ratio / low)) if low > 0 and ratio > 0 else float("inf")
+    if distance == 0 or not math.isfinite(half_width):
+        return MOST_REPEATS_ADVISED, MOST_REPEATS_ADVISED
+    factor = (half_width / distance) ** 2
+    return (min(MOST_REPEATS_ADVISED, math.ceil(n_a * (factor - 1))),
+            min(MOST_REPEATS_ADVISED, math.ceil(n_b * (factor - 1))))
+
+
+def _point_verdict(ratio: float, min_effect: float) -> str:
+    """The verdict of an exact ratio (no interval: the point is the whole truth)."""
     return ("higher" if ratio > 1 else "lower") if abs(ratio - 1) >= min_effect else "negligible"
 
 
@@ -290,7 +325,7 @@ def compare_exact(candidate: Numbers, baseline: Numbers,
     if not a.size or not b.size or np.ptp(a) != 0 or np.ptp(b) != 0 or b[0] == 0:
         return None
     ratio = float(a[0] / b[0])
-    verdict = _effect_verdict(ratio, min_effect)
+    verdict = _point_verdict(ratio, min_effect)
     return Comparison(ratio, ratio, ratio, float("nan"), int(a.size), int(b.size), verdict, 1.0, exact=True)
 
 
