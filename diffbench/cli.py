@@ -42,6 +42,14 @@ def _selected(loaded: Any, filters: tuple[str, ...], what: str) -> Any:
     return frame
 
 
+def _rows_in(frame: Any, cells: set[tuple[str, str]]) -> Any:
+    """A boolean Series: the rows of `frame` whose (cell_id, hostname) is in `cells`."""
+    import pandas as pd
+
+    keys = pd.Series(list(zip(frame["cell_id"].astype(str), frame["hostname"].astype(str))), index=frame.index)
+    return keys.isin(cells)
+
+
 def _suite_file(given: str) -> str:
     """A path, or the name of a shipped suite (`diffbench run quickstart` after any install)."""
     from .shipped import UnknownSuite, resolve_suite
@@ -387,7 +395,7 @@ def export(results: tuple[str, ...], fmt: str, level: str, output: str | None, f
 @click.argument("results", nargs=-1, required=True, type=click.Path())
 @click.option("--steps", type=click.IntRange(1, 1000), required=True, help="Step count to estimate for.")
 @click.option("--model", help="Model name as in the results.")
-@click.option("--gpu", help="GPU (measured, or projected from a measured one through the spec table).")
+@click.option("--gpu", help="GPU (measured, or projected from a measured one by the step model: docs/projection.md).")
 @click.option("--sampler")
 @click.option("--resolution")
 @click.option("--batch-size", type=int)
@@ -396,15 +404,28 @@ def export(results: tuple[str, ...], fmt: str, level: str, output: str | None, f
 @click.option("--frames", type=click.IntRange(1, 100_000),
               help="Video: seconds per clip and peak memory at this many frames, from the clips measured at "
                    "other frame counts with these steps.")
+@click.option("--allow-noisy", is_flag=True, help="Fit on cells flagged noisy too (measured while other work competed).")
 @_skip_bad_lines_option
 def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gpu: str | None, sampler: str | None,
                      resolution: str | None, batch_size: int | None, dtype: str | None, offload: str | None,
-                     frames: int | None, skip_bad_lines: bool) -> None:
+                     frames: int | None, allow_noisy: bool, skip_bad_lines: bool) -> None:
     """What would STEPS cost? Seconds per image from the fitted fixed + per-step cost, with an interval
     (video with --frames: seconds per clip and memory against clip length)."""
+    from .analysis.compare import noisy_cells
     from .analysis.costmodel import EstimateError, check_projections, estimate, select
 
-    frame = _selected(_read_results(results, skip_bad_lines), (), " ".join(results))
+    loaded = _read_results(results, skip_bad_lines)
+    frame = _selected(loaded, (), " ".join(results))
+    flagged = noisy_cells(loaded.warnings)
+    if flagged and not allow_noisy:
+        keep = ~_rows_in(frame, flagged)
+        if not keep.all():
+            click.echo(f"note: {frame.loc[~keep, 'cell_id'].nunique()} cell(s) flagged noisy (measured while other "
+                       "work competed) are left out of the fits; --allow-noisy keeps them", err=True)
+        frame = frame[keep]
+        if frame.empty:
+            raise EstimateError("every matching cell was flagged noisy (measured while other work competed): rerun "
+                                "on a quiet machine, or pass --allow-noisy")
     if frames is not None:
         from .analysis.clips import clip_fits
 
@@ -445,11 +466,15 @@ def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gp
 @click.option("--vram", help="VRAM the setting must fit in, e.g. 12GiB (or a GPU name such as 'RTX 3060').")
 @click.option("--max-seconds", type=float, help="Most seconds per image.")
 @click.option("--min-quality", type=click.FloatRange(0, 1), help="Least SSIM to the common reference image (the most expensive setting measured for that picture).")
-@click.option("--gpu", help="Only settings measured on a GPU whose name contains this.")
+@click.option("--gpu", help="Settings measured on a GPU whose name contains this; a card the results did not measure "
+                            "('3060') gets every setting projected onto it.")
 @click.option("--filter", "filters", multiple=True, help="Keep only AXIS=VALUE[,VALUE] (repeatable).")
+@click.option("--allow-noisy", is_flag=True, help="Consider cells flagged noisy too (measured while other work "
+                                                  "competed), marked [NOISY].")
 @_skip_bad_lines_option
 def recommend_command(results: tuple[str, ...], vram: str | None, max_seconds: float | None,
-                      min_quality: float | None, gpu: str | None, filters: tuple[str, ...], skip_bad_lines: bool) -> None:
+                      min_quality: float | None, gpu: str | None, filters: tuple[str, ...], allow_noisy: bool,
+                      skip_bad_lines: bool) -> None:
     """The Pareto-optimal settings under your constraints, why each, and what was left out and why."""
     from .analysis.recommend import recommend
     from .hardware.memsize import vram_limit_bytes
@@ -458,8 +483,12 @@ def recommend_command(results: tuple[str, ...], vram: str | None, max_seconds: f
         vram_gib = vram_limit_bytes(vram) / 2**30 if vram else None
     except ValueError as exc:
         _fail(f"--vram {vram!r}: {exc}")
-    frame = _selected(_read_results(results, skip_bad_lines), filters, " ".join(results))
-    answer = recommend(frame, vram_gib=vram_gib, max_seconds=max_seconds, min_quality=min_quality, gpu=gpu)
+    from .analysis.compare import noisy_cells
+
+    loaded = _read_results(results, skip_bad_lines)
+    frame = _selected(loaded, filters, " ".join(results))
+    answer = recommend(frame, vram_gib=vram_gib, max_seconds=max_seconds, min_quality=min_quality, gpu=gpu,
+                       noisy=noisy_cells(loaded.warnings), allow_noisy=allow_noisy)
     click.echo("Constraints: " + ("; ".join(answer.constraints) or "none"))
     if not answer.chosen:
         click.echo("No measured setting meets the constraints.")

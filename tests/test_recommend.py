@@ -217,3 +217,36 @@ def test_a_quality_reference_naming_an_unknown_axis_is_refused(tmp_path: Path) -
         load_suite(suite)
     suite.write_text("name: q\nmodels:\n  t: {source: 'builtin:tiny-sd'}\nquality_reference: {sampler: euler, steps: 8}\n")
     assert load_suite(suite).quality_reference == {"sampler": "euler", "steps": 8}
+
+
+def test_noisy_cells_are_left_out_of_recommend_and_estimate_unless_allowed(tmp_path: Path) -> None:
+    """A cell measured while other work competed is not the card's time: recommend leaves it out with
+    that reason (marked [NOISY] with --allow-noisy), and estimate fits without it."""
+    import json
+
+    from test_costmodel import write
+
+    from diffbench.analysis.compare import noisy_cells
+
+    results_file = tmp_path / "a.jsonl"
+    write(results_file, "NVIDIA GeForce RTX 4090", fixed=0.6, per_eval=0.05, steps=[10, 20])
+    loaded = load_results([results_file])
+    frame = with_metrics(loaded.generations)
+    fast = frame[frame["steps"] == 10].iloc[0]
+    warning = {"type": "warning", "run_id": fast["run_id"], "hostname": fast["hostname"], "kind": "noisy",
+               "subject": "cell", "cell_id": fast["cell_id"], "message": "load average up to 3.4 on 2 cores"}
+    with results_file.open("a") as out:
+        out.write(json.dumps(warning) + "\n")
+    loaded = load_results([results_file])
+    flagged = noisy_cells(loaded.warnings)
+    assert flagged == {(fast["cell_id"], fast["hostname"])}
+    answer = recommend(frame, noisy=flagged)
+    assert all(c.cell_id != fast["cell_id"] for c, _ in answer.chosen)
+    assert any("flagged noisy" in why for _, why in answer.excluded)
+    allowed = recommend(frame, noisy=flagged, allow_noisy=True)
+    assert any(c.cell_id == fast["cell_id"] and "[NOISY]" in c.describe() for c, _ in allowed.chosen)
+    cli = [sys.executable, "-m", "diffbench.cli", "estimate", str(results_file), "--steps", "15"]
+    quiet = subprocess.run(cli, capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 0 and "1 cell(s) flagged noisy" in quiet.stderr and "one step count" in quiet.stdout
+    loud = subprocess.run([*cli, "--allow-noisy"], capture_output=True, text=True, timeout=120)
+    assert loud.returncode == 0 and "flagged noisy" not in loud.stderr and "least squares over 2" in loud.stdout

@@ -90,7 +90,8 @@ def analyse(results: Results, filters: list[str] | None = None, compare_axis: st
         results=results, frame=frame, steps=steps, summary=summary, axes=axes, comparisons=comparisons,
         quality=quality,
         scaling=step_scaling(frame, prepared),
-        recommendation=recommend(frame, summary=summary, quality=quality) if not empty else None,
+        recommendation=recommend(frame, summary=summary, quality=quality, noisy=noisy_cells(results.warnings))
+        if not empty else None,
         projections=check_projections(frame) if not empty else None,
         advice=advise(frame, summary) + software_mismatches(results.runs),
         compile_payoffs=compile_payoffs(frame),

@@ -76,7 +76,11 @@ def candidates(frame: pd.DataFrame, summary: pd.DataFrame | None = None,
 
 def recommend(frame: pd.DataFrame, vram_gib: float | None = None, max_seconds: float | None = None,
               min_quality: float | None = None, gpu: str | None = None, summary: pd.DataFrame | None = None,
-              quality: pd.DataFrame | None = None) -> Recommendation:
+              quality: pd.DataFrame | None = None, noisy: set[tuple[str, str]] | None = None,
+              allow_noisy: bool = False) -> Recommendation:
+    """The Pareto-optimal settings under the constraints. Cells flagged noisy (measured while other
+    work competed: `noisy`, as compare.noisy_cells gives them) are left out with that reason unless
+    `allow_noisy`, and then marked: their times are not what the card does alone."""
     constraints = []
     excluded: list[tuple[str, str]] = []
     if vram_gib is not None:
@@ -106,25 +110,41 @@ def recommend(frame: pd.DataFrame, vram_gib: float | None = None, max_seconds: f
         excluded.append((f"{row.model} {row.sampler} {row.steps} steps ({row.cell_id}) on {row.hostname}",
                          f"{row.status}{where}: {row.error}"))
     keep: list[Candidate] = []
+    noisy = noisy or set()
     for candidate in pool:
         reason = None
-        if gpu and gpu.lower() not in candidate.hardware.lower():
-            reason = f"not on a GPU matching '{gpu}' ({candidate.hardware})"
-        elif vram_gib is not None and (candidate.memory_gib is None or not candidate.is_vram):
-            reason = "no VRAM measured (CPU run): cannot say whether it fits"
-        elif vram_gib is not None and candidate.memory_gib > vram_gib:
-            reason = f"needs {candidate.memory_gib:.2f} GiB ({candidate.memory_kind}) > {vram_gib:g} GiB"
-        elif max_seconds is not None and candidate.seconds > max_seconds:
-            reason = f"takes {candidate.seconds:.3f} s > {max_seconds:g} s"
-        elif min_quality is not None and (candidate.quality is None or candidate.quality < min_quality):
-            reason = ("no quality measured (a single step count)" if candidate.quality is None else
-                      f"SSIM {candidate.quality:.3f} < {min_quality:g}")
+        flagged = (candidate.cell_id, candidate.hostname) in noisy
+        if flagged and not allow_noisy:
+            reason = ("measured while other work competed (flagged noisy): its time is not the card's alone; rerun "
+                      "on a quiet machine, or pass --allow-noisy")
+        elif flagged:
+            candidate = replace(candidate, label=f"{candidate.label} [NOISY]")
+        if reason is None:
+            reason = _constraint_reason(candidate, gpu, vram_gib, max_seconds, min_quality)
         if reason:
             excluded.append((candidate.describe(), reason))
         else:
             keep.append(candidate)
     chosen = _pareto(keep, excluded, use_quality=min_quality is not None or all(c.quality is not None for c in keep))
     return Recommendation(chosen, excluded, constraints)
+
+
+def _constraint_reason(candidate: Candidate, gpu: str | None, vram_gib: float | None, max_seconds: float | None,
+                       min_quality: float | None) -> str | None:
+    """Why a candidate fails the user's constraints, or None when it meets them all."""
+    if gpu and gpu.lower() not in candidate.hardware.lower():
+        return f"not on a GPU matching '{gpu}' ({candidate.hardware})"
+    if vram_gib is not None and (candidate.memory_gib is None or not candidate.is_vram):
+        return "no VRAM measured (CPU run): cannot say whether it fits"
+    if vram_gib is not None and candidate.memory_gib is not None and candidate.memory_gib > vram_gib:
+        return f"needs {candidate.memory_gib:.2f} GiB ({candidate.memory_kind}) > {vram_gib:g} GiB"
+    if max_seconds is not None and candidate.seconds > max_seconds:
+        return f"takes {candidate.seconds:.3f} s > {max_seconds:g} s"
+    if min_quality is not None and candidate.quality is None:
+        return "no quality measured (a single step count)"
+    if min_quality is not None and candidate.quality is not None and candidate.quality < min_quality:
+        return f"SSIM {candidate.quality:.3f} < {min_quality:g}"
+    return None
 
 
 def _projected_onto(frame: pd.DataFrame, pool: list[Candidate], gpu: str
