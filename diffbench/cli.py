@@ -333,17 +333,22 @@ def report(results: tuple[str, ...], output: str, compare_axis: str | None, base
 @click.option("--filter", "filters", multiple=True, help="Keep only AXIS=VALUE[,VALUE] (repeatable).")
 @click.option("--min-effect", default=0.05, show_default=True, help="Smallest relative difference worth calling real.")
 @click.option("--allow-noisy", is_flag=True, help="Judge cells flagged noisy too (measured while other work competed).")
+@click.option("--fail-above", metavar="PERCENT",
+              help="A regression gate for CI: exit 1 when any value is worse than its baseline by more than this "
+                   "(e.g. 5%), the rank test significant and the whole interval beyond it.")
 @_skip_bad_lines_option
 def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, metric: str,
-                    filters: tuple[str, ...], min_effect: float, allow_noisy: bool, skip_bad_lines: bool) -> None:
+                    filters: tuple[str, ...], min_effect: float, allow_noisy: bool, fail_above: str | None,
+                    skip_bad_lines: bool) -> None:
     """Compare settings along one axis, everything else held equal, as a terminal table."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    from .analysis.compare import compare, headline, noisy_cells
+    from .analysis.compare import compare, headline, noisy_cells, regressions
     from .analysis.stats import format_p
 
+    threshold = _percent(fail_above, "--fail-above") if fail_above is not None else None
     loaded = _read_results(results, skip_bad_lines)
     frame = _selected(loaded, filters, " ".join(results))
     table = compare(frame, axis, baseline=baseline, metric=metric, min_effect=min_effect,
@@ -366,6 +371,28 @@ def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, m
         console.print(f"[dim]not compared: {escape(line)}[/dim]")
     if not table.rows:
         _nothing(f"no two values of {axis} share all other settings in these results")
+    if threshold is not None:
+        gate = regressions(table, threshold)
+        for line in gate.unjudged:
+            console.print(f"gate: not judged: {escape(line)}")
+        for line in gate.failed:
+            console.print(f"REGRESSION beyond {100 * threshold:g}%: {escape(line)}")
+        if gate.failed:
+            sys.exit(1)
+        console.print(f"gate: no value worse than its baseline by more than {100 * threshold:g}% "
+                      f"({gate.judged} compared)")
+
+
+def _percent(text: str, option: str) -> float:
+    """'5%' or '0.05' as a fraction; anything else ends the command with a one-line error."""
+    value = text.strip()
+    try:
+        fraction = float(value[:-1]) / 100 if value.endswith("%") else float(value)
+    except ValueError:
+        _fail(f"{option} {text!r}: expected a percentage such as 5% (or a fraction such as 0.05)")
+    if not 0 < fraction < 10:
+        _fail(f"{option} {text!r}: expected a percentage above 0% and below 1000%")
+    return fraction
 
 
 @main.command()

@@ -128,3 +128,27 @@ def test_charts_use_whole_step_ticks_zero_based_axes_and_short_labels() -> None:
     label = "model=" + "x" * 200
     assert len(figures.short(label)) <= figures.LABEL_CHARS and figures.short(label).endswith("…")
     assert figures.short("<b>") == "&lt;b&gt;"
+
+
+def test_compare_fail_above_is_a_regression_gate(tmp_path: Path) -> None:
+    """Exit 1 when a value is slower than its baseline by more than the threshold (whole interval
+    beyond it), 0 otherwise; a bad threshold is a one-line error."""
+    from test_costmodel import write
+
+    write(tmp_path / "old.jsonl", "NVIDIA GeForce RTX 4090", fixed=0.5, per_eval=0.05, steps=[20], noise=0.01,
+          repeats=8, host="ci-old")
+    write(tmp_path / "new.jsonl", "NVIDIA GeForce RTX 3090", fixed=0.5 * 1.2, per_eval=0.05 * 1.2, steps=[20],
+          noise=0.01, repeats=8, host="ci-new")
+    command = [sys.executable, "-m", "diffbench.cli", "compare", str(tmp_path), "--by", "gpu",
+               "--baseline", "NVIDIA GeForce RTX 4090"]
+    failing = subprocess.run([*command, "--fail-above", "5%"], capture_output=True, text=True, timeout=120)
+    assert failing.returncode == 1, failing.stdout + failing.stderr
+    assert "REGRESSION beyond 5%: NVIDIA GeForce RTX 3090 is 1.20x slower" in failing.stdout
+    passing = subprocess.run([*command, "--fail-above", "30%"], capture_output=True, text=True, timeout=120)
+    assert passing.returncode == 0 and "gate: no value worse than its baseline by more than 30% (1 compared)" in \
+        passing.stdout
+    faster = subprocess.run([*command[:-1], "NVIDIA GeForce RTX 3090", "--fail-above", "5%"], capture_output=True,
+                            text=True, timeout=120)
+    assert faster.returncode == 0  # the other way round, a speed-up never fails the gate
+    bad = subprocess.run([*command, "--fail-above", "five"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "expected a percentage" in bad.stderr

@@ -270,3 +270,35 @@ def headline(table: ComparisonTable) -> list[str]:
             prefix = f"[{row.context}] " if row.context != "all" else ""
             lines.append(prefix + describe(row, base_by_context[row.context], table.metric))
     return lines
+
+
+@dataclass
+class Gate:
+    """What a regression gate found: the values worse than their baselines beyond the threshold."""
+
+    failed: list[str]
+    unjudged: list[str]  # noisy or too few repeats: no verdict, so neither passed nor failed
+    judged: int
+
+
+def regressions(table: ComparisonTable, threshold: float) -> Gate:
+    """Values significantly worse than their baseline (rank test at p < 0.05) whose whole interval
+    lies beyond `threshold` in the worse direction (slower for time, more for memory)."""
+    declared = metric_named(table.metric)
+    base_by_context = {r.context: r.value for r in table.rows if r.is_baseline}
+    failed, unjudged, judged = [], [], 0
+    for row in table.rows:
+        c = row.comparison
+        if c is None:
+            continue
+        where = f"[{row.context}] " if row.context != "all" else ""
+        if c.verdict in {"noisy", "too few to tell"}:
+            unjudged.append(where + describe(row, base_by_context[row.context], table.metric))
+            continue
+        judged += 1
+        worse_low, worse_high = (c.ratio_low, c.ratio_high) if declared.better == "lower" else (
+            1 / c.ratio_high, 1 / c.ratio_low)
+        significant = c.exact or (c.p_value == c.p_value and c.p_value < stats.DEFAULT_ALPHA)
+        if significant and worse_low > 1 + threshold:
+            failed.append(where + describe(row, base_by_context[row.context], table.metric))
+    return Gate(failed, unjudged, judged)
