@@ -152,3 +152,29 @@ def test_compare_fail_above_is_a_regression_gate(tmp_path: Path) -> None:
     assert faster.returncode == 0  # the other way round, a speed-up never fails the gate
     bad = subprocess.run([*command, "--fail-above", "five"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "expected a percentage" in bad.stderr
+
+
+def test_csv_export_never_hands_a_spreadsheet_a_formula(tmp_path: Path) -> None:
+    """A prompt '=HYPERLINK(...)' (or +, -, @) is text in the CSV, quoted by an apostrophe; numbers stay numbers."""
+    import csv
+    import io
+
+    from diffbench.results import ResultsWriter, generation_record
+
+    writer = ResultsWriter(tmp_path / "a.jsonl")
+    writer.write(run_record("r", "box", [{"index": 0, "name": "NVIDIA GeForce RTX 4090"}],
+                            {"name": "s", "path": "s.yaml", "sha256": "0" * 64}, {"torch": "2.13"}, host={"cpu": "x"}))
+    for i, prompt in enumerate(['=HYPERLINK("http://x.invalid","click")', "+1+1", "@SUM(A1)", "-2+3", "a cat"]):
+        cell = {"model": "sdxl", "sampler": "euler", "steps": 4, "resolution": "64x64", "prompt": prompt, "seed": 0}
+        record = generation_record(f"c{i}", cell, 0, False, "ok", wall_s=1.0, step_s=[0.2] * 4, evaluations=4,
+                                   runtime={"device": "cuda:0", "dtype": "fp16", "gpu_name": "NVIDIA GeForce RTX 4090"})
+        record["run_id"] = "r"
+        writer.write(record)
+    writer.close()
+    result = subprocess.run([sys.executable, "-m", "diffbench.cli", "export", str(tmp_path), "--format", "csv",
+                             "--level", "generations"], capture_output=True, text=True, timeout=120, check=True)
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    prompts = sorted(row["prompt"] for row in rows)
+    assert prompts == sorted(["'=HYPERLINK(\"http://x.invalid\",\"click\")", "'+1+1", "'@SUM(A1)", "'-2+3", "a cat"])
+    assert all(not cell.startswith(("=", "+", "@")) for row in rows for cell in row.values() if cell)
+    assert {row["steps"] for row in rows} == {"4"}  # numbers untouched

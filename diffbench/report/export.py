@@ -55,7 +55,7 @@ def write_export(table: pd.DataFrame, fmt: str, output: str | Path | None) -> st
             raise ExportError("parquet needs pyarrow: pip install 'diffbench[parquet]'") from None
         return None
     if fmt == "csv":
-        text = table.to_csv(index=False)
+        text = spreadsheet_safe(table).to_csv(index=False)
     else:
         text = _markdown(table)
     if output is None:
@@ -65,6 +65,24 @@ def write_export(table: pd.DataFrame, fmt: str, output: str | Path | None) -> st
     except OSError as exc:
         raise ExportError(f"{output}: cannot write ({exc.strerror})") from None
     return None
+
+
+# A cell a spreadsheet would run as a formula (OWASP "CSV injection"): =, +, -, @, or a tab or
+# carriage return before them. Text only: numbers (-0.5) stay numbers.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with every text cell that a spreadsheet would evaluate quoted by a leading
+    apostrophe: a prompt '=HYPERLINK(...)' reads as that text, never runs."""
+    def neutral(value: object) -> object:
+        return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+    safe = table.copy()
+    for column in safe.columns:
+        if not pd.api.types.is_numeric_dtype(safe[column]) and not pd.api.types.is_bool_dtype(safe[column]):
+            safe[column] = safe[column].map(neutral)
+    return safe
 
 
 def _markdown(table: pd.DataFrame) -> str:
