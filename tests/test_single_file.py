@@ -111,3 +111,21 @@ def test_an_sdxl_checkpoint_in_the_civitai_layout_draws_the_folder_pipelines_pic
     assert records["file"]["cell"]["family"] == "sdxl"  # read from the tensor names
     images = {name: (outcome.results_path.parent / r["image"]).read_bytes() for name, r in records.items()}
     assert same_picture(images["file"], images["folder"])
+
+
+def test_a_header_nested_thousands_deep_is_a_one_line_error_in_validate_and_plan(tmp_path: Path) -> None:
+    """Red team: a .safetensors whose JSON header nests 100,000 deep raised RecursionError tracebacks."""
+    import struct
+    import subprocess
+    import sys
+
+    header = b"[" * 100_000 + b"]" * 100_000
+    (tmp_path / "deep.safetensors").write_bytes(struct.pack("<Q", len(header)) + header)
+    with pytest.raises(CheckpointError, match="nests too deep"):
+        checkpoint_family(tmp_path / "deep.safetensors")
+    (tmp_path / "s.yaml").write_text("name: deep\nmodels:\n  m: {source: deep.safetensors}\n")
+    for command in ("validate", "plan"):
+        result = subprocess.run([sys.executable, "-m", "diffbench.cli", command, str(tmp_path / "s.yaml")],
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert "deep.safetensors" in result.stderr and "nests too deep" in result.stderr

@@ -32,6 +32,8 @@ def safetensors_keys(path: Path) -> list[str]:
             if not 2 <= length <= MAX_HEADER_BYTES:
                 raise CheckpointError(f"{path}: not a .safetensors file (header length {length})")
             header = json.loads(handle.read(length))
+    except RecursionError:  # a header nested thousands deep: no real checkpoint is
+        raise CheckpointError(f"{path}: not a .safetensors file (its header nests too deep)") from None
     except (OSError, ValueError) as exc:
         if isinstance(exc, CheckpointError):
             raise

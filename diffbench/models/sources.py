@@ -194,7 +194,7 @@ def infer_family(source: str, base_dir: Path) -> str:
             spec = by_pipeline_class(json.loads(index.read_text(encoding="utf-8")).get("_class_name", ""))
             if spec is not None:
                 return spec.name
-        except (OSError, ValueError, AttributeError):
+        except (OSError, ValueError, AttributeError, RecursionError):
             pass
     return guess_from_name(source)
 
