@@ -538,16 +538,15 @@ def _check_tasks(suite: Suite, cells: list[Any], check: _Checker, problems: list
 
 
 def _image_file_problem(path: Path) -> str | None:
-    """Why an input image cannot be read (missing, not a file, not an image), or None."""
-    if not path.is_file():
+    """Why an input image cannot be read (missing, not a regular file, too large, not an image), or None."""
+    from .inputimages import InputImageError, read_input_image
+
+    if not path.exists() and not path.is_symlink():
         return f"image file '{path}' not found (relative paths start at the suite's folder)"
     try:
-        from PIL import Image, UnidentifiedImageError
-
-        with Image.open(path) as image:
-            image.verify()
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
-        return f"'{path}' is not an image that can be read ({type(exc).__name__})"
+        read_input_image(path, "RGB")
+    except InputImageError as exc:
+        return str(exc)
     return None
 
 

@@ -256,3 +256,28 @@ def test_estimate_frames_from_a_real_run(mixed: Path) -> None:
     missing = subprocess.run([sys.executable, "-m", "diffbench.cli", "estimate", str(mixed), "--steps", "5",
                               "--frames", "13"], capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and "measured at two frame counts" in missing.stderr
+
+
+def test_hostile_input_images_are_one_line_errors(tmp_path: Path) -> None:
+    """Red team: a FIFO, a folder, a link to /dev/zero and a decompression bomb as init_image were
+    reported 'not found' or raised a traceback; an image larger than any resolution is refused."""
+    import os
+
+    from PIL import Image
+
+    os.mkfifo(tmp_path / "fifo.png")
+    (tmp_path / "folder.png").mkdir()
+    os.symlink("/dev/zero", tmp_path / "zero.png")
+    bomb = Image.new("1", (20_000, 20_000))  # 400 Mpixel, a few KiB compressed
+    bomb.save(tmp_path / "bomb.png")
+    Image.new("RGB", (9000, 16)).save(tmp_path / "wide.png")
+    cases = {"fifo.png": "a FIFO; only regular files are read", "folder.png": "a folder; only regular files",
+             "zero.png": "a character device", "bomb.png": "decompression bomb", "wide.png": "is 9000x16"}
+    for name, message in cases.items():
+        suite = tmp_path / f"{name}.yaml"
+        suite.write_text(f"name: bad\nmodels:\n  sd: {{source: 'builtin:tiny-sd'}}\n"
+                         f"include:\n  - {{model: sd, task: image-to-image, init_image: {name}}}\n")
+        result = subprocess.run([sys.executable, "-m", "diffbench.cli", "validate", str(suite)],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, (name, result.stderr)
+        assert message in result.stderr and result.stderr.strip().count("\n") == 0, (name, result.stderr)

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from ..inputimages import read_input_image
+
 GENERATED_GRID = 8  # the generated picture: an 8x8 grid of random colours, smoothly interpolated
 
 
@@ -38,8 +40,7 @@ def _init_image(path: str | None, size: tuple[int, int], seed: int) -> Any:
     from PIL import Image
 
     if path is not None:
-        with Image.open(path) as opened:
-            return opened.convert("RGB").resize(size, Image.Resampling.BICUBIC)
+        return read_input_image(path, "RGB").resize(size, Image.Resampling.BICUBIC)
     # Smooth colour fields rather than white noise: like a photograph, most of the picture is
     # low frequency, which is what image-to-image starts from in practice.
     rng = np.random.default_rng(seed)
@@ -52,8 +53,7 @@ def _mask_image(path: str | None, size: tuple[int, int]) -> Any:
     from PIL import Image
 
     if path is not None:
-        with Image.open(path) as opened:
-            return opened.convert("L").resize(size, Image.Resampling.NEAREST)
+        return read_input_image(path, "L").resize(size, Image.Resampling.NEAREST)
     width, height = size
     mask = np.zeros((height, width), dtype=np.uint8)
     mask[height // 4: height - height // 4, width // 4: width - width // 4] = 255
