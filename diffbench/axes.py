@@ -146,6 +146,8 @@ Path = Annotated[str, Field(min_length=1, max_length=4096)]
 # In the order labels name them (model first, then what ran, then the recipe, then inputs).
 AXES: tuple[Axis, ...] = (
     Axis("model", str, None, reloads=True, picture=True, cost=True),
+    # set by the suite's `recipes:` (a whole configuration compared as one: compare --by recipe)
+    Axis("recipe", str, None, "the suite recipe this cell belongs to (set by `recipes:`)", cost=True),
     Axis("device", str, "auto", "auto, cpu, cuda, cuda:N or mps", _check_device, reloads=True,
          column="runtime_device"),
     Axis("gpu", str, None, "run only on a GPU whose name contains this, e.g. 'RTX 4090'", reloads=True,

@@ -370,7 +370,10 @@ def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, m
     for line in table.unpaired:
         console.print(f"[dim]not compared: {escape(line)}[/dim]")
     if not table.rows:
-        _nothing(f"no two values of {axis} share all other settings in these results")
+        recipes = frame["recipe"].dropna().unique() if "recipe" in frame else []
+        hint = (f"; these results name recipes ({', '.join(map(str, recipes))}), compared as wholes: --by recipe"
+                if len(recipes) > 1 and axis != "recipe" else "")
+        _nothing(f"no two values of {axis} share all other settings in these results{hint}")
     if threshold is not None:
         gate = regressions(table, threshold)
         for line in gate.unjudged:
@@ -492,7 +495,7 @@ def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gp
 @click.argument("results", nargs=-1, required=True, type=click.Path())
 @click.option("--vram", help="VRAM the setting must fit in, e.g. 12GiB (or a GPU name such as 'RTX 3060').")
 @click.option("--max-seconds", type=float, help="Most seconds per image.")
-@click.option("--min-quality", type=click.FloatRange(0, 1), help="Least SSIM to the common reference image (the most expensive setting measured for that picture).")
+@click.option("--min-quality", type=click.FloatRange(0, 1), help="Least SSIM to the same model's most-steps picture (its own sampler first) of the same prompt and seed.")
 @click.option("--gpu", help="Settings measured on a GPU whose name contains this; a card the results did not measure "
                             "('3060') gets every setting projected onto it.")
 @click.option("--filter", "filters", multiple=True, help="Keep only AXIS=VALUE[,VALUE] (repeatable).")

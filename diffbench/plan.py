@@ -168,6 +168,9 @@ def expand(suite: Suite) -> list[Cell]:
     # (explicit settings, from an include?) -- includes are added after excludes apply.
     # No matrix: one cell of the defaults, unless include entries say which cells to run.
     base = _combinations(suite.matrix) if suite.matrix else ([] if suite.include else [{}])
+    if suite.recipes:  # each recipe crossed with the matrix, its own values winning
+        base = [{**combination, **values, "recipe": name} for combination in base
+                for name, values in suite.recipes.items()]
     explicit_sets = [(s, False) for s in base]
     for entry in suite.include:
         explicit_sets += [(s, True) for s in _combinations(entry)]

@@ -98,6 +98,10 @@ class Suite(BaseModel):
     matrix: dict[str, Any] = Field(default_factory=dict)
     include: list[dict[str, Any]] = Field(default_factory=list)
     exclude: list[dict[str, Any]] = Field(default_factory=list)
+    recipes: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")], dict[str, Any]] = Field(
+        default_factory=dict,
+        description="named whole configurations compared as wholes (compare --by recipe), e.g. turbo: {model: "
+                    "sdxl-turbo, steps: 4, guidance_scale: 0}; each crossed with the matrix, its values winning")
     warmup: Annotated[int, Field(ge=0, le=100)] = 1
     repeats: Annotated[int, Field(ge=1, le=1000)] | Literal["auto"] = Field(
         "auto", description="measured generations per cell, or 'auto': until the median is known well enough")
@@ -286,7 +290,8 @@ def _load_collecting(path: Path, text: bytes | str | None, allow_pickle: bool, t
         problems.extend(_merge_union_errors(check, exc, allowed))
         # The axes and the models' files are checked on their own too, so that their mistakes
         # come in the same round.
-        _check_axes(check, data.get("matrix") or {}, data.get("include") or [], data.get("exclude") or [], problems)
+        _check_axes(check, data.get("matrix") or {}, data.get("include") or [], data.get("exclude") or [], problems,
+                    data.get("recipes") or {})
         _check_model_sources(_valid_models(data.get("models"), allow_pickle), path.resolve().parent, check, problems)
         return None
 
@@ -301,7 +306,7 @@ def _load_collecting(path: Path, text: bytes | str | None, allow_pickle: bool, t
 
     before = len(problems)
     suite.matrix, suite.include, suite.exclude = _check_axes(check, suite.matrix, suite.include, suite.exclude,
-                                                             problems)
+                                                             problems, suite.recipes)
     if len(problems) > before:
         # the models' files need no axis: report them in the same round
         _check_model_sources(suite.models, Path(suite.base_dir), check, problems)
@@ -331,8 +336,9 @@ def _merge_union_errors(check: _Checker, exc: ValidationError, allowed: dict[Loc
 
 
 def _check_axes(check: _Checker, matrix: Any, include: Any, exclude: Any,
-                problems: list[SuiteError]) -> tuple[dict[str, Any], list[Any], list[Any]]:
-    """Validate the matrix and the include/exclude entries, collecting every problem."""
+                problems: list[SuiteError], recipes: Any = None) -> tuple[dict[str, Any], list[Any], list[Any]]:
+    """Validate the matrix, the include/exclude entries and the recipes (normalised in place),
+    collecting every problem."""
     def attempt(function: Any, *args: Any) -> Any:
         try:
             return function(*args)
@@ -371,6 +377,19 @@ def _check_axes(check: _Checker, matrix: Any, include: Any, exclude: Any,
                 continue
             values = {a: attempt(_validate_axis_values, check, a, v, (section, i, a)) for a, v in entry.items()}
             sections[section].append({a: v for a, v in values.items() if v is not None})
+    for name, raw_recipe in (recipes.items() if isinstance(recipes, dict) else ()):
+        recipe = known_axes(raw_recipe, ("recipes", name), "a recipe")
+        if recipe is None:
+            continue
+        for axis, value in recipe.items():
+            if axis == "recipe" or isinstance(value, (list, dict)):
+                what = "the recipe's own name" if axis == "recipe" else "a list"
+                problems.append(check.fail(("recipes", name, axis), f"field 'recipes.{name}.{axis}': a recipe holds "
+                                                                     f"one value per axis, not {what}"))
+                continue
+            validated = attempt(_validate_axis_values, check, axis, value, ("recipes", name, axis))
+            if validated is not None:
+                raw_recipe[axis] = validated[0] if isinstance(validated, list) else validated
     return checked_matrix, sections["include"], sections["exclude"]
 
 
@@ -431,6 +450,8 @@ def _cross_check(suite: Suite, check: _Checker, problems: list[SuiteError]) -> N
         model_locs += [(m, ("include", i, "model", j)) for j, m in enumerate(entry.get("model", []))]
     if suite.defaults.model:
         model_locs.append((suite.defaults.model, ("defaults", "model")))
+    model_locs += [(recipe["model"], ("recipes", name, "model")) for name, recipe in suite.recipes.items()
+                   if "model" in recipe]
     for name, loc in model_locs:
         if not isinstance(name, str):  # `model: null` or a number: not a name at all
             given = "null" if name is None else _format_value(name)

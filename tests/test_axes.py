@@ -24,19 +24,20 @@ BEFORE = {
     "QUIET_VALUES": {"cache": "none", "lora": "none", "quantize": "none", "task": "text-to-image", "offload": "none",
                      "attention": "default", "compile": "False", "vae_tiling": "False", "vae_slicing": "False",
                      "sampler": "default"},
-    "COST_COLUMNS": {"model", "hardware", "resolution", "batch_size", "runtime_dtype", "offload", "sampler",
+    "COST_COLUMNS": {"model", "recipe", "hardware", "resolution", "batch_size", "runtime_dtype", "offload", "sampler",
                      "attention", "compile", "vae_tiling", "vae_slicing", "vram_limit", "guidance_scale", "lora",
                      "cache", "quantize", "task", "strength", "frames"},
     "PICTURE_COLUMNS": {"model", "source", "lora", "sampler", "prompt", "seed", "resolution", "hardware",
                         "runtime_dtype", "guidance_scale", "batch_size", "offload", "attention", "compile",
                         "vae_tiling", "vae_slicing"},
 }
-SETTING_COLUMNS_BEFORE = (
-    "model", "source", "hostname", "hardware", "runtime_device", "runtime_dtype", "sampler", "steps", "resolution",
+SETTING_COLUMNS_BEFORE = (  # with "recipe", added since
+    "model", "source", "hostname", "hardware", "recipe", "runtime_device", "runtime_dtype", "sampler", "steps", "resolution",
     "batch_size", "guidance_scale", "offload", "attention", "compile", "vae_tiling", "vae_slicing", "vram_limit",
     "lora", "cache", "quantize", "task", "strength", "frames", "fps", "init_image", "mask_image", "seed", "prompt",
     "negative_prompt")
 BUILTIN_DEFAULTS_BEFORE = {
+    "recipe": None,  # added since, unset by default: no cell id changes
     "device": "auto", "gpu": None, "steps": 20, "sampler": "default", "offload": "none", "resolution": None,
     "batch_size": 1, "dtype": "auto", "guidance_scale": None, "seed": 0,
     "prompt": "a photograph of an astronaut riding a horse", "negative_prompt": None, "attention": "default",

@@ -76,8 +76,10 @@ def verdict_word(verdict: str, metric: str) -> str:
 def comparable_axes(frame: pd.DataFrame) -> list[str]:
     """Axes worth comparing: settings that vary in the measured data (hardware named 'gpu')."""
     names = {"hardware": "gpu", "hostname": "host"}
-    return [names.get(column, column) for column in varying(measured(frame))
+    axes = [names.get(column, column) for column in varying(measured(frame))
             if column not in {"source", "runtime_device"}]
+    # recipes are what a suite that names them was written to compare: that comparison comes first
+    return sorted(axes, key=lambda axis: axis != "recipe")
 
 
 def noisy_cells(warnings: pd.DataFrame | None) -> set[tuple[str, str]]:
@@ -140,6 +142,8 @@ def _grouping(prep: Prepared, column: str, mask: np.ndarray) -> list[tuple[str, 
     machine = {"hardware", "hostname", "runtime_device"}
     context_columns = [c for c in _varying(prep, mask) if c != column and not (column in machine and c in machine)]
     rows_kept = np.flatnonzero(mask)
+    if column == "recipe":  # a recipe is a whole configuration: what its recipes set is not held equal
+        context_columns = [c for c in context_columns if c not in _recipe_columns(prep, rows_kept)]
     value_keys = prep.keys[column][rows_kept] if column in prep.keys else key_text(data[column]).to_numpy()[rows_kept]
     if column == "steps":
         value_keys = value_keys + " steps"
@@ -160,6 +164,21 @@ def _grouping(prep: Prepared, column: str, mask: np.ndarray) -> list[tuple[str, 
         grouped.append((context, rows_by_value))
     prep.groupings[(column, mask.tobytes())] = grouped
     return grouped
+
+
+def _recipe_columns(prep: Prepared, rows: np.ndarray) -> set[str]:
+    """Setting columns whose values differ between recipes (each recipe's own settings): the rest
+    (prompt, seed, the machine, what the matrix crossed every recipe with) pairs them."""
+    recipes = prep.keys["recipe"][rows]
+    named = recipes != "-"
+    found = set()
+    for column, keys in prep.keys.items():
+        per_recipe = {}
+        for recipe in pd.unique(recipes[named]):
+            per_recipe[recipe] = frozenset(pd.unique(keys[rows][named & (recipes == recipe)]))
+        if len(set(per_recipe.values())) > 1:
+            found.add(column)
+    return found
 
 
 def steps_contexts(prep: Prepared, mask: np.ndarray) -> list[tuple[str, dict[str, np.ndarray]]]:

@@ -104,10 +104,12 @@ def step_quality(frame: pd.DataFrame) -> pd.DataFrame:
     measured for it: the most steps, the model's own sampler first. Every sampler and step count
     is compared with that one image, never with a best of its own. Columns: cell_id, hostname,
     steps, sampler, reference_steps, reference_sampler, ssim (1.0 for the reference itself;
-    missing where the picture has no other setting to compare with).
+    missing where the picture has no other setting to compare with), is_reference. The reference is
+    the same model's: across models, pixels say nothing (another model draws another picture).
     """
     rows = image_paths(frame)
-    columns_out = ["cell_id", "hostname", "steps", "sampler", "reference_steps", "reference_sampler", "ssim"]
+    columns_out = ["cell_id", "hostname", "steps", "sampler", "reference_steps", "reference_sampler", "ssim",
+                   "is_reference"]
     if rows.empty:
         return pd.DataFrame(columns=columns_out)
     columns = [c for c in SAME_PICTURE if c in rows and c != "sampler"]
@@ -119,7 +121,7 @@ def step_quality(frame: pd.DataFrame) -> pd.DataFrame:
             for _, row in group.iterrows():
                 out.append({"cell_id": row["cell_id"], "hostname": row["hostname"], "steps": int(row["steps"]),
                             "sampler": row.get("sampler"), "reference_steps": None, "reference_sampler": None,
-                            "ssim": None})
+                            "ssim": None, "is_reference": False})
             continue
         reference = _image(reference_row["image_path"]) if len(group) > 1 else None
         for _, row in group.iterrows():
@@ -129,7 +131,8 @@ def step_quality(frame: pd.DataFrame) -> pd.DataFrame:
                 value = ssim(image, reference) if image is not None and image.shape == reference.shape else None
             out.append({"cell_id": row["cell_id"], "hostname": row["hostname"], "steps": int(row["steps"]),
                         "sampler": row.get("sampler"), "reference_steps": int(reference_row["steps"]),
-                        "reference_sampler": reference_row.get("sampler"), "ssim": value})
+                        "reference_sampler": reference_row.get("sampler"), "ssim": value,
+                        "is_reference": row["cell_id"] == reference_row["cell_id"]})
     return pd.DataFrame(out, columns=columns_out)
 
 

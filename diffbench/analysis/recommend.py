@@ -30,6 +30,7 @@ class Candidate:
     settings: dict[str, Any] = field(default_factory=dict)
     projected_from: str | None = None  # the measured card, when `hardware` is a projection target
     bound: str | None = None
+    is_reference: bool = False  # the picture every other setting's SSIM is measured against
 
     @property
     def is_vram(self) -> bool:
@@ -37,7 +38,8 @@ class Candidate:
 
     def describe(self) -> str:
         memory = f"{self.memory_gib:.2f} GiB {self.memory_kind}" if self.memory_gib is not None else "memory unknown"
-        quality = f", SSIM {self.quality:.3f} to the reference" if self.quality is not None else ""
+        quality = (", the reference picture of its model" if self.is_reference else
+                   f", SSIM {self.quality:.3f} to its model's most-steps picture" if self.quality is not None else "")
         where = (f"{self.hardware} (PROJECTED from {self.projected_from}, {self.bound}-bound)" if self.projected_from
                  else f"{self.hardware} ({self.hostname})")
         return f"{self.label} on {where}: {self.seconds:.3f} s/image, {memory}{quality}"
@@ -62,6 +64,8 @@ def candidates(frame: pd.DataFrame, summary: pd.DataFrame | None = None,
         return []
     quality = step_quality(frame) if quality is None else quality
     by_cell = {(q.cell_id, q.hostname): q.ssim for q in quality.itertuples()} if not quality.empty else {}
+    references = ({(q.cell_id, q.hostname) for q in quality.itertuples() if getattr(q, "is_reference", False)}
+                  if not quality.empty else set())
     found = []
     for _, row in summary.iterrows():
         memory, kind = row["card_memory_gib"], row["card_memory_kind"]  # the one figure for fitting a card
@@ -70,7 +74,7 @@ def candidates(frame: pd.DataFrame, summary: pd.DataFrame | None = None,
         found.append(Candidate(row["cell_id"], row["hostname"], row["label"], str(row["hardware"]),
                                float(row["s_per_image"]), memory, kind,
                                None if value is None or (isinstance(value, float) and np.isnan(value)) else float(value),
-                               row.to_dict()))
+                               row.to_dict(), is_reference=(row["cell_id"], row["hostname"]) in references))
     return found
 
 
@@ -88,7 +92,7 @@ def recommend(frame: pd.DataFrame, vram_gib: float | None = None, max_seconds: f
     if max_seconds is not None:
         constraints.append(f"at most {max_seconds:g} s per image")
     if min_quality is not None:
-        constraints.append(f"SSIM to the common reference (most steps, model sampler) at least {min_quality:g}")
+        constraints.append(f"SSIM to its model's most-steps picture (the model's own sampler) at least {min_quality:g}")
     pool = candidates(frame, summary, quality)
     projected = _projected_onto(frame, pool, gpu) if gpu else None
     if projected is not None:
@@ -182,6 +186,17 @@ def _same_setting(a: Any, b: Any) -> bool:
     return (missing(a) and missing(b)) or str(a) == str(b)
 
 
+def _dominance(better: Candidate, worse: Candidate, use_quality: bool) -> str:
+    """In what the dominating candidate is better, as the figures show it (not 'leaner' when equal)."""
+    parts = ["faster" if better.seconds < worse.seconds else "as fast"]
+    if better.memory_gib is not None and worse.memory_gib is not None:
+        parts.append("leaner" if better.memory_gib < worse.memory_gib else "no more memory")
+    if use_quality:
+        parts.append("closer to its most-steps picture" if (better.quality or 0) > (worse.quality or 0)
+                     else "as close to its most-steps picture")
+    return " and ".join(parts)
+
+
 def _objectives(candidate: Candidate, use_quality: bool) -> list[float]:
     values = [candidate.seconds, candidate.memory_gib if candidate.memory_gib is not None else 0.0]
     if use_quality:
@@ -200,11 +215,13 @@ def _pareto(keep: list[Candidate], excluded: list[tuple[str, str]],
         if not on_front:
             better = next(c for c in chosen if all(a <= b for a, b in zip(_objectives(c, use_quality),
                                                                             _objectives(candidate, use_quality))))
-            what = "faster and leaner" + (" with equal or better quality" if use_quality else "")
+            what = _dominance(better, candidate, use_quality)
             excluded.append((candidate.describe(), f"dominated by {better.label} on {better.hardware} ({what})"))
     fastest = min(chosen, key=lambda c: c.seconds)
     leanest = min(chosen, key=lambda c: c.memory_gib if c.memory_gib is not None else float("inf"))
-    best = max(chosen, key=lambda c: c.quality if c.quality is not None else -1.0)
+    # the closest to its converged picture, the reference itself left out (it scores 1 against itself)
+    scored = [c for c in chosen if c.quality is not None and not c.is_reference]
+    best = max(scored, key=lambda c: c.quality or 0.0) if scored else None
     result = []
     for candidate in sorted(chosen, key=lambda c: c.seconds):
         reasons = []
@@ -212,8 +229,10 @@ def _pareto(keep: list[Candidate], excluded: list[tuple[str, str]],
             reasons.append("the fastest that meets the constraints")
         if candidate is leanest and candidate.memory_gib is not None:
             reasons.append("the least memory")
-        if use_quality and candidate is best and candidate.quality is not None:
-            reasons.append("the best quality")
+        if use_quality and candidate is best:
+            reasons.append("the closest to its model's most-steps picture")
+        if candidate.is_reference:
+            reasons.append("the reference picture itself (its model's most steps)")
         if not reasons:
             reasons.append("a trade-off: nothing else is better in every respect")
         result.append((candidate, reasons))

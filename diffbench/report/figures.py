@@ -263,9 +263,10 @@ def time_against_memory(summary: pd.DataFrame) -> dict[str, Any]:
 
 
 def quality_against_steps(frame: pd.DataFrame, quality: pd.DataFrame, summary: pd.DataFrame) -> dict[str, Any]:
-    """SSIM of each setting's image to the common reference (the most expensive setting): where more steps stop paying."""
+    """SSIM of each setting's image to its model's most-steps picture (the same prompt and seed): where more
+    steps stop paying. Never across models: another model draws another picture."""
     traces: list[dict[str, Any]] = []
-    layout = _layout("Image change against steps (SSIM to the common reference image; 1 = same picture)",
+    layout = _layout("Image change against steps (SSIM to the same model's most-steps picture; 1 = same picture)",
                      "steps", "SSIM", yaxis={"title": {"text": "SSIM"}, "range": [0, 1.02]},
                      xaxis=integer_axis(quality["steps"]) if not quality.empty else {})
     if quality.empty or summary.empty:
