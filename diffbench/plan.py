@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import axes, families, samplers, tasks
+from .applicability import setting_problem
 from .loras import is_fused
 from .models.sources import builtin_defaults, infer_family, source_kind
 
@@ -195,18 +196,15 @@ def expand(suite: Suite) -> list[Cell]:
 
 
 def static_skip_reason(cell: Cell, placed_by_cluster: bool = False) -> str | None:
-    """Why a cell cannot run, as far as can be told without a device (recorded not_applicable).
+    """Why a cell cannot run wherever it runs, told from an explicit device alone (recorded
+    not_applicable); "auto" is resolved per host (hardware/availability.DeviceCheck).
 
     On a cluster the gpu axis chooses the node, so a CPU cell may still name one.
     """
-    device = cell.settings["device"]
-    if device == "cpu" and cell.settings["offload"] != "none":
-        return f"offload '{cell.settings['offload']}' moves weights between CPU and an accelerator; device is cpu"
-    if device in {"cpu", "mps"} and cell.settings["vram_limit"]:
-        return f"vram_limit caps CUDA memory; device is {device}"
-    if device == "cpu" and cell.settings["gpu"] and not placed_by_cluster:
-        return f"gpu '{cell.settings['gpu']}' was asked for but device is cpu"
-    return None
+    device = str(cell.settings["device"])
+    if device == "auto":
+        return None
+    return setting_problem(cell.settings, device.partition(":")[0], placed_by_cluster, check_packages=False)
 
 
 @dataclass

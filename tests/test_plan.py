@@ -85,3 +85,29 @@ def test_exclude_rules_match_samplers_by_meaning(suite_file) -> None:
     plan = make_plan(load_suite(suite_file(text)))
     assert not any(c.settings["sampler"] == "euler" and c.settings["steps"] == 3 for c in plan.cells)
     assert any(c.settings["sampler"] == "euler" and c.settings["steps"] == 2 for c in plan.cells)
+
+
+def test_plan_marks_what_run_would_refuse_on_this_host_with_the_workers_reason(tmp_path: Path) -> None:
+    """flux-12gb on a host without an NVIDIA GPU: device auto is the CPU here, so every cell (all cap
+    CUDA memory) is not applicable, said by plan (no torch, no worker: 0.74 s on the development VM)
+    with the reason the worker gives."""
+    import json
+    import subprocess
+    import sys
+
+    from diffbench.applicability import setting_problem
+    from diffbench.hardware import nvml
+
+    result = subprocess.run([sys.executable, "-m", "diffbench.cli", "plan", "flux-12gb", "--json"],
+                            capture_output=True, text=True, timeout=120, check=True)
+    cells = json.loads(result.stdout)["cells"]
+    if nvml.nvml() is None:  # this machine (CI): no NVIDIA GPU
+        worker_says = setting_problem({"vram_limit": "12GiB"}, "cpu")
+        assert all(c["not_applicable"] == f"{worker_says} (device auto is cpu on this host)" for c in cells)
+    assert len(cells) == 18
+    suite = tmp_path / "bnb.yaml"
+    suite.write_text("name: q\nmodels:\n  t: {source: 'builtin:tiny-sd'}\ndefaults: {device: cpu}\n"
+                     "matrix:\n  quantize: [bnb:nf4, none]\n")
+    plan = make_plan(load_suite(suite))
+    reasons = {c.settings["quantize"]: c.skip_reason for c in plan.cells}
+    assert reasons["none"] is None and "needs a CUDA GPU: bitsandbytes" in str(reasons["bnb:nf4"])

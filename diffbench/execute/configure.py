@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import samplers
+from ..applicability import quantization_problem, setting_problem
 
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
@@ -80,15 +81,9 @@ def resolve_runtime(settings: dict[str, Any], family: str, placed_by_cluster: bo
         props = torch.cuda.get_device_properties(device)
         gpu_name = props.name
         gpu_uuid = f"GPU-{props.uuid}" if getattr(props, "uuid", None) else None
-    elif settings["gpu"] and not placed_by_cluster:
-        raise NotApplicable(f"gpu '{settings['gpu']}' was asked for but the device is {device.type}")
-    if settings.get("vram_limit") and device.type != "cuda":
-        raise NotApplicable(f"vram_limit caps CUDA memory; the device is {device.type}")
-    if device.type == "mps" and settings["offload"] in {"sequential", "group-block", "group-leaf"}:
-        raise NotApplicable(f"offload '{settings['offload']}' is not supported on mps by diffusers")
-    if device.type == "cpu" and settings["offload"] != "none":
-        raise NotApplicable(f"offload '{settings['offload']}' moves weights between CPU and an accelerator; "
-                            "the device is cpu")
+    problem = setting_problem(settings, device.type, placed_by_cluster)  # the rules plan applies too
+    if problem:
+        raise NotApplicable(problem)
     dtype = settings["dtype"]
     if dtype == "auto":
         from ..families import family as family_spec
@@ -300,13 +295,9 @@ def stored_bytes(module: Any) -> int:
 
 def check_quantization_device(wanted: str | None, device: Any) -> None:
     """NotApplicable, before anything is loaded, for a quantization this cell's device cannot run."""
-    from ..quantization import CUDA_ONLY, parse_quantization
-
-    setting = parse_quantization(wanted or "none")
-    device_type = getattr(device, "type", str(device or "cpu"))
-    if setting is not None and setting.library in CUDA_ONLY and device_type != "cuda":
-        raise NotApplicable(f"quantize '{setting.text}' needs a CUDA GPU: bitsandbytes quantizes as the weights "
-                            f"move onto one (this cell's device is {device_type})")
+    problem = quantization_problem(wanted, getattr(device, "type", str(device or "cpu")))
+    if problem:
+        raise NotApplicable(problem)
 
 
 def apply_quantization(pipe: Any, wanted: str | None, device: Any = None) -> dict[str, Any] | None:

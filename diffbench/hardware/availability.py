@@ -11,6 +11,8 @@ import platform
 from collections.abc import Callable
 from typing import Any
 
+from ..applicability import expected_device, setting_problem
+
 
 def _cuda_names_from_torch() -> list[str] | str:
     import torch
@@ -56,7 +58,19 @@ class DeviceCheck:
         return self._cuda
 
     def problem(self, settings: dict[str, Any]) -> str | None:
-        """Why this host cannot run the cell, or None."""
+        """Why this host cannot run the cell, or None: its device, then its settings on the device
+        it will get here (the worker applies the same rules, applicability.setting_problem)."""
+        problem = self._device_problem(settings)
+        if problem:
+            return problem
+        device = str(settings.get("device") or "auto")
+        device_type = expected_device(settings, self.cuda() if device == "auto" else [])
+        problem = setting_problem(settings, device_type)
+        if problem and device == "auto":
+            problem += f" (device auto is {device_type} on this host)"
+        return problem
+
+    def _device_problem(self, settings: dict[str, Any]) -> str | None:
         device, gpu = str(settings.get("device") or "auto"), settings.get("gpu")
         if device == "mps":
             return _mps_problem()
