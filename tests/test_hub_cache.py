@@ -78,3 +78,26 @@ def test_a_denoiser_file_on_a_cached_hub_base_loads_offline(tmp_path: Path, hub_
     assert same_picture(images["file"], images["whole"])
     assert records["lost"]["status"] == "not_applicable"
     assert records["lost"]["error"].startswith("'some-org/absent-model' is not in the Hugging Face cache")
+
+
+def test_a_hub_id_missing_with_no_network_is_one_line_without_a_worker(tmp_path: Path, hub_cache: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without HF_HUB_OFFLINE but with no way to the Hub (an endpoint where nothing listens), a model
+    missing from the cache is said once, before any worker starts, not after diffusers' retries."""
+    from diffbench.models import sources
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing answers
+    sources.hub_reachable.cache_clear()
+    try:
+        outcome = run_suite(load_suite(_suite(tmp_path, "some-org/absent-model")), tmp_path / "out")
+    finally:
+        sources.hub_reachable.cache_clear()
+    [record] = [r for r in outcome.records if r["type"] == "generation"]
+    assert record["status"] == "not_applicable" and "\n" not in record["error"]
+    assert record["error"].startswith("'some-org/absent-model' is not in the local Hugging Face cache, and "
+                                      "http://127.0.0.1:9 cannot be reached from here")
+    assert not any('"type": "load"' in line for line in outcome.results_path.read_text().splitlines())
+    # a cached model is never held back by the missing network
+    cached = run_suite(load_suite(_suite(tmp_path, "some-org/tiny-model")), tmp_path / "out2")
+    assert [r["status"] for r in cached.records if r["type"] == "generation"] == ["ok"]

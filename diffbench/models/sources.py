@@ -6,6 +6,7 @@ The checks here run at validate/plan time and must not import torch or diffusers
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import os
@@ -55,6 +56,11 @@ def host_problem(model: dict[str, Any]) -> str | None:
     """Why this host cannot load `model` (a plan cell's model record) without starting a worker."""
     if model.get("kind") == "hub" and offline():
         return hub_cache_problem(model["source"], model.get("revision"))
+    if model.get("kind") == "hub" and hub_cache_problem(model["source"], model.get("revision")) is not None \
+            and not hub_reachable():
+        return (f"'{model['source']}' is not in the local Hugging Face cache, and {hub_endpoint()} cannot be reached "
+                f"from here: download it where there is a network (huggingface-cli download {model['source']}) "
+                "and copy the cache, or run where the Hub is reachable")
     if model.get("base"):
         return _denoiser_file_problem(model)
     if model.get("kind") == "file" and offline() and not model.get("config"):
@@ -75,6 +81,27 @@ def _denoiser_file_problem(model: dict[str, Any]) -> str | None:
     if model.get("base_kind") == "hub" and offline():
         return hub_cache_problem(str(model["base"]), model.get("revision"))
     return None
+
+
+def hub_endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT", "").strip() or "https://huggingface.co"
+
+
+@functools.lru_cache(maxsize=1)
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether a TCP connection to the Hub's endpoint opens within `timeout_s` (asked once per
+    process: a suite of Hub models on a host without a network fails in seconds, once, not after a
+    worker per model has waited on diffusers' retries)."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(hub_endpoint())
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname or "huggingface.co", port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
 
 
 def hub_cache_problem(repo_id: str, revision: str | None = None) -> str | None:
