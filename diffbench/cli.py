@@ -356,12 +356,14 @@ def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, m
     console = Console(width=None if sys.stdout.isatty() else 160)
     declared = METRICS[metric]
     out = Table(title=f"{declared.title} ({declared.unit}, {declared.better} is better) by {axis}")
-    for column in ("other settings", axis, "n", "median", "95% CI", "ratio", "95% CI of ratio", "p", "verdict"):
+    for column in ("other settings", axis, "n", "median", "CI of median (its confidence)", "ratio",
+                   "CI of ratio (its confidence)", "p", "verdict"):
         out.add_column(column, justify="right" if column in {"n", "median", "ratio", "p"} else "left")
     for row in table.frame().to_dict("records"):
         out.add_row(escape(str(row["context"])), escape(str(row[axis])), str(row["n"]), f"{row['median']:.4g}",
-                    f"{row['ci_low']:.4g}-{row['ci_high']:.4g}", f"{row['ratio']:.3f}",
-                    "-" if row["ratio_low"] != row["ratio_low"] else f"{row['ratio_low']:.3f}-{row['ratio_high']:.3f}",
+                    f"{row['ci_low']:.4g}-{row['ci_high']:.4g}{_stated(row['ci_confidence'])}", f"{row['ratio']:.3f}",
+                    "-" if row["ratio_low"] != row["ratio_low"] else
+                    f"{row['ratio_low']:.3f}-{row['ratio_high']:.3f}{_stated(row['ratio_confidence'])}",
                     "-" if row["p_value"] != row["p_value"] else format_p(row["p_value"]).removeprefix("p="),
                     row["verdict"])
     console.print(out)
@@ -384,6 +386,11 @@ def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, m
             sys.exit(1)
         console.print(f"gate: no value worse than its baseline by more than {100 * threshold:g}% "
                       f"({gate.judged} compared)")
+
+
+def _stated(confidence: float) -> str:
+    """' (96%)': the confidence an interval achieves, beside it (not a blanket 95%)."""
+    return "" if confidence != confidence else f" ({100 * confidence:.4g}%)"
 
 
 def _percent(text: str, option: str) -> float:

@@ -30,6 +30,7 @@ class ComparisonRow:
     ci_low: float
     ci_high: float
     comparison: stats.Comparison | None = None
+    ci_confidence: float = float("nan")  # what the median's interval achieves at this n (93.75% at n=5)
 
 
 @dataclass
@@ -46,8 +47,10 @@ class ComparisonTable:
             out.append({
                 "context": row.context, self.axis: row.value, "baseline": row.is_baseline, "n": row.n,
                 "median": row.median, "ci_low": row.ci_low, "ci_high": row.ci_high,
+                "ci_confidence": row.ci_confidence,
                 "ratio": c.ratio if c else 1.0 if row.is_baseline else np.nan,
                 "ratio_low": c.ratio_low if c else np.nan, "ratio_high": c.ratio_high if c else np.nan,
+                "ratio_confidence": c.confidence if c and not c.exact else np.nan,
                 "p_value": c.p_value if c else np.nan,
                 "verdict": verdict_word(c.verdict, self.metric) if c else "baseline",
             })
@@ -224,7 +227,7 @@ def compare(frame: pd.DataFrame, by: str, baseline: str | None = None, metric: s
         base_noisy = bool(prep.noisy_rows[rows_by_value[base]].any())
         for value in [base] + [v for v in values if v != base]:
             sample = base_values if value == base else np.sort(metric_values[rows_by_value[value]])
-            low, high, _ = stats.sorted_median_ci(sample)
+            low, high, achieved = stats.sorted_median_ci(sample)
             comparison = None
             if value != base:
                 comparison = (stats.compare_exact(sample, base_values, min_effect) if counted else None) \
@@ -234,7 +237,7 @@ def compare(frame: pd.DataFrame, by: str, baseline: str | None = None, metric: s
                     and (base_noisy or prep.noisy_rows[rows_by_value[value]].any()):
                 comparison = dataclasses.replace(comparison, verdict="noisy")
             table.rows.append(ComparisonRow(context, value, value == base, len(sample), stats.sorted_median(sample),
-                                            low, high, comparison))
+                                            low, high, comparison, achieved))
     return table
 
 
