@@ -188,9 +188,12 @@ def project(fit: CostFit, target: GpuSpec) -> CostFit | None:
     guidance = pd.to_numeric(pd.Series([settings.get("guidance_scale")]), errors="coerce").iloc[0]
     batch = int(settings.get("batch_size") or 1)
     dtype = str(settings.get("runtime_dtype") or "fp16")
-    workload = count_workload(fit.architecture, str(settings.get("resolution") or ""), batch,
-                              dtype if dtype in ("fp16", "bf16", "fp32") else "fp16",
-                              guided=bool(np.isfinite(guidance) and guidance > 1))
+    try:
+        workload = count_workload(fit.architecture, str(settings.get("resolution") or ""), batch,
+                                  dtype if dtype in ("fp16", "bf16", "fp32") else "fp16",
+                                  guided=bool(np.isfinite(guidance) and guidance > 1))
+    except (ValueError, RuntimeError, TypeError, NotImplementedError):
+        return None  # a shape the meta-device count cannot run (an odd resolution): not projectable
     cost = project_cost(fit.per_eval_s, fit.fixed_s, batch, str(settings.get("offload") or "none"),
                         Counted(workload.denoiser, workload.fixed), source, target, shipped_calibration())
     scale = cost.per_eval_s / fit.per_eval_s if fit.per_eval_s > 0 else 1.0
@@ -366,7 +369,8 @@ def estimate_from_counts(model: str, steps: int, gpu: str, wanted: dict[str, Any
     from .projection import cost_from_counts
 
     preset = typed_preset(model)
-    assert preset is not None
+    if preset is None:
+        raise EstimateError(f"--model {model}: not a counted architecture (SD 1.5, SDXL, SD 3.5 Medium, FLUX.1)")
     try:
         target = resolve_gpu(gpu)
     except GpuNameError as exc:
