@@ -132,7 +132,8 @@ def step_quality(frame: pd.DataFrame) -> pd.DataFrame:
             out.append({"cell_id": row["cell_id"], "hostname": row["hostname"], "steps": int(row["steps"]),
                         "sampler": row.get("sampler"), "reference_steps": int(reference_row["steps"]),
                         "reference_sampler": reference_row.get("sampler"), "ssim": value,
-                        "is_reference": row["cell_id"] == reference_row["cell_id"]})
+                        # a reference only where something was compared with it (not a picture alone)
+                        "is_reference": len(group) > 1 and row["cell_id"] == reference_row["cell_id"]})
     return pd.DataFrame(out, columns=columns_out)
 
 

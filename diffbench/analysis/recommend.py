@@ -231,8 +231,6 @@ def _pareto(keep: list[Candidate], excluded: list[tuple[str, str]],
             reasons.append("the least memory")
         if use_quality and candidate is best:
             reasons.append("the closest to its model's most-steps picture")
-        if candidate.is_reference:
-            reasons.append("the reference picture itself (its model's most steps)")
         if not reasons:
             reasons.append("a trade-off: nothing else is better in every respect")
         result.append((candidate, reasons))
