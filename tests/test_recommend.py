@@ -205,6 +205,15 @@ def test_a_suite_can_name_the_quality_reference(tmp_path: Path) -> None:
     assert quality.loc["fox-16", "ssim"] == pytest.approx(1.0) and quality.loc["fox-16", "reference_steps"] == 16
     assert quality.loc["fox-32", "ssim"] < 1.0  # more steps than the reference: compared with it, not best
     assert quality.loc["cat-8", "ssim"] is None or quality.loc["cat-8", "ssim"] != quality.loc["cat-8", "ssim"]
+    # the reference is named as such and never ranked closest against itself; a picture alone is no reference
+    assert bool(quality.loc["fox-16", "is_reference"]) and not bool(quality.loc["cat-8", "is_reference"])
+    frame = with_metrics(load_results([path]).generations)
+    answer = recommend(frame, min_quality=0.0)
+    chosen = {candidate.cell_id: (candidate, reasons) for candidate, reasons in answer.chosen}
+    reference, reasons = chosen["fox-16"]  # SSIM 1 against itself: on the front, never "closest"
+    assert "the reference picture of its model" in reference.describe()
+    assert not any("closest" in reason for reason in reasons)
+    assert any("closest to its model's most-steps picture" in r for _, rs in answer.chosen for r in rs)
 
 
 def test_a_quality_reference_naming_an_unknown_axis_is_refused(tmp_path: Path) -> None:
