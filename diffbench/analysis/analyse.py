@@ -34,6 +34,7 @@ class StepPoint:
     median: float
     low: float
     high: float
+    confidence: float = float("nan")  # what the median's interval achieves at this n
 
 
 @dataclass
@@ -115,8 +116,8 @@ def step_scaling(frame: pd.DataFrame, prepared: Prepared | None = None) -> list[
         points = []
         for count in np.unique(evaluations[rows][np.isfinite(evaluations[rows])]):
             values = seconds[rows[evaluations[rows] == count]]
-            low, high, _ = stats.median_ci(values)
-            points.append(StepPoint(int(count), stats.median(values), low, high))
+            low, high, achieved = stats.median_ci(values)
+            points.append(StepPoint(int(count), stats.median(values), low, high, achieved))
         fit = fit_group({}, fitted.iloc[rows]) if len(points) >= 2 else None
         out.append(StepScaling(label, points, fit))
     return out

@@ -166,7 +166,8 @@ def latency_vs_steps(scaling: list[StepScaling]) -> dict[str, Any]:
         medians = [p.median for p in group.points]
         colour = PALETTE[index % len(PALETTE)]  # a series' points and its fit line share one colour
         traces.append({"type": "scatter", "mode": "markers", "name": wrapped(group.label), "legendgroup": group.label,
-                       "hovertext": esc(group.label), "x": x, "y": medians, "marker": {"color": colour},
+                       "hovertext": [f"{esc(group.label)}: interval {100 * p.confidence:.4g}%" for p in group.points],
+                       "x": x, "y": medians, "marker": {"color": colour},
                        "error_y": {"type": "data", "symmetric": False, "color": colour,
                                    "array": [p.high - p.median for p in group.points],
                                    "arrayminus": [p.median - p.low for p in group.points]}})
@@ -181,7 +182,7 @@ def latency_vs_steps(scaling: list[StepScaling]) -> dict[str, Any]:
     if not traces:
         return {"data": traces, "layout": _layout("Latency against steps", "steps", "s")}
     layout = _layout("Latency against steps: fixed cost + cost per step", "denoiser evaluations",
-                     "seconds per image (median, 95% CI)", xaxis=integer_axis(evaluations), **_many_legend(traces))
+                     "seconds per image (median and its interval)", xaxis=integer_axis(evaluations), **_many_legend(traces))
     return {"data": traces, "layout": layout}
 
 
