@@ -141,6 +141,11 @@ class RunRecorder:
             image = self.writer.save_image(record["cell_id"], png)
             if image is not None:
                 record["image"] = image
+        full = record.pop("_image_full_png", None)
+        if full is not None:
+            image = self.writer.save_image(record["cell_id"], full, ".full.png")
+            if image is not None:
+                record["image_full"] = image
         self.writer.write(record)
         self.outcome.records.append(record)
         self.observer.generation(record)
@@ -172,6 +177,32 @@ class RunRecorder:
         with self._lock:
             for cell_id in list(self._open_cells):
                 self.finish_cell(cell_id)
+
+    # -- after the last cell -----------------------------------------------------------------
+
+    def score_pictures(self, checkpoint: str) -> int:
+        """CLIP scores of this run's full-resolution pictures, as quality lines; returns how many.
+
+        Runs after every cell has been measured, in this process on the CPU, so the CLIP model never
+        shares a process, a device or a memory meter with a measured generation. A checkpoint that
+        cannot be loaded is a warning (the measurements stand; `diffbench score` adds them later)."""
+        from .analysis.clipscore import ClipError, ClipScorer, score_generations
+
+        pictures = sum(1 for r in self.outcome.records if r.get("image_full"))
+        if not pictures:
+            return 0
+        self.observer.note(f"CLIP score of {pictures} picture(s) with {checkpoint} (on the CPU, after the run)")
+        try:
+            scorer = ClipScorer.load(checkpoint, Path(self.suite.base_dir or "."))
+        except ClipError as exc:
+            self.warn(Advice("quality", "CLIP score", f"{exc}; the measurements stand: add the scores later with "
+                                                      f"diffbench score {self.writer.path} --clip CHECKPOINT"))
+            return 0
+        written = 0
+        for line in score_generations(list(self.outcome.records), self.writer.path, scorer):
+            self.writer.write(line)
+            written += 1
+        return written
 
     def _node_run_id(self, node: dict[str, Any]) -> str:
         """Each cluster node's host gets a run line of its own, so every result keeps its host."""

@@ -7,6 +7,9 @@ upgrade function below, which the loader applies to older files.
 
 Schema changelog:
 - 1 (diffbench 0.1.0): run, load, generation and warning lines.
+- 2: quality lines (a cell's CLIP score, with the checkpoint that gave it) and the generation
+  field image_full (the full-resolution picture they were computed on). A version-1 file needs no
+  upgrade; a version-1 reader refuses a version-2 file by its run line, in one line.
 """
 
 from __future__ import annotations
@@ -139,6 +142,7 @@ class GenerationLine(_Line):
     telemetry: dict[str, Any] | None = None
     runtime: dict[str, Any] | None = None
     image: Text | None = None
+    image_full: Text | None = None  # the full-resolution picture, kept when the suite asks for a CLIP score
     traceback: Text | None = None
     requested_steps: Count | None = None
     # image-to-image / inpainting: the steps `strength` leaves (diffusers' rounding); the loop's own
@@ -185,8 +189,22 @@ class WarningLine(_Line):
     message: Text
 
 
-ResultsLine = Annotated[Union[RunLine, GenerationLine, LoadLine, WarningLine], Field(discriminator="type")]
-LINE_TYPES = ("run", "generation", "load", "warning")
+class QualityLine(_Line):
+    """A quality figure of a cell's picture, computed after the run (CLIP score: 100 x cosine of the
+    picture's and the prompt's CLIP embeddings), with the checkpoint that computed it."""
+
+    type: Literal["quality"]
+    run_id: Identifier
+    cell_id: Identifier
+    metric: Literal["clip_score"]
+    value: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
+    checkpoint: Identifier
+    image: Text | None = None  # the picture scored, relative to the results file
+
+
+ResultsLine = Annotated[Union[RunLine, GenerationLine, LoadLine, WarningLine, QualityLine],
+                        Field(discriminator="type")]
+LINE_TYPES = ("run", "generation", "load", "warning", "quality")
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(ResultsLine)
 
 # version v -> function that turns a record of version v into one of version v + 1.

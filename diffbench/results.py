@@ -37,6 +37,8 @@ __all__ = ["MEASURED_FIELDS", "STATUSES", "Results", "ResultsError", "ResultsWri
 
 IMAGE_MAX_BYTES = 4 * 2**20
 IMAGE_MAX_SIDE = 4096
+FULL_IMAGE_MAX_BYTES = 256 * 2**20  # an 8192x8192 RGB PNG that did not compress at all: 192 MiB
+FULL_IMAGE_MAX_SIDE = 8192
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -106,14 +108,15 @@ class ResultsWriter:
             raise ResultsWriteError(self.path, exc, self.lines) from None
         self.lines += 1
 
-    def save_image(self, cell_id: str, png: bytes) -> str | None:
-        """Store a cell's thumbnail next to the results; returns its path relative to the results file.
+    def save_image(self, cell_id: str, png: bytes, suffix: str = ".png") -> str | None:
+        """Store a cell's thumbnail (or, with suffix ".full.png", its full picture) next to the
+        results; returns its path relative to the results file.
 
         Images are a convenience: one that cannot be written is left out (None), never the results.
         """
         try:
             self.images_dir.mkdir(parents=True, exist_ok=True)
-            target = self.images_dir / f"{cell_id}.png"
+            target = self.images_dir / f"{cell_id}{suffix}"
             replace_whole(target, lambda path: path.write_bytes(png))  # never a torn thumbnail
         except OSError:
             return None
@@ -360,12 +363,13 @@ def check_output(output: str | Path, inputs: list[str | Path]) -> None:
             continue
 
 
-def safe_image(results_file: Path, image: Any) -> bytes | None:
+def safe_image(results_file: Path, image: Any, max_bytes: int = IMAGE_MAX_BYTES,
+               max_side: int = IMAGE_MAX_SIDE) -> bytes | None:
     """A thumbnail's PNG bytes, only from the results file's own `<stem>.images/` folder.
 
     Refused (None): absolute paths, `..`, links out of that folder, anything that is not a regular
-    file, more than IMAGE_MAX_BYTES, not a PNG, or wider or taller than IMAGE_MAX_SIDE (read from
-    the header, before anything is decoded).
+    file, more than `max_bytes`, not a PNG, or wider or taller than `max_side` (read from the
+    header, before anything is decoded).
     """
     if not isinstance(image, str) or not image or "\x00" in image:
         return None
@@ -378,16 +382,22 @@ def safe_image(results_file: Path, image: Any) -> bytes | None:
     try:
         if path.is_symlink() or folder.is_symlink():
             return None
-        with open_regular(path, IMAGE_MAX_BYTES) as handle:
-            data = handle.read(IMAGE_MAX_BYTES + 1)
+        with open_regular(path, max_bytes) as handle:
+            data = handle.read(max_bytes + 1)
     except (ResultsError, OSError):
         return None
-    if len(data) > IMAGE_MAX_BYTES or not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR":
+    if len(data) > max_bytes or not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR":
         return None
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    if not (0 < width <= IMAGE_MAX_SIDE and 0 < height <= IMAGE_MAX_SIDE):
+    if not (0 < width <= max_side and 0 < height <= max_side):
         return None
     return data
+
+
+def full_image(results_file: Path, image: Any) -> bytes | None:
+    """A cell's full-resolution picture (kept for CLIP scoring), checked as safe_image checks a
+    thumbnail, with the limits of the largest picture a suite may ask for."""
+    return safe_image(results_file, image, FULL_IMAGE_MAX_BYTES, FULL_IMAGE_MAX_SIDE)
 
 
 @dataclass
@@ -400,6 +410,7 @@ class Results:
     warnings: Any = None  # the warning lines stored during the runs
     bad_lines: list[str] = field(default_factory=list)  # passed over with --skip-bad-lines
     notes: list[str] = field(default_factory=list)  # links, duplicates, torn tails: what was passed over
+    quality: Any = None  # quality lines (CLIP scores): one row per cell, host and checkpoint
 
 
 def load_results(paths: list[str | Path], skip_bad_lines: bool = False) -> Results:
@@ -421,6 +432,7 @@ def load_results(paths: list[str | Path], skip_bad_lines: bool = False) -> Resul
     step_owner: list[tuple[Any, ...]] = []
     step_counts: list[int] = []
     stored_warnings: list[dict[str, Any]] = []
+    scores: dict[tuple[Any, ...], dict[str, Any]] = {}  # (run, cell, checkpoint) -> the last score met
     seen_runs: set[str] = set()
     seen: dict[tuple[Any, ...], str] = {}
     duplicates: dict[tuple[str, str], int] = {}
@@ -440,6 +452,11 @@ def load_results(paths: list[str | Path], skip_bad_lines: bool = False) -> Resul
                 if record["run_id"] not in seen_runs:
                     seen_runs.add(record["run_id"])
                     runs.append(run_row)
+            elif record["type"] == "quality":
+                hostname = run_info.get(record["run_id"], {}).get("hostname")
+                scores[(record["run_id"], record["cell_id"], record["checkpoint"])] = {
+                    "run_id": record["run_id"], "cell_id": record["cell_id"], "hostname": hostname,
+                    "metric": record["metric"], "value": record["value"], "checkpoint": record["checkpoint"]}
             elif record["type"] == "warning":
                 stored_warnings.append({**record, "hostname": run_info.get(record["run_id"], {}).get("hostname")})
             elif record["type"] == "generation":
@@ -463,7 +480,9 @@ def load_results(paths: list[str | Path], skip_bad_lines: bool = False) -> Resul
         read.notes.append(f"{path_text}: {count} generation(s) already read {where} (same run, cell, repeat and "
                           "measurement); counted once")
     return Results(pd.DataFrame(runs), generations.frame(), _steps_frame(step_values, step_owner, step_counts),
-                   pd.DataFrame(stored_warnings), read.bad_lines, read.notes)
+                   pd.DataFrame(stored_warnings), read.bad_lines, read.notes,
+                   pd.DataFrame(list(scores.values()),
+                                columns=["run_id", "cell_id", "hostname", "metric", "value", "checkpoint"]))
 
 
 class _Columns:

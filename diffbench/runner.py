@@ -137,7 +137,8 @@ def _jobs(plan: Plan, done: dict[str, set[int]],
         if job is None:
             job = jobs[cell.load_key] = Job(cell.model, plan.suite.base_dir, plan.suite.warmup, [],
                                             plan.suite.timeout_s, cell.model_name, plan.placed_by_cluster)
-        entry: dict[str, Any] = {"cell_id": cell.cell_id, "cell": cell.resolved(), "repeats": repeats}
+        entry: dict[str, Any] = {"cell_id": cell.cell_id, "cell": cell.resolved(), "repeats": repeats,
+                                 "full_image": plan.suite.quality.clip is not None}
         if plan.suite.auto:
             entry["auto"] = {**plan.suite.auto_repeats.model_dump(), "previous_walls": (walls or {}).get(cell.cell_id, [])}
         job.cells.append(entry)
@@ -202,6 +203,8 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
         runner.run(jobs)
         signals.measuring = False
         recorder.finish_all()
+        if suite.quality.clip is not None and not runner.stop_requested:
+            recorder.score_pictures(suite.quality.clip)
     except KeyboardInterrupt:
         signals.measuring = False
         runner.stop()

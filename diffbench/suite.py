@@ -86,6 +86,17 @@ class ModelSpec(BaseModel):
         return value
 
 
+class QualitySpec(BaseModel):
+    """How the pictures of a run are judged after it (never during a measured generation)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    clip: Annotated[str, Field(min_length=1, max_length=512)] | None = Field(
+        None, description="a CLIP checkpoint (a folder, a Hub id in the local Hugging Face cache, or builtin:tiny-clip "
+                          "with random weights) that scores every cell's full-resolution picture against its "
+                          "prompt (CLIP score), after the last cell")
+
+
 class Suite(BaseModel):
     """A validated suite. `path` and `sha256` identify the file it came from."""
 
@@ -106,6 +117,10 @@ class Suite(BaseModel):
     repeats: Annotated[int, Field(ge=1, le=1000)] | Literal["auto"] = Field(
         "auto", description="measured generations per cell, or 'auto': until the median is known well enough")
     auto_repeats: AutoRepeats = Field(default_factory=AutoRepeats, description="the stopping rule of repeats: auto")
+    prompts: Annotated[str, Field(min_length=1, max_length=4096)] | None = Field(
+        None, description="the prompt axis from a file (one prompt per line, # comments) or builtin:varied (24 "
+                          "prompts shipped with diffbench): quality becomes a statistic over prompts")
+    quality: QualitySpec = Field(default_factory=QualitySpec, description="quality figures computed after the run")
     quality_reference: dict[str, Any] | None = Field(
         None, description="the setting every image of a picture is compared with (e.g. {sampler: euler, steps: 50}); "
                           "default: the most steps measured, the model's own sampler first")
@@ -305,6 +320,8 @@ def _load_collecting(path: Path, text: bytes | str | None, allow_pickle: bool, t
     suite.base_dir = str(path.resolve().parent)
 
     before = len(problems)
+    _read_prompts(suite, data, check, problems)
+    _check_clip(suite, check, problems)
     suite.matrix, suite.include, suite.exclude = _check_axes(check, suite.matrix, suite.include, suite.exclude,
                                                              problems, suite.recipes)
     if len(problems) > before:
@@ -313,6 +330,35 @@ def _load_collecting(path: Path, text: bytes | str | None, allow_pickle: bool, t
         return None  # the other cross-checks need valid axes
     _cross_check(suite, check, problems)
     return suite
+
+
+def _read_prompts(suite: Suite, data: dict[str, Any], check: _Checker, problems: list[SuiteError]) -> None:
+    """`prompts: FILE` becomes the matrix's prompt axis (read here, so a bad file is a suite error)."""
+    if suite.prompts is None:
+        return
+    if "prompt" in suite.matrix:
+        problems.append(check.fail(("prompts",), "the prompts are given twice (prompts: and matrix.prompt): "
+                                                 "keep one"))
+        return
+    from .prompts import prompt_file
+
+    try:
+        suite.matrix["prompt"] = prompt_file(suite.prompts, Path(suite.base_dir))
+    except ValueError as exc:
+        problems.append(check.fail(("prompts",), str(exc)))
+
+
+def _check_clip(suite: Suite, check: _Checker, problems: list[SuiteError]) -> None:
+    """A CLIP folder that is not there is a mistake to fix now, not after the run; a Hub id that is
+    not cached offline is only said (plan and run say it; `diffbench score` can add the scores later)."""
+    from .analysis.clipscore import checkpoint_problem, looks_like_hub_id
+
+    name = suite.quality.clip
+    if name is None or (looks_like_hub_id(name) and not (Path(suite.base_dir) / name).is_dir()):
+        return
+    problem = checkpoint_problem(name, Path(suite.base_dir))
+    if problem:
+        problems.append(check.fail(("quality", "clip"), f"field 'quality.clip': {problem}"))
 
 
 UNION_TAG = re.compile(r"^(constrained-|literal\[|function-|int$|str$|float$|bool$|list\[)")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from diffbench import SCHEMA_VERSION
 from diffbench.models.builtin import builtin_path
 from diffbench.results import load_results, read_records
 from diffbench.runner import run_suite
@@ -35,7 +36,7 @@ def quickstart_results(tmp_path_factory, repo: Path) -> Path:
 def test_quickstart_writes_the_results_contract(quickstart_results: Path) -> None:
     records = read_records(quickstart_results)
     run = records[0]
-    assert run["type"] == "run" and run["schema_version"] == 1
+    assert run["type"] == "run" and run["schema_version"] == SCHEMA_VERSION
     assert {"hostname", "os", "cpu", "ram_bytes", "gpus"} <= run["host"].keys()
     assert {"python", "torch", "diffusers", "transformers", "diffbench"} <= run["software"].keys()
     assert run["suite"]["name"] == "quickstart" and len(run["suite"]["sha256"]) == 64

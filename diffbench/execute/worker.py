@@ -194,7 +194,7 @@ class Worker:
             scheduler_for,
             set_vae_options,
         )
-        from .generation import measure_generation, preview_png, thumbnail_png
+        from .generation import full_png, measure_generation, preview_png, thumbnail_png
 
         settings = cell["cell"]
         try:
@@ -281,6 +281,8 @@ class Worker:
             record = generation_record(cell["cell_id"], settings, repeat, warmup, "ok", **context, **fields)
             if not warmup and not image_sent and len(images):
                 record["_image_png"] = preview_png(images[0], settings.get("fps")) if video else thumbnail_png(images[0])
+                if cell.get("full_image") and not video:  # for the CLIP score, computed after the run
+                    record["_image_full_png"] = full_png(images[0])
                 image_sent = True
             stop = None if warmup else auto.after(fields["wall_s"])
             if stop is not None:

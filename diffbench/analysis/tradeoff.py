@@ -1,0 +1,210 @@
+"""Time against quality across settings that draw different pictures (Turbo vs standard).
+
+Quality here is the CLIP score (analysis/clipscore.py): reference-free, so it means the same
+across models, step counts and recipes. A setting is summarised over its pictures (one per
+prompt and seed): its time per image as the median of its cells' medians, its CLIP score as the
+Hodges-Lehmann centre, each with an interval. Two settings are compared on the same prompts and
+seeds (pairedstats): the CLIP difference in points and the time ratio, with intervals and the
+same verdict rules as any comparison. Settings are grouped by everything else that varies (the
+GPU above all), never pooled across it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import stats
+from .frames import SETTING_COLUMNS, key_text, setting_label, varying
+from .pairedstats import Centre, PairedDifference, centre, compare_paired
+
+PICTURE_AXES = ("prompt", "seed", "negative_prompt", "init_image", "mask_image")  # what a statistic is taken over
+QUALITY_MIN_EFFECT = 0.5  # CLIP points: a difference under half a point is not worth a headline
+MACHINE = ("hostname", "hardware", "runtime_device")
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Cells with a CLIP score: the summary's rows (one per cell and host) with `clip_score`."""
+
+    cells: pd.DataFrame
+    checkpoint: str | None
+    notes: list[str]
+
+    @property
+    def empty(self) -> bool:
+        return self.cells.empty
+
+
+def scored_cells(summary: pd.DataFrame, quality: pd.DataFrame | None) -> Scores:
+    """The summary's cells joined with their CLIP scores. Scores of several checkpoints are never
+    mixed: the checkpoint that scored the most cells is used, and the others are named."""
+    if quality is None or quality.empty or summary.empty:
+        return Scores(pd.DataFrame(), None, [])
+    clip = quality[quality["metric"] == "clip_score"]
+    if clip.empty:
+        return Scores(pd.DataFrame(), None, [])
+    counts = clip["checkpoint"].value_counts()
+    checkpoint = str(counts.index[0])
+    notes = [f"CLIP scores of {name} ({count} pictures) are left out: one checkpoint is shown, {checkpoint}"
+             for name, count in counts.iloc[1:].items()]
+    chosen = clip[clip["checkpoint"] == checkpoint]
+    # a cell scored in two runs (a resumed file) keeps its last score
+    chosen = chosen.drop_duplicates(["cell_id", "hostname"], keep="last")[["cell_id", "hostname", "value"]]
+    cells = summary.merge(chosen.rename(columns={"value": "clip_score"}), on=["cell_id", "hostname"], how="inner")
+    return Scores(cells, checkpoint, notes)
+
+
+@dataclass(frozen=True)
+class TradeoffPoint:
+    """One setting over its pictures."""
+
+    label: str
+    group: str  # what the setting shares with the points it is drawn with (the GPU, ...): "" for all
+    seconds: float  # median of its cells' median seconds per image
+    seconds_low: float
+    seconds_high: float
+    seconds_confidence: float
+    clip: Centre
+    pareto: bool = False
+
+
+def _setting_columns(cells: pd.DataFrame) -> list[str]:
+    return [c for c in varying(cells, SETTING_COLUMNS) if c not in PICTURE_AXES]
+
+
+def tradeoff_points(scores: Scores) -> list[TradeoffPoint]:
+    """Every setting with its time and CLIP score; `pareto` marks those no other setting on the
+    same machine beats on both (judged on the estimates)."""
+    if scores.empty:
+        return []
+    cells = scores.cells
+    columns = _setting_columns(cells)
+    machine = [c for c in columns if c in MACHINE]
+    knobs = [c for c in columns if c not in MACHINE]
+    points: list[TradeoffPoint] = []
+    keyed = cells.assign(**{f"_k_{c}": key_text(cells[c]) for c in columns})
+    groups = keyed.groupby([f"_k_{c}" for c in columns], sort=False) if columns else [((), keyed)]
+    for _, rows in groups:
+        first = rows.iloc[0]
+        seconds = rows["s_per_image"].to_numpy(dtype=float)
+        low, high, achieved = stats.median_ci(seconds)
+        points.append(TradeoffPoint(setting_label(first, knobs) if knobs else "all",
+                                    setting_label(first, machine) if machine else "", stats.median(seconds),
+                                    low, high, achieved, centre(rows["clip_score"].to_numpy(dtype=float))))
+    out: list[TradeoffPoint] = []
+    for group in dict.fromkeys(p.group for p in points):
+        members = [p for p in points if p.group == group]
+        front = stats.pareto_front(np.array([[p.seconds, -p.clip.estimate] for p in members]))
+        out.extend(TradeoffPoint(**{**p.__dict__, "pareto": bool(keep)}) for p, keep in zip(members, front))
+    return out
+
+
+@dataclass(frozen=True)
+class PairedTradeoff:
+    """A candidate setting against a baseline on the same prompts and seeds."""
+
+    context: str
+    candidate: str
+    baseline: str
+    quality: PairedDifference  # CLIP points, candidate - baseline
+    baseline_clip: float  # the baseline's mean CLIP score over the pairs
+    time_ratio: Centre  # candidate / baseline seconds per image (exp of the paired log ratios)
+
+
+def paired_tradeoffs(scores: Scores, axis: str, baseline: str | None = None,
+                     min_effect: float = QUALITY_MIN_EFFECT) -> list[PairedTradeoff]:
+    """Each value of `axis` against the baseline (given, else the slowest: the standard recipe),
+    paired on prompt and seed within each context of everything else that varies; for recipes,
+    what the recipes set is the recipe itself and not held equal."""
+    if scores.empty or axis not in scores.cells:
+        return []
+    cells = scores.cells
+    columns = _setting_columns(cells)
+    if axis == "recipe":
+        columns = [c for c in columns if c in MACHINE or not _set_by_recipes(cells, c)]
+    context_columns = [c for c in columns if c != axis]
+    pair_columns = [c for c in PICTURE_AXES if c in cells]
+    keyed = cells.assign(_value=key_text(cells[axis]),
+                         _pair=_joined(cells, pair_columns),
+                         _context=_joined(cells, context_columns))
+    out: list[PairedTradeoff] = []
+    for _, rows in keyed.groupby("_context", sort=False):
+        times = rows.groupby("_value", sort=False)["s_per_image"].median()
+        if len(times) < 2:
+            continue
+        base = baseline if baseline is not None and baseline in times.index else str(times.idxmax())
+        by_value = {value: group.drop_duplicates("_pair").set_index("_pair")
+                    for value, group in rows.groupby("_value", sort=False)}
+        context = setting_label(rows.iloc[0], context_columns) if context_columns else "all"
+        for value, group in by_value.items():
+            if value == base:
+                continue
+            shared = group.index.intersection(by_value[base].index)
+            if shared.empty:
+                continue
+            a, b = group.loc[shared], by_value[base].loc[shared]
+            quality = compare_paired(a["clip_score"].to_numpy(dtype=float), b["clip_score"].to_numpy(dtype=float),
+                                     min_effect)
+            logs = np.log(a["s_per_image"].to_numpy(dtype=float) / b["s_per_image"].to_numpy(dtype=float))
+            ratio = centre(logs)
+            out.append(PairedTradeoff(context, str(value), str(base), quality,
+                                      float(b["clip_score"].mean()),
+                                      Centre(math.exp(ratio.estimate), math.exp(ratio.low), math.exp(ratio.high),
+                                             ratio.confidence, ratio.n)))
+    return out
+
+
+def _joined(cells: pd.DataFrame, columns: list[str]) -> pd.Series:
+    if not columns:
+        return pd.Series("all", index=cells.index)
+    keys = [key_text(cells[c]) for c in columns]
+    joined = keys[0]
+    for key in keys[1:]:
+        joined = joined + "\x1f" + key
+    return joined
+
+
+def _set_by_recipes(cells: pd.DataFrame, column: str) -> bool:
+    """Whether recipes differ in `column` (it is part of what a recipe is)."""
+    named = cells[key_text(cells["recipe"]) != "-"]
+    per_recipe = {recipe: frozenset(key_text(rows[column])) for recipe, rows in named.groupby(key_text(named["recipe"]))}
+    return len(set(per_recipe.values())) > 1
+
+
+def _percent_of(baseline: float, points: float) -> str:
+    return f"{100 * (baseline + points) / baseline:.0f}%" if baseline > 0 else "n/a"
+
+
+def _fraction(ratio: float) -> str:
+    """A time ratio as people say it: '1/7.9 of the time' below 1, '1.3x the time' above."""
+    return f"1/{1 / ratio:.3g}" if ratio < 1 else f"{ratio:.3g}x"
+
+
+def describe(pair: PairedTradeoff) -> str:
+    """'turbo reaches 97% of standard's CLIP score (95% CI 94-100%) in 1/7.9 of its time per
+    image (95% CI 1/8.3-1/7.5), over 24 prompt-seed pairs: ...' and the quality verdict."""
+    q, t = pair.quality, pair.time_ratio
+    where = f"[{pair.context}] " if pair.context != "all" else ""
+    reach = (f"{pair.candidate} reaches {_percent_of(pair.baseline_clip, q.estimate)} of {pair.baseline}'s CLIP "
+             f"score ({100 * q.confidence:.3g}% CI {_percent_of(pair.baseline_clip, q.low)}-"
+             f"{_percent_of(pair.baseline_clip, q.high)})")
+    time = (f"in {_fraction(t.estimate)} of its time per image ({100 * t.confidence:.3g}% CI {_fraction(t.low)}-"
+            f"{_fraction(t.high)})")
+    points = f"{q.estimate:+.2f} CLIP points ({q.low:+.2f} to {q.high:+.2f})"
+    if q.verdict == "too few to tell":
+        judged = (f"too few pictures to judge the quality difference ({q.n} prompt-seed pairs; "
+                  f"{q.more_needed} more would let a signed-rank test reach p<0.05)")
+    elif q.verdict == "negligible":
+        judged = f"the quality difference is under {QUALITY_MIN_EFFECT} points: negligible ({points})"
+    elif q.verdict == "not significant":
+        judged = f"no significant quality difference ({points}, {stats.format_p(q.p_value)})"
+    elif q.verdict == "not resolved":
+        judged = (f"a real quality difference whose interval reaches across {QUALITY_MIN_EFFECT} points ({points}, "
+                  f"{stats.format_p(q.p_value)}): about {q.more_needed} more prompt-seed pairs would settle it")
+    else:
+        judged = f"its CLIP score is {q.verdict} ({points}, {stats.format_p(q.p_value)})"
+    return f"{where}{reach} {time}, over {q.n} prompt-seed pairs; {judged}."
