@@ -371,6 +371,7 @@ def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, m
         console.print(escape(line))
     for line in table.unpaired:
         console.print(f"[dim]not compared: {escape(line)}[/dim]")
+    _print_quality_pairs(console, loaded, frame, axis, baseline)
     if not table.rows:
         recipes = frame["recipe"].dropna().unique() if "recipe" in frame else []
         hint = (f"; these results name recipes ({', '.join(map(str, recipes))}), compared as wholes: --by recipe"
@@ -388,6 +389,32 @@ def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, m
                       f"({gate.judged} compared)")
 
 
+def _print_quality_pairs(console: Any, loaded: Any, frame: Any, axis: str, baseline: str | None) -> None:
+    """CLIP score and time of each value against the baseline, paired on prompt and seed."""
+    from rich.markup import escape
+
+    from .analysis.frames import cell_summary
+    from .analysis.tradeoff import describe, paired_tradeoffs, scored_cells
+    from .analysis.values import resolve_axis, resolve_value
+
+    scores = scored_cells(cell_summary(frame), loaded.quality)
+    if scores.empty:
+        if axis == "recipe":
+            console.print("[dim]no CLIP scores in these results: give the suite quality: {clip: CHECKPOINT}, or "
+                          "add them with diffbench score RESULTS --clip CHECKPOINT[/dim]")
+        return
+    column = resolve_axis(axis, scores.cells)
+    base = resolve_value(axis, baseline, scores.cells, unique=True)[0] if baseline is not None else None
+    pairs = paired_tradeoffs(scores, column, base)
+    if not pairs:
+        return
+    console.print(f"CLIP score ({escape(scores.checkpoint or '')}) and time, paired by prompt and seed:")
+    for pair in pairs:
+        console.print(escape(describe(pair)))
+    for note in scores.notes:
+        console.print(f"[dim]{escape(note)}[/dim]")
+
+
 def _stated(confidence: float) -> str:
     """' (96%)': the confidence an interval achieves, beside it (not a blanket 95%)."""
     return "" if confidence != confidence else f" ({100 * confidence:.4g}%)"
@@ -403,6 +430,57 @@ def _percent(text: str, option: str) -> float:
     if not 0 < fraction < 10:
         _fail(f"{option} {text!r}: expected a percentage above 0% and below 1000%")
     return fraction
+
+
+@main.command()
+@click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--clip", "checkpoint", required=True,
+              help="CLIP checkpoint: a folder, a Hub id in the local Hugging Face cache, or builtin:tiny-clip.")
+def score(results: tuple[str, ...], checkpoint: str) -> None:
+    """Add CLIP scores to RESULTS files: each cell's full-resolution picture against its prompt.
+
+    The pictures are those a run kept because its suite said `quality: {clip: ...}`; a cell already
+    scored by this checkpoint is left as it is, so the command can be repeated."""
+    from pathlib import Path
+
+    from .analysis.clipscore import ClipScorer, score_generations
+    from .results import ResultsWriter, read_records, repair_torn_tail
+
+    files = [Path(p) for p in results]
+    for path in files:
+        if not path.is_file():
+            _fail(f"{path}: no such results file")
+    pending, complete = [], 0
+    for path in files:
+        records = read_records(path)
+        pictures = {r["cell_id"] for r in records if r.get("type") == "generation" and r.get("image_full")}
+        done = {r["cell_id"] for r in records if r.get("type") == "quality" and r.get("checkpoint") == checkpoint}
+        if not pictures:
+            click.echo(f"note: {path}: no full-resolution pictures stored (its suite did not ask for "
+                       "quality: {clip: ...}; thumbnails are too small to score)", err=True)
+        elif pictures <= done:
+            click.echo(f"{path}: every picture already has a CLIP score of {checkpoint}")
+            complete += 1
+        else:
+            pending.append((path, records, done))
+    if not pending:
+        if not complete:
+            _nothing(f"no full-resolution picture to score in {' '.join(results)}")
+        return
+    scorer = ClipScorer.load(checkpoint, Path.cwd())
+    for path, records, done in pending:
+        writer = ResultsWriter(path, append=True)  # locked: refused while a run still writes the file
+        try:
+            repaired = repair_torn_tail(path)  # a run killed mid-line: the new lines must start on their own
+            if repaired:
+                click.echo(f"note: {repaired}", err=True)
+            written = 0
+            for line in score_generations(records, path, scorer, done):
+                writer.write(line)
+                written += 1
+        finally:
+            writer.close()
+        click.echo(f"{path}: {written} CLIP score(s) of {checkpoint} added")
 
 
 @main.command()

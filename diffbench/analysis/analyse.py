@@ -26,6 +26,16 @@ from .othercards import ProjectedSetting, other_cards
 from .payoff import CompilePayoff, compile_payoffs
 from .quality import step_quality
 from .recommend import Recommendation, recommend
+from .tradeoff import (
+    PICTURE_AXES,
+    PairedTradeoff,
+    Scores,
+    TradeoffPoint,
+    paired_tradeoffs,
+    scored_cells,
+    tradeoff_points,
+)
+from .values import UnknownValue, resolve_axis, resolve_value
 
 
 @dataclass
@@ -62,6 +72,9 @@ class Analysis:
     advice: list[Advice] = field(default_factory=list)
     compile_payoffs: list[CompilePayoff] = field(default_factory=list)
     other_cards: list[ProjectedSetting] = field(default_factory=list)
+    scores: Scores = field(default_factory=lambda: Scores(pd.DataFrame(), None, []))  # CLIP scores per cell
+    tradeoff: list[TradeoffPoint] = field(default_factory=list)  # time against CLIP score per setting
+    tradeoff_pairs: list[PairedTradeoff] = field(default_factory=list)  # along the first compared axis
 
     @property
     def pareto_labels(self) -> list[str]:
@@ -87,6 +100,7 @@ def analyse(results: Results, filters: list[str] | None = None, compare_axis: st
                    for axis in axes for metric in metrics}
     empty = frame.empty
     quality = step_quality(frame) if not empty else pd.DataFrame()
+    scores = scored_cells(summary, results.quality)
     return Analysis(
         results=results, frame=frame, steps=steps, summary=summary, axes=axes, comparisons=comparisons,
         quality=quality,
@@ -97,7 +111,24 @@ def analyse(results: Results, filters: list[str] | None = None, compare_axis: st
         advice=advise(frame, summary) + software_mismatches(results.runs),
         compile_payoffs=compile_payoffs(frame),
         other_cards=other_cards(frame),
+        scores=scores,
+        tradeoff=tradeoff_points(scores),
+        tradeoff_pairs=_tradeoff_pairs(scores, axes, baseline if compare_axis else None),
     )
+
+
+def _tradeoff_pairs(scores: Scores, axes: list[str], baseline: str | None) -> list[PairedTradeoff]:
+    """Time and CLIP score paired on prompt and seed, along the first compared axis that is not a
+    picture axis (recipes first: comparable_axes puts them there)."""
+    for axis in axes:
+        try:
+            column = resolve_axis(axis, scores.cells) if not scores.empty else None
+            base = resolve_value(axis, baseline, scores.cells, unique=True)[0] if baseline else None
+        except UnknownValue:
+            continue
+        if column is not None and column not in PICTURE_AXES:
+            return paired_tradeoffs(scores, column, base)
+    return []
 
 
 def step_scaling(frame: pd.DataFrame, prepared: Prepared | None = None) -> list[StepScaling]:

@@ -19,6 +19,8 @@ from . import stats
 from .frames import SETTING_COLUMNS, key_text, measured, setting_label, varying
 from .values import resolve_axis, resolve_value
 
+PICTURE_AXES = ("prompt", "seed", "negative_prompt")  # what a picture is, beyond its settings
+
 
 @dataclass
 class ComparisonRow:
@@ -81,6 +83,10 @@ def comparable_axes(frame: pd.DataFrame) -> list[str]:
     names = {"hardware": "gpu", "hostname": "host"}
     axes = [names.get(column, column) for column in varying(measured(frame))
             if column not in {"source", "runtime_device"}]
+    # Prompts and seeds are what a quality figure is taken over, not settings to choose between: they
+    # are compared only when nothing else varies (compare --by prompt still does it when asked).
+    settings = [axis for axis in axes if axis not in PICTURE_AXES]
+    axes = settings or axes
     # recipes are what a suite that names them was written to compare: that comparison comes first
     return sorted(axes, key=lambda axis: axis != "recipe")
 

@@ -18,10 +18,12 @@ import numpy as np
 import pandas as pd
 
 from . import stats
+from .compare import PICTURE_AXES as COMPARED_PICTURE_AXES
 from .frames import SETTING_COLUMNS, key_text, setting_label, varying
 from .pairedstats import Centre, PairedDifference, centre, compare_paired
 
-PICTURE_AXES = ("prompt", "seed", "negative_prompt", "init_image", "mask_image")  # what a statistic is taken over
+# what a quality statistic is taken over: the picture asked for, not a setting to choose
+PICTURE_AXES = (*COMPARED_PICTURE_AXES, "init_image", "mask_image")
 QUALITY_MIN_EFFECT = 0.5  # CLIP points: a difference under half a point is not worth a headline
 MACHINE = ("hostname", "hardware", "runtime_device")
 
@@ -69,6 +71,8 @@ class TradeoffPoint:
     seconds_high: float
     seconds_confidence: float
     clip: Centre
+    memory_gib: float  # what a card must hold (frames.card_memory), the largest over its cells
+    memory_kind: str
     pareto: bool = False
 
 
@@ -92,9 +96,12 @@ def tradeoff_points(scores: Scores) -> list[TradeoffPoint]:
         first = rows.iloc[0]
         seconds = rows["s_per_image"].to_numpy(dtype=float)
         low, high, achieved = stats.median_ci(seconds)
+        memory = rows["card_memory_gib"].to_numpy(dtype=float)
         points.append(TradeoffPoint(setting_label(first, knobs) if knobs else "all",
                                     setting_label(first, machine) if machine else "", stats.median(seconds),
-                                    low, high, achieved, centre(rows["clip_score"].to_numpy(dtype=float))))
+                                    low, high, achieved, centre(rows["clip_score"].to_numpy(dtype=float)),
+                                    float(np.nanmax(memory)) if np.isfinite(memory).any() else float("nan"),
+                                    str(first.get("card_memory_kind") or "")))
     out: list[TradeoffPoint] = []
     for group in dict.fromkeys(p.group for p in points):
         members = [p for p in points if p.group == group]

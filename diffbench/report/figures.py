@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..analysis.analyse import StepScaling
 from ..analysis.frames import HOST_RSS, setting_label, varying
+from ..analysis.tradeoff import TradeoffPoint
 
 CARD_SIZES_GIB = (8, 12, 16, 24, 48, 80)
 # plotly's default qualitative colours, named so that a series' parts can share one
@@ -302,3 +303,38 @@ def cost_against(summary: pd.DataFrame, x: str, rows: pd.Series, title: str, x_t
         traces.append({"type": "scatter", "mode": "lines+markers", "name": short(name), "hovertext": esc(name),
                        "x": group[x].astype(float).tolist(), "y": group[y].round(5).tolist()})
     return {"data": traces, "layout": _layout(title, x_title, y_title)}
+
+
+def time_against_quality(points: list[TradeoffPoint], checkpoint: str | None) -> dict[str, Any]:
+    """Seconds per image against CLIP score, one point per setting over its pictures (prompts and
+    seeds), both intervals drawn; the Pareto front (nothing both faster and better agreeing with
+    its prompt, on the same machine) as a line."""
+    title = f"Time against quality (CLIP score, {checkpoint}; each point over its prompts and seeds)"
+    layout = _layout(title, "seconds per image (median)", "CLIP score (higher: agrees more with the prompt)",
+                     xaxis={"rangemode": "tozero"})
+    traces: list[dict[str, Any]] = []
+    for index, group in enumerate(dict.fromkeys(p.group for p in points)):
+        members = [p for p in points if p.group == group]
+        colour = PALETTE[index % len(PALETTE)]
+        name = group or "settings"
+        traces.append({
+            "type": "scatter", "mode": "markers+text", "name": esc(name), "legendgroup": esc(name),
+            "x": [round(p.seconds, 5) for p in members], "y": [round(p.clip.estimate, 3) for p in members],
+            "text": [wrapped(p.label) for p in members], "textposition": "top center",
+            "error_x": {"type": "data", "symmetric": False, "array": [round(p.seconds_high - p.seconds, 5) for p in members],
+                        "arrayminus": [round(p.seconds - p.seconds_low, 5) for p in members], "color": colour},
+            "error_y": {"type": "data", "symmetric": False, "array": [round(p.clip.high - p.clip.estimate, 3) for p in members],
+                        "arrayminus": [round(p.clip.estimate - p.clip.low, 3) for p in members], "color": colour},
+            "marker": {"size": 10, "color": colour, "symbol": ["diamond" if p.pareto else "circle" for p in members]},
+            "hovertext": [esc(f"{p.label}{' · ' + p.group if p.group else ''}: {p.seconds:.4g} s per image "
+                              f"({100 * p.seconds_confidence:.3g}% CI {p.seconds_low:.4g}-{p.seconds_high:.4g}); "
+                              f"CLIP {p.clip.estimate:.2f} ({100 * p.clip.confidence:.3g}% CI {p.clip.low:.2f}-"
+                              f"{p.clip.high:.2f}) over {p.clip.n} pictures") for p in members],
+            "hoverinfo": "text"})
+        front = sorted((p for p in members if p.pareto), key=lambda p: p.seconds)
+        if len(front) > 1:
+            traces.append({"type": "scatter", "mode": "lines", "name": esc(f"Pareto front{' · ' + group if group else ''}"),
+                           "legendgroup": esc(name), "line": {"color": colour, "dash": "dot"},
+                           "x": [round(p.seconds, 5) for p in front], "y": [round(p.clip.estimate, 3) for p in front],
+                           "hoverinfo": "skip"})
+    return {"data": traces, "layout": layout}

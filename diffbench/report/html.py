@@ -15,12 +15,15 @@ import pandas as pd
 
 from .. import __version__
 from ..analysis.analyse import Analysis, analyse, fit_rows
-from ..analysis.compare import ComparisonTable, headline
+from ..analysis.clipscore import RANDOM_WEIGHTS
+from ..analysis.compare import PICTURE_AXES, ComparisonTable, headline
 from ..analysis.frames import (
     measured,
     setting_label,
     varying,
 )
+from ..analysis.tradeoff import QUALITY_MIN_EFFECT
+from ..analysis.tradeoff import describe as describe_tradeoff
 from ..files import write_text_whole
 from ..metrics import report_metrics
 from ..results import Results, check_output, load_results, safe_image
@@ -160,20 +163,33 @@ def _summary_sentences(summary: pd.DataFrame, tables: list[ComparisonTable], par
     sentences = []
     if summary.empty:
         return ["No generation was measured successfully."]
-    fastest = summary.loc[summary["s_per_image"].idxmin()]
-    sentences.append(f"Fastest: {fastest['label']} on {fastest['hostname']}, "
-                     f"{fastest['s_per_image']:.3f} s per image.")
+    labels = _setting_labels(summary)
+    fastest = summary["s_per_image"].idxmin()
+    sentences.append(f"Fastest: {labels[fastest]} on {summary.at[fastest, 'hostname']}, "
+                     f"{summary.at[fastest, 's_per_image']:.3f} s per image.")
     if summary["card_memory_gib"].notna().any():
-        leanest = summary.loc[summary["card_memory_gib"].idxmin()]
-        sentences.append(f"Leanest: {leanest['label']} on {leanest['hostname']}, {leanest['card_memory_gib']:.2f} GiB "
-                         f"peak ({leanest['card_memory_kind']}).")
+        leanest = summary["card_memory_gib"].idxmin()
+        sentences.append(f"Leanest: {labels[leanest]} on {summary.at[leanest, 'hostname']}, "
+                         f"{summary.at[leanest, 'card_memory_gib']:.2f} GiB peak ({summary.at[leanest, 'card_memory_kind']}).")
     if pareto:
-        sentences.append(f"Pareto-optimal in time and memory: {'; '.join(pareto)}.")
+        front = summary.index[summary["label"].isin(pareto)] if "pareto" not in summary else \
+            summary.index[summary["pareto"].astype(bool)]
+        sentences.append(f"Pareto-optimal in time and memory: {'; '.join(dict.fromkeys(labels[front]))}.")
     for table in tables:
         lines = headline(table)
         if lines:
             sentences.append(lines[0])
     return sentences
+
+
+def _setting_labels(summary: pd.DataFrame) -> pd.Series:
+    """Each cell's label without its prompt and seed (what a sentence about settings names; a
+    prompt set would otherwise put 24 prompts into the summary)."""
+    columns = [c for c in varying(summary) if c != "hostname" and c not in PICTURE_AXES]
+    if not columns or len(columns) == len([c for c in varying(summary) if c != "hostname"]):
+        return summary["label"].astype(str)
+    return pd.Series([setting_label(row, columns) for row in summary[columns].to_dict("records")],
+                     index=summary.index)
 
 
 def build_report(paths: list[str | Path], output: str | Path, compare_axis: str | None = None,
@@ -218,6 +234,10 @@ def render(analysis: Analysis, paths: list[str | Path], title: str | None = None
         {"id": "quality", "figure": figures.quality_against_steps(frame, analysis.quality, summary)},
         *_task_charts(summary),
     ]
+    tradeoff = _tradeoff(analysis)
+    figures_by_id = {c["id"]: c["figure"] for c in charts}
+    if tradeoff:
+        figures_by_id["tradeoff"] = figures.time_against_quality(analysis.tradeoff, analysis.scores.checkpoint)
     return _template().render(
         title=title or "diffbench report",
         generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -226,7 +246,8 @@ def render(analysis: Analysis, paths: list[str | Path], title: str | None = None
         counts={"generations": int(len(frame)), "measured": int(len(measured(frame))) if not frame.empty else 0,
                 "cells": int(summary.shape[0]),
                 "hosts": int(results.runs["hostname"].nunique()) if not results.runs.empty else 0},
-        summary_sentences=_summary_sentences(summary, headline_tables, analysis.pareto_labels)
+        summary_sentences=[describe_tradeoff(pair) for pair in analysis.tradeoff_pairs[:1]]
+        + _summary_sentences(summary, headline_tables, analysis.pareto_labels)
         + [payoff.sentence() for payoff in analysis.compile_payoffs],
         hosts=_hosts(results),
         tables=_metric_tables(analysis.comparisons, analysis.axes),
@@ -234,7 +255,8 @@ def render(analysis: Analysis, paths: list[str | Path], title: str | None = None
         if not summary.empty else [],
         fits=fit_rows(analysis.scaling),
         charts=charts,
-        figures_json=_safe_json(_clean({c["id"]: c["figure"] for c in charts})),
+        figures_json=_safe_json(_clean(figures_by_id)),
+        tradeoff=tradeoff,
         videos=_videos(summary),
         images=_images(frame, summary) if not frame.empty else [],
         failures=_failures(frame) if not frame.empty else [],
@@ -245,6 +267,16 @@ def render(analysis: Analysis, paths: list[str | Path], title: str | None = None
         projection_spread=_projection_spread() if analysis.other_cards else None,
         plotly_js=get_plotlyjs(),
     )
+
+
+def _tradeoff(analysis: Analysis) -> dict[str, Any] | None:
+    """The time-against-quality section, where the results hold CLIP scores."""
+    if not analysis.tradeoff:
+        return None
+    checkpoint = analysis.scores.checkpoint or ""
+    return {"checkpoint": checkpoint, "random": checkpoint == RANDOM_WEIGHTS, "min_effect": QUALITY_MIN_EFFECT,
+            "points": analysis.tradeoff, "sentences": [describe_tradeoff(p) for p in analysis.tradeoff_pairs],
+            "notes": analysis.scores.notes}
 
 
 def _projection_spread() -> float:
