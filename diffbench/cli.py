@@ -602,9 +602,19 @@ def recommend_command(results: tuple[str, ...], vram: str | None, max_seconds: f
 
     loaded = _read_results(results, skip_bad_lines)
     frame = _selected(loaded, filters, " ".join(results))
+    from .analysis.frames import cell_summary
+    from .analysis.tradeoff import scored_cells
+
+    scores = scored_cells(cell_summary(frame), loaded.quality)
     answer = recommend(frame, vram_gib=vram_gib, max_seconds=max_seconds, min_quality=min_quality, gpu=gpu,
-                       noisy=noisy_cells(loaded.warnings), allow_noisy=allow_noisy)
+                       noisy=noisy_cells(loaded.warnings), allow_noisy=allow_noisy, clip_scores=scores.by_cell())
     click.echo("Constraints: " + ("; ".join(answer.constraints) or "none"))
+    if any(c.clip is not None for c, _ in answer.chosen):
+        from .analysis.clipscore import RANDOM_WEIGHTS
+
+        random = " (random weights: it exercises the tool, it says nothing about the pictures)" \
+            if scores.checkpoint == RANDOM_WEIGHTS else ""
+        click.echo(f"Quality: CLIP score of {scores.checkpoint}, mean over each setting's prompts and seeds{random}")
     if not answer.chosen:
         click.echo("No measured setting meets the constraints.")
     for candidate, reasons in answer.chosen:

@@ -105,7 +105,8 @@ def analyse(results: Results, filters: list[str] | None = None, compare_axis: st
         results=results, frame=frame, steps=steps, summary=summary, axes=axes, comparisons=comparisons,
         quality=quality,
         scaling=step_scaling(frame, prepared),
-        recommendation=recommend(frame, summary=summary, quality=quality, noisy=noisy_cells(results.warnings))
+        recommendation=recommend(frame, summary=summary, quality=quality, noisy=noisy_cells(results.warnings),
+                                 clip_scores=scores.by_cell())
         if not empty else None,
         projections=check_projections(frame) if not empty else None,
         advice=advise(frame, summary) + software_mismatches(results.runs),

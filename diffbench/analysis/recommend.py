@@ -13,7 +13,8 @@ from ..errors import DiffbenchError
 from ..hardware.gpus import GpuNameError, GpuSpec, resolve_gpu
 from . import stats
 from .calibration import shipped_calibration
-from .frames import HOST_RSS, cell_summary
+from .compare import PICTURE_AXES
+from .frames import HOST_RSS, cell_summary, key_text, setting_label, varying
 from .quality import step_quality
 
 
@@ -31,6 +32,8 @@ class Candidate:
     projected_from: str | None = None  # the measured card, when `hardware` is a projection target
     bound: str | None = None
     is_reference: bool = False  # the picture every other setting's SSIM is measured against
+    cells: tuple[str, ...] = ()  # every cell the candidate stands for (its prompts and seeds)
+    clip: float | None = None  # mean CLIP score over its pictures (comparable across models), where all were scored
 
     @property
     def is_vram(self) -> bool:
@@ -40,6 +43,8 @@ class Candidate:
         memory = f"{self.memory_gib:.2f} GiB {self.memory_kind}" if self.memory_gib is not None else "memory unknown"
         quality = (", the reference picture of its model" if self.is_reference else
                    f", SSIM {self.quality:.3f} to its model's most-steps picture" if self.quality is not None else "")
+        if self.clip is not None:
+            quality += f", CLIP score {self.clip:.2f}"
         where = (f"{self.hardware} (PROJECTED from {self.projected_from}, {self.bound}-bound)" if self.projected_from
                  else f"{self.hardware} ({self.hostname})")
         return f"{self.label} on {where}: {self.seconds:.3f} s/image, {memory}{quality}"
@@ -57,7 +62,8 @@ class RecommendError(DiffbenchError, ValueError):
 
 
 def candidates(frame: pd.DataFrame, summary: pd.DataFrame | None = None,
-               quality: pd.DataFrame | None = None) -> list[Candidate]:
+               quality: pd.DataFrame | None = None,
+               clip_scores: dict[tuple[str, str], float] | None = None) -> list[Candidate]:
     """Every measured setting as a candidate (the summary and quality may come computed already)."""
     summary = cell_summary(frame) if summary is None else summary
     if summary.empty:
@@ -67,21 +73,43 @@ def candidates(frame: pd.DataFrame, summary: pd.DataFrame | None = None,
     references = ({(q.cell_id, q.hostname) for q in quality.itertuples() if getattr(q, "is_reference", False)}
                   if not quality.empty else set())
     found = []
-    for _, row in summary.iterrows():
-        memory, kind = row["card_memory_gib"], row["card_memory_kind"]  # the one figure for fitting a card
-        memory = None if not np.isfinite(memory) else float(memory)
-        value = by_cell.get((row["cell_id"], row["hostname"]))
-        found.append(Candidate(row["cell_id"], row["hostname"], row["label"], str(row["hardware"]),
-                               float(row["s_per_image"]), memory, kind,
-                               None if value is None or (isinstance(value, float) and np.isnan(value)) else float(value),
-                               row.to_dict(), is_reference=(row["cell_id"], row["hostname"]) in references))
+    for rows, label in _settings(summary):
+        row = rows.iloc[0]
+        memories = rows["card_memory_gib"].to_numpy(dtype=float)  # the one figure for fitting a card
+        memory = float(np.nanmax(memories)) if np.isfinite(memories).any() else None
+        keys = list(zip(rows["cell_id"], rows["hostname"]))
+        values = [by_cell.get(key) for key in keys]
+        scored = [float(v) for v in values if v is not None and not (isinstance(v, float) and np.isnan(v))]
+        clips = [clip_scores[key] for key in keys if key in clip_scores] if clip_scores else []
+        found.append(Candidate(row["cell_id"], row["hostname"], label, str(row["hardware"]),
+                               stats.median(rows["s_per_image"].to_numpy(dtype=float)), memory,
+                               row["card_memory_kind"], float(np.mean(scored)) if scored else None,
+                               row.to_dict(), is_reference=all(key in references for key in keys),
+                               cells=tuple(str(c) for c in rows["cell_id"]),
+                               clip=float(np.mean(clips)) if clips and len(clips) == len(keys) else None))
     return found
+
+
+def _settings(summary: pd.DataFrame) -> list[tuple[pd.DataFrame, str]]:
+    """The summary's rows by setting: each cell alone, except that the pictures of one setting
+    (its prompts and seeds) are one candidate, its time their median and its memory their largest:
+    which prompt is fastest is no recommendation."""
+    pictures = [c for c in PICTURE_AXES if c in summary and summary[c].astype(str).nunique() > 1]
+    if not pictures:
+        return [(summary.iloc[[i]], str(summary["label"].iloc[i])) for i in range(len(summary))]
+    columns = [c for c in varying(summary) if c not in PICTURE_AXES and c != "hostname"]
+    keyed = summary.assign(**{f"_k_{c}": key_text(summary[c]) for c in [*columns, "hostname"]})
+    out = []
+    for _, rows in keyed.groupby([f"_k_{c}" for c in [*columns, "hostname"]], sort=False):
+        label = setting_label(rows.iloc[0], columns) if columns else "all"
+        out.append((rows, f"{label} ({len(rows)} pictures)"))
+    return out
 
 
 def recommend(frame: pd.DataFrame, vram_gib: float | None = None, max_seconds: float | None = None,
               min_quality: float | None = None, gpu: str | None = None, summary: pd.DataFrame | None = None,
               quality: pd.DataFrame | None = None, noisy: set[tuple[str, str]] | None = None,
-              allow_noisy: bool = False) -> Recommendation:
+              allow_noisy: bool = False, clip_scores: dict[tuple[str, str], float] | None = None) -> Recommendation:
     """The Pareto-optimal settings under the constraints. Cells flagged noisy (measured while other
     work competed: `noisy`, as compare.noisy_cells gives them) are left out with that reason unless
     `allow_noisy`, and then marked: their times are not what the card does alone."""
@@ -93,7 +121,7 @@ def recommend(frame: pd.DataFrame, vram_gib: float | None = None, max_seconds: f
         constraints.append(f"at most {max_seconds:g} s per image")
     if min_quality is not None:
         constraints.append(f"SSIM to its model's most-steps picture (the model's own sampler) at least {min_quality:g}")
-    pool = candidates(frame, summary, quality)
+    pool = candidates(frame, summary, quality, clip_scores)
     projected = _projected_onto(frame, pool, gpu) if gpu else None
     if projected is not None:
         target, pool, unprojectable = projected
@@ -117,7 +145,7 @@ def recommend(frame: pd.DataFrame, vram_gib: float | None = None, max_seconds: f
     noisy = noisy or set()
     for candidate in pool:
         reason = None
-        flagged = (candidate.cell_id, candidate.hostname) in noisy
+        flagged = any((cell, candidate.hostname) in noisy for cell in candidate.cells or (candidate.cell_id,))
         if flagged and not allow_noisy:
             reason = ("measured while other work competed (flagged noisy): its time is not the card's alone; rerun "
                       "on a quiet machine, or pass --allow-noisy")
@@ -129,8 +157,49 @@ def recommend(frame: pd.DataFrame, vram_gib: float | None = None, max_seconds: f
             excluded.append((candidate.describe(), reason))
         else:
             keep.append(candidate)
-    chosen = _pareto(keep, excluded, use_quality=min_quality is not None or all(c.quality is not None for c in keep))
+    use_quality = min_quality is not None or (bool(keep) and all(c.quality is not None for c in keep))
+    if use_quality and min_quality is None and len({_picture_model(c) for c in keep}) > 1:
+        # SSIM measures how far a picture is from its own model's most-steps picture: it ranks settings of
+        # one model, never one model against another (another model draws another picture)
+        use_quality = False
+        constraints.append("quality not ranked: SSIM compares pictures of one model only (CLIP scores, which "
+                           "compare models, are in the report's time-against-quality section)")
+    use_clip = bool(keep) and all(c.clip is not None for c in keep)
+    if use_clip and min_quality is None:
+        use_quality = False  # the CLIP score compares every setting; SSIM only those of one model
+    chosen: list[tuple[Candidate, list[str]]] = []
+    products = _products(keep)
+    for product, members in products.items():
+        found = _pareto(members, excluded, use_quality, use_clip)
+        if len(products) > 1:  # a shorter clip or another task is another product, not a cheaper setting
+            found = [(c, [f"{reason} among {product}" for reason in reasons]) for c, reasons in found]
+        chosen.extend(found)
     return Recommendation(chosen, excluded, constraints)
+
+
+# Axes that make a different product rather than a cheaper way to the same one: a setting is
+# ranked only against settings that make the same task, clip length and input picture.
+PRODUCT_AXES = ("task", "frames", "fps", "init_image", "mask_image")
+
+
+def _products(pool: list[Candidate]) -> dict[str, list[Candidate]]:
+    """The candidates by what they make (task, frames, ...), each labelled by the axes that differ."""
+    varying = [axis for axis in PRODUCT_AXES
+               if len({str(c.settings.get(axis)) for c in pool}) > 1]
+    groups: dict[str, list[Candidate]] = {}
+    for candidate in pool:
+        parts = []
+        for axis in varying:
+            value = candidate.settings.get(axis)
+            text = "-" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+            text = text if len(text) <= 28 else text[:27] + "…"
+            parts.append(text if axis == "task" else f"{axis}={text}")
+        groups.setdefault(", ".join(parts) or "all", []).append(candidate)
+    return groups
+
+
+def _picture_model(candidate: Candidate) -> str:
+    return str(candidate.settings.get("model"))
 
 
 def _constraint_reason(candidate: Candidate, gpu: str | None, vram_gib: float | None, max_seconds: float | None,
@@ -186,7 +255,7 @@ def _same_setting(a: Any, b: Any) -> bool:
     return (missing(a) and missing(b)) or str(a) == str(b)
 
 
-def _dominance(better: Candidate, worse: Candidate, use_quality: bool) -> str:
+def _dominance(better: Candidate, worse: Candidate, use_quality: bool, use_clip: bool = False) -> str:
     """In what the dominating candidate is better, as the figures show it (not 'leaner' when equal)."""
     parts = ["faster" if better.seconds < worse.seconds else "as fast"]
     if better.memory_gib is not None and worse.memory_gib is not None:
@@ -194,34 +263,39 @@ def _dominance(better: Candidate, worse: Candidate, use_quality: bool) -> str:
     if use_quality:
         parts.append("closer to its most-steps picture" if (better.quality or 0) > (worse.quality or 0)
                      else "as close to its most-steps picture")
+    if use_clip:
+        parts.append("a higher CLIP score" if (better.clip or 0) > (worse.clip or 0) else "as high a CLIP score")
     return " and ".join(parts)
 
 
-def _objectives(candidate: Candidate, use_quality: bool) -> list[float]:
+def _objectives(candidate: Candidate, use_quality: bool, use_clip: bool = False) -> list[float]:
     values = [candidate.seconds, candidate.memory_gib if candidate.memory_gib is not None else 0.0]
     if use_quality:
         values.append(-(candidate.quality if candidate.quality is not None else 0.0))
+    if use_clip:
+        values.append(-(candidate.clip if candidate.clip is not None else 0.0))
     return values
 
 
 def _pareto(keep: list[Candidate], excluded: list[tuple[str, str]],
-            use_quality: bool) -> list[tuple[Candidate, list[str]]]:
+            use_quality: bool, use_clip: bool = False) -> list[tuple[Candidate, list[str]]]:
     if not keep:
         return []
-    costs = np.array([_objectives(c, use_quality) for c in keep])
+    costs = np.array([_objectives(c, use_quality, use_clip) for c in keep])
     front = stats.pareto_front(costs)
     chosen = [c for c, on_front in zip(keep, front) if on_front]
     for candidate, on_front in zip(keep, front):
         if not on_front:
-            better = next(c for c in chosen if all(a <= b for a, b in zip(_objectives(c, use_quality),
-                                                                            _objectives(candidate, use_quality))))
-            what = _dominance(better, candidate, use_quality)
+            better = next(c for c in chosen if all(a <= b for a, b in zip(_objectives(c, use_quality, use_clip),
+                                                                            _objectives(candidate, use_quality, use_clip))))
+            what = _dominance(better, candidate, use_quality, use_clip)
             excluded.append((candidate.describe(), f"dominated by {better.label} on {better.hardware} ({what})"))
     fastest = min(chosen, key=lambda c: c.seconds)
     leanest = min(chosen, key=lambda c: c.memory_gib if c.memory_gib is not None else float("inf"))
     # the closest to its converged picture, the reference itself left out (it scores 1 against itself)
     scored = [c for c in chosen if c.quality is not None and not c.is_reference]
     best = max(scored, key=lambda c: c.quality or 0.0) if scored else None
+    best_clip = max(chosen, key=lambda c: c.clip or 0.0) if use_clip else None
     result = []
     for candidate in sorted(chosen, key=lambda c: c.seconds):
         reasons = []
@@ -231,6 +305,8 @@ def _pareto(keep: list[Candidate], excluded: list[tuple[str, str]],
             reasons.append("the least memory")
         if use_quality and candidate is best:
             reasons.append("the closest to its model's most-steps picture")
+        if use_clip and candidate is best_clip:
+            reasons.append("the highest CLIP score")
         if not reasons:
             reasons.append("a trade-off: nothing else is better in every respect")
         result.append((candidate, reasons))

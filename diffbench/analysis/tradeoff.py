@@ -40,6 +40,13 @@ class Scores:
     def empty(self) -> bool:
         return self.cells.empty
 
+    def by_cell(self) -> dict[tuple[str, str], float]:
+        """(cell_id, hostname) -> CLIP score."""
+        if self.cells.empty:
+            return {}
+        return {(str(c), str(h)): float(v) for c, h, v in
+                zip(self.cells["cell_id"], self.cells["hostname"], self.cells["clip_score"])}
+
 
 def scored_cells(summary: pd.DataFrame, quality: pd.DataFrame | None) -> Scores:
     """The summary's cells joined with their CLIP scores. Scores of several checkpoints are never
