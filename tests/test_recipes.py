@@ -23,8 +23,10 @@ TINY = resolve_suite("turbo-vs-standard-tiny")
 
 def test_recipes_cross_the_matrix_and_their_values_win(tmp_path: Path) -> None:
     cells = expand(load_suite(TINY))
-    assert [(c.settings["recipe"], c.settings["steps"], c.settings["seed"]) for c in cells] == [
-        ("turbo", 2, 1), ("standard", 8, 1), ("turbo", 2, 2), ("standard", 8, 2)]
+    prompts = load_suite(TINY).matrix["prompt"]  # the shipped prompt set: quality over 24 prompts
+    assert len(prompts) == 24 and len(cells) == 48
+    assert [(c.settings["recipe"], c.settings["steps"], c.settings["prompt"]) for c in cells[:4]] == [
+        ("turbo", 2, prompts[0]), ("standard", 8, prompts[0]), ("turbo", 2, prompts[1]), ("standard", 8, prompts[1])]
     assert {c.settings["guidance_scale"] for c in cells if c.settings["recipe"] == "turbo"} == {0.0}
     assert {c.settings["sampler"] for c in cells if c.settings["recipe"] == "turbo"} == {"euler_a"}  # canonical
     suite = tmp_path / "s.yaml"
@@ -49,7 +51,13 @@ def test_recipe_mistakes_are_one_line_errors_with_their_line(tmp_path: Path, rec
 
 
 def test_turbo_and_standard_are_compared_as_wholes(tmp_path: Path) -> None:
-    outcome = run_suite(load_suite(TINY), tmp_path / "out")
+    # the shipped twin on one prompt and two seeds (its 24 prompts and CLIP scores: test_clipscore.py)
+    text = TINY.read_text().replace("prompts: builtin:varied", "# prompts").replace("quality:\n  clip: builtin:tiny-clip\n", "")
+    text = text.replace("  seed: [1]", "  seed: [1, 2]\n  prompt: [a lighthouse on a cliff at dusk]")
+    assert text.count("seed: [1, 2]") == 1
+    suite = tmp_path / "twin.yaml"
+    suite.write_text(text)
+    outcome = run_suite(load_suite(suite), tmp_path / "out")
     frame = with_metrics(load_results([outcome.results_path]).generations)
     assert comparable_axes(frame)[0] == "recipe"  # what the suite was written to compare comes first
     table = compare(frame, "recipe", baseline="turbo")

@@ -68,6 +68,8 @@ class Page:
             page.wait_for_timeout(500)
             self.charts = page.eval_on_selector_all(".chart", "els => els.map(e => e.querySelectorAll('.main-svg').length)")
             self.traces = page.evaluate("Array.from(document.querySelectorAll('.chart')).map(e => (e.data || []).length)")
+            self.traces_by_chart = dict(page.evaluate(
+                "Array.from(document.querySelectorAll('.chart')).map(e => [e.id, (e.data || []).length])"))
             self.images = page.eval_on_selector_all(
                 "#images img", "els => els.map(e => [e.complete, e.naturalWidth, e.getAttribute('src').startsWith('data:image/png;base64,')])")
             self.injected = page.eval_on_selector_all("img[src='x']", "els => els.length")

@@ -95,8 +95,8 @@ class ClipScorer:
             raise ClipError(f"CLIP checkpoint '{name}' cannot be loaded: {one_line(str(exc))[:300]}") from None
         return cls(name, model, processor)
 
-    def score(self, picture: Any, prompt: str) -> float:
-        """The CLIP score of one PIL picture against its prompt (0-100; higher agrees more)."""
+    def cosine(self, picture: Any, prompt: str) -> float:
+        """The cosine of one PIL picture's and its prompt's CLIP embeddings (-1 to 1)."""
         import torch
 
         inputs = self.processor(text=[prompt], images=picture.convert("RGB"), return_tensors="pt", padding=True,
@@ -105,7 +105,11 @@ class ClipScorer:
             output = self.model(**inputs)
         image = output.image_embeds / output.image_embeds.norm(dim=-1, keepdim=True)
         text = output.text_embeds / output.text_embeds.norm(dim=-1, keepdim=True)
-        return float(CLIP_SCALE * max(0.0, float((image * text).sum())))
+        return float((image * text).sum())
+
+    def score(self, picture: Any, prompt: str) -> float:
+        """The CLIP score of one PIL picture against its prompt (0-100; higher agrees more)."""
+        return CLIP_SCALE * max(0.0, self.cosine(picture, prompt))
 
 
 def quality_line(record: dict[str, Any], scorer: ClipScorer, value: float) -> dict[str, Any]:
