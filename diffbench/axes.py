@@ -182,20 +182,20 @@ AXES: tuple[Axis, ...] = (
     # the family's own task when unset (text-to-image, or text-to-video); the value of results
     # before the axis existed is text-to-image
     Axis("task", Task, None, "text-to-image, image-to-image, inpainting, text-to-video or image-to-video; default: "
-         "the model's own", unused="text-to-image", reloads=True, cost=True, quiet="text-to-image"),
+         "the model's own", unused="text-to-image", reloads=True, picture=True, cost=True, quiet="text-to-image"),
     Axis("strength", Annotated[float, Field(gt=0, le=1)], None, "image-to-image and inpainting: how much of the "
-         "input is redrawn (the share of steps run)", cost=True, named=True),
-    Axis("frames", Annotated[int, Field(ge=1, le=1025)], None, "video: frames per clip", cost=True, named=True,
+         "input is redrawn (the share of steps run)", picture=True, cost=True, named=True),
+    Axis("frames", Annotated[int, Field(ge=1, le=1025)], None, "video: frames per clip", picture=True, cost=True, named=True,
          whole_number=True),
-    Axis("fps", Annotated[int, Field(ge=1, le=240)], None, "video: frames per second of the clip", named=True,
+    Axis("fps", Annotated[int, Field(ge=1, le=240)], None, "video: frames per second of the clip", picture=True, named=True,
          whole_number=True),
     Axis("init_image", Path, None, "input image file (relative to the suite); default: one generated from the seed",
-         named=True),
+         picture=True, named=True),
     Axis("mask_image", Path, None, "inpainting mask file, white where to repaint; default: the middle of the image",
-         named=True),
+         picture=True, named=True),
     Axis("seed", Seed, 0, picture=True, named=True),
     Axis("prompt", Prompt, "a photograph of an astronaut riding a horse", picture=True),
-    Axis("negative_prompt", Prompt, None, shown=False),
+    Axis("negative_prompt", Prompt, None, shown=False, picture=True),
 )
 
 

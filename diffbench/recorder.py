@@ -202,6 +202,8 @@ class RunRecorder:
         for line in score_generations(list(self.outcome.records), self.writer.path, scorer):
             self.writer.write(line)
             written += 1
+        self.observer.note(f"{written} CLIP score(s) stored; the report's 'Time against quality' and "
+                           "compare --by recipe use them")
         return written
 
     def _node_run_id(self, node: dict[str, Any]) -> str:

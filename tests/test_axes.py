@@ -29,7 +29,9 @@ BEFORE = {
                      "cache", "quantize", "task", "strength", "frames"},
     "PICTURE_COLUMNS": {"model", "source", "lora", "sampler", "prompt", "seed", "resolution", "hardware",
                         "runtime_dtype", "guidance_scale", "batch_size", "offload", "attention", "compile",
-                        "vae_tiling", "vae_slicing"},
+                        "vae_tiling", "vae_slicing",
+                        # another task, strength, clip length or input makes another picture (or clip)
+                        "task", "strength", "frames", "fps", "init_image", "mask_image", "negative_prompt"},
 }
 SETTING_COLUMNS_BEFORE = (  # with "recipe", added since
     "model", "source", "hostname", "hardware", "recipe", "runtime_device", "runtime_dtype", "sampler", "steps", "resolution",

@@ -74,10 +74,11 @@ class ClipScorer:
         problem = checkpoint_problem(name, base_dir)
         if problem:
             raise ClipError(problem)
-        from transformers import CLIPModel, CLIPProcessor
-        from transformers.utils import logging as hf_logging
-
         from ..models.sources import offline
+        from ..quiet import quiet_libraries
+
+        quiet_libraries()  # before transformers is imported: its import notices too
+        from transformers import CLIPModel, CLIPProcessor
 
         if name == RANDOM_WEIGHTS:
             from ..models.tinyclip import tiny_clip_path
@@ -87,9 +88,9 @@ class ClipScorer:
             where, local = str((base_dir / name).expanduser()), True
         else:
             where, local = name, offline()
-        hf_logging.set_verbosity_error()  # loading bars and notes would bury the run's own lines
         try:
-            model = CLIPModel.from_pretrained(where, local_files_only=local, use_safetensors=True).eval()
+            model = CLIPModel.from_pretrained(where, local_files_only=local, use_safetensors=True)
+            model.train(False)  # inference: no dropout
             processor = CLIPProcessor.from_pretrained(where, local_files_only=local)
         except (OSError, ValueError) as exc:
             raise ClipError(f"CLIP checkpoint '{name}' cannot be loaded: {one_line(str(exc))[:300]}") from None

@@ -80,7 +80,8 @@ def _lower_count(n: int, confidence: float) -> tuple[int, float]:
 def _thin(sorted_values: np.ndarray, limit: int) -> np.ndarray:
     if sorted_values.size <= limit:
         return sorted_values
-    return sorted_values[np.linspace(0, sorted_values.size - 1, limit).round().astype(int)]
+    picked: np.ndarray = sorted_values[np.linspace(0, sorted_values.size - 1, limit).round().astype(int)]
+    return picked
 
 
 def centre(values: np.ndarray, confidence: float = DEFAULT_CONFIDENCE) -> Centre:

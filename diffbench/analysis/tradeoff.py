@@ -38,7 +38,7 @@ class Scores:
 
     @property
     def empty(self) -> bool:
-        return self.cells.empty
+        return bool(self.cells.empty)
 
     def by_cell(self) -> dict[tuple[str, str], float]:
         """(cell_id, hostname) -> CLIP score."""

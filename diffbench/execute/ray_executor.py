@@ -51,7 +51,8 @@ def run_job_on_node(payload: dict[str, Any], queue: Any, job_key: int) -> None:
     import ray
 
     from ..hardware.sysinfo import host_description, software_description
-    from .worker import Worker, quiet_libraries
+    from ..quiet import quiet_libraries
+    from .worker import Worker
 
     quiet_libraries()
     context = ray.get_runtime_context()

@@ -51,6 +51,8 @@ def _build(folder: Path) -> None:
                               image_size=IMAGE_SIDE, patch_size=8, projection_dim=32, hidden_act="quick_gelu")
     config = CLIPConfig(text_config=_clip_config(vocab).to_dict(), vision_config=vision.to_dict(), projection_dim=32)
     _seeded()
-    CLIPModel(config).eval().save_pretrained(folder, safe_serialization=True)
+    model = CLIPModel(config)
+    model.train(False)  # inference mode, as eval() sets it
+    model.save_pretrained(folder, safe_serialization=True)
     CLIPImageProcessor(size={"shortest_edge": IMAGE_SIDE}, crop_size={"height": IMAGE_SIDE, "width": IMAGE_SIDE}
                        ).save_pretrained(folder)
