@@ -223,19 +223,37 @@ def plan(suite: str, as_json: bool, allow_pickle: bool, trust_remote_code: bool)
     check = DeviceCheck.with_nvml()  # no torch here: NVML tells which GPUs this host has
     for cell in made.cells:
         cell.skip_reason = cell.skip_reason or check.problem(cell.settings) or host_problem(cell.model)
+    quality = _planned_quality(made.suite)
     if as_json:
         cells = [{"cell_id": c.cell_id, "load_key": c.load_key, "settings": c.resolved(),
                   "not_applicable": c.skip_reason} for c in made.cells]
         skipped = [{"cell_id": c.cell_id, "reason": f"duplicate of {c.duplicate_of}"} for c in made.duplicates]
         click.echo(json.dumps({"cells": cells, "skipped": skipped, "loads": made.loads,
                                "generations": made.generations, "generations_min": made.generations_min,
-                               "repeats": made.suite.repeats}, indent=2))
+                               "repeats": made.suite.repeats, "quality": quality}, indent=2))
         return
     from rich.console import Console
+    from rich.markup import escape
 
     from .console import plan_table
 
-    Console().print(plan_table(made))
+    console = Console()
+    console.print(plan_table(made))
+    if quality["clip"]:
+        console.print(escape(f"After the last cell: the CLIP score of each cell's full-resolution picture against its "
+                             f"prompt, with {quality['clip']} on the CPU" + (
+                                 f"; it cannot run here ({quality['problem']}): the measurements run all the same, "
+                                 "and diffbench score adds the scores later" if quality["problem"] else "")))
+
+
+def _planned_quality(suite: Any) -> dict[str, Any]:
+    """What a run will score after its last cell, and why it cannot where that is known now."""
+    from pathlib import Path
+
+    from .analysis.clipscore import checkpoint_problem
+
+    clip = suite.quality.clip
+    return {"clip": clip, "problem": checkpoint_problem(clip, Path(suite.base_dir)) if clip else None}
 
 
 @main.command()
