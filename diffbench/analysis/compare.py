@@ -236,7 +236,10 @@ def compare(frame: pd.DataFrame, by: str, baseline: str | None = None, metric: s
             low, high, achieved = stats.sorted_median_ci(sample)
             comparison = None
             if value != base:
-                comparison = (stats.compare_exact(sample, base_values, min_effect) if counted else None) \
+                # A count is exact; so is a figure that came out the same in every generation of
+                # both settings (an allocator's peak bytes), once each was seen at least twice.
+                constant = min(sample.size, base_values.size) >= 2
+                comparison = (stats.compare_exact(sample, base_values, min_effect) if counted or constant else None) \
                     or stats.compare_sorted(sample, base_values, min_effect=min_effect)
             # a count (bytes of weights) is not disturbed by other work on the machine
             if comparison is not None and not comparison.exact and not allow_noisy \
@@ -259,8 +262,9 @@ def describe(row: ComparisonRow, baseline: str, metric: str) -> str:
         if c.verdict == "negligible":
             return f"{row.value} vs {baseline}: a difference under the minimum effect in {name} (ratio {c.ratio:.3f})"
         factor = c.ratio if c.ratio >= 1 else 1 / c.ratio
-        return (f"{row.value} has {factor:.2f}x {'more' if c.ratio > 1 else 'less'} {name} than {baseline} "
-                f"(counted: the same in every generation)")
+        how = "counted: the same in every generation" if declared.counted else \
+            f"the same in each of {c.n_candidate} and {c.n_baseline} generations"
+        return f"{row.value} has {factor:.2f}x {'more' if c.ratio > 1 else 'less'} {name} than {baseline} ({how})"
     if c.verdict == "noisy":
         return (f"{row.value} vs {baseline}: not judged: measured while other work competed (flagged noisy); "
                 f"rerun on a quiet machine, or pass --allow-noisy (ratio {c.ratio:.3f}, {interval})")

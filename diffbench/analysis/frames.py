@@ -117,7 +117,10 @@ def setting_label(row: pd.Series | dict[str, Any], columns: list[str]) -> str:
 def _label_of(row: pd.Series | dict[str, Any], columns: list[str]) -> str:
     parts = []
     for column in columns:
-        value = _text(row[column])
+        raw = row[column]
+        # frames, fps: whole numbers, though a column with gaps holds them as floats (17.0)
+        whole = column in WHOLE_NUMBER_SETTINGS and isinstance(raw, float) and raw == raw and raw.is_integer()
+        value = str(int(raw)) if whole else _text(raw)
         if value == "-":
             continue
         if column in {"prompt", "negative_prompt"} and len(value) > PROMPT_CHARS:
