@@ -426,7 +426,7 @@ def _print_quality_pairs(console: Any, loaded: Any, frame: Any, axis: str, basel
     pairs = paired_tradeoffs(scores, column, base)
     if not pairs:
         return
-    console.print(f"CLIP score ({escape(scores.checkpoint or '')}) and time, paired by prompt and seed:")
+    console.print(f"CLIP score ({escape(scores.checkpoint or '')}), time and memory, paired by prompt and seed:")
     for pair in pairs:
         console.print(escape(describe(pair)))
     for note in scores.notes:

@@ -214,7 +214,7 @@ def test_compare_and_recommend_answer_turbo_against_standard_with_the_clip_score
                               capture_output=True, text=True, timeout=300)
     assert compared.returncode == 0, compared.stderr
     text = " ".join(compared.stdout.split())
-    assert "CLIP score (builtin:tiny-clip) and time, paired by prompt and seed:" in text
+    assert "CLIP score (builtin:tiny-clip), time and memory, paired by prompt and seed:" in text
     assert "turbo reaches" in text and "of standard's CLIP score" in text and "over 6 prompt-seed pairs" in text
     recommended = subprocess.run([sys.executable, "-m", "diffbench.cli", "recommend", str(scored_run)],
                                  capture_output=True, text=True, timeout=300)
@@ -236,7 +236,8 @@ def test_the_report_puts_time_against_quality_first(scored_run: Path, tmp_path: 
         assert point.seconds_low <= point.seconds <= point.seconds_high
     [pair] = analysis.tradeoff_pairs
     assert (pair.candidate, pair.baseline) == ("turbo", "standard")  # the slower recipe is the baseline
-    assert pair.time_ratio.high < 1  # 2 steps without guidance at 64x64 against 6 with it at 96x96
+    assert pair.time_ratio is not None and pair.time_ratio.high < 1  # 2 steps, no guidance, 64x64 vs 6, CFG, 96x96
+    assert pair.memory_ratio is not None and pair.memory_ratio.low <= pair.memory_ratio.estimate <= pair.memory_ratio.high
     info = build_report([scored_run], tmp_path / "report.html")
     html = info.path.read_text()
     assert html.index('id="tradeoff"') < html.index('id="hosts"')

@@ -78,7 +78,10 @@ class TradeoffPoint:
     seconds_high: float
     seconds_confidence: float
     clip: Centre
-    memory_gib: float  # what a card must hold (frames.card_memory), the largest over its cells
+    memory_gib: float  # what a card must hold (frames.card_memory): the median over its pictures
+    memory_low: float
+    memory_high: float
+    memory_confidence: float
     memory_kind: str
     pareto: bool = False
 
@@ -104,11 +107,13 @@ def tradeoff_points(scores: Scores) -> list[TradeoffPoint]:
         seconds = rows["s_per_image"].to_numpy(dtype=float)
         low, high, achieved = stats.median_ci(seconds)
         memory = rows["card_memory_gib"].to_numpy(dtype=float)
+        memory = memory[np.isfinite(memory)]
+        memory_low, memory_high, memory_achieved = stats.median_ci(memory) if memory.size else (float("nan"),) * 3
         points.append(TradeoffPoint(setting_label(first, knobs) if knobs else "all",
                                     setting_label(first, machine) if machine else "", stats.median(seconds),
                                     low, high, achieved, centre(rows["clip_score"].to_numpy(dtype=float)),
-                                    float(np.nanmax(memory)) if np.isfinite(memory).any() else float("nan"),
-                                    str(first.get("card_memory_kind") or "")))
+                                    stats.median(memory) if memory.size else float("nan"), memory_low, memory_high,
+                                    memory_achieved, str(first.get("card_memory_kind") or "")))
     out: list[TradeoffPoint] = []
     for group in dict.fromkeys(p.group for p in points):
         members = [p for p in points if p.group == group]
@@ -126,7 +131,8 @@ class PairedTradeoff:
     baseline: str
     quality: PairedDifference  # CLIP points, candidate - baseline
     baseline_clip: float  # the baseline's mean CLIP score over the pairs
-    time_ratio: Centre  # candidate / baseline seconds per image (exp of the paired log ratios)
+    time_ratio: Centre | None  # candidate / baseline seconds per image (exp of the paired log ratios)
+    memory_ratio: Centre | None = None  # candidate / baseline memory a card must hold, likewise
 
 
 def paired_tradeoffs(scores: Scores, axis: str, baseline: str | None = None,
@@ -163,13 +169,20 @@ def paired_tradeoffs(scores: Scores, axis: str, baseline: str | None = None,
             a, b = group.loc[shared], by_value[base].loc[shared]
             quality = compare_paired(a["clip_score"].to_numpy(dtype=float), b["clip_score"].to_numpy(dtype=float),
                                      min_effect)
-            logs = np.log(a["s_per_image"].to_numpy(dtype=float) / b["s_per_image"].to_numpy(dtype=float))
-            ratio = centre(logs)
-            out.append(PairedTradeoff(context, str(value), str(base), quality,
-                                      float(b["clip_score"].mean()),
-                                      Centre(math.exp(ratio.estimate), math.exp(ratio.low), math.exp(ratio.high),
-                                             ratio.confidence, ratio.n)))
+            out.append(PairedTradeoff(context, str(value), str(base), quality, float(b["clip_score"].mean()),
+                                      _paired_ratio(a["s_per_image"], b["s_per_image"]),
+                                      _paired_ratio(a["card_memory_gib"], b["card_memory_gib"])))
     return out
+
+
+def _paired_ratio(candidate: pd.Series, baseline: pd.Series) -> Centre | None:
+    """The centre of the per-pair ratios (on the log scale) and its interval, or None without pairs."""
+    ratios = candidate.to_numpy(dtype=float) / baseline.to_numpy(dtype=float)
+    logs = np.log(ratios[np.isfinite(ratios) & (ratios > 0)])
+    if not logs.size:
+        return None
+    found = centre(logs)
+    return Centre(math.exp(found.estimate), math.exp(found.low), math.exp(found.high), found.confidence, found.n)
 
 
 def _joined(cells: pd.DataFrame, columns: list[str]) -> pd.Series:
@@ -201,13 +214,16 @@ def _fraction(ratio: float) -> str:
 def describe(pair: PairedTradeoff) -> str:
     """'turbo reaches 97% of standard's CLIP score (95% CI 94-100%) in 1/7.9 of its time per
     image (95% CI 1/8.3-1/7.5), over 24 prompt-seed pairs: ...' and the quality verdict."""
-    q, t = pair.quality, pair.time_ratio
+    q, t, m = pair.quality, pair.time_ratio, pair.memory_ratio
     where = f"[{pair.context}] " if pair.context != "all" else ""
     reach = (f"{pair.candidate} reaches {_percent_of(pair.baseline_clip, q.estimate)} of {pair.baseline}'s CLIP "
              f"score ({100 * q.confidence:.3g}% CI {_percent_of(pair.baseline_clip, q.low)}-"
              f"{_percent_of(pair.baseline_clip, q.high)})")
     time = (f"in {_fraction(t.estimate)} of its time per image ({100 * t.confidence:.3g}% CI {_fraction(t.low)}-"
-            f"{_fraction(t.high)})")
+            f"{_fraction(t.high)})" if t is not None else "(time not measured on both)")
+    if m is not None:
+        time += (f" and {m.estimate:.3g}x the memory a card must hold ({100 * m.confidence:.3g}% CI "
+                 f"{m.low:.3g}-{m.high:.3g})")
     points = f"{q.estimate:+.2f} CLIP points ({q.low:+.2f} to {q.high:+.2f})"
     if q.verdict == "too few to tell":
         judged = (f"too few pictures to judge the quality difference ({q.n} prompt-seed pairs; "
