@@ -240,3 +240,8 @@ WHOLE_NUMBER_SETTINGS: tuple[str, ...] = _VIEWS["WHOLE_NUMBER_SETTINGS"]
 SETTING_COLUMNS: tuple[str, ...] = _VIEWS["SETTING_COLUMNS"]
 COST_COLUMNS: tuple[str, ...] = _VIEWS["COST_COLUMNS"]
 PICTURE_COLUMNS: tuple[str, ...] = _VIEWS["PICTURE_COLUMNS"]
+
+
+def steps_text(steps: Any) -> str:
+    """'8 steps', and '1 step'."""
+    return f"{steps} step" if str(steps) == "1" else f"{steps} steps"

@@ -164,16 +164,16 @@ def _report_run(console: Any, suite: str, outcome: Any) -> None:
     """Print what a finished (or stopped) run did, and exit with the code the run's end calls for."""
     from rich.markup import escape
 
-    from .console import failure_lines, summary_table
+    from .console import failure_lines, grouped_warnings, summary_table
 
     if not outcome.records and not outcome.interrupted:
         console.print(f"Nothing left to run: every cell of {escape(suite)} is already in {outcome.results_path}")
         sys.exit(EXIT_NOTHING)
-    console.print(summary_table(outcome.plan, outcome.records))
     for line in failure_lines(outcome.records):
         console.print(f"[red]{escape(line)}[/red]")
-    for advice in outcome.warnings:
-        console.print(f"[yellow]warning: {escape(advice.text())}[/yellow]")
+    for line in grouped_warnings(outcome.warnings):
+        console.print(f"[yellow]warning: {escape(line)}[/yellow]")
+    console.print(summary_table(outcome.plan, outcome.records))  # last: what a run ends on
     console.print(f"Results: [bold]{outcome.results_path}[/bold]", soft_wrap=True)
     if outcome.interrupted:
         console.print("[yellow]Interrupted: what finished is saved; resume with "

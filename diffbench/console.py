@@ -18,6 +18,7 @@ from rich.progress import (
 from rich.table import Table
 
 from . import axes
+from .axes import steps_text
 from .plan import Cell, Plan
 from .recorder import RunObserver
 
@@ -65,6 +66,33 @@ def plan_table(plan: Plan) -> Table:
     return table
 
 
+MOST_WARNINGS_OF_A_KIND = 3  # beyond this, a kind of warning is one line naming its cells
+
+
+def grouped_warnings(advices: list[Any]) -> list[str]:
+    """One line per warning, except that a kind met in many cells is one line: the first in full,
+    then the other cells by id (every warning stays in the results file and the report)."""
+    by_kind: dict[str, list[Any]] = {}
+    for advice in advices:
+        by_kind.setdefault(advice.kind, []).append(advice)
+    lines = []
+    for kind, group in by_kind.items():
+        if len(group) <= MOST_WARNINGS_OF_A_KIND:
+            lines.extend(a.text() for a in group)
+            continue
+        others = [_cell_of(a.subject) for a in group[1:]]
+        lines.append(f"{kind} in {len(group)} cells: {group[0].subject}: {group[0].message}; also "
+                     f"{', '.join(others)}")
+    return lines
+
+
+def _cell_of(subject: str) -> str:
+    """A warning's cell id where its subject ends with one ('... (8421ed7be0dacd37)'), else the subject."""
+    if subject.endswith(")") and "(" in subject:
+        return subject[subject.rindex("(") + 1:-1]
+    return subject
+
+
 def failure_lines(records: list[dict[str, Any]]) -> list[str]:
     """One line per cell that did not run cleanly, with its reason (printed under the summary)."""
     lines, seen = [], set()
@@ -72,7 +100,7 @@ def failure_lines(records: list[dict[str, Any]]) -> list[str]:
         if record["status"] != "ok" and record["cell_id"] not in seen:
             seen.add(record["cell_id"])
             cell = record["cell"]
-            lines.append(f"{record['status']}: {cell.get('model')} {cell.get('sampler')} {cell.get('steps')} steps "
+            lines.append(f"{record['status']}: {cell.get('model')} {cell.get('sampler')} {steps_text(cell.get('steps'))} "
                          f"({record['cell_id']}): {record['error']}")
     return lines
 
@@ -153,7 +181,7 @@ class LiveObserver(RunObserver):
 
     def cell_started(self, cell: Cell, index: int, total: int) -> None:
         self.done_in_cell = 0
-        label = f"cell {index}/{total}: {cell.model_name} {cell.settings['sampler']} {cell.settings['steps']} steps " \
+        label = f"cell {index}/{total}: {cell.model_name} {cell.settings['sampler']} {steps_text(cell.settings['steps'])} " \
                 f"{cell.settings['resolution']}"
         self.progress.update(self.task, cell=label)
 

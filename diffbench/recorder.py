@@ -17,6 +17,7 @@ from typing import Any
 
 from . import SCHEMA_VERSION
 from .analysis.advice import Advice, check_noise, check_repeats, check_throttling
+from .axes import steps_text
 from .hardware import nvml
 from .hardware.sysinfo import environment_description, load_warnings, software_description
 from .plan import Cell, Plan
@@ -135,6 +136,7 @@ class RunRecorder:
     def record(self, record: dict[str, Any], run_id: str | None = None) -> None:
         """A generation: its image saved beside the file, the line written, the observer told."""
         record["run_id"] = run_id or self.run_id
+        record.setdefault("finished_at", utc_now())  # when it was recorded (UTC): a long sweep's timeline
         self._open_cells.setdefault(record["cell_id"], []).append(record)
         png = record.pop("_image_png", None)
         if png is not None:
@@ -163,7 +165,7 @@ class RunRecorder:
         if not records:
             return
         cell = records[0]["cell"]
-        subject = f"{cell['model']} {cell['sampler']} {cell['steps']} steps {cell['resolution']} ({cell_id})"
+        subject = f"{cell['model']} {cell['sampler']} {steps_text(cell['steps'])} {cell['resolution']} ({cell_id})"
         ordered = sorted(records, key=lambda r: r["repeat"])
         for advice in check_repeats(subject, [r["wall_s"] for r in ordered], self.suite.warmup):
             if advice.kind != "few repeats" or self.suite.min_repeats >= 3:  # the suite asked for few: said once

@@ -7,8 +7,8 @@ upgrade function below, which the loader applies to older files.
 
 Schema changelog:
 - 1 (diffbench 0.1.0): run, load, generation and warning lines.
-- 2: quality lines (a cell's CLIP score, with the checkpoint that gave it) and the generation
-  field image_full (the full-resolution picture they were computed on). A version-1 file needs no
+- 2: quality lines (a cell's CLIP score, with the checkpoint that gave it), and the generation
+  fields image_full (the full-resolution picture they were computed on) and finished_at (UTC). A version-1 file needs no
   upgrade; a version-1 reader refuses a version-2 file by its run line, in one line.
 """
 
@@ -115,6 +115,7 @@ class GenerationLine(_Line):
     cell_id: Identifier
     cell: CellSettings
     repeat: Annotated[int, Field(ge=0, le=MAX_LIST * 100)]
+    finished_at: Text | None = None  # UTC, when the line was recorded (schema 2)
     warmup: bool
     status: Status
     error: Text | None = None

@@ -16,7 +16,7 @@ import pandas as pd
 from ..metrics import METRICS
 from ..metrics import metric as metric_named
 from . import stats
-from .frames import SETTING_COLUMNS, key_text, measured, setting_label, varying
+from .frames import SETTING_COLUMNS, key_text, measured, setting_label, steps_text, varying
 from .values import resolve_axis, resolve_value
 
 PICTURE_AXES = ("prompt", "seed", "negative_prompt")  # what a picture is, beyond its settings
@@ -155,7 +155,7 @@ def _grouping(prep: Prepared, column: str, mask: np.ndarray) -> list[tuple[str, 
         context_columns = [c for c in context_columns if c not in _recipe_columns(prep, rows_kept)]
     value_keys = prep.keys[column][rows_kept] if column in prep.keys else key_text(data[column]).to_numpy()[rows_kept]
     if column == "steps":
-        value_keys = value_keys + " steps"
+        value_keys = np.array([steps_text(v) for v in value_keys], dtype=object)
     context_keys = [prep.keys[c][rows_kept] for c in context_columns]
     # One grouping for every (context, value); then plain arrays, never a pandas slice per group.
     grouper = pd.MultiIndex.from_arrays([*context_keys, value_keys]) if context_keys else value_keys
@@ -213,7 +213,7 @@ def compare(frame: pd.DataFrame, by: str, baseline: str | None = None, metric: s
     if baseline is not None:
         [baseline] = resolve_value(by, baseline, data, unique=True)
         if column == "steps":
-            baseline += " steps"
+            baseline = steps_text(baseline)
     counted = metric_named(metric).counted
     metric_values = data[metric].to_numpy(dtype=float)
     mask = np.isfinite(metric_values)

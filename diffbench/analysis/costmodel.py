@@ -19,7 +19,7 @@ import pandas as pd
 from .. import axes
 from ..errors import DiffbenchError
 from ..hardware.gpus import GpuNameError, GpuSpec, find_gpu, resolve_gpu
-from .frames import CARD_MEMORY_SOURCES, HOST_RSS, card_memory, key_text, measured, setting_label
+from .frames import CARD_MEMORY_SOURCES, HOST_RSS, card_memory, key_text, measured, setting_label, steps_text
 from .projection import counted_architecture, typed_preset
 
 # Everything that shapes the cost except the step count.
@@ -271,24 +271,24 @@ class Estimate:
     def problems(self) -> list[str]:
         found = list(self.fit.unreliable)
         if self.seconds <= 0:
-            found.append(f"the fitted line falls to zero or below at {self.steps} steps")
+            found.append(f"the fitted line falls to zero or below at {steps_text(self.steps)}")
         elif not self.low <= self.seconds <= self.high:
             found.append("the interval does not hold the estimate")
         return found
 
     def sentence(self) -> str:
         if self.refusal:
-            return f"{self.fit.label}: {self.steps} steps -> REFUSED: {self.refusal}"
+            return f"{self.fit.label}: {steps_text(self.steps)} -> REFUSED: {self.refusal}"
         kind = f"PROJECTION from {self.fit.projected_from}" if self.fit.projected_from else "measured"
         if self.fit.bound:
             kind += f", {self.fit.bound}-bound"
         evaluations = self.fit.evaluations(self.steps)
         if not self.reliable:
-            return (f"{self.fit.label}: {self.steps} steps -> NO RELIABLE ESTIMATE ({'; '.join(self.problems)}); "
+            return (f"{self.fit.label}: {steps_text(self.steps)} -> NO RELIABLE ESTIMATE ({'; '.join(self.problems)}); "
                     f"measured at {', '.join(map(str, self.fit.step_counts))} steps, {self.fit.points} generations "
                     "[measure more repeats or step counts]")
         r2 = f", R² {self.fit.r2:.3f}" if self.fit.r2 is not None else ""
-        return (f"{self.fit.label}: {self.steps} steps ({evaluations:.0f} evaluations) -> {self.seconds:.3f} s per image "
+        return (f"{self.fit.label}: {steps_text(self.steps)} ({evaluations:.0f} evaluations) -> {self.seconds:.3f} s per image "
                 f"(95% interval {self.low:.3f}-{self.high:.3f}) [{kind}; fixed {self.fit.fixed_s:.3f} s + "
                 f"{1000 * self.fit.per_eval_s:.2f} ms per evaluation; " +
                 (f"{self.fit.method}, {self.fit.points} generations{r2}]" if self.fit.points else "no generations]"))

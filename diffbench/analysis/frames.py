@@ -76,6 +76,9 @@ def varying(frame: pd.DataFrame, columns: tuple[str, ...] = SETTING_COLUMNS) -> 
     return found
 
 
+steps_text = axes.steps_text
+
+
 def _text(value: Any) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
         return "-"
@@ -125,7 +128,7 @@ def _label_of(row: pd.Series | dict[str, Any], columns: list[str]) -> str:
             continue
         if column in {"prompt", "negative_prompt"} and len(value) > PROMPT_CHARS:
             value = value[: PROMPT_CHARS - 1] + "…"
-        parts.append(f"{value} steps" if column == "steps" else (
+        parts.append(steps_text(value) if column == "steps" else (
             f"{column}={value}" if column in NAMED_IN_LABELS else value))
     return " · ".join(parts) if parts else "all"
 

@@ -14,7 +14,7 @@ from ..hardware.gpus import GpuNameError, GpuSpec, resolve_gpu
 from . import stats
 from .calibration import shipped_calibration
 from .compare import PICTURE_AXES
-from .frames import HOST_RSS, cell_summary, key_text, setting_label, varying
+from .frames import HOST_RSS, cell_summary, key_text, setting_label, steps_text, varying
 from .quality import step_quality
 
 
@@ -139,7 +139,7 @@ def recommend(frame: pd.DataFrame, vram_gib: float | None = None, max_seconds: f
     for row in failed.itertuples():
         limit = getattr(row, "vram_limit", None)
         where = f" at vram_limit {limit}" if isinstance(limit, str) else ""
-        excluded.append((f"{row.model} {row.sampler} {row.steps} steps ({row.cell_id}) on {row.hostname}",
+        excluded.append((f"{row.model} {row.sampler} {steps_text(row.steps)} ({row.cell_id}) on {row.hostname}",
                          f"{row.status}{where}: {row.error}"))
     keep: list[Candidate] = []
     noisy = noisy or set()
