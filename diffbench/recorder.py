@@ -21,6 +21,7 @@ from .axes import steps_text
 from .hardware import nvml
 from .hardware.sysinfo import environment_description, load_warnings, software_description
 from .plan import Cell, Plan
+from .repeats import FEW_REPEATS, MIN_DECIDING
 from .results import ResultsWriter, utc_now
 from .suite import Suite
 
@@ -106,11 +107,8 @@ class RunRecorder:
             self.warn(Advice("host", "GPU", text))
         for text in load_warnings():
             self.warn(Advice("host", "load", text))
-        if self.suite.min_repeats < 6:
-            self.warn(Advice("few repeats", self.suite.name,
-                             f"repeats is {self.suite.repeats}: a comparison needs at least 4 per setting to be "
-                             "able to say 'significant', and 6 for a 95% interval of the median; repeats: auto "
-                             "decides from the data"))
+        if self.suite.min_repeats < MIN_DECIDING:
+            self.warn(Advice("few repeats", self.suite.name, f"repeats is {self.suite.repeats}: {FEW_REPEATS}"))
 
     # -- what executors report ---------------------------------------------------------------
 
@@ -168,7 +166,8 @@ class RunRecorder:
         subject = f"{cell['model']} {cell['sampler']} {steps_text(cell['steps'])} {cell['resolution']} ({cell_id})"
         ordered = sorted(records, key=lambda r: r["repeat"])
         for advice in check_repeats(subject, [r["wall_s"] for r in ordered], self.suite.warmup):
-            if advice.kind != "few repeats" or self.suite.min_repeats >= 3:  # the suite asked for few: said once
+            # the suite asked for few: said once at the start, not again for every cell
+            if advice.kind != "few repeats" or self.suite.min_repeats >= MIN_DECIDING:
                 self.warn(advice, cell_id)
         for advice in check_throttling(subject, [r.get("telemetry") for r in ordered]):
             self.warn(advice, cell_id)

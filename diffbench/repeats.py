@@ -12,7 +12,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-MIN_DECIDING = 6
+MIN_DECIDING = 6  # the one "enough repeats" threshold: auto's floor, and what the warnings ask for
+FEW_REPEATS = (f"a comparison needs at least 4 per setting to be able to say 'significant', and {MIN_DECIDING} "
+               "for a 95% interval of the median; repeats: auto decides from the data")
 
 
 class AutoRepeats(BaseModel):

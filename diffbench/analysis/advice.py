@@ -57,11 +57,13 @@ def check_noise(subject: str, records: Sequence[dict[str, Any]], cores: int) -> 
 
 def check_repeats(subject: str, seconds: Sequence[float], warmup: int = 0) -> list[Advice]:
     """Warnings from one cell's measured times, in repeat order (after `warmup` warm-ups)."""
+    from ..repeats import FEW_REPEATS, MIN_DECIDING
+
     times = np.asarray(seconds, dtype=float)
     found: list[Advice] = []
-    if len(times) < 3:
-        found.append(Advice("few repeats", subject, f"only {len(times)} measured generations: statistics need "
-                                                    "at least 3; raise repeats"))
+    if len(times) < MIN_DECIDING:
+        found.append(Advice("few repeats", subject, f"only {len(times)} measured generation(s): {FEW_REPEATS}"))
+    if len(times) < 3:  # too few to judge their spread at all
         return found
     variation = float(np.std(times) / np.mean(times)) if np.mean(times) else 0.0
     if variation > HIGH_VARIATION:
