@@ -519,7 +519,9 @@ def export(results: tuple[str, ...], fmt: str, level: str, output: str | None, f
         check_output(output, list(results))
     loaded = _read_results(results, skip_bad_lines)
     _selected(loaded, filters, " ".join(results))
-    text = write_export(export_table(list(results), level, list(filters), results=loaded), fmt, output)
+    table = export_table(list(results), level, list(filters), results=loaded,
+                         concise=fmt == "markdown" and level == "cells")  # an issue's paste, not a dump
+    text = write_export(table, fmt, output)
     if text is not None:
         click.echo(text, nl=False)
 

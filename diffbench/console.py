@@ -46,6 +46,11 @@ def varying_axes(cells: list[Cell]) -> list[str]:
     return axes
 
 
+def _shown(value: Any) -> str:
+    """A setting as a table shows it: an unset one as '-', never Python's 'None'."""
+    return "-" if value is None else str(value)
+
+
 def plan_table(plan: Plan) -> Table:
     cells = plan.cells + plan.duplicates
     axes = varying_axes(cells)
@@ -59,9 +64,9 @@ def plan_table(plan: Plan) -> Table:
     table.add_column("status")
     for index, cell in enumerate(plan.cells, start=1):
         status = f"not applicable: {cell.skip_reason}" if cell.skip_reason else "will run"
-        table.add_row(str(index), cell.cell_id, *[str(cell.settings.get(a)) for a in axes], status)
+        table.add_row(str(index), cell.cell_id, *[_shown(cell.settings.get(a)) for a in axes], status)
     for cell in plan.duplicates:
-        table.add_row("-", cell.cell_id, *[str(cell.settings.get(a)) for a in axes],
+        table.add_row("-", cell.cell_id, *[_shown(cell.settings.get(a)) for a in axes],
                       f"skipped: duplicate of {cell.duplicate_of}")
     return table
 
@@ -126,7 +131,7 @@ def summary_table(plan: Plan, records: list[dict[str, Any]]) -> Table:
     figures = _cell_figures(records)
     for cell in cells:
         failed = [r for r in by_cell[cell.cell_id] if r["status"] != "ok"]
-        values = [str(cell.settings.get(a)) for a in axes]
+        values = [_shown(cell.settings.get(a)) for a in axes]
         figure = figures.get(cell.cell_id)
         if figure is None:  # nothing measured
             table.add_row(*values, failed[0]["status"] if failed else "-", "-", "-", "-", "-", "-")

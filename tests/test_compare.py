@@ -71,7 +71,10 @@ def test_the_terminal_compare_and_markdown_export(tmp_path: Path) -> None:
     md = subprocess.run([sys.executable, "-m", "diffbench.cli", "export", str(tmp_path), "--format", "markdown"],
                         capture_output=True, text=True, timeout=120)
     lines = md.stdout.strip().splitlines()
-    assert lines[0].startswith("| sampler |") and lines[1].startswith("| --- |") and len(lines) == 4
+    # an issue's paste: one setting column and the headline figures, not every field
+    assert lines[0].startswith("| setting | hardware | n | s_per_image |") and lines[1].startswith("| --- |")
+    assert len(lines) == 4 and lines[0].count("|") <= 12 and {"| euler |", "| ddim |"} <= {
+        line[:line.index("|", 2) + 1] for line in lines[2:]}
     csv_path = tmp_path / "g.csv"
     subprocess.run([sys.executable, "-m", "diffbench.cli", "export", str(tmp_path), "--format", "csv", "--level",
                     "generations", "-o", str(csv_path)], check=True, timeout=120)
@@ -89,6 +92,9 @@ def test_parquet_export_round_trips(tmp_path: Path) -> None:
                     "--level", "steps", "-o", str(target)], check=True, timeout=120)
     steps = pd.read_parquet(target)
     assert len(steps) == 2 * 6 * 30 and set(steps.columns) >= {"cell_id", "repeat", "step", "seconds", "hostname"}
+    # each step carries its cell's settings: a spreadsheet groups them without the cell table
+    assert set(steps.columns) >= {"model", "sampler", "steps", "task", "frames"}
+    assert set(steps.groupby("sampler")["cell_id"].nunique()) == {1} and set(steps["sampler"]) == {"euler", "ddim"}
 
 
 def test_bad_filter_and_missing_results_exit_2(tmp_path: Path) -> None:

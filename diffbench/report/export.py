@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..analysis.filters import apply_filters
-from ..analysis.frames import PHASES, cell_summary, varying, with_metrics
+from ..analysis.frames import PHASES, SETTING_COLUMNS, cell_summary, varying, with_metrics
 from ..errors import DiffbenchError
 from ..files import replace_whole, write_text_whole
 from ..metrics import METRICS
@@ -24,19 +24,39 @@ class ExportError(DiffbenchError, ValueError):
     """An export that cannot be written as asked."""
 
 
+# An issue's table: the settings that vary, then what people ask first (a paste, not a dump).
+CONCISE_COLUMNS = ("hardware", "n", "s_per_image", "s_per_image_p90", "it_s", "card_memory_gib", "card_memory_kind",
+                   "energy_j_per_image")
+
+
 def export_table(paths: list[str | Path], level: str = "cells", filters: list[str] | None = None,
-                 results: Results | None = None) -> pd.DataFrame:
+                 results: Results | None = None, concise: bool = False) -> pd.DataFrame:
+    """The rows of `level` (cells, generations, steps); `concise` keeps the cell table's headline
+    columns only (the Markdown paste)."""
     results = results if results is not None else load_results(list(paths))
     frame = apply_filters(with_metrics(results.generations), filters or [])
     if level == "generations":
         return frame.drop(columns=[c for c in ("file",) if c in frame])
     if level == "steps":
-        return results.steps[results.steps["cell_id"].isin(frame["cell_id"])] if not frame.empty else results.steps
+        return _steps_with_settings(results.steps, frame)
     summary = cell_summary(frame)
     if summary.empty:
         return summary
     settings = [c for c in varying(summary) if c not in {"hostname"}]
+    if concise:  # the settings in one label column: 'sdxl · fp16 · 20 steps · compile=True'
+        return summary[["label", *(c for c in CONCISE_COLUMNS if c in summary)]].rename(columns={"label": "setting"})
     return summary[settings + [c for c in cell_columns() if c in summary]]
+
+
+def _steps_with_settings(steps: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per denoising step, each with its cell's settings (model, task, frames, ...) so
+    that a spreadsheet can group the steps without the cell table beside it."""
+    if frame.empty or steps.empty:
+        return steps.iloc[0:0] if not steps.empty else steps
+    kept = steps[steps["cell_id"].isin(frame["cell_id"])]
+    settings = [c for c in SETTING_COLUMNS if c in frame and c not in kept.columns]
+    per_cell = frame.drop_duplicates(["run_id", "cell_id"])[["run_id", "cell_id", *settings]]
+    return kept.merge(per_cell, on=["run_id", "cell_id"], how="left")
 
 
 def write_export(table: pd.DataFrame, fmt: str, output: str | Path | None) -> str | None:
@@ -91,7 +111,7 @@ def _markdown(table: pd.DataFrame) -> str:
         if isinstance(value, float):
             text = "-" if value != value else f"{value:.4g}"
         else:
-            text = "-" if value is None else str(value)
+            text = "-" if value is None or value is pd.NA else str(value)
         return text.replace("|", "\\|").replace("\n", " ")
 
     header = "| " + " | ".join(map(str, table.columns)) + " |"
