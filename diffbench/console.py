@@ -21,6 +21,7 @@ from . import axes
 from .axes import steps_text
 from .plan import Cell, Plan
 from .recorder import RunObserver
+from .tasks import VIDEO_TASKS
 
 # Axes shown in tables; the others appear only when the suite varies them.
 SHOWN_AXES = axes.SHOWN_AXES
@@ -126,7 +127,9 @@ def summary_table(plan: Plan, records: list[dict[str, Any]]) -> Table:
     table = Table(title="Summary (medians over measured repeats; warm-ups left out)")
     for axis in axes:
         table.add_column(axis, overflow="fold")
-    for column in ("status", "s/image", "it/s", "step ms", "peak VRAM", "peak RSS"):
+    video = {cell.settings.get("task") in VIDEO_TASKS for cell in cells}
+    per = {frozenset({True}): "s/clip", frozenset({True, False}): "s/image or clip"}.get(frozenset(video), "s/image")
+    for column in ("status", per, "it/s", "step ms", "peak VRAM", "peak RSS"):
         table.add_column(column, justify="right", no_wrap=True)
     figures = _cell_figures(records)
     for cell in cells:
