@@ -117,3 +117,57 @@ def test_held_out_step_counts_of_a_tiny_model_on_cpu(tmp_path: Path) -> None:
     else:
         kinds = {r["kind"] for r in read_records(outcome.results_path) if r["type"] == "warning"}
         assert kinds & {"noisy", "high variation"}, answer.problems
+
+
+def _simulated_fit(rng: np.random.Generator, steps: list[int], repeats: int, fixed: float, per_eval: float,
+                   spread: float):
+    """A cost fit on generations whose noise is proportional to their time (as measured: the
+    residual spread triples from 4 to 16 steps), straight from fit_group."""
+    import pandas as pd
+
+    from diffbench.analysis.costmodel import fit_group
+
+    rows = []
+    for n in steps:
+        for _ in range(repeats):
+            rows.append({"evaluations": n, "steps": n, "batch_size": 1, "step_s_median": per_eval,
+                         "s_per_image": (fixed + per_eval * n) * float(np.exp(spread * rng.standard_normal()))})
+    return fit_group({}, pd.DataFrame(rows))
+
+
+def test_estimate_intervals_follow_the_spread_and_cover_held_out_step_counts() -> None:
+    """Fit on 4, 8 and 16 steps; a new generation at 2 (below) and 32 steps (beyond) falls inside
+    its 95% interval about 95% of the time at both ends, which a constant-spread interval misses:
+    too wide at 2 steps, too narrow at 32."""
+    rng = np.random.default_rng(11)
+    fixed, per_eval, spread, replications = 0.3, 0.05, 0.05, 1500
+    inside = {2: 0, 32: 0}
+    for _ in range(replications):
+        fit = _simulated_fit(rng, [4, 8, 16], 6, fixed, per_eval, spread)
+        assert "weighted least squares" in fit.method
+        for steps in inside:
+            seconds, low, high = fit.predict(steps)
+            assert low <= seconds <= high
+            new = (fixed + per_eval * steps) * float(np.exp(spread * rng.standard_normal()))
+            inside[steps] += low <= new <= high
+    for steps, count in inside.items():
+        coverage = count / replications
+        assert 0.93 <= coverage <= 0.975, (steps, coverage)
+    # the interval scales with the time: relatively as wide at 32 steps as at 2
+    seconds_2, low_2, high_2 = fit.predict(2)
+    seconds_32, low_32, high_32 = fit.predict(32)
+    assert (high_32 - low_32) / seconds_32 == pytest.approx((high_2 - low_2) / seconds_2, rel=0.5)
+    assert (high_32 - low_32) > 2 * (high_2 - low_2)
+
+
+def test_a_low_end_that_reaches_zero_is_said_not_clipped() -> None:
+    from diffbench.analysis.costmodel import CostFit, Estimate
+
+    # a wide relative spread (60%) from few generations: the interval's low end falls below zero
+    fit = CostFit({"model": "sdxl"}, 0.1, 0.01, "weighted least squares over 2 step counts", 4, [4, 8], 0.9, 0.6,
+                  (1.0, 0.0))
+    seconds, low, high = fit.predict(6)
+    assert low < 0 < seconds < high  # returned as computed, never clipped to 0
+    sentence = Estimate(fit, 6, seconds, low, high).sentence()
+    assert "its low end reaches zero" in sentence and f"up to {high:.3f}" in sentence
+    assert "interval 0.000-" not in sentence

@@ -45,8 +45,10 @@ class CostFit:
     evals_per_step: tuple[float, float]  # evaluations = a * steps + b
     projected_from: str | None = None
     notes: list[str] = field(default_factory=list)
-    x_mean: float | None = None  # mean evaluations of the fitted points (for the interval's leverage)
-    x_ss: float | None = None  # their sum of squared deviations
+    # The spread of a generation's time grows with the time itself (the residual spread triples
+    # from 4 to 16 steps), so the interval is relative: residual_sd is the relative spread, and
+    # weighted_cov the fit's (X'WX)^-1 with weights 1/fitted^2 (intercept, cross, slope terms).
+    weighted_cov: tuple[float, float, float] | None = None
     unreliable: list[str] = field(default_factory=list)  # why no estimate should be trusted
     step_medians: dict[int, float] = field(default_factory=dict)  # measured s/image per step count
     memory_gib: float | None = None  # what a card must hold for this setting (frames.card_memory)
@@ -76,21 +78,27 @@ class CostFit:
         return self.fixed_s + self.per_eval_s * self.evaluations(steps)
 
     def predict(self, steps: int, confidence: float = 0.95) -> tuple[float, float, float]:
-        """Seconds per image at `steps`, with a prediction interval."""
+        """Seconds per image at `steps`, with a prediction interval for one new generation. The low
+        end is returned as computed: where it reaches zero or below, callers say so (never a
+        silent 0)."""
         from scipy.special import stdtrit  # the t quantile, without importing all of scipy.stats
 
         x = self.evaluations(steps)
         value = self.fixed_s + self.per_eval_s * x
         dof = max(1, self.points - 2)
         t = float(stdtrit(dof, 0.5 + confidence / 2))
-        # A new observation's interval: residual spread, the fit's own uncertainty (1/n), and the
-        # leverage of predicting away from the measured step counts.
-        leverage = (x - self.x_mean) ** 2 / self.x_ss if self.x_mean is not None and self.x_ss else 0.0
-        spread = t * self.residual_sd * np.sqrt(1 + 1 / max(self.points, 1) + leverage)
+        # A new generation's spread (relative, so it scales with the time) and the fit's own
+        # uncertainty at x, which grows away from the measured step counts.
+        if self.weighted_cov is not None:
+            c00, c01, c11 = self.weighted_cov
+            fit_term = max(0.0, c00 + 2 * c01 * x + c11 * x * x)
+        else:
+            fit_term = value * value / max(self.points, 1)
+        spread = t * self.residual_sd * float(np.sqrt(value * value + fit_term))
         low, high = value - spread, value + spread
         if self.projected_from and self.projection_spread:  # no narrower than the model's leave-one-out error
             low, high = min(low, value / self.projection_spread), max(high, value * self.projection_spread)
-        return value, max(0.0, low), high
+        return value, low, high
 
 
 def _same(value: Any, ordinary: Any) -> bool:
@@ -116,15 +124,13 @@ def fit_group(settings: dict[str, Any], group: pd.DataFrame, decompose: bool = F
     y = group["s_per_image"].to_numpy(float)
     step_counts = sorted(int(s) for s in group["steps"].unique())
     unreliable: list[str] = []
-    x_mean = x_ss = None
+    weighted_cov = None
     if len(np.unique(x)) >= 2 and not decompose:
-        per_eval, fixed = np.polyfit(x, y, 1)
+        per_eval, fixed, sd, weighted_cov = _weighted_line(x, y)
         residuals = y - (fixed + per_eval * x)
         total = float(np.sum((y - y.mean()) ** 2))
         r2 = 1 - float(np.sum(residuals**2)) / total if total > 0 else 1.0
-        sd = float(np.sqrt(np.sum(residuals**2) / max(1, len(y) - 2)))
-        x_mean, x_ss = float(x.mean()), float(np.sum((x - x.mean()) ** 2))
-        method = f"least squares over {len(step_counts)} step counts"
+        method = f"weighted least squares over {len(step_counts)} step counts"
         if len(y) <= 2:
             unreliable.append(f"only {len(y)} generations: a line through two points has no spread to judge it by")
         elif r2 < 0.8:
@@ -133,7 +139,7 @@ def fit_group(settings: dict[str, Any], group: pd.DataFrame, decompose: bool = F
         batch = group["batch_size"].astype(float).to_numpy()
         per_eval = float(np.median(group["step_s_median"].to_numpy(float))) / float(np.median(batch))
         fixed = float(np.median(y - per_eval * x))
-        sd = float(np.std(y, ddof=1)) if len(y) > 1 else 0.0
+        sd = float(np.std(y, ddof=1) / np.median(y)) if len(y) > 1 and np.median(y) > 0 else 0.0  # relative
         r2 = None
         method = ("decomposed from step timings" if decompose and len(step_counts) > 1
                   else "decomposed from step timings (one step count measured)")
@@ -146,9 +152,28 @@ def fit_group(settings: dict[str, Any], group: pd.DataFrame, decompose: bool = F
     memory, kind = card_memory(group[[c for c, _ in CARD_MEMORY_SOURCES if c in group]].max())
     first = group.iloc[0]
     return CostFit(settings, float(fixed), float(per_eval), method, int(len(y)), step_counts, r2, sd,
-                   _evals_per_step(group), x_mean=x_mean, x_ss=x_ss, unreliable=unreliable, step_medians=medians,
+                   _evals_per_step(group), weighted_cov=weighted_cov, unreliable=unreliable, step_medians=medians,
                    memory_gib=memory if np.isfinite(memory) else None, memory_kind=kind,
                    architecture=counted_architecture(first.get("source"), first.get("family"), first.get("model")))
+
+
+def _weighted_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, tuple[float, float, float]]:
+    """(per_eval, fixed, relative residual spread, (X'WX)^-1 terms) of y = fixed + per_eval * x,
+    weighted by 1/fitted^2: a generation's spread is proportional to its time, so a 16-step
+    point must not count as much as a 4-step one (ordinary least squares would let its larger
+    noise tilt the line). Two passes: ordinary least squares gives the first weights."""
+    design = np.column_stack([np.ones_like(x), x])
+    per_eval, fixed = np.polyfit(x, y, 1)
+    for _ in range(2):
+        fitted = np.maximum(fixed + per_eval * x, 1e-9 * max(float(np.max(np.abs(y))), 1e-12))
+        weights = 1.0 / fitted**2
+        normal = design.T @ (design * weights[:, None])
+        fixed, per_eval = np.linalg.solve(normal, design.T @ (weights * y))
+    fitted = np.maximum(fixed + per_eval * x, 1e-12)
+    relative = (y - fitted) / fitted
+    sd = float(np.sqrt(np.sum(relative**2) / max(1, len(y) - 2)))
+    inverse = np.linalg.inv(normal)
+    return float(per_eval), float(fixed), sd, (float(inverse[0, 0]), float(inverse[0, 1]), float(inverse[1, 1]))
 
 
 def setting_groups(data: pd.DataFrame, columns: list[str]) -> Iterator[tuple[dict[str, Any], pd.DataFrame]]:
@@ -196,10 +221,10 @@ def project(fit: CostFit, target: GpuSpec) -> CostFit | None:
         return None  # a shape the meta-device count cannot run (an odd resolution): not projectable
     cost = project_cost(fit.per_eval_s, fit.fixed_s, batch, str(settings.get("offload") or "none"),
                         Counted(workload.denoiser, workload.fixed), source, target, shipped_calibration())
-    scale = cost.per_eval_s / fit.per_eval_s if fit.per_eval_s > 0 else 1.0
+    # the relative spread carries over to the projected card; the projection's own error (x/÷ spread) dominates
     projected = CostFit({**settings, "hardware": target.name}, cost.fixed_s, cost.per_eval_s, fit.method, fit.points,
-                        fit.step_counts, fit.r2, fit.residual_sd * scale, fit.evals_per_step,
-                        projected_from=str(settings["hardware"]), x_mean=fit.x_mean, x_ss=fit.x_ss,
+                        fit.step_counts, fit.r2, fit.residual_sd, fit.evals_per_step,
+                        projected_from=str(settings["hardware"]),
                         unreliable=list(fit.unreliable), memory_gib=fit.memory_gib, memory_kind=fit.memory_kind,
                         architecture=fit.architecture, projection_spread=cost.spread, bound=cost.bound)
     projected.notes.extend(cost.notes)
@@ -288,8 +313,11 @@ class Estimate:
                     f"measured at {', '.join(map(str, self.fit.step_counts))} steps, {self.fit.points} generations "
                     "[measure more repeats or step counts]")
         r2 = f", R² {self.fit.r2:.3f}" if self.fit.r2 is not None else ""
+        interval = (f"95% interval {self.low:.3f}-{self.high:.3f}" if self.low > 0 else
+                    f"95% interval up to {self.high:.3f}; its low end reaches zero ({self.low:.3f}): too uncertain "
+                    "to bound from below")
         return (f"{self.fit.label}: {steps_text(self.steps)} ({evaluations:.0f} evaluations) -> {self.seconds:.3f} s per image "
-                f"(95% interval {self.low:.3f}-{self.high:.3f}) [{kind}; fixed {self.fit.fixed_s:.3f} s + "
+                f"({interval}) [{kind}; fixed {self.fit.fixed_s:.3f} s + "
                 f"{1000 * self.fit.per_eval_s:.2f} ms per evaluation; " +
                 (f"{self.fit.method}, {self.fit.points} generations{r2}]" if self.fit.points else "no generations]"))
 
