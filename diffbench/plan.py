@@ -228,7 +228,7 @@ class Plan:
     @property
     def generations_min(self) -> int:
         """Generations at least, when every cell runs (auto repeats stopping as early as allowed)."""
-        return len(self.cells) * (self.suite.warmup + self.suite.min_repeats)
+        return len(self.cells) * (self.suite.warmup + self.suite.pilot_repeats + self.suite.min_repeats)
 
 
 def make_plan(suite: Suite, placed_by_cluster: bool = False) -> Plan:

@@ -159,7 +159,8 @@ class RunRecorder:
 
     def finish_cell(self, cell_id: str) -> None:
         """Checks on a cell's repeats, stored with the results as soon as the cell ends."""
-        records = [r for r in self._open_cells.pop(cell_id, []) if r["status"] == "ok" and not r["warmup"]]
+        records = [r for r in self._open_cells.pop(cell_id, [])
+                   if r["status"] == "ok" and not r["warmup"] and not r.get("pilot")]
         if not records:
             return
         cell = records[0]["cell"]

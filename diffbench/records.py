@@ -8,7 +8,8 @@ upgrade function below, which the loader applies to older files.
 Schema changelog:
 - 1 (diffbench 0.1.0): run, load, generation and warning lines.
 - 2: quality lines (a cell's CLIP score, with the checkpoint that gave it), and the generation
-  fields image_full (the full-resolution picture they were computed on) and finished_at (UTC). A version-1 file needs no
+  fields image_full (the full-resolution picture they were computed on), finished_at (UTC) and
+  pilot (repeats: auto's pilot generations, left out of the statistics like warm-ups). A version-1 file needs no
   upgrade; a version-1 reader refuses a version-2 file by its run line, in one line.
 """
 
@@ -152,6 +153,7 @@ class GenerationLine(_Line):
     video_frames: Count | None = None  # video: frames the pipeline returned per clip
     flops_per_denoiser_call: Count | None = None
     repeats_stop: dict[str, Any] | None = None  # repeats: auto, on a cell's last generation: why it stopped
+    pilot: bool | None = None  # repeats: auto's pilot (schema 2): measured, decided the count, left out of statistics
     host_rss_baseline_bytes: ByteCount | None = None
     cpu_s: Seconds | None = None
     load_avg_1m: Seconds | None = None

@@ -1,13 +1,22 @@
 """How many measured repeats a cell gets: a fixed count, or `auto`, decided by the data.
 
-`auto` runs until the median's 95% interval is narrow enough (relative to the median), or a
-count or time budget is spent, never fewer than the minimum at which the statistics can decide
-(six repeats: the order-statistic interval of the median reaches 95%, and a rank test between two
-such cells can reach p < 0.05). Pure functions: the worker calls them between generations.
+`auto` decides the count once, from a pilot: the cell's first `pilot` measured repeats (4). Their
+spread sets how many more a median interval `target` wide needs: at least `min` (six: the fewest
+at which the order-statistic interval of the median reaches 95%, and a rank test between two such
+cells can reach p < 0.05), at most `max` and what the cell's time budget affords at the pilot's
+pace. The cell runs exactly that many more, and only those are its statistics: the pilot is stored
+(`pilot: true`) but, like a warm-up, left out. Both shortcuts fail by simulation
+(tests/test_repeats.py): stopping the moment the interval first looks narrow enough chooses the
+sample by the very thing it reports (93.1% coverage for a stated 95.8% on quiet data), and
+counting the pilot in calls two cells of one setting different 7-8% of the time where their
+clocks switch between two states (a pilot that happened to see one state stops early and
+unrepresentative). Repeats after a count fixed in advance are an honest sample. Pure functions:
+the worker calls them between generations.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -22,6 +31,7 @@ class AutoRepeats(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    pilot: Annotated[int, Field(ge=2, le=100, description="repeats that decide the count, then left out")] = 4
     min: Annotated[int, Field(ge=MIN_DECIDING, le=1000)] = MIN_DECIDING
     max: Annotated[int, Field(ge=MIN_DECIDING, le=1000)] = 30
     target: Annotated[float, Field(gt=0, le=1, description="width of the median's 95% interval / median")] = 0.02
@@ -34,22 +44,49 @@ class AutoRepeats(BaseModel):
         return self
 
 
-def stop_reason(walls: list[float], policy: AutoRepeats, spent_s: float) -> dict[str, Any] | None:
-    """None to go on; else why this cell has enough: {reason, n, relative_width}."""
+# The median's standard error is sqrt(pi/2) = 1.2533 times the mean's for normal data, and a 95%
+# interval spans about 2 x 1.96 standard errors: the count at which it is `target` wide.
+MEDIAN_INTERVAL_SPAN = 2 * 1.96 * 1.2533
+
+
+def planned_count(pilot: list[float], policy: AutoRepeats) -> tuple[int, str]:
+    """The count the pilot's spread calls for, and why: what a median interval `target` wide
+    needs, at least `min`, at most `max` and what the time budget affords at the pilot's pace."""
+    import statistics
+
+    middle = statistics.median(pilot)
+    spread = statistics.stdev(pilot) / middle if len(pilot) > 1 and middle > 0 else 0.0
+    needed = math.ceil((MEDIAN_INTERVAL_SPAN * spread / policy.target) ** 2) if spread > 0 else policy.min
+    left = max(0.0, policy.cell_budget_s - sum(pilot))  # the pilot spent part of the budget
+    affordable = math.floor(left / middle) if middle > 0 else policy.max
+    count = max(policy.min, min(needed, policy.max, affordable))
+    why = (f"a pilot of {len(pilot)} repeats varied by {100 * spread:.1f}%: {needed} more give a median interval "
+           f"about {100 * policy.target:g}% wide")
+    if count < needed:
+        why += (f", capped at {count} (the most allowed)" if count == policy.max and policy.max <= affordable else
+                f", capped at {count} by the cell's time budget ({policy.cell_budget_s:g} s)")
+    return count, why
+
+
+def in_pilot(walls_so_far: list[float], policy: AutoRepeats) -> bool:
+    """Whether the next measured generation of a cell belongs to its pilot."""
+    return len(walls_so_far) < policy.pilot
+
+
+def stop_reason(walls: list[float], policy: AutoRepeats, spent_s: float = 0.0) -> dict[str, Any] | None:
+    """None to go on; else why this cell has enough: {reason, n (repeats in the statistics), pilot,
+    relative_width, target}. `walls` are every measured generation in order, the pilot's first; the
+    count after the pilot is fixed by it (`spent_s` is kept for callers: the budget acts through
+    the pilot's pace)."""
     from .analysis.stats import median_ci
 
-    n = len(walls)
-    width = None
-    if n >= 2:
-        low, high, _ = median_ci(walls)
-        middle = sorted(walls)[n // 2]
-        width = (high - low) / middle if middle > 0 else None
-    if n >= policy.min and width is not None and width <= policy.target:
-        reason = f"the median's 95% interval is {100 * width:.1f}% wide (target {100 * policy.target:g}%)"
-    elif n >= policy.max:
-        reason = f"reached the most repeats allowed ({policy.max})"
-    elif n >= policy.min and spent_s >= policy.cell_budget_s:
-        reason = f"spent the cell's time budget ({policy.cell_budget_s:g} s)"
-    else:
+    if len(walls) < policy.pilot:
         return None
-    return {"reason": reason, "n": n, "relative_width": width, "target": policy.target}
+    count, why = planned_count(walls[:policy.pilot], policy)
+    counted = walls[policy.pilot:]
+    if len(counted) < count:
+        return None
+    low, high, _ = median_ci(counted)
+    middle = sorted(counted)[len(counted) // 2]
+    width = (high - low) / middle if middle > 0 else None
+    return {"reason": why, "n": len(counted), "pilot": policy.pilot, "relative_width": width, "target": policy.target}

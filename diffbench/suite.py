@@ -146,17 +146,23 @@ class Suite(BaseModel):
         return self.repeats == "auto"
 
     @property
+    def pilot_repeats(self) -> int:
+        """Measured generations that only decide the count (repeats: auto's pilot), kept out of the statistics."""
+        return self.auto_repeats.pilot if self.repeats == "auto" else 0
+
+    @property
     def max_repeats(self) -> int:
-        """The most measured generations a cell can get."""
-        return self.auto_repeats.max if self.repeats == "auto" else int(self.repeats)
+        """The most measured generations a cell can get (a pilot included)."""
+        return self.pilot_repeats + (self.auto_repeats.max if self.repeats == "auto" else int(self.repeats))
 
     @property
     def min_repeats(self) -> int:
+        """The fewest measured generations in a cell's statistics (a pilot not included)."""
         return self.auto_repeats.min if self.repeats == "auto" else int(self.repeats)
 
     def repeats_text(self) -> str:
-        return (f"auto ({self.auto_repeats.min}-{self.auto_repeats.max}) repeats" if self.auto
-                else f"{self.repeats} repeats")
+        return (f"auto (a pilot of {self.auto_repeats.pilot}, then {self.auto_repeats.min}-{self.auto_repeats.max}) "
+                "repeats" if self.auto else f"{self.repeats} repeats")
 
 
 def _describe_allowed(error: dict[str, Any]) -> str:

@@ -99,7 +99,7 @@ def test_the_runs_results_file_is_valid_json_lines(quickstart_results: Path) -> 
     lines = quickstart_results.read_text().splitlines()
     kinds = [json.loads(line)["type"] for line in lines]  # raises on any line that is not JSON
     stops = [json.loads(line).get("repeats_stop") for line in lines]
-    expected = 4 * 2 + sum(stop["n"] for stop in stops if stop)
+    expected = 4 * 2 + sum(stop["n"] + stop["pilot"] for stop in stops if stop)  # warm-ups, pilots, the rest
     assert kinds[0] == "run" and kinds.count("run") == 1 and kinds.count("generation") == expected
     assert set(kinds) <= {"run", "load", "generation", "warning"}
 

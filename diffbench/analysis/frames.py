@@ -58,10 +58,13 @@ def with_metrics(generations: pd.DataFrame) -> pd.DataFrame:
 
 
 def measured(frame: pd.DataFrame) -> pd.DataFrame:
-    """Generations that count in statistics: status ok, not warm-ups."""
+    """Generations that count in statistics: status ok, neither warm-ups nor repeats: auto's pilot."""
     if frame.empty:
         return frame
-    return frame[(frame["status"] == "ok") & (~frame["warmup"].astype(bool))]
+    kept = (frame["status"] == "ok") & (~frame["warmup"].astype(bool))
+    if "pilot" in frame:
+        kept &= ~frame["pilot"].astype("boolean").fillna(False).astype(bool)
+    return frame[kept]
 
 
 def varying(frame: pd.DataFrame, columns: tuple[str, ...] = SETTING_COLUMNS) -> list[str]:

@@ -259,6 +259,8 @@ class Worker:
                 if cell.get("full_image") and not video:  # for the CLIP score, computed after the run
                     record["_image_full_png"] = full_png(images[0])
                 image_sent = True
+            if not warmup and auto.pilot_next():  # decides the count; left out of the statistics
+                record["pilot"] = True
             stop = None if warmup else auto.after(fields["wall_s"])
             if stop is not None:
                 record["repeats_stop"] = stop
@@ -290,6 +292,12 @@ class _AutoRule:
         self.policy = AutoRepeats(**{k: v for k, v in policy.items() if k != "previous_walls"}) if policy else None
         self.walls: list[float] = list(policy.get("previous_walls", [])) if policy else []
         self.spent = sum(self.walls)
+
+    def pilot_next(self) -> bool:
+        """Whether the generation about to be recorded is one of the pilot's."""
+        from ..repeats import in_pilot
+
+        return self.policy is not None and in_pilot(self.walls, self.policy)
 
     def after(self, wall_s: float) -> dict[str, Any] | None:
         if self.policy is None:
