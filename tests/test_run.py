@@ -43,7 +43,11 @@ def test_quickstart_writes_the_results_contract(quickstart_results: Path) -> Non
     generations = [r for r in records if r["type"] == "generation"]
     stops = {g["cell_id"]: g["repeats_stop"]["n"] for g in generations if g.get("repeats_stop")}
     assert len(stops) == 4 and all(6 <= n <= 30 for n in stops.values())  # repeats: auto
-    assert len(generations) == 4 * 2 + sum(stops.values())
+    # 2 warm-ups, then a pilot of 4 (stored, left out of the statistics), then the count it fixed
+    assert len(generations) == 4 * (2 + 4) + sum(stops.values())
+    for cell_id in stops:
+        measured = [g for g in generations if g["cell_id"] == cell_id and not g["warmup"]]
+        assert [bool(g.get("pilot")) for g in measured] == [True] * 4 + [False] * stops[cell_id]
     for g in generations:
         assert g["status"] == "ok" and g["run_id"] == run["run_id"]
         assert len(g["step_s"]) == g["evaluations"] == g["cell"]["steps"]
