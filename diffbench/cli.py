@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from . import __version__
+from .errors import one_line
 from .metrics import METRICS
 
 EXIT_BAD_INPUT = 2
@@ -22,6 +23,14 @@ EXIT_NOTHING = 3  # the input was fine but held nothing to show: no match, nothi
 def _fail(message: str) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(EXIT_BAD_INPUT)
+
+
+def _safe(text: str) -> str:
+    """User text for the terminal: control characters shown as escapes (no escape sequence runs),
+    and rich's markup brackets escaped (a model named '[red]' is printed, not obeyed)."""
+    from rich.markup import escape
+
+    return escape(one_line(text))
 
 
 def _nothing(message: str) -> None:
@@ -162,22 +171,21 @@ def run(suite: str, out_dir: str, resume: str | None, executor: str, address: st
 
 def _report_run(console: Any, suite: str, outcome: Any) -> None:
     """Print what a finished (or stopped) run did, and exit with the code the run's end calls for."""
-    from rich.markup import escape
 
     from .console import failure_lines, grouped_warnings, summary_table
 
     if not outcome.records and not outcome.interrupted:
-        console.print(f"Nothing left to run: every cell of {escape(suite)} is already in {outcome.results_path}")
+        console.print(f"Nothing left to run: every cell of {_safe(suite)} is already in {outcome.results_path}")
         sys.exit(EXIT_NOTHING)
     for line in failure_lines(outcome.records):
-        console.print(f"[red]{escape(line)}[/red]")
+        console.print(f"[red]{_safe(line)}[/red]")
     for line in grouped_warnings(outcome.warnings):
-        console.print(f"[yellow]warning: {escape(line)}[/yellow]")
+        console.print(f"[yellow]warning: {_safe(line)}[/yellow]")
     console.print(summary_table(outcome.plan, outcome.records))  # last: what a run ends on
     console.print(f"Results: [bold]{outcome.results_path}[/bold]", soft_wrap=True)
     if outcome.interrupted:
         console.print("[yellow]Interrupted: what finished is saved; resume with "
-                      f"diffbench run {escape(suite)} --resume {outcome.results_path}[/yellow]", soft_wrap=True)
+                      f"diffbench run {_safe(suite)} --resume {outcome.results_path}[/yellow]", soft_wrap=True)
         sys.exit(128 + (outcome.signal or 2))
     if not any(r["status"] == "ok" and not r["warmup"] for r in outcome.records):
         click.echo("nothing was measured: every cell ended not_applicable or failed (reasons above)", err=True)
@@ -233,14 +241,13 @@ def plan(suite: str, as_json: bool, allow_pickle: bool, trust_remote_code: bool)
                                "repeats": made.suite.repeats, "quality": quality}, indent=2))
         return
     from rich.console import Console
-    from rich.markup import escape
 
     from .console import plan_table
 
     console = Console()
     console.print(plan_table(made))
     if quality["clip"]:
-        console.print(escape(f"After the last cell: the CLIP score of each cell's full-resolution picture against its "
+        console.print(_safe(f"After the last cell: the CLIP score of each cell's full-resolution picture against its "
                              f"prompt, with {quality['clip']} on the CPU" + (
                                  f"; it cannot run here ({quality['problem']}): the measurements run all the same, "
                                  "and diffbench score adds the scores later" if quality["problem"] else "")))
@@ -360,7 +367,6 @@ def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, m
                     skip_bad_lines: bool) -> None:
     """Compare settings along one axis, everything else held equal, as a terminal table."""
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
 
     from .analysis.compare import compare, headline, noisy_cells, regressions
@@ -378,7 +384,7 @@ def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, m
                    "CI of ratio (its confidence)", "p", "verdict"):
         out.add_column(column, justify="right" if column in {"n", "median", "ratio", "p"} else "left")
     for row in table.frame().to_dict("records"):
-        out.add_row(escape(str(row["context"])), escape(str(row[axis])), str(row["n"]), f"{row['median']:.4g}",
+        out.add_row(_safe(str(row["context"])), _safe(str(row[axis])), str(row["n"]), f"{row['median']:.4g}",
                     f"{row['ci_low']:.4g}-{row['ci_high']:.4g}{_stated(row['ci_confidence'])}", f"{row['ratio']:.3f}",
                     "-" if row["ratio_low"] != row["ratio_low"] else
                     f"{row['ratio_low']:.3f}-{row['ratio_high']:.3f}{_stated(row['ratio_confidence'])}",
@@ -386,9 +392,9 @@ def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, m
                     row["verdict"])
     console.print(out)
     for line in headline(table):
-        console.print(escape(line))
+        console.print(_safe(line))
     for line in table.unpaired:
-        console.print(f"[dim]not compared: {escape(line)}[/dim]")
+        console.print(f"[dim]not compared: {_safe(line)}[/dim]")
     _print_quality_pairs(console, loaded, frame, axis, baseline)
     if not table.rows:
         recipes = frame["recipe"].dropna().unique() if "recipe" in frame else []
@@ -398,9 +404,9 @@ def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, m
     if threshold is not None:
         gate = regressions(table, threshold)
         for line in gate.unjudged:
-            console.print(f"gate: not judged: {escape(line)}")
+            console.print(f"gate: not judged: {_safe(line)}")
         for line in gate.failed:
-            console.print(f"REGRESSION beyond {100 * threshold:g}%: {escape(line)}")
+            console.print(f"REGRESSION beyond {100 * threshold:g}%: {_safe(line)}")
         if gate.failed:
             sys.exit(1)
         console.print(f"gate: no value worse than its baseline by more than {100 * threshold:g}% "
@@ -409,7 +415,6 @@ def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, m
 
 def _print_quality_pairs(console: Any, loaded: Any, frame: Any, axis: str, baseline: str | None) -> None:
     """CLIP score and time of each value against the baseline, paired on prompt and seed."""
-    from rich.markup import escape
 
     from .analysis.frames import cell_summary
     from .analysis.tradeoff import describe, paired_tradeoffs, scored_cells
@@ -426,11 +431,11 @@ def _print_quality_pairs(console: Any, loaded: Any, frame: Any, axis: str, basel
     pairs = paired_tradeoffs(scores, column, base)
     if not pairs:
         return
-    console.print(f"CLIP score ({escape(scores.checkpoint or '')}), time and memory, paired by prompt and seed:")
+    console.print(f"CLIP score ({_safe(scores.checkpoint or '')}), time and memory, paired by prompt and seed:")
     for pair in pairs:
-        console.print(escape(describe(pair)))
+        console.print(_safe(describe(pair)))
     for note in scores.notes:
-        console.print(f"[dim]{escape(note)}[/dim]")
+        console.print(f"[dim]{_safe(note)}[/dim]")
 
 
 def _stated(confidence: float) -> str:
@@ -576,7 +581,7 @@ def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gp
     answers = estimate(frame, steps, gpu=gpu, model=model, sampler=sampler, resolution=resolution,
                        batch_size=batch_size, runtime_dtype=dtype, offload=offload)
     for answer in answers:
-        click.echo(answer.sentence())
+        click.echo(one_line(answer.sentence()))
         for note in answer.fit.notes:
             click.echo(f"  note: {note}")
     if any(a.fit.projected_from for a in answers):
@@ -634,15 +639,16 @@ def recommend_command(results: tuple[str, ...], vram: str | None, max_seconds: f
 
         random = " (random weights: it exercises the tool, it says nothing about the pictures)" \
             if scores.checkpoint == RANDOM_WEIGHTS else ""
-        click.echo(f"Quality: CLIP score of {scores.checkpoint}, mean over each setting's prompts and seeds{random}")
+        click.echo(one_line(f"Quality: CLIP score of {scores.checkpoint}, mean over each setting's prompts and "
+                            f"seeds{random}"))
     if not answer.chosen:
         click.echo("No measured setting meets the constraints.")
     for candidate, reasons in answer.chosen:
-        click.echo(f"* {candidate.describe()}\n    why: {'; '.join(reasons)}")
+        click.echo(f"* {one_line(candidate.describe())}\n    why: {one_line('; '.join(reasons))}")
     if answer.excluded:
         click.echo("Left out:")
         for what, why in answer.excluded:
-            click.echo(f"  - {what}: {why}")
+            click.echo(one_line(f"  - {what}: {why}"))
 
 
 @main.command()

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from . import axes
 from .axes import steps_text
+from .errors import one_line
 from .plan import Cell, Plan
 from .recorder import RunObserver
 from .tasks import VIDEO_TASKS
@@ -47,9 +48,15 @@ def varying_axes(cells: list[Cell]) -> list[str]:
     return axes
 
 
+def safe(text: str) -> str:
+    """User text for the terminal: control characters shown as escapes (no escape sequence runs)
+    and rich's markup brackets escaped (a model named '[red]' is printed, not obeyed)."""
+    return escape(one_line(text))
+
+
 def _shown(value: Any) -> str:
     """A setting as a table shows it: an unset one as '-', never Python's 'None'."""
-    return "-" if value is None else str(value)
+    return "-" if value is None else safe(str(value))
 
 
 def plan_table(plan: Plan) -> Table:
@@ -191,7 +198,7 @@ class LiveObserver(RunObserver):
         self.done_in_cell = 0
         label = f"cell {index}/{total}: {cell.model_name} {cell.settings['sampler']} {steps_text(cell.settings['steps'])} " \
                 f"{cell.settings['resolution']}"
-        self.progress.update(self.task, cell=label)
+        self.progress.update(self.task, cell=safe(label))
 
     def loaded(self, info: dict[str, Any]) -> None:
         runtime = info.get("runtime", {})
@@ -213,10 +220,10 @@ class LiveObserver(RunObserver):
         else:
             # A failed cell will not produce its remaining generations.
             self.progress.update(self.task, advance=self.per_cell,
-                                 info=f"[red]{record['status']}[/red]: {(record['error'] or '')[:50]}")
+                                 info=f"[red]{record['status']}[/red]: {safe((record['error'] or '')[:50])}")
 
     def note(self, message: str) -> None:
-        self.progress.console.print(f"[dim]{escape(message)}[/dim]", soft_wrap=True)  # paths stay whole
+        self.progress.console.print(f"[dim]{safe(message)}[/dim]", soft_wrap=True)  # paths stay whole
 
     def stopping(self) -> None:
         self.progress.console.print("[yellow]Stopping after the generation in progress "

@@ -22,3 +22,28 @@ def test_a_kind_met_in_many_cells_is_one_line_naming_every_cell() -> None:
 def test_a_few_warnings_of_a_kind_stay_whole() -> None:
     advices = [Advice("throttling", f"cell {i}", "clocks fell") for i in range(MOST_WARNINGS_OF_A_KIND)]
     assert grouped_warnings(advices) == [a.text() for a in advices]
+
+
+def test_escape_sequences_and_markup_in_names_never_reach_the_terminal_raw(tmp_path) -> None:
+    """A model label carrying an OSC 52 clipboard write, a clear-screen sequence and rich markup:
+    run's live line, summary, warnings and recommend print them escaped, never obeyed."""
+    import subprocess
+    import sys
+
+    hostile = "m\x1b]52;c;aGVsbG8=\x07\x1b[2J[red]x[/red]"
+    suite = tmp_path / "s.yaml"
+    suite.write_text('name: s\nmodels:\n  "m\\e]52;c;aGVsbG8=\\a\\e[2J[red]x[/red]": {source: "builtin:tiny-sd"}\n'
+                     "defaults: {steps: 2, device: cpu}\nwarmup: 0\nrepeats: 1\n")
+    from diffbench.suite import load_suite
+
+    assert hostile in load_suite(suite).models  # the YAML escapes are the raw bytes
+    run = subprocess.run([sys.executable, "-m", "diffbench.cli", "run", str(suite), "--out", str(tmp_path / "out")],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    results = next((tmp_path / "out").glob("*.jsonl"))
+    answer = subprocess.run([sys.executable, "-m", "diffbench.cli", "recommend", str(results)],
+                            capture_output=True, text=True, timeout=300)
+    for output in (run.stdout, run.stderr, answer.stdout):
+        assert "\x1b" not in output and "\x07" not in output  # nothing runs in the terminal
+    assert "\\x1b]52;c;aGVsbG8=\\x07" in run.stdout + run.stderr  # shown, escaped
+    assert "[red]x[/red]" in run.stdout  # markup printed as text, not obeyed
