@@ -144,11 +144,28 @@ def test_quantizing_a_gguf_denoiser_again_is_not_applicable(records: dict[tuple[
     ("{source: missing.gguf, base: 'builtin:tiny-flux'}", r"model 'm': 'missing.gguf' does not exist"),
     ("{source: broken.gguf, base: 'builtin:tiny-flux'}", r"model 'm': .*broken.gguf: the GGUF header ends early"),
     ("{source: fake.gguf, base: 'builtin:tiny-flux'}", r"model 'm': .*fake.gguf: not a GGUF file"),
+    # a transformer-only .safetensors is read at validate too, not after a worker started
+    ("{source: broken.safetensors, base: 'builtin:tiny-flux'}", r"model 'm': .*broken.safetensors"),
+    # a base folder whose model_index.json names another library for its denoiser: never imported
+    # (the 'this' module prints the Zen of Python when imported: an import side effect)
+    ("{source: flux-transformer.safetensors, base: evil-base}",
+     r"model 'm': base: .*model_index.json: the 'transformer' entry names 'this'.'Transformer'; a denoiser file "
+     r"is loaded only into a diffusers class"),
 ])
 def test_mistakes_are_one_line_errors_naming_the_field(folder: Path, model: str, message: str) -> None:
+    import json
+    import shutil
+
     whole = (folder / "flux-Q8_0.gguf").read_bytes()
     (folder / "broken.gguf").write_bytes(whole[:200])  # a download cut short inside the header
     (folder / "fake.gguf").write_bytes(b"<html>not found</html>")
+    (folder / "broken.safetensors").write_bytes((folder / "flux-transformer.safetensors").read_bytes()[:100])
+    evil = folder / "evil-base"
+    if not evil.exists():
+        shutil.copytree(builtin_path("tiny-flux"), evil)
+        index = json.loads((evil / "model_index.json").read_text())
+        index["transformer"] = ["this", "Transformer"]
+        (evil / "model_index.json").write_text(json.dumps(index))
     (folder / "bad.yaml").write_text(f"name: b\nmodels:\n  m: {model}\n")
     with pytest.raises(SuiteError, match=r"bad.yaml:3: " + message) as caught:
         load_suite(folder / "bad.yaml")

@@ -7,7 +7,6 @@ The checks here run at validate/plan time and must not import torch or diffusers
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 import os
 import re
@@ -196,7 +195,55 @@ def _check_denoiser_file(source: str, base_dir: Path, allow_pickle: bool, family
             gguf_tensors(path)
         except GgufError as exc:
             return str(exc)
+    elif path.suffix.lower() in SAFE_SUFFIXES:  # its header read now, not after a worker started
+        from .checkpoints import CheckpointError, safetensors_keys
+
+        try:
+            safetensors_keys(path)
+        except CheckpointError as exc:
+            return str(exc)
+    if base_kind == "folder":
+        return _denoiser_class_problem(resolve_path(base, base_dir) / "model_index.json")
     return None
+
+
+MODEL_INDEX_MAX_BYTES = 1 << 20
+DENOISER_LIBRARY = "diffusers"  # every denoiser class diffbench loads a file into is one of diffusers'
+
+
+def denoiser_entry_problem(index: dict[str, Any], where: str) -> str | None:
+    """Why a base's model_index.json entry for its denoiser cannot be used, or None. Only a
+    diffusers class is ever looked up: importing whatever library a downloaded or hostile file
+    names would run that module's import-time code (diffusers refuses it for the same reason)."""
+    for name in DENOISER_COMPONENTS:
+        entry = index.get(name)
+        if entry is None:
+            continue
+        if not (isinstance(entry, list) and len(entry) == 2 and all(isinstance(e, str) for e in entry)):
+            return f"{where}: the '{name}' entry is not [library, class]"
+        library, class_name = entry
+        if library != DENOISER_LIBRARY or not class_name.isidentifier():
+            return (f"{where}: the '{name}' entry names {library!r}.{class_name!r}; a denoiser file is loaded "
+                    f"only into a {DENOISER_LIBRARY} class")
+        return None
+    return f"{where}: no {' or '.join(DENOISER_COMPONENTS)} entry: not a pipeline a denoiser file can go into"
+
+
+DENOISER_COMPONENTS = ("transformer", "unet")
+
+
+def _denoiser_class_problem(index_path: Path) -> str | None:
+    from ..results import ResultsError, open_regular
+
+    try:
+        with open_regular(index_path, MODEL_INDEX_MAX_BYTES) as handle:
+            index = json.loads(handle.read(MODEL_INDEX_MAX_BYTES + 1))
+    except (ResultsError, OSError, ValueError, RecursionError) as exc:
+        return f"base: {index_path}: cannot be read ({str(exc).split(': ', 1)[-1][:200]})"
+    if not isinstance(index, dict):
+        return f"base: {index_path}: not a JSON object"
+    problem = denoiser_entry_problem(index, str(index_path))
+    return f"base: {problem}" if problem else None
 
 
 def infer_family(source: str, base_dir: Path) -> str:
@@ -303,8 +350,13 @@ def _with_denoiser_file(model: dict[str, Any], torch_dtype: Any, common: dict[st
         extra = {"revision": model.get("revision"), "variant": model.get("variant")}
     local = offline() or kind != "hub"
     index = diffusers.DiffusionPipeline.load_config(where, local_files_only=local, revision=extra.get("revision"))
+    problem = denoiser_entry_problem(index, f"{base}/model_index.json")
+    if problem:  # a Hub base is only seen here: nothing it names is imported unchecked
+        raise ValueError(problem)
     library, class_name = index[name]
-    denoiser_class = getattr(importlib.import_module(library), class_name)
+    denoiser_class = getattr(diffusers, class_name, None)
+    if denoiser_class is None:
+        raise ValueError(f"{base}/model_index.json: diffusers has no class {class_name!r} (a newer diffusers?)")
     path = resolve_path(str(model["source"]), base_dir)
     options: dict[str, Any] = {}
     if path.suffix.lower() == GGUF_SUFFIX:
