@@ -519,17 +519,21 @@ def _cross_check(suite: Suite, check: _Checker, problems: list[SuiteError]) -> N
     if not model_locs and len(suite.models) != 1:
         raise check.fail(("matrix",), "say which models to run: add a 'model' axis to the matrix")
 
-    size = 1
+    # counted as plan.expand builds them: the matrix (no matrix: one cell of the defaults, none when
+    # includes say which cells to run), times the recipes, plus every include
+    size = 0 if not suite.matrix and suite.include else 1
     for values in suite.matrix.values():
         size *= len(values)
+    size *= max(1, len(suite.recipes))
     for entry in suite.include:
         extra = 1
         for values in entry.values():
             extra *= len(values)
         size += extra
     if size > MAX_CELLS:
-        raise check.fail(("matrix",), f"the matrix expands to {size} cells; at most {MAX_CELLS} are allowed "
-                                      "(split the suite, or narrow an axis)")
+        where: Loc = ("matrix",) if suite.matrix else ("include",) if suite.include else ("recipes",)
+        raise check.fail(where, f"the suite expands to {size} cells; at most {MAX_CELLS} are allowed "
+                                "(split the suite, or narrow an axis)")
 
     cells = expand(suite)  # the matrix must be expanded to know which model meets which sampler
     if not cells:

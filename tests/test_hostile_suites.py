@@ -130,3 +130,20 @@ def test_a_null_model_in_the_matrix_is_a_one_line_error(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "diffbench.cli", "validate", str(path)], capture_output=True, text=True)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert f"{path}:5: field 'matrix.model[0]': given null; give a model defined under 'models': m" in out.stderr
+
+
+def test_the_cell_limit_counts_cells_as_the_plan_makes_them(tmp_path: Path) -> None:
+    """10,000 cells from includes alone are allowed (no phantom base cell); 10,001 are refused at
+    the include, and recipes multiply the matrix they are crossed with."""
+    seeds = ",".join(str(i) for i in range(10_000))
+    suite = tmp_path / "include.yaml"
+    suite.write_text(HEADER + f"include:\n  - {{steps: 2, seed: [{seeds}]}}\n")
+    assert len(load_suite(suite).include[0]["seed"]) == 10_000  # exactly at the limit: accepted
+    suite.write_text(HEADER + f"include:\n  - {{steps: 2, seed: [{seeds}]}}\n  - {{steps: 3}}\n")
+    with pytest.raises(SuiteError, match=r"include\.yaml:4: .*expands to 10001 cells; at most 10000"):
+        load_suite(suite)
+    recipes = tmp_path / "recipes.yaml"
+    recipes.write_text(HEADER + "recipes:\n  a: {steps: 2}\n  b: {steps: 3}\n"
+                       f"matrix:\n  seed: [{','.join(str(i) for i in range(5001))}]\n")
+    with pytest.raises(SuiteError, match=r"expands to 10002 cells"):
+        load_suite(recipes)
