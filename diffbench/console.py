@@ -70,13 +70,26 @@ def plan_table(plan: Plan) -> Table:
     for axis in axes:
         table.add_column(axis)
     table.add_column("status")
-    for index, cell in enumerate(plan.cells, start=1):
-        status = f"not applicable: {cell.skip_reason}" if cell.skip_reason else "will run"
+    for index, cell in enumerate(plan.cells[:PLAN_ROWS_SHOWN], start=1):
+        status = f"not applicable: {safe(cell.skip_reason)}" if cell.skip_reason else "will run"
         table.add_row(str(index), cell.cell_id, *[_shown(cell.settings.get(a)) for a in axes], status)
-    for cell in plan.duplicates:
+    hidden = plan.cells[PLAN_ROWS_SHOWN:]
+    if hidden:  # a table of 10,000 rows says nothing a person reads (and takes seconds to draw)
+        skipped: dict[str, int] = {}
+        for cell in hidden:
+            skipped[cell.skip_reason or ""] = skipped.get(cell.skip_reason or "", 0) + 1
+        runs = skipped.pop("", 0)
+        summary = [f"{runs} will run"] + [f"{n} not applicable: {safe(reason)}" for reason, n in skipped.items()]
+        table.add_row("...", f"{len(hidden)} more", *[""] * len(axes), "; ".join(summary) + " (plan --json lists all)")
+    for cell in plan.duplicates[:PLAN_ROWS_SHOWN]:
         table.add_row("-", cell.cell_id, *[_shown(cell.settings.get(a)) for a in axes],
-                      f"skipped: duplicate of {cell.duplicate_of}")
+                      f"skipped: duplicate of {safe(cell.duplicate_of or '')}")
+    if len(plan.duplicates) > PLAN_ROWS_SHOWN:
+        table.add_row("-", f"{len(plan.duplicates) - PLAN_ROWS_SHOWN} more", *[""] * len(axes), "skipped: duplicates")
     return table
+
+
+PLAN_ROWS_SHOWN = 200  # cells listed one per row; the rest are counted by status
 
 
 MOST_WARNINGS_OF_A_KIND = 3  # beyond this, a kind of warning is one line naming its cells
