@@ -34,10 +34,16 @@ def _backend_unavailable(exc: BaseException, settings: dict[str, Any]) -> bool:
         "no viable backend for scaled_dot_product_attention" in str(exc).lower()
 
 
+# What allocators say when memory runs out: CUDA's "out of memory", and on the CPU torch's
+# DefaultCPUAllocator ("can't allocate memory", errno 12) or a plain MemoryError.
+OOM_TEXTS = ("out of memory", "can't allocate memory", "cannot allocate memory")
+
+
 def _is_oom(exc: BaseException) -> bool:
     import torch
 
-    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+    text = str(exc).lower()
+    return isinstance(exc, (torch.OutOfMemoryError, MemoryError)) or any(t in text for t in OOM_TEXTS)
 
 
 class Worker:
