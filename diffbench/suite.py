@@ -447,7 +447,7 @@ def _check_axes(check: _Checker, matrix: Any, include: Any, exclude: Any,
 
 def _check_lora_files(suite: Suite, check: _Checker, problems: list[SuiteError], base_dir: Path) -> None:
     """Every LoRA file a suite names exists, so that a typo fails before the run, with its line."""
-    from .loras import missing_files
+    from .loras import file_problem, missing_files, parse_loras
 
     places: list[tuple[str, Loc]] = [(v, ("matrix", "lora", i)) for i, v in enumerate(suite.matrix.get("lora", []))]
     for i, entry in enumerate(suite.include):
@@ -458,9 +458,15 @@ def _check_lora_files(suite: Suite, check: _Checker, problems: list[SuiteError],
         if spec.defaults.lora:
             places.append((spec.defaults.lora, ("models", name, "defaults", "lora")))
     for value, loc in places:
-        for missing in missing_files(value, base_dir):
-            problems.append(check.fail(loc, f"field '{check.field_name(loc)}': LoRA file '{missing}' not found "
+        missing = missing_files(value, base_dir)
+        for name in missing:
+            problems.append(check.fail(loc, f"field '{check.field_name(loc)}': LoRA file '{name}' not found "
                                             f"(relative paths start at the suite's folder, {base_dir})"))
+        for use in parse_loras(value):  # the header of every one that is there: a broken file fails now
+            path = Path(use.path) if Path(use.path).is_absolute() else base_dir / use.path
+            problem = file_problem(path) if use.path not in missing else None
+            if problem:
+                problems.append(check.fail(loc, f"field '{check.field_name(loc)}': LoRA file {problem}"))
 
 
 def _valid_models(models: Any, allow_pickle: bool) -> dict[str, ModelSpec]:

@@ -132,3 +132,28 @@ def test_a_fused_lora_draws_the_unfused_picture_from_merged_weights_in_a_load_of
     # merged weights compute the same picture up to float rounding; the base model's is another one
     assert np.abs(pixels(fused) - pixels(unfused)).max() <= 2
     assert np.abs(pixels(plain) - pixels(unfused)).mean() > 5
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"not a safetensors file at all", "not a .safetensors file"),
+    (b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\": 1", "cannot read its .safetensors header"),
+])
+def test_a_broken_lora_file_fails_validation_with_its_line(tmp_path: Path, content: bytes, message: str) -> None:
+    (tmp_path / "style.safetensors").write_bytes(content)
+    (tmp_path / "detail.safetensors").write_bytes(content)
+    path = tmp_path / "s.yaml"
+    path.write_text(SUITE)
+    with pytest.raises(SuiteError, match=r"s.yaml:6: field 'matrix.lora\[0\]': LoRA file .*" + message):
+        load_suite(path)
+
+
+def test_a_safetensors_file_without_lora_weights_is_no_lora(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({"conv.weight": torch.zeros(2, 2)}, str(tmp_path / "style.safetensors"))
+    write_lora(tmp_path, "detail.safetensors", seed=2)
+    path = tmp_path / "s.yaml"
+    path.write_text(SUITE)
+    with pytest.raises(SuiteError, match=r"s.yaml:6: .*style.safetensors: holds no LoRA weights"):
+        load_suite(path)
