@@ -68,6 +68,14 @@ def run_line(suite: Suite, run_id: str, host: dict[str, Any], software: dict[str
     }
 
 
+def _apart(cell: dict[str, Any]) -> str:
+    """What tells cells of one model, sampler, step count and resolution apart in a warning: the
+    task, the clip length, the strength, where they are set."""
+    parts = [str(cell["task"])] if cell.get("task") not in {None, "text-to-image"} else []
+    parts += [f"{axis}={cell[axis]}" for axis in ("frames", "strength") if cell.get(axis) is not None]
+    return (" " + " ".join(parts)) if parts else ""
+
+
 class RunRecorder:
     """Writes one run's lines and keeps its state; `emit` is the executors' callback."""
 
@@ -164,7 +172,7 @@ class RunRecorder:
         if not records:
             return
         cell = records[0]["cell"]
-        subject = f"{cell['model']} {cell['sampler']} {steps_text(cell['steps'])} {cell['resolution']} ({cell_id})"
+        subject = f"{cell['model']} {cell['sampler']} {steps_text(cell['steps'])} {cell['resolution']}{_apart(cell)} ({cell_id})"
         ordered = sorted(records, key=lambda r: r["repeat"])
         for advice in check_repeats(subject, [r["wall_s"] for r in ordered], self.suite.warmup):
             # the suite asked for few: said once at the start, not again for every cell
