@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -78,6 +80,9 @@ def test_rank_test_matches_scipy_case_by_case() -> None:
         if np.all(np.concatenate([a, b]) == a[0]):
             continue
         expected = mannwhitneyu(a, b, alternative="two-sided", method="auto").pvalue
+        tied = len(np.unique(np.concatenate([a, b]))) < m + n
+        if tied and math.comb(m + n, m) <= stats.EXACT_TIED_SPLITS:  # small tied groups: exact, not normal
+            expected = _exact_tied_p(a, b)
         assert stats.rank_test(a, b) == pytest.approx(expected, rel=1e-9, abs=1e-12), (m, n, trial)
 
 
@@ -135,3 +140,38 @@ def test_no_verdict_points_against_its_interval_on_simulated_data() -> None:
             assert 0.95 < c.ratio_low and c.ratio_high < 1.05
         elif c.verdict == "not resolved":
             assert c.ratio_low < 1.05 < c.ratio_high or c.ratio_low < 0.95 < c.ratio_high
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ([1.0, 2.0, 2.0, 3.0], [3.0, 4.0, 4.0, 5.0]),
+    ([0.5, 0.5, 0.6, 0.6, 0.7], [0.6, 0.7, 0.7, 0.8, 0.8, 0.9]),
+    ([2.0, 2.0, 2.0, 3.0, 3.0, 3.0, 4.0, 4.0], [3.0, 3.0, 4.0, 4.0, 4.0, 5.0, 5.0, 5.0]),
+])
+def test_small_tied_groups_get_the_exact_permutation_p(a: list[float], b: list[float]) -> None:
+    """With ties the normal approximation is off at small n; every split of the pooled values is
+    counted instead, and agrees with scipy's exact permutation test of the same statistic."""
+    from scipy.stats import mannwhitneyu, permutation_test
+
+    from diffbench.analysis.stats import rank_test
+
+    centre = len(a) * len(b) / 2
+
+    def distance(x: np.ndarray, y: np.ndarray) -> float:
+        return abs(float(mannwhitneyu(x, y, method="asymptotic").statistic) - centre)
+
+    exact = permutation_test((np.array(a), np.array(b)), distance, permutation_type="independent",
+                             alternative="greater", n_resamples=np.inf).pvalue
+    assert rank_test(a, b) == pytest.approx(exact, abs=1e-9)
+
+
+def _exact_tied_p(a: np.ndarray, b: np.ndarray) -> float:
+    """scipy's exact permutation test of |U - mn/2|: every split of the pooled values."""
+    from scipy.stats import mannwhitneyu, permutation_test
+
+    centre = len(a) * len(b) / 2
+
+    def distance(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.abs(mannwhitneyu(x, y, method="asymptotic", axis=axis).statistic - centre)
+
+    return float(permutation_test((np.asarray(a), np.asarray(b)), distance, permutation_type="independent",
+                                  alternative="greater", n_resamples=np.inf, vectorized=True).pvalue)
