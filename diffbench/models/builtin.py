@@ -79,18 +79,24 @@ def builtin_path(name: str) -> Path:
     """The folder of built-in `name`, building it on first use."""
     if name not in BUILTINS:
         raise KeyError(name)
-    folder = cache_root() / "builtin" / f"{name}-v{BUILTIN_FORMAT}-{_builder_versions()}"
-    if (folder / "model_index.json").is_file():
+    return built_once(f"{name}-v{BUILTIN_FORMAT}", "model_index.json", _BUILDERS[name])
+
+
+def built_once(stem: str, marker: str, build: Callable[[Path], None]) -> Path:
+    """The cache folder `stem` (per diffusers/transformers version), written by `build` on first
+    use; `marker` is the file whose presence says it is complete. Built in a private folder and
+    renamed: parallel workers never see half a model."""
+    folder = cache_root() / "builtin" / f"{stem}-{_builder_versions()}"
+    if (folder / marker).is_file():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
-    # Build in a private folder and rename: parallel workers never see half a model.
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{stem}-", dir=folder.parent))
     try:
-        _BUILDERS[name](staging)
+        build(staging)
         try:
             staging.rename(folder)
         except OSError:
-            if not (folder / "model_index.json").is_file():
+            if not (folder / marker).is_file():
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -8,11 +8,9 @@ checkpoint is. Its scores are those of random weights: they exercise the CLIP-sc
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
-from .builtin import _builder_versions, _clip_config, _seeded, _write_clip_tokenizer, cache_root
+from .builtin import _clip_config, _seeded, _write_clip_tokenizer, built_once
 
 NAME = "tiny-clip"
 FORMAT = 1  # bump when the builder changes, so stale caches are rebuilt
@@ -20,23 +18,8 @@ IMAGE_SIDE = 32  # the vision tower's input: every picture is resized and centre
 
 
 def tiny_clip_path() -> Path:
-    """The folder of builtin:tiny-clip, building it on first use (private folder, then a rename:
-    parallel processes never see half a model)."""
-    folder = cache_root() / "builtin" / f"{NAME}-v{FORMAT}-{_builder_versions()}"
-    if (folder / "config.json").is_file():
-        return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{NAME}-", dir=folder.parent))
-    try:
-        _build(staging)
-        try:
-            staging.rename(folder)
-        except OSError:
-            if not (folder / "config.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return folder
+    """The folder of builtin:tiny-clip, building it on first use."""
+    return built_once(f"{NAME}-v{FORMAT}", "config.json", _build)
 
 
 def _build(folder: Path) -> None:
