@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .errors import DiffbenchError
 from .tasks import StrengthRounding
 
 Kind = Literal["ddpm", "flow"]  # noise-prediction (DDPM-family schedulers) or rectified flow
@@ -28,7 +29,9 @@ class FamilySpec:
     native_resolution: str
     default_guidance: float
     gpu_dtype: Literal["fp16", "bf16"]  # what `dtype: auto` means on a GPU
-    name_hints: tuple[str, ...] = field(default_factory=tuple)  # lower-case substrings of Hub ids / paths
+    # Regular expressions (searched in the lower-cased Hub id or path) that name this family; the
+    # first family in NAME_PRECEDENCE whose pattern matches wins. Plain substrings work too.
+    name_hints: tuple[str, ...] = field(default_factory=tuple)
     # Key prefixes of the single-file checkpoints people download (A1111, ComfyUI, Civitai, the
     # original releases): a file holding any of them is of this family.
     checkpoint_markers: tuple[str, ...] = field(default_factory=tuple)
@@ -59,8 +62,8 @@ class FamilySpec:
         return self.pipeline_class if task == self.own_task else dict(self.other_tasks)[task]
 
 
-class UnknownFamily(ValueError):
-    """A family name no registry entry has."""
+class UnknownFamily(DiffbenchError, ValueError):
+    """A family name no registry entry has, or a model whose family cannot be told."""
 
 
 FAMILIES: dict[str, FamilySpec] = {}
@@ -72,15 +75,19 @@ def register(spec: FamilySpec) -> FamilySpec:
 
 
 register(FamilySpec("sd", "ddpm", "StableDiffusionPipeline", "unet", "512x512", 7.5, "fp16",
+                    (r"stable-diffusion-v-?1", r"stable-diffusion-2", r"(?<![a-z0-9])sd-?v?1[._-]?[45](?![0-9])",
+                     r"(?<![a-z0-9])sd-?2[._-]?[01](?![0-9])", r"^runwayml/", r"^compvis/", r"^stabilityai/sd-turbo$"),
                     checkpoint_markers=("cond_stage_model.transformer.",),
                     other_tasks=(("image-to-image", "StableDiffusionImg2ImgPipeline"),
                                  ("inpainting", "StableDiffusionInpaintPipeline"))))
-register(FamilySpec("sdxl", "ddpm", "StableDiffusionXLPipeline", "unet", "1024x1024", 5.0, "fp16", ("xl",),
+register(FamilySpec("sdxl", "ddpm", "StableDiffusionXLPipeline", "unet", "1024x1024", 5.0, "fp16",
+                    (r"sdxl", r"sd-xl", r"stable-diffusion-xl", r"[a-z]xl[_-]?v?[0-9]", r"[a-z]xl$",
+                     r"(?<![a-z])xl[_-]v[0-9]", r"playground-v2"),
                     checkpoint_markers=("conditioner.embedders.1.",),
                     other_tasks=(("image-to-image", "StableDiffusionXLImg2ImgPipeline"),
                                  ("inpainting", "StableDiffusionXLInpaintPipeline"))))
 register(FamilySpec("sd3", "flow", "StableDiffusion3Pipeline", "transformer", "1024x1024", 4.5, "bf16",
-                    ("stable-diffusion-3", "sd3"), checkpoint_markers=("model.diffusion_model.joint_blocks.",
+                    (r"stable-diffusion-3", r"(?<![a-z0-9])sd-?3"), checkpoint_markers=("model.diffusion_model.joint_blocks.",
                                                                       "joint_blocks."),
                     other_tasks=(("image-to-image", "StableDiffusion3Img2ImgPipeline"),
                                  ("inpainting", "StableDiffusion3InpaintPipeline")),
@@ -90,17 +97,25 @@ register(FamilySpec("flux", "flow", "FluxPipeline", "transformer", "1024x1024", 
                     other_tasks=(("image-to-image", "FluxImg2ImgPipeline"), ("inpainting", "FluxInpaintPipeline")),
                     strength_rounding="floor_skipped"))
 # Video. Wan 2.1 text-to-video (1.3B and 14B): 832x480, 81 frames at 16 fps, 4k+1 frames.
-register(FamilySpec("wan", "flow", "WanPipeline", "transformer", "832x480", 5.0, "bf16", ("wan-ai/", "wan2."),
+register(FamilySpec("wan", "flow", "WanPipeline", "transformer", "832x480", 5.0, "bf16", (r"^wan-ai/", r"wan2\.[0-9]"),
                     frame_multiple=4, default_frames=81, default_fps=16,
                     task_notes=(("image-to-video", "Wan image-to-video is its own checkpoint, with an image "
                                                    "encoder: name it as a model"),)))
 # LTX-Video: 704x480, 8k+1 frames at 25 fps (its model card's defaults); image-to-video on the same weights.
-register(FamilySpec("ltx", "flow", "LTXPipeline", "transformer", "704x480", 3.0, "bf16", ("ltx-video", "lightricks/ltx"),
+register(FamilySpec("ltx", "flow", "LTXPipeline", "transformer", "704x480", 3.0, "bf16", (r"ltx-video", r"lightricks/ltx"),
                     other_tasks=(("image-to-video", "LTXImageToVideoPipeline"),),
                     frame_multiple=8, default_frames=161, default_fps=25))
 
-# When a name matches several hints, the more specific family wins (flux and sd3 before sdxl).
-HINT_ORDER = ("flux", "sd3", "ltx", "wan", "sdxl")
+# When a name matches several families, the more specific wins (flux and sd3 before sdxl, sdxl
+# before sd); families registered later come after these.
+NAME_PRECEDENCE = ("flux", "sd3", "ltx", "wan", "sdxl", "sd")
+
+# Architectures diffbench has no family for, as their names give them away: named so that
+# 'PixArt-alpha/PixArt-Sigma-XL-2-1024-MS' is refused as PixArt, never run as SDXL for its "XL".
+OTHER_ARCHITECTURES = {r"pixart": "PixArt", r"kandinsky": "Kandinsky", r"hunyuan": "HunyuanDiT/HunyuanVideo",
+                       r"cogvideo": "CogVideoX", r"(?<![a-z])sana(?![a-z])": "Sana", r"lumina": "Lumina",
+                       r"kolors": "Kolors", r"auraflow": "AuraFlow", r"mochi": "Mochi", r"allegro": "Allegro",
+                       r"stable-cascade|wuerstchen": "Stable Cascade", r"deepfloyd|(?<![a-z])if-i-": "DeepFloyd IF"}
 
 
 def family(name: str) -> FamilySpec:
@@ -116,12 +131,20 @@ def by_pipeline_class(class_name: str) -> FamilySpec | None:
 
 
 def guess_from_name(text: str) -> str:
-    """A family from a Hub id or path when nothing better is known (the most specific hint wins;
-    plain Stable Diffusion when none matches)."""
+    """A family from a Hub id or path when nothing better is known: the first family in
+    NAME_PRECEDENCE whose patterns match. An architecture diffbench has no family for, or a name
+    that matches none, is UnknownFamily (say `family:`), never a guess."""
+    import re
+
     lowered = text.lower()
-    ordered = [FAMILIES[n] for n in HINT_ORDER if n in FAMILIES] + [f for n, f in FAMILIES.items()
-                                                                   if n not in HINT_ORDER]
+    for pattern, architecture in OTHER_ARCHITECTURES.items():
+        if re.search(pattern, lowered):
+            raise UnknownFamily(f"'{text}' looks like {architecture}, which diffbench has no family for (known: "
+                                f"{', '.join(FAMILIES)})")
+    ordered = [FAMILIES[n] for n in NAME_PRECEDENCE if n in FAMILIES] + [f for n, f in FAMILIES.items()
+                                                                        if n not in NAME_PRECEDENCE]
     for spec in ordered:
-        if any(hint in lowered for hint in spec.name_hints):
+        if any(re.search(pattern, lowered) for pattern in spec.name_hints):
             return spec.name
-    return "sd"
+    raise UnknownFamily(f"cannot tell the family of '{text}' from its name: set family: for this model "
+                        f"({', '.join(FAMILIES)})")

@@ -524,6 +524,18 @@ def _cross_check(suite: Suite, check: _Checker, problems: list[SuiteError]) -> N
         return
     if not model_locs and len(suite.models) != 1:
         raise check.fail(("matrix",), "say which models to run: add a 'model' axis to the matrix")
+    from .families import UnknownFamily
+    from .models.sources import infer_family
+
+    for name, spec in suite.models.items():  # a family that cannot be told is said now, at the model
+        if spec.family is None:
+            try:
+                infer_family(spec.pipeline_source, Path(suite.base_dir or "."))
+            except UnknownFamily as exc:
+                problems.append(check.fail(("models", name, "source" if spec.base is None else "base"),
+                                           f"model '{name}': {exc}"))
+    if problems:
+        return
 
     # counted as plan.expand builds them: the matrix (no matrix: one cell of the defaults, none when
     # includes say which cells to run), times the recipes, plus every include

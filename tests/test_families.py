@@ -44,3 +44,36 @@ def test_an_unknown_family_is_an_error_never_a_default(tmp_path: Path) -> None:
 
 def test_dtype_auto_on_a_gpu_comes_from_the_family() -> None:
     assert families.family("flux").gpu_dtype == "bf16" and families.family("sdxl").gpu_dtype == "fp16"
+
+
+@pytest.mark.parametrize(("hub_id", "expected"), [
+    ("stable-diffusion-v1-5/stable-diffusion-v1-5", "sd"), ("runwayml/stable-diffusion-v1-5", "sd"),
+    ("CompVis/stable-diffusion-v1-4", "sd"), ("stabilityai/stable-diffusion-2-1", "sd"),
+    ("stabilityai/sd-turbo", "sd"),
+    ("stabilityai/stable-diffusion-xl-base-1.0", "sdxl"), ("stabilityai/sdxl-turbo", "sdxl"),
+    ("SG161222/RealVisXL_V4.0", "sdxl"), ("RunDiffusion/Juggernaut-XL-v9", "sdxl"),
+    ("playgroundai/playground-v2.5-1024px-aesthetic", "sdxl"),
+    ("stabilityai/stable-diffusion-3.5-medium", "sd3"), ("stabilityai/stable-diffusion-3-medium-diffusers", "sd3"),
+    ("black-forest-labs/FLUX.1-schnell", "flux"), ("black-forest-labs/FLUX.1-dev", "flux"),
+    ("Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "wan"), ("Wan-AI/Wan2.1-T2V-14B-Diffusers", "wan"),
+    ("Lightricks/LTX-Video", "ltx"),
+])
+def test_every_familys_real_hub_ids_are_told_by_their_names(hub_id: str, expected: str) -> None:
+    assert families.guess_from_name(hub_id) == expected
+
+
+@pytest.mark.parametrize(("hub_id", "message"), [
+    # its "XL" must not make it SDXL: PixArt is an architecture diffbench has no family for
+    ("PixArt-alpha/PixArt-Sigma-XL-2-1024-MS", "looks like PixArt, which diffbench has no family for"),
+    ("kandinsky-community/kandinsky-3", "looks like Kandinsky"),
+    ("Lykon/dreamshaper-8", "cannot tell the family of 'Lykon/dreamshaper-8' from its name: set family:"),
+])
+def test_a_name_that_tells_no_known_family_is_an_error_never_sd(hub_id: str, message: str, tmp_path: Path) -> None:
+    with pytest.raises(UnknownFamily, match=message):
+        families.guess_from_name(hub_id)
+    suite = tmp_path / "s.yaml"
+    suite.write_text(f"name: s\nmodels:\n  m: {{source: '{hub_id}'}}\n")
+    with pytest.raises(SuiteError, match=r"s\.yaml:3: model 'm': .*" + message.split(":")[0]):
+        load_suite(suite)
+    suite.write_text(f"name: s\nmodels:\n  m: {{source: '{hub_id}', family: sdxl}}\n")  # said: accepted
+    assert load_suite(suite).models["m"].family == "sdxl"

@@ -32,9 +32,10 @@ def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return cache
 
 
-def _suite(folder: Path, source: str) -> Path:
+def _suite(folder: Path, source: str, family: str | None = None) -> Path:
     suite = folder / "hub.yaml"
-    suite.write_text(f"name: hub\nmodels:\n  m: {{source: '{source}'}}\n"
+    given = f", family: {family}" if family else ""
+    suite.write_text(f"name: hub\nmodels:\n  m: {{source: '{source}'{given}}}\n"
                      "defaults: {steps: 2, device: cpu, resolution: 64x64}\nwarmup: 0\nrepeats: 1\n")
     return suite
 
@@ -48,7 +49,7 @@ def test_a_cached_hub_id_loads_offline(tmp_path: Path, hub_cache: Path) -> None:
 
 
 def test_a_hub_id_missing_from_the_cache_is_one_line_without_a_worker(tmp_path: Path, hub_cache: Path) -> None:
-    outcome = run_suite(load_suite(_suite(tmp_path, "some-org/absent-model")), tmp_path / "out")
+    outcome = run_suite(load_suite(_suite(tmp_path, "some-org/absent-model", "sd")), tmp_path / "out")
     [record] = [r for r in outcome.records if r["type"] == "generation"]
     assert record["status"] == "not_applicable"
     assert record["error"].startswith("'some-org/absent-model' is not in the Hugging Face cache, and HF_HUB_OFFLINE")
@@ -67,7 +68,7 @@ def test_a_denoiser_file_on_a_cached_hub_base_loads_offline(tmp_path: Path, hub_
     suite = tmp_path / "base.yaml"
     suite.write_text("name: base\nmodels:\n  whole: {source: some-org/tiny-model}\n"
                      "  file: {source: unet.safetensors, base: some-org/tiny-model}\n"
-                     "  lost: {source: unet.safetensors, base: some-org/absent-model}\n"
+                     "  lost: {source: unet.safetensors, base: some-org/absent-model, family: sd}\n"
                      "matrix: {model: [whole, file, lost]}\n"
                      "defaults: {steps: 2, device: cpu, resolution: 64x64}\nwarmup: 0\nrepeats: 1\n")
     outcome = run_suite(load_suite(suite), tmp_path / "out")
@@ -90,7 +91,7 @@ def test_a_hub_id_missing_with_no_network_is_one_line_without_a_worker(tmp_path:
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing answers
     sources.hub_reachable.cache_clear()
     try:
-        outcome = run_suite(load_suite(_suite(tmp_path, "some-org/absent-model")), tmp_path / "out")
+        outcome = run_suite(load_suite(_suite(tmp_path, "some-org/absent-model", "sd")), tmp_path / "out")
     finally:
         sources.hub_reachable.cache_clear()
     [record] = [r for r in outcome.records if r["type"] == "generation"]
@@ -101,3 +102,15 @@ def test_a_hub_id_missing_with_no_network_is_one_line_without_a_worker(tmp_path:
     # a cached model is never held back by the missing network
     cached = run_suite(load_suite(_suite(tmp_path, "some-org/tiny-model")), tmp_path / "out2")
     assert [r["status"] for r in cached.records if r["type"] == "generation"] == ["ok"]
+
+
+def test_a_cached_hub_id_gets_its_family_from_its_model_index_not_its_name(tmp_path: Path, hub_cache: Path) -> None:
+    """'some-org/tiny-model' says nothing of its family; the cached model_index.json does (sd). A
+    name neither cached nor telling is a one-line suite error at the model, never run as 'sd'."""
+    from diffbench.models.sources import infer_family
+    from diffbench.yamlsource import SuiteError
+
+    assert infer_family("some-org/tiny-model", tmp_path) == "sd"
+    with pytest.raises(SuiteError, match=r"hub\.yaml:3: model 'm': cannot tell the family of 'some-org/absent-model' "
+                                         r"from its name: set family:"):
+        load_suite(_suite(tmp_path, "some-org/absent-model"))

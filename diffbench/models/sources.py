@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..families import by_pipeline_class, family, guess_from_name
+from ..families import FAMILIES, UnknownFamily, by_pipeline_class, family, guess_from_name
 from .builtin import BUILTINS
 from .synthetic import SYNTHETIC
 
@@ -270,7 +270,32 @@ def infer_family(source: str, base_dir: Path) -> str:
                 return spec.name
         except (OSError, ValueError, AttributeError, RecursionError):
             pass
+    if kind == "hub":  # what the cached model_index.json says beats any reading of the name
+        cached = _cached_pipeline_class(source)
+        if cached is not None:
+            spec = by_pipeline_class(cached)
+            if spec is None:
+                raise UnknownFamily(f"'{source}' is a {cached}, which diffbench has no family for (known: "
+                                    f"{', '.join(FAMILIES)})")
+            return spec.name
     return guess_from_name(source)
+
+
+def _cached_pipeline_class(repo_id: str) -> str | None:
+    """The `_class_name` of a Hub id's model_index.json where the local cache holds it."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    found = try_to_load_from_cache(repo_id, "model_index.json")
+    if not isinstance(found, str):
+        return None
+    try:
+        with open(found, encoding="utf-8") as handle:
+            name = json.loads(handle.read(MODEL_INDEX_MAX_BYTES)).get("_class_name")
+    except (OSError, ValueError, AttributeError, RecursionError):
+        return None
+    return name if isinstance(name, str) else None
 
 
 def builtin_defaults(source: str) -> dict[str, Any]:
