@@ -12,7 +12,7 @@ GPU above all), never pooled across it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -118,7 +118,7 @@ def tradeoff_points(scores: Scores) -> list[TradeoffPoint]:
     for group in dict.fromkeys(p.group for p in points):
         members = [p for p in points if p.group == group]
         front = stats.pareto_front(np.array([[p.seconds, -p.clip.estimate] for p in members]))
-        out.extend(TradeoffPoint(**{**p.__dict__, "pareto": bool(keep)}) for p, keep in zip(members, front))
+        out.extend(replace(p, pareto=bool(keep)) for p, keep in zip(members, front))
     return out
 
 
