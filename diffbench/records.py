@@ -201,7 +201,7 @@ class QualityLine(_Line):
     cell_id: Identifier
     metric: Literal["clip_score"]
     value: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
-    checkpoint: Identifier
+    checkpoint: Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS)]  # a Hub id, a folder (any path)
     image: Text | None = None  # the picture scored, relative to the results file
 
 
