@@ -38,6 +38,26 @@ def test_a_run_beside_cpu_burning_processes_is_flagged_noisy(tmp_path: Path) -> 
     assert noisy[0]["cell_id"] == outcome.records[0]["cell_id"]
 
 
+def test_a_single_thread_worker_beside_two_busy_processes_is_flagged(tmp_path: Path, monkeypatch) -> None:
+    """The case the old cut-offs missed: one torch thread beside as many busy processes as cores
+    (load 3 on 2 cores, the worker with about 0.65 of a core, 1.7x slower when measured)."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the worker inherits it: torch runs one thread
+    suite = tmp_path / "one.yaml"
+    suite.write_text("name: one\nmodels:\n  t: {source: 'builtin:tiny-sd'}\n"
+                     "defaults: {steps: 8, device: cpu, resolution: 64x64}\nwarmup: 1\nrepeats: 6\n")
+    spinners = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(os.cpu_count() or 1)]
+    try:
+        outcome = run_suite(load_suite(suite), tmp_path / "out")
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+    records = read_records(outcome.results_path)
+    assert {r["runtime"]["torch_threads"] for r in records if r["type"] == "generation"} == {1}
+    noisy = [r for r in records if r["type"] == "warning" and r["kind"] == "noisy"]
+    assert len(noisy) == 1 and "of the 1 core it runs on" in noisy[0]["message"]
+
+
 def _record(**fields: object) -> dict[str, object]:
     return {"wall_s": 1.0, "runtime": {"device": "cpu", "torch_threads": 2}, **fields}
 
@@ -46,7 +66,9 @@ def test_noise_signals_on_known_records() -> None:
     quiet = [_record(cpu_s=1.9, load_avg_1m=1.5) for _ in range(6)]
     assert check_noise("cell", quiet, cores=2) == []
     crowded = [_record(cpu_s=0.7, load_avg_1m=2.0) for _ in range(6)]
-    assert "got 0.7 of the 2 cores" in check_noise("cell", crowded, cores=2)[0].message
+    assert "got 0.70 of the 2 cores" in check_noise("cell", crowded, cores=2)[0].message
+    # 0.8 of 2 cores: once missed (the cut-off was 0.6), a 1.25x slowdown of a CPU-bound cell
+    assert check_noise("cell", [_record(cpu_s=1.6, load_avg_1m=1.5) for _ in range(6)], cores=2)
     loaded = [_record(cpu_s=1.9, load_avg_1m=4.5) for _ in range(6)]
     assert "load average up to 4.5 on 2 cores" in check_noise("cell", loaded, cores=2)[0].message
     shared_gpu = [{"wall_s": 1.0, "runtime": {"device": "cuda:0"}, "gpu_other_processes": [{"pid": 7}]}]
