@@ -100,3 +100,8 @@ def test_compare_does_not_judge_a_noisy_cell_unless_asked(tmp_path: Path) -> Non
     assert judged.comparison is not None and judged.comparison.verdict == "higher"
     assert stats.format_p(judged.comparison.p_value) == "p<0.001"
     assert isinstance(results.warnings, pd.DataFrame)
+    # the report's cost fit through both step counts says that one of its cells was noisy
+    from diffbench.analysis.analyse import analyse
+
+    [scaling] = analyse(results).scaling
+    assert scaling.fit is not None and any("flagged noisy" in reason for reason in scaling.fit.unreliable)

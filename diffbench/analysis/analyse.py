@@ -94,7 +94,10 @@ def analyse(results: Results, filters: list[str] | None = None, compare_axis: st
         memory = summary["card_memory_gib"].to_numpy(dtype=float)
         summary["pareto"] = stats.pareto_front(np.column_stack([summary["s_per_image"].to_numpy(dtype=float), memory]))
     axes = [compare_axis] if compare_axis else (comparable_axes(frame) if not frame.empty else [])
-    prepared = prepare(frame, noisy_cells(results.warnings))
+    noisy = noisy_cells(results.warnings)
+    prepared = prepare(frame, noisy)
+    # projections to other cards and their check stand on quiet cells only (as estimate does)
+    quiet = _without(frame, noisy)
     metrics = dict.fromkeys(("s_per_image", *(m.name for m in report_metrics())))
     comparisons = {(axis, metric): compare(frame, axis, baseline=baseline, metric=metric, prepared=prepared)
                    for axis in axes for metric in metrics}
@@ -105,13 +108,13 @@ def analyse(results: Results, filters: list[str] | None = None, compare_axis: st
         results=results, frame=frame, steps=steps, summary=summary, axes=axes, comparisons=comparisons,
         quality=quality,
         scaling=step_scaling(frame, prepared),
-        recommendation=recommend(frame, summary=summary, quality=quality, noisy=noisy_cells(results.warnings),
+        recommendation=recommend(frame, summary=summary, quality=quality, noisy=noisy,
                                  clip_scores=scores.by_cell())
         if not empty else None,
-        projections=check_projections(frame) if not empty else None,
+        projections=check_projections(quiet) if not quiet.empty else None,
         advice=advise(frame, summary) + software_mismatches(results.runs),
         compile_payoffs=compile_payoffs(frame),
-        other_cards=other_cards(frame),
+        other_cards=other_cards(quiet),
         scores=scores,
         tradeoff=tradeoff_points(scores),
         tradeoff_pairs=_tradeoff_pairs(scores, axes, baseline if compare_axis else None),
@@ -130,6 +133,14 @@ def _tradeoff_pairs(scores: Scores, axes: list[str], baseline: str | None) -> li
         if column is not None and column not in PICTURE_AXES:
             return paired_tradeoffs(scores, column, base)
     return []
+
+
+def _without(frame: pd.DataFrame, cells: set[tuple[str, str]]) -> pd.DataFrame:
+    """`frame` less the generations of `cells` ((cell_id, hostname) pairs)."""
+    if frame.empty or not cells:
+        return frame
+    keys = pd.Series(list(zip(frame["cell_id"].astype(str), frame["hostname"].astype(str))), index=frame.index)
+    return frame[~keys.isin(cells)]
 
 
 def step_scaling(frame: pd.DataFrame, prepared: Prepared | None = None) -> list[StepScaling]:
@@ -151,6 +162,8 @@ def step_scaling(frame: pd.DataFrame, prepared: Prepared | None = None) -> list[
             low, high, achieved = stats.median_ci(values)
             points.append(StepPoint(int(count), stats.median(values), low, high, achieved))
         fit = fit_group({}, fitted.iloc[rows]) if len(points) >= 2 else None
+        if fit is not None and prep.noisy_rows[rows].any():  # said, not hidden: the table shows the fit
+            fit.unreliable.append("some of its cells were flagged noisy (other work competed)")
         out.append(StepScaling(label, points, fit))
     return out
 
