@@ -94,7 +94,7 @@ def test_recommend_equals_the_hand_computed_front(tmp_path: Path) -> None:
     assert reasons["flux-schnell · 4 steps"].startswith("needs 30.00 GiB")
     assert reasons["sdxl · 30 steps"].startswith("takes 6.01")
     assert "no quality measured" in reasons["sd15 · 25 steps"]
-    assert reasons["sdxl-turbo · 1 steps"].startswith("SSIM")
+    assert reasons["sdxl-turbo · 1 step"].startswith("SSIM")
     assert any("oom at vram_limit 12GiB" in why for _, why in answer.excluded)
 
 
@@ -117,41 +117,6 @@ def test_the_recommend_command(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "diffbench.cli", "recommend", str(tmp_path), "--vram", "lots"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--vram 'lots'" in bad.stderr
-
-
-def test_clip_score_with_a_local_clip_model(tmp_path: Path) -> None:
-    """The CLIP score path, with a small random CLIP model written to a local folder (no download)."""
-    import torch
-    from transformers import (
-        CLIPConfig,
-        CLIPImageProcessor,
-        CLIPModel,
-        CLIPProcessor,
-        CLIPTokenizer,
-    )
-
-    from diffbench.analysis.quality import clip_scores
-    from diffbench.models.builtin import _write_clip_tokenizer
-
-    torch.manual_seed(0)
-    vocab = _write_clip_tokenizer(tmp_path / "tok")
-    config = CLIPConfig(
-        text_config={"vocab_size": vocab, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
-                     "num_attention_heads": 2, "max_position_embeddings": 77, "bos_token_id": vocab - 2,
-                     "eos_token_id": vocab - 1, "pad_token_id": vocab - 1},
-        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
-                       "image_size": 32, "patch_size": 8},
-        projection_dim=16)
-    folder = tmp_path / "clip"
-    CLIPModel(config).save_pretrained(folder)
-    processor = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32},
-                                                                 crop_size={"height": 32, "width": 32}),
-                              tokenizer=CLIPTokenizer.from_pretrained(tmp_path / "tok"))
-    processor.save_pretrained(folder)
-    frame = with_metrics(load_results([write_results(tmp_path / "results")]).generations)
-    scores = clip_scores(frame, folder)
-    assert len(scores) == len(CELLS)
-    assert scores["clip_score"].between(-100, 100).all() and scores["clip_score"].nunique() > 1
 
 
 def test_every_sampler_is_rated_against_one_common_reference(tmp_path: Path) -> None:
@@ -181,6 +146,18 @@ def test_every_sampler_is_rated_against_one_common_reference(tmp_path: Path) -> 
     assert quality.loc["euler-32", "ssim"] == pytest.approx(1.0)
     assert quality.loc["lcm-2", "ssim"] < quality.loc["euler-16", "ssim"] < 1.0
     assert quality.loc["lcm-1", "ssim"] < quality.loc["lcm-2", "ssim"]
+    # both shown: against the common reference, and against what each sampler itself converges to
+    assert quality.loc["lcm-2", "ssim_own"] == pytest.approx(1.0) and quality.loc["lcm-2", "own_reference_steps"] == 2
+    assert quality.loc["lcm-2", "ssim"] < quality.loc["lcm-1", "ssim_own"] < 1.0
+    assert quality.loc["euler-16", "ssim_own"] == pytest.approx(quality.loc["euler-16", "ssim"])  # its own is the common
+    from diffbench.analysis.analyse import analyse
+    from diffbench.report.figures import quality_against_steps
+
+    analysis = analyse(load_results([path]))
+    figure = quality_against_steps(analysis.frame, analysis.quality, analysis.summary)
+    names = [trace["name"] for trace in figure["data"]]
+    assert any("(to its own)" in name and "lcm" in name for name in names)
+    assert not any("(to its own)" in name and "euler" in name for name in names)  # the same line: not drawn twice
 
 
 def test_a_suite_can_name_the_quality_reference(tmp_path: Path) -> None:

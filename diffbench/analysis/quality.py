@@ -3,8 +3,9 @@
 Images of the same model, sampler, prompt, seed, resolution and hardware differ only by their step
 count, so their structural similarity (SSIM, scikit-image) to the image at the most steps measured
 shows how fast the picture converges. Computed from the thumbnails stored with the results (at most
-256 px), so it judges composition and structure, not fine texture. A CLIP score (image-prompt
-agreement) is added when a CLIP model is available in a local folder.
+256 px), so it judges composition and structure, not fine texture. Each picture is also compared
+with its own sampler's most-steps picture (`ssim_own`): an ancestral sampler converges elsewhere.
+Across models, pixels say nothing: the CLIP score (analysis/clipscore.py) compares those.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def step_quality(frame: pd.DataFrame) -> pd.DataFrame:
     """
     rows = image_paths(frame)
     columns_out = ["cell_id", "hostname", "steps", "sampler", "reference_steps", "reference_sampler", "ssim",
-                   "is_reference"]
+                   "is_reference", "ssim_own", "own_reference_steps"]
     if rows.empty:
         return pd.DataFrame(columns=columns_out)
     columns = [c for c in SAME_PICTURE if c in rows and c != "sampler"]
@@ -121,7 +122,7 @@ def step_quality(frame: pd.DataFrame) -> pd.DataFrame:
             for _, row in group.iterrows():
                 out.append({"cell_id": row["cell_id"], "hostname": row["hostname"], "steps": int(row["steps"]),
                             "sampler": row.get("sampler"), "reference_steps": None, "reference_sampler": None,
-                            "ssim": None, "is_reference": False})
+                            "ssim": None, "is_reference": False, **_own_convergence(group, row)})
             continue
         reference = _image(reference_row["image_path"]) if len(group) > 1 else None
         for _, row in group.iterrows():
@@ -133,29 +134,23 @@ def step_quality(frame: pd.DataFrame) -> pd.DataFrame:
                         "sampler": row.get("sampler"), "reference_steps": int(reference_row["steps"]),
                         "reference_sampler": reference_row.get("sampler"), "ssim": value,
                         # a reference only where something was compared with it (not a picture alone)
-                        "is_reference": len(group) > 1 and row["cell_id"] == reference_row["cell_id"]})
+                        "is_reference": len(group) > 1 and row["cell_id"] == reference_row["cell_id"],
+                        **_own_convergence(group, row)})
     return pd.DataFrame(out, columns=columns_out)
 
 
-def clip_scores(frame: pd.DataFrame, model_folder: str | Path) -> pd.DataFrame:
-    """CLIP score (100 x cosine of image and prompt embeddings) per stored image, with a local CLIP model."""
-    import torch
-    from transformers import CLIPModel, CLIPProcessor
-
-    model = CLIPModel.from_pretrained(model_folder, local_files_only=True).eval()
-    processor = CLIPProcessor.from_pretrained(model_folder, local_files_only=True)
-    rows = image_paths(frame)
-    out: list[dict[str, Any]] = []
-    for _, row in rows.iterrows():
-        pixels = _image(row["image_path"])
-        if pixels is None:
-            continue
-        with torch.no_grad():
-            inputs = processor(text=[str(row["prompt"])], images=(pixels * 255).astype("uint8"), return_tensors="pt",
-                               padding=True, truncation=True)
-            output = model(**inputs)
-            image_embed = output.image_embeds / output.image_embeds.norm(dim=-1, keepdim=True)
-            text_embed = output.text_embeds / output.text_embeds.norm(dim=-1, keepdim=True)
-            out.append({"cell_id": row["cell_id"], "hostname": row["hostname"],
-                        "clip_score": float(100 * (image_embed * text_embed).sum())})
-    return pd.DataFrame(out)
+def _own_convergence(group: pd.DataFrame, row: pd.Series) -> dict[str, Any]:
+    """SSIM of a picture to its own sampler's most-steps picture: a sampler that converges to
+    another image than the common reference (an ancestral one) is judged against one it reaches,
+    shown beside the common figure. None where the sampler was measured at one step count only."""
+    if "sampler" not in group:
+        return {"ssim_own": None, "own_reference_steps": None}
+    same = group[group["sampler"].astype(str) == str(row.get("sampler"))]
+    if len(same) < 2:
+        return {"ssim_own": None, "own_reference_steps": None}
+    steps = same["steps"].astype(int)
+    own = same[steps == steps.max()].iloc[0]
+    reference, image = _image(own["image_path"]), _image(row["image_path"])
+    value = ssim(image, reference) if image is not None and reference is not None and \
+        image.shape == reference.shape else None
+    return {"ssim_own": value, "own_reference_steps": int(own["steps"])}

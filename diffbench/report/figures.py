@@ -279,11 +279,21 @@ def quality_against_steps(frame: pd.DataFrame, quality: pd.DataFrame, summary: p
     from ..analysis.compare import context_groups
 
     others = [c for c in varying(merged) if c not in {"steps"}]
-    for group_label, group in context_groups(merged, others):
+    for index, (group_label, group) in enumerate(context_groups(merged, others)):
         ordered = group.sort_values("steps")
+        colour = PALETTE[index % len(PALETTE)]
         traces.append({"type": "scatter", "mode": "lines+markers", "name": short(group_label),
                        "hovertext": esc(group_label), "x": ordered["steps"].tolist(),
-                       "y": ordered["ssim"].round(4).tolist()})
+                       "y": ordered["ssim"].round(4).tolist(), "line": {"color": colour},
+                       "marker": {"color": colour}, "legendgroup": esc(group_label)})
+        own = ordered.dropna(subset=["ssim_own"]) if "ssim_own" in ordered else ordered.iloc[0:0]
+        if len(own) > 1 and not np.allclose(own["ssim_own"].to_numpy(float), own["ssim"].to_numpy(float)):
+            # a sampler that converges elsewhere: against its own most-steps picture too, dotted
+            traces.append({"type": "scatter", "mode": "lines+markers", "name": short(f"{group_label} (to its own)"),
+                           "hovertext": esc(f"{group_label}: SSIM to its own sampler's most-steps picture"),
+                           "x": own["steps"].tolist(), "y": own["ssim_own"].round(4).tolist(),
+                           "line": {"color": colour, "dash": "dot"}, "marker": {"color": colour, "symbol": "circle-open"},
+                           "legendgroup": esc(group_label)})
     return {"data": traces, "layout": layout}
 
 
