@@ -246,11 +246,28 @@ def plan(suite: str, as_json: bool, allow_pickle: bool, trust_remote_code: bool)
 
     console = Console()
     console.print(plan_table(made))
+    for line in _hub_lines(made.suite):
+        console.print(_safe(line))
     if quality["clip"]:
         console.print(_safe(f"After the last cell: the CLIP score of each cell's full-resolution picture against its "
                              f"prompt, with {quality['clip']} on the CPU" + (
                                  f"; it cannot run here ({quality['problem']}): the measurements run all the same, "
                                  "and diffbench score adds the scores later" if quality["problem"] else "")))
+
+
+def _hub_lines(suite: Any) -> list[str]:
+    """What a suite takes from the Hugging Face Hub: each id, in the local cache (with its size
+    there) or to be downloaded; read from the cache alone, nothing fetched."""
+    from pathlib import Path
+
+    from .models.sources import hub_cache_status, source_kind
+
+    lines = []
+    for name, spec in suite.models.items():
+        for source in dict.fromkeys(s for s in (spec.source, spec.base) if s):
+            if source_kind(source, Path(suite.base_dir)) == "hub":
+                lines.append(f"Hub model {source} ({name}): {hub_cache_status(source, spec.revision)}")
+    return lines
 
 
 def _planned_quality(suite: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@ pipeline loads under its repo id with HF_HUB_OFFLINE=1; a missing id is one line
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -114,3 +115,17 @@ def test_a_cached_hub_id_gets_its_family_from_its_model_index_not_its_name(tmp_p
     with pytest.raises(SuiteError, match=r"hub\.yaml:3: model 'm': cannot tell the family of 'some-org/absent-model' "
                                          r"from its name: set family:"):
         load_suite(_suite(tmp_path, "some-org/absent-model"))
+
+
+def test_plan_says_which_hub_models_the_cache_holds_and_what_is_missing(tmp_path: Path, hub_cache: Path) -> None:
+    import subprocess
+    import sys
+
+    suite = tmp_path / "plan.yaml"
+    suite.write_text("name: plan\nmodels:\n  here: {source: 'some-org/tiny-model'}\n"
+                     "  gone: {source: 'some-org/absent-model', family: sd}\nmatrix: {model: [here, gone]}\n")
+    result = subprocess.run([sys.executable, "-m", "diffbench.cli", "plan", str(suite)], capture_output=True,
+                            text=True, timeout=120, env={**__import__("os").environ, "COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"Hub model some-org/tiny-model \(here\): in the local cache \(\d+\.\d MB\)", result.stdout)
+    assert "Hub model some-org/absent-model (gone): not in the local cache, and HF_HUB_OFFLINE is set" in result.stdout

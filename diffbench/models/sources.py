@@ -118,6 +118,24 @@ def hub_cache_problem(repo_id: str, revision: str | None = None) -> str | None:
             f"(huggingface-cli download {repo_id}), or unset HF_HUB_OFFLINE")
 
 
+def hub_cache_status(repo_id: str, revision: str | None = None) -> str:
+    """'in the local cache (6.9 GB)' or what a run would have to do to get it."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return "huggingface_hub is not installed"
+    found = try_to_load_from_cache(repo_id, "model_index.json", revision=revision)
+    if isinstance(found, str):
+        snapshot = Path(found).parent
+        size = sum(p.stat().st_size for p in snapshot.rglob("*") if p.is_file())  # links resolve to the blobs
+        return f"in the local cache ({size / 1e9:.1f} GB)" if size >= 1e9 else f"in the local cache ({size / 1e6:.1f} MB)"
+    if offline():
+        return "not in the local cache, and HF_HUB_OFFLINE is set: the run cannot get it"
+    if not hub_reachable():
+        return f"not in the local cache, and {hub_endpoint()} cannot be reached from here: its cells cannot run"
+    return "not in the local cache: the run downloads it first (several GB for the large families)"
+
+
 def check_source(source: str, base_dir: Path, allow_pickle: bool, family_given: str | None = None,
                  base: str | None = None) -> str | None:
     """A one-line problem with `source` (or, starting 'base: ', with `base`), or None when it can be
