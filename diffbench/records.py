@@ -16,7 +16,7 @@ Schema changelog:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import (
     BaseModel,
@@ -30,8 +30,10 @@ from pydantic import (
 from . import SCHEMA_VERSION
 from .errors import one_line
 
-STATUSES = ("ok", "oom", "crashed", "timeout", "error", "not_applicable")
-Status = Literal["ok", "oom", "crashed", "timeout", "error", "not_applicable"]
+Status = Literal["ok", "oom", "crashed", "timeout", "error", "not_applicable"]  # declared once, here
+STATUSES: tuple[str, ...] = get_args(Status)
+# A cell that ended so is complete: running it again would measure the same failure (resume skips it).
+TERMINAL_STATUSES = frozenset(STATUSES) - {"ok"}
 
 # Bounds that keep a hostile or broken file from costing unbounded time or memory to read.
 MAX_LINE_BYTES = 8 * 2**20

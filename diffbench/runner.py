@@ -21,6 +21,7 @@ from .hardware.sysinfo import host_description
 from .models.sources import host_problem
 from .plan import Cell, Plan, make_plan
 from .recorder import RunObserver, RunOutcome, RunRecorder
+from .records import TERMINAL_STATUSES
 from .results import (
     ResultsError,
     ResultsWriteError,
@@ -110,7 +111,7 @@ def completed_work(records: list[dict[str, Any]],
             if record["status"] == "ok":
                 done.setdefault(record["cell_id"], set()).add(record["repeat"])
                 walls.setdefault(record["cell_id"], []).append(record["wall_s"])
-            elif record["status"] in {"oom", "not_applicable", "error", "crashed", "timeout"}:
+            elif record["status"] in TERMINAL_STATUSES:
                 done.setdefault(record["cell_id"], set()).add(-1)  # terminal: the whole cell
             if record.get("repeats_stop"):
                 done.setdefault(record["cell_id"], set()).add(-1)  # auto repeats decided it had enough
