@@ -146,12 +146,18 @@ def _jobs(plan: Plan, done: dict[str, set[int]],
     return list(jobs.values()), static_na
 
 
-def _executor(kind: str, emit: Callable[..., None], ray_address: str | None) -> Executor:
+def _executor_class(kind: str) -> type[Any]:
+    """The executor named on the command line ("local" or "ray"; Ray imported only when asked)."""
     if kind == "ray":
         from .execute.ray_executor import RayExecutor
 
-        return RayExecutor(emit, ray_address)
-    return LocalExecutor(emit)
+        return RayExecutor
+    return LocalExecutor
+
+
+def _executor(kind: str, emit: Callable[..., None], ray_address: str | None) -> Executor:
+    executor: Executor = _executor_class(kind)(emit, ray_address) if kind == "ray" else LocalExecutor(emit)
+    return executor
 
 
 def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path | None = None,
@@ -171,14 +177,15 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
     observer = observer or RunObserver()
     host = host_description()
     notes: list[str] = []
-    plan = make_plan(suite, placed_by_cluster=executor == "ray")
-    if executor != "ray":  # on a cluster the gpu axis picks the node; each node knows its own devices
+    places_cells = _executor_class(executor).places_cells
+    plan = make_plan(suite, placed_by_cluster=places_cells)
+    if not places_cells:  # on a cluster the gpu axis picks the node; each node knows its own devices
         check = DeviceCheck.with_torch()
         for cell in plan.cells:
             cell.skip_reason = cell.skip_reason or check.problem(cell.settings) or host_problem(cell.model)
     if resume is not None:
         writer, existing = _resume_writer(suite, Path(resume), force, notes)
-        here = None if executor == "ray" else host["hostname"]
+        here = None if places_cells else host["hostname"]
         done, walls = completed_work(existing, here)
     else:
         writer = _new_writer(suite, Path(out_dir))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 from ..records import generation_record
 
@@ -46,8 +46,12 @@ class Job:
 
 
 class Executor(Protocol):
-    """Runs jobs somewhere and reports every message through the `emit` it was built with."""
+    """Runs jobs somewhere and reports every message through the `emit` it was built with.
 
+    `places_cells`: the executor chooses the machine of each cell by its gpu setting (a cluster),
+    so this host's devices do not decide what can run, and a resume counts what any host did."""
+
+    places_cells: ClassVar[bool]
     stop_requested: bool
 
     def run(self, jobs: list[Job]) -> None:

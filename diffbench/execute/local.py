@@ -81,6 +81,8 @@ def _signals_held(signals: tuple[int, ...]) -> Iterator[None]:
 class LocalExecutor:
     """Runs jobs in worker processes: one after another, or one queue per GPU in parallel."""
 
+    places_cells = False  # every cell runs on this host: its devices decide what can run
+
     def __init__(self, emit: Callable[..., None]) -> None:
         self.emit = emit  # (kind, payload, stream): kind "record" | "cell" | "loaded"
         self.stop_requested = False

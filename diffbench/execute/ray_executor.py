@@ -78,6 +78,8 @@ class _Running:
 class RayExecutor:
     """Runs jobs as Ray tasks; the driver (this process) receives every measurement and writes it."""
 
+    places_cells = True  # each cell goes to a node with the GPU its gpu setting names
+
     def __init__(self, emit: Callable[..., None], address: str | None = None) -> None:
         try:
             import ray
