@@ -43,7 +43,8 @@ def test_plan_json_lists_cells(repo: Path) -> None:
                             capture_output=True, text=True, cwd=repo, timeout=120)
     data = json.loads(result.stdout)
     assert len(data["cells"]) == 4 and data["loads"] == 1 and data["repeats"] == "auto"
-    assert data["generations"] == 4 * (2 + 30) and data["generations_min"] == 4 * (2 + 6)
+    # per cell: 2 warm-ups, a pilot of 4, then 6 to 30
+    assert data["generations"] == 4 * (2 + 4 + 30) and data["generations_min"] == 4 * (2 + 4 + 6)
 
 
 def test_bad_suite_gives_one_line_and_exit_2(tmp_path: Path, repo: Path) -> None:
