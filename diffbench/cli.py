@@ -445,7 +445,9 @@ def _print_quality_pairs(console: Any, loaded: Any, frame: Any, axis: str, basel
         return
     column = resolve_axis(axis, scores.cells)
     base = resolve_value(axis, baseline, scores.cells, unique=True)[0] if baseline is not None else None
-    pairs = paired_tradeoffs(scores, column, base)
+    from .analysis.compare import noisy_cells
+
+    pairs = paired_tradeoffs(scores, column, base, noisy=noisy_cells(loaded.warnings))
     if not pairs:
         return
     console.print(f"CLIP score ({_safe(scores.checkpoint or '')}), time and memory, paired by prompt and seed:")

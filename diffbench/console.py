@@ -54,9 +54,17 @@ def safe(text: str) -> str:
     return escape(one_line(text))
 
 
-def _shown(value: Any) -> str:
-    """A setting as a table shows it: an unset one as '-', never Python's 'None'."""
-    return "-" if value is None else safe(str(value))
+PROMPT_CHARS = 28  # a prompt is cut here in a table (24 prompts of 80 characters would fill the screen)
+
+
+def _shown(value: Any, axis: str = "") -> str:
+    """A setting as a table shows it: an unset one as '-', never Python's 'None'; prompts cut."""
+    if value is None:
+        return "-"
+    text = str(value)
+    if axis in {"prompt", "negative_prompt"} and len(text) > PROMPT_CHARS:
+        text = text[:PROMPT_CHARS - 1] + "…"
+    return safe(text)
 
 
 def plan_table(plan: Plan) -> Table:
@@ -72,7 +80,7 @@ def plan_table(plan: Plan) -> Table:
     table.add_column("status")
     for index, cell in enumerate(plan.cells[:PLAN_ROWS_SHOWN], start=1):
         status = f"not applicable: {safe(cell.skip_reason)}" if cell.skip_reason else "will run"
-        table.add_row(str(index), cell.cell_id, *[_shown(cell.settings.get(a)) for a in axes], status)
+        table.add_row(str(index), cell.cell_id, *[_shown(cell.settings.get(a), a) for a in axes], status)
     hidden = plan.cells[PLAN_ROWS_SHOWN:]
     if hidden:  # a table of 10,000 rows says nothing a person reads (and takes seconds to draw)
         skipped: dict[str, int] = {}
@@ -82,7 +90,7 @@ def plan_table(plan: Plan) -> Table:
         summary = [f"{runs} will run"] + [f"{n} not applicable: {safe(reason)}" for reason, n in skipped.items()]
         table.add_row("...", f"{len(hidden)} more", *[""] * len(axes), "; ".join(summary) + " (plan --json lists all)")
     for cell in plan.duplicates[:PLAN_ROWS_SHOWN]:
-        table.add_row("-", cell.cell_id, *[_shown(cell.settings.get(a)) for a in axes],
+        table.add_row("-", cell.cell_id, *[_shown(cell.settings.get(a), a) for a in axes],
                       f"skipped: duplicate of {safe(cell.duplicate_of or '')}")
     if len(plan.duplicates) > PLAN_ROWS_SHOWN:
         table.add_row("-", f"{len(plan.duplicates) - PLAN_ROWS_SHOWN} more", *[""] * len(axes), "skipped: duplicates")
@@ -154,7 +162,7 @@ def summary_table(plan: Plan, records: list[dict[str, Any]]) -> Table:
     figures = _cell_figures(records)
     for cell in cells:
         failed = [r for r in by_cell[cell.cell_id] if r["status"] != "ok"]
-        values = [_shown(cell.settings.get(a)) for a in axes]
+        values = [_shown(cell.settings.get(a), a) for a in axes]
         figure = figures.get(cell.cell_id)
         if figure is None:  # nothing measured
             table.add_row(*values, failed[0]["status"] if failed else "-", "-", "-", "-", "-", "-")

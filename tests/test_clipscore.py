@@ -252,3 +252,17 @@ def test_the_report_puts_time_against_quality_first(scored_run: Path, tmp_path: 
     assert seen.console_errors == [] and seen.page_errors == []
     assert seen.traces_by_chart["chart-tradeoff"] >= 1  # the recipes drawn (a front line too where both are on it)
     assert "Time against quality" in seen.text and "No data for the chart" not in seen.text.split("Hosts, GPUs")[0]
+
+
+def test_a_recipe_sentence_says_when_its_times_were_noisy(scored_run: Path) -> None:
+    from diffbench.analysis.frames import cell_summary, with_metrics
+    from diffbench.analysis.tradeoff import describe, paired_tradeoffs, scored_cells
+    from diffbench.results import load_results
+
+    loaded = load_results([scored_run])
+    scores = scored_cells(cell_summary(with_metrics(loaded.generations)), loaded.quality)
+    flagged = {(str(c), str(h)) for c, h in zip(scores.cells["cell_id"], scores.cells["hostname"])}
+    [pair] = paired_tradeoffs(scores, "recipe", noisy=set(list(flagged)[:3]))
+    assert pair.noisy_cells == 3 and "3 of its 12 cells were flagged noisy" in describe(pair)
+    [quiet] = paired_tradeoffs(scores, "recipe", noisy=set())
+    assert quiet.noisy_cells == 0 and "noisy" not in describe(quiet)

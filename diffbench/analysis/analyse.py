@@ -117,11 +117,12 @@ def analyse(results: Results, filters: list[str] | None = None, compare_axis: st
         other_cards=other_cards(quiet),
         scores=scores,
         tradeoff=tradeoff_points(scores),
-        tradeoff_pairs=_tradeoff_pairs(scores, axes, baseline if compare_axis else None),
+        tradeoff_pairs=_tradeoff_pairs(scores, axes, baseline if compare_axis else None, noisy),
     )
 
 
-def _tradeoff_pairs(scores: Scores, axes: list[str], baseline: str | None) -> list[PairedTradeoff]:
+def _tradeoff_pairs(scores: Scores, axes: list[str], baseline: str | None,
+                    noisy: set[tuple[str, str]]) -> list[PairedTradeoff]:
     """Time and CLIP score paired on prompt and seed, along the first compared axis that is not a
     picture axis (recipes first: comparable_axes puts them there)."""
     for axis in axes:
@@ -131,7 +132,7 @@ def _tradeoff_pairs(scores: Scores, axes: list[str], baseline: str | None) -> li
         except UnknownValue:
             continue
         if column is not None and column not in PICTURE_AXES:
-            return paired_tradeoffs(scores, column, base)
+            return paired_tradeoffs(scores, column, base, noisy=noisy)
     return []
 
 

@@ -133,10 +133,12 @@ class PairedTradeoff:
     baseline_clip: float  # the baseline's mean CLIP score over the pairs
     time_ratio: Centre | None  # candidate / baseline seconds per image (exp of the paired log ratios)
     memory_ratio: Centre | None = None  # candidate / baseline memory a card must hold, likewise
+    noisy_cells: int = 0  # of the pairs' cells, those flagged noisy: their times are not the machine's alone
 
 
 def paired_tradeoffs(scores: Scores, axis: str, baseline: str | None = None,
-                     min_effect: float = QUALITY_MIN_EFFECT) -> list[PairedTradeoff]:
+                     min_effect: float = QUALITY_MIN_EFFECT,
+                     noisy: set[tuple[str, str]] | None = None) -> list[PairedTradeoff]:
     """Each value of `axis` against the baseline (given, else the slowest: the standard recipe),
     paired on prompt and seed within each context of everything else that varies; for recipes,
     what the recipes set is the recipe itself and not held equal."""
@@ -169,9 +171,11 @@ def paired_tradeoffs(scores: Scores, axis: str, baseline: str | None = None,
             a, b = group.loc[shared], by_value[base].loc[shared]
             quality = compare_paired(a["clip_score"].to_numpy(dtype=float), b["clip_score"].to_numpy(dtype=float),
                                      min_effect)
+            flagged = sum((str(c), str(h)) in (noisy or set()) for frame in (a, b)
+                          for c, h in zip(frame["cell_id"], frame["hostname"]))
             out.append(PairedTradeoff(context, str(value), str(base), quality, float(b["clip_score"].mean()),
                                       _paired_ratio(a["s_per_image"], b["s_per_image"]),
-                                      _paired_ratio(a["card_memory_gib"], b["card_memory_gib"])))
+                                      _paired_ratio(a["card_memory_gib"], b["card_memory_gib"]), flagged))
     return out
 
 
@@ -237,4 +241,8 @@ def describe(pair: PairedTradeoff) -> str:
                   f"{stats.format_p(q.p_value)}): about {q.more_needed} more prompt-seed pairs would settle it")
     else:
         judged = f"its CLIP score is {q.verdict} ({points}, {stats.format_p(q.p_value)})"
-    return f"{where}{reach} {time}, over {q.n} prompt-seed pairs; {judged}."
+    sentence = f"{where}{reach} {time}, over {q.n} prompt-seed pairs; {judged}."
+    if pair.noisy_cells:  # the CLIP score stands; the time was not the machine's alone
+        sentence += (f" {pair.noisy_cells} of its {2 * q.n} cells were flagged noisy (other work competed): the time "
+                     "ratio is not the machine's alone; rerun on a quiet machine")
+    return sentence
