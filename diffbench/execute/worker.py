@@ -172,6 +172,7 @@ class Worker:
             apply_cache,
             apply_lora,
             call_arguments,
+            check_frames,
             scheduler_for,
             set_vae_options,
         )
@@ -179,6 +180,8 @@ class Worker:
 
         settings = cell["cell"]
         try:
+            if settings.get("task") in tasks.VIDEO_TASKS:
+                check_frames(pipe, settings)
             pipe.scheduler, scheduler_name = scheduler_for(pipe, base_config, settings["sampler"], settings["family"])
             set_vae_options(pipe, settings)
             try:
