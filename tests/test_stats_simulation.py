@@ -118,3 +118,27 @@ def test_the_point_is_the_median_of_the_pairwise_ratios() -> None:
     assert c.ratio == pytest.approx(6.0)
     c = stats.compare_groups([1.0, 1.0, 10.0], [1.0, 2.0])  # ratios 1, .5, 1, .5, 10, 5 -> median of logs: 1
     assert c.ratio == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("shape", ["quiet", "spread", "clocks-70-30", "clocks-50-50", "outliers", "exponential"])
+@pytest.mark.parametrize("n", [6, 12, 30])
+def test_six_shapes_coverage_false_positives_and_verdicts_that_follow_their_intervals(shape: str, n: int) -> None:
+    """The shapes of tests/test_repeats.py (and docs/statistics.md) at fixed counts: the median's
+    interval covers at its stated confidence (within 1.5 points and simulation error), one setting
+    against itself is called different at most 5% of the time, and every ratio lies in its interval."""
+    from test_repeats import SHAPES, _draw
+
+    rng = np.random.default_rng(1000 + 10 * SHAPES.index(shape) + n)
+    true_median = float(np.median(_draw(shape, rng, 400_000)))
+    trials, covered, stated, called = 800, 0, [], 0
+    for _ in range(trials):
+        a, b = _draw(shape, rng, n), _draw(shape, rng, n)
+        low, high, achieved = stats.median_ci(a)
+        covered += low <= true_median <= high
+        stated.append(achieved)
+        c = stats.compare_groups(a, b, min_effect=0.0)
+        assert c.ratio_low <= c.ratio <= c.ratio_high
+        called += c.significant
+    confidence = float(np.mean(stated))
+    assert covered / trials >= confidence - 0.015 - 2 * np.sqrt(confidence * (1 - confidence) / trials), shape
+    assert called / trials <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / trials), shape
