@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -21,18 +22,23 @@ from diffbench.suite import load_suite
 SPIN = "import time\nend = time.monotonic() + 120\nwhile time.monotonic() < end:\n    pass\n"
 
 
+def _run_beside_spinners(suite: Path, out: Path, spinners: int) -> Any:
+    """run_suite while `spinners` processes burn a core each (the suite validated first, quietly)."""
+    load_suite(suite)
+    burning = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(spinners)]
+    try:
+        return run_suite(load_suite(suite), out)
+    finally:
+        for spinner in burning:
+            spinner.kill()
+            spinner.wait()
+
+
 def test_a_run_beside_cpu_burning_processes_is_flagged_noisy(tmp_path: Path) -> None:
     suite = tmp_path / "busy.yaml"
     suite.write_text("name: busy\nmodels:\n  t: {source: 'builtin:tiny-sd'}\n"
                      "defaults: {steps: 1, device: cpu, resolution: 64x64}\nwarmup: 0\nrepeats: 6\n")
-    load_suite(suite)
-    spinners = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(2 * (os.cpu_count() or 1))]
-    try:
-        outcome = run_suite(load_suite(suite), tmp_path / "out")
-    finally:
-        for spinner in spinners:
-            spinner.kill()
-            spinner.wait()
+    outcome = _run_beside_spinners(suite, tmp_path / "out", 2 * (os.cpu_count() or 1))
     noisy = [r for r in read_records(outcome.results_path) if r["type"] == "warning" and r["kind"] == "noisy"]
     assert len(noisy) == 1 and "other work competed" in noisy[0]["message"]
     assert noisy[0]["cell_id"] == outcome.records[0]["cell_id"]
@@ -45,13 +51,7 @@ def test_a_single_thread_worker_beside_two_busy_processes_is_flagged(tmp_path: P
     suite = tmp_path / "one.yaml"
     suite.write_text("name: one\nmodels:\n  t: {source: 'builtin:tiny-sd'}\n"
                      "defaults: {steps: 8, device: cpu, resolution: 64x64}\nwarmup: 1\nrepeats: 6\n")
-    spinners = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(os.cpu_count() or 1)]
-    try:
-        outcome = run_suite(load_suite(suite), tmp_path / "out")
-    finally:
-        for spinner in spinners:
-            spinner.kill()
-            spinner.wait()
+    outcome = _run_beside_spinners(suite, tmp_path / "out", os.cpu_count() or 1)
     records = read_records(outcome.results_path)
     assert {r["runtime"]["torch_threads"] for r in records if r["type"] == "generation"} == {1}
     noisy = [r for r in records if r["type"] == "warning" and r["kind"] == "noisy"]
