@@ -130,6 +130,7 @@ class Axis:
     named: bool = False  # a label says "name=value", not the bare value
     shown: bool = True  # the console's plan table shows it when it varies
     whole_number: bool = False  # an integer column that empty rows must not turn into floats
+    instance: bool = False  # one instance of a setting (its prompt, its seed): a setting's time and memory pool over them
 
     @property
     def results_column(self) -> str:
@@ -193,9 +194,9 @@ AXES: tuple[Axis, ...] = (
          picture=True, named=True),
     Axis("mask_image", Path, None, "inpainting mask file, white where to repaint; default: the middle of the image",
          picture=True, named=True),
-    Axis("seed", Seed, 0, picture=True, named=True),
-    Axis("prompt", Prompt, "a photograph of an astronaut riding a horse", picture=True),
-    Axis("negative_prompt", Prompt, None, shown=False, picture=True),
+    Axis("seed", Seed, 0, picture=True, named=True, instance=True),
+    Axis("prompt", Prompt, "a photograph of an astronaut riding a horse", picture=True, instance=True),
+    Axis("negative_prompt", Prompt, None, shown=False, picture=True, instance=True),
 )
 
 
@@ -225,6 +226,8 @@ def views(declared: tuple[Axis, ...]) -> dict[str, Any]:
         # what makes two pictures the same picture: a LoRA changes it on purpose (a picture of its
         # own); a step cache or quantization only approximates it, so they share the one they approximate
         "PICTURE_COLUMNS": ("source", *(axis.results_column for axis in declared if axis.picture)),
+        # a setting's instances: charts show one bar per setting over them, paired statistics pair on them
+        "INSTANCE_COLUMNS": tuple(axis.results_column for axis in declared if axis.instance),
     }
 
 
@@ -240,6 +243,7 @@ WHOLE_NUMBER_SETTINGS: tuple[str, ...] = _VIEWS["WHOLE_NUMBER_SETTINGS"]
 SETTING_COLUMNS: tuple[str, ...] = _VIEWS["SETTING_COLUMNS"]
 COST_COLUMNS: tuple[str, ...] = _VIEWS["COST_COLUMNS"]
 PICTURE_COLUMNS: tuple[str, ...] = _VIEWS["PICTURE_COLUMNS"]
+INSTANCE_COLUMNS: tuple[str, ...] = _VIEWS["INSTANCE_COLUMNS"]
 
 
 def steps_text(steps: Any) -> str:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from diffbench import axes, console, plan
-from diffbench.analysis import costmodel, frames, quality
+from diffbench.analysis import compare, costmodel, frames, quality
 from diffbench.plan import expand
 from diffbench.suite import AxisValues, load_suite
 
@@ -32,6 +32,7 @@ BEFORE = {
                         "vae_tiling", "vae_slicing",
                         # another task, strength, clip length or input makes another picture (or clip)
                         "task", "strength", "frames", "fps", "init_image", "mask_image", "negative_prompt"},
+    "INSTANCE_COLUMNS": {"prompt", "seed", "negative_prompt"},  # compare.PICTURE_AXES before
 }
 SETTING_COLUMNS_BEFORE = (  # with "recipe", added since
     "model", "source", "hostname", "hardware", "recipe", "runtime_device", "runtime_dtype", "sampler", "steps", "resolution",
@@ -58,6 +59,7 @@ def test_the_derived_views_are_the_lists_kept_by_hand_before() -> None:
         "negative_prompt"}
     assert costmodel.GROUP_COLUMNS == axes.COST_COLUMNS and quality.SAME_PICTURE == axes.PICTURE_COLUMNS
     assert plan.LOAD_KEYS == axes.LOAD_KEYS and frames.QUIET_VALUES == axes.QUIET_VALUES
+    assert compare.PICTURE_AXES == axes.INSTANCE_COLUMNS == frames.INSTANCE_COLUMNS
 
 
 THROWAWAY = r'''

@@ -267,3 +267,33 @@ def test_a_recipe_sentence_says_when_its_times_were_noisy(scored_run: Path) -> N
     assert pair.noisy_cells == 3 and "3 of its 12 cells were flagged noisy" in describe(pair)
     [quiet] = paired_tradeoffs(scores, "recipe", noisy=set())
     assert quiet.noisy_cells == 0 and "noisy" not in describe(quiet)
+
+
+def test_charts_draw_one_bar_and_one_line_per_recipe_over_its_prompts(scored_run: Path) -> None:
+    """A prompt set makes a cell per prompt; a chart pools them: one bar per setting, its median over
+    every measured generation of every prompt, its memory the highest any prompt reached."""
+    from diffbench.analysis.analyse import analyse
+    from diffbench.analysis.frames import measured
+    from diffbench.report import figures
+    from diffbench.results import load_results
+
+    analysis = analyse(load_results([scored_run]))
+    settings, cells = analysis.settings.frame, analysis.summary
+    assert analysis.settings.instances == 6 and len(cells) == 12 and sorted(settings["recipe"]) == ["standard", "turbo"]
+    generations = measured(analysis.frame)
+    for row in settings.to_dict("records"):
+        pooled = generations[generations["recipe"] == row["recipe"]]
+        assert row["n"] == len(pooled) == 6 * 4
+        assert row["s_per_image"] == pytest.approx(pooled["s_per_image"].median())
+        assert row["phase_denoise"] == pytest.approx(pooled["phase_denoise"].median())
+        assert row["card_memory_gib"] == pytest.approx(cells[cells["recipe"] == row["recipe"]]["card_memory_gib"].max())
+        assert "prompt" not in row["label"] and row["recipe"] in row["label"]
+    for figure in (figures.phase_breakdown(settings), figures.memory_against_cards(settings)):
+        assert all(len(trace["y"]) == 2 for trace in figure["data"])
+    lines = figures.step_latency(analysis.frame, analysis.settings.pooled(analysis.steps), settings)["data"]
+    assert len([t for t in lines if "line" not in t]) == 2  # one measured line per recipe (and its warm-up)
+    steps = analysis.steps[~analysis.steps["warmup"].astype(bool)]
+    turbo_cells = set(cells.loc[cells["recipe"] == "turbo", "cell_id"])
+    first_step = steps[steps["cell_id"].isin(turbo_cells) & (steps["step"] == 0)]["seconds"].median() * 1000
+    turbo_line = next(t for t in lines if "line" not in t and "turbo" in t["name"])
+    assert turbo_line["y"][0] == pytest.approx(first_step, abs=1e-4)

@@ -8,6 +8,7 @@ use the one card-memory figure (frames.card_memory).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ from .advice import Advice, advise, software_mismatches
 from .compare import ComparisonTable, Prepared, comparable_axes, compare, noisy_cells, prepare, steps_contexts
 from .costmodel import CostFit, ProjectionCheck, check_projections, fit_group
 from .filters import apply_filters
-from .frames import cell_summary, with_metrics
+from .frames import SettingSummary, cell_summary, setting_summary, with_metrics
 from .othercards import ProjectedSetting, other_cards
 from .payoff import CompilePayoff, compile_payoffs
 from .quality import step_quality
@@ -63,6 +64,7 @@ class Analysis:
     frame: pd.DataFrame  # generations with metrics, filtered
     steps: pd.DataFrame  # per-step latencies of the kept cells
     summary: pd.DataFrame  # one row per (cell, host), with `pareto` (bool)
+    settings: SettingSummary  # one row per (setting, host), over its prompts and seeds: what charts draw
     axes: list[str]
     comparisons: dict[tuple[str, str], ComparisonTable]
     quality: pd.DataFrame
@@ -78,9 +80,10 @@ class Analysis:
 
     @property
     def pareto_labels(self) -> list[str]:
-        if self.summary.empty:
+        settings = self.settings.frame
+        if settings.empty:
             return []
-        return self.summary.loc[self.summary["pareto"], "label"].tolist()
+        return settings.loc[settings["pareto"], "label"].tolist()
 
 
 def analyse(results: Results, filters: list[str] | None = None, compare_axis: str | None = None,
@@ -89,10 +92,10 @@ def analyse(results: Results, filters: list[str] | None = None, compare_axis: st
     steps = results.steps
     if not frame.empty and not steps.empty:
         steps = steps[steps["cell_id"].isin(frame["cell_id"])]
-    summary = cell_summary(frame)
-    if not summary.empty:
-        memory = summary["card_memory_gib"].to_numpy(dtype=float)
-        summary["pareto"] = stats.pareto_front(np.column_stack([summary["s_per_image"].to_numpy(dtype=float), memory]))
+    summary = _with_pareto(cell_summary(frame))
+    settings = setting_summary(frame, summary)
+    if settings.instances > 1:
+        settings = dataclasses.replace(settings, frame=_with_pareto(settings.frame))
     axes = [compare_axis] if compare_axis else (comparable_axes(frame) if not frame.empty else [])
     noisy = noisy_cells(results.warnings)
     prepared = prepare(frame, noisy)
@@ -105,7 +108,7 @@ def analyse(results: Results, filters: list[str] | None = None, compare_axis: st
     quality = step_quality(frame) if not empty else pd.DataFrame()
     scores = scored_cells(summary, results.quality)
     return Analysis(
-        results=results, frame=frame, steps=steps, summary=summary, axes=axes, comparisons=comparisons,
+        results=results, frame=frame, steps=steps, summary=summary, settings=settings, axes=axes, comparisons=comparisons,
         quality=quality,
         scaling=step_scaling(frame, prepared),
         recommendation=recommend(frame, summary=summary, quality=quality, noisy=noisy,
@@ -119,6 +122,14 @@ def analyse(results: Results, filters: list[str] | None = None, compare_axis: st
         tradeoff=tradeoff_points(scores),
         tradeoff_pairs=_tradeoff_pairs(scores, axes, baseline if compare_axis else None, noisy),
     )
+
+
+def _with_pareto(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary with `pareto`: nothing else both faster and leaner."""
+    if not summary.empty:
+        memory = summary["card_memory_gib"].to_numpy(dtype=float)
+        summary["pareto"] = stats.pareto_front(np.column_stack([summary["s_per_image"].to_numpy(dtype=float), memory]))
+    return summary
 
 
 def _tradeoff_pairs(scores: Scores, axes: list[str], baseline: str | None,

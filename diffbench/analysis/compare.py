@@ -13,13 +13,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import axes
 from ..metrics import METRICS
 from ..metrics import metric as metric_named
 from . import stats
 from .frames import SETTING_COLUMNS, key_text, measured, setting_label, steps_text, varying
 from .values import resolve_axis, resolve_value
 
-PICTURE_AXES = ("prompt", "seed", "negative_prompt")  # what a picture is, beyond its settings
+PICTURE_AXES = axes.INSTANCE_COLUMNS  # what a picture is, beyond its settings (prompt, seed, negative prompt)
 
 
 @dataclass

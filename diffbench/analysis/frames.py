@@ -3,6 +3,7 @@ hardware labels, per-cell summaries."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ AXIS_COLUMNS = {"gpu": "hardware", "hardware": "hardware", "host": "hostname", "
                 "device": "runtime_device"}
 PROMPT_CHARS = 28
 WHOLE_NUMBER_SETTINGS = axes.WHOLE_NUMBER_SETTINGS
+INSTANCE_COLUMNS = axes.INSTANCE_COLUMNS
 PHASES = ("phase_text_encode", "phase_image_encode", "phase_denoise", "phase_decode", "phase_other")
 NUMERIC_FIELDS = ("wall_s", "evaluations", "denoiser_calls", "peak_vram_allocated_bytes", "peak_vram_reserved_bytes",
                   "peak_vram_decode_bytes",
@@ -167,6 +169,45 @@ def cell_summary(frame: pd.DataFrame) -> pd.DataFrame:
     summary["label"] = [setting_label(row, labels) for row in summary[labels].to_dict("records")] \
         if labels else "all"
     return summary
+
+
+@dataclass(frozen=True)
+class SettingSummary:
+    """One row per (setting, host), pooled over the setting's instances (prompts, seeds): what a
+    chart draws as one bar. `cell_setting` maps each cell id to the id that stands for its setting
+    (the first of its cells), so that per-cell frames (per-step latencies) pool the same way."""
+
+    frame: pd.DataFrame
+    cell_setting: dict[str, str]
+    instances: int  # the most prompt-and-seed instances any setting has (1: nothing pooled)
+
+    def pooled(self, cells: pd.DataFrame) -> pd.DataFrame:
+        """A per-cell frame with each cell id replaced by its setting's."""
+        if self.instances <= 1 or cells.empty:
+            return cells
+        out = cells.copy()
+        out["cell_id"] = key_text(out["cell_id"]).map(self.cell_setting).fillna(key_text(out["cell_id"]))
+        return out
+
+
+def setting_summary(frame: pd.DataFrame, cells: pd.DataFrame | None = None) -> SettingSummary:
+    """`cell_summary` with a setting's instances pooled: its median over every measured generation
+    of every prompt and seed, its memory the highest any of them reached (what a card must hold).
+    Without a prompt set or several seeds it is the cell summary itself."""
+    cells = cell_summary(frame) if cells is None else cells
+    data = measured(frame)
+    instances = [c for c in INSTANCE_COLUMNS if c in data]
+    if cells.empty or not instances or not any(key_text(data[c]).nunique() > 1 for c in instances):
+        return SettingSummary(cells, {}, 1)
+    setting = [c for c in SETTING_COLUMNS if c in data and c not in instances]
+    keys = pd.MultiIndex.from_frame(pd.DataFrame({c: key_text(data[c]) for c in setting}))
+    codes = pd.Series(pd.factorize(keys)[0], index=data.index)
+    cell_ids = key_text(data["cell_id"])
+    first = cell_ids.groupby(codes).transform("first")
+    cell_setting = dict(zip(cell_ids, first))
+    most = int(cell_ids.groupby(codes).nunique().max())
+    pooled = data.assign(cell_id=first.to_numpy(), **{c: None for c in instances})
+    return SettingSummary(cell_summary(pooled), cell_setting, most)
 
 
 def _latency_tail(seconds: np.ndarray) -> tuple[float, float, float]:

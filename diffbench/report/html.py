@@ -159,21 +159,24 @@ def _metric_tables(computed: dict[tuple[str, str], ComparisonTable], axes: list[
     return tables
 
 
-def _summary_sentences(summary: pd.DataFrame, tables: list[ComparisonTable], pareto: list[str]) -> list[str]:
+def _summary_sentences(settings: pd.DataFrame, tables: list[ComparisonTable], pareto: list[str],
+                       instances: int = 1) -> list[str]:
+    """Fastest, leanest and the Pareto front, over settings (a prompt set's prompts pooled)."""
     sentences = []
-    if summary.empty:
+    if settings.empty:
         return ["No generation was measured successfully."]
-    labels = _setting_labels(summary)
-    fastest = summary["s_per_image"].idxmin()
-    sentences.append(f"Fastest: {labels[fastest]} on {summary.at[fastest, 'hostname']}, "
-                     f"{summary.at[fastest, 's_per_image']:.3f} s per image.")
-    if summary["card_memory_gib"].notna().any():
-        leanest = summary["card_memory_gib"].idxmin()
-        sentences.append(f"Leanest: {labels[leanest]} on {summary.at[leanest, 'hostname']}, "
-                         f"{summary.at[leanest, 'card_memory_gib']:.2f} GiB peak ({summary.at[leanest, 'card_memory_kind']}).")
+    labels = _setting_labels(settings)
+    over = f" (median over its prompts and seeds, up to {instances} a setting)" if instances > 1 else ""
+    fastest = settings["s_per_image"].idxmin()
+    sentences.append(f"Fastest: {labels[fastest]} on {settings.at[fastest, 'hostname']}, "
+                     f"{settings.at[fastest, 's_per_image']:.3f} s per image{over}.")
+    if settings["card_memory_gib"].notna().any():
+        leanest = settings["card_memory_gib"].idxmin()
+        sentences.append(f"Leanest: {labels[leanest]} on {settings.at[leanest, 'hostname']}, "
+                         f"{settings.at[leanest, 'card_memory_gib']:.2f} GiB peak ({settings.at[leanest, 'card_memory_kind']}).")
     if pareto:
-        front = summary.index[summary["label"].isin(pareto)] if "pareto" not in summary else \
-            summary.index[summary["pareto"].astype(bool)]
+        front = settings.index[settings["label"].isin(pareto)] if "pareto" not in settings else \
+            settings.index[settings["pareto"].astype(bool)]
         sentences.append(f"Pareto-optimal in time and memory: {'; '.join(dict.fromkeys(labels[front]))}.")
     for table in tables:
         lines = headline(table)
@@ -224,15 +227,17 @@ def render(analysis: Analysis, paths: list[str | Path], title: str | None = None
     from plotly.offline import get_plotlyjs
 
     frame, summary, results = analysis.frame, analysis.summary, analysis.results
+    # Charts draw one bar or line per setting: a prompt set's cells pooled (analysis.settings)
+    settings = analysis.settings.frame
     headline_tables = [analysis.comparisons[(axis, "s_per_image")] for axis in analysis.axes]
     charts = [
-        {"id": "steps", "figure": figures.step_latency(frame, analysis.steps, summary)},
+        {"id": "steps", "figure": figures.step_latency(frame, analysis.settings.pooled(analysis.steps), settings)},
         {"id": "scaling", "figure": figures.latency_vs_steps(analysis.scaling)},
-        {"id": "phases", "figure": figures.phase_breakdown(summary)},
-        {"id": "memory", "figure": figures.memory_against_cards(summary)},
-        {"id": "pareto", "figure": figures.time_against_memory(summary)},
+        {"id": "phases", "figure": figures.phase_breakdown(settings)},
+        {"id": "memory", "figure": figures.memory_against_cards(settings)},
+        {"id": "pareto", "figure": figures.time_against_memory(settings)},
         {"id": "quality", "figure": figures.quality_against_steps(frame, analysis.quality, summary)},
-        *_task_charts(summary),
+        *_task_charts(settings),
     ]
     tradeoff = _tradeoff(analysis)
     figures_by_id = {c["id"]: c["figure"] for c in charts}
@@ -244,20 +249,20 @@ def render(analysis: Analysis, paths: list[str | Path], title: str | None = None
         version=__version__,
         files=[str(p) for p in paths],
         counts={"generations": int(len(frame)), "measured": int(len(measured(frame))) if not frame.empty else 0,
-                "cells": int(summary.shape[0]),
+                "cells": int(summary.shape[0]), "settings": int(settings.shape[0]),
                 "hosts": int(results.runs["hostname"].nunique()) if not results.runs.empty else 0},
         summary_sentences=[describe_tradeoff(pair) for pair in analysis.tradeoff_pairs[:1]]
-        + _summary_sentences(summary, headline_tables, analysis.pareto_labels)
+        + _summary_sentences(settings, headline_tables, analysis.pareto_labels, analysis.settings.instances)
         + [payoff.sentence() for payoff in analysis.compile_payoffs],
         hosts=_hosts(results),
         tables=_metric_tables(analysis.comparisons, analysis.axes),
-        cells=_clean(summary.drop(columns=[c for c in ("prompt", "negative_prompt") if c in summary]).to_dict("records"))
-        if not summary.empty else [],
+        cells=_clean(settings.drop(columns=[c for c in ("prompt", "negative_prompt") if c in settings]).to_dict("records"))
+        if not settings.empty else [],
         fits=fit_rows(analysis.scaling),
         charts=charts,
         figures_json=_safe_json(_clean(figures_by_id)),
         tradeoff=tradeoff,
-        videos=_videos(summary),
+        videos=_videos(settings),
         images=_images(frame, summary) if not frame.empty else [],
         failures=_failures(frame) if not frame.empty else [],
         advice=_warnings(analysis.advice, results),
