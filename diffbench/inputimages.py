@@ -21,7 +21,7 @@ def read_input_image(path: str | Path, mode: str) -> Any:
     """The image at `path`, decoded and converted to `mode` ('RGB', 'L'), or InputImageError."""
     from PIL import Image, UnidentifiedImageError
 
-    from .results import ResultsError, open_regular
+    from .files import FileError, open_regular
 
     path = Path(path)
     try:
@@ -31,7 +31,7 @@ def read_input_image(path: str | Path, mode: str) -> Any:
                 raise InputImageError(f"'{path}' is {width}x{height}: an input image is at most "
                                       f"{MAX_INPUT_SIDE}x{MAX_INPUT_SIDE}")
             return image.convert(mode)
-    except ResultsError as exc:
+    except FileError as exc:
         raise InputImageError(str(exc)) from None
     except Image.DecompressionBombError:
         raise InputImageError(f"'{path}' declares more pixels than an input image can have (a decompression "

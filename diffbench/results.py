@@ -6,7 +6,6 @@ Loading accepts any number of files and folders, from any hosts and dates.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import stat
@@ -20,8 +19,7 @@ from typing import IO, Any
 import pydantic_core
 
 from . import SCHEMA_VERSION
-from .errors import DiffbenchError
-from .files import replace_whole
+from .files import FileError, describe_os_error, kind_of, lock_exclusively, open_regular, replace_whole
 from .records import (
     MAX_LINE_BYTES,
     MEASURED_FIELDS,
@@ -35,14 +33,9 @@ from .records import (
 __all__ = ["MEASURED_FIELDS", "STATUSES", "Results", "ResultsError", "ResultsWriter", "generation_record",
            "load_results", "read_records", "results_files"]
 
-IMAGE_MAX_BYTES = 4 * 2**20
-IMAGE_MAX_SIDE = 4096
-FULL_IMAGE_MAX_BYTES = 256 * 2**20  # an 8192x8192 RGB PNG that did not compress at all: 192 MiB
-FULL_IMAGE_MAX_SIDE = 8192
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-class ResultsError(DiffbenchError):
+class ResultsError(FileError):
     """A results file that cannot be read or written: one line for the user."""
 
 
@@ -52,13 +45,6 @@ def utc_now() -> str:
 
 def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + os.urandom(3).hex()
-
-
-def _describe_os_error(exc: OSError) -> str:
-    reasons = {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only",
-               errno.EACCES: "permission denied", errno.EPERM: "permission denied",
-               errno.EDQUOT: "the disk quota is exceeded", errno.ENAMETOOLONG: "the name is too long"}
-    return reasons.get(exc.errno or 0, exc.strerror or str(exc))
 
 
 def _name_max(folder: Path) -> int:
@@ -94,8 +80,11 @@ class ResultsWriter:
             raise ResultsError(f"{path}: already exists; results files are never overwritten "
                                "(use --resume to continue it)") from None
         except OSError as exc:
-            raise ResultsError(f"{path}: cannot create the results file: {_describe_os_error(exc)}") from None
-        lock_exclusively(self._file, path)
+            raise ResultsError(f"{path}: cannot create the results file: {describe_os_error(exc)}") from None
+        try:
+            lock_exclusively(self._file, path)
+        except FileError as exc:
+            raise ResultsError(str(exc)) from None
         self.images_dir = path.with_name(path.stem + ".images")
         self.lines = 0
 
@@ -134,49 +123,8 @@ class ResultsWriteError(ResultsError):
 
     def __init__(self, path: Path, exc: OSError, kept_lines: int) -> None:
         self.path, self.kept_lines = path, kept_lines
-        super().__init__(f"{path}: cannot write results: {_describe_os_error(exc)}; the {kept_lines} lines written "
+        super().__init__(f"{path}: cannot write results: {describe_os_error(exc)}; the {kept_lines} lines written "
                          "before are kept")
-
-
-def lock_exclusively(handle: IO[Any], path: Path) -> None:
-    """Hold an exclusive advisory lock on an open results file, or explain who holds it."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks here; exclusive creation still protects new files
-        return
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise ResultsError(f"{path}: another diffbench run is writing this file; wait for it to finish") from None
-    except OSError:
-        pass  # file systems without locks (some network mounts): carry on unlocked
-
-
-def _kind_of(mode: int) -> str:
-    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder")):
-        if test(mode):
-            return name
-    return "not a regular file"
-
-
-def open_regular(path: Path, max_bytes: int | None = None) -> IO[bytes]:
-    """Open a regular file for reading, refusing FIFOs and devices before they can block or stream forever."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise ResultsError(f"{path}: cannot read ({_describe_os_error(exc)})") from None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
-        raise ResultsError(f"{path}: {_kind_of(info.st_mode)}; only regular files are read")
-    if max_bytes is not None and info.st_size > max_bytes:
-        os.close(fd)
-        raise ResultsError(f"{path}: {info.st_size} bytes; at most {max_bytes} allowed")
-    if hasattr(os, "set_blocking"):
-        os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb")
 
 
 def results_files(paths: list[str | Path], notes: list[str] | None = None) -> list[Path]:
@@ -217,7 +165,7 @@ def results_files(paths: list[str | Path], notes: list[str] | None = None) -> li
                     if root not in real.parents:
                         notes.append(f"{path}: links outside {item}; passed over")
                     elif not stat.S_ISREG(mode):
-                        notes.append(f"{path}: {_kind_of(mode)}; passed over")
+                        notes.append(f"{path}: {kind_of(mode)}; passed over")
                     else:
                         take(path)
         elif item.exists():
@@ -261,6 +209,14 @@ def _parse_line(raw: bytes) -> Any:
         return json.loads(raw)
 
 
+def _open_results(path: Path) -> IO[bytes]:
+    """A results file opened as files.open_regular opens it; what refuses it is a ResultsError."""
+    try:
+        return open_regular(path)
+    except FileError as exc:
+        raise ResultsError(str(exc)) from None
+
+
 def read_records(path: Path, skip_bad: bool = False, report: ReadReport | None = None) -> list[dict[str, Any]]:
     """Every record of one file, each validated against the results contract.
 
@@ -271,7 +227,7 @@ def read_records(path: Path, skip_bad: bool = False, report: ReadReport | None =
     report = report if report is not None else ReadReport()
     records: list[dict[str, Any]] = []
     version = SCHEMA_VERSION
-    with open_regular(path) as handle:
+    with _open_results(path) as handle:
         for number, raw, complete in _lines(handle):
             where = f"{path}:{number}"
             if raw is None:
@@ -309,7 +265,7 @@ def read_records(path: Path, skip_bad: bool = False, report: ReadReport | None =
 def newest_schema(path: Path) -> int:
     """The highest schema_version of the run lines in a file, read without validating the rest."""
     highest = 0
-    with open_regular(path) as handle:
+    with _open_results(path) as handle:
         for _, raw, _complete in _lines(handle):
             if raw and b'"run"' in raw:
                 try:
@@ -361,43 +317,6 @@ def check_output(output: str | Path, inputs: list[str | Path]) -> None:
                                    "(results are never overwritten)")
         except OSError:
             continue
-
-
-def safe_image(results_file: Path, image: Any, max_bytes: int = IMAGE_MAX_BYTES,
-               max_side: int = IMAGE_MAX_SIDE) -> bytes | None:
-    """A thumbnail's PNG bytes, only from the results file's own `<stem>.images/` folder.
-
-    Refused (None): absolute paths, `..`, links out of that folder, anything that is not a regular
-    file, more than `max_bytes`, not a PNG, or wider or taller than `max_side` (read from the
-    header, before anything is decoded).
-    """
-    if not isinstance(image, str) or not image or "\x00" in image:
-        return None
-    folder = results_file.parent / (results_file.stem + ".images")
-    relative = Path(image)
-    if relative.is_absolute() or ".." in relative.parts or len(relative.parts) != 2 or \
-            relative.parts[0] != folder.name:
-        return None
-    path = folder / relative.parts[1]
-    try:
-        if path.is_symlink() or folder.is_symlink():
-            return None
-        with open_regular(path, max_bytes) as handle:
-            data = handle.read(max_bytes + 1)
-    except (ResultsError, OSError):
-        return None
-    if len(data) > max_bytes or not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR":
-        return None
-    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    if not (0 < width <= max_side and 0 < height <= max_side):
-        return None
-    return data
-
-
-def full_image(results_file: Path, image: Any) -> bytes | None:
-    """A cell's full-resolution picture (kept for CLIP scoring), checked as safe_image checks a
-    thumbnail, with the limits of the largest picture a suite may ask for."""
-    return safe_image(results_file, image, FULL_IMAGE_MAX_BYTES, FULL_IMAGE_MAX_SIDE)
 
 
 @dataclass

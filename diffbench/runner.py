@@ -16,6 +16,7 @@ from typing import Any
 from . import SCHEMA_VERSION
 from .execute.base import Executor, Job
 from .execute.local import LocalExecutor
+from .files import open_regular
 from .hardware.availability import DeviceCheck
 from .hardware.sysinfo import host_description
 from .models.sources import host_problem
@@ -30,7 +31,6 @@ from .results import (
     generation_record,
     new_run_id,
     newest_schema,
-    open_regular,
     read_records,
     repair_torn_tail,
 )
@@ -182,7 +182,7 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
     if not places_cells:  # on a cluster the gpu axis picks the node; each node knows its own devices
         check = DeviceCheck.with_torch()
         for cell in plan.cells:
-            cell.skip_reason = cell.skip_reason or check.problem(cell.settings) or host_problem(cell.model)
+            cell.skip_reason = cell.skip_reason or check.problem(cell.resolved()) or host_problem(cell.model)
     if resume is not None:
         writer, existing = _resume_writer(suite, Path(resume), force, notes)
         here = None if places_cells else host["hostname"]

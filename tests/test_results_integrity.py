@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from diffbench.analysis.costmodel import estimate
 from diffbench.analysis.frames import with_metrics
 from diffbench.cli import main
+from diffbench.files import safe_image
 from diffbench.records import cell_settings, generation_record, run_record
 from diffbench.results import (
     ResultsError,
@@ -31,7 +32,6 @@ from diffbench.results import (
     check_output,
     load_results,
     read_records,
-    safe_image,
 )
 
 RUN = run_record("r1", "box", [{"name": "NVIDIA GeForce RTX 4090"}], {"name": "s", "path": "s.yaml", "sha256": "a" * 64})

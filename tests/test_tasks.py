@@ -16,7 +16,8 @@ from PIL import Image
 
 from diffbench.analysis.frames import cell_summary, with_metrics
 from diffbench.families import family
-from diffbench.results import load_results, read_records, safe_image
+from diffbench.files import safe_image
+from diffbench.results import load_results, read_records
 from diffbench.runner import run_suite
 from diffbench.suite import load_suite
 from diffbench.tasks import effective_steps, frames_problem

@@ -125,7 +125,7 @@ def score_generations(records: Iterable[dict[str, Any]], results_file: Path, sco
     (the first measured generation that kept one), skipping cells in `done`."""
     from PIL import Image
 
-    from ..results import full_image
+    from ..files import full_image
 
     seen = set(done or ())
     for record in records:

@@ -29,7 +29,7 @@ def _image(source: tuple[str, str]) -> np.ndarray | None:
     """A stored thumbnail as RGB floats, read only through the results file's checked image folder."""
     from PIL import Image
 
-    from ..results import safe_image
+    from ..files import safe_image
 
     data = safe_image(Path(source[0]), source[1])
     if data is None:

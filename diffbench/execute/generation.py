@@ -103,7 +103,7 @@ PREVIEW_FRAMES = 24  # at most this many frames, evenly spaced, each shown as lo
 
 def preview_png(clip: Any, fps: float | None) -> bytes:
     """A small animated PNG of one clip (frames x height x width x 3, floats in 0-1): every
-    browser plays it in an <img>, and it is checked like any thumbnail (results.safe_image)."""
+    browser plays it in an <img>, and it is checked like any thumbnail (files.safe_image)."""
     import numpy as np
     from PIL import Image
 

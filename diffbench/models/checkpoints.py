@@ -12,7 +12,7 @@ import struct
 from pathlib import Path
 
 from ..families import FAMILIES
-from ..results import open_regular
+from ..files import open_regular
 
 MAX_HEADER_BYTES = 100 * 2**20  # real headers are a few MiB at most
 

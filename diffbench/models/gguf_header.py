@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from ..results import ResultsError, open_regular
+from ..files import FileError, open_regular
 
 MAGIC = b"GGUF"
 MAX_COUNT = 1_000_000  # tensors or metadata entries: real files hold a few thousand at most
@@ -106,7 +106,7 @@ def gguf_tensors(path: Path) -> list[GgufTensor]:
                 (kind,) = struct.unpack("<I", _read(handle, 4, path))
                 _read(handle, 8, path)  # the data offset
                 found.append(GgufTensor(name, tuple(reversed(shape)), TYPE_NAMES.get(kind, f"type {kind}")))
-    except ResultsError as exc:  # a FIFO, a device, a file that cannot be opened
+    except FileError as exc:  # a FIFO, a device, a file that cannot be opened
         raise GgufError(str(exc)) from None
     except OSError as exc:
         raise GgufError(f"{path}: cannot read it ({exc.strerror or exc})") from None

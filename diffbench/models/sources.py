@@ -251,12 +251,12 @@ DENOISER_COMPONENTS = ("transformer", "unet")
 
 
 def _denoiser_class_problem(index_path: Path) -> str | None:
-    from ..results import ResultsError, open_regular
+    from ..files import FileError, open_regular
 
     try:
         with open_regular(index_path, MODEL_INDEX_MAX_BYTES) as handle:
             index = json.loads(handle.read(MODEL_INDEX_MAX_BYTES + 1))
-    except (ResultsError, OSError, ValueError, RecursionError) as exc:
+    except (FileError, OSError, ValueError, RecursionError) as exc:
         return f"base: {index_path}: cannot be read ({str(exc).split(': ', 1)[-1][:200]})"
     if not isinstance(index, dict):
         return f"base: {index_path}: not a JSON object"

@@ -28,13 +28,13 @@ def prompt_file(name: str, base_dir: Path) -> list[str]:
         path = Path(__file__).parent / f"{stem}.txt"
     else:
         path = (base_dir / name).expanduser()
-    from ..results import ResultsError, open_regular
+    from ..files import FileError, open_regular
 
     try:
         with open_regular(path, MAX_FILE_BYTES) as handle:
             raw = handle.read(MAX_FILE_BYTES + 1)
-    except (ResultsError, OSError) as exc:
-        reason = str(exc).split(": ", 1)[-1] if isinstance(exc, ResultsError) else (exc.strerror or str(exc))
+    except (FileError, OSError) as exc:
+        reason = str(exc).split(": ", 1)[-1] if isinstance(exc, FileError) else (exc.strerror or str(exc))
         raise ValueError(f"field 'prompts': cannot read '{path}': {reason}") from None
     if len(raw) > MAX_FILE_BYTES:
         raise ValueError(f"field 'prompts': '{path}' is larger than {MAX_FILE_BYTES // 1024} KiB")

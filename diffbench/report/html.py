@@ -24,9 +24,9 @@ from ..analysis.frames import (
 )
 from ..analysis.tradeoff import QUALITY_MIN_EFFECT
 from ..analysis.tradeoff import describe as describe_tradeoff
-from ..files import write_text_whole
+from ..files import safe_image, write_text_whole
 from ..metrics import report_metrics
-from ..results import Results, check_output, load_results, safe_image
+from ..results import Results, check_output, load_results
 from ..tasks import STRENGTH_TASKS, VIDEO_TASKS, video_seconds
 from . import figures
 
