@@ -31,6 +31,22 @@ def setting_problem(settings: dict[str, Any], device_type: str, placed_by_cluste
     return quantization_problem(settings.get("quantize"), device_type, check_packages)
 
 
+def memory_fit_problem(settings: dict[str, Any], device_type: str, device_total: int | None = None) -> str | None:
+    """Why a cell cannot fit its device's memory, from its floor (memoryfloor.py) before anything
+    loads: a CUDA cell against its vram_limit or the card (`device_total`, where known), a CPU or
+    Apple GPU cell against this host's memory. `settings` are the resolved ones (source, family)."""
+    from .memoryfloor import host_memory_bytes, memory_problem
+
+    if device_type == "cuda":
+        limit = settings.get("vram_limit")
+        if limit:
+            from .hardware.memsize import vram_limit_bytes
+
+            return memory_problem(settings, device_type, vram_limit_bytes(str(limit)), f"its vram_limit {limit}")
+        return memory_problem(settings, device_type, device_total, "this GPU's memory")
+    return memory_problem(settings, device_type, host_memory_bytes(), "this host's memory")
+
+
 def quantization_problem(wanted: str | None, device_type: str, check_packages: bool = True) -> str | None:
     """Why a quantization cannot run here: a CUDA-only library off CUDA, or its package missing."""
     setting = parse_quantization(wanted or "none")

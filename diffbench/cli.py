@@ -230,7 +230,7 @@ def plan(suite: str, as_json: bool, allow_pickle: bool, trust_remote_code: bool)
     made = make_plan(_load(suite, allow_pickle, trust_remote_code))
     check = DeviceCheck.with_nvml()  # no torch here: NVML tells which GPUs this host has
     for cell in made.cells:
-        cell.skip_reason = cell.skip_reason or check.problem(cell.settings) or host_problem(cell.model)
+        cell.skip_reason = cell.skip_reason or check.problem(cell.resolved()) or host_problem(cell.model)
     quality = _planned_quality(made.suite)
     if as_json:
         cells = [{"cell_id": c.cell_id, "load_key": c.load_key, "settings": c.resolved(),

@@ -44,6 +44,8 @@ class FamilySpec:
     frame_multiple: int = 0
     default_frames: int | None = None
     default_fps: int | None = None
+    # The VAE decoder's last block's channels: what decoding holds at full resolution (memoryfloor.py)
+    decoder_channels: int = 128
 
     @property
     def video(self) -> bool:
@@ -98,7 +100,7 @@ register(FamilySpec("flux", "flow", "FluxPipeline", "transformer", "1024x1024", 
                     strength_rounding="floor_skipped"))
 # Video. Wan 2.1 text-to-video (1.3B and 14B): 832x480, 81 frames at 16 fps, 4k+1 frames.
 register(FamilySpec("wan", "flow", "WanPipeline", "transformer", "832x480", 5.0, "bf16", (r"^wan-ai/", r"wan2\.[0-9]"),
-                    frame_multiple=4, default_frames=81, default_fps=16,
+                    frame_multiple=4, default_frames=81, default_fps=16, decoder_channels=96,
                     task_notes=(("image-to-video", "Wan image-to-video is its own checkpoint, with an image "
                                                    "encoder: name it as a model"),)))
 # LTX-Video: 704x480, 8k+1 frames at 25 fps (its model card's defaults); image-to-video on the same weights.

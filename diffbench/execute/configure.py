@@ -28,6 +28,7 @@ class Runtime:
     notes: list[str] = field(default_factory=list)
     quantization: dict[str, Any] | None = None  # what apply_quantization did (components, bytes, seconds)
     denoiser_bytes: int | None = None  # the denoiser's weights as held in memory (quantized or not)
+    total_memory: int | None = None  # the CUDA card's memory (what a cell's memory floor is held against)
 
     def describe(self) -> dict[str, Any]:
         described: dict[str, Any] = {"device": str(self.device), "dtype": self.dtype_name, "gpu_name": self.gpu_name,
@@ -89,7 +90,8 @@ def resolve_runtime(settings: dict[str, Any], family: str, placed_by_cluster: bo
         from ..families import family as family_spec
 
         dtype = "fp32" if device.type == "cpu" else family_spec(family).gpu_dtype
-    return Runtime(device, dtype, gpu_name, gpu_uuid)
+    total = int(torch.cuda.get_device_properties(device).total_memory) if device.type == "cuda" else None
+    return Runtime(device, dtype, gpu_name, gpu_uuid, total_memory=total)
 
 
 def cap_cuda_memory(device: Any, limit: str, gpu_uuid: str | None = None) -> dict[str, Any]:

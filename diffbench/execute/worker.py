@@ -73,6 +73,9 @@ class Worker:
         except NotApplicable as exc:
             self.fail_all("not_applicable", str(exc))
             return
+        self.cells = self._within_memory(runtime)
+        if not self.cells:
+            return
         try:
             pipe, probe, meters, base_config, load_s = self._load(runtime)
         except NotApplicable as exc:
@@ -88,6 +91,21 @@ class Worker:
             self.send("cell", cell["cell_id"])
             self._run_cell(cell, pipe, probe, meters, base_config, runtime)
         probe.remove()
+
+    def _within_memory(self, runtime: Any) -> list[dict[str, Any]]:
+        """The cells whose memory floor fits the device torch gave (the floor plan checks, here
+        against the card itself); the others are recorded not_applicable before anything loads."""
+        from ..applicability import memory_fit_problem
+
+        kept = []
+        for cell in self.cells:
+            settings = {**cell["cell"], "dtype": runtime.dtype_name}
+            problem = memory_fit_problem(settings, runtime.device.type, runtime.total_memory)
+            if problem:
+                self.fail_all("not_applicable", problem, [cell])
+            else:
+                kept.append(cell)
+        return kept
 
     def _load(self, runtime: Any) -> tuple[Any, Any, Any, dict[str, Any], float]:
         import torch
@@ -318,11 +336,29 @@ class _AutoRule:
         return stop_reason(self.walls, self.policy, self.spent)
 
 
+PROCESS_NAME = b"diffbench-wrk"  # at most 15 bytes
+
+
+def name_process() -> None:
+    """Name this process in ps, top and /proc/PID/comm: a forked worker would show the fork
+    server's command line, which says nothing."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None).prctl(15, PROCESS_NAME, 0, 0, 0)  # PR_SET_NAME = 15
+        except (OSError, AttributeError):
+            pass
+
+
 def die_with_parent(parent_pid: int | None) -> None:
     """A worker must never outlive the run that started it (it would hold a GPU for nothing).
 
-    On Linux the kernel kills it when its parent dies (PR_SET_PDEATHSIG); everywhere, a watchdog
-    thread notices that the parent is gone within a second and ends the process.
+    The run holds the write end of a pipe whose read end is this process's parent sentinel: a
+    watchdog thread waiting on it wakes the moment the run dies, however it died, and ends this
+    process. That holds whether the worker was spawned or forked from the fork server (whose forks
+    are the server's children, not the run's). On Linux a spawned worker is also killed by the
+    kernel when its parent dies (PR_SET_PDEATHSIG); a forked one, when the server dies.
     """
     if not parent_pid:
         return
@@ -334,14 +370,30 @@ def die_with_parent(parent_pid: int | None) -> None:
             libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
         except (OSError, AttributeError):
             pass
-    if os.getppid() != parent_pid:  # the parent died before the line above took effect
-        os._exit(1)
+    import multiprocessing
+    from multiprocessing.connection import wait
 
-    def watch() -> None:
-        while True:
-            time.sleep(1.0)
-            if os.getppid() != parent_pid:
-                os._exit(1)
+    parent = multiprocessing.parent_process()
+    if parent is None or parent.pid != parent_pid:  # not started by multiprocessing: watch the pid
+        def gone() -> bool:
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                return True
+            except PermissionError:
+                return False
+            return False
+
+        def watch() -> None:
+            while not gone():
+                time.sleep(1.0)
+            os._exit(1)
+    else:
+        sentinel = parent.sentinel
+
+        def watch() -> None:
+            wait([sentinel])
+            os._exit(1)
 
     threading.Thread(target=watch, name="diffbench-parent-watchdog", daemon=True).start()
 
@@ -351,7 +403,8 @@ PARENT_ONLY_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTER
 
 
 def worker_main(conn: Any, job: dict[str, Any]) -> None:
-    """Entry point of the worker process (spawned, so CUDA starts clean in it)."""
+    """Entry point of the worker process (spawned, or forked from a server that never touched CUDA)."""
+    name_process()
     die_with_parent(job.get("parent_pid"))
     # Ctrl-C reaches the whole process group; the parent decides what it means. SIGTERM and
     # SIGHUP too: the parent stops this worker itself, after saving what it has.

@@ -11,7 +11,7 @@ import platform
 from collections.abc import Callable
 from typing import Any
 
-from ..applicability import expected_device, setting_problem
+from ..applicability import expected_device, memory_fit_problem, setting_problem
 
 
 def _cuda_names_from_torch() -> list[str] | str:
@@ -59,13 +59,14 @@ class DeviceCheck:
 
     def problem(self, settings: dict[str, Any]) -> str | None:
         """Why this host cannot run the cell, or None: its device, then its settings on the device
-        it will get here (the worker applies the same rules, applicability.setting_problem)."""
+        it will get here (the worker applies the same rules, applicability.setting_problem), then
+        its memory floor against this host's memory (`settings`: the cell's resolved settings)."""
         problem = self._device_problem(settings)
         if problem:
             return problem
         device = str(settings.get("device") or "auto")
         device_type = expected_device(settings, self.cuda() if device == "auto" else [])
-        problem = setting_problem(settings, device_type)
+        problem = setting_problem(settings, device_type) or memory_fit_problem(settings, device_type)
         if problem and device == "auto":
             problem += f" (device auto is {device_type} on this host)"
         return problem

@@ -34,6 +34,7 @@ class ModelPreset:
     absent_components: tuple[str, ...] = ()
     # Published parameter counts per component, for the record and the tests (see README).
     published: dict[str, int] = field(default_factory=dict)
+    decoder_channels: int = 8  # the tiny VAE decoder's last block (memoryfloor.py)
 
 
 BUILTINS: dict[str, ModelPreset] = {
@@ -48,7 +49,7 @@ BUILTINS: dict[str, ModelPreset] = {
         ModelPreset("tiny-flux", "flux", "FLUX.1 schnell layout (MMDiT + single blocks, CLIP + T5), tiny",
                      {"resolution": "64x64", "guidance_scale": 0.0}),
         ModelPreset("tiny-wan", "wan", "Wan 2.1 text-to-video layout (3D DiT, UMT5, causal 3D VAE), tiny",
-                     {"resolution": "64x64", "guidance_scale": 5.0, "frames": 9, "fps": 16}),
+                     {"resolution": "64x64", "guidance_scale": 5.0, "frames": 9, "fps": 16}, decoder_channels=3),
         ModelPreset("tiny-ltx", "ltx", "LTX-Video layout (video DiT, T5, 3D VAE with 8x compression), tiny",
                      {"resolution": "64x64", "guidance_scale": 3.0, "frames": 9, "fps": 24}),
     )
