@@ -132,6 +132,20 @@ def by_pipeline_class(class_name: str) -> FamilySpec | None:
     return next((f for f in FAMILIES.values() if f.pipeline_class == class_name), None)
 
 
+# The components a pipeline's denoiser can be (FamilySpec.denoiser), in the order a pipeline of no
+# registered family is searched for one.
+DENOISER_COMPONENTS: tuple[str, ...] = ("transformer", "unet")
+
+
+def denoiser_component(pipeline_class: str) -> str | None:
+    """The denoiser's component name for a pipeline class of a registered family (its own task's
+    pipeline, or another task's built on the same weights), from its FamilySpec."""
+    for spec in FAMILIES.values():
+        if pipeline_class == spec.pipeline_class or pipeline_class in dict(spec.other_tasks).values():
+            return spec.denoiser
+    return None
+
+
 def guess_from_name(text: str) -> str:
     """A family from a Hub id or path when nothing better is known: the first family in
     NAME_PRECEDENCE whose patterns match. An architecture diffbench has no family for, or a name

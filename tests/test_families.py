@@ -77,3 +77,24 @@ def test_a_name_that_tells_no_known_family_is_an_error_never_sd(hub_id: str, mes
         load_suite(suite)
     suite.write_text(f"name: s\nmodels:\n  m: {{source: '{hub_id}', family: sdxl}}\n")  # said: accepted
     assert load_suite(suite).models["m"].family == "sdxl"
+
+
+def test_the_denoiser_comes_from_the_family_for_every_pipeline_it_runs() -> None:
+    """Every pipeline class a family runs (its own task and the others on the same weights) finds
+    its denoiser where the FamilySpec says, even when a pipeline also holds the other component."""
+    import types
+
+    from diffbench.measure.probe import denoiser_name, denoiser_of
+
+    for spec in families.FAMILIES.values():
+        for task in spec.tasks:
+            class_name = spec.pipeline_for(task)
+            assert families.denoiser_component(class_name) == spec.denoiser, class_name
+            both = type(class_name, (), {})()  # an instance of a class of that name holding both components
+            both.unet, both.transformer = types.SimpleNamespace(kind="unet"), types.SimpleNamespace(kind="transformer")
+            assert denoiser_name(both) == spec.denoiser and denoiser_of(both).kind == spec.denoiser
+    custom = type("MyOwnPipeline", (), {})()  # no registered family: the component it holds
+    custom.unet = types.SimpleNamespace(kind="unet")
+    assert denoiser_name(custom) == "unet"
+    with pytest.raises(ValueError, match="has no transformer or unet"):
+        denoiser_name(type("Empty", (), {})())

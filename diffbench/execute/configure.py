@@ -325,7 +325,7 @@ def apply_quantization(pipe: Any, wanted: str | None, device: Any = None) -> dic
     import importlib
     import time
 
-    from ..measure.probe import denoiser_of
+    from ..measure.probe import denoiser_name, denoiser_of
     from ..quantization import LIBRARIES, parse_quantization
 
     setting = parse_quantization(wanted or "none")
@@ -338,7 +338,7 @@ def apply_quantization(pipe: Any, wanted: str | None, device: Any = None) -> dic
     except ImportError:
         raise NotApplicable(f"quantize '{setting.text}' needs {package}, which is not installed "
                             f"(pip install {package}, or diffbench[quantization])") from None
-    components = {"unet" if getattr(pipe, "unet", None) is not None else "transformer": denoiser_of(pipe)}
+    components = {denoiser_name(pipe): denoiser_of(pipe)}
     if setting.scope == "all":
         components.update({name: getattr(pipe, name) for name in ("text_encoder", "text_encoder_2", "text_encoder_3")
                            if getattr(pipe, name, None) is not None})
@@ -361,10 +361,9 @@ def apply_quantization(pipe: Any, wanted: str | None, device: Any = None) -> dic
 def file_quantization(pipe: Any, file_format: str) -> dict[str, Any]:
     """The record of a denoiser that came quantized from its file (a .gguf): its format and the
     bytes it holds in memory. No time: nothing was quantized here."""
-    from ..measure.probe import denoiser_of
+    from ..measure.probe import denoiser_name, denoiser_of
 
-    name = "unet" if getattr(pipe, "unet", None) is not None else "transformer"
-    return {"quantize": f"gguf:{file_format}", "components": [name], "quantize_s": 0.0,
+    return {"quantize": f"gguf:{file_format}", "components": [denoiser_name(pipe)], "quantize_s": 0.0,
             "weight_bytes_after": stored_bytes(denoiser_of(pipe))}
 
 

@@ -113,7 +113,7 @@ class Worker:
         from ..hardware import nvml
         from ..measure.clocks import clock_for
         from ..measure.memory import HostPeak, TorchCudaPeak
-        from ..measure.probe import PipelineProbe, denoiser_of
+        from ..measure.probe import PipelineProbe, denoiser_name, denoiser_of
         from ..measure.telemetry import TelemetrySampler
         from ..models.sources import load_pipeline, prequantized_format
         from .configure import (
@@ -158,7 +158,7 @@ class Worker:
         place(pipe, settings, runtime)
         set_attention(denoiser_of(pipe), settings["attention"])
         if settings["compile"]:
-            name = "transformer" if getattr(pipe, "transformer", None) is not None else "unet"
+            name = denoiser_name(pipe)
             setattr(pipe, name, torch.compile(getattr(pipe, name)))
         if runtime.device.type == "cuda":
             torch.cuda.empty_cache()  # loading transients must not count as the generations' reserved memory

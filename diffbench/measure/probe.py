@@ -41,13 +41,21 @@ class _Marks:
     denoiser_calls: int = 0
 
 
+def denoiser_name(pipe: Any) -> str:
+    """The component evaluated once (or more, with true CFG) per denoising step: the one its family
+    declares (FamilySpec.denoiser); for a pipeline class of no registered family, the one it holds."""
+    from ..families import DENOISER_COMPONENTS, denoiser_component
+
+    declared = denoiser_component(type(pipe).__name__)
+    for name in (declared,) if declared else DENOISER_COMPONENTS:
+        if getattr(pipe, name, None) is not None:
+            return name
+    raise ValueError(f"{type(pipe).__name__} has no {declared or ' or '.join(DENOISER_COMPONENTS)}")
+
+
 def denoiser_of(pipe: Any) -> Any:
-    """The module evaluated once (or more, with true CFG) per denoising step."""
-    for name in ("transformer", "unet"):
-        module = getattr(pipe, name, None)
-        if module is not None:
-            return module
-    raise ValueError(f"{type(pipe).__name__} has neither a unet nor a transformer")
+    """The denoiser module itself (see denoiser_name)."""
+    return getattr(pipe, denoiser_name(pipe))
 
 
 class PipelineProbe:

@@ -127,12 +127,13 @@ def _count(model: str, family: str, resolution: str, batch: int, dtype_name: str
            channels_last: bool) -> Workload:
     import torch
 
+    from ..families import family as family_spec
     from ..models.synthetic import build_modules
 
     width, height = (int(v) for v in resolution.lower().split("x"))
     dtype = _dtype(dtype_name)
     modules = build_modules(model)
-    denoiser = modules.get("unet") or modules["transformer"]
+    denoiser = modules[family_spec(family).denoiser]
     calls = batch * (2 if guided and family in CFG_FAMILIES else 1)
     with torch.device("meta"):
         args, kwargs = _denoiser_inputs(family, model, calls, height, width, dtype)

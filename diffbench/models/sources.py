@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..families import FAMILIES, UnknownFamily, by_pipeline_class, family, guess_from_name
+from ..families import DENOISER_COMPONENTS, FAMILIES, UnknownFamily, by_pipeline_class, family, guess_from_name
 from .builtin import BUILTINS
 from .synthetic import SYNTHETIC
 
@@ -247,7 +247,6 @@ def denoiser_entry_problem(index: dict[str, Any], where: str) -> str | None:
     return f"{where}: no {' or '.join(DENOISER_COMPONENTS)} entry: not a pipeline a denoiser file can go into"
 
 
-DENOISER_COMPONENTS = ("transformer", "unet")
 
 
 def _denoiser_class_problem(index_path: Path) -> str | None:
