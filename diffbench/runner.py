@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import SCHEMA_VERSION
-from .execute.base import Executor, Job
+from .execute.base import CellWork, Executor, Job
 from .execute.local import LocalExecutor
 from .files import open_regular
 from .hardware.availability import DeviceCheck
@@ -138,11 +138,10 @@ def _jobs(plan: Plan, done: dict[str, set[int]],
         if job is None:
             job = jobs[cell.load_key] = Job(cell.model, plan.suite.base_dir, plan.suite.warmup, [],
                                             plan.suite.timeout_s, cell.model_name, plan.placed_by_cluster)
-        entry: dict[str, Any] = {"cell_id": cell.cell_id, "cell": cell.resolved(), "repeats": repeats,
-                                 "full_image": plan.suite.quality.clip is not None}
-        if plan.suite.auto:
-            entry["auto"] = {**plan.suite.auto_repeats.model_dump(), "previous_walls": (walls or {}).get(cell.cell_id, [])}
-        job.cells.append(entry)
+        auto = {**plan.suite.auto_repeats.model_dump(), "previous_walls": (walls or {}).get(cell.cell_id, [])} \
+            if plan.suite.auto else None
+        job.cells.append(CellWork(cell.cell_id, cell.resolved(), tuple(repeats), plan.suite.quality.clip is not None,
+                                  auto))
     return list(jobs.values()), static_na
 
 
@@ -192,7 +191,7 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
         done, walls = {}, {}
     jobs, static_na = _jobs(plan, done, walls)
     outcome = RunOutcome(writer.path, new_run_id(), plan, notes=notes)
-    order = [c.cell_id for c in static_na] + [c["cell_id"] for j in jobs for c in j.cells]
+    order = [c.cell_id for c in static_na] + [c.cell_id for j in jobs for c in j.cells]
     recorder = RunRecorder(writer, outcome, observer, executor, order)
     try:
         recorder.start(host)

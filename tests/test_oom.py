@@ -40,6 +40,7 @@ def test_the_memory_floor_counts_the_decoders_last_block_and_the_decoded_batch()
 def test_a_cell_above_the_card_is_not_applicable_before_its_group_loads() -> None:
     import torch
 
+    from diffbench.execute.base import CellWork, Job
     from diffbench.execute.configure import Runtime
     from diffbench.execute.worker import Worker
 
@@ -50,15 +51,15 @@ def test_a_cell_above_the_card_is_not_applicable_before_its_group_loads() -> Non
         def send(self, message: tuple[str, object]) -> None:
             self.messages.append(message)
 
-    def cell(cell_id: str, resolution: str) -> dict[str, object]:
-        return {"cell_id": cell_id, "cell": {"source": "stabilityai/sdxl-turbo", "family": "sdxl", "resolution": resolution,
-                                             "batch_size": 8, "dtype": "auto", "steps": 4}}
+    def cell(cell_id: str, resolution: str) -> CellWork:
+        return CellWork(cell_id, {"source": "stabilityai/sdxl-turbo", "family": "sdxl", "resolution": resolution,
+                                  "batch_size": 8, "dtype": "auto", "steps": 4}, (0,))
 
     sent = Sent()
-    worker = Worker(sent, {"cells": [cell("fits", "1024x1024"), cell("too-big", "4096x4096")]})
+    worker = Worker(sent, Job({}, ".", 0, [cell("fits", "1024x1024"), cell("too-big", "4096x4096")]))
     runtime = Runtime(torch.device("cuda", 0), "fp16", "NVIDIA GeForce RTX 3060", total_memory=12 * 2**30)
     kept = worker._within_memory(runtime)
-    assert [c["cell_id"] for c in kept] == ["fits"]  # 2 x 8 x 128 x 1024² x 2 bytes = 4 GiB fits 12 GiB
+    assert [c.cell_id for c in kept] == ["fits"]  # 2 x 8 x 128 x 1024² x 2 bytes = 4 GiB fits 12 GiB
     [(kind, cell_id), (_, record)] = sent.messages
     assert (kind, cell_id, record["status"]) == ("cell", "too-big", "not_applicable")
     assert record["error"] == ("needs at least 64.0 GiB before any weights (the VAE decoder's last block at 4096x4096: "

@@ -140,11 +140,11 @@ def test_torch_compile_runs_and_the_warmup_absorbs_compilation(tmp_path: Path) -
 
 
 def test_jobs_naming_several_cuda_devices_get_one_queue_each() -> None:
-    from diffbench.execute.base import Job
+    from diffbench.execute.base import CellWork, Job
     from diffbench.execute.local import partition_by_gpu
 
     def job(device: str) -> Job:
-        return Job({}, ".", 0, [{"cell_id": device, "cell": {"device": device}, "repeats": [0]}])
+        return Job({}, ".", 0, [CellWork(device, {"device": device}, (0,))])
 
     parallel = partition_by_gpu([job("cuda:0"), job("cuda:1"), job("cuda:0")])
     assert [[j.device for j in lane] for lane in parallel] == [["cuda:0", "cuda:0"], ["cuda:1"]]

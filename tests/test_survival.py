@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from diffbench.execute.local import LocalExecutor
-from diffbench.execute.worker import Worker
+from diffbench.execute.worker import PROCESS_NAME, Worker
 from diffbench.models.builtin import builtin_path
 from diffbench.plan import make_plan
 from diffbench.recorder import RunObserver, RunOutcome
@@ -118,11 +118,21 @@ def _group_members(group: int) -> list[int]:
     return _processes(2, group)
 
 
+def _descendants(pid: int) -> list[int]:
+    found = []
+    for child in _children(pid):
+        found += [child, *_descendants(child)]
+    return found
+
+
 def _worker_pid(parent: int) -> int:
-    for pid in _children(parent):
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-        if b"spawn_main" in cmdline:
-            return pid
+    """The run's worker: its child when spawned, its fork server's child when forked."""
+    for pid in _descendants(parent):
+        try:
+            if Path(f"/proc/{pid}/comm").read_bytes().strip() == PROCESS_NAME:
+                return pid
+        except OSError:
+            continue
     raise AssertionError("no worker process found")
 
 
@@ -363,7 +373,7 @@ def test_out_of_memory_is_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
 
     jobs, _ = _jobs(make_plan(load_suite(suite)), {})
     conn = _Collect()
-    _OomAtBatchTwo(conn, jobs[0].payload()).run()
+    _OomAtBatchTwo(conn, jobs[0]).run()
     records = [payload for kind, payload in conn.messages if kind == "record"]
     outcome = Counter((r["cell"]["batch_size"], r["cell"]["sampler"], r["status"]) for r in records)
     # batch 1 cells: warm-up + 2 repeats each; batch 2 cells: one oom line each (the first try)

@@ -8,6 +8,7 @@ see docs/architecture.md.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol
@@ -21,28 +22,38 @@ MessageKind = Literal["node", "loaded", "cell", "record", "done", "fatal"]
 Emit = Callable[..., None]  # emit(kind: MessageKind, payload, stream: str = "local")
 
 
-@dataclass
+@dataclass(frozen=True)
+class CellWork:
+    """One cell as a worker runs it. Plain data, pickled across the boundary to a worker process
+    or a Ray task."""
+
+    cell_id: str
+    settings: dict[str, Any]  # resolved: what a results line stores as `cell`
+    repeats: tuple[int, ...]  # the measured repeats still to run
+    full_image: bool = False  # keep the first measured picture at full resolution (CLIP score)
+    auto: dict[str, Any] | None = None  # repeats: auto's policy, with the cell's earlier walls
+
+
+@dataclass(frozen=True)
 class Job:
-    """The cells of one load group, with what the worker needs to run them."""
+    """The cells of one load group, with what the worker needs to run them. The worker receives
+    the Job itself (a worker process and a Ray task alike)."""
 
     model: dict[str, Any]
     base_dir: str
     warmup: int
-    cells: list[dict[str, Any]]  # {"cell_id", "cell", "repeats": [indices still to run], "auto"?: policy}
+    cells: list[CellWork]
     timeout_s: float | None = None
     label: str = ""
     placed_by_cluster: bool = False  # the cluster chose the node by the cells' gpu setting
-
-    def payload(self) -> dict[str, Any]:
-        return {"model": self.model, "base_dir": self.base_dir, "warmup": self.warmup, "cells": self.cells,
-                "placed_by_cluster": self.placed_by_cluster}
+    parent_pid: int | None = None  # the run's process: a local worker dies with it
 
     @property
     def device(self) -> str:
-        return str(self.cells[0]["cell"]["device"]) if self.cells else "auto"
+        return str(self.cells[0].settings["device"]) if self.cells else "auto"
 
-    def remaining(self, cells: list[dict[str, Any]]) -> Job:
-        return Job(self.model, self.base_dir, self.warmup, cells, self.timeout_s, self.label, self.placed_by_cluster)
+    def remaining(self, cells: list[CellWork]) -> Job:
+        return dataclasses.replace(self, cells=cells)
 
 
 class Executor(Protocol):
@@ -76,13 +87,13 @@ def blame(job: Job, finished: set[str], current: str | None, started_any: bool, 
     the first remaining cell does, so that a worker that always dies cannot loop forever; a
     worker that finished all its cells blames nobody.
     """
-    remaining = [c for c in job.cells if c["cell_id"] not in finished]
-    culprit = next((c for c in remaining if c["cell_id"] == current), None)
+    remaining = [c for c in job.cells if c.cell_id not in finished]
+    culprit = next((c for c in remaining if c.cell_id == current), None)
     if culprit is None and remaining and not started_any:
         culprit = remaining[0]
     if culprit is not None:
-        if current != culprit["cell_id"]:
-            emit("cell", culprit["cell_id"])
-        emit("record", generation_record(culprit["cell_id"], culprit["cell"], 0, False, status, reason))
+        if current != culprit.cell_id:
+            emit("cell", culprit.cell_id)
+        emit("record", generation_record(culprit.cell_id, culprit.settings, 0, False, status, reason))
         remaining = [c for c in remaining if c is not culprit]
     return job.remaining(remaining) if remaining else None

@@ -1,4 +1,7 @@
-"""Local executor: one spawned worker process per pipeline load; the parent writes every result.
+"""Local executor: one fresh worker process per pipeline load; the parent writes every result.
+
+Workers start warm (execute/processes.py): forked from a server that has imported torch and
+diffusers once, or spawned where that is not available.
 
 A worker that dies (signal, abnormal exit) has its current cell recorded as crashed and a
 fresh worker takes the remaining cells; a cell past the suite's time limit is killed and
@@ -7,7 +10,7 @@ recorded as timeout. Nothing already measured is lost: the parent wrote it as it
 
 from __future__ import annotations
 
-import multiprocessing
+import dataclasses
 import os
 import signal
 import threading
@@ -19,6 +22,7 @@ from multiprocessing import resource_tracker
 from typing import Any
 
 from .base import Job, blame
+from .processes import prepare_start, worker_context
 from .worker import PARENT_ONLY_SIGNALS, worker_main
 
 POLL_S = 0.05
@@ -123,7 +127,7 @@ class _Lane:
     def __init__(self, executor: LocalExecutor, stream: str) -> None:
         self.executor = executor
         self.stream = stream
-        self._context = multiprocessing.get_context("spawn")
+        self._context = worker_context()
         self.process: Any = None
 
     @property
@@ -149,9 +153,10 @@ class _Lane:
     def _run_attempt(self, job: Job) -> Job | None:
         """Run a job in a fresh worker; return the cells left to run if it died or timed out."""
         parent_conn, child_conn = self._context.Pipe(duplex=False)
-        payload = {**job.payload(), "parent_pid": os.getpid()}
-        self.process = self._context.Process(target=worker_main, args=(child_conn, payload), daemon=True)
-        with _signals_held(PARENT_ONLY_SIGNALS):
+        own = dataclasses.replace(job, parent_pid=os.getpid())
+        self.process = self._context.Process(target=worker_main, args=(child_conn, own), daemon=True)
+        with _signals_held(PARENT_ONLY_SIGNALS):  # a fork server started here inherits the hold too
+            prepare_start(self._context)
             self.process.start()
         child_conn.close()
         attempt = _Attempt(job)

@@ -14,6 +14,7 @@ left, are recorded as crashed with that reason.
 
 from __future__ import annotations
 
+import logging
 import os
 import queue as stdlib_queue
 import re
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..results import generation_record
-from .base import Job, blame
+from .base import CellWork, Job, blame
 
 POLL_S = 0.1
 LIVENESS_S = 2.0  # how often to check that a waiting task still has a node that can run it
@@ -46,7 +47,7 @@ class _QueueConnection:
         self.queue.put((self.job_key, *message))
 
 
-def run_job_on_node(payload: dict[str, Any], queue: Any, job_key: int) -> None:
+def run_job_on_node(job: Job, queue: Any, job_key: int) -> None:
     """The Ray task: describe this node, then run the job's cells with the ordinary worker."""
     import ray
 
@@ -57,11 +58,12 @@ def run_job_on_node(payload: dict[str, Any], queue: Any, job_key: int) -> None:
     quiet_libraries()
     context = ray.get_runtime_context()
     node_id = context.get_node_id()
-    resources = next((n["Resources"] for n in ray.nodes() if n["NodeID"] == node_id), {})
+    nodes: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
+    resources: dict[str, Any] = next((n["Resources"] for n in nodes if n["NodeID"] == node_id), {})
     connection = _QueueConnection(queue, job_key)
     connection.send(("node", {"node_id": node_id, "host": host_description(), "software": software_description(),
                               "resources": {k: v for k, v in resources.items() if not k.startswith("node:")}}))
-    Worker(connection, payload).run()
+    Worker(connection, job).run()
     connection.send(("done", None))
 
 
@@ -85,7 +87,7 @@ class RayExecutor:
             import ray
         except ImportError:
             raise RuntimeError("the Ray executor needs Ray: pip install 'diffbench[ray]'") from None
-        self.ray = ray
+        self.ray: Any = ray  # the module, used only through its public calls
         self.emit = emit
         self.address = address
         self.stop_requested = False
@@ -97,7 +99,7 @@ class RayExecutor:
         env = {k: v for k, v in os.environ.items() if k.startswith(PASSED_ENV)}
         try:
             self.ray.init(address=self.address or "auto", runtime_env={"env_vars": env}, log_to_driver=False,
-                          logging_level="ERROR")
+                          logging_level=logging.ERROR)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = self.address or "the address `ray start` recorded on this host"
             raise RuntimeError(f"cannot connect to a Ray cluster at {where}: {str(exc).splitlines()[0]}") from None
@@ -116,7 +118,7 @@ class RayExecutor:
                                     "scheduling_strategy": NodeAffinitySchedulingStrategy(here, soft=False)})
 
     def _submit(self, key: int, job: Job, queue: Any) -> _Running | None:
-        gpu = job.cells[0]["cell"].get("gpu")
+        gpu = job.cells[0].settings.get("gpu")
         resources: dict[str, float] = {}
         if gpu:
             resource = gpu_resource(gpu)
@@ -125,16 +127,16 @@ class RayExecutor:
                                  f"no node in the Ray cluster declares the resource '{resource}' for gpu '{gpu}'")
                 return None
             resources[resource] = 1
-        device = str(job.cells[0]["cell"].get("device", "auto"))
+        device = job.device
         gpus = 1 if device.startswith("cuda") else 0
         task = self.ray.remote(run_job_on_node).options(num_cpus=1, num_gpus=gpus, resources=resources,
                                                        max_retries=0)
-        return _Running(job, task.remote(job.payload(), queue, key))
+        return _Running(job, task.remote(job, queue, key))
 
-    def _fail_cells(self, job: Job, cells: list[dict[str, Any]], status: str, reason: str, stream: str = "ray") -> None:
+    def _fail_cells(self, job: Job, cells: list[CellWork], status: str, reason: str, stream: str = "ray") -> None:
         for cell in cells:
-            self.emit("cell", cell["cell_id"], stream)
-            self.emit("record", generation_record(cell["cell_id"], cell["cell"], 0, False, status, reason), stream)
+            self.emit("cell", cell.cell_id, stream)
+            self.emit("record", generation_record(cell.cell_id, cell.settings, 0, False, status, reason), stream)
 
     def run(self, jobs: list[Job]) -> None:
         if not jobs:
@@ -209,7 +211,7 @@ class RayExecutor:
         """Tasks waiting for a GPU type that no live node has any more would wait forever."""
         alive = self._available()
         for key, running in list(self._running.items()):
-            gpu = running.job.cells[0]["cell"].get("gpu")
+            gpu = running.job.cells[0].settings.get("gpu")
             if gpu and gpu_resource(gpu) not in alive and running.current is None:
                 self.ray.cancel(running.ref, force=True)
                 del self._running[key]
@@ -219,7 +221,7 @@ class RayExecutor:
     def _resubmit(self, job: Job | None, queue: Any, next_key: int) -> int:
         if job is None or self.stop_requested:
             return next_key
-        gpu = job.cells[0]["cell"].get("gpu")
+        gpu = job.cells[0].settings.get("gpu")
         if gpu and gpu_resource(gpu) not in self._available():
             self._fail_cells(job, job.cells, "crashed", f"no node with gpu '{gpu}' remains in the Ray cluster")
             return next_key

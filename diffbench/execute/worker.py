@@ -19,6 +19,9 @@ from typing import Any
 
 from ..quiet import quiet_libraries
 from ..results import generation_record
+from .base import CellWork, Job
+
+TELEMETRY_HZ = 20.0  # NVML power and clock samples a second during a generation
 
 
 def _short_error(exc: BaseException) -> str:
@@ -49,27 +52,27 @@ def _is_oom(exc: BaseException) -> bool:
 class Worker:
     """Runs the cells of one load group (same model, device, dtype, offload, attention, compile)."""
 
-    def __init__(self, conn: Any, job: dict[str, Any]) -> None:
+    def __init__(self, conn: Any, job: Job) -> None:
         self.conn = conn
         self.job = job
-        self.cells: list[dict[str, Any]] = job["cells"]
+        self.cells: list[CellWork] = list(job.cells)
         self.cache: str | None = None  # the step cache applied to the loaded denoiser now
         self.lora: str | None = None  # the LoRAs loaded onto the pipeline now
 
     def send(self, kind: str, payload: Any) -> None:
         self.conn.send((kind, payload))
 
-    def fail_all(self, status: str, reason: str, cells: list[dict[str, Any]] | None = None) -> None:
+    def fail_all(self, status: str, reason: str, cells: list[CellWork] | None = None) -> None:
         for cell in cells if cells is not None else self.cells:
-            self.send("cell", cell["cell_id"])
-            self.send("record", generation_record(cell["cell_id"], cell["cell"], 0, False, status, reason))
+            self.send("cell", cell.cell_id)
+            self.send("record", generation_record(cell.cell_id, cell.settings, 0, False, status, reason))
 
     def run(self) -> None:
         from .configure import NotApplicable, resolve_runtime
 
         first = self.cells[0]
         try:
-            runtime = resolve_runtime(first["cell"], first["cell"]["family"], self.job.get("placed_by_cluster", False))
+            runtime = resolve_runtime(first.settings, first.settings["family"], self.job.placed_by_cluster)
         except NotApplicable as exc:
             self.fail_all("not_applicable", str(exc))
             return
@@ -88,18 +91,18 @@ class Worker:
         self.send("loaded", {"load_s": load_s, "import_s": getattr(self, "import_s", None),
                              "runtime": runtime.describe()})
         for cell in self.cells:
-            self.send("cell", cell["cell_id"])
+            self.send("cell", cell.cell_id)
             self._run_cell(cell, pipe, probe, meters, base_config, runtime)
         probe.remove()
 
-    def _within_memory(self, runtime: Any) -> list[dict[str, Any]]:
+    def _within_memory(self, runtime: Any) -> list[CellWork]:
         """The cells whose memory floor fits the device torch gave (the floor plan checks, here
         against the card itself); the others are recorded not_applicable before anything loads."""
         from ..applicability import memory_fit_problem
 
         kept = []
         for cell in self.cells:
-            settings = {**cell["cell"], "dtype": runtime.dtype_name}
+            settings = {**cell.settings, "dtype": runtime.dtype_name}
             problem = memory_fit_problem(settings, runtime.device.type, runtime.total_memory)
             if problem:
                 self.fail_all("not_applicable", problem, [cell])
@@ -130,7 +133,7 @@ class Worker:
         )
         from .generation import Meters
 
-        settings = self.cells[0]["cell"]
+        settings = self.cells[0].settings
         imports_started = time.perf_counter()
         import diffusers
 
@@ -143,12 +146,12 @@ class Worker:
         # are when they get quantized: the full-precision weights must never have to fit the card.
         quantized = settings.get("quantize") not in (None, "none")
         check_quantization_device(settings.get("quantize"), runtime.device)
-        file_format = prequantized_format(self.job["model"], Path(self.job["base_dir"]))
+        file_format = prequantized_format(self.job.model, Path(self.job.base_dir))
         if file_format is not None and quantized:
             raise NotApplicable(f"the denoiser is already quantized ({file_format}, from its .gguf file); quantize "
                                 f"'{settings['quantize']}' applies to full-precision weights: leave it none here")
         build_device = runtime.device if settings["offload"] == "none" and not quantized else "cpu"
-        pipe = load_pipeline(self.job["model"], torch_dtype(runtime.dtype_name), Path(self.job["base_dir"]),
+        pipe = load_pipeline(self.job.model, torch_dtype(runtime.dtype_name), Path(self.job.base_dir),
                              build_device, fill_device=runtime.device)
         pipe = task_pipeline(pipe, settings)  # image-to-image, inpainting, image-to-video: same weights
         runtime.quantization = (file_quantization(pipe, file_format) if file_format is not None
@@ -173,12 +176,12 @@ class Worker:
             meters.cuda = TorchCudaPeak(runtime.device)
             handle = nvml.handle_for_uuid(runtime.gpu_uuid or "")
             if handle is not None:
-                meters.telemetry = TelemetrySampler(nvml.nvml(), handle, self.job.get("telemetry_hz", 20.0))
+                meters.telemetry = TelemetrySampler(nvml.nvml(), handle, TELEMETRY_HZ)
         probe = PipelineProbe(pipe, clock_for(runtime.device))
         probe.memory = meters.cuda  # the VAE decode's own VRAM peak (CUDA only)
         return pipe, probe, meters, dict(pipe.scheduler.config), load_s
 
-    def _run_cell(self, cell: dict[str, Any], pipe: Any, probe: Any, meters: Any,
+    def _run_cell(self, cell: CellWork, pipe: Any, probe: Any, meters: Any,
                   base_config: dict[str, Any], runtime: Any) -> None:
         from .. import tasks
         from ..families import family
@@ -196,14 +199,14 @@ class Worker:
         )
         from .generation import full_png, measure_generation, preview_png, thumbnail_png
 
-        settings = cell["cell"]
+        settings = cell.settings
         try:
             if settings.get("task") in tasks.VIDEO_TASKS:
                 check_frames(pipe, settings)
             pipe.scheduler, scheduler_name = scheduler_for(pipe, base_config, settings["sampler"], settings["family"])
             set_vae_options(pipe, settings)
             try:
-                self.lora, lora_costs = apply_lora(pipe, settings.get("lora"), self.lora, self.job["base_dir"])
+                self.lora, lora_costs = apply_lora(pipe, settings.get("lora"), self.lora, self.job.base_dir)
             except NotApplicable:
                 self.lora = None  # a failed switch leaves no LoRA loaded (apply_lora unloads first)
                 raise
@@ -220,17 +223,17 @@ class Worker:
         if settings.get("task") in tasks.STRENGTH_TASKS:
             context["effective_steps"] = tasks.effective_steps(
                 settings["steps"], settings["strength"], family(settings["family"]).strength_rounding)
-        base_dir = self.job["base_dir"]
-        plan = [(True, i) for i in range(self.job["warmup"])] + [(False, r) for r in cell["repeats"]]
+        base_dir = self.job.base_dir
+        plan = [(True, i) for i in range(self.job.warmup)] + [(False, r) for r in cell.repeats]
         if self.cache is not None:  # how much of the denoiser the cache lets run: counted untimed
             try:
                 context["denoiser_work"] = self._count_work(pipe, settings)
             except Exception as exc:  # a cache that fails here would fail the same way measured
-                self.send("record", generation_record(cell["cell_id"], settings, 0, False,
+                self.send("record", generation_record(cell.cell_id, settings, 0, False,
                                                       "oom" if _is_oom(exc) else "error",
                                                       f"counting the denoiser work: {_short_error(exc)}", **context))
                 return
-        auto = _AutoRule(cell.get("auto"))
+        auto = _AutoRule(cell.auto)
         image_sent = False
         probe.capture = True  # the first generation keeps its denoiser inputs for the FLOP count
         for warmup, repeat in plan:
@@ -251,7 +254,7 @@ class Worker:
                 if status == "not_applicable":
                     reason = f"attention backend '{settings['attention']}' cannot run on {runtime.device}: {reason}"
                 self.send("record", generation_record(
-                    cell["cell_id"], settings, repeat, warmup, status, reason,
+                    cell.cell_id, settings, repeat, warmup, status, reason,
                     **context, **extra, traceback=None if status != "error" else traceback.format_exc(limit=8)))
                 del exc
                 gc.collect()
@@ -263,7 +266,7 @@ class Worker:
             if fields.pop("_latents_finite", None) is False:
                 # Timed, but what it made is blank: never an "ok" figure to compare or recommend.
                 self.send("record", generation_record(
-                    cell["cell_id"], settings, repeat, warmup, "error",
+                    cell.cell_id, settings, repeat, warmup, "error",
                     f"the denoiser's output holds NaN or infinite values, so the picture is blank: an overflow "
                     f"in {context['runtime'].get('dtype')} (quantize {settings.get('quantize') or 'none'}); bf16 usually "
                     f"avoids it", **context))
@@ -280,10 +283,10 @@ class Worker:
             video = settings.get("task") in tasks.VIDEO_TASKS
             if video:
                 fields["video_frames"] = int(len(images[0]))
-            record = generation_record(cell["cell_id"], settings, repeat, warmup, "ok", **context, **fields)
+            record = generation_record(cell.cell_id, settings, repeat, warmup, "ok", **context, **fields)
             if not warmup and not image_sent and len(images):
                 record["_image_png"] = preview_png(images[0], settings.get("fps")) if video else thumbnail_png(images[0])
-                if cell.get("full_image") and not video:  # for the CLIP score, computed after the run
+                if cell.full_image and not video:  # for the CLIP score, computed after the run
                     record["_image_full_png"] = full_png(images[0])
                 image_sent = True
             if not warmup and auto.pilot_next():  # decides the count; left out of the statistics
@@ -304,7 +307,7 @@ class Worker:
 
         counter = WorkCounter(denoiser_of(pipe))
         try:
-            pipe(**call_arguments(pipe, settings, self.job["base_dir"]))
+            pipe(**call_arguments(pipe, settings, self.job.base_dir))
         finally:
             counter.remove()
         return counter.work()
@@ -402,10 +405,10 @@ def die_with_parent(parent_pid: int | None) -> None:
 PARENT_ONLY_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
-def worker_main(conn: Any, job: dict[str, Any]) -> None:
+def worker_main(conn: Any, job: Job) -> None:
     """Entry point of the worker process (spawned, or forked from a server that never touched CUDA)."""
     name_process()
-    die_with_parent(job.get("parent_pid"))
+    die_with_parent(job.parent_pid)
     # Ctrl-C reaches the whole process group; the parent decides what it means. SIGTERM and
     # SIGHUP too: the parent stops this worker itself, after saving what it has.
     for signum in PARENT_ONLY_SIGNALS:

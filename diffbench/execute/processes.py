@@ -1,0 +1,56 @@
+"""Worker processes that start warm: torch and diffusers imported once, each worker a fresh fork.
+
+A worker per load group keeps memory from carrying over from one load to the next. Spawning it
+re-imports torch and diffusers each time before the load itself (benchmarks/worker_start.py
+measures what that costs). A fork server (multiprocessing's "forkserver") imports them once
+(execute/warm.py); each worker is a new fork of that server, which never loads a model, runs a
+generation or touches CUDA, so the isolation is the same as a spawned process's.
+
+The server keeps the environment it was started in, and libraries read some variables when they
+are imported (HF_HUB_OFFLINE, HF_HOME): it is started again whenever the environment differs.
+DIFFBENCH_WORKER_START=spawn spawns every worker instead.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from multiprocessing import forkserver
+from typing import Any
+
+PRELOAD = ["diffbench.execute.warm"]
+START_METHOD_VARIABLE = "DIFFBENCH_WORKER_START"
+
+_server_environment: dict[str, str] | None = None
+
+
+def _forkserver_usable() -> bool:
+    server = getattr(forkserver, "_forkserver", None)
+    return "forkserver" in multiprocessing.get_all_start_methods() and hasattr(server, "_stop")
+
+
+def start_method() -> str:
+    """'forkserver' where the platform has it, unless DIFFBENCH_WORKER_START=spawn asks otherwise."""
+    wanted = os.environ.get(START_METHOD_VARIABLE, "forkserver")
+    return "forkserver" if wanted != "spawn" and _forkserver_usable() else "spawn"
+
+
+def worker_context() -> Any:
+    """The multiprocessing context that starts workers; call `prepare_start` right before each start."""
+    method = start_method()
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":
+        context.set_forkserver_preload(PRELOAD)
+    return context
+
+
+def prepare_start(context: Any) -> None:
+    """Before a worker starts: a fork server started in another environment is stopped, so the
+    start launches one that sees this environment (it imports the libraries again, once)."""
+    global _server_environment
+    if context.get_start_method() != "forkserver":
+        return
+    environment = dict(os.environ)
+    if _server_environment is not None and environment != _server_environment:
+        forkserver._forkserver._stop()  # type: ignore[attr-defined]
+    _server_environment = environment
