@@ -15,7 +15,7 @@ from .loras import is_fused
 from .models.sources import builtin_defaults, infer_family, source_kind
 
 if TYPE_CHECKING:
-    from .suite import Suite
+    from .suitemodel import Suite
 
 # Settings whose change needs a fresh pipeline load; everything else (sampler, steps,
 # resolution, batch, guidance, seed, prompt, VAE tiling/slicing, strength, frames) is applied
@@ -231,6 +231,18 @@ class Plan:
         return len(self.cells) * (self.suite.warmup + self.suite.pilot_repeats + self.suite.min_repeats)
 
 
+def expanded(suite: Suite) -> list[Cell]:
+    """`expand(suite)`, once per suite: validating a suite expands it to check its cells, and the
+    plan made from it takes those cells (copies: a plan marks its own) unless the suite changed since."""
+    import dataclasses
+
+    fingerprint = suite.model_dump_json()
+    cached = suite._expanded
+    if cached is None or cached[0] != fingerprint:
+        cached = suite._expanded = (fingerprint, expand(suite))
+    return [dataclasses.replace(cell) for cell in cached[1]]
+
+
 def make_plan(suite: Suite, placed_by_cluster: bool = False) -> Plan:
     """Order cells so that each pipeline loads once, and mark those that cannot apply.
 
@@ -239,7 +251,7 @@ def make_plan(suite: Suite, placed_by_cluster: bool = False) -> Plan:
     plan = Plan(suite, placed_by_cluster)
     first_seen: dict[str, int] = {}
     runnable: list[Cell] = []
-    for cell in expand(suite):
+    for cell in expanded(suite):
         if cell.duplicate_of:
             plan.duplicates.append(cell)
             continue

@@ -23,7 +23,7 @@ from .hardware.sysinfo import environment_description, load_warnings, software_d
 from .plan import Cell, Plan
 from .repeats import FEW_REPEATS, MIN_DECIDING
 from .results import ResultsWriter, utc_now
-from .suite import Suite
+from .suitemodel import Suite
 
 
 class RunObserver:

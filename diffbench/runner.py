@@ -34,7 +34,7 @@ from .results import (
     read_records,
     repair_torn_tail,
 )
-from .suite import Suite
+from .suitemodel import Suite
 
 
 def default_results_path(suite: Suite, out_dir: Path, attempt: int = 0) -> Path:
