@@ -7,8 +7,8 @@ changes the picture (quality compares pictures that only differ in axes that do 
 shapes the cost of a step (the cost model fits each combination of those apart), the results column
 it is read back from, and how labels show it. Everything else is derived here: the suite model
 (suite.py), the plan's defaults and load keys, the frame's setting columns, the console's axes,
-the cost model's and quality's groupings. Adding an axis is one entry in AXES plus the worker code
-that applies it (execute/configure.py).
+the cost model's and quality's groupings. Adding an axis is one entry in AXES plus the worker module
+that applies it (execute/axes/, named by `worker`).
 """
 
 from __future__ import annotations
@@ -131,6 +131,7 @@ class Axis:
     shown: bool = True  # the console's plan table shows it when it varies
     whole_number: bool = False  # an integer column that empty rows must not turn into floats
     instance: bool = False  # one instance of a setting (its prompt, its seed): a setting's time and memory pool over them
+    worker: str | None = None  # its worker module under execute/axes/ (or a full module path)
 
     @property
     def results_column(self) -> str:
@@ -156,38 +157,39 @@ AXES: tuple[Axis, ...] = (
     Axis("dtype", Dtype, "auto", check=normalise_dtype, check_first=True, reloads=True, picture=True, cost=True,
          column="runtime_dtype"),
     Axis("sampler", str, "default", "A1111, ComfyUI or diffusers name, e.g. 'DPM++ 2M Karras'", _check_sampler,
-         picture=True, cost=True, quiet="default"),
+         picture=True, cost=True, quiet="default", worker="sampler"),
     Axis("steps", Steps, 20),
     Axis("resolution", str, None, "WIDTHxHEIGHT, multiples of 8", parse_resolution, check_first=True, picture=True,
          cost=True),
     Axis("batch_size", Batch, 1, picture=True, cost=True, named=True),
     Axis("guidance_scale", Guidance, None, picture=True, cost=True, named=True),
-    Axis("offload", Offload, "none", reloads=True, picture=True, cost=True, quiet="none", named=True),
+    Axis("offload", Offload, "none", reloads=True, picture=True, cost=True, quiet="none", named=True, worker="offload"),
     Axis("attention", str, "default", "diffusers attention backend, or 'default'", _check_attention, reloads=True,
-         picture=True, cost=True, quiet="default", named=True),
+         picture=True, cost=True, quiet="default", named=True, worker="attention"),
     Axis("compile", bool, False, "torch.compile the denoiser", reloads=True, picture=True, cost=True, quiet="False",
-         named=True),
-    Axis("vae_tiling", bool, False, picture=True, cost=True, quiet="False", named=True),
-    Axis("vae_slicing", bool, False, picture=True, cost=True, quiet="False", named=True),
+         named=True, worker="compile"),
+    Axis("vae_tiling", bool, False, picture=True, cost=True, quiet="False", named=True, worker="vae"),
+    Axis("vae_slicing", bool, False, picture=True, cost=True, quiet="False", named=True, worker="vae"),
     Axis("vram_limit", str, None, "cap CUDA memory to emulate a smaller card: 12GiB or 'RTX 3060'", _check_vram_limit,
-         check_first=True, reloads=True, cost=True, named=True),
+         check_first=True, reloads=True, cost=True, named=True, worker="vram_limit"),
     Axis("lora", str, "none", "none, or FILE.safetensors[@scale], several joined with '+'; fuse: before them "
          "merges them into the weights", _check_lora, check_first=True, unused="none", picture=True, cost=True,
-         quiet="none", named=True),
+         quiet="none", named=True, worker="lora"),
     Axis("cache", str, "none", "step cache: none, first-block[@threshold], taylorseer[@interval], pab[@skip_range], "
          "fastercache[@skip_range], magcache[@threshold]", _check_cache, check_first=True, unused="none", cost=True,
-         quiet="none", named=True),
+         quiet="none", named=True, worker="cache"),
     Axis("quantize", str, "none", "weight quantization: none, torchao:int8|fp8|int4, quanto:int8|fp8|int4, "
          "bnb:nf4|int8 (CUDA); @all adds the text encoders", _check_quantize, check_first=True, unused="none",
-         reloads=True, cost=True, quiet="none", named=True),
+         reloads=True, cost=True, quiet="none", named=True, worker="quantize"),
     # the family's own task when unset (text-to-image, or text-to-video); the value of results
     # before the axis existed is text-to-image
     Axis("task", Task, None, "text-to-image, image-to-image, inpainting, text-to-video or image-to-video; default: "
-         "the model's own", unused="text-to-image", reloads=True, picture=True, cost=True, quiet="text-to-image"),
+         "the model's own", unused="text-to-image", reloads=True, picture=True, cost=True, quiet="text-to-image",
+         worker="task"),
     Axis("strength", Annotated[float, Field(gt=0, le=1)], None, "image-to-image and inpainting: how much of the "
          "input is redrawn (the share of steps run)", picture=True, cost=True, named=True),
     Axis("frames", Annotated[int, Field(ge=1, le=1025)], None, "video: frames per clip", picture=True, cost=True, named=True,
-         whole_number=True),
+         whole_number=True, worker="frames"),
     Axis("fps", Annotated[int, Field(ge=1, le=240)], None, "video: frames per second of the clip", picture=True, named=True,
          whole_number=True),
     Axis("init_image", Path, None, "input image file (relative to the suite); default: one generated from the seed",

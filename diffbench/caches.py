@@ -7,7 +7,7 @@ MagCache). A cached
 step is still a step, so `evaluations` does not change; what changes is how much of the
 denoiser runs, recorded per generation as `denoiser_work` (see measure/work.py).
 
-This module only parses and describes; applying a cache is execute/configure.apply_cache.
+This module only parses and describes; applying a cache is execute/axes/cache.apply_cache.
 It imports nothing heavy (the suite checks use it).
 """
 

@@ -357,9 +357,10 @@ def report(results: tuple[str, ...], output: str, compare_axis: str | None, base
 
     check_output(output, list(results))  # before reading anything: an input is never overwritten
     loaded = _read_results(results, skip_bad_lines)
-    _selected(loaded, filters, " ".join(results))
+    frame = _selected(loaded, filters, " ".join(results))  # filtered once, here
     try:
-        info = build_report(list(results), output, compare_axis, baseline, list(filters), title, results=loaded)
+        info = build_report(list(results), output, compare_axis, baseline, list(filters), title, results=loaded,
+                            frame=frame)
     except OSError as exc:
         _fail(f"{output}: cannot write the report ({exc.strerror})")
     click.echo(f"Wrote {info.path} ({info.bytes / 2**20:.1f} MiB, {info.generations} generations, "
@@ -542,9 +543,9 @@ def export(results: tuple[str, ...], fmt: str, level: str, output: str | None, f
     if output is not None:
         check_output(output, list(results))
     loaded = _read_results(results, skip_bad_lines)
-    _selected(loaded, filters, " ".join(results))
+    frame = _selected(loaded, filters, " ".join(results))  # filtered once, here
     table = export_table(list(results), level, list(filters), results=loaded,
-                         concise=fmt == "markdown" and level == "cells")  # an issue's paste, not a dump
+                         concise=fmt == "markdown" and level == "cells", frame=frame)  # an issue's paste, not a dump
     text = write_export(table, fmt, output)
     if text is not None:
         click.echo(text, nl=False)

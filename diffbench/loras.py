@@ -3,7 +3,7 @@
 A value is `none` or one or more `FILE[@scale]` joined by `+` (several LoRAs at once), optionally
 after `fuse:` (merged into the weights, as people deploy a LoRA they keep: no extra work per
 step). Files are .safetensors only (never a pickle), relative to the suite's folder. This module
-parses and checks; execute/configure.apply_lora loads them onto a pipeline.
+parses and checks; execute/axes/lora.apply_lora loads them onto a pipeline.
 """
 
 from __future__ import annotations

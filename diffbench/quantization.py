@@ -5,7 +5,7 @@ where the weights and the time are) or `@all` (the text encoders too, as people 
 T5 on a 12 GB card). Weights only: activations stay in the run's dtype.
 
 Pure string handling: no torch import (`validate` and `plan` read it). Applying a setting to a
-loaded pipeline is `execute.configure.apply_quantization`.
+loaded pipeline is `execute.axes.quantize.apply_quantization`.
 """
 
 from __future__ import annotations

@@ -116,3 +116,63 @@ def test_a_throwaway_axis_reaches_every_view_and_keeps_every_existing_id(tmp_pat
     assert len(set(with_axis)) == 2 * len(before)
     assert found == {"suite": True, "default": False, "load": True, "absent": True, "shown": True, "columns": True,
                      "named": True, "quiet": "False", "cost": True, "picture": False, "refuses": True}
+
+
+PER_CELL_MODULE = '''
+from diffbench.execute.axes import Applied
+
+
+def apply(pipe, settings, applied, loaded):
+    """A per-cell axis from outside the package: it hands its state on and says what it saw."""
+    return Applied(state=settings["sharpen"], runtime={"sharpen": settings["sharpen"], "sharpen_before": applied})
+'''
+
+PER_CELL_SCRIPT = r'''
+import json, sys
+import diffbench.axes as axes
+
+extra = axes.Axis("sharpen", bool, False, "a throwaway per-cell axis", unused=False, named=True,
+                  worker="throwaway_sharpen")
+axes.AXES = axes.AXES + (extra,)
+vars(axes).update(axes.views(axes.AXES))
+
+if __name__ == "__main__":  # a worker process imports this file again (multiprocessing's rule)
+    from diffbench.runner import run_suite
+    from diffbench.suite import load_suite
+
+    outcome = run_suite(load_suite(sys.argv[1]), sys.argv[2])
+    print(json.dumps([[r["cell"]["sharpen"], r["status"], r.get("runtime") or {}] for r in outcome.records]))
+'''
+
+
+def test_a_per_cell_axis_is_one_declaration_and_its_worker_module(tmp_path: Path) -> None:
+    """The worker finds a per-cell axis's module from the declaration alone (made in the run's
+    process and carried by the job), calls it before each cell and hands it what it left applied."""
+    import os
+
+    (tmp_path / "throwaway_sharpen.py").write_text(PER_CELL_MODULE)
+    script = tmp_path / "run_with_axis.py"
+    script.write_text(PER_CELL_SCRIPT)
+    suite_file = tmp_path / "s.yaml"
+    suite_file.write_text("name: sharpen\nmodels:\n  t: {source: 'builtin:tiny-sd'}\ndefaults: {device: cpu, steps: 1}\n"
+                          "matrix:\n  sharpen: [false, true]\nwarmup: 0\nrepeats: 1\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, str(script), str(suite_file), str(tmp_path / "out")], capture_output=True,
+                            text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [(value, status) for value, status, _ in rows] == [(False, "ok"), (True, "ok")]
+    assert [(r["sharpen"], r["sharpen_before"]) for _, _, r in rows] == [(False, None), (True, False)]
+    assert all(r["scheduler"] for _, _, r in rows)  # the shipped per-cell axes ran as well
+
+
+def test_every_declared_worker_module_exists_and_per_cell_ones_apply() -> None:
+    from diffbench.execute.axes import module, per_cell_modules
+
+    declared = {axis.name: axis.worker for axis in axes.AXES if axis.worker}
+    assert set(declared) >= {"sampler", "offload", "attention", "compile", "vae_tiling", "vae_slicing", "vram_limit",
+                             "lora", "cache", "quantize", "task", "frames"}
+    for name in set(declared.values()):
+        assert module(name).__name__ == f"diffbench.execute.axes.{name}"
+    assert per_cell_modules() == ("sampler", "vae", "lora", "cache", "frames")  # in declaration order, each once
+    assert all(callable(module(name).apply) for name in per_cell_modules())

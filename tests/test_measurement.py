@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from diffbench.execute.configure import call_arguments, scheduler_for
+from diffbench.execute.axes.sampler import scheduler_for
+from diffbench.execute.configure import call_arguments
 from diffbench.execute.generation import Meters, measure_generation
 from diffbench.measure.clocks import WallClock
 from diffbench.measure.memory import HostPeak

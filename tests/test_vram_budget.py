@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from diffbench.execute.configure import NotApplicable, vram_budget
+from diffbench.execute.axes.vram_limit import vram_budget
+from diffbench.execute.configure import NotApplicable
 
 GiB = 2**30
 TOTAL = 140 * GiB
@@ -53,7 +54,7 @@ def test_group_offload_keeps_an_upcasting_vae_on_the_device() -> None:
 
     import torch
 
-    from diffbench.execute.configure import _vae_upcasts
+    from diffbench.execute.axes.offload import _vae_upcasts
     from diffbench.models.sources import load_pipeline
 
     sdxl = load_pipeline({"source": "builtin:tiny-sdxl"}, torch.float16, Path("."))

@@ -87,8 +87,11 @@ class Analysis:
 
 
 def analyse(results: Results, filters: list[str] | None = None, compare_axis: str | None = None,
-            baseline: str | None = None) -> Analysis:
-    frame = apply_filters(with_metrics(results.generations), filters or [])
+            baseline: str | None = None, frame: pd.DataFrame | None = None) -> Analysis:
+    """Everything the report shows, from `results`; `frame`: their generations with metrics and
+    `filters` already applied, where the caller has them (the CLI checks that something is left)."""
+    if frame is None:
+        frame = apply_filters(with_metrics(results.generations), filters or [])
     steps = results.steps
     if not frame.empty and not steps.empty:
         steps = steps[steps["cell_id"].isin(frame["cell_id"])]

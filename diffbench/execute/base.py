@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
 from ..records import generation_record
@@ -47,6 +47,9 @@ class Job:
     label: str = ""
     placed_by_cluster: bool = False  # the cluster chose the node by the cells' gpu setting
     parent_pid: int | None = None  # the run's process: a local worker dies with it
+    # the per-cell axes' worker modules, found from the declarations here (a worker process or a
+    # node may not have an axis that was added at run time)
+    cell_axes: tuple[str, ...] = field(default_factory=lambda: _per_cell_modules())
 
     @property
     def device(self) -> str:
@@ -76,6 +79,12 @@ class Executor(Protocol):
 
     def stop(self) -> None:
         """Kill whatever still runs, now."""
+
+
+def _per_cell_modules() -> tuple[str, ...]:
+    from .axes import per_cell_modules
+
+    return per_cell_modules()
 
 
 def blame(job: Job, finished: set[str], current: str | None, started_any: bool, status: str, reason: str,

@@ -22,6 +22,7 @@ try:
     from diffusers import DiffusionPipeline  # noqa: F401  (the lazy module's heavy part)
 
     from . import configure, generation, worker  # noqa: F401
+    from .axes import attention, cache, compile, frames, lora, offload, quantize, sampler, task, vae, vram_limit  # noqa: F401
 finally:
     if _before is None:
         os.environ.pop(_NVML_CHECK, None)

@@ -56,8 +56,7 @@ class Worker:
         self.conn = conn
         self.job = job
         self.cells: list[CellWork] = list(job.cells)
-        self.cache: str | None = None  # the step cache applied to the loaded denoiser now
-        self.lora: str | None = None  # the LoRAs loaded onto the pipeline now
+        self.applied: dict[str, Any] = {}  # per-cell axis -> what it left applied on the pipeline now
 
     def send(self, kind: str, payload: Any) -> None:
         self.conn.send((kind, payload))
@@ -116,21 +115,16 @@ class Worker:
         from ..hardware import nvml
         from ..measure.clocks import clock_for
         from ..measure.memory import HostPeak, TorchCudaPeak
-        from ..measure.probe import PipelineProbe, denoiser_name, denoiser_of
+        from ..measure.probe import PipelineProbe, denoiser_of
         from ..measure.telemetry import TelemetrySampler
         from ..models.sources import load_pipeline, prequantized_format
-        from .configure import (
-            NotApplicable,
-            apply_quantization,
-            cap_cuda_memory,
-            check_quantization_device,
-            file_quantization,
-            place,
-            set_attention,
-            stored_bytes,
-            task_pipeline,
-            torch_dtype,
-        )
+        from .axes.attention import set_attention
+        from .axes.compile import compile_denoiser
+        from .axes.offload import place
+        from .axes.quantize import apply_quantization, check_quantization_device, file_quantization
+        from .axes.task import task_pipeline
+        from .axes.vram_limit import cap_cuda_memory
+        from .configure import NotApplicable, stored_bytes, torch_dtype
         from .generation import Meters
 
         settings = self.cells[0].settings
@@ -161,8 +155,7 @@ class Worker:
         place(pipe, settings, runtime)
         set_attention(denoiser_of(pipe), settings["attention"])
         if settings["compile"]:
-            name = denoiser_name(pipe)
-            setattr(pipe, name, torch.compile(getattr(pipe, name)))
+            compile_denoiser(pipe)
         if runtime.device.type == "cuda":
             torch.cuda.empty_cache()  # loading transients must not count as the generations' reserved memory
         load_s = time.perf_counter() - started
@@ -188,44 +181,31 @@ class Worker:
         from ..measure.compilation import compile_fields, compile_state
         from ..measure.flops import count_call_flops
         from ..measure.probe import denoiser_of
-        from .configure import (
-            NotApplicable,
-            apply_cache,
-            apply_lora,
-            call_arguments,
-            check_frames,
-            scheduler_for,
-            set_vae_options,
-        )
+        from .axes import Loaded
+        from .axes import module as axis_module
+        from .configure import NotApplicable, call_arguments
         from .generation import full_png, measure_generation, preview_png, thumbnail_png
 
         settings = cell.settings
-        try:
-            if settings.get("task") in tasks.VIDEO_TASKS:
-                check_frames(pipe, settings)
-            pipe.scheduler, scheduler_name = scheduler_for(pipe, base_config, settings["sampler"], settings["family"])
-            set_vae_options(pipe, settings)
+        loaded = Loaded(self.job.base_dir, base_config)
+        described, fields_of_axes = runtime.describe(), {}
+        for name in self.job.cell_axes:  # the per-cell axes, in declaration order (execute/axes)
             try:
-                self.lora, lora_costs = apply_lora(pipe, settings.get("lora"), self.lora, self.job.base_dir)
-            except NotApplicable:
-                self.lora = None  # a failed switch leaves no LoRA loaded (apply_lora unloads first)
-                raise
-            try:
-                self.cache = apply_cache(pipe, settings.get("cache"), self.cache, settings["steps"], settings["family"])
-            except NotApplicable:
-                self.cache = None  # likewise: the previous cache was disabled before the new one failed
-                raise
-        except NotApplicable as exc:
-            self.fail_all("not_applicable", str(exc), [cell])
-            return
-        context = {"runtime": {**runtime.describe(), "scheduler": scheduler_name}, "requested_steps": settings["steps"],
-                   **lora_costs}
+                done = axis_module(name).apply(pipe, settings, self.applied.get(name), loaded)
+            except NotApplicable as exc:
+                self.applied[name] = None  # a module that raises leaves nothing applied
+                self.fail_all("not_applicable", str(exc), [cell])
+                return
+            self.applied[name] = done.state
+            described.update(done.runtime)
+            fields_of_axes.update(done.context)
+        context = {"runtime": described, "requested_steps": settings["steps"], **fields_of_axes}
         if settings.get("task") in tasks.STRENGTH_TASKS:
             context["effective_steps"] = tasks.effective_steps(
                 settings["steps"], settings["strength"], family(settings["family"]).strength_rounding)
         base_dir = self.job.base_dir
         plan = [(True, i) for i in range(self.job.warmup)] + [(False, r) for r in cell.repeats]
-        if self.cache is not None:  # how much of the denoiser the cache lets run: counted untimed
+        if self.applied.get("cache") is not None:  # how much of the denoiser the cache lets run: counted untimed
             try:
                 context["denoiser_work"] = self._count_work(pipe, settings)
             except Exception as exc:  # a cache that fails here would fail the same way measured

@@ -30,11 +30,12 @@ CONCISE_COLUMNS = ("hardware", "n", "s_per_image", "s_per_image_p90", "it_s", "c
 
 
 def export_table(paths: list[str | Path], level: str = "cells", filters: list[str] | None = None,
-                 results: Results | None = None, concise: bool = False) -> pd.DataFrame:
+                 results: Results | None = None, concise: bool = False, frame: pd.DataFrame | None = None) -> pd.DataFrame:
     """The rows of `level` (cells, generations, steps); `concise` keeps the cell table's headline
-    columns only (the Markdown paste)."""
+    columns only (the Markdown paste). `frame`: the generations with metrics, already filtered."""
     results = results if results is not None else load_results(list(paths))
-    frame = apply_filters(with_metrics(results.generations), filters or [])
+    if frame is None:
+        frame = apply_filters(with_metrics(results.generations), filters or [])
     if level == "generations":
         return frame.drop(columns=[c for c in ("file",) if c in frame])
     if level == "steps":

@@ -197,12 +197,12 @@ def _setting_labels(summary: pd.DataFrame) -> pd.Series:
 
 def build_report(paths: list[str | Path], output: str | Path, compare_axis: str | None = None,
                  baseline: str | None = None, filters: list[str] | None = None, title: str | None = None,
-                 results: Results | None = None) -> ReportInfo:
+                 results: Results | None = None, frame: pd.DataFrame | None = None) -> ReportInfo:
     """Read results files/folders (or take them already loaded) and write one self-contained HTML report."""
     started = time.perf_counter()
     check_output(output, paths)
     results = results if results is not None else load_results(list(paths))
-    analysis = analyse(results, filters, compare_axis, baseline)
+    analysis = analyse(results, filters, compare_axis, baseline, frame)
     page = render(analysis, paths, title)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)

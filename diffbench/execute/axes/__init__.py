@@ -1,0 +1,59 @@
+"""The worker code of the setting axes, one module per axis, named by the axis's declaration
+(`axes.Axis.worker`; vae_tiling and vae_slicing share `vae`).
+
+A per-cell axis (one that changes on a loaded pipeline) has a module that defines
+
+    apply(pipe, settings, applied, loaded) -> Applied
+
+The worker calls it before each cell's first generation, for every per-cell axis in declaration
+order (`per_cell_modules`). `applied` is what the module left applied on this pipeline last time
+(its `Applied.state`); it must leave nothing applied when it raises `configure.NotApplicable`,
+which records the cell not_applicable. `Applied.context` goes into the cell's results lines,
+`Applied.runtime` into their runtime description. A load-time axis (`reloads`) is applied where
+the worker builds the pipeline (`execute/worker.Worker._load`), where the order matters: the
+task's pipeline, quantization, placement or offload, attention, compile.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+PACKAGE = __name__
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What a load leaves for the per-cell axes."""
+
+    base_dir: str  # the suite's folder: relative paths (LoRA files, input images) start there
+    scheduler_config: dict[str, Any]  # the model's own scheduler, before any sampler replaced it
+
+
+@dataclass
+class Applied:
+    state: Any = None  # what stays applied on the pipeline, handed back on the next cell
+    context: dict[str, Any] = field(default_factory=dict)  # fields of the cell's results lines
+    runtime: dict[str, Any] = field(default_factory=dict)  # added to the lines' runtime description
+
+
+def module(name: str) -> ModuleType:
+    """An axis's worker module: one of this package's (`cache`), else a module importable by that
+    name (an axis added from outside the package)."""
+    import importlib.util
+
+    inside = f"{PACKAGE}.{name}"
+    return importlib.import_module(inside if importlib.util.find_spec(inside) is not None else name)
+
+
+def per_cell_modules(declared: Any = None) -> tuple[str, ...]:
+    """The worker modules of the per-cell axes, in declaration order, each once."""
+    from ... import axes
+
+    found: list[str] = []
+    for axis in declared if declared is not None else axes.AXES:
+        if axis.worker and not axis.reloads and axis.worker not in found:
+            found.append(axis.worker)
+    return tuple(found)

@@ -1,0 +1,72 @@
+"""cache (per cell): a step cache on the loaded denoiser, switched between cells."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..configure import NotApplicable
+from . import Applied, Loaded
+
+
+def apply_cache(pipe: Any, wanted: str | None, applied: str | None, steps: int | None = None,
+                family: str | None = None) -> str | None:
+    """Make the denoiser's step cache the cell's (`wanted`, canonical text or 'none'/None).
+    Returns what is now applied. The cache is switched between cells of one load, so a cached
+    and an uncached cell share the loaded weights. MagCache is set up for a step count (its
+    ratios are interpolated to it): it is applied anew when the steps change."""
+    from ...caches import parse_cache
+    from ...measure.probe import denoiser_of
+
+    wanted = None if wanted in (None, "none") else wanted
+    key = f"{wanted}#steps={steps}" if wanted and wanted.startswith("magcache") else wanted
+    if key == applied:
+        return applied
+    denoiser = denoiser_of(pipe)
+    setting = parse_cache(wanted) if wanted else None
+    if setting is not None and not hasattr(denoiser, "enable_cache"):
+        raise NotApplicable(f"cache '{wanted}': {type(denoiser).__name__} has no step-cache support in this "
+                            "diffusers version (diffusers caches apply to transformer denoisers such as FLUX's)")
+    if applied is not None:
+        denoiser.disable_cache()
+    if setting is None:
+        return None
+    # diffusers.hooks does not list these in __all__, which mypy's strict mode asks for
+    from diffusers.hooks import FirstBlockCacheConfig, PyramidAttentionBroadcastConfig, TaylorSeerCacheConfig  # type: ignore[attr-defined]
+
+    name, value = setting.kind.name, setting.value
+    if name == "first-block":
+        config: Any = FirstBlockCacheConfig(threshold=value)
+    elif name == "taylorseer":
+        config = TaylorSeerCacheConfig(cache_interval=int(value))
+    elif name == "fastercache":
+        # Verified on FLUX (guidance-distilled: no unconditional batch to skip). In diffusers 0.42 the
+        # hook fails inside Wan's and LTX-Video's transformers, so other families are refused up front.
+        if family != "flux":
+            raise NotApplicable(f"cache '{wanted}': FasterCache runs on FLUX only in this diffusers version (its "
+                                f"hook fails inside the transformers of Wan and LTX-Video); not on {family}")
+        from diffusers import FasterCacheConfig
+
+        config = FasterCacheConfig(spatial_attention_block_skip_range=int(value), is_guidance_distilled=True,  # type: ignore[no-untyped-call]
+                                   attention_weight_callback=lambda _: 0.3,
+                                   current_timestep_callback=lambda: pipe.current_timestep)
+    elif name == "magcache":
+        if family != "flux":  # the ratios are calibrated per model: diffusers ships FLUX's only
+            raise NotApplicable(f"cache '{wanted}': MagCache needs magnitude ratios calibrated for the model; "
+                                f"diffusers ships them for FLUX only, not for {family}")
+        from diffusers.hooks import MagCacheConfig  # type: ignore[attr-defined]
+        from diffusers.hooks.mag_cache import FLUX_MAG_RATIOS
+
+        config = MagCacheConfig(threshold=value, num_inference_steps=steps or 28, mag_ratios=FLUX_MAG_RATIOS)
+    else:  # pab: needs to know where in the schedule the pipeline is
+        config = PyramidAttentionBroadcastConfig(spatial_attention_block_skip_range=int(value),
+                                                 current_timestep_callback=lambda: pipe.current_timestep)
+    try:
+        denoiser.enable_cache(config)
+    except (ValueError, TypeError, NotImplementedError) as exc:
+        raise NotApplicable(f"cache '{wanted}' cannot apply to {type(denoiser).__name__}: {exc}") from None
+    return key
+
+
+def apply(pipe: Any, settings: dict[str, Any], applied: Any, loaded: Loaded) -> Applied:
+    """The cell's cache on the denoiser (state: the cache applied now; None when it raises)."""
+    return Applied(apply_cache(pipe, settings.get("cache"), applied, settings["steps"], settings["family"]))
