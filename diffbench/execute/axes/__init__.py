@@ -16,7 +16,6 @@ task's pipeline, quantization, placement or offload, attention, compile.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
