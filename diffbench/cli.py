@@ -364,7 +364,8 @@ def report(results: tuple[str, ...], output: str, compare_axis: str | None, base
     except OSError as exc:
         _fail(f"{output}: cannot write the report ({exc.strerror})")
     click.echo(f"Wrote {info.path} ({info.bytes / 2**20:.1f} MiB, {info.generations} generations, "
-               f"{info.cells} settings) in {info.seconds:.1f} s")
+               f"{info.settings} settings{f', {info.cells} cells' if info.cells != info.settings else ''}) "
+               f"in {info.seconds:.1f} s")
 
 
 @main.command("compare")

@@ -145,23 +145,32 @@ def iterations_per_second(record: dict[str, Any]) -> float | None:
 
 
 def summary_table(plan: Plan, records: list[dict[str, Any]]) -> Table:
-    """One row per cell: status, then the report's own figures (the metric registry, summarised
-    per cell as the report does): seconds per image, it/s, step latency, memory peaks."""
+    """One row per setting: status, then the report's own figures (the metric registry, summarised
+    as the report does): seconds per image, it/s, step latency, memory peaks. A prompt set's (or a
+    seed list's) cells are one setting, pooled as the report's charts pool them."""
+    from .axes import INSTANCE_COLUMNS
+
     by_cell: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         by_cell.setdefault(record["cell_id"], []).append(record)
+    figures, setting_of = _setting_figures(records)
+    pooled = any(setting_of.get(cell_id, cell_id) != cell_id for cell_id in by_cell)
     cells = [c for c in plan.cells if c.cell_id in by_cell]
     axes = varying_axes(cells) if cells else ["model"]
-    table = Table(title="Summary (medians over measured repeats; warm-ups left out)")
+    if pooled:
+        axes = [a for a in axes if a not in INSTANCE_COLUMNS] or ["model"]
+        cells = [c for c in cells if setting_of.get(c.cell_id, c.cell_id) == c.cell_id]
+    over = "every prompt and seed's measured repeats" if pooled else "measured repeats"
+    table = Table(title=f"Summary (medians over {over}; warm-ups left out)")
     for axis in axes:
         table.add_column(axis, overflow="fold")
     video = {cell.settings.get("task") in VIDEO_TASKS for cell in cells}
     per = {frozenset({True}): "s/clip", frozenset({True, False}): "s/image or clip"}.get(frozenset(video), "s/image")
     for column in ("status", per, "it/s", "step ms", "peak VRAM", "peak RSS"):
         table.add_column(column, justify="right", no_wrap=True)
-    figures = _cell_figures(records)
     for cell in cells:
-        failed = [r for r in by_cell[cell.cell_id] if r["status"] != "ok"]
+        members = [cell_id for cell_id in by_cell if setting_of.get(cell_id, cell_id) == cell.cell_id]
+        failed = [r for cell_id in members for r in by_cell[cell_id] if r["status"] != "ok"]
         values = [_shown(cell.settings.get(a), a) for a in axes]
         figure = figures.get(cell.cell_id)
         if figure is None:  # nothing measured
@@ -173,19 +182,22 @@ def summary_table(plan: Plan, records: list[dict[str, Any]]) -> Table:
     return table
 
 
-def _cell_figures(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Each measured cell's summary row, computed as the report computes it (one definition of
-    every figure: a console and a report that disagreed on a step latency would both lose trust)."""
+def _setting_figures(records: list[dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Each measured setting's summary row, computed as the report computes it (one definition of
+    every figure: a console and a report that disagreed on a step latency would both lose trust),
+    keyed by the cell id that stands for the setting; and which setting each cell belongs to."""
     import pandas as pd
 
-    from .analysis.frames import cell_summary, with_metrics
+    from .analysis.frames import setting_summary, with_metrics
     from .results import generation_row
 
     rows = [generation_row(r, {"hostname": "this run"}, "") for r in records]
-    summary = cell_summary(with_metrics(pd.DataFrame(rows))) if rows else pd.DataFrame()
-    if summary.empty:
-        return {}
-    return {str(row["cell_id"]): row for row in summary.to_dict("records")}
+    if not rows:
+        return {}, {}
+    settings = setting_summary(with_metrics(pd.DataFrame(rows)))
+    if settings.frame.empty:
+        return {}, settings.cell_setting
+    return {str(row["cell_id"]): row for row in settings.frame.to_dict("records")}, settings.cell_setting
 
 
 def _fixed(value: Any, decimals: int) -> str:

@@ -291,9 +291,28 @@ def test_charts_draw_one_bar_and_one_line_per_recipe_over_its_prompts(scored_run
     for figure in (figures.phase_breakdown(settings), figures.memory_against_cards(settings)):
         assert all(len(trace["y"]) == 2 for trace in figure["data"])
     lines = figures.step_latency(analysis.frame, analysis.settings.pooled(analysis.steps), settings)["data"]
-    assert len([t for t in lines if "line" not in t]) == 2  # one measured line per recipe (and its warm-up)
+    assert len([t for t in lines if not figures.is_warmup(t)]) == 2  # one measured line per recipe (and its warm-up)
     steps = analysis.steps[~analysis.steps["warmup"].astype(bool)]
     turbo_cells = set(cells.loc[cells["recipe"] == "turbo", "cell_id"])
     first_step = steps[steps["cell_id"].isin(turbo_cells) & (steps["step"] == 0)]["seconds"].median() * 1000
-    turbo_line = next(t for t in lines if "line" not in t and "turbo" in t["name"])
+    turbo_line = next(t for t in lines if not figures.is_warmup(t) and "turbo" in t["name"])
+    turbo_warmup = next(t for t in lines if figures.is_warmup(t) and "turbo" in t["name"])
+    assert turbo_warmup["x"] == [0, 1] and turbo_warmup["line"]["color"] == turbo_line["line"]["color"]
     assert turbo_line["y"][0] == pytest.approx(first_step, abs=1e-4)
+
+
+def test_the_run_summary_shows_one_row_per_recipe_over_its_prompts(scored_run: Path) -> None:
+    from rich.console import Console
+
+    from diffbench.console import summary_table
+    from diffbench.plan import make_plan
+    from diffbench.suite import load_suite
+
+    plan = make_plan(load_suite(scored_run.parent.parent / "suite.yaml"))
+    records = [r for r in read_records(scored_run) if r["type"] == "generation"]
+    console = Console(width=200, record=True)
+    console.print(summary_table(plan, records))
+    text = console.export_text()
+    rows = [line for line in text.splitlines() if "tiny-sdxl" in line]
+    assert len(rows) == 2 and "turbo" in rows[0] and "standard" in rows[1]  # not 12 rows, one per prompt
+    assert "every prompt and seed" in text

@@ -22,7 +22,7 @@ from .advice import Advice, advise, software_mismatches
 from .compare import ComparisonTable, Prepared, comparable_axes, compare, noisy_cells, prepare, steps_contexts
 from .costmodel import CostFit, ProjectionCheck, check_projections, fit_group
 from .filters import apply_filters
-from .frames import SettingSummary, cell_summary, setting_summary, with_metrics
+from .frames import INSTANCE_COLUMNS, SettingSummary, cell_summary, setting_summary, with_metrics
 from .othercards import ProjectedSetting, other_cards
 from .payoff import CompilePayoff, compile_payoffs
 from .quality import step_quality
@@ -113,7 +113,7 @@ def analyse(results: Results, filters: list[str] | None = None, compare_axis: st
     return Analysis(
         results=results, frame=frame, steps=steps, summary=summary, settings=settings, axes=axes, comparisons=comparisons,
         quality=quality,
-        scaling=step_scaling(frame, prepared),
+        scaling=_pooled_step_scaling(frame, prepared, noisy, settings.instances > 1),
         recommendation=recommend(frame, summary=summary, quality=quality, noisy=noisy,
                                  clip_scores=scores.by_cell())
         if not empty else None,
@@ -125,6 +125,16 @@ def analyse(results: Results, filters: list[str] | None = None, compare_axis: st
         tradeoff=tradeoff_points(scores),
         tradeoff_pairs=_tradeoff_pairs(scores, axes, baseline if compare_axis else None, noisy),
     )
+
+
+def _pooled_step_scaling(frame: pd.DataFrame, prepared: Prepared, noisy: set[tuple[str, str]],
+                         instances_vary: bool) -> list[StepScaling]:
+    """Step scaling per setting, a prompt set's prompts and seeds pooled (one fit per setting, not
+    one per prompt: the prompt does not shape what a step costs)."""
+    if not instances_vary:
+        return step_scaling(frame, prepared)
+    pooled = frame.assign(**{c: None for c in INSTANCE_COLUMNS if c in frame})
+    return step_scaling(pooled, prepare(pooled, noisy))
 
 
 def _with_pareto(summary: pd.DataFrame) -> pd.DataFrame:

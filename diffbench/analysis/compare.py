@@ -297,13 +297,24 @@ def describe(row: ComparisonRow, baseline: str, metric: str) -> str:
 MOST_SENTENCES_PER_VALUE = 8  # beyond this many contexts, a value's sentences are summed up in one
 
 
+def shown_value(axis: str, value: str) -> str:
+    """A compared value as a sentence names it: 'vae_tiling=True', 'vram_limit=none', not a bare
+    'True' or '-' that leaves the reader to guess the axis; others as they are ('euler', '8 steps')."""
+    if value in ("-", "None", "none") and axis not in ("model", "recipe"):
+        return f"{axis}=none"
+    if axis in axes.NAMED_IN_LABELS or value in ("True", "False"):
+        return f"{axis}={value}"
+    return value
+
+
 def headline(table: ComparisonTable) -> list[str]:
     """The sentences of a comparison, per context; a value compared in many contexts (24 prompts)
     gets one sentence that counts its verdicts and gives the range of its factors (the table keeps
     every context)."""
     lines = []
-    base_by_context: dict[str, str] = {r.context: r.value for r in table.rows if r.is_baseline}
-    compared = [r for r in table.rows if not r.is_baseline]
+    rows = [dataclasses.replace(r, value=shown_value(table.axis, r.value)) for r in table.rows]
+    base_by_context: dict[str, str] = {r.context: r.value for r in rows if r.is_baseline}
+    compared = [r for r in rows if not r.is_baseline]
     many = {value for value in {r.value for r in compared}
             if sum(r.value == value for r in compared) > MOST_SENTENCES_PER_VALUE}
     summed: set[str] = set()

@@ -15,6 +15,7 @@ from . import stats
 from .calibration import shipped_calibration
 from .compare import PICTURE_AXES
 from .frames import HOST_RSS, cell_summary, key_text, setting_label, steps_text, varying
+from .pairedstats import centre
 from .quality import step_quality
 
 
@@ -33,7 +34,9 @@ class Candidate:
     bound: str | None = None
     is_reference: bool = False  # the picture every other setting's SSIM is measured against
     cells: tuple[str, ...] = ()  # every cell the candidate stands for (its prompts and seeds)
-    clip: float | None = None  # mean CLIP score over its pictures (comparable across models), where all were scored
+    # CLIP score over its pictures (comparable across models), where all were scored: the same
+    # Hodges-Lehmann centre as the report's "Time against quality" shows
+    clip: float | None = None
 
     @property
     def is_vram(self) -> bool:
@@ -86,7 +89,8 @@ def candidates(frame: pd.DataFrame, summary: pd.DataFrame | None = None,
                                row["card_memory_kind"], float(np.mean(scored)) if scored else None,
                                row.to_dict(), is_reference=all(key in references for key in keys),
                                cells=tuple(str(c) for c in rows["cell_id"]),
-                               clip=float(np.mean(clips)) if clips and len(clips) == len(keys) else None))
+                               clip=centre(np.asarray(clips, dtype=float)).estimate
+                               if clips and len(clips) == len(keys) else None))
     return found
 
 

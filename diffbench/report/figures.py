@@ -109,8 +109,10 @@ def step_latency(frame: pd.DataFrame, steps: pd.DataFrame, summary: pd.DataFrame
                * 1000)
     warm = steps[steps["warmup"].astype(bool)]
     first_warm = warm[warm["repeat"] == warm.groupby(["cell_id", "hostname"], observed=True)["repeat"].transform("min")]
-    warm_by_cell = {key: group.sort_values("step") for key, group in first_warm.groupby(["cell_id", "hostname"],
-                                                                                      sort=False, observed=True)}
+    # per step, the median of the first warm-ups (several where a setting's prompts were pooled
+    # under one id: one line, not their steps strung together)
+    warm_by_cell = {key: group.groupby("step", as_index=False)["seconds"].median().sort_values("step")
+                    for key, group in first_warm.groupby(["cell_id", "hostname"], sort=False, observed=True)}
     # one sort (cells in the order they ran, steps in order), then each cell's run of rows as plain
     # arrays: no pandas slice per cell
     table = medians.reset_index()
@@ -124,19 +126,20 @@ def step_latency(frame: pd.DataFrame, steps: pd.DataFrame, summary: pd.DataFrame
         label = labels.get((cell_id, hostname))
         if label is None:
             continue
+        colour = PALETTE[sum(1 for t in traces if not is_warmup(t)) % len(PALETTE)]  # its warm-up shares it
         traces.append({"type": "scatter", "mode": "lines+markers", "name": names[(cell_id, hostname)],
-                       "legendgroup": cell_id,
+                       "legendgroup": cell_id, "marker": {"color": colour}, "line": {"color": colour},
                        "hovertext": esc(label), "x": step_numbers[start:end].tolist(),
                        "y": milliseconds[start:end].tolist()})
         first = warm_by_cell.get((cell_id, hostname))
         if first is not None:
             traces.append({"type": "scatter", "mode": "lines", "name": names[(cell_id, hostname)] + " (warm-up)",
-                           "legendgroup": cell_id, "line": {"dash": "dot"}, "opacity": 0.6,
+                           "legendgroup": cell_id, "line": {"dash": "dot", "color": colour}, "opacity": 0.6,
                            "x": first["step"].tolist(), "y": (first["seconds"] * 1000).round(4).tolist()})
     layout = _layout("Per-step latency (step 0 included; dotted: first warm-up)", "step (denoiser evaluation)",
                      "milliseconds", xaxis=integer_axis(steps["step"]), **_many_legend(traces))
-    measured_top = max((max(t["y"]) for t in traces if "line" not in t and t["y"]), default=0.0)
-    warm_top = max((max(t["y"]) for t in traces if "line" in t and t["y"]), default=0.0)
+    measured_top = max((max(t["y"]) for t in traces if not is_warmup(t) and t["y"]), default=0.0)
+    warm_top = max((max(t["y"]) for t in traces if is_warmup(t) and t["y"]), default=0.0)
     if measured_top > 0 and warm_top > 3 * measured_top:
         # A first warm-up that compiles or loads (80 s on an H200 with torch.compile) would flatten
         # every measured line against the axis: cut it, and say so.
@@ -145,6 +148,11 @@ def step_latency(frame: pd.DataFrame, steps: pd.DataFrame, summary: pd.DataFrame
                                   "yanchor": "bottom", "showarrow": False,
                                   "text": esc(f"a first warm-up step reaches {warm_top:,.0f} ms, above this axis")}]
     return {"data": traces, "layout": layout}
+
+
+def is_warmup(trace: dict[str, Any]) -> bool:
+    """A per-step chart's warm-up line (dotted), as opposed to a measured one."""
+    return trace.get("line", {}).get("dash") == "dot"
 
 
 def _many_legend(traces: list[dict[str, Any]]) -> dict[str, Any]:

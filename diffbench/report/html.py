@@ -40,6 +40,7 @@ class ReportInfo:
     bytes: int
     generations: int
     cells: int
+    settings: int  # what the charts draw: cells with a prompt set's prompts and seeds pooled
 
 
 def _safe_json(data: Any) -> str:
@@ -166,8 +167,9 @@ def _summary_sentences(settings: pd.DataFrame, tables: list[ComparisonTable], pa
     if settings.empty:
         return ["No generation was measured successfully."]
     labels = _setting_labels(settings)
-    over = f" (median over its prompts and seeds, up to {instances} a setting)" if instances > 1 else ""
     fastest = settings["s_per_image"].idxmin()
+    over = f" (its median over {int(settings.at[fastest, 'instances'])} prompts and seeds)" \
+        if instances > 1 and "instances" in settings else ""
     sentences.append(f"Fastest: {labels[fastest]} on {settings.at[fastest, 'hostname']}, "
                      f"{settings.at[fastest, 's_per_image']:.3f} s per image{over}.")
     if settings["card_memory_gib"].notna().any():
@@ -208,7 +210,7 @@ def build_report(paths: list[str | Path], output: str | Path, compare_axis: str 
     output.parent.mkdir(parents=True, exist_ok=True)
     write_text_whole(output, page)  # a Ctrl-C or a full disk half way leaves no truncated report
     return ReportInfo(output, time.perf_counter() - started, output.stat().st_size, int(len(analysis.frame)),
-                      int(analysis.summary.shape[0]))
+                      int(analysis.summary.shape[0]), int(analysis.settings.frame.shape[0]))
 
 
 @functools.cache
