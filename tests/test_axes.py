@@ -176,3 +176,59 @@ def test_every_declared_worker_module_exists_and_per_cell_ones_apply() -> None:
         assert module(name).__name__ == f"diffbench.execute.axes.{name}"
     assert per_cell_modules() == ("sampler", "vae", "lora", "cache", "frames")  # in declaration order, each once
     assert all(callable(module(name).apply) for name in per_cell_modules())
+
+
+LOAD_TIME_MODULE = '''
+import torch
+
+from diffbench.measure.probe import denoiser_of
+
+
+def prepare(pipe, settings, runtime):
+    """A load-time axis from outside the package: it changes the loaded denoiser and says so."""
+    if settings["channels_last"]:
+        denoiser_of(pipe).to(memory_format=torch.channels_last)
+    weight = next(p for p in denoiser_of(pipe).parameters() if p.dim() == 4)
+    return {"denoiser_channels_last": weight.is_contiguous(memory_format=torch.channels_last)}
+'''
+
+LOAD_TIME_SCRIPT = r'''
+import json, sys
+import diffbench.axes as axes
+
+extra = axes.Axis("channels_last", bool, False, "a throwaway load-time axis", unused=False, reloads=True,
+                  named=True, worker="throwaway_layout")
+axes.AXES = axes.AXES + (extra,)
+vars(axes).update(axes.views(axes.AXES))
+
+if __name__ == "__main__":  # a worker process imports this file again (multiprocessing's rule)
+    from diffbench.results import read_records
+    from diffbench.runner import run_suite
+    from diffbench.suite import load_suite
+
+    outcome = run_suite(load_suite(sys.argv[1]), sys.argv[2])
+    lines = read_records(outcome.results_path)
+    print(json.dumps({"loads": [r["runtime"]["denoiser_channels_last"] for r in lines if r["type"] == "load"],
+                      "cells": [[r["cell"]["channels_last"], r["status"], r["runtime"]["denoiser_channels_last"]]
+                                for r in outcome.records]}))
+'''
+
+
+def test_a_load_time_axis_is_one_declaration_and_its_worker_module(tmp_path: Path) -> None:
+    """A load-time axis from outside the package: the plan loads once per value, and the worker
+    calls its module's prepare on each load, whose answer reaches the load and its lines."""
+    import os
+
+    (tmp_path / "throwaway_layout.py").write_text(LOAD_TIME_MODULE)
+    script = tmp_path / "run_with_axis.py"
+    script.write_text(LOAD_TIME_SCRIPT)
+    suite_file = tmp_path / "s.yaml"
+    suite_file.write_text("name: layout\nmodels:\n  t: {source: 'builtin:tiny-sd'}\ndefaults: {device: cpu, steps: 1}\n"
+                          "matrix:\n  channels_last: [false, true]\nwarmup: 0\nrepeats: 1\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, str(script), str(suite_file), str(tmp_path / "out")], capture_output=True,
+                            text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["loads"] == [False, True]  # two loads: the axis reloads
+    assert found["cells"] == [[False, "ok", False], [True, "ok", True]]

@@ -50,6 +50,7 @@ class Job:
     # the per-cell axes' worker modules, found from the declarations here (a worker process or a
     # node may not have an axis that was added at run time)
     cell_axes: tuple[str, ...] = field(default_factory=lambda: _per_cell_modules())
+    load_axes: tuple[str, ...] = field(default_factory=lambda: _load_time_modules())
 
     @property
     def device(self) -> str:
@@ -85,6 +86,12 @@ def _per_cell_modules() -> tuple[str, ...]:
     from .axes import per_cell_modules
 
     return per_cell_modules()
+
+
+def _load_time_modules() -> tuple[str, ...]:
+    from .axes import load_time_modules
+
+    return load_time_modules()
 
 
 def blame(job: Job, finished: set[str], current: str | None, started_any: bool, status: str, reason: str,

@@ -28,6 +28,7 @@ class Runtime:
     quantization: dict[str, Any] | None = None  # what apply_quantization did (components, bytes, seconds)
     denoiser_bytes: int | None = None  # the denoiser's weights as held in memory (quantized or not)
     total_memory: int | None = None  # the CUDA card's memory (what a cell's memory floor is held against)
+    axes: dict[str, Any] = field(default_factory=dict)  # what load-time axes added from outside did (their prepare)
 
     def describe(self) -> dict[str, Any]:
         described: dict[str, Any] = {"device": str(self.device), "dtype": self.dtype_name, "gpu_name": self.gpu_name,
@@ -44,6 +45,7 @@ class Runtime:
             described["quantization"] = dict(self.quantization)
         if self.denoiser_bytes is not None:
             described["denoiser_bytes"] = self.denoiser_bytes
+        described.update(self.axes)
         return described
 
 

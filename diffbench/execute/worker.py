@@ -118,6 +118,7 @@ class Worker:
         from ..measure.probe import PipelineProbe, denoiser_of
         from ..measure.telemetry import TelemetrySampler
         from ..models.sources import load_pipeline, prequantized_format
+        from .axes import module as axis_module
         from .axes.attention import set_attention
         from .axes.compile import compile_denoiser
         from .axes.offload import place
@@ -156,6 +157,10 @@ class Worker:
         set_attention(denoiser_of(pipe), settings["attention"])
         if settings["compile"]:
             compile_denoiser(pipe)
+        for name in self.job.load_axes:  # load-time axes that act through prepare (execute/axes)
+            prepare = getattr(axis_module(name), "prepare", None)
+            if prepare is not None:
+                runtime.axes.update(prepare(pipe, settings, runtime))
         if runtime.device.type == "cuda":
             torch.cuda.empty_cache()  # loading transients must not count as the generations' reserved memory
         load_s = time.perf_counter() - started

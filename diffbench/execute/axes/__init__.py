@@ -9,9 +9,17 @@ The worker calls it before each cell's first generation, for every per-cell axis
 order (`per_cell_modules`). `applied` is what the module left applied on this pipeline last time
 (its `Applied.state`); it must leave nothing applied when it raises `configure.NotApplicable`,
 which records the cell not_applicable. `Applied.context` goes into the cell's results lines,
-`Applied.runtime` into their runtime description. A load-time axis (`reloads`) is applied where
-the worker builds the pipeline (`execute/worker.Worker._load`), where the order matters: the
-task's pipeline, quantization, placement or offload, attention, compile.
+`Applied.runtime` into their runtime description.
+
+A load-time axis (`reloads`) acts where the worker builds the pipeline (`execute/worker.Worker._load`).
+The shipped ones are called there in the order they need: the task's pipeline, quantization,
+placement or offload, attention, compile. A load-time axis's module may instead define
+
+    prepare(pipe, settings, runtime) -> dict
+
+which the worker calls, in declaration order, once the pipeline is placed and compiled; what it
+returns goes into the load's (and its lines') runtime description. Adding a load-time axis is then
+one declaration and such a module, as it is for a per-cell axis.
 """
 
 from __future__ import annotations
@@ -45,6 +53,17 @@ def module(name: str) -> ModuleType:
 
     inside = f"{PACKAGE}.{name}"
     return importlib.import_module(inside if importlib.util.find_spec(inside) is not None else name)
+
+
+def load_time_modules(declared: Any = None) -> tuple[str, ...]:
+    """The worker modules of the load-time axes, in declaration order, each once."""
+    from ... import axes
+
+    found: list[str] = []
+    for axis in declared if declared is not None else axes.AXES:
+        if axis.worker and axis.reloads and axis.worker not in found:
+            found.append(axis.worker)
+    return tuple(found)
 
 
 def per_cell_modules(declared: Any = None) -> tuple[str, ...]:
