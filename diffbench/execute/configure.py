@@ -46,6 +46,10 @@ class Runtime:
         if self.denoiser_bytes is not None:
             described["denoiser_bytes"] = self.denoiser_bytes
         described.update(self.axes)
+        import multiprocessing
+
+        # how this worker process started: forked from the warm server, or spawned (execute/processes.py)
+        described["worker_start"] = multiprocessing.get_start_method(allow_none=True) or "in process"
         return described
 
 

@@ -22,7 +22,7 @@ from multiprocessing import resource_tracker
 from typing import Any
 
 from .base import Job, blame
-from .processes import prepare_start, worker_context
+from .processes import prepare_start, spawn_from_now_on, worker_context
 from .worker import PARENT_ONLY_SIGNALS, worker_main
 
 POLL_S = 0.05
@@ -167,6 +167,10 @@ class _Lane:
         if outcome == "done":
             self.process.join()
             return None
+        if outcome == "respawn":
+            self.process.join(5)
+            self._context = spawn_from_now_on()
+            return job
         self.stop()
         if outcome == "stopped":
             return None
@@ -188,6 +192,8 @@ class _Lane:
                 if kind == "fatal":
                     self._fatal = payload
                     return "fatal"
+                if kind == "respawn":  # forked where CUDA cannot work: nothing of the job ran
+                    return "respawn"
                 if kind == "cell":
                     if attempt.current:
                         attempt.finished.add(attempt.current)

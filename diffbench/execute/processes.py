@@ -22,6 +22,7 @@ PRELOAD = ["diffbench.execute.warm"]
 START_METHOD_VARIABLE = "DIFFBENCH_WORKER_START"
 
 _server_environment: dict[str, str] | None = None
+_spawn_from_now_on = False  # a fork server's import started CUDA: its forks cannot use the GPU
 
 
 def _forkserver_usable() -> bool:
@@ -32,7 +33,16 @@ def _forkserver_usable() -> bool:
 def start_method() -> str:
     """'forkserver' where the platform has it, unless DIFFBENCH_WORKER_START=spawn asks otherwise."""
     wanted = os.environ.get(START_METHOD_VARIABLE, "forkserver")
-    return "forkserver" if wanted != "spawn" and _forkserver_usable() else "spawn"
+    return "forkserver" if wanted != "spawn" and not _spawn_from_now_on and _forkserver_usable() else "spawn"
+
+
+def spawn_from_now_on() -> Any:
+    """A forked worker found CUDA started by the server's imports (a library that asks the GPU for
+    its capability when imported, for instance): spawn every later worker of this process, and
+    return the context to do it with."""
+    global _spawn_from_now_on
+    _spawn_from_now_on = True
+    return multiprocessing.get_context("spawn")
 
 
 def worker_context() -> Any:

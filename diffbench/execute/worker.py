@@ -2,7 +2,8 @@
 
 The parent alone writes results. The worker talks through a multiprocessing Connection:
 ("loaded", info) after loading, ("cell", cell_id) as each cell starts, ("record", record)
-after each generation, ("done", None) at the end.
+after each generation, ("done", None) at the end; ("respawn", why) instead of anything when it was
+forked from a server that cannot give it CUDA (the parent then spawns it).
 """
 
 from __future__ import annotations
@@ -390,9 +391,29 @@ def die_with_parent(parent_pid: int | None) -> None:
 PARENT_ONLY_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
+# Tests set this to stand for a fork server whose imports started CUDA (no GPU here to start it)
+FAKE_BAD_FORK_VARIABLE = "DIFFBENCH_TEST_FAKE_BAD_FORK"
+
+
+def cuda_lost_in_fork() -> bool:
+    """Whether this worker was forked from a server in which some import started CUDA: the CUDA
+    driver does not survive a fork, so this process could not use the GPU."""
+    import multiprocessing
+
+    if multiprocessing.get_start_method(allow_none=True) != "forkserver":
+        return False
+    torch = sys.modules.get("torch")
+    in_bad_fork = getattr(getattr(torch, "cuda", None), "_is_in_bad_fork", lambda: False)
+    return bool(in_bad_fork()) or os.environ.get(FAKE_BAD_FORK_VARIABLE) == "1"
+
+
 def worker_main(conn: Any, job: Job) -> None:
     """Entry point of the worker process (spawned, or forked from a server that never touched CUDA)."""
     name_process()
+    if cuda_lost_in_fork():  # the parent spawns this job's worker instead, and every later one
+        conn.send(("respawn", "an import in the fork server started CUDA"))
+        conn.close()
+        return
     die_with_parent(job.parent_pid)
     # Ctrl-C reaches the whole process group; the parent decides what it means. SIGTERM and
     # SIGHUP too: the parent stops this worker itself, after saving what it has.
