@@ -117,7 +117,8 @@ def test_the_denoisers_resident_bytes_are_a_metric_the_report_compares(quantized
     assert flux_int8["ratio"] < 0.34 and flux_int8["ratio_low"] == flux_int8["ratio_high"] == flux_int8["ratio"]
     assert flux_int8["verdict"] == "less"
     sentences = headline(compare(frame, "quantize", baseline="none", metric="denoiser_gib"))
-    assert any(s.startswith("[flux · ") and "] quanto:int8 has " in s and "x less denoiser weights in memory than none (counted: "
+    assert any(s.startswith("[flux · ") and "] quantize=quanto:int8 has " in s and "x less denoiser weights in memory than "
+               "quantize=none (counted: "
                "the same in every generation)" in s for s in sentences), sentences
 
 
