@@ -62,3 +62,17 @@ def suite_file(tmp_path: Path):
         return write_suite(tmp_path, text, name)
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _ctrl_c_still_reaches_this_process():
+    """No test may leave the test process deaf to Ctrl-C: processes started later would inherit an
+    ignored SIGINT, and every Ctrl-C test after it would fail for a reason that is not its own."""
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    yield
+    after = signal.getsignal(signal.SIGINT)
+    if after is not before:
+        signal.signal(signal.SIGINT, before)
+        pytest.fail(f"this test left SIGINT handled by {after!r} (was {before!r})")
