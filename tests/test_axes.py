@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from diffbench import axes, console, plan
 from diffbench.analysis import compare, costmodel, frames, quality
@@ -145,22 +146,28 @@ if __name__ == "__main__":  # a worker process imports this file again (multipro
 '''
 
 
+def _run_with_axis_from_outside(tmp_path: Path, axis: str, module_name: str, module_text: str, script: str) -> Any:
+    """Run a 2-cell tiny suite over `axis` (false, true) with the axis declared by `script` and its
+    worker module written beside it (on the PYTHONPATH the run and its workers see); what the
+    script prints last, as JSON."""
+    import os
+
+    (tmp_path / f"{module_name}.py").write_text(module_text)
+    (tmp_path / "run_with_axis.py").write_text(script)
+    suite_file = tmp_path / "s.yaml"
+    suite_file.write_text(f"name: {axis}\nmodels:\n  t: {{source: 'builtin:tiny-sd'}}\n"
+                          f"defaults: {{device: cpu, steps: 1}}\nmatrix:\n  {axis}: [false, true]\nwarmup: 0\nrepeats: 1\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, str(tmp_path / "run_with_axis.py"), str(suite_file), str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def test_a_per_cell_axis_is_one_declaration_and_its_worker_module(tmp_path: Path) -> None:
     """The worker finds a per-cell axis's module from the declaration alone (made in the run's
     process and carried by the job), calls it before each cell and hands it what it left applied."""
-    import os
-
-    (tmp_path / "throwaway_sharpen.py").write_text(PER_CELL_MODULE)
-    script = tmp_path / "run_with_axis.py"
-    script.write_text(PER_CELL_SCRIPT)
-    suite_file = tmp_path / "s.yaml"
-    suite_file.write_text("name: sharpen\nmodels:\n  t: {source: 'builtin:tiny-sd'}\ndefaults: {device: cpu, steps: 1}\n"
-                          "matrix:\n  sharpen: [false, true]\nwarmup: 0\nrepeats: 1\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
-    result = subprocess.run([sys.executable, str(script), str(suite_file), str(tmp_path / "out")], capture_output=True,
-                            text=True, timeout=600, env=env)
-    assert result.returncode == 0, result.stderr[-2000:]
-    rows = json.loads(result.stdout.strip().splitlines()[-1])
+    rows = _run_with_axis_from_outside(tmp_path, "sharpen", "throwaway_sharpen", PER_CELL_MODULE, PER_CELL_SCRIPT)
     assert [(value, status) for value, status, _ in rows] == [(False, "ok"), (True, "ok")]
     assert [(r["sharpen"], r["sharpen_before"]) for _, _, r in rows] == [(False, None), (True, False)]
     assert all(r["scheduler"] for _, _, r in rows)  # the shipped per-cell axes ran as well
@@ -217,18 +224,7 @@ if __name__ == "__main__":  # a worker process imports this file again (multipro
 def test_a_load_time_axis_is_one_declaration_and_its_worker_module(tmp_path: Path) -> None:
     """A load-time axis from outside the package: the plan loads once per value, and the worker
     calls its module's prepare on each load, whose answer reaches the load and its lines."""
-    import os
-
-    (tmp_path / "throwaway_layout.py").write_text(LOAD_TIME_MODULE)
-    script = tmp_path / "run_with_axis.py"
-    script.write_text(LOAD_TIME_SCRIPT)
-    suite_file = tmp_path / "s.yaml"
-    suite_file.write_text("name: layout\nmodels:\n  t: {source: 'builtin:tiny-sd'}\ndefaults: {device: cpu, steps: 1}\n"
-                          "matrix:\n  channels_last: [false, true]\nwarmup: 0\nrepeats: 1\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
-    result = subprocess.run([sys.executable, str(script), str(suite_file), str(tmp_path / "out")], capture_output=True,
-                            text=True, timeout=600, env=env)
-    assert result.returncode == 0, result.stderr[-2000:]
-    found = json.loads(result.stdout.strip().splitlines()[-1])
+    found = _run_with_axis_from_outside(tmp_path, "channels_last", "throwaway_layout", LOAD_TIME_MODULE,
+                                        LOAD_TIME_SCRIPT)
     assert found["loads"] == [False, True]  # two loads: the axis reloads
     assert found["cells"] == [[False, "ok", False], [True, "ok", True]]
