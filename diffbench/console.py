@@ -168,9 +168,11 @@ def summary_table(plan: Plan, records: list[dict[str, Any]]) -> Table:
     per = {frozenset({True}): "s/clip", frozenset({True, False}): "s/image or clip"}.get(frozenset(video), "s/image")
     for column in ("status", per, "it/s", "step ms", "peak VRAM", "peak RSS"):
         table.add_column(column, justify="right", no_wrap=True)
+    members: dict[str, list[str]] = {}  # the cell standing for a setting -> its cells
+    for cell_id in by_cell:
+        members.setdefault(setting_of.get(cell_id, cell_id), []).append(cell_id)
     for cell in cells:
-        members = [cell_id for cell_id in by_cell if setting_of.get(cell_id, cell_id) == cell.cell_id]
-        failed = [r for cell_id in members for r in by_cell[cell_id] if r["status"] != "ok"]
+        failed = [r for cell_id in members.get(cell.cell_id, []) for r in by_cell[cell_id] if r["status"] != "ok"]
         values = [_shown(cell.settings.get(a), a) for a in axes]
         figure = figures.get(cell.cell_id)
         if figure is None:  # nothing measured

@@ -174,15 +174,17 @@ def test_a_per_cell_axis_is_one_declaration_and_its_worker_module(tmp_path: Path
 
 
 def test_every_declared_worker_module_exists_and_per_cell_ones_apply() -> None:
-    from diffbench.execute.axes import module, per_cell_modules
+    from diffbench.execute.axes import module, worker_modules
 
     declared = {axis.name: axis.worker for axis in axes.AXES if axis.worker}
     assert set(declared) >= {"sampler", "offload", "attention", "compile", "vae_tiling", "vae_slicing", "vram_limit",
                              "lora", "cache", "quantize", "task", "frames"}
     for name in set(declared.values()):
         assert module(name).__name__ == f"diffbench.execute.axes.{name}"
-    assert per_cell_modules() == ("sampler", "vae", "lora", "cache", "frames")  # in declaration order, each once
-    assert all(callable(module(name).apply) for name in per_cell_modules())
+    per_cell = worker_modules(at_load=False)
+    assert per_cell == ("sampler", "vae", "lora", "cache", "frames")  # in declaration order, each once
+    assert all(callable(module(name).apply) for name in per_cell)
+    assert worker_modules(at_load=True) == ("offload", "attention", "compile", "vram_limit", "quantize", "task")
 
 
 LOAD_TIME_MODULE = '''

@@ -205,12 +205,10 @@ def setting_summary(frame: pd.DataFrame, cells: pd.DataFrame | None = None) -> S
     cell_ids = key_text(data["cell_id"])
     first = cell_ids.groupby(codes).transform("first")
     cell_setting = dict(zip(cell_ids, first))
-    most = int(cell_ids.groupby(codes).nunique().max())
-    pooled = data.assign(cell_id=first.to_numpy(), **{c: None for c in instances})
-    summary = cell_summary(pooled)
-    per_setting = cell_ids.groupby(first.to_numpy()).nunique()
-    summary["instances"] = key_text(summary["cell_id"]).map(per_setting).to_numpy()  # its prompt-and-seed cells
-    return SettingSummary(summary, cell_setting, most)
+    per_setting = cell_ids.groupby(first.to_numpy()).nunique()  # its prompt-and-seed cells
+    summary = cell_summary(data.assign(cell_id=first.to_numpy(), **{c: None for c in instances}))
+    summary["instances"] = key_text(summary["cell_id"]).map(per_setting).to_numpy()
+    return SettingSummary(summary, cell_setting, int(per_setting.max()))
 
 
 def _latency_tail(seconds: np.ndarray) -> tuple[float, float, float]:

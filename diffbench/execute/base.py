@@ -49,8 +49,8 @@ class Job:
     parent_pid: int | None = None  # the run's process: a local worker dies with it
     # the per-cell axes' worker modules, found from the declarations here (a worker process or a
     # node may not have an axis that was added at run time)
-    cell_axes: tuple[str, ...] = field(default_factory=lambda: _per_cell_modules())
-    load_axes: tuple[str, ...] = field(default_factory=lambda: _load_time_modules())
+    cell_axes: tuple[str, ...] = field(default_factory=lambda: _worker_modules(at_load=False))
+    load_axes: tuple[str, ...] = field(default_factory=lambda: _worker_modules(at_load=True))
 
     @property
     def device(self) -> str:
@@ -82,16 +82,10 @@ class Executor(Protocol):
         """Kill whatever still runs, now."""
 
 
-def _per_cell_modules() -> tuple[str, ...]:
-    from .axes import per_cell_modules
+def _worker_modules(at_load: bool) -> tuple[str, ...]:
+    from .axes import worker_modules
 
-    return per_cell_modules()
-
-
-def _load_time_modules() -> tuple[str, ...]:
-    from .axes import load_time_modules
-
-    return load_time_modules()
+    return worker_modules(at_load)
 
 
 def blame(job: Job, finished: set[str], current: str | None, started_any: bool, status: str, reason: str,

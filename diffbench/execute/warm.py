@@ -22,7 +22,10 @@ try:
     from diffusers import DiffusionPipeline  # noqa: F401  (the lazy module's heavy part)
 
     from . import configure, generation, worker  # noqa: F401
-    from .axes import attention, cache, compile, frames, lora, offload, quantize, sampler, task, vae, vram_limit  # noqa: F401
+    from .axes import module, worker_modules
+
+    for _name in worker_modules(at_load=True) + worker_modules(at_load=False):  # the declared axes' code
+        module(_name)
 finally:
     if _before is None:
         os.environ.pop(_NVML_CHECK, None)

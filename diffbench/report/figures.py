@@ -121,12 +121,14 @@ def step_latency(frame: pd.DataFrame, steps: pd.DataFrame, summary: pd.DataFrame
     cells = list(zip(table["cell_id"], table["hostname"]))
     step_numbers, milliseconds = table["step"].to_numpy(), table["seconds"].round(4).to_numpy()
     starts = [i for i in range(len(cells)) if i == 0 or cells[i] != cells[i - 1]] + [len(cells)]
+    drawn = 0  # measured lines so far
     for start, end in zip(starts[:-1], starts[1:]):
         cell_id, hostname = cells[start]
         label = labels.get((cell_id, hostname))
         if label is None:
             continue
-        colour = PALETTE[sum(1 for t in traces if not is_warmup(t)) % len(PALETTE)]  # its warm-up shares it
+        colour = PALETTE[drawn % len(PALETTE)]  # its warm-up shares it
+        drawn += 1
         traces.append({"type": "scatter", "mode": "lines+markers", "name": names[(cell_id, hostname)],
                        "legendgroup": cell_id, "marker": {"color": colour}, "line": {"color": colour},
                        "hovertext": esc(label), "x": step_numbers[start:end].tolist(),

@@ -6,7 +6,7 @@ A per-cell axis (one that changes on a loaded pipeline) has a module that define
     apply(pipe, settings, applied, loaded) -> Applied
 
 The worker calls it before each cell's first generation, for every per-cell axis in declaration
-order (`per_cell_modules`). `applied` is what the module left applied on this pipeline last time
+order (`worker_modules(at_load=False)`). `applied` is what the module left applied on this pipeline last time
 (its `Applied.state`); it must leave nothing applied when it raises `configure.NotApplicable`,
 which records the cell not_applicable. `Applied.context` goes into the cell's results lines,
 `Applied.runtime` into their runtime description.
@@ -55,23 +55,9 @@ def module(name: str) -> ModuleType:
     return importlib.import_module(inside if importlib.util.find_spec(inside) is not None else name)
 
 
-def load_time_modules(declared: Any = None) -> tuple[str, ...]:
-    """The worker modules of the load-time axes, in declaration order, each once."""
+def worker_modules(at_load: bool, declared: Any = None) -> tuple[str, ...]:
+    """The worker modules of the load-time (`at_load`) or per-cell axes, in declaration order, each once."""
     from ... import axes
 
-    found: list[str] = []
-    for axis in declared if declared is not None else axes.AXES:
-        if axis.worker and axis.reloads and axis.worker not in found:
-            found.append(axis.worker)
-    return tuple(found)
-
-
-def per_cell_modules(declared: Any = None) -> tuple[str, ...]:
-    """The worker modules of the per-cell axes, in declaration order, each once."""
-    from ... import axes
-
-    found: list[str] = []
-    for axis in declared if declared is not None else axes.AXES:
-        if axis.worker and not axis.reloads and axis.worker not in found:
-            found.append(axis.worker)
-    return tuple(found)
+    found = [a.worker for a in (declared if declared is not None else axes.AXES) if a.worker and a.reloads == at_load]
+    return tuple(dict.fromkeys(found))
