@@ -70,7 +70,8 @@ def _shown(value: Any, axis: str = "") -> str:
 def plan_table(plan: Plan) -> Table:
     cells = plan.cells + plan.duplicates
     axes = varying_axes(cells)
-    table = Table(title=f"{plan.suite.name}: {len(plan.cells)} cells, {plan.loads} pipeline loads, "
+    table = Table(title=f"{plan.suite.name}: {len(plan.cells)} cells, {plan.loads} pipeline "
+                        f"load{'' if plan.loads == 1 else 's'}, "
                         f"{'at most ' if plan.suite.auto else ''}{plan.generations} generations "
                         f"({plan.suite.warmup} warm-up + {plan.suite.repeats_text()} per cell)")
     table.add_column("#", justify="right")

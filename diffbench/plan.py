@@ -218,17 +218,22 @@ class Plan:
 
     @property
     def loads(self) -> int:
-        return len({c.load_key for c in self.cells})
+        """Pipeline loads of the cells that will run (a cell marked not applicable loads nothing)."""
+        return len({c.load_key for c in self.runnable})
+
+    @property
+    def runnable(self) -> list[Cell]:
+        return [c for c in self.cells if not c.skip_reason]
 
     @property
     def generations(self) -> int:
-        """Generations at most (with auto repeats, cells may stop sooner)."""
-        return len(self.cells) * (self.suite.warmup + self.suite.max_repeats)
+        """Generations at most of the cells that will run (with auto repeats, cells may stop sooner)."""
+        return len(self.runnable) * (self.suite.warmup + self.suite.max_repeats)
 
     @property
     def generations_min(self) -> int:
-        """Generations at least, when every cell runs (auto repeats stopping as early as allowed)."""
-        return len(self.cells) * (self.suite.warmup + self.suite.pilot_repeats + self.suite.min_repeats)
+        """Generations at least, when every runnable cell runs (auto repeats stopping as early as allowed)."""
+        return len(self.runnable) * (self.suite.warmup + self.suite.pilot_repeats + self.suite.min_repeats)
 
 
 def expanded(suite: Suite) -> list[Cell]:

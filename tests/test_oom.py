@@ -78,7 +78,9 @@ def test_plan_and_run_refuse_a_cell_that_cannot_fit_this_host_before_any_worker_
     planned = subprocess.run([sys.executable, "-m", "diffbench.cli", "plan", str(suite), "--json"],
                              capture_output=True, text=True, timeout=120)
     assert planned.returncode == 0, planned.stderr
-    cells = json.loads(planned.stdout)["cells"]
+    planned_json = json.loads(planned.stdout)
+    cells = planned_json["cells"]
+    assert planned_json["generations"] == 1 and planned_json["loads"] == 1  # only the cell that will run counts
     reasons = {c["settings"]["resolution"]: c["not_applicable"] for c in cells}
     assert reasons["64x64"] is None
     assert reasons["8192x8192"].startswith("needs at least 256.0 GiB before any weights") and \
