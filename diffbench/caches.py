@@ -24,6 +24,9 @@ class CacheKind:
     default: float
     integer: bool
     description: str
+    # Non-empty: the cache runs only on families that list it in FamilySpec.step_caches, and this
+    # says why (a hook that fails elsewhere, ratios calibrated per model).
+    per_family: str = ""
 
 
 CACHE_KINDS: dict[str, CacheKind] = {
@@ -38,10 +41,14 @@ CACHE_KINDS: dict[str, CacheKind] = {
                   "the schedule"),
         CacheKind("fastercache", "spatial_attention_block_skip_range", 2, True,
                   "FasterCache: compute attention every N steps after timestep 681 and extrapolate it between "
-                  "(attention weight 0.3, diffusers' FLUX example); guidance-distilled FLUX only in diffusers 0.42"),
+                  "(attention weight 0.3, diffusers' FLUX example)",
+                  per_family="FasterCache's hook fails inside the transformers of Wan and LTX-Video in diffusers "
+                             "0.42; it was verified on guidance-distilled FLUX"),
         CacheKind("magcache", "threshold", 0.06, False,
                   "MagCache: skip steps while the accumulated error predicted from the model's calibrated "
-                  "magnitude ratios stays under the threshold (diffusers ships FLUX's ratios)"),
+                  "magnitude ratios stays under the threshold",
+                  per_family="MagCache needs magnitude ratios calibrated for the model; diffusers ships them for "
+                             "FLUX's"),
     )
 }
 
@@ -86,6 +93,21 @@ def parse_cache(text: str) -> CacheSetting | None:
     if not kind.integer and not 0 < value < 10:
         raise CacheSpecError(f"{kind.name}@{raw}: the {kind.parameter} must be above 0 and below 10")
     return CacheSetting(kind, value)
+
+
+def family_cache_problem(text: str | None, family: str) -> str | None:
+    """Why a family cannot run this cache (one it does not list in FamilySpec.step_caches), or None."""
+    from .families import FAMILIES
+
+    setting = parse_cache(text) if text else None
+    if setting is None or not setting.kind.per_family:
+        return None
+    kind = setting.kind
+    if kind.name in FAMILIES[family].step_caches:
+        return None
+    runs_on = [spec.name for spec in FAMILIES.values() if kind.name in spec.step_caches]
+    return (f"cache '{setting.text}': {kind.per_family}; it runs on {', '.join(runs_on) or 'no family'} only, "
+            f"not on {family}")
 
 
 def canonical_cache(text: str | None) -> str | None:

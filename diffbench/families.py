@@ -46,6 +46,10 @@ class FamilySpec:
     default_fps: int | None = None
     # The VAE decoder's last block's channels: what decoding holds at full resolution (memoryfloor.py)
     decoder_channels: int = 128
+    # Step caches that run only where a family lists them (caches.CacheKind.per_family)
+    step_caches: tuple[str, ...] = ()
+    # MagCache's calibrated magnitude ratios: the name of diffusers.hooks.mag_cache's constant
+    magcache_ratios: str = ""
 
     @property
     def video(self) -> bool:
@@ -72,6 +76,8 @@ FAMILIES: dict[str, FamilySpec] = {}
 
 
 def register(spec: FamilySpec) -> FamilySpec:
+    if "magcache" in spec.step_caches and not spec.magcache_ratios:
+        raise ValueError(f"family '{spec.name}' lists magcache in step_caches but names no magcache_ratios")
     FAMILIES[spec.name] = spec
     return spec
 
@@ -97,7 +103,8 @@ register(FamilySpec("sd3", "flow", "StableDiffusion3Pipeline", "transformer", "1
 register(FamilySpec("flux", "flow", "FluxPipeline", "transformer", "1024x1024", 3.5, "bf16", ("flux",),
                     checkpoint_markers=("double_blocks.", "model.diffusion_model.double_blocks."),
                     other_tasks=(("image-to-image", "FluxImg2ImgPipeline"), ("inpainting", "FluxInpaintPipeline")),
-                    strength_rounding="floor_skipped"))
+                    strength_rounding="floor_skipped", step_caches=("fastercache", "magcache"),
+                    magcache_ratios="FLUX_MAG_RATIOS"))
 # Video. Wan 2.1 text-to-video (1.3B and 14B): 832x480, 81 frames at 16 fps, 4k+1 frames.
 register(FamilySpec("wan", "flow", "WanPipeline", "transformer", "832x480", 5.0, "bf16", (r"^wan-ai/", r"wan2\.[0-9]"),
                     frame_multiple=4, default_frames=81, default_fps=16, decoder_channels=96,

@@ -110,9 +110,9 @@ def test_caches_run_per_cell_and_record_the_work_that_ran(tmp_path: Path) -> Non
     assert faster["status"] == "ok" and faster["evaluations"] == 6, faster.get("error")
     assert 1.0 < faster["denoiser_work"] < 6.0
     refused_faster = by_cache[("wan", "fastercache@2")]
-    assert refused_faster["status"] == "not_applicable" and "FasterCache runs on FLUX only" in refused_faster["error"]
+    assert refused_faster["status"] == "not_applicable" and "FasterCache's hook fails inside" in refused_faster["error"]
     refused_mag = by_cache[("wan", "magcache@0.06")]
-    assert refused_mag["status"] == "not_applicable" and "diffusers ships them for FLUX only" in refused_mag["error"]
+    assert refused_mag["status"] == "not_applicable" and "runs on flux only, not on wan" in refused_mag["error"]
 
     # A cache that never skips computes exactly the uncached picture; one that always skips does not.
     folder = outcome.results_path.parent
@@ -124,3 +124,30 @@ def test_caches_run_per_cell_and_record_the_work_that_ran(tmp_path: Path) -> Non
     assert flux_quality.loc[uncached["cell_id"], "ssim"] == pytest.approx(1.0)  # the reference: computed in full
     assert flux_quality.loc[never_skips["cell_id"], "ssim"] == pytest.approx(1.0)
     assert flux_quality.loc[always_skips["cell_id"], "ssim"] < 1.0 - 1e-6  # judged against the full picture
+
+
+def test_plan_refuses_a_cache_its_family_does_not_list_before_anything_loads(tmp_path: Path) -> None:
+    """Which family runs FasterCache and MagCache is the family's declaration (FamilySpec.step_caches):
+    plan says so for Wan before a load, with the same words the worker would record."""
+    from diffbench.hardware.availability import DeviceCheck
+
+    path = tmp_path / "s.yaml"
+    path.write_text(SUITE)
+    check = DeviceCheck(lambda: [])
+    problems = {(c.model_name, c.settings["cache"]): check.problem(c.resolved()) for c in make_plan(load_suite(path)).cells}
+    assert problems[("wan", "fastercache@2")] == (
+        "cache 'fastercache@2': FasterCache's hook fails inside the transformers of Wan and LTX-Video in diffusers "
+        "0.42; it was verified on guidance-distilled FLUX; it runs on flux only, not on wan")
+    assert "MagCache needs magnitude ratios calibrated" in problems[("wan", "magcache@0.06")]
+    assert problems[("flux", "fastercache@3")] is None and problems[("flux", "magcache@0.5")] is None
+    assert problems[("sd", "first-block@0.05")] is None  # a UNet's lack of hooks is found on the loaded denoiser
+
+
+def test_a_family_that_lists_magcache_must_name_its_ratios() -> None:
+    from dataclasses import replace
+
+    from diffbench.families import FAMILIES, register
+
+    with pytest.raises(ValueError, match="lists magcache in step_caches but names no magcache_ratios"):
+        register(replace(FAMILIES["wan"], name="wan-cached", step_caches=("magcache",)))
+    assert "wan-cached" not in FAMILIES

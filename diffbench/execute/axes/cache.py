@@ -14,7 +14,7 @@ def apply_cache(pipe: Any, wanted: str | None, applied: str | None, steps: int |
     Returns what is now applied. The cache is switched between cells of one load, so a cached
     and an uncached cell share the loaded weights. MagCache is set up for a step count (its
     ratios are interpolated to it): it is applied anew when the steps change."""
-    from ...caches import parse_cache
+    from ...caches import family_cache_problem, parse_cache
     from ...measure.probe import denoiser_of
 
     wanted = None if wanted in (None, "none") else wanted
@@ -23,6 +23,9 @@ def apply_cache(pipe: Any, wanted: str | None, applied: str | None, steps: int |
         return applied
     denoiser = denoiser_of(pipe)
     setting = parse_cache(wanted) if wanted else None
+    problem = family_cache_problem(wanted, family) if family else None
+    if problem:
+        raise NotApplicable(problem)
     if setting is not None and not hasattr(denoiser, "enable_cache"):
         raise NotApplicable(f"cache '{wanted}': {type(denoiser).__name__} has no step-cache support in this "
                             "diffusers version (diffusers caches apply to transformer denoisers such as FLUX's)")
@@ -39,24 +42,19 @@ def apply_cache(pipe: Any, wanted: str | None, applied: str | None, steps: int |
     elif name == "taylorseer":
         config = TaylorSeerCacheConfig(cache_interval=int(value))
     elif name == "fastercache":
-        # Verified on FLUX (guidance-distilled: no unconditional batch to skip). In diffusers 0.42 the
-        # hook fails inside Wan's and LTX-Video's transformers, so other families are refused up front.
-        if family != "flux":
-            raise NotApplicable(f"cache '{wanted}': FasterCache runs on FLUX only in this diffusers version (its "
-                                f"hook fails inside the transformers of Wan and LTX-Video); not on {family}")
+        # guidance-distilled (FLUX, the family that lists it): no unconditional batch to skip
         from diffusers import FasterCacheConfig
 
         config = FasterCacheConfig(spatial_attention_block_skip_range=int(value), is_guidance_distilled=True,  # type: ignore[no-untyped-call]
                                    attention_weight_callback=lambda _: 0.3,
                                    current_timestep_callback=lambda: pipe.current_timestep)
     elif name == "magcache":
-        if family != "flux":  # the ratios are calibrated per model: diffusers ships FLUX's only
-            raise NotApplicable(f"cache '{wanted}': MagCache needs magnitude ratios calibrated for the model; "
-                                f"diffusers ships them for FLUX only, not for {family}")
-        from diffusers.hooks import MagCacheConfig  # type: ignore[attr-defined]
-        from diffusers.hooks.mag_cache import FLUX_MAG_RATIOS
+        from diffusers.hooks import MagCacheConfig, mag_cache  # type: ignore[attr-defined]
 
-        config = MagCacheConfig(threshold=value, num_inference_steps=steps or 28, mag_ratios=FLUX_MAG_RATIOS)
+        from ...families import family as family_spec
+
+        ratios = getattr(mag_cache, family_spec(family or "").magcache_ratios)  # listed: its ratios are named
+        config = MagCacheConfig(threshold=value, num_inference_steps=steps or 28, mag_ratios=ratios)
     else:  # pab: needs to know where in the schedule the pipeline is
         config = PyramidAttentionBroadcastConfig(spatial_attention_block_skip_range=int(value),
                                                  current_timestep_callback=lambda: pipe.current_timestep)
