@@ -12,6 +12,11 @@ from pathlib import Path
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("DIFFBENCH_CACHE", tempfile.mkdtemp(prefix="diffbench-test-cache-"))
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Tests run side by side (scripts/test.sh: one pytest-xdist worker per core): torch runs one
+    # thread in each, and in every run it starts. Two processes with two OpenMP threads each on two
+    # cores spin against each other: a survival test's generation ran 5 minutes instead of seconds.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
 from hypothesis import settings as hypothesis_settings  # noqa: E402

@@ -298,6 +298,9 @@ def test_charts_draw_one_bar_and_one_line_per_recipe_over_its_prompts(scored_run
     turbo_line = next(t for t in lines if not figures.is_warmup(t) and "turbo" in t["name"])
     turbo_warmup = next(t for t in lines if figures.is_warmup(t) and "turbo" in t["name"])
     assert turbo_warmup["x"] == [0, 1] and turbo_warmup["line"]["color"] == turbo_line["line"]["color"]
+    # two settings: their warm-ups drawn, under one legend entry ("first warm-ups") that toggles them all
+    assert all(t.get("visible", True) is True for t in lines)
+    assert [t["name"] for t in lines if t.get("showlegend", True) and figures.is_warmup(t)] == ["first warm-ups (dotted)"]
     assert turbo_line["y"][0] == pytest.approx(first_step, abs=1e-4)
 
 

@@ -169,7 +169,8 @@ def test_the_h200_report_draws_one_bar_per_setting_with_its_own_figure(repo: Pat
     from diffbench.results import load_results
 
     info = build_report([repo / "docs" / "gpu-runs"], tmp_path / "gpu.html")
-    summary = analyse(load_results([repo / "docs" / "gpu-runs"])).summary
+    analysis = analyse(load_results([repo / "docs" / "gpu-runs"]))
+    summary = analysis.summary
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -183,7 +184,24 @@ def test_the_h200_report_draws_one_bar_per_setting_with_its_own_figure(repo: Pat
             return {bars: chart.querySelectorAll('.bars .point').length,
                     traces: chart.data.map(t => ({y: t.y, x: t.x}))};
         })""")
+        count_lines = """() => {
+            const chart = document.getElementById('chart-steps');
+            return {lines: chart.querySelectorAll('.scatterlayer .trace').length,
+                    legend: Array.from(chart.querySelectorAll('.legend .traces')).map(e => e.textContent)};
+        }"""
+        steps_before = page.evaluate(count_lines)
+        page.click("#chart-steps .legend .traces:has-text('first warm-ups') .legendtoggle")
+        page.wait_for_function(f"({count_lines})().lines > {steps_before['lines']}", timeout=30_000)
+        steps_after = page.evaluate(count_lines)
         browser.close()
+    # 26 settings: their measured lines, and their warm-ups hidden behind one legend entry that shows them all
+    warmup_entries = [text for text in steps_before["legend"] if "warm-up" in text]
+    assert warmup_entries == ["first warm-ups (dotted)"]
+    assert len(steps_before["legend"]) == len(summary) + 1
+    assert steps_before["lines"] == len(summary)
+    # after one click, every setting's warm-up (one had none) is drawn, and the entry's own empty line
+    warm = analysis.steps[analysis.steps["warmup"].astype(bool)]
+    assert steps_after["lines"] == len(summary) + warm["cell_id"].nunique() + 1 >= 2 * len(summary)
     settings = len(summary)
     assert settings >= 26
     for chart in drawn:

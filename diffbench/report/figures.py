@@ -94,6 +94,10 @@ def integer_axis(values: Any) -> dict[str, Any]:
     return {"tickmode": "linear", "tick0": 0, "dtick": max(1, round(span / 10))}
 
 
+WARMUP_GROUP = "first warm-ups"
+MANY_STEP_LINES = 8  # above this many settings, the per-step chart's warm-up lines start hidden
+
+
 def step_latency(frame: pd.DataFrame, steps: pd.DataFrame, summary: pd.DataFrame) -> dict[str, Any]:
     """Per-step latency, one line per setting (median over measured repeats); the first warm-up dashed."""
     traces: list[dict[str, Any]] = []
@@ -122,6 +126,7 @@ def step_latency(frame: pd.DataFrame, steps: pd.DataFrame, summary: pd.DataFrame
     step_numbers, milliseconds = table["step"].to_numpy(), table["seconds"].round(4).to_numpy()
     starts = [i for i in range(len(cells)) if i == 0 or cells[i] != cells[i - 1]] + [len(cells)]
     drawn = 0  # measured lines so far
+    warmups: list[dict[str, Any]] = []
     for start, end in zip(starts[:-1], starts[1:]):
         cell_id, hostname = cells[start]
         label = labels.get((cell_id, hostname))
@@ -129,20 +134,34 @@ def step_latency(frame: pd.DataFrame, steps: pd.DataFrame, summary: pd.DataFrame
             continue
         colour = PALETTE[drawn % len(PALETTE)]  # its warm-up shares it
         drawn += 1
-        traces.append({"type": "scatter", "mode": "lines+markers", "name": names[(cell_id, hostname)],
+        name = names[(cell_id, hostname)]
+        traces.append({"type": "scatter", "mode": "lines+markers", "name": name,
                        "legendgroup": cell_id, "marker": {"color": colour}, "line": {"color": colour},
                        "hovertext": esc(label), "x": step_numbers[start:end].tolist(),
                        "y": milliseconds[start:end].tolist()})
         first = warm_by_cell.get((cell_id, hostname))
         if first is not None:
-            traces.append({"type": "scatter", "mode": "lines", "name": names[(cell_id, hostname)] + " (warm-up)",
-                           "legendgroup": cell_id, "line": {"dash": "dot", "color": colour}, "opacity": 0.6,
-                           "x": first["step"].tolist(), "y": (first["seconds"] * 1000).round(4).tolist()})
-    layout = _layout("Per-step latency (step 0 included; dotted: first warm-up)", "step (denoiser evaluation)",
-                     "milliseconds", xaxis=integer_axis(steps["step"]), **_many_legend(traces))
+            warmups.append({"type": "scatter", "mode": "lines", "name": name + " (warm-up)",
+                            "legendgroup": WARMUP_GROUP, "showlegend": False,
+                            "line": {"dash": "dot", "color": colour}, "opacity": 0.6,
+                            "x": first["step"].tolist(), "y": (first["seconds"] * 1000).round(4).tolist()})
+    # The warm-ups are one legend entry that shows or hides them all; with many settings they start
+    # hidden (26 settings drew 52 lines on the H200 runs' chart, a tangle nobody could read).
+    hidden = drawn > MANY_STEP_LINES
+    if warmups:
+        traces.append({"type": "scatter", "mode": "lines", "name": "first warm-ups (dotted)", "x": [None], "y": [None],
+                       "legendgroup": WARMUP_GROUP, "legendrank": 1,  # first: a long legend scrolls
+                       "line": {"dash": "dot", "color": "#888"}})
+        traces.extend({**trace, "visible": "legendonly"} if hidden else trace for trace in warmups)
+        if hidden:
+            traces[-len(warmups) - 1]["visible"] = "legendonly"
+    title = ("Per-step latency (step 0 included; dotted: first warm-up"
+             + (", hidden: click its legend entry)" if hidden and warmups else ")"))
+    layout = _layout(title, "step (denoiser evaluation)", "milliseconds", xaxis=integer_axis(steps["step"]),
+                     **_many_legend(traces[:drawn + 1]))
     measured_top = max((max(t["y"]) for t in traces if not is_warmup(t) and t["y"]), default=0.0)
-    warm_top = max((max(t["y"]) for t in traces if is_warmup(t) and t["y"]), default=0.0)
-    if measured_top > 0 and warm_top > 3 * measured_top:
+    warm_top = max((max(t["y"]) for t in warmups if t["y"]), default=0.0)
+    if measured_top > 0 and warm_top > 3 * measured_top:  # hidden or not: a click may show them
         # A first warm-up that compiles or loads (80 s on an H200 with torch.compile) would flatten
         # every measured line against the axis: cut it, and say so.
         layout["yaxis"] = {**layout["yaxis"], "range": [0, 1.4 * measured_top]}
