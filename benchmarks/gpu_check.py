@@ -254,17 +254,17 @@ def speed(check: Check) -> None:
     def run_instrumented() -> None:
         nonlocal probe
         probe = PipelineProbe(pipe, clock_for(device))
-        fields, _ = measure_generation(pipe, probe, meters, call_arguments(pipe, settings))
+        measured, _ = measure_generation(pipe, probe, meters, call_arguments(pipe, settings))
         probe.remove()  # the other two kinds run on a bare pipeline
-        instrumented.append(fields)
+        instrumented.append(measured.fields())
 
     def run_without_telemetry() -> None:
         # The probe alone: tells the NVML sampler's share of the instrumentation cost.
         nonlocal probe
         probe = PipelineProbe(pipe, clock_for(device))
-        fields, _ = measure_generation(pipe, probe, Meters(meters.host, meters.cuda), call_arguments(pipe, settings))
+        measured, _ = measure_generation(pipe, probe, Meters(meters.host, meters.cuda), call_arguments(pipe, settings))
         probe.remove()
-        untelemetered.append(fields["wall_s"])
+        untelemetered.append(measured.wall_s)
 
     def run_bare() -> None:
         kwargs = call_arguments(pipe, settings)
@@ -447,7 +447,7 @@ def _reference_model(check: Check, source: str, resolution: str, steps: int, gui
     measure_generation(pipe, probe, meters, call_arguments(pipe, settings))  # warm-up
     flops = count_call_flops(denoiser_of(pipe), *probe.captured) if probe.captured else None
     probe.captured = None
-    runs = [measure_generation(pipe, probe, meters, call_arguments(pipe, settings))[0] for _ in range(timed)]
+    runs = [measure_generation(pipe, probe, meters, call_arguments(pipe, settings))[0].fields() for _ in range(timed)]
     probe.remove()
     result: dict[str, Any] = {
         "source": source, "resolution": resolution, "steps": steps, "guidance_scale": guidance,

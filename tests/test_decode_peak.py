@@ -73,12 +73,12 @@ def test_the_probe_measures_the_decode_of_a_real_pipeline_apart() -> None:
     probe.memory = meter
     settings = {"prompt": "a boat", "steps": 3, "resolution": "64x64", "batch_size": 1, "guidance_scale": 7.5,
                 "seed": 0, "negative_prompt": None}
-    fields, _ = measure_generation(pipe, probe, Meters(HostPeak(), cuda=meter), call_arguments(pipe, settings))
-    assert fields["peak_vram_decode_bytes"] == 14
-    assert fields["peak_vram_allocated_bytes"] == 14 and fields["evaluations"] == 3
+    measured, _ = measure_generation(pipe, probe, Meters(HostPeak(), cuda=meter), call_arguments(pipe, settings))
+    assert measured.peak_vram_decode_bytes == 14
+    assert measured.peak_vram_allocated_bytes == 14 and measured.evaluations == 3
 
     pipe.vae.decoder._forward_pre_hooks.clear()  # now the decode needs less than the denoiser
     pipe.vae.decoder.register_forward_pre_hook(lambda module, args: memory.move(6))
-    fields, _ = measure_generation(pipe, probe, Meters(HostPeak(), cuda=meter), call_arguments(pipe, settings))
-    assert fields["peak_vram_decode_bytes"] == 6
-    assert fields["peak_vram_allocated_bytes"] == 10  # the denoiser's peak, carried across the decode
+    measured, _ = measure_generation(pipe, probe, Meters(HostPeak(), cuda=meter), call_arguments(pipe, settings))
+    assert measured.peak_vram_decode_bytes == 6
+    assert measured.peak_vram_allocated_bytes == 10  # the denoiser's peak, carried across the decode

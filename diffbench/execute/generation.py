@@ -26,9 +26,57 @@ class Meters:
     rapl: RaplCounter | None = None  # CPU package energy, for CPU runs where the counters are readable
 
 
+@dataclass(frozen=True)
+class Measurement:
+    """What one generation measured: the measured fields of its results line (records.GenerationLine
+    validates them again in the parent), and whether its latents stayed finite."""
+
+    wall_s: float
+    timed_s: float
+    phases_s: dict[str, float]
+    step_s: list[float]
+    denoiser_calls: int
+    peak_vram_allocated_bytes: int | None
+    peak_vram_reserved_bytes: int | None
+    peak_vram_device_bytes: float | None  # NVML's, over the telemetry samples
+    peak_vram_decode_bytes: int | None
+    peak_host_rss_bytes: int | None
+    host_rss_peak_exact: bool
+    # What the process already held when the generation began (memory kept from earlier cells of
+    # the same worker): peak minus this is what the generation itself added.
+    host_rss_baseline_bytes: int | None
+    # Noise: the CPU time this process got, and the machine's load, during the generation.
+    cpu_s: float
+    load_avg_1m: float | None
+    energy_j: float | None
+    avg_power_w: float | None
+    energy_source: str | None
+    telemetry: dict[str, Any] | None
+    # Outside the timed region (the probe has synchronised), not a record field: False means a
+    # blank picture, which the worker records as an error.
+    latents_finite: bool | None
+
+    @property
+    def evaluations(self) -> int:
+        """Denoiser evaluations the sampler made (a step each): the step times counted."""
+        return len(self.step_s)
+
+    def fields(self) -> dict[str, Any]:
+        """The results line's measured fields."""
+        fields: dict[str, Any] = {}
+        for name in RECORD_FIELDS:
+            fields[name] = getattr(self, name)
+            if name == "step_s":  # in the order results lines have always had
+                fields["evaluations"] = self.evaluations
+        return fields
+
+
+RECORD_FIELDS = tuple(name for name in Measurement.__dataclass_fields__ if name != "latents_finite")
+
+
 def measure_generation(pipe: Any, probe: PipelineProbe, meters: Meters, kwargs: dict[str, Any],
-                       keep_trace: bool = False) -> tuple[dict[str, Any], Any]:
-    """Run pipe(**kwargs) once under the probe; return the measured fields and the output images."""
+                       keep_trace: bool = False) -> tuple[Measurement, Any]:
+    """Run pipe(**kwargs) once under the probe; return what it measured and the output images."""
     meters.host.reset()
     baseline_rss = meters.host.current_bytes()
     load = _load_average()
@@ -52,35 +100,20 @@ def measure_generation(pipe: Any, probe: PipelineProbe, meters: Meters, kwargs: 
     allocated = reserved = None
     if meters.cuda:
         allocated, reserved = meters.cuda.peaks()
-    fields = {
-        "wall_s": wall,
-        "timed_s": timing.total_s,
-        "phases_s": timing.phases_s,
-        "step_s": timing.step_s,
-        "evaluations": len(timing.step_s),
-        "denoiser_calls": timing.denoiser_calls,
-        "peak_vram_allocated_bytes": allocated,
-        "peak_vram_reserved_bytes": reserved,
-        "peak_vram_device_bytes": telemetry["peak_device_used_bytes"] if telemetry else None,
-        "peak_vram_decode_bytes": timing.decode_peak_bytes,
-        "peak_host_rss_bytes": meters.host.peak_bytes(),
-        "host_rss_peak_exact": meters.host.resettable,
-        # What the process already held when the generation began (memory kept from earlier
-        # cells of the same worker): peak minus this is what the generation itself added.
-        "host_rss_baseline_bytes": baseline_rss,
-        # Noise: the CPU time this process got, and the machine's load, during the generation.
-        "cpu_s": cpu_s,
-        "load_avg_1m": load,
-        "energy_j": telemetry["energy_j"] if telemetry else package_j,
-        "avg_power_w": telemetry["avg_power_w"] if telemetry else (package_j / wall if package_j and wall else None),
-        "energy_source": (telemetry or {}).get("energy_source") if telemetry else ("rapl_package" if package_j
-                                                                                   is not None else None),
-        "telemetry": telemetry,
-        # Outside the timed region (the probe has synchronised): not a record field; the worker
-        # turns a False into status "error".
-        "_latents_finite": probe.latents_finite(),
-    }
-    return fields, produced(output)
+    if telemetry:
+        energy_j, avg_power_w, energy_source = telemetry["energy_j"], telemetry["avg_power_w"], telemetry.get("energy_source")
+    else:
+        energy_j, avg_power_w = package_j, (package_j / wall if package_j and wall else None)
+        energy_source = "rapl_package" if package_j is not None else None
+    measured = Measurement(
+        wall_s=wall, timed_s=timing.total_s, phases_s=timing.phases_s, step_s=timing.step_s,
+        denoiser_calls=timing.denoiser_calls, peak_vram_allocated_bytes=allocated, peak_vram_reserved_bytes=reserved,
+        peak_vram_device_bytes=telemetry["peak_device_used_bytes"] if telemetry else None,
+        peak_vram_decode_bytes=timing.decode_peak_bytes, peak_host_rss_bytes=meters.host.peak_bytes(),
+        host_rss_peak_exact=meters.host.resettable, host_rss_baseline_bytes=baseline_rss, cpu_s=cpu_s,
+        load_avg_1m=load, energy_j=energy_j, avg_power_w=avg_power_w, energy_source=energy_source,
+        telemetry=telemetry, latents_finite=probe.latents_finite())
+    return measured, produced(output)
 
 
 def produced(output: Any) -> Any:

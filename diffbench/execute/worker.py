@@ -225,8 +225,8 @@ class Worker:
         for warmup, repeat in plan:
             compiled_before = compile_state() if settings.get("compile") else None
             try:
-                fields, images = measure_generation(pipe, probe, meters, call_arguments(pipe, settings, base_dir),
-                                                    keep_trace=not warmup and not image_sent)
+                measured, images = measure_generation(pipe, probe, meters, call_arguments(pipe, settings, base_dir),
+                                                      keep_trace=not warmup and not image_sent)
             except Exception as exc:
                 probe.capture, probe.captured = False, None  # drop references to this generation's tensors
                 oom = _is_oom(exc)
@@ -249,7 +249,7 @@ class Worker:
 
                     torch.cuda.empty_cache()
                 return  # the cell's remaining repeats would fail the same way
-            if fields.pop("_latents_finite", None) is False:
+            if measured.latents_finite is False:
                 # Timed, but what it made is blank: never an "ok" figure to compare or recommend.
                 self.send("record", generation_record(
                     cell.cell_id, settings, repeat, warmup, "error",
@@ -257,6 +257,7 @@ class Worker:
                     f"in {context['runtime'].get('dtype')} (quantize {settings.get('quantize') or 'none'}); bf16 usually "
                     f"avoids it", **context))
                 return  # the cell's remaining repeats would do the same
+            fields = measured.fields()
             if settings.get("compile"):  # outside the timed region: what compiling cost inside it
                 fields.update(compile_fields(compiled_before))
             if meters.telemetry is not None:  # outside the timed region: who else is on the GPU
@@ -277,7 +278,7 @@ class Worker:
                 image_sent = True
             if not warmup and auto.pilot_next():  # decides the count; left out of the statistics
                 record["pilot"] = True
-            stop = None if warmup else auto.after(fields["wall_s"])
+            stop = None if warmup else auto.after(measured.wall_s)
             if stop is not None:
                 record["repeats_stop"] = stop
             self.send("record", record)
