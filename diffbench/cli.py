@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -101,6 +101,18 @@ def _safety_options(command: Any) -> Any:
                         help="Allow pipelines that ship their own Python code.")(command)
 
 
+def _exit_interrupted(code: int) -> NoReturn:
+    """Exit with `code` after a Ctrl-C or a stop signal, whatever the interrupt passed through.
+
+    CPython marks a KeyboardInterrupt that left code run by exec() or eval() of a string (the
+    methods dataclasses and namedtuples write are made so, and imports run them) as unhandled,
+    even when it was caught later; run as `python -m`, the process then ends by SIGINT, not with
+    the code asked for (CI saw exit -2 after "Interrupted"). Any string run through exec clears
+    that mark."""
+    exec("")  # noqa: S102 - clears the mark described above; runs nothing
+    sys.exit(code)
+
+
 class _Commands(click.Group):
     """Every user-facing error (DiffbenchError) becomes one line and exit 2, caught here once;
     a Ctrl-C that no command handled itself becomes "Interrupted" and 130, not click's
@@ -116,7 +128,7 @@ class _Commands(click.Group):
         except KeyboardInterrupt:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # a key held down must not cut the exit short
             click.echo("Interrupted", err=True)
-            sys.exit(128 + signal.SIGINT)
+            _exit_interrupted(128 + signal.SIGINT)
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -186,7 +198,7 @@ def _report_run(console: Any, suite: str, outcome: Any) -> None:
     if outcome.interrupted:
         console.print("[yellow]Interrupted: what finished is saved; resume with "
                       f"diffbench run {_safe(suite)} --resume {outcome.results_path}[/yellow]", soft_wrap=True)
-        sys.exit(128 + (outcome.signal or 2))
+        _exit_interrupted(128 + (outcome.signal or 2))
     if not any(r["status"] == "ok" and not r["warmup"] for r in outcome.records):
         click.echo("nothing was measured: every cell ended not_applicable or failed (reasons above)", err=True)
         sys.exit(EXIT_NOTHING)

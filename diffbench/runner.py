@@ -189,18 +189,18 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
     else:
         writer = _new_writer(suite, Path(out_dir))
         done, walls = {}, {}
-    jobs, static_na = _jobs(plan, done, walls)
-    outcome = RunOutcome(writer.path, new_run_id(), plan, notes=notes)
-    order = [c.cell_id for c in static_na] + [c.cell_id for j in jobs for c in j.cells]
-    recorder = RunRecorder(writer, outcome, observer, executor, order)
-    try:
+    try:  # from here on the file is closed whatever ends the run (a Ctrl-C before the handlers too)
+        jobs, static_na = _jobs(plan, done, walls)
+        outcome = RunOutcome(writer.path, new_run_id(), plan, notes=notes)
+        order = [c.cell_id for c in static_na] + [c.cell_id for j in jobs for c in j.cells]
+        recorder = RunRecorder(writer, outcome, observer, executor, order)
         recorder.start(host)
+        runner = _executor(executor, recorder.emit, ray_address)
+        signals = StopSignals(runner, observer, outcome, ignore_late_interrupts)
+        signals.install()
     except BaseException:
         writer.close()
         raise
-    runner = _executor(executor, recorder.emit, ray_address)
-    signals = StopSignals(runner, observer, outcome, ignore_late_interrupts)
-    signals.install()
     try:
         for cell in static_na:
             recorder.cell_started(cell.cell_id)
