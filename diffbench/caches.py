@@ -47,8 +47,8 @@ CACHE_KINDS: dict[str, CacheKind] = {
         CacheKind("magcache", "threshold", 0.06, False,
                   "MagCache: skip steps while the accumulated error predicted from the model's calibrated "
                   "magnitude ratios stays under the threshold",
-                  per_family="MagCache needs magnitude ratios calibrated for the model; diffusers ships them for "
-                             "FLUX's"),
+                  per_family="MagCache needs magnitude ratios calibrated for the model, and diffusers ships "
+                             "FLUX's only"),
     )
 }
 

@@ -37,6 +37,8 @@ def _busy_machine():
     survival tests hold on a loaded machine (scripts/test.sh runs them so, with OMP_NUM_THREADS=1:
     two survival tests took 13 min 41 s beside burners with torch's two OpenMP threads, 66 s with one)."""
     count = int(os.environ.get("DIFFBENCH_TEST_BURN_CPU", "0") or 0)
+    if os.environ.get("PYTEST_XDIST_WORKER", "gw0") != "gw0":
+        count = 0  # tests side by side: the first worker starts the burners for all of them
     # Niced: the burners take every cycle the tests leave idle and keep the load average up, without
     # starving torch's OpenMP threads (a spinning thread descheduled at full priority slows a
     # parallel region a hundredfold, which tests nothing but the scheduler).

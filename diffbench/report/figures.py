@@ -99,7 +99,8 @@ MANY_STEP_LINES = 8  # above this many settings, the per-step chart's warm-up li
 
 
 def step_latency(frame: pd.DataFrame, steps: pd.DataFrame, summary: pd.DataFrame) -> dict[str, Any]:
-    """Per-step latency, one line per setting (median over measured repeats); the first warm-up dashed."""
+    """Per-step latency, one line per setting (median over measured repeats); each setting's first
+    warm-up dotted, all of them under one legend entry."""
     traces: list[dict[str, Any]] = []
     if steps.empty or summary.empty:
         return {"data": traces, "layout": _layout("Per-step latency", "step", "ms")}
@@ -148,17 +149,21 @@ def step_latency(frame: pd.DataFrame, steps: pd.DataFrame, summary: pd.DataFrame
     # The warm-ups are one legend entry that shows or hides them all; with many settings they start
     # hidden (26 settings drew 52 lines on the H200 runs' chart, a tangle nobody could read).
     hidden = drawn > MANY_STEP_LINES
+    legend = traces[:]
     if warmups:
-        traces.append({"type": "scatter", "mode": "lines", "name": "first warm-ups (dotted)", "x": [None], "y": [None],
-                       "legendgroup": WARMUP_GROUP, "legendrank": 1,  # first: a long legend scrolls
-                       "line": {"dash": "dot", "color": "#888"}})
-        traces.extend({**trace, "visible": "legendonly"} if hidden else trace for trace in warmups)
+        entry: dict[str, Any] = {"type": "scatter", "mode": "lines", "name": "first warm-ups (dotted)",
+                                 "x": [None], "y": [None], "legendgroup": WARMUP_GROUP,
+                                 "legendrank": 1,  # first: a long legend scrolls
+                                 "line": {"dash": "dot", "color": "#888"}}
         if hidden:
-            traces[-len(warmups) - 1]["visible"] = "legendonly"
+            entry["visible"] = "legendonly"
+            warmups = [{**trace, "visible": "legendonly"} for trace in warmups]
+        legend.append(entry)
+        traces += [entry, *warmups]
     title = ("Per-step latency (step 0 included; dotted: first warm-up"
              + (", hidden: click its legend entry)" if hidden and warmups else ")"))
     layout = _layout(title, "step (denoiser evaluation)", "milliseconds", xaxis=integer_axis(steps["step"]),
-                     **_many_legend(traces[:drawn + 1]))
+                     **_many_legend(legend))
     measured_top = max((max(t["y"]) for t in traces if not is_warmup(t) and t["y"]), default=0.0)
     warm_top = max((max(t["y"]) for t in warmups if t["y"]), default=0.0)
     if measured_top > 0 and warm_top > 3 * measured_top:  # hidden or not: a click may show them
