@@ -28,12 +28,6 @@ def setting_problem(settings: dict[str, Any], device_type: str, placed_by_cluste
         return f"offload '{offload}' is not supported on mps by diffusers"
     if device_type == "cpu" and offload != "none":
         return f"offload '{offload}' moves weights between CPU and an accelerator; the device is cpu"
-    if settings.get("cache") and settings.get("family"):  # resolved settings: the family is known
-        from .caches import family_cache_problem
-
-        problem = family_cache_problem(settings["cache"], settings["family"])
-        if problem:
-            return problem
     return quantization_problem(settings.get("quantize"), device_type, check_packages)
 
 

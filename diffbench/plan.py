@@ -199,8 +199,15 @@ def static_skip_reason(cell: Cell, placed_by_cluster: bool = False) -> str | Non
     """Why a cell cannot run wherever it runs, told from an explicit device alone (recorded
     not_applicable); "auto" is resolved per host (hardware/availability.DeviceCheck).
 
-    On a cluster the gpu axis chooses the node, so a CPU cell may still name one.
+    On a cluster the gpu axis chooses the node, so a CPU cell may still name one. A step cache
+    that the cell's family does not list is refused on any device (per cell: cells of one load may
+    differ in cache; the worker asks the same when it applies one).
     """
+    from .caches import family_cache_problem
+
+    problem = family_cache_problem(cell.settings.get("cache"), cell.family)
+    if problem:
+        return problem
     device = str(cell.settings["device"])
     if device == "auto":
         return None

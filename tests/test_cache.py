@@ -128,19 +128,21 @@ def test_caches_run_per_cell_and_record_the_work_that_ran(tmp_path: Path) -> Non
 
 def test_plan_refuses_a_cache_its_family_does_not_list_before_anything_loads(tmp_path: Path) -> None:
     """Which family runs FasterCache and MagCache is the family's declaration (FamilySpec.step_caches):
-    plan says so for Wan before a load, with the same words the worker would record."""
-    from diffbench.hardware.availability import DeviceCheck
-
+    the plan refuses Wan's cells before a load, on one machine or a cluster, with the words the
+    worker would record, and only those cells: the uncached cells of the same load still run."""
     path = tmp_path / "s.yaml"
-    path.write_text(SUITE)
-    check = DeviceCheck(lambda: [])
-    problems = {(c.model_name, c.settings["cache"]): check.problem(c.resolved()) for c in make_plan(load_suite(path)).cells}
-    assert problems[("wan", "fastercache@2")] == (
-        "cache 'fastercache@2': FasterCache's hook fails inside the transformers of Wan and LTX-Video in diffusers "
-        "0.42; it was verified on guidance-distilled FLUX; it runs on flux only, not on wan")
-    assert "MagCache needs magnitude ratios calibrated" in problems[("wan", "magcache@0.06")]
-    assert problems[("flux", "fastercache@3")] is None and problems[("flux", "magcache@0.5")] is None
-    assert problems[("sd", "first-block@0.05")] is None  # a UNet's lack of hooks is found on the loaded denoiser
+    path.write_text(SUITE.replace("  - {model: wan, cache: fastercache, steps: 4}\n",
+                                  "  - {model: wan, cache: fastercache, steps: 4}\n  - {model: wan, steps: 4}\n"))
+    for placed_by_cluster in (False, True):
+        cells = make_plan(load_suite(path), placed_by_cluster=placed_by_cluster).cells
+        problems = {(c.model_name, c.settings["cache"]): c.skip_reason for c in cells}
+        assert problems[("wan", "fastercache@2")] == (
+            "cache 'fastercache@2': FasterCache's hook fails inside the transformers of Wan and LTX-Video in "
+            "diffusers 0.42; it was verified on guidance-distilled FLUX; it runs on flux only, not on wan")
+        assert "MagCache needs magnitude ratios calibrated" in problems[("wan", "magcache@0.06")]
+        assert problems[("wan", "none")] is None  # same load as the refused ones, not refused with them
+        assert problems[("flux", "fastercache@3")] is None and problems[("flux", "magcache@0.5")] is None
+        assert problems[("sd", "first-block@0.05")] is None  # a UNet's lack of hooks is found on the loaded denoiser
 
 
 def test_a_family_that_lists_magcache_must_name_its_ratios() -> None:
