@@ -354,8 +354,8 @@ def time_against_quality(points: list[TradeoffPoint], checkpoint: str | None) ->
     seeds), both intervals drawn; the Pareto front (nothing both faster and better agreeing with
     its prompt, on the same machine) as a line."""
     title = f"Time against quality (CLIP score, {checkpoint}; each point over its prompts and seeds)"
-    layout = _layout(title, "seconds per image (median)", "CLIP score (higher: agrees more with the prompt)",
-                     xaxis={"rangemode": "tozero"})
+    layout = _layout(title, "seconds per image (median of each prompt and seed's median)",
+                     "CLIP score (higher: agrees more with the prompt)", xaxis={"rangemode": "tozero"})
     traces: list[dict[str, Any]] = []
     for index, group in enumerate(dict.fromkeys(p.group for p in points)):
         members = [p for p in points if p.group == group]
