@@ -499,44 +499,51 @@ def score(results: tuple[str, ...], checkpoint: str) -> None:
     scored by this checkpoint is left as it is, so the command can be repeated."""
     from pathlib import Path
 
-    from .analysis.clipscore import ClipScorer, score_generations
+    from .analysis.clipscore import ClipScorer, checkpoint_identity, score_generations
     from .results import ResultsWriter, read_records, repair_torn_tail
 
-    files = [Path(p) for p in results]
-    for path in files:
+    files: list[Path] = []
+    for path in (Path(p) for p in results):
         if not path.is_file():
             _fail(f"{path}: no such results file")
-    pending, complete = [], 0
+        if not any(path.resolve() == seen.resolve() for seen in files):  # `F ./F` is one file, scored once
+            files.append(path)
+    identity = checkpoint_identity(checkpoint, Path.cwd())
+    scorer: ClipScorer | None = None
+    complete = scored_files = 0
     for path in files:
-        records = read_records(path)
-        pictures = {r["cell_id"] for r in records if r.get("type") == "generation" and r.get("image_full")}
-        done = {r["cell_id"] for r in records if r.get("type") == "quality" and r.get("checkpoint") == checkpoint}
-        if not pictures:
-            click.echo(f"note: {path}: no full-resolution pictures stored (its suite did not ask for "
-                       "quality: {clip: ...}; thumbnails are too small to score)", err=True)
-        elif pictures <= done:
-            click.echo(f"{path}: every picture already has a CLIP score of {checkpoint}")
-            complete += 1
-        else:
-            pending.append((path, records, done))
-    if not pending:
-        if not complete:
-            _nothing(f"no full-resolution picture to score in {' '.join(results)}")
-        return
-    scorer = ClipScorer.load(checkpoint, Path.cwd())
-    for path, records, done in pending:
-        writer = ResultsWriter(path, append=True)  # locked: refused while a run still writes the file
+        # Locked before it is read: a second `score` waits its turn or is refused, and then sees the
+        # first one's lines, so no picture is scored twice.
+        writer = ResultsWriter(path, append=True)
         try:
+            records = read_records(path)
+            pictures = {r["cell_id"] for r in records if r.get("type") == "generation" and r.get("image_full")}
+            done = {r["cell_id"] for r in records if r.get("type") == "quality" and r.get("checkpoint") == identity}
+            if not pictures:
+                click.echo(f"note: {path}: no full-resolution pictures stored (its suite did not ask for "
+                           "quality: {clip: ...}; thumbnails are too small to score)", err=True)
+                continue
+            if pictures <= done:
+                click.echo(f"{path}: every picture already has a CLIP score of {checkpoint}")
+                complete += 1
+                continue
+            scorer = scorer or ClipScorer.load(checkpoint, Path.cwd())
             repaired = repair_torn_tail(path)  # a run killed mid-line: the new lines must start on their own
             if repaired:
                 click.echo(f"note: {repaired}", err=True)
-            written = 0
-            for line in score_generations(records, path, scorer, done):
+            written, skipped = 0, []
+            for line in score_generations(records, path, scorer, done, skipped):
                 writer.write(line)
                 written += 1
         finally:
             writer.close()
-        click.echo(f"{path}: {written} CLIP score(s) of {checkpoint} added")
+        scored_files += 1
+        for why in skipped:
+            click.echo(f"note: {path}: picture not scored: {why}", err=True)
+        click.echo(f"{path}: {written} CLIP score(s) of {checkpoint} added"
+                   + (f", {len(skipped)} picture(s) not scored" if skipped else ""))
+    if not scored_files and not complete:
+        _nothing(f"no full-resolution picture to score in {' '.join(results)}")
 
 
 @main.command()

@@ -190,28 +190,36 @@ class RunRecorder:
 
     # -- after the last cell -----------------------------------------------------------------
 
-    def score_pictures(self, checkpoint: str) -> int:
+    def score_pictures(self, checkpoint: str, earlier: list[dict[str, Any]] | None = None) -> int:
         """CLIP scores of this run's full-resolution pictures, as quality lines; returns how many.
 
-        Runs after every cell has been measured, in this process on the CPU, so the CLIP model never
-        shares a process, a device or a memory meter with a measured generation. A checkpoint that
-        cannot be loaded is a warning (the measurements stand; `diffbench score` adds them later)."""
-        from .analysis.clipscore import ClipError, ClipScorer, score_generations
+        `earlier` are the lines of a resumed file: its pictures measured before the interruption are
+        scored too, unless this checkpoint already scored them. Runs after every cell has been
+        measured, in this process on the CPU, so the CLIP model never shares a process, a device or
+        a memory meter with a measured generation. A checkpoint that cannot be loaded or cannot
+        score is a warning (the measurements stand; `diffbench score` adds the scores later)."""
+        from .analysis.clipscore import ClipError, ClipScorer, checkpoint_identity, score_generations
 
-        pictures = sum(1 for r in self.outcome.records if r.get("image_full"))
+        base_dir = Path(self.suite.base_dir or ".")
+        identity = checkpoint_identity(checkpoint, base_dir)
+        done = {r["cell_id"] for r in earlier or () if r.get("type") == "quality" and r.get("checkpoint") == identity}
+        records = [*(earlier or ()), *self.outcome.records]
+        pictures = len({r["cell_id"] for r in records if r.get("image_full") and r["cell_id"] not in done})
         if not pictures:
             return 0
         self.observer.note(f"CLIP score of {pictures} picture(s) with {checkpoint} (on the CPU, after the run)")
+        later = (f"the measurements stand: add the scores later with diffbench score {self.writer.path} "
+                 "--clip CHECKPOINT")
+        written, skipped = 0, []
         try:
-            scorer = ClipScorer.load(checkpoint, Path(self.suite.base_dir or "."))
+            scorer = ClipScorer.load(checkpoint, base_dir)
+            for line in score_generations(records, self.writer.path, scorer, done, skipped):
+                self.writer.write(line)
+                written += 1
         except ClipError as exc:
-            self.warn(Advice("quality", "CLIP score", f"{exc}; the measurements stand: add the scores later with "
-                                                      f"diffbench score {self.writer.path} --clip CHECKPOINT"))
-            return 0
-        written = 0
-        for line in score_generations(list(self.outcome.records), self.writer.path, scorer):
-            self.writer.write(line)
-            written += 1
+            self.warn(Advice("quality", "CLIP score", f"{exc}; {later}"))
+        for why in skipped:
+            self.warn(Advice("quality", "CLIP score", f"picture not scored: {why}"))
         self.observer.note(f"{written} CLIP score(s) stored; the report's 'Time against quality' and "
                            "compare --by recipe use them")
         return written

@@ -15,6 +15,7 @@ Schema changelog:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, Union, get_args
 
@@ -40,6 +41,7 @@ MAX_LINE_BYTES = 8 * 2**20
 MAX_TEXT_CHARS = 1_000_000
 MAX_EVALUATIONS = 100_000
 MAX_LIST = 10_000
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_BYTES = 2**62  # larger than any memory; keeps huge integers out of the arithmetic
 
 Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
@@ -91,7 +93,8 @@ class RunLine(_Line):
 
 
 class CellSettings(_Line):
-    """The fully resolved settings of a cell (more axes are kept as extra fields)."""
+    """The fully resolved settings of a cell (more axes are kept as extra fields, those that are
+    typed by their axis declaration)."""
 
     model: Text
     source: Text | None = None
@@ -108,6 +111,44 @@ class CellSettings(_Line):
     seed: int | None = None
     prompt: Text | None = None
     negative_prompt: Text | None = None
+
+    @model_validator(mode="after")
+    def _typed_axes(self) -> CellSettings:
+        for name, value in (self.model_extra or {}).items():
+            typed = _AXIS_TYPES.get(name)
+            if typed is None or value is None:
+                continue
+            adapter, is_float = typed
+            if is_float and type(value) is int:
+                value = float(value)  # a strength of 1 is 1.0 written by another tool
+            try:
+                adapter.validate_python(value, strict=True)
+            except ValidationError as exc:
+                why = str(exc.errors(include_url=False)[0]["msg"])
+                raise ValueError(f"axis field '{name}': {why} (given {_short(value)})") from None
+        return self
+
+
+def _typed_axes() -> dict[str, tuple[TypeAdapter[Any], bool]]:
+    """Every axis a cell carries as an extra field, with the type a suite gives it (and whether it
+    is a float): numbers and flags keep their declared bounds (frames, fps, strength, compile); every
+    other axis is text, whatever its allowed values (a newer diffbench may allow more). A file never
+    hands the analysis a list where a setting is (a recipe), or a number beyond its axis."""
+    from . import axes
+
+    found: dict[str, tuple[TypeAdapter[Any], bool]] = {}
+    for axis in axes.AXES:
+        if axis.name in CellSettings.model_fields:
+            continue
+        base = get_args(axis.annotation)[0] if get_args(axis.annotation) else axis.annotation
+        if base in (int, float, bool):
+            found[axis.name] = (TypeAdapter(axis.annotation), base is float)
+        else:
+            found[axis.name] = (TypeAdapter(Text), False)
+    return found
+
+
+_AXIS_TYPES = _typed_axes()
 
 
 class GenerationLine(_Line):
@@ -225,6 +266,8 @@ class LineError(ValueError):
 
 
 def _short(value: Any, limit: int = 60) -> str:
+    if type(value) is int and not INT64_MIN <= value <= INT64_MAX:
+        return f"a whole number of about {value.bit_length() * 0.30103:.0f} digits"
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -239,6 +282,28 @@ def _field(loc: tuple[Any, ...]) -> str:
     return "".join(parts) or "(line)"
 
 
+def _number_outside_policy(record: dict[str, Any]) -> tuple[tuple[Any, ...], Any] | None:
+    """The first number anywhere in a line, declared field or extra, that the analysis cannot hold:
+    a whole number beyond 64 bits (pandas' Int64 and numpy overflow on it) or a non-finite float
+    (Python's json reads NaN and Infinity; diffbench never writes them). One policy for every field."""
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), record)]
+    while stack:
+        where, node = stack.pop()
+        kind = type(node)
+        if kind is int:
+            if not INT64_MIN <= node <= INT64_MAX:
+                return where, node
+        elif kind is float:
+            if not math.isfinite(node):
+                return where, node
+        elif kind is dict:
+            stack.extend(((*where, key), value) for key, value in node.items())
+        elif kind is list:  # step_s holds up to 100,000 floats: containers and odd numbers only are pushed
+            stack.extend(((*where, i), value) for i, value in enumerate(node)
+                         if type(value) is not float or not math.isfinite(value))
+    return None
+
+
 def validate_line(record: Any) -> dict[str, Any]:
     """Check one parsed line against the contract; return it unchanged, or raise LineError."""
     if not isinstance(record, dict):
@@ -246,6 +311,11 @@ def validate_line(record: Any) -> dict[str, Any]:
     kind = record.get("type")
     if kind not in LINE_TYPES:
         raise LineError(f"field 'type': given {_short(kind)}; allowed: {', '.join(LINE_TYPES)}")
+    outside = _number_outside_policy(record)
+    if outside is not None:
+        where, value = outside
+        raise LineError(f"field '{_field(where)}': {_short(value)} is not a number diffbench reads (whole numbers "
+                        "must fit 64 bits, and numbers must be finite)")
     try:
         _ADAPTER.validate_python(record)
     except ValidationError as exc:

@@ -188,7 +188,7 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
         done, walls = completed_work(existing, here)
     else:
         writer = _new_writer(suite, Path(out_dir))
-        done, walls = {}, {}
+        done, walls, existing = {}, {}, []
     try:  # from here on the file is closed whatever ends the run (a Ctrl-C before the handlers too)
         jobs, static_na = _jobs(plan, done, walls)
         outcome = RunOutcome(writer.path, new_run_id(), plan, notes=notes)
@@ -211,7 +211,7 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
         signals.measuring = False
         recorder.finish_all()
         if suite.quality.clip is not None and not runner.stop_requested:
-            recorder.score_pictures(suite.quality.clip)
+            recorder.score_pictures(suite.quality.clip, existing)
     except KeyboardInterrupt:
         signals.measuring = False
         runner.stop()

@@ -4,6 +4,8 @@ the base model restored exactly for the cells that follow."""
 
 from __future__ import annotations
 
+import json
+import struct
 from pathlib import Path
 
 import pytest
@@ -134,9 +136,19 @@ def test_a_fused_lora_draws_the_unfused_picture_from_merged_weights_in_a_load_of
     assert np.abs(pixels(plain) - pixels(unfused)).mean() > 5
 
 
+def _lora_header_with_data(data: bytes, dtype: str = "F32") -> bytes:
+    """A LoRA-looking .safetensors file: one 2x2 tensor in its header, followed by `data`."""
+    header = json.dumps({"unet.lora_A.weight": {"dtype": dtype, "shape": [2, 2], "data_offsets": [0, 16]}}).encode()
+    return struct.pack("<Q", len(header)) + header + data
+
+
 @pytest.mark.parametrize(("content", "message"), [
     (b"not a safetensors file at all", "not a .safetensors file"),
-    (b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\": 1", "cannot read its .safetensors header"),
+    (b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\": 1", r"not a .safetensors file \(header length 16 in a file of 15"),
+    (b"\x07\x00\x00\x00\x00\x00\x00\x00{\"a\": 1", "cannot read its .safetensors header"),
+    # N14: a valid header whose data is cut short (the size check against the largest data offset)
+    (_lora_header_with_data(b"\x00" * 10), "lies at bytes 0-16 of a data section of 10"),
+    (_lora_header_with_data(b"\x00" * 16, dtype="Q9"), "has dtype 'Q9'"),
 ])
 def test_a_broken_lora_file_fails_validation_with_its_line(tmp_path: Path, content: bytes, message: str) -> None:
     (tmp_path / "style.safetensors").write_bytes(content)

@@ -1,0 +1,275 @@
+"""Red team round 4 (issue 40): hostile CLIP checkpoints, results lines and pictures, each generated
+here as the red team made them, run against the real loaders and the real CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import subprocess
+import sys
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from diffbench.analysis.clipscore import (
+    RANDOM_WEIGHTS,
+    ClipError,
+    ClipScorer,
+    checkpoint_identity,
+    checkpoint_problem,
+)
+from diffbench.models.tinyclip import tiny_clip_path
+from diffbench.records import LineError, cell_settings, generation_record, run_record, validate_line
+from diffbench.suite import load_suite
+from diffbench.yamlsource import SuiteError
+
+MARKER = "code-from-the-checkpoint-ran"
+
+
+def _cli(*args: str, cwd: Path | None = None, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "diffbench.cli", *args], capture_output=True, text=True,
+                          timeout=600, cwd=cwd, input=stdin)
+
+
+def _clip_copy(tmp_path: Path, name: str = "clip") -> Path:
+    folder = tmp_path / name
+    shutil.copytree(tiny_clip_path(), folder)
+    return folder
+
+
+def _edit_json(folder: Path, file: str, change: Callable[[dict], object]) -> None:
+    path = folder / file
+    document = json.loads(path.read_text())
+    replaced = change(document)
+    path.write_text(json.dumps(document if replaced is None else replaced))
+
+
+def _with_remote_code(folder: Path, file: str) -> None:
+    """The red team's N1 folder: a module that would leave a marker, named by auto_map in `file`."""
+    (folder / "evil.py").write_text(f"open({str(folder / MARKER)!r}, 'w').write('ran')\n"
+                                    "from transformers import CLIPModel as EvilModel\n")
+    _edit_json(folder, file, lambda d: d.update(auto_map={"AutoModel": "evil.EvilModel",
+                                                            "AutoImageProcessor": "evil.EvilModel",
+                                                            "AutoTokenizer": ["evil.EvilModel", None]}))
+
+
+# --- N1: a folder that asks to run its own code is refused before any loader sees it ---------
+
+@pytest.mark.parametrize("file", ["config.json", "preprocessor_config.json", "tokenizer_config.json"])
+def test_a_clip_folder_with_auto_map_is_refused_at_validate_and_never_runs(tmp_path: Path, file: str) -> None:
+    folder = _clip_copy(tmp_path)
+    _with_remote_code(folder, file)
+    problem = checkpoint_problem("clip", tmp_path)
+    assert problem is not None and "auto_map" in problem and file in problem and "\n" not in problem
+    suite = tmp_path / "s.yaml"
+    suite.write_text("name: s\nmodels:\n  t: {source: 'builtin:tiny-sd'}\nquality: {clip: clip}\n")
+    with pytest.raises(SuiteError, match=r"s.yaml:4: field 'quality.clip'.*auto_map"):
+        load_suite(suite)
+    with pytest.raises(ClipError, match="auto_map"):
+        ClipScorer.load("clip", tmp_path)
+    results = _results_with_pictures(tmp_path, 1)
+    answered = _cli("score", str(results), "--clip", str(folder), stdin="y\ny\ny\n")  # `yes |` in a script
+    assert answered.returncode == 2 and answered.stderr.count("\n") == 1 and "auto_map" in answered.stderr
+    assert "[y/N]" not in answered.stdout + answered.stderr
+    assert not (folder / MARKER).exists()
+
+
+# --- N3: folders transformers cannot read are one line, never a traceback ---------------------
+
+def _deep(folder: Path) -> None:
+    (folder / "config.json").write_text("[" * 100_000 + "]" * 100_000)
+
+
+def _safetensors_header(length: int, header: bytes = b"") -> Callable[[Path], None]:
+    return lambda folder: (folder / "model.safetensors").write_bytes(struct.pack("<Q", length) + header)
+
+
+def _nested_header(folder: Path) -> None:
+    header = b'{"a": ' + b'{"b": ' * 50_000 + b"1" + b"}" * 50_001
+    (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header)
+
+
+def _pickle_as_safetensors(folder: Path) -> None:
+    import pickle
+
+    (folder / "model.safetensors").write_bytes(pickle.dumps({"weight": list(range(100))}))
+
+
+HOSTILE_FOLDERS: dict[str, tuple[Callable[[Path], None], str]] = {
+    "nested 100,000 deep": (_deep, "nests too deep"),
+    "config is a list": (lambda f: (f / "config.json").write_text("[1, 2]"), "not a table"),
+    "width is text": (lambda f: _edit_json(f, "config.json", lambda d: d["text_config"].update(hidden_size="wide")),
+                      "hidden_size"),
+    "negative layers": (lambda f: _edit_json(f, "config.json",
+                                             lambda d: d["vision_config"].update(num_hidden_layers=-3)),
+                        "num_hidden_layers is -3"),
+    "huge width": (lambda f: _edit_json(f, "config.json", lambda d: d["text_config"].update(hidden_size=10**12)),
+                   "hidden_size"),
+    "width a bool": (lambda f: _edit_json(f, "config.json", lambda d: d.update(projection_dim=True)),
+                     "projection_dim"),
+    "not clip": (lambda f: _edit_json(f, "config.json", lambda d: d.update(model_type="bert")), "not 'clip'"),
+    "vocab not utf-8": (lambda f: (f / "vocab.json").write_bytes(b'{"\xff\xfe": 1}'), "not UTF-8"),
+    "merges not utf-8": (lambda f: (f / "merges.txt").write_bytes(b"#version\n\xff \xfe\n"), "not UTF-8"),
+    "vocab wrong types": (lambda f: (f / "vocab.json").write_text('{"a": "one"}'), "vocab.json"),
+    "header of 2^40": (_safetensors_header(2**40), "header length 1099511627776"),
+    "nested header": (_nested_header, "nests too deep"),
+    "pickle named model.safetensors": (_pickle_as_safetensors, "not a .safetensors file"),
+    "weights cut short": (lambda f: (f / "model.safetensors").write_bytes(
+        (f / "model.safetensors").read_bytes()[:-100]), "cut short"),
+    "no safetensors": (lambda f: (f / "model.safetensors").rename(f / "pytorch_model.bin"), "never a pickle"),
+    "a shard outside": (lambda f: ((f / "model.safetensors").unlink(), (f / "model.safetensors.index.json").write_text(
+        json.dumps({"weight_map": {"w": "../../etc/passwd"}}))), "shard"),
+    "preprocessor a FIFO": (lambda f: ((f / "preprocessor_config.json").unlink(),
+                                       __import__("os").mkfifo(f / "preprocessor_config.json")), "a FIFO"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_FOLDERS))
+def test_a_clip_folder_no_real_checkpoint_could_be_is_one_line(tmp_path: Path, case: str) -> None:
+    spoil, message = HOSTILE_FOLDERS[case]
+    spoil(_clip_copy(tmp_path))
+    problem = checkpoint_problem("clip", tmp_path)
+    assert problem is not None and message in problem and "\n" not in problem, problem
+    with pytest.raises(ClipError, match="clip"):
+        ClipScorer.load("clip", tmp_path)
+
+
+def test_a_folder_that_passes_the_policy_but_not_transformers_is_still_one_line(tmp_path: Path) -> None:
+    """Dimensions a real CLIP could have, but not those of its weights: transformers' own error,
+    whatever its type, becomes a ClipError."""
+    folder = _clip_copy(tmp_path)
+    _edit_json(folder, "config.json", lambda d: d["text_config"].update(hidden_size=64, intermediate_size=96))
+    assert checkpoint_problem("clip", tmp_path) is None
+    with pytest.raises(ClipError, match="cannot be loaded"):
+        ClipScorer.load("clip", tmp_path)
+    results = _results_with_pictures(tmp_path, 2)
+    scored = _cli("score", str(results), "--clip", str(folder))
+    assert scored.returncode == 2 and scored.stderr.count("\n") == 1 and "Traceback" not in scored.stderr
+
+
+# --- N11, N12, N16, N17: score locks before it reads, knows a folder by its path, skips bad pictures
+
+def _png(seed: int, side: int = 48) -> bytes:
+    import io
+
+    pixels = np.random.default_rng(seed).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _results_with_pictures(folder: Path, count: int, name: str = "r.jsonl") -> Path:
+    """A results file as a run with `quality: {clip: ...}` leaves it: one generation per cell, each
+    with a full-resolution picture beside the file."""
+    path = folder / name
+    images = folder / (path.stem + ".images")
+    images.mkdir(exist_ok=True)
+    lines = [run_record("r1", "host")]
+    for i in range(count):
+        (images / f"c{i}.full.png").write_bytes(_png(i))
+        lines.append({**generation_record(f"c{i}", cell_settings(prompt=f"a picture number {i}"), 0, False, "ok",
+                                          wall_s=1.0, step_s=[0.5], evaluations=1),
+                      "run_id": "r1", "image_full": f"{images.name}/c{i}.full.png"})
+    for line in lines:
+        validate_line(line)
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def _quality_lines(path: Path) -> list[dict]:
+    return [r for r in map(json.loads, path.read_text().splitlines()) if r["type"] == "quality"]
+
+
+def test_the_same_file_twice_or_two_spellings_of_one_folder_score_once(tmp_path: Path) -> None:
+    results = _results_with_pictures(tmp_path, 3)
+    _clip_copy(tmp_path, "f")
+    first = _cli("score", "r.jsonl", "./r.jsonl", "--clip", "f", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = [_cli("score", str(results), "--clip", spelling, cwd=tmp_path) for spelling in ("./f", str(tmp_path / "f"))]
+    assert all(r.returncode == 0 and "already has a CLIP score" in r.stdout for r in again), again
+    lines = _quality_lines(results)
+    assert len(lines) == 3 and {line["checkpoint"] for line in lines} == {str((tmp_path / "f").resolve())}
+    # another folder under the same relative name, elsewhere, is another checkpoint
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    _clip_copy(other, "f")
+    assert checkpoint_identity("f", other) != checkpoint_identity("f", tmp_path)
+    moved = _cli("score", str(results), "--clip", "f", cwd=other)
+    assert moved.returncode == 0 and "3 CLIP score(s)" in moved.stdout, moved.stdout + moved.stderr
+    assert len(_quality_lines(results)) == 6
+
+
+def _truncated_idat(data: bytes) -> bytes:
+    return data[: len(data) // 2]
+
+
+def _ztxt_bomb(data: bytes) -> bytes:
+    payload = b"k\x00\x00" + zlib.compress(b"\x00" * 200 * 2**20, 9)
+    chunk = struct.pack(">I", len(payload) - 0) + b"zTXt" + payload
+    chunk += struct.pack(">I", zlib.crc32(b"zTXt" + payload) & 0xFFFFFFFF)
+    return data[:33] + chunk + data[33:]
+
+
+def _bad_ihdr_crc(data: bytes) -> bytes:
+    return data[:29] + bytes(b ^ 0xFF for b in data[29:33]) + data[33:]
+
+
+@pytest.mark.parametrize("spoil", [_truncated_idat, _ztxt_bomb, _bad_ihdr_crc])
+def test_a_damaged_picture_is_named_and_the_others_are_still_scored(tmp_path: Path, spoil) -> None:
+    results = _results_with_pictures(tmp_path, 3)
+    damaged = tmp_path / "r.images" / "c1.full.png"
+    damaged.write_bytes(spoil(damaged.read_bytes()))
+    (tmp_path / "r.images" / "c2.full.png").unlink()
+    scored = _cli("score", str(results), "--clip", RANDOM_WEIGHTS)
+    assert scored.returncode == 0 and "Traceback" not in scored.stderr, scored.stderr
+    assert "1 CLIP score(s) of builtin:tiny-clip added, 2 picture(s) not scored" in scored.stdout
+    assert "c1: " in scored.stderr and "c2: " in scored.stderr
+    assert [line["cell_id"] for line in _quality_lines(results)] == ["c0"]
+
+
+# --- N2, N13: one numeric and type policy for every field read from a results file -------------
+
+@pytest.mark.parametrize(("cell", "message"), [
+    ({"fps": 10**400}, "field 'cell.fps': a whole number of about 400 digits"),
+    ({"frames": 2**64}, "field 'cell.frames'"),
+    ({"my_own_axis": -(10**30)}, "field 'cell.my_own_axis'"),
+    ({"fps": 1000}, "axis field 'fps'"),
+    ({"strength": "high"}, "axis field 'strength'"),
+    ({"recipe": ["a", "b"]}, "axis field 'recipe'"),
+    ({"compile": 1}, "axis field 'compile'"),
+])
+def test_a_results_field_beyond_its_type_is_refused_with_its_name(cell: dict, message: str) -> None:
+    line = {**generation_record("c", cell_settings(**cell), 0, False, "not_applicable", "x"), "run_id": "r"}
+    with pytest.raises(LineError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        validate_line(line)
+
+
+def test_a_non_finite_number_anywhere_is_refused() -> None:
+    line = {**generation_record("c", cell_settings(), 0, False, "not_applicable", "x"), "run_id": "r",
+            "telemetry": {"power": [1.0, float("inf")]}}
+    with pytest.raises(LineError, match=r"field 'telemetry.power\[1\]'"):
+        validate_line(line)
+
+
+def test_a_strength_of_one_written_as_a_whole_number_is_read() -> None:
+    validate_line({**generation_record("c", cell_settings(strength=1, frames=9, fps=24), 0, False,
+                                       "not_applicable", "x"), "run_id": "r"})
+
+
+@pytest.mark.parametrize("command", [["report", "-o", "REPORT"], ["compare", "--by", "steps"], ["export"],
+                                     ["recommend"], ["estimate", "--steps", "8"]])
+def test_every_reader_refuses_a_huge_field_in_one_line(tmp_path: Path, command: list[str]) -> None:
+    path = tmp_path / "r.jsonl"
+    line = {**generation_record("c", cell_settings(), 0, False, "ok", wall_s=1.0, step_s=[0.5], evaluations=1),
+            "run_id": "r1"}
+    text = json.dumps(run_record("r1", "host")) + "\n" + json.dumps(line) + "\n"
+    path.write_text(text.replace('"model": "model"', '"fps": ' + "9" * 400 + ', "model": "model"'))
+    args = [str(tmp_path / "report.html") if a == "REPORT" else a for a in command]
+    result = _cli(args[0], str(path), *args[1:])
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.count("\n") == 1 and f"{path}:2" in result.stderr and "cell.fps" in result.stderr
