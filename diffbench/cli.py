@@ -6,8 +6,10 @@ Kept light on purpose: --help, validate, plan and schema never import torch or d
 from __future__ import annotations
 
 import json
+import math
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import click
@@ -31,6 +33,27 @@ def _safe(text: str) -> str:
     from rich.markup import escape
 
     return escape(one_line(text))
+
+
+def _bounded(low: float, high: float, low_open: bool = False) -> Callable[[Any, Any, Any], Any]:
+    """A click callback: a finite number within [low, high] (or (low, high]), else one line and exit 2
+    (NaN passes click's own range checks, since every comparison with it is false)."""
+    def check(ctx: Any, param: Any, value: Any) -> Any:
+        if value is None:
+            return value
+        ok = math.isfinite(value) and (low < value if low_open else low <= value) and value <= high
+        if not ok:
+            _fail(f"{param.opts[0]} {value!r}: expected a number {'above' if low_open else 'from'} {low:g} "
+                  f"{'up to' if low_open else 'to'} {high:g}")
+        return value
+    return check
+
+
+def _given(ctx: Any, param: Any, value: Any) -> Any:
+    """A click callback: an option given as empty text (an unset CI variable) is an error, not "any"."""
+    if value is not None and not str(value).strip():
+        _fail(f"{param.opts[0]} is empty: give a value, or leave the option out")
+    return value
 
 
 def _nothing(message: str) -> None:
@@ -387,7 +410,8 @@ def report(results: tuple[str, ...], output: str, compare_axis: str | None, base
 @click.option("--metric", default="s_per_image", show_default=True,
               type=click.Choice(list(METRICS)))
 @click.option("--filter", "filters", multiple=True, help="Keep only AXIS=VALUE[,VALUE] (repeatable).")
-@click.option("--min-effect", default=0.05, show_default=True, help="Smallest relative difference worth calling real.")
+@click.option("--min-effect", default=0.05, show_default=True, callback=_bounded(0, 0.99),
+              help="Smallest relative difference worth calling real (a fraction: 0.05 is 5%).")
 @click.option("--allow-noisy", is_flag=True, help="Judge cells flagged noisy too (measured while other work competed).")
 @click.option("--fail-above", metavar="PERCENT",
               help="A regression gate for CI: exit 1 when any value is worse than its baseline by more than this "
@@ -440,6 +464,11 @@ def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, m
             console.print(f"REGRESSION beyond {100 * threshold:g}%: {_safe(line)}")
         if gate.failed:
             sys.exit(1)
+        if not gate.judged:
+            # a gate that judged nothing has proven nothing: CI must not read it as a pass
+            click.echo("nothing to show: the gate judged no value (every one was noisy or had too few repeats); "
+                       "it does not pass", err=True)
+            sys.exit(EXIT_NOTHING)
         console.print(f"gate: no value worse than its baseline by more than {100 * threshold:g}% "
                       f"({gate.judged} compared)")
 
@@ -483,7 +512,10 @@ def _percent(text: str, option: str) -> float:
         fraction = float(value[:-1]) / 100 if value.endswith("%") else float(value)
     except ValueError:
         _fail(f"{option} {text!r}: expected a percentage such as 5% (or a fraction such as 0.05)")
-    if not 0 < fraction < 10:
+    if not value.endswith("%") and fraction >= 1:
+        # `--fail-above 5` is far likelier a forgotten % than 500%: a gate that silently never fails
+        _fail(f"{option} {text!r}: ambiguous; write {value}% for a percentage, or a fraction below 1 (0.05 is 5%)")
+    if not (math.isfinite(fraction) and 0 < fraction < 10):
         _fail(f"{option} {text!r}: expected a percentage above 0% and below 1000%")
     return fraction
 
@@ -575,7 +607,7 @@ def export(results: tuple[str, ...], fmt: str, level: str, output: str | None, f
 @click.argument("results", nargs=-1, required=True, type=click.Path())
 @click.option("--steps", type=click.IntRange(1, 1000), required=True, help="Step count to estimate for.")
 @click.option("--model", help="Model name as in the results.")
-@click.option("--gpu", help="GPU (measured, or projected from a measured one by the step model: docs/projection.md).")
+@click.option("--gpu", callback=_given, help="GPU (measured, or projected from a measured one by the step model: docs/projection.md).")
 @click.option("--sampler")
 @click.option("--resolution")
 @click.option("--batch-size", type=int)
@@ -643,10 +675,10 @@ def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gp
 
 @main.command("recommend")
 @click.argument("results", nargs=-1, required=True, type=click.Path())
-@click.option("--vram", help="VRAM the setting must fit in, e.g. 12GiB (or a GPU name such as 'RTX 3060').")
-@click.option("--max-seconds", type=float, help="Most seconds per image.")
-@click.option("--min-quality", type=click.FloatRange(0, 1), help="Least SSIM to the same model's most-steps picture (its own sampler first) of the same prompt and seed.")
-@click.option("--gpu", help="Settings measured on a GPU whose name contains this; a card the results did not measure "
+@click.option("--vram", callback=_given, help="VRAM the setting must fit in, e.g. 12GiB (or a GPU name such as 'RTX 3060').")
+@click.option("--max-seconds", type=float, callback=_bounded(0, 1e9, low_open=True), help="Most seconds per image.")
+@click.option("--min-quality", type=float, callback=_bounded(0, 1), help="Least SSIM to the same model's most-steps picture (its own sampler first) of the same prompt and seed.")
+@click.option("--gpu", callback=_given, help="Settings measured on a GPU whose name contains this; a card the results did not measure "
                             "('3060') gets every setting projected onto it.")
 @click.option("--filter", "filters", multiple=True, help="Keep only AXIS=VALUE[,VALUE] (repeatable).")
 @click.option("--allow-noisy", is_flag=True, help="Consider cells flagged noisy too (measured while other work "

@@ -142,3 +142,31 @@ def full_image(results_file: Path, image: Any) -> bytes | None:
     """A cell's full-resolution picture (kept for CLIP scoring), checked as safe_image checks a
     thumbnail, with the limits of the largest picture a suite may ask for."""
     return safe_image(results_file, image, FULL_IMAGE_MAX_BYTES, FULL_IMAGE_MAX_SIDE)
+
+
+# Kernel and device file systems: their "regular files" are live views (the environment, keys,
+# memory), never a prompt, an image or a checkpoint.
+SYSTEM_TREES = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
+def suite_path(name: str, base_dir: Path, what: str) -> Path:
+    """Where a file or folder a suite names lies, by one policy for all of them (prompts, input
+    images, LoRAs, CLIP folders): a relative path stays inside the suite's folder tree (links
+    followed), an absolute one is taken as written, `~` must be spelled out, and nothing under
+    /proc, /sys or /dev is read. FileError says which rule, in one line."""
+    if name.startswith("~"):
+        raise FileError(f"{what} '{name}': write the absolute path instead of ~ (a suite names files inside its "
+                        "own folder, or by an absolute path)")
+    given = Path(name)
+    path = given if given.is_absolute() else base_dir / given
+    resolved = path.resolve()
+    if not given.is_absolute():
+        root = base_dir.resolve()
+        if resolved != root and root not in resolved.parents:
+            raise FileError(f"{what} '{name}' lies outside the suite's folder {root}; a relative path must stay "
+                            "inside it (write an absolute path to read a file elsewhere)")
+    for tree in SYSTEM_TREES:
+        if resolved == tree or tree in resolved.parents:
+            raise FileError(f"{what} '{name}' is under {tree}, a kernel or device file system; never read")
+    return path
+

@@ -215,11 +215,17 @@ def _check_clip(suite: Suite, check: _Checker, problems: list[SuiteError]) -> No
     """A CLIP folder that is not there is a mistake to fix now, not after the run; a Hub id that is
     not cached offline is only said (plan and run say it; `diffbench score` can add the scores later)."""
     from .analysis.clipscore import checkpoint_problem, looks_like_hub_id
+    from .files import FileError, suite_path
 
     name = suite.quality.clip
     if name is None or (looks_like_hub_id(name) and not (Path(suite.base_dir) / name).is_dir()):
         return
-    problem = checkpoint_problem(name, Path(suite.base_dir))
+    try:
+        if not name.startswith("builtin:"):
+            suite_path(name, Path(suite.base_dir), "CLIP checkpoint folder")
+        problem = checkpoint_problem(name, Path(suite.base_dir))
+    except FileError as exc:
+        problem = str(exc)
     if problem:
         problems.append(check.fail(("quality", "clip"), f"field 'quality.clip': {problem}"))
 
@@ -315,6 +321,11 @@ def _check_lora_files(suite: Suite, check: _Checker, problems: list[SuiteError],
         if spec.defaults.lora:
             places.append((spec.defaults.lora, ("models", name, "defaults", "lora")))
     for value, loc in places:
+        outside = _outside_files(value, base_dir)
+        for why in outside:
+            problems.append(check.fail(loc, f"field '{check.field_name(loc)}': LoRA {why}"))
+        if outside:
+            continue
         missing = missing_files(value, base_dir)
         for name in missing:
             problems.append(check.fail(loc, f"field '{check.field_name(loc)}': LoRA file '{name}' not found "
@@ -324,6 +335,20 @@ def _check_lora_files(suite: Suite, check: _Checker, problems: list[SuiteError],
             problem = file_problem(path) if use.path not in missing else None
             if problem:
                 problems.append(check.fail(loc, f"field '{check.field_name(loc)}': LoRA file {problem}"))
+
+
+def _outside_files(value: str, base_dir: Path) -> list[str]:
+    """The path-policy problems of a LoRA setting's files (files.suite_path)."""
+    from .files import FileError, suite_path
+    from .loras import parse_loras
+
+    found = []
+    for use in parse_loras(value):
+        try:
+            suite_path(use.path, base_dir, "file")
+        except FileError as exc:
+            found.append(str(exc))
+    return found
 
 
 def _valid_models(models: Any, allow_pickle: bool) -> dict[str, ModelSpec]:
@@ -483,15 +508,22 @@ def _check_tasks(suite: Suite, cells: list[Any], check: _Checker, problems: list
                 problem("frames", "frames", cell, wrong)
         for axis in ("init_image", "mask_image"):
             if settings[axis] is not None:
-                wrong = _image_file_problem(base_dir / settings[axis])
+                wrong = _image_file_problem(settings[axis], base_dir)
                 if wrong:
                     problem(f"file {settings[axis]}", axis, cell, wrong)
     problems.extend(found.values())
 
 
-def _image_file_problem(path: Path) -> str | None:
-    """Why an input image cannot be read (missing, not a regular file, too large, not an image), or None."""
+def _image_file_problem(name: str, base_dir: Path) -> str | None:
+    """Why an input image cannot be read (outside the suite's tree, missing, not a regular file, too
+    large, not an image), or None."""
+    from .files import FileError, suite_path
     from .inputimages import InputImageError, read_input_image
+
+    try:
+        path = suite_path(name, base_dir, "image file")
+    except FileError as exc:
+        return str(exc)
 
     if not path.exists() and not path.is_symlink():
         return f"image file '{path}' not found (relative paths start at the suite's folder)"

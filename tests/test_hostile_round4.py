@@ -273,3 +273,135 @@ def test_every_reader_refuses_a_huge_field_in_one_line(tmp_path: Path, command: 
     result = _cli(args[0], str(path), *args[1:])
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.count("\n") == 1 and f"{path}:2" in result.stderr and "cell.fps" in result.stderr
+
+
+# --- N5, N29, N30: one path policy for the files a suite names; prompt lines are lines ----------
+
+def _suite_with(tmp_path: Path, line: str) -> Path:
+    suite = tmp_path / "suites" / "s.yaml"
+    suite.parent.mkdir(exist_ok=True)
+    suite.write_text(f"name: s\nmodels:\n  t: {{source: 'builtin:tiny-sd'}}\n{line}\n")
+    return suite
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("prompts: /proc/self/environ", "under /proc, a kernel or device file system"),
+    ("prompts: ../secrets.txt", "lies outside the suite's folder"),
+    ("prompts: ~/.ssh/id_rsa", "write the absolute path instead of ~"),
+    ("prompts: inside/../../secrets.txt", "lies outside the suite's folder"),
+    ("prompts: link.txt", "lies outside the suite's folder"),
+    ("matrix: {init_image: [../secrets.txt], task: [image-to-image]}", "lies outside the suite's folder"),
+    ("matrix: {lora: [../style.safetensors]}", "lies outside the suite's folder"),
+    ("quality: {clip: ../clip}", "lies outside the suite's folder"),
+])
+def test_a_suite_reads_no_file_outside_its_tree_or_from_procfs(tmp_path: Path, line: str, message: str) -> None:
+    (tmp_path / "secrets.txt").write_text("TOKEN=hunter2\n")
+    suite = _suite_with(tmp_path, line)
+    (suite.parent / "link.txt").symlink_to(tmp_path / "secrets.txt")
+    with pytest.raises(SuiteError) as caught:
+        load_suite(suite)
+    text = str(caught.value)
+    assert message in text and "\n" not in text and "hunter2" not in text, text
+
+
+def test_an_absolute_path_outside_the_tree_is_read_as_written(tmp_path: Path) -> None:
+    (tmp_path / "prompts.txt").write_text("a cat\na dog\n")
+    suite = load_suite(_suite_with(tmp_path, f"prompts: {tmp_path / 'prompts.txt'}"))
+    assert suite.matrix["prompt"] == ["a cat", "a dog"]
+
+
+@pytest.mark.parametrize("inside", ["\f", "\x1c", "\x85", "\u2028", "\u202e", "\x1b]52;c;aGk=\x07"])
+def test_a_prompt_line_is_split_at_newlines_only_and_controls_are_refused(tmp_path: Path, inside: str) -> None:
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "suites" / "p.txt").write_text(f"a cat{inside}a dog\nan owl\n", encoding="utf-8")
+    with pytest.raises(SuiteError, match="line 1 of .* holds the control character"):
+        load_suite(_suite_with(tmp_path, "prompts: p.txt"))
+
+
+def test_a_byte_order_mark_and_windows_line_ends_are_not_part_of_a_prompt(tmp_path: Path) -> None:
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "suites" / "p.txt").write_bytes("\ufeffa cat\r\nan owl\r\n".encode())
+    assert load_suite(_suite_with(tmp_path, "prompts: p.txt")).matrix["prompt"] == ["a cat", "an owl"]
+
+
+def test_bidirectional_overrides_are_escaped_in_every_message() -> None:
+    from diffbench.errors import one_line
+
+    assert one_line("gpu\u202eevil") == "gpu\\u202eevil"
+
+
+# --- N4: export escapes what reaches a terminal or a document -----------------------------------
+
+def test_export_shows_control_sequences_as_escapes_and_markdown_escapes_html(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    prompt = "\x1b]52;c;ZWNobyBvd25lZA==\x07\x1b]0;title\x07<img src=x onerror=alert(1)>"
+    lines = [run_record("r1", "host")]
+    for repeat in range(3):
+        lines.append({**generation_record("c", cell_settings(prompt=prompt), repeat, False, "ok", wall_s=1.0 + repeat / 10,
+                                          step_s=[0.5], evaluations=1), "run_id": "r1"})
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    for fmt in ("markdown", "csv"):
+        result = _cli("export", str(path), "--format", fmt, "--level", "generations")
+        assert result.returncode == 0, result.stderr
+        assert "\x1b" not in result.stdout and "\x07" not in result.stdout and "\\x1b]52" in result.stdout
+        if fmt == "markdown":
+            assert "<img" not in result.stdout and "&lt;img" in result.stdout
+
+
+# --- N9, N21, N23, N24: options that would silently mean something else -------------------------
+
+def _two_step_counts(tmp_path: Path, repeats: int) -> Path:
+    path = tmp_path / "r.jsonl"
+    lines = [run_record("r1", "host")]
+    for steps in (4, 8):
+        for repeat in range(repeats):
+            lines.append({**generation_record(f"c{steps}", cell_settings(steps=steps), repeat, False, "ok",
+                                              wall_s=steps * (1 + repeat / 100), step_s=[1.0] * steps,
+                                              evaluations=steps), "run_id": "r1"})
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["compare", "--by", "steps", "--fail-above", "5"], "ambiguous; write 5% for a percentage"),
+    (["compare", "--by", "steps", "--fail-above", "nan%"], "expected a percentage above 0%"),
+    (["compare", "--by", "steps", "--min-effect", "nan"], "--min-effect nan"),
+    (["compare", "--by", "steps", "--min-effect", "5"], "--min-effect 5.0"),
+    (["compare", "--by", "steps", "--min-effect", "-1"], "--min-effect -1.0"),
+    (["recommend", "--max-seconds", "nan"], "--max-seconds nan"),
+    (["recommend", "--max-seconds", "-1"], "--max-seconds -1.0"),
+    (["recommend", "--min-quality", "nan"], "--min-quality nan"),
+    (["recommend", "--gpu", ""], "--gpu is empty"),
+    (["recommend", "--vram", " "], "--vram is empty"),
+    (["estimate", "--steps", "8", "--gpu", ""], "--gpu is empty"),
+])
+def test_an_option_that_would_silently_mean_something_else_is_refused(tmp_path: Path, args: list[str],
+                                                                      message: str) -> None:
+    path = _two_step_counts(tmp_path, 3)
+    result = _cli(args[0], str(path), *args[1:])
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+
+
+def test_a_gate_that_judged_nothing_does_not_pass(tmp_path: Path) -> None:
+    path = _two_step_counts(tmp_path, 2)  # two repeats a cell: too few to judge
+    result = _cli("compare", str(path), "--by", "steps", "--fail-above", "5%")
+    assert result.returncode == 3 and "the gate judged no value" in result.stderr, result.stdout + result.stderr
+
+
+# --- N25: a damaged calibration is one line, and NaN or negative constants are refused -----------
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: d["parameters"].update(overlap=float("nan")), "parameters.overlap is nan"),
+    (lambda d: d["parameters"]["architecture_factor"].update(Ada=-1.3), "architecture_factor.Ada is -1.3"),
+    (lambda d: d["parameters"].pop("kernel_floor_s"), "not a calibration diffbench wrote"),
+    (lambda d: d.update(leave_one_out=[["x", 1.0]]), "not a calibration diffbench wrote"),
+    (lambda d: d.update(parameters=[1, 2]), "not a calibration diffbench wrote"),
+])
+def test_a_damaged_calibration_is_refused_by_field(change: Callable[[dict], object], message: str) -> None:
+    from diffbench.analysis.calibration import CalibrationError, checked_calibration
+
+    data = json.loads((Path(__file__).parent.parent / "diffbench" / "hardware" / "calibration.json").read_text())
+    checked_calibration(json.loads(json.dumps(data)), "calibration.json")  # the shipped one passes
+    change(data)
+    with pytest.raises(CalibrationError, match=message.replace(".", r"\.")):
+        checked_calibration(data, "calibration.json")

@@ -14,6 +14,7 @@ those ratios is the model's honest error, and the width of every projected inter
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from importlib import resources
@@ -21,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import DiffbenchError, one_line
 from ..hardware.gpus import GpuSpec, find_gpu
 from ..hardware.published import HOPPER, PUBLISHED, HopperMeasurement, PublishedFigure
 from ..measure.opcount import CallCounts
@@ -141,13 +143,7 @@ class Calibration:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Calibration:
-        p = data["parameters"]
-        params = ModelParameters({k: float(v) for k, v in p["compute_efficiency"].items()},
-                                 float(p["bandwidth_efficiency"]), float(p["kernel_floor_s"]), float(p["overlap"]),
-                                 {k: float(v) for k, v in p["architecture_factor"].items()},
-                                 float(p["measured_host_s"]), float(p["typical_host_s"]))
-        rows = tuple((str(a), float(b), float(c)) for a, b, c in data["leave_one_out"])
-        return cls(params, float(data["log_error"]), rows)
+        return checked_calibration(data, "calibration")
 
 
 def calibrate(counts_for: CountsFor = workload_counts, figures: Sequence[PublishedFigure] = PUBLISHED,
@@ -180,7 +176,52 @@ def calibrate(counts_for: CountsFor = workload_counts, figures: Sequence[Publish
 SHIPPED = "calibration.json"
 
 
+class CalibrationError(DiffbenchError):
+    """The shipped calibration file is damaged: projections cannot be made, said in one line."""
+
+
+def _positive(value: Any, where: str, upper: float = 1e6) -> float:
+    if type(value) not in (int, float) or not math.isfinite(value) or not 0 < value <= upper:
+        raise CalibrationError(f"{where} is {one_line(repr(value))[:40]}; a finite number above 0 (at most {upper:g}) "
+                               "is needed")
+    return float(value)
+
+
+def checked_calibration(data: Any, source: str) -> Calibration:
+    """A calibration read from JSON, every constant checked: a damaged or edited file is one line
+    naming the field (never a traceback, never silently other numbers from a NaN or a negative)."""
+    try:
+        p = data["parameters"]
+        for table in ("compute_efficiency", "architecture_factor"):
+            if not isinstance(p[table], dict) or not p[table]:
+                raise CalibrationError(f"{source}: parameters.{table} is not a table of numbers")
+        params = ModelParameters(
+            {k: _positive(v, f"{source}: parameters.compute_efficiency.{k}", 10) for k, v in p["compute_efficiency"].items()},
+            _positive(p["bandwidth_efficiency"], f"{source}: parameters.bandwidth_efficiency", 10),
+            _positive(p["kernel_floor_s"], f"{source}: parameters.kernel_floor_s", 1),
+            _positive(p["overlap"], f"{source}: parameters.overlap", 1000),
+            {k: _positive(v, f"{source}: parameters.architecture_factor.{k}", 100)
+             for k, v in p["architecture_factor"].items()},
+            _positive(p["measured_host_s"], f"{source}: parameters.measured_host_s", 1),
+            _positive(p["typical_host_s"], f"{source}: parameters.typical_host_s", 1))
+        rows = tuple((str(a), _positive(b, f"{source}: leave_one_out", 1e9), _positive(c, f"{source}: leave_one_out", 1e9))
+                     for a, b, c in data["leave_one_out"])
+        log_error = _positive(data["log_error"], f"{source}: log_error", 10)
+    except CalibrationError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CalibrationError(f"{source}: not a calibration diffbench wrote ({type(exc).__name__}: "
+                               f"{one_line(str(exc))[:80]}); reinstall diffbench, or rebuild it with "
+                               "benchmarks/projection_check.py --write") from None
+    return Calibration(params, log_error, rows)
+
+
 def shipped_calibration() -> Calibration:
     """The calibration fitted by `benchmarks/projection_check.py --write` and shipped with the package."""
-    text = resources.files("diffbench.hardware").joinpath(SHIPPED).read_text()
-    return Calibration.from_json(json.loads(text))
+    where = resources.files("diffbench.hardware").joinpath(SHIPPED)
+    try:
+        data = json.loads(where.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise CalibrationError(f"{where}: cannot be read as JSON ({type(exc).__name__}); reinstall diffbench, or "
+                               "rebuild it with benchmarks/projection_check.py --write") from None
+    return checked_calibration(data, str(where))

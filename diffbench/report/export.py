@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import pandas as pd
 
 from ..analysis.filters import apply_filters
 from ..analysis.frames import PHASES, SETTING_COLUMNS, cell_summary, varying, with_metrics
-from ..errors import DiffbenchError
+from ..errors import DiffbenchError, one_line
 from ..files import replace_whole, write_text_whole
 from ..metrics import METRICS
 from ..results import Results, load_results
@@ -97,7 +98,12 @@ def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
     """The table with every text cell that a spreadsheet would evaluate quoted by a leading
     apostrophe: a prompt '=HYPERLINK(...)' reads as that text, never runs."""
     def neutral(value: object) -> object:
-        return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_START) else value
+        if not isinstance(value, str):
+            return value
+        # control characters shown as escapes: an OSC 52 or title sequence in a prompt never reaches
+        # the terminal that `export` prints to
+        value = one_line(value)
+        return f"'{value}" if value.startswith(FORMULA_START) else value
 
     safe = table.copy()
     for column in safe.columns:
@@ -113,9 +119,10 @@ def _markdown(table: pd.DataFrame) -> str:
             text = "-" if value != value else f"{value:.4g}"
         else:
             text = "-" if value is None or value is pd.NA else str(value)
-        return text.replace("|", "\\|").replace("\n", " ")
+        # one line, controls escaped, and no raw HTML: GitHub renders a label's <img> or <script> otherwise
+        return html.escape(one_line(text), quote=False).replace("|", "\\|")
 
-    header = "| " + " | ".join(map(str, table.columns)) + " |"
+    header = "| " + " | ".join(cell(str(c)) for c in table.columns) + " |"
     rule = "| " + " | ".join("---" for _ in table.columns) + " |"
     rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
     return "\n".join([header, rule, *rows]) + "\n"
