@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
+from typing import get_args as typing_args
 
 import click
 
@@ -604,15 +605,22 @@ def export(results: tuple[str, ...], fmt: str, level: str, output: str | None, f
 
 
 @main.command("estimate")
-@click.argument("results", nargs=-1, required=True, type=click.Path())
+@click.argument("results", nargs=-1, type=click.Path())
 @click.option("--steps", type=click.IntRange(1, 1000), required=True, help="Step count to estimate for.")
-@click.option("--model", help="Model name as in the results.")
+@click.option("--model", help="Model name as in the results, or a counted architecture (sd15, sdxl, sdxl-turbo, "
+                              "sd35-medium, flux-dev, flux-schnell).")
 @click.option("--gpu", callback=_given, help="GPU (measured, or projected from a measured one by the step model: docs/projection.md).")
 @click.option("--sampler")
 @click.option("--resolution")
 @click.option("--batch-size", type=int)
 @click.option("--dtype", "dtype")
 @click.option("--offload")
+@click.option("--guidance", "guidance_scale", type=float, callback=_bounded(0, 100),
+              help="Guidance scale; 0 or 1: no classifier-free guidance (one denoiser batch).")
+@click.option("--quantize", help="Weight quantization, e.g. bnb:nf4 or quanto:int8@all (answered from counts).")
+@click.option("--vae-tiling", is_flag=True, default=None, help="Decode in tiles (answered from counts).")
+@click.option("--vae-slicing", is_flag=True, default=None, help="Decode a batch one image at a time (from counts).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document of answers (docs/projection.md).")
 @click.option("--frames", type=click.IntRange(1, 100_000),
               help="Video: seconds per clip and peak memory at this many frames, from the clips measured at "
                    "other frame counts with these steps.")
@@ -620,12 +628,24 @@ def export(results: tuple[str, ...], fmt: str, level: str, output: str | None, f
 @_skip_bad_lines_option
 def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gpu: str | None, sampler: str | None,
                      resolution: str | None, batch_size: int | None, dtype: str | None, offload: str | None,
-                     frames: int | None, allow_noisy: bool, skip_bad_lines: bool) -> None:
+                     guidance_scale: float | None, quantize: str | None, vae_tiling: bool | None,
+                     vae_slicing: bool | None, as_json: bool, frames: int | None, allow_noisy: bool,
+                     skip_bad_lines: bool) -> None:
     """What would STEPS cost? Seconds per image from the fitted fixed + per-step cost, with an interval
-    (video with --frames: seconds per clip and memory against clip length)."""
+    (video with --frames: seconds per clip and memory against clip length).
+
+    With no RESULTS, a counted architecture (--model) on a card of the spec table (--gpu) is
+    answered from counts and the calibration shipped with diffbench: time, memory and whether it
+    fits, and where it does not, the settings that would."""
     from .analysis.compare import noisy_cells
     from .analysis.costmodel import EstimateError, check_projections, estimate, select
 
+    counted_only = {"guidance_scale": guidance_scale, "quantize": quantize, "vae_tiling": vae_tiling,
+                    "vae_slicing": vae_slicing}
+    if not results:
+        _answer_from_counts(model, gpu, steps, as_json, resolution=resolution, batch_size=batch_size, dtype=dtype,
+                            offload=offload, **counted_only)
+        return
     loaded = _read_results(results, skip_bad_lines)
     frame = _selected(loaded, (), " ".join(results))
     flagged = noisy_cells(loaded.warnings)
@@ -650,8 +670,22 @@ def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gp
         for fit in fits:
             click.echo(fit.sentence(frames))
         return
+    from .analysis.costmodel import in_results
+
+    if model and not in_results(frame, model) and _typed_model(model) is not None and gpu:
+        # a counted architecture these results never measured: answered from counts, said so
+        _answer_from_counts(model, gpu, steps, as_json, resolution=resolution, batch_size=batch_size, dtype=dtype,
+                            offload=offload, **counted_only)
+        return
+    given = [f"--{k.replace('_', '-')}" for k, v in counted_only.items() if v is not None]
+    if given:
+        raise EstimateError(f"{', '.join(given)}: answered from counts only (leave out RESULTS, or name a counted "
+                            "model these results lack); measured settings are chosen with --filter-like options")
     answers = estimate(frame, steps, gpu=gpu, model=model, sampler=sampler, resolution=resolution,
                        batch_size=batch_size, runtime_dtype=dtype, offload=offload)
+    if as_json:
+        click.echo(json.dumps({"answers": [a.to_json() for a in answers]}, indent=1, allow_nan=False))
+        return
     for answer in answers:
         click.echo(one_line(answer.sentence()))
         for note in answer.fit.notes:
@@ -662,7 +696,8 @@ def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gp
         error = shipped_calibration().interval(1.0)[1]
         click.echo(f"Projections use the step model (counted work; constants fitted on published figures, "
                    f"docs/projection.md); each interval is x/÷ {error:.2f}, the model's leave-one-out error. "
-                   "Memory: what a card must hold is torch's allocated peak x1.16 + 0.60 GiB CUDA context.")
+                   "Memory: torch's allocated peak + 0.60 GiB CUDA context is the least a card must hold, x1.16 "
+                   "allocator slack the most (measured under a cap); between the two a setting is borderline.")
         check = check_projections(frame)
         if check.pairs:
             click.echo(f"How projections held where both cards were measured in these results: median error "
@@ -671,6 +706,75 @@ def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gp
         else:
             click.echo("These results have no two measured GPUs with equal settings, so how well projections hold "
                        "could not be checked here.")
+
+
+def _typed_model(model: str) -> tuple[str, dict[str, Any]] | None:
+    from .analysis.projection import typed_model
+
+    return typed_model(model)
+
+
+def _answer_from_counts(model: str | None, gpu: str | None, steps: int, as_json: bool, **settings: Any) -> None:
+    """`estimate` without results: the counted answer, and the settings that fit where it does not."""
+    from .analysis.costmodel import EstimateError
+    from .analysis.counted import answers_with_fallbacks
+    from .hardware.gpus import GpuNameError, resolve_gpu
+
+    if not model or not gpu:
+        raise EstimateError("without RESULTS, estimate answers from counts: give --model (sd15, sdxl, sdxl-turbo, "
+                            "sd35-medium, flux-dev, flux-schnell) and --gpu (a card of `diffbench gpus`)")
+    typed = _typed_model(model)
+    if typed is None:
+        raise EstimateError(f"--model {model}: not a counted architecture (sd15, sdxl, sdxl-turbo, sd35-medium, "
+                            "flux-dev, flux-schnell); measure it and pass the results")
+    preset, alias_defaults = typed
+    try:
+        card = resolve_gpu(gpu)
+    except GpuNameError as exc:
+        raise EstimateError(str(exc)) from None
+    chosen = {**alias_defaults, **{k: v for k, v in settings.items() if v is not None}}
+    _check_counted_settings(chosen)
+    from .quiet import quiet_libraries
+
+    quiet_libraries()  # a cold count imports torch, diffusers and transformers: their notices are not answers
+    answers = answers_with_fallbacks(preset, steps, card, chosen)
+    if as_json:
+        click.echo(json.dumps({"answers": [a.to_json() for a in answers]}, indent=1, allow_nan=False))
+        return
+    asked, *others = answers
+    click.echo(_safe(asked.sentence()))
+    for note in asked.notes:
+        click.echo(f"  note: {_safe(note)}")
+    if asked.fits != "yes":
+        if others:
+            click.echo(f"Settings that fit the {card.name}'s {card.vram_gib:g} GiB:")
+            for other in others:
+                click.echo("  " + _safe(other.sentence()))
+        else:
+            click.echo(f"No setting diffbench knows fits the {card.name}'s {card.vram_gib:g} GiB.")
+
+
+def _check_counted_settings(settings: dict[str, Any]) -> None:
+    from .analysis.costmodel import EstimateError
+    from .axes import Offload, parse_resolution
+    from .quantization import QuantizeError, canonical_quantization
+
+    try:
+        if settings.get("resolution"):
+            settings["resolution"] = parse_resolution(settings["resolution"])
+        if settings.get("quantize"):
+            settings["quantize"] = canonical_quantization(settings["quantize"])
+    except (ValueError, QuantizeError) as exc:
+        raise EstimateError(str(exc)) from None
+    offload = settings.get("offload")
+    if offload is not None and offload not in typing_args(Offload):
+        raise EstimateError(f"--offload {offload}: allowed: {', '.join(typing_args(Offload))}")
+    dtype = settings.get("dtype")
+    if dtype is not None and dtype not in ("fp16", "bf16", "fp32"):
+        raise EstimateError(f"--dtype {dtype}: a model estimated from counts takes fp16, bf16 or fp32")
+    batch = settings.get("batch_size")
+    if batch is not None and not 1 <= batch <= 64:
+        raise EstimateError(f"--batch-size {batch}: from 1 to 64")
 
 
 @main.command("recommend")

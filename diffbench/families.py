@@ -46,6 +46,13 @@ class FamilySpec:
     default_fps: int | None = None
     # The VAE decoder's last block's channels: what decoding holds at full resolution (memoryfloor.py)
     decoder_channels: int = 128
+    # The published VAE's sample_size: diffusers' tiled decode tiles only a picture larger than it
+    # (AutoencoderKL._decode compares the latent with sample_size / 8), so VAE tiling changes nothing
+    # at or below it. 0: not known (the memory floor then takes tiling at its word).
+    vae_tile: int = 0
+    # The pipeline decodes in fp32 when its VAE is fp16 and the config says force_upcast (only
+    # StableDiffusionXLPipeline checks it; SD, SD3 and FLUX decode in the pipeline's dtype).
+    vae_upcast: bool = False
     # Step caches that run only where a family lists them (caches.CacheKind.per_family)
     step_caches: tuple[str, ...] = ()
     # MagCache's calibrated magnitude ratios: the name of diffusers.hooks.mag_cache's constant
@@ -85,13 +92,13 @@ def register(spec: FamilySpec) -> FamilySpec:
 register(FamilySpec("sd", "ddpm", "StableDiffusionPipeline", "unet", "512x512", 7.5, "fp16",
                     (r"stable-diffusion-v-?1", r"stable-diffusion-2", r"(?<![a-z0-9])sd-?v?1[._-]?[45](?![0-9])",
                      r"(?<![a-z0-9])sd-?2[._-]?[01](?![0-9])", r"^runwayml/", r"^compvis/", r"^stabilityai/sd-turbo$"),
-                    checkpoint_markers=("cond_stage_model.transformer.",),
+                    checkpoint_markers=("cond_stage_model.transformer.",), vae_tile=512,
                     other_tasks=(("image-to-image", "StableDiffusionImg2ImgPipeline"),
                                  ("inpainting", "StableDiffusionInpaintPipeline"))))
 register(FamilySpec("sdxl", "ddpm", "StableDiffusionXLPipeline", "unet", "1024x1024", 5.0, "fp16",
                     (r"sdxl", r"sd-xl", r"stable-diffusion-xl", r"[a-z]xl[_-]?v?[0-9]", r"[a-z]xl$",
                      r"(?<![a-z])xl[_-]v[0-9]", r"playground-v2"),
-                    checkpoint_markers=("conditioner.embedders.1.",),
+                    checkpoint_markers=("conditioner.embedders.1.",), vae_tile=1024, vae_upcast=True,
                     other_tasks=(("image-to-image", "StableDiffusionXLImg2ImgPipeline"),
                                  ("inpainting", "StableDiffusionXLInpaintPipeline"))))
 register(FamilySpec("sd3", "flow", "StableDiffusion3Pipeline", "transformer", "1024x1024", 4.5, "bf16",
@@ -99,11 +106,11 @@ register(FamilySpec("sd3", "flow", "StableDiffusion3Pipeline", "transformer", "1
                                                                       "joint_blocks."),
                     other_tasks=(("image-to-image", "StableDiffusion3Img2ImgPipeline"),
                                  ("inpainting", "StableDiffusion3InpaintPipeline")),
-                    strength_rounding="floor_skipped"))
+                    strength_rounding="floor_skipped", vae_tile=1024))
 register(FamilySpec("flux", "flow", "FluxPipeline", "transformer", "1024x1024", 3.5, "bf16", ("flux",),
                     checkpoint_markers=("double_blocks.", "model.diffusion_model.double_blocks."),
                     other_tasks=(("image-to-image", "FluxImg2ImgPipeline"), ("inpainting", "FluxInpaintPipeline")),
-                    strength_rounding="floor_skipped", step_caches=("fastercache", "magcache"),
+                    strength_rounding="floor_skipped", step_caches=("fastercache", "magcache"), vae_tile=1024,
                     magcache_ratios="FLUX_MAG_RATIOS"))
 # Video. Wan 2.1 text-to-video (1.3B and 14B): 832x480, 81 frames at 16 fps, 4k+1 frames.
 register(FamilySpec("wan", "flow", "WanPipeline", "transformer", "832x480", 5.0, "bf16", (r"^wan-ai/", r"wan2\.[0-9]"),

@@ -8,7 +8,8 @@ The floor counts only what no pipeline can avoid at that size: the VAE decoder's
 its input and output at full resolution (`decoder_channels` wide, 128 for the SD/SDXL/SD3/FLUX/LTX
 VAEs, 96 for Wan's), and the decoded batch itself. Weights, the denoiser's activations and the
 allocator's slack all come on top, so a cell under the floor may still run out; one above it cannot
-run. VAE tiling bounds the decoder by its tile (not counted then); slicing decodes one image at a time.
+run. VAE tiling bounds the decoder by its tile (not counted then) where the picture is larger than the
+VAE's published tile (at or below it diffusers decodes whole); slicing decodes one image at a time.
 """
 
 from __future__ import annotations
@@ -56,13 +57,25 @@ def floor_bytes(settings: dict[str, Any], device_type: str) -> tuple[int, str] |
     pictures = batch * frames * 3 * width * height * size
     counted = [(pictures, f"the decoded {batch} x {frames} frame(s) of {width}x{height}" if frames > 1
                 else f"the decoded batch of {batch} at {width}x{height}")]
-    if not settings.get("vae_tiling"):
+    if not tiling_applies(settings, width, height):
         decoded_together = 1 if settings.get("vae_slicing") else batch
         channels = decoder_channels(settings)
         counted.append((2 * decoded_together * channels * width * height * size,
                         f"the VAE decoder's last block at {width}x{height}: input and output, "
                         f"{decoded_together} x {channels} channels x {size} bytes"))
     return max(counted)
+
+
+def tiling_applies(settings: dict[str, Any], width: int, height: int) -> bool:
+    """Whether VAE tiling bounds this decode: asked for, and the picture larger than the family's
+    published VAE tile (diffusers decodes a picture at or below it whole, tiling on or not)."""
+    from .families import FAMILIES
+
+    if not settings.get("vae_tiling"):
+        return False
+    spec = FAMILIES.get(str(settings.get("family") or ""))
+    tile = spec.vae_tile if spec is not None else 0
+    return not tile or width > tile or height > tile
 
 
 def host_memory_bytes() -> int | None:

@@ -53,6 +53,7 @@ class CostFit:
     step_medians: dict[int, float] = field(default_factory=dict)  # measured s/image per step count
     memory_gib: float | None = None  # what a card must hold for this setting (frames.card_memory)
     memory_kind: str = ""
+    allocated_gib: float | None = None  # torch's measured allocated peak (what memoryneed's margin starts from)
     architecture: str | None = None  # the counted preset whose work stands for this model (projection)
     projection_spread: float | None = None  # a projection's interval: x/÷ this (leave-one-out error)
     bound: str | None = None  # what bounds a projected step on its card
@@ -150,10 +151,12 @@ def fit_group(settings: dict[str, Any], group: pd.DataFrame, decompose: bool = F
         unreliable.append(f"negative fixed cost ({fixed:.3f} s): the step counts measured cannot separate it")
     medians = {int(k): float(v) for k, v in group.groupby("steps")["s_per_image"].median().items()}
     memory, kind = card_memory(group[[c for c, _ in CARD_MEMORY_SOURCES if c in group]].max())
+    allocated = float(group["peak_vram_allocated_bytes"].max()) / 2**30 if "peak_vram_allocated_bytes" in group else np.nan
     first = group.iloc[0]
     return CostFit(settings, float(fixed), float(per_eval), method, int(len(y)), step_counts, r2, sd,
                    _evals_per_step(group), weighted_cov=weighted_cov, unreliable=unreliable, step_medians=medians,
                    memory_gib=memory if np.isfinite(memory) else None, memory_kind=kind,
+                   allocated_gib=allocated if np.isfinite(allocated) and allocated > 0 else None,
                    architecture=counted_architecture(first.get("source"), first.get("family"), first.get("model")))
 
 
@@ -220,22 +223,38 @@ def project(fit: CostFit, target: GpuSpec) -> CostFit | None:
     except (ValueError, RuntimeError, TypeError, NotImplementedError):
         return None  # a shape the meta-device count cannot run (an odd resolution): not projectable
     cost = project_cost(fit.per_eval_s, fit.fixed_s, batch, str(settings.get("offload") or "none"),
+                        str(settings.get("quantize") or "none"),
                         Counted(workload.denoiser, workload.fixed), source, target, shipped_calibration())
     # the relative spread carries over to the projected card; the projection's own error (x/÷ spread) dominates
     projected = CostFit({**settings, "hardware": target.name}, cost.fixed_s, cost.per_eval_s, fit.method, fit.points,
                         fit.step_counts, fit.r2, fit.residual_sd, fit.evals_per_step,
                         projected_from=str(settings["hardware"]),
                         unreliable=list(fit.unreliable), memory_gib=fit.memory_gib, memory_kind=fit.memory_kind,
+                        allocated_gib=fit.allocated_gib,
                         architecture=fit.architecture, projection_spread=cost.spread, bound=cost.bound)
     projected.notes.extend(cost.notes)
     return projected
 
 
-def fits_on(fit: CostFit, target: GpuSpec) -> bool | None:
-    """Whether the card holds what this setting needs (None when its memory was not measured)."""
+def fit_state(fit: CostFit, card_gib: float) -> str:
+    """'yes', 'borderline', 'no' or 'unknown': the three states of analysis/memoryneed.py from the
+    measured allocated peak (the margin's low and high ends); a file without it uses card_memory."""
+    from .memoryneed import MARGIN
+
+    if fit.allocated_gib is not None:
+        if MARGIN.high(fit.allocated_gib) <= card_gib:
+            return "yes"
+        return "no" if MARGIN.low(fit.allocated_gib) > card_gib else "borderline"
     if fit.memory_gib is None or fit.memory_kind == HOST_RSS:
-        return None
-    return fit.memory_gib <= target.vram_gib
+        return "unknown"
+    return "yes" if fit.memory_gib <= card_gib else "no"
+
+
+def fits_on(fit: CostFit, target: GpuSpec) -> bool | None:
+    """Whether the card holds what this setting needs: False only where it cannot (state 'no'); None
+    when its memory was not measured. A borderline setting is answered, and says so."""
+    state = fit_state(fit, target.vram_gib)
+    return None if state == "unknown" else state != "no"
 
 
 @dataclass
@@ -292,6 +311,9 @@ class Estimate:
     def reliable(self) -> bool:
         return not self.problems
 
+    def to_json(self) -> dict[str, Any]:
+        return estimate_json(self)
+
     @property
     def problems(self) -> list[str]:
         found = list(self.fit.unreliable)
@@ -320,6 +342,46 @@ class Estimate:
                 f"({interval}) [{kind}; fixed {self.fit.fixed_s:.3f} s + "
                 f"{1000 * self.fit.per_eval_s:.2f} ms per evaluation; " +
                 (f"{self.fit.method}, {self.fit.points} generations{r2}]" if self.fit.points else "no generations]"))
+
+
+def _needs(fit: CostFit) -> dict[str, Any] | None:
+    from .memoryneed import MARGIN
+
+    if fit.allocated_gib is not None:
+        return {"allocated": round(fit.allocated_gib, 3), "low": round(MARGIN.low(fit.allocated_gib), 3),
+                "high": round(MARGIN.high(fit.allocated_gib), 3), "phase": "measured peak"}
+    if fit.memory_gib is not None and fit.memory_kind != HOST_RSS:
+        return {"allocated": None, "low": round(fit.memory_gib, 3), "high": round(fit.memory_gib, 3),
+                "phase": fit.memory_kind}
+    return None
+
+
+def _json_value(value: Any) -> Any:
+    """A setting as JSON holds it: missing (NaN, pandas' NA) as null, numpy scalars as numbers."""
+    if value is None or value is pd.NA or (isinstance(value, float) and not np.isfinite(value)):
+        return None
+    if hasattr(value, "item"):
+        return _json_value(value.item())
+    return value if isinstance(value, (str, int, float, bool)) else str(value)
+
+
+def estimate_json(answer: Estimate) -> dict[str, Any]:
+    """An estimate as the documented answer object (docs/projection.md), as counted answers are."""
+    fit = answer.fit
+    card = str(fit.settings.get("hardware"))
+    spec = _spec(card)
+    known = answer.refusal is None and answer.reliable and np.isfinite(answer.seconds)
+    source = "counts" if fit.projected_from and fit.projected_from.startswith("counts") else \
+        "projected" if fit.projected_from else "measured"
+    return {"model": str(fit.settings.get("model")),
+            "settings": {k: _json_value(v) for k, v in fit.settings.items() if k not in ("model", "hardware")},
+            "card": card, "steps": answer.steps,
+            "seconds": float(answer.seconds) if known else None,
+            "interval": {"low": float(answer.low), "high": float(answer.high), "confidence": 0.95} if known else None,
+            "per_evaluation_s": fit.per_eval_s, "fixed_s": fit.fixed_s, "evaluations": fit.evaluations(answer.steps),
+            "needs_gib": _needs(fit), "card_gib": spec.vram_gib if spec else None,
+            "fits": fit_state(fit, spec.vram_gib) if spec else "unknown", "bound": fit.bound, "source": source,
+            "notes": [*fit.notes, *([answer.refusal] if answer.refusal else []), *answer.problems]}
 
 
 class EstimateError(DiffbenchError, ValueError):
@@ -381,6 +443,11 @@ def estimate(frame: pd.DataFrame, steps: int, gpu: str | None = None, **wanted: 
     return [Estimate(f, steps, *f.predict(steps)) for f in fits]
 
 
+def in_results(frame: pd.DataFrame, model: str) -> bool:
+    """Whether the measured generations hold `model` (by any name the commands understand)."""
+    return _in_results(frame, model)
+
+
 def _in_results(frame: pd.DataFrame, model: str) -> bool:
     from .values import UnknownValue, resolve_value
 
@@ -418,17 +485,36 @@ def estimate_from_counts(model: str, steps: int, gpu: str, wanted: dict[str, Any
 
 
 def _with_memory_check(projected: list[CostFit], target: GpuSpec, steps: int) -> list[Estimate]:
-    """Estimates for the settings that fit the card; a refusal, naming those that fit, for the others."""
+    """Estimates for the settings that fit the card (a borderline one says so); a refusal, naming
+    those that fit, for the others."""
     fitting = [f for f in projected if fits_on(f, target) is not False]
     answers = []
     for fit in projected:
-        if fits_on(fit, target) is False:
-            others = "; ".join(f"{f.label} ({f.memory_gib:.1f} GiB)" for f in fitting if f.memory_gib is not None)
-            refusal = (f"needs {fit.memory_gib:.1f} GiB ({fit.memory_kind}), more than the {target.name}'s "
-                       f"{target.vram_gib:g} GiB; " + (f"measured settings that fit: {others}" if others else
-                                                       "no measured setting fits: measure offload, quantization "
-                                                       "or VAE tiling"))
+        state = fit_state(fit, target.vram_gib)
+        if state == "no":
+            others = "; ".join(f"{f.label_without('hardware')} ({_need_text(f)})" for f in fitting
+                               if f.memory_gib is not None)
+            refusal = (f"needs {_need_text(fit)}, more than the {target.name}'s {target.vram_gib:g} GiB; "
+                       + (f"measured settings that fit: {others}" if others else
+                          "no measured setting fits: `diffbench estimate --model MODEL --gpu CARD` without results "
+                          "names the settings that would, from counts"))
             answers.append(Estimate(fit, steps, float("nan"), float("nan"), float("nan"), refusal=refusal))
         else:
+            if state == "borderline":
+                fit.notes.append(f"memory borderline on the {target.name}: needs {_need_text(fit)} against "
+                                 f"{target.vram_gib:g} GiB; it fits only if the allocator fragments little "
+                                 "(PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True helps)")
             answers.append(Estimate(fit, steps, *fit.predict(steps)))
     return answers
+
+
+def _need_text(fit: CostFit) -> str:
+    """'12.1-14.0 GiB' from the measured allocated peak and the margin (memoryneed.MARGIN), or the
+    one figure a file without that peak allows."""
+    from .memoryneed import MARGIN
+
+    if fit.allocated_gib is not None:
+        return (f"{MARGIN.low(fit.allocated_gib):.1f}-{MARGIN.high(fit.allocated_gib):.1f} GiB (measured "
+                f"{fit.allocated_gib:.1f} GiB allocated, + {MARGIN.context_gib:.2f} GiB context, allocator slack "
+                f"up to x{MARGIN.slack:g})")
+    return f"{fit.memory_gib:.1f} GiB ({fit.memory_kind})"

@@ -3,8 +3,9 @@
 The measured card's own time is the anchor: the projection scales it by what the step model
 (analysis/stepmodel.py, calibrated in analysis/calibration.py) says the same work costs on each
 card. Where the measurement is slower than the model's GPU time on the measured card, the excess is
-the host's dispatch cost, and it is kept for the target (same host, another card). Offloaded
-weights cross the PCIe link every step: their cost scales with the links, not with TFLOP/s.
+the host's dispatch cost, and it is kept for the target (same host, another card). With offload the
+excess is transfers instead: it scales with the rate each card's link carries (analysis/transfer.py),
+not with TFLOP/s.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from dataclasses import dataclass
 from ..hardware.gpus import GpuSpec
 from .calibration import Calibration, Counted
 from .stepmodel import call_cost, host_from_measurement
+from .transfer import RATES, transfer_ratio
 
 COUNTED_PRESETS = ("sd15", "sdxl", "sd35-medium", "flux-dev", "flux-schnell")
 PRESET_OF_FAMILY = {"sd": "sd15", "sdxl": "sdxl", "flux": "flux-dev"}
-# Offload modes whose every denoiser evaluation moves weights over the link
-STREAMING_OFFLOADS = ("sequential", "group-leaf", "group-block")
 
 
 def counted_architecture(source: object, family: object, model: object = None) -> str | None:
@@ -44,7 +44,7 @@ class ProjectedCost:
     notes: tuple[str, ...]
 
 
-def project_cost(per_eval_s: float, fixed_s: float, batch: int, offload: str, counted: Counted,
+def project_cost(per_eval_s: float, fixed_s: float, batch: int, offload: str, quantize: str, counted: Counted,
                  source: GpuSpec, target: GpuSpec, calibration: Calibration) -> ProjectedCost:
     """Scale a measured (per evaluation, fixed) cost from `source` to `target`."""
     params = calibration.parameters
@@ -65,20 +65,46 @@ def project_cost(per_eval_s: float, fixed_s: float, batch: int, offload: str, co
     on_target = call_cost(counted.denoiser, target, params, host)
     ratio = on_target.seconds / on_source.seconds
     bound = on_target.bound
-    fixed_ratio = (call_cost(counted.fixed, target, params, host).seconds
-                   / max(call_cost(counted.fixed, source, params, host).seconds, 1e-12))
-    if offload in STREAMING_OFFLOADS:
-        ratio = max(ratio, source.link_gbs / target.link_gbs)
-        bound = "host-device transfers"
-        notes.append(f"{offload} offload moves weights every step: scaled by the PCIe link "
-                     f"({source.link_gbs:g} -> {target.link_gbs:g} GB/s) where that is slower than the kernels")
-    if offload != "none":  # components are moved to the card once per image at least
-        fixed_ratio = max(fixed_ratio, source.link_gbs / target.link_gbs)
+    fixed_source = call_cost(counted.fixed, source, params, host).seconds
+    fixed_ratio = call_cost(counted.fixed, target, params, host).seconds / max(fixed_source, 1e-12)
+    projected_eval = per_eval_s * ratio
+    projected_fixed = fixed_s * fixed_ratio
+    if offload in RATES:
+        # The measurement is compute plus transfers: the compute scales with the cards, the transfers
+        # with the rate each card's host and link carry (analysis/transfer.py), never with TFLOP/s.
+        link = transfer_ratio(offload, source, target)
+        moved_fixed = max(0.0, fixed_s - fixed_source)
+        projected_fixed = min(fixed_s, fixed_source) * fixed_ratio + moved_fixed * link
+        if offload != "model":
+            moved_eval = max(0.0, call_s - on_source.seconds)
+            compute_eval = (call_s - moved_eval) * ratio
+            if RATES[offload].overlapped:
+                projected_eval = max(compute_eval, moved_eval * link) / batch
+            else:
+                projected_eval = (compute_eval + moved_eval * link) / batch
+            if moved_eval * link > compute_eval:
+                bound = "host-device transfers"
+        notes.append(f"{offload} offload: the measured time beyond the counted kernels ({moved_fixed:.2f} s per image"
+                     + (f", {1000 * max(0.0, call_s - on_source.seconds):.0f} ms per evaluation" if offload != "model"
+                        else "") + f") is transfers, scaled x{link:.2f} by the rate {target.name}'s link carries, "
+                     "not by its compute")
+    quantized = quantization_factor(quantize)
+    if quantized is not None:
+        # a quantized denoiser's excess over the plain kernels is dequantizing, not the host's dispatch:
+        # the plain step on the target times the factor measured for this backend
+        factor, source_text = quantized
+        plain = call_cost(counted.denoiser, target, params, params.typical_host_s).seconds
+        projected_eval = plain * factor / batch
+        notes.append(f"{quantize}: the plain step on the {target.name} x{factor:g}, the factor measured for this "
+                     f"backend ({source_text})")
+    elif quantize not in ("none", ""):
+        notes.append(f"{quantize}: no per-step factor was measured for this backend: projected as the measured "
+                     "step's card ratio, which may drop its dequantizing cost")
     spread = calibration.interval(1.0)[1]
     notes.append(f"{bound}-bound on {target.name} (GPU {1000 * on_target.gpu_s:.1f} ms: compute "
                  f"{1000 * on_target.compute_s:.1f}, memory {1000 * on_target.memory_s:.1f}, launch floor "
                  f"{1000 * on_target.floor_s:.1f}; host {1000 * on_target.host_s:.1f} ms per call)")
-    return ProjectedCost(per_eval_s * ratio, fixed_s * fixed_ratio, bound, spread, tuple(notes))
+    return ProjectedCost(projected_eval, projected_fixed, bound, spread, tuple(notes))
 
 
 # Names a person may type for a counted architecture (compared without case, dashes, dots or spaces)
@@ -87,10 +113,31 @@ TYPED_PRESETS = {"sd15": "sd15", "stablediffusion15": "sd15", "sdxl": "sdxl", "s
                  "fluxschnell": "flux-schnell", "flux1schnell": "flux-schnell"}
 
 
+# Models that are a counted architecture with other defaults: SDXL Turbo is SDXL distilled to
+# 1-4 steps at 512x512 without classifier-free guidance (its model card's settings).
+TYPED_ALIASES: dict[str, tuple[str, dict[str, object]]] = {
+    "sdxlturbo": ("sdxl", {"resolution": "512x512", "guidance_scale": 0.0}),
+}
+
+
+def _typed_key(name: str) -> str:
+    return "".join(ch for ch in name.lower().removeprefix("synthetic:") if ch.isalnum())
+
+
 def typed_preset(name: str) -> str | None:
-    """The counted architecture a typed model name means ('sd1.5', 'SD 1.5', 'flux-dev'), or None."""
-    key = "".join(ch for ch in name.lower().removeprefix("synthetic:") if ch.isalnum())
-    return TYPED_PRESETS.get(key)
+    """The counted architecture a typed model name means ('sd1.5', 'SD 1.5', 'flux-dev', 'sdxl-turbo'), or None."""
+    found = typed_model(name)
+    return found[0] if found else None
+
+
+def typed_model(name: str) -> tuple[str, dict[str, object]] | None:
+    """The counted architecture a typed model name means, with the settings the name implies
+    (SDXL Turbo: 512x512, no guidance), or None."""
+    key = _typed_key(name)
+    if key in TYPED_ALIASES:
+        return TYPED_ALIASES[key]
+    preset = TYPED_PRESETS.get(key)
+    return (preset, {}) if preset else None
 
 
 @dataclass(frozen=True)
@@ -114,3 +161,15 @@ def cost_from_counts(counted: Counted, target: GpuSpec, calibration: Calibration
             f"{step.bound}-bound (GPU {1000 * step.gpu_s:.1f} ms, host {1000 * step.host_s:.1f} ms per step). "
             "A measurement of this model on any card refines it.")
     return CountedCost(step.seconds, fixed.seconds, step.bound, calibration.interval(1.0)[1], note)
+
+
+def quantization_factor(quantize: str) -> tuple[float, str] | None:
+    """The measured per-evaluation factor of a quantized denoiser over the plain one, with its source."""
+    from ..quantization import parse_quantization
+    from .counted import QUANTIZED_STEP_FACTOR
+
+    try:
+        parsed = parse_quantization(quantize or "none")
+    except ValueError:
+        return None
+    return None if parsed is None else QUANTIZED_STEP_FACTOR.get(f"{parsed.library}:{parsed.format}")

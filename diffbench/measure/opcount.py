@@ -27,6 +27,8 @@ VIEW_OPS = frozenset({
     "squeeze_", "unsqueeze_", "t_", "transpose_", "resize_", "set_", "_local_scalar_dense", "item",
     "is_same_size", "sym_size", "sym_stride", "sym_numel", "size", "stride", "numel", "dim",
 })
+# View-listed operators that do allocate (their memory counts in the activation peak).
+ALLOCATING_OPS = frozenset({"empty", "empty_like", "empty_strided", "new_empty"})
 MATMUL_OPS = frozenset({"mm", "addmm", "bmm", "baddbmm", "matmul", "linear", "_scaled_mm"})
 CONVOLUTION_OPS = frozenset({"convolution", "_convolution", "cudnn_convolution", "conv2d", "conv3d"})
 KINDS = ("matmul", "convolution", "attention", "memory-bound")
@@ -42,9 +44,11 @@ class OpCost:
 
 @dataclass
 class CallCounts:
-    """One call of a module: its kernel-launching operators."""
+    """One call of a module: its kernel-launching operators, and the most memory the tensors it
+    created held at once (its activation peak, weights and inputs excluded)."""
 
     ops: list[OpCost]
+    peak_bytes: float = 0.0
 
     @property
     def launches(self) -> int:
@@ -108,6 +112,11 @@ def count_call(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any] | None
     from torch.utils.flop_counter import flop_registry
 
     ops: list[OpCost] = []
+    live = _LiveTensors()
+    owner = getattr(module, "__self__", module)  # a bound method (vae.decode): its module's weights
+    if isinstance(owner, torch.nn.Module):
+        live.existing([*owner.parameters(), *owner.buffers()])
+    live.existing(_tensors(args) + _tensors(kwargs or {}))
 
     class Attention(TorchFunctionMode):
         def __torch_function__(self, func: Callable[..., Any], types: Any, args: tuple[Any, ...] = (),
@@ -128,6 +137,8 @@ def count_call(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any] | None
             kwargs = kwargs or {}
             out = func(*args, **kwargs)
             name = func.overloadpacket.__name__
+            if name not in VIEW_OPS or name in ALLOCATING_OPS:
+                live.created(_tensors(out))
             if name in VIEW_OPS:
                 return out
             moved = _nbytes(_tensors(args) + _tensors(kwargs) + _tensors(out))
@@ -145,5 +156,45 @@ def count_call(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any] | None
             return out
 
     with torch.no_grad(), Attention(), Operators():  # type: ignore[no-untyped-call]
-        module(*args, **(kwargs or {}))
-    return CallCounts(ops)
+        result = module(*args, **(kwargs or {}))
+    del result
+    return CallCounts(ops, live.peak)
+
+
+class _LiveTensors:
+    """The bytes of the tensors a call created that are still alive, and their peak.
+
+    Meta tensors are freed exactly when real ones would be (the last reference, a view included,
+    goes), and torch keeps one Python object per storage while it lives: a finalizer on it says
+    when its bytes are given back. What the caching allocator adds on top (rounding, fragmentation)
+    is the measured margin's job (analysis/memoryneed.py)."""
+
+    def __init__(self) -> None:
+        self.alive: dict[int, int] = {}
+        self.kept: list[Any] = []
+        self.current = 0
+        self.peak = 0.0
+
+    def existing(self, tensors: list[Any]) -> None:
+        """Storages that were there before the call (weights, inputs): never counted as created."""
+        for tensor in tensors:
+            storage = tensor.untyped_storage()
+            self.kept.append(storage)  # held, so that its id stays its own for the whole call
+            self.alive.setdefault(id(storage), 0)
+
+    def created(self, tensors: list[Any]) -> None:
+        import weakref
+
+        for tensor in tensors:
+            storage = tensor.untyped_storage()
+            key = id(storage)
+            if key in self.alive:
+                continue
+            size = int(storage.nbytes())
+            self.alive[key] = size
+            self.current += size
+            self.peak = max(self.peak, float(self.current))
+            weakref.finalize(storage, self._freed, key)
+
+    def _freed(self, key: int) -> None:
+        self.current -= self.alive.pop(key, 0)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .opcount import CallCounts, OpCost, count_call
 
-COUNT_VERSION = 2  # bump when the counting rules change: cached counts are then recounted
+COUNT_VERSION = 5  # bump when the counting rules change: cached counts are then recounted
 
 # The families whose denoiser batch is doubled by classifier-free guidance at guidance > 1
 # (FLUX.1 dev takes its guidance as an embedding: one batch).
@@ -36,6 +36,18 @@ class Workload:
     guided: bool
     denoiser: CallCounts
     fixed: CallCounts
+    # Memory, counted on the meta device: parameters of each component, and the activation peak of
+    # each phase (what the tensors a call creates hold at once; analysis/memoryneed.py adds weights)
+    parameters: dict[str, int] = field(default_factory=dict)
+    text_peak_bytes: float = 0.0
+    decode_peak_bytes: float = 0.0
+    decode_dtype: str = ""  # the VAE decode's dtype (fp32 where the pipeline upcasts)
+    linear_parameters: dict[str, int] = field(default_factory=dict)  # of nn.Linear layers (what quantization packs)
+    largest_block_parameters: int = 0  # the denoiser's largest block (what block-level group offload moves at once)
+
+    @property
+    def denoise_peak_bytes(self) -> float:
+        return self.denoiser.peak_bytes
 
     def key(self) -> str:
         return f"{self.model} {self.resolution} batch {self.batch_size} {self.dtype}" + (" CFG" if self.guided else "")
@@ -75,11 +87,13 @@ def _denoiser_inputs(family: str, name: str, batch: int, height: int, width: int
 
 
 def _fixed_counts(family: str, modules: dict[str, Any], prompts: int, batch: int, height: int, width: int,
-                  dtype: Any, channels_last: bool) -> CallCounts:
-    """Text encoders (once per prompt, negative prompt included with CFG) and the VAE decode."""
+                  dtype: Any, channels_last: bool) -> tuple[CallCounts, float, float, str]:
+    """Text encoders (once per prompt, negative prompt included with CFG) and the VAE decode; with
+    the text encoders' and the decode's activation peaks and the decode's dtype."""
     import torch
 
     ops: list[OpCost] = []
+    text_peak = 0.0
     for component in ("text_encoder", "text_encoder_2", "text_encoder_3"):
         encoder = modules.get(component)
         if encoder is None:
@@ -88,14 +102,22 @@ def _fixed_counts(family: str, modules: dict[str, Any], prompts: int, batch: int
         tokens = T5_TOKENS.get(family, 77) if is_t5 else 77
         with torch.device("meta"):
             ids = torch.zeros(prompts, tokens, dtype=torch.long)
-        ops += count_call(encoder.to(dtype), (ids,)).ops
+        encoded = count_call(encoder.to(dtype), (ids,))
+        ops += encoded.ops
+        text_peak = max(text_peak, encoded.peak_bytes)
+    from ..families import family as family_spec
+
     vae = modules["vae"]
-    # SDXL's VAE is upcast to fp32 for the decode (force_upcast), as the pipeline does
-    vae_dtype = torch.float32 if getattr(vae.config, "force_upcast", False) and dtype == torch.float16 else dtype
+    # The decode runs in fp32 where the family's pipeline upcasts an fp16 VAE (SDXL, force_upcast);
+    # SD, SD3 and FLUX pipelines decode in their own dtype whatever the config says
+    upcast = family_spec(family).vae_upcast and getattr(vae.config, "force_upcast", False)
+    vae_dtype = torch.float32 if upcast and dtype == torch.float16 else dtype
     with torch.device("meta"):
         latents = torch.randn(batch, vae.config.latent_channels, height // 8, width // 8, dtype=vae_dtype)
-    ops += count_call(vae.to(vae_dtype).decode, (latents,), channels_last=channels_last).ops
-    return CallCounts(ops)
+    decoded = count_call(vae.to(vae_dtype).decode, (latents,), channels_last=channels_last)
+    ops += decoded.ops
+    name = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[vae_dtype]
+    return CallCounts(ops), text_peak, decoded.peak_bytes, name
 
 
 def count_workload(model: str, resolution: str = "", batch_size: int = 1, dtype: str = "fp16",
@@ -138,8 +160,24 @@ def _count(model: str, family: str, resolution: str, batch: int, dtype_name: str
     with torch.device("meta"):
         args, kwargs = _denoiser_inputs(family, model, calls, height, width, dtype)
     counts = count_call(denoiser.to(dtype), args, kwargs, channels_last=channels_last)
-    fixed = _fixed_counts(family, modules, calls, batch, height, width, dtype, channels_last)
-    return Workload(model, resolution, batch, dtype_name, guided, counts, fixed)
+    fixed, text_peak, decode_peak, decode_dtype = _fixed_counts(family, modules, calls, batch, height, width, dtype,
+                                                                channels_last)
+    parameters = {component: sum(p.numel() for p in module.parameters()) for component, module in modules.items()}
+    linear = {component: sum(p.numel() for sub in module.modules() if isinstance(sub, torch.nn.Linear)
+                             for p in sub.parameters(recurse=False)) for component, module in modules.items()}
+    return Workload(model, resolution, batch, dtype_name, guided, counts, fixed, parameters, text_peak, decode_peak,
+                    decode_dtype, linear, _largest_block(denoiser))
+
+
+def _largest_block(denoiser: Any) -> int:
+    """Parameters of the denoiser's largest block, as diffusers' block-level group offload groups
+    it: each entry of a top-level ModuleList (down_blocks[i], transformer_blocks[i]), or a top-level
+    module that is not a list."""
+    import torch
+
+    blocks = [block for child in denoiser.children()
+              for block in (child if isinstance(child, torch.nn.ModuleList) else [child])]
+    return max((sum(p.numel() for p in block.parameters()) for block in blocks), default=0)
 
 
 def _cache_path(key: str) -> Path:
@@ -155,12 +193,20 @@ def _to_json(workload: Workload) -> dict[str, Any]:
 
     return {"model": workload.model, "resolution": workload.resolution, "batch_size": workload.batch_size,
             "dtype": workload.dtype, "guided": workload.guided, "denoiser": ops(workload.denoiser),
-            "fixed": ops(workload.fixed)}
+            "fixed": ops(workload.fixed), "denoise_peak_bytes": workload.denoiser.peak_bytes,
+            "parameters": workload.parameters, "text_peak_bytes": workload.text_peak_bytes,
+            "decode_peak_bytes": workload.decode_peak_bytes, "decode_dtype": workload.decode_dtype,
+            "linear_parameters": workload.linear_parameters,
+            "largest_block_parameters": workload.largest_block_parameters}
 
 
 def _from_json(data: dict[str, Any]) -> Workload:
-    def counts(rows: list[list[Any]]) -> CallCounts:
-        return CallCounts([OpCost(str(kind), float(flops), float(size), bool(single)) for kind, flops, size, single in rows])
+    def counts(rows: list[list[Any]], peak: float = 0.0) -> CallCounts:
+        return CallCounts([OpCost(str(kind), float(flops), float(size), bool(single))
+                           for kind, flops, size, single in rows], peak)
 
     return Workload(str(data["model"]), str(data["resolution"]), int(data["batch_size"]), str(data["dtype"]),
-                    bool(data["guided"]), counts(data["denoiser"]), counts(data["fixed"]))
+                    bool(data["guided"]), counts(data["denoiser"], float(data["denoise_peak_bytes"])),
+                    counts(data["fixed"]), {str(k): int(v) for k, v in data["parameters"].items()},
+                    float(data["text_peak_bytes"]), float(data["decode_peak_bytes"]), str(data["decode_dtype"]),
+                    {str(k): int(v) for k, v in data["linear_parameters"].items()}, int(data["largest_block_parameters"]))

@@ -32,6 +32,9 @@ T5_XXL = {"vocab_size": 32128, "d_model": 4096, "d_kv": 64, "d_ff": 10240, "num_
 VAE_4 = {"in_channels": 3, "out_channels": 3, "latent_channels": 4, "block_out_channels": (128, 256, 512, 512),
          "down_block_types": ("DownEncoderBlock2D",) * 4, "up_block_types": ("UpDecoderBlock2D",) * 4,
          "layers_per_block": 2, "sample_size": 512, "scaling_factor": 0.18215}
+# SDXL's VAE is SD's shape with another scale, published with sample_size 1024 (stabilityai/
+# stable-diffusion-xl-base-1.0, vae/config.json): its tiled decode does not tile a 1024² picture.
+SDXL_VAE = {**VAE_4, "sample_size": 1024, "scaling_factor": 0.13025, "force_upcast": True}
 VAE_16 = {**VAE_4, "latent_channels": 16, "use_quant_conv": False, "use_post_quant_conv": False, "sample_size": 1024}
 
 SD15_UNET = {"sample_size": 64, "in_channels": 4, "out_channels": 4, "layers_per_block": 2,
@@ -153,7 +156,7 @@ def build_modules(name: str) -> dict[str, Any]:
         modules["vae"] = _on_meta(AutoencoderKL, **VAE_4)
     elif spec.family == "sdxl":
         modules["unet"] = _on_meta(UNet2DConditionModel, **SDXL_UNET)
-        modules["vae"] = _on_meta(AutoencoderKL, **{**VAE_4, "scaling_factor": 0.13025, "force_upcast": True})
+        modules["vae"] = _on_meta(AutoencoderKL, **SDXL_VAE)
     elif spec.family == "sd3":
         modules["transformer"] = _on_meta(SD3Transformer2DModel, **SD35_MEDIUM)
         modules["vae"] = _on_meta(AutoencoderKL, **{**VAE_16, "scaling_factor": 1.5305, "shift_factor": 0.0609})

@@ -1,0 +1,188 @@
+"""Answers from counts: time and memory of any counted model and setting on any card of the spec
+table, with no results at all (the calibration shipped in the package is enough).
+
+One answer per setting: the step model's time for the counted work (analysis/stepmodel.py), the
+offload transfers by the bytes each mode moves (analysis/transfer.py), a quantized denoiser's
+measured per-step factor where one was measured (never dropped, never invented), and the counted
+memory need with its three states (analysis/memoryneed.py). Where a setting does not fit, the
+settings that would are tried and each is answered the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..families import FAMILIES
+from ..hardware.gpus import GpuSpec
+from ..quantization import parse_quantization
+from .memoryneed import MemoryNeed, memory_need, weight_bytes
+from .transfer import transfer_cost
+
+# Per-evaluation time of a quantized denoiser over the plain one, measured on the H200 (SDXL 1024²,
+# 8 steps, step medians of docs/gpu-runs/quantize-20261130-012032-vm.jsonl): weight-only formats
+# dequantize on every call. Formats nobody measured get no time, only their memory.
+QUANTIZED_STEP_FACTOR: dict[str, tuple[float, str]] = {
+    "quanto:int8": (1.60, "quanto int8 on the H200: 127 ms against 79 ms per SDXL step"),
+    "bnb:nf4": (1.66, "bitsandbytes NF4 on the H200: 132 ms against 79 ms per SDXL step"),
+}
+# The settings tried, in order, when one does not fit: offload before quantization (the picture
+# stays the model's own), the lighter first.
+FALLBACKS: tuple[dict[str, Any], ...] = (
+    {"offload": "model"}, {"offload": "group-leaf"},
+    {"quantize": "quanto:int8"}, {"quantize": "bnb:nf4"},
+    {"quantize": "bnb:nf4", "offload": "model"}, {"quantize": "bnb:nf4@all"},
+    {"quantize": "bnb:nf4@all", "offload": "model"}, {"offload": "sequential"},
+)
+FAMILY_OF_PRESET = {"sd15": "sd", "sdxl": "sdxl", "sd35-medium": "sd3", "flux-dev": "flux", "flux-schnell": "flux"}
+
+
+@dataclass
+class CountedAnswer:
+    """One setting on one card, from counts."""
+
+    model: str
+    settings: dict[str, Any]
+    card: GpuSpec
+    steps: int
+    seconds: float | None  # None: the time of this setting is not known (an unmeasured quantization)
+    low: float | None
+    high: float | None
+    confidence: float
+    per_evaluation_s: float | None
+    fixed_s: float | None
+    evaluations: float
+    need: MemoryNeed
+    bound: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def fits(self) -> str:
+        return self.need.fits(self.card.vram_gib)
+
+    def label(self) -> str:
+        shown = [f"{k}={v}" for k, v in self.settings.items() if k not in ("model",)]
+        return f"{self.model} ({', '.join(shown)})"
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented answer object (docs/projection.md, 'Machine-readable answers')."""
+        return {"model": self.model, "settings": self.settings, "card": self.card.name, "steps": self.steps,
+                "seconds": self.seconds,
+                "interval": None if self.low is None else {"low": self.low, "high": self.high,
+                                                           "confidence": self.confidence},
+                "per_evaluation_s": self.per_evaluation_s, "fixed_s": self.fixed_s, "evaluations": self.evaluations,
+                "needs_gib": {"allocated": round(self.need.allocated_gib, 3), "low": round(self.need.low_gib, 3),
+                              "high": round(self.need.high_gib, 3), "phase": self.need.phase},
+                "host_ram_gib": round(self.need.host_gib, 3), "card_gib": self.card.vram_gib, "fits": self.fits, "bound": self.bound, "source": "counts",
+                "notes": self.notes}
+
+    def sentence(self) -> str:
+        time = ("time not known: " + "; ".join(self.notes[:1])) if self.seconds is None else \
+            (f"{self.seconds:.2f} s per image (95% interval {self.low:.2f}-{self.high:.2f}; {self.bound}-bound; "
+             f"fixed {self.fixed_s:.2f} s + {1000 * (self.per_evaluation_s or 0):.1f} ms x {self.evaluations:.0f} "
+             "evaluations)")
+        return (f"{self.label()} on the {self.card.name}, {self.steps} steps: {time}. Memory: "
+                f"{self.need.describe(self.card.vram_gib)}. [FROM COUNTS, NOT MEASURED]")
+
+
+def answer_from_counts(preset: str, steps: int, card: GpuSpec, settings: dict[str, Any]) -> CountedAnswer:
+    """The counted answer for `preset` (sd15, sdxl, sd35-medium, flux-dev, flux-schnell) under
+    `settings` (resolution, batch_size, dtype, guidance_scale, offload, quantize, vae_tiling,
+    vae_slicing; each optional) on `card`."""
+    from ..measure.workload import CFG_FAMILIES, count_workload
+    from ..models.synthetic import SYNTHETIC
+    from .calibration import shipped_calibration
+    from .stepmodel import call_cost
+
+    family = FAMILY_OF_PRESET[preset]
+    spec = FAMILIES[family]
+    defaults = SYNTHETIC[preset].defaults
+    resolution = str(settings.get("resolution") or defaults["resolution"])
+    batch = int(settings.get("batch_size") or 1)
+    dtype = str(settings.get("dtype") or spec.gpu_dtype)
+    guidance = settings.get("guidance_scale")
+    guidance = float(defaults.get("guidance_scale", 0.0) if guidance is None else guidance)
+    offload = str(settings.get("offload") or "none")
+    quantize = str(settings.get("quantize") or "none")
+    guided = guidance > 1 and family in CFG_FAMILIES
+    workload = count_workload(preset, resolution, batch, dtype, guided=guided)
+    calibration = shipped_calibration()
+    params = calibration.parameters
+    host = params.typical_host_s
+    step = call_cost(workload.denoiser, card, params, host)
+    fixed = call_cost(workload.fixed, card, params, host)
+    notes: list[str] = []
+    need = memory_need(workload, family, offload, quantize, bool(settings.get("vae_slicing")),
+                       tile=_tile_share(settings, resolution, spec.vae_tile))
+    weights = weight_bytes(workload.parameters, workload.linear_parameters, dtype, quantize)
+    moves = transfer_cost(offload, weights, card, vae_stays=spec.vae_upcast)
+    per_eval: float | None = moves.evaluation(step.seconds)
+    bound = step.bound if offload == "none" or per_eval == step.seconds else "host-device transfers"
+    if moves.per_image_bytes or moves.per_evaluation_bytes:
+        notes.append(f"{offload} offload moves {moves.per_image_bytes / 1e9:.1f} GB per image and "
+                     f"{moves.per_evaluation_bytes / 1e9:.1f} GB per evaluation at the rates the H200 host reached "
+                     "(analysis/transfer.py)")
+    parsed = parse_quantization(quantize)
+    if parsed is not None:
+        measured = QUANTIZED_STEP_FACTOR.get(f"{parsed.library}:{parsed.format}")
+        if measured is None:
+            per_eval = None
+            notes.append(f"{quantize}: its dequantizing cost per step was never measured, so no time is given "
+                         "(measured: " + ", ".join(QUANTIZED_STEP_FACTOR) + ")")
+        elif per_eval is not None:
+            per_eval = moves.evaluation(step.seconds * measured[0])
+            notes.append(f"{quantize}: x{measured[0]:g} per evaluation, measured ({measured[1]})")
+    if need.phase == "VAE decode" and _tile_share(settings, resolution, spec.vae_tile) == 1.0 and \
+            settings.get("vae_tiling"):
+        notes.append(f"VAE tiling changes nothing at {resolution}: diffusers decodes a picture no larger than the "
+                     f"VAE's {spec.vae_tile}px tile whole")
+    evaluations = float(steps)
+    fixed_s = fixed.seconds + moves.per_image_s
+    spread = calibration.interval(1.0)[1]
+    if per_eval is None:
+        return CountedAnswer(preset, _shown(settings, resolution, batch, dtype, guidance, offload, quantize), card,
+                             steps, None, None, None, 0.95, None, None, evaluations, need, bound, notes)
+    seconds = (fixed_s + per_eval * evaluations) / batch
+    notes.insert(0, f"counted work on the {card.name} at a typical host ({1e6 * host:.0f} µs per launch), one "
+                    "evaluation per step (Euler-like); a measurement of this model on any card refines it")
+    return CountedAnswer(preset, _shown(settings, resolution, batch, dtype, guidance, offload, quantize), card, steps,
+                         seconds, seconds / spread, seconds * spread, 0.95, per_eval / batch, fixed_s / batch,
+                         evaluations, need, bound, notes)
+
+
+def _tile_share(settings: dict[str, Any], resolution: str, tile: int) -> float:
+    """The share of the decode's activations a tiled decode holds at once: one tile of the picture
+    (with diffusers' 25% overlap) where the picture is larger than the tile, else all of it."""
+    if not settings.get("vae_tiling") or not tile:
+        return 1.0
+    width, height = (int(v) for v in resolution.lower().split("x"))
+    if width <= tile and height <= tile:
+        return 1.0
+    return min(1.0, 1.25 * (min(width, tile) * min(height, tile)) / (width * height))
+
+
+def _shown(settings: dict[str, Any], resolution: str, batch: int, dtype: str, guidance: float, offload: str,
+           quantize: str) -> dict[str, Any]:
+    shown: dict[str, Any] = {"resolution": resolution, "batch_size": batch, "dtype": dtype, "guidance_scale": guidance,
+                             "offload": offload, "quantize": quantize}
+    for flag in ("vae_tiling", "vae_slicing"):
+        if settings.get(flag):
+            shown[flag] = True
+    return shown
+
+
+def answers_with_fallbacks(preset: str, steps: int, card: GpuSpec, settings: dict[str, Any]) -> list[CountedAnswer]:
+    """The asked setting's answer and, where it does not fit, every fallback that does (each with
+    its time), in FALLBACKS' order; the asked one first."""
+    asked = answer_from_counts(preset, steps, card, settings)
+    answers = [asked]
+    if asked.fits == "yes":
+        return answers
+    for change in FALLBACKS:
+        if all(settings.get(k) == v for k, v in change.items()):
+            continue
+        tried = answer_from_counts(preset, steps, card, {**settings, **change})
+        if tried.fits == "yes":
+            answers.append(tried)
+    # the fastest first; a setting whose time is not known last
+    return [asked, *sorted(answers[1:], key=lambda a: (a.seconds is None, a.seconds or 0.0))]

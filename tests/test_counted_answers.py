@@ -1,0 +1,196 @@
+"""Answers from counts (issue 34): memory counted phase by phase on the meta device, offload
+transfers by the bytes each mode moves, quantized steps by their measured factor, three fit states,
+and `estimate` with no results at all. Checked by hand counts on tiny modules and against the
+published and measured peaks of hardware/published_memory.py."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from diffbench.analysis.counted import FAMILY_OF_PRESET
+from diffbench.analysis.memoryneed import MARGIN, MemoryNeed, memory_need, weight_bytes
+from diffbench.analysis.transfer import LINK_EFFICIENCY, RATES, rate_on, transfer_cost
+from diffbench.hardware.gpus import resolve_gpu
+from diffbench.hardware.published_memory import PUBLISHED_MEMORY
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "diffbench.cli", *args], capture_output=True, text=True, timeout=900)
+
+
+# --- counting by hand on tiny modules ----------------------------------------------------------
+
+def test_the_activation_peak_is_what_the_call_holds_at_once() -> None:
+    import torch
+
+    from diffbench.measure.opcount import count_call
+
+    class Chain(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            a = x * 2  # a alive
+            b = a + 1  # a and b: the peak, 2 tensors
+            del a
+            c = b * 3  # b and c: 2 again
+            del b
+            return c.view(-1)  # a view allocates nothing
+
+    with torch.device("meta"):
+        x = torch.empty(1000, 250)  # 1 MB of fp32
+    counted = count_call(Chain(), (x,))
+    assert counted.peak_bytes == 2 * 1000 * 250 * 4
+
+
+def test_weights_and_inputs_are_not_activations() -> None:
+    import torch
+
+    from diffbench.measure.opcount import count_call
+
+    with torch.device("meta"):
+        layer = torch.nn.Linear(1000, 10, bias=False)
+        x = torch.empty(4, 1000)
+    counted = count_call(layer, (x,))
+    assert counted.peak_bytes == 4 * 10 * 4  # the output only: the weight (and its transpose) and x were there
+
+
+def test_weight_bytes_by_hand() -> None:
+    parameters = {"unet": 1000, "text_encoder": 100, "vae": 10}
+    linear = {"unet": 800, "text_encoder": 90, "vae": 0}
+    assert weight_bytes(parameters, linear, "fp16", None) == {"unet": 2000, "text_encoder": 200, "vae": 20}
+    assert weight_bytes(parameters, linear, "fp16", "quanto:int8") == {"unet": 800 + 400, "text_encoder": 200,
+                                                                       "vae": 20}
+    assert weight_bytes(parameters, linear, "bf16", "bnb:nf4@all") == \
+        {"unet": pytest.approx(800 * 0.53 + 400), "text_encoder": pytest.approx(90 * 0.53 + 20), "vae": 20}
+
+
+def test_each_offload_mode_moves_its_bytes_by_hand() -> None:
+    weights = {"unet": 10e9, "text_encoder": 1e9, "text_encoder_2": 2e9, "vae": 0.5e9}
+    card = resolve_gpu("4090")
+    model = transfer_cost("model", weights, card)
+    assert model.per_image_bytes == 2 * 13.5e9 and model.per_evaluation_bytes == 0
+    assert model.per_image_s == pytest.approx(27e9 / (RATES["model"].per_image_gbs * 1e9))
+    sequential = transfer_cost("sequential", weights, card)
+    assert sequential.per_evaluation_bytes == 10e9 and sequential.per_image_bytes == 3.5e9
+    assert sequential.evaluation(0.1) == pytest.approx(0.1 + 10e9 / (RATES["sequential"].per_evaluation_gbs * 1e9))
+    leaf = transfer_cost("group-leaf", weights, card, vae_stays=True)
+    assert leaf.per_image_bytes == 3e9  # the text encoders; the VAE stays on the card
+    slow, fast = leaf.per_evaluation_s, 10 * leaf.per_evaluation_s
+    assert leaf.evaluation(slow / 2) == slow and leaf.evaluation(fast) == fast  # overlapped: the longer one
+    assert transfer_cost("none", weights, card).per_image_s == 0.0
+
+
+def test_a_slow_link_bounds_the_host_rate() -> None:
+    pcie3 = resolve_gpu("2080")  # Turing: PCIe 3.0 x16, 15.75 GB/s
+    pcie4 = resolve_gpu("3060")
+    assert rate_on(pcie3, 19.8) == pytest.approx(15.75 * LINK_EFFICIENCY)
+    assert rate_on(pcie4, 19.8) == 19.8  # the host's rate, which the link carries
+
+
+# --- the three fit states, on needs with a known answer -------------------------------------
+
+@pytest.mark.parametrize(("allocated", "card", "state"), [
+    (8.0, 12, "yes"),  # 8 x 1.16 + 0.6 = 9.88 <= 12
+    (11.52, 12, "no"),  # 11.52 + 0.6 = 12.12 > 12
+    (10.0, 12, "borderline"),  # 10.6 <= 12 < 12.2
+    (9.82, 12, "yes"),  # 9.82 x 1.16 + 0.6 = 11.99: just fits
+    (11.40, 12, "borderline"),  # 12.0 exactly at the low end: still possible
+])
+def test_three_states_from_the_margin(allocated: float, card: float, state: str) -> None:
+    need = MemoryNeed(allocated, "VAE decode", {"VAE decode": allocated}, allocated)
+    assert need.fits(card) == state
+    assert need.low_gib == pytest.approx(allocated + MARGIN.context_gib)
+    assert need.high_gib == pytest.approx(allocated * MARGIN.slack + MARGIN.context_gib)
+
+
+def test_the_states_partition_every_card_size() -> None:
+    need = MemoryNeed(10.0, "denoising", {}, 10.0)
+    sizes = [x / 10 for x in range(80, 160)]
+    states = [need.fits(size) for size in sizes]
+    assert states == sorted(states, key=["no", "borderline", "yes"].index)  # no, then borderline, then yes
+    assert {"no", "borderline", "yes"} == set(states)
+
+
+# --- against every published and measured peak ----------------------------------------------
+
+@pytest.mark.parametrize("figure", PUBLISHED_MEMORY, ids=lambda f: f"{f.model}-{f.offload}-{f.quantize}-"
+                                                                   f"{'fitted' if f.fitted else 'held-out'}")
+def test_counted_memory_is_within_20_percent_of_each_published_peak(figure) -> None:
+    from diffbench.measure.workload import CFG_FAMILIES, count_workload
+    from diffbench.models.synthetic import SYNTHETIC
+
+    family = FAMILY_OF_PRESET[figure.model]
+    guidance = SYNTHETIC[figure.model].defaults["guidance_scale"]
+    workload = count_workload(figure.model, figure.resolution, 1, figure.dtype,
+                              guided=guidance > 1 and family in CFG_FAMILIES)
+    counted = memory_need(workload, family, figure.offload, figure.quantize).allocated_gib
+    assert 0.8 <= counted / figure.allocated_gib <= 1.2, (counted, figure)
+
+
+# --- estimate without results -------------------------------------------------------------------
+
+def test_sdxl_turbo_on_a_3060_answers_from_counts_with_no_results() -> None:
+    result = _cli("estimate", "--model", "sdxl-turbo", "--resolution", "512x512", "--guidance", "0", "--steps", "4",
+                  "--gpu", "3060", "--json")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "" or "Traceback" not in result.stderr
+    (answer,) = json.loads(result.stdout)["answers"]
+    assert answer["model"] == "sdxl" and answer["settings"]["resolution"] == "512x512"
+    assert answer["settings"]["guidance_scale"] == 0.0 and answer["fits"] == "yes" and answer["source"] == "counts"
+    assert 0 < answer["interval"]["low"] < answer["seconds"] < answer["interval"]["high"]
+    assert answer["evaluations"] == 4.0
+
+
+def test_flux_dev_on_a_3060_is_refused_in_bf16_and_offered_settings_that_fit() -> None:
+    result = _cli("estimate", "--model", "flux-dev", "--steps", "28", "--gpu", "3060", "--json")
+    assert result.returncode == 0, result.stderr
+    asked, *others = json.loads(result.stdout)["answers"]
+    assert asked["fits"] == "no" and asked["settings"]["dtype"] == "bf16"
+    published_gb = 33.0  # the HF blog's 'about 33 GB' for FLUX in bf16
+    assert 0.8 <= asked["needs_gib"]["allocated"] * 2**30 / 1e9 / published_gb <= 1.2
+    assert others and all(o["fits"] == "yes" for o in others)
+    assert any(o["settings"]["quantize"] != "none" and o["seconds"] for o in others)
+    assert any(o["settings"]["offload"] != "none" and o["host_ram_gib"] > 20 for o in others)
+    times = [o["seconds"] for o in others if o["seconds"] is not None]
+    assert times == sorted(times)  # the fastest first
+
+
+def test_every_answer_object_has_the_documented_fields() -> None:
+    result = _cli("estimate", "--model", "sd15", "--steps", "30", "--gpu", "4090", "--json")
+    (answer,) = json.loads(result.stdout)["answers"]
+    assert set(answer) >= {"model", "settings", "card", "seconds", "interval", "per_evaluation_s", "fixed_s",
+                           "needs_gib", "fits", "bound", "source"}
+    assert answer["fits"] in ("yes", "borderline", "no") and answer["source"] in ("measured", "projected", "counts")
+    assert set(answer["interval"]) == {"low", "high", "confidence"}
+    assert set(answer["needs_gib"]) >= {"allocated", "low", "high"}
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--steps", "4"], "give --model"),
+    (["--steps", "4", "--model", "wan-14b", "--gpu", "3060"], "not a counted architecture"),
+    (["--steps", "4", "--model", "sdxl", "--gpu", "3060", "--offload", "everything"], "--offload everything"),
+    (["--steps", "4", "--model", "sdxl", "--gpu", "3060", "--quantize", "bnb:int3"], "not a quantization"),
+    (["--steps", "4", "--model", "sdxl", "--gpu", "3060", "--resolution", "13x13"], "multiples of 8"),
+])
+def test_a_counts_question_that_cannot_be_answered_is_one_line(args: list[str], message: str) -> None:
+    result = _cli("estimate", *args)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+
+
+def test_the_gpu_runs_no_longer_offer_vae_tiling_to_fit_sdxl_at_1024(tmp_path) -> None:
+    from pathlib import Path
+
+    runs = Path(__file__).parent.parent / "docs" / "gpu-runs"
+    result = _cli("estimate", str(runs), "--model", "sdxl", "--steps", "20", "--gpu", "3060", "--json")
+    assert result.returncode == 0, result.stderr
+    answers = json.loads(result.stdout)["answers"]
+    plain = [a for a in answers if a["settings"].get("offload") == "none" and a["settings"].get("quantize") == "none"
+             and a["settings"].get("lora") == "none" and not a["settings"].get("compile")
+             and not a["settings"].get("vram_limit")]
+    assert plain and all(a["fits"] == "no" for a in plain)
+    assert not any(a["settings"].get("vae_tiling") for a in answers)  # the cell a wrong VAE config shaped
+    assert not any(a["settings"].get("quantize") == "torchao:int8" for a in answers)  # its picture was blank
+    model = next(a for a in answers if a["settings"].get("offload") == "model" and not a["settings"].get("vram_limit"))
+    assert model["fits"] == "yes" and model["fixed_s"] < 10  # the transfer is not scaled by the compute ratio
