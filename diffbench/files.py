@@ -160,13 +160,13 @@ def suite_path(name: str, base_dir: Path, what: str) -> Path:
     given = Path(name)
     path = given if given.is_absolute() else base_dir / given
     resolved = path.resolve()
+    for tree in SYSTEM_TREES:
+        if resolved == tree or tree in resolved.parents:
+            raise FileError(f"{what} '{name}' is under {tree}, a kernel or device file system; never read")
     if not given.is_absolute():
         root = base_dir.resolve()
         if resolved != root and root not in resolved.parents:
             raise FileError(f"{what} '{name}' lies outside the suite's folder {root}; a relative path must stay "
                             "inside it (write an absolute path to read a file elsewhere)")
-    for tree in SYSTEM_TREES:
-        if resolved == tree or tree in resolved.parents:
-            raise FileError(f"{what} '{name}' is under {tree}, a kernel or device file system; never read")
     return path
 

@@ -194,7 +194,7 @@ def test_the_h200_report_draws_one_bar_per_setting_with_its_own_figure(repo: Pat
         page.wait_for_function(f"({count_lines})().lines > {steps_before['lines']}", timeout=30_000)
         steps_after = page.evaluate(count_lines)
         browser.close()
-    # 26 settings: their measured lines, and their warm-ups hidden behind one legend entry that shows them all
+    # 24 settings: their measured lines, and their warm-ups hidden behind one legend entry that shows them all
     warmup_entries = [text for text in steps_before["legend"] if "warm-up" in text]
     assert warmup_entries == ["first warm-ups (dotted)"]
     assert len(steps_before["legend"]) == len(summary) + 1
@@ -203,7 +203,7 @@ def test_the_h200_report_draws_one_bar_per_setting_with_its_own_figure(repo: Pat
     warm = analysis.steps[analysis.steps["warmup"].astype(bool)]
     assert steps_after["lines"] == len(summary) + warm["cell_id"].nunique() + 1 >= 2 * len(summary)
     settings = len(summary)
-    assert settings >= 26
+    assert settings >= 24  # 26 measured, two annotated error (a blank picture; a VAE config unlike SDXL's)
     for chart in drawn:
         for trace in chart["traces"]:
             assert len(trace["y"]) == len(set(trace["y"])) == settings  # one category per setting

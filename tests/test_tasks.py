@@ -278,7 +278,7 @@ def test_hostile_input_images_are_one_line_errors(tmp_path: Path) -> None:
     bomb.save(tmp_path / "bomb.png")
     Image.new("RGB", (9000, 16)).save(tmp_path / "wide.png")
     cases = {"fifo.png": "a FIFO; only regular files are read", "folder.png": "a folder; only regular files",
-             "zero.png": "a character device", "bomb.png": "decompression bomb", "wide.png": "is 9000x16"}
+             "zero.png": "is under /dev, a kernel or device file system", "bomb.png": "decompression bomb", "wide.png": "is 9000x16"}
     for name, message in cases.items():
         suite = tmp_path / f"{name}.yaml"
         suite.write_text(f"name: bad\nmodels:\n  sd: {{source: 'builtin:tiny-sd'}}\n"

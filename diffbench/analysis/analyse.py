@@ -94,7 +94,8 @@ def analyse(results: Results, filters: list[str] | None = None, compare_axis: st
         frame = apply_filters(with_metrics(results.generations), filters or [])
     steps = results.steps
     if not frame.empty and not steps.empty:
-        steps = steps[steps["cell_id"].isin(frame["cell_id"])]
+        # a cell that never ran cleanly (an error, a blank picture annotated so) draws no step line
+        steps = steps[steps["cell_id"].isin(frame.loc[frame["status"] == "ok", "cell_id"])]
     summary = _with_pareto(cell_summary(frame))
     settings = setting_summary(frame, summary)
     if settings.instances > 1:
