@@ -754,6 +754,46 @@ def _answer_from_counts(model: str | None, gpu: str | None, steps: int, as_json:
             click.echo(f"No setting diffbench knows fits the {card.name}'s {card.vram_gib:g} GiB.")
 
 
+def _recommend_from_counts(model: str | None, steps: int | None, gpu: str | None, vram_gib: float | None,
+                           max_seconds: float | None, as_json: bool) -> None:
+    from .analysis.costmodel import EstimateError
+    from .analysis.counted import recommend_from_counts
+    from .hardware.gpus import GpuNameError, resolve_gpu
+
+    if not model or not steps or not gpu:
+        raise EstimateError("without RESULTS, recommend answers from counts: give --model (sd15, sdxl, sdxl-turbo, "
+                            "sd35-medium, flux-dev, flux-schnell), --steps and --gpu")
+    typed = _typed_model(model)
+    if typed is None:
+        raise EstimateError(f"--model {model}: not a counted architecture (sd15, sdxl, sdxl-turbo, sd35-medium, "
+                            "flux-dev, flux-schnell); measure it and pass the results")
+    try:
+        card = resolve_gpu(gpu)
+    except GpuNameError as exc:
+        raise EstimateError(str(exc)) from None
+    from .quiet import quiet_libraries
+
+    quiet_libraries()
+    preset, defaults = typed
+    answer = recommend_from_counts(preset, steps, card, dict(defaults), vram_gib, max_seconds)
+    if as_json:
+        click.echo(json.dumps({"chosen": [a.to_json() for a in answer.chosen],
+                               "left_out": [{**a.to_json(), "why": why} for a, why in answer.others]},
+                              indent=1, allow_nan=False))
+        return
+    limit = f"{vram_gib:g} GiB" if vram_gib is not None else f"the {card.name}'s {card.vram_gib:g} GiB"
+    click.echo(f"{preset} at {steps} steps on the {card.name}, fitting {limit}"
+               + (f", at most {max_seconds:g} s per image" if max_seconds else "") + " [FROM COUNTS, NOT MEASURED]:")
+    if not answer.chosen:
+        click.echo("No setting diffbench knows meets these limits.")
+    for chosen in answer.chosen:
+        click.echo("* " + _safe(chosen.sentence()))
+    if answer.others:
+        click.echo("Left out:")
+        for other, why in answer.others:
+            click.echo(f"  - {_safe(other.label())}: {_safe(why)}")
+
+
 def _check_counted_settings(settings: dict[str, Any]) -> None:
     from .analysis.costmodel import EstimateError
     from .axes import Offload, parse_resolution
@@ -778,7 +818,11 @@ def _check_counted_settings(settings: dict[str, Any]) -> None:
 
 
 @main.command("recommend")
-@click.argument("results", nargs=-1, required=True, type=click.Path())
+@click.argument("results", nargs=-1, type=click.Path())
+@click.option("--model", help="Rank the settings of this model only (with no RESULTS: a counted architecture).")
+@click.option("--steps", type=click.IntRange(1, 1000), help="At this step count only: a 4-step setting and a 20-step "
+                                                           "one are different products, never ranked together.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document (with no RESULTS: the answer objects).")
 @click.option("--vram", callback=_given, help="VRAM the setting must fit in, e.g. 12GiB (or a GPU name such as 'RTX 3060').")
 @click.option("--max-seconds", type=float, callback=_bounded(0, 1e9, low_open=True), help="Most seconds per image.")
 @click.option("--min-quality", type=float, callback=_bounded(0, 1), help="Least SSIM to the same model's most-steps picture (its own sampler first) of the same prompt and seed.")
@@ -788,10 +832,13 @@ def _check_counted_settings(settings: dict[str, Any]) -> None:
 @click.option("--allow-noisy", is_flag=True, help="Consider cells flagged noisy too (measured while other work "
                                                   "competed), marked [NOISY].")
 @_skip_bad_lines_option
-def recommend_command(results: tuple[str, ...], vram: str | None, max_seconds: float | None,
-                      min_quality: float | None, gpu: str | None, filters: tuple[str, ...], allow_noisy: bool,
-                      skip_bad_lines: bool) -> None:
-    """The Pareto-optimal settings under your constraints, why each, and what was left out and why."""
+def recommend_command(results: tuple[str, ...], model: str | None, steps: int | None, as_json: bool,
+                      vram: str | None, max_seconds: float | None, min_quality: float | None, gpu: str | None,
+                      filters: tuple[str, ...], allow_noisy: bool, skip_bad_lines: bool) -> None:
+    """The Pareto-optimal settings under your constraints, why each, and what was left out and why.
+
+    With no RESULTS: the settings of --model at --steps that fit --gpu (or --vram), answered from
+    counts and the calibration shipped with diffbench."""
     from .analysis.recommend import recommend
     from .hardware.memsize import vram_limit_bytes
 
@@ -799,16 +846,33 @@ def recommend_command(results: tuple[str, ...], vram: str | None, max_seconds: f
         vram_gib = vram_limit_bytes(vram) / 2**30 if vram else None
     except ValueError as exc:
         _fail(f"--vram {vram!r}: {exc}")
+    if not results:
+        _recommend_from_counts(model, steps, gpu, vram_gib, max_seconds, as_json)
+        return
     from .analysis.compare import noisy_cells
 
     loaded = _read_results(results, skip_bad_lines)
-    frame = _selected(loaded, filters, " ".join(results))
+    frame = _selected(loaded, (*filters, *((f"model={model}",) if model else ()),
+                               *((f"steps={steps}",) if steps else ())), " ".join(results))
     from .analysis.frames import cell_summary
     from .analysis.tradeoff import scored_cells
 
     scores = scored_cells(cell_summary(frame), loaded.quality)
     answer = recommend(frame, vram_gib=vram_gib, max_seconds=max_seconds, min_quality=min_quality, gpu=gpu,
                        noisy=noisy_cells(loaded.warnings), allow_noisy=allow_noisy, clip_scores=scores.by_cell())
+    if as_json:
+        from .analysis.costmodel import json_value
+
+        click.echo(json.dumps({"constraints": answer.constraints,
+                               "chosen": [{"setting": c.label, "settings": {k: json_value(v) for k, v in
+                                                                            c.settings.items()}, "card": c.hardware,
+                                           "seconds": c.seconds,
+                                           "memory_gib": c.memory_gib, "memory_kind": c.memory_kind,
+                                           "source": "projected" if c.projected_from else "measured",
+                                           "why": reasons} for c, reasons in answer.chosen],
+                               "left_out": [{"what": what, "why": why} for what, why in answer.excluded]},
+                              indent=1, default=str, allow_nan=False))
+        return
     click.echo("Constraints: " + ("; ".join(answer.constraints) or "none"))
     if any(c.clip is not None for c, _ in answer.chosen):
         from .analysis.clipscore import RANDOM_WEIGHTS

@@ -194,3 +194,27 @@ def test_the_gpu_runs_no_longer_offer_vae_tiling_to_fit_sdxl_at_1024(tmp_path) -
     assert not any(a["settings"].get("quantize") == "torchao:int8" for a in answers)  # its picture was blank
     model = next(a for a in answers if a["settings"].get("offload") == "model" and not a["settings"].get("vram_limit"))
     assert model["fits"] == "yes" and model["fixed_s"] < 10  # the transfer is not scaled by the compute ratio
+
+
+def test_recommend_without_results_ranks_what_fits_the_card() -> None:
+    result = _cli("recommend", "--model", "flux-dev", "--steps", "28", "--gpu", "3060", "--json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    chosen, left = document["chosen"], document["left_out"]
+    assert chosen and all(a["fits"] in ("yes", "borderline") and a["seconds"] for a in chosen)
+    assert [a["seconds"] for a in chosen] == sorted(a["seconds"] for a in chosen)
+    # Pareto: each chosen setting needs less memory than every faster one
+    for faster, slower in zip(chosen, chosen[1:]):
+        assert slower["needs_gib"]["high"] < faster["needs_gib"]["high"]
+    plain = next(a for a in left if a["settings"]["offload"] == "none" and a["settings"]["quantize"] == "none")
+    assert "more than 12 GiB" in plain["why"]
+
+
+def test_recommend_with_results_ranks_one_model_at_one_step_count(tmp_path) -> None:
+    from pathlib import Path
+
+    runs = Path(__file__).parent.parent / "docs" / "gpu-runs"
+    result = _cli("recommend", str(runs), "--model", "sdxl", "--steps", "4", "--json")
+    assert result.returncode == 0, result.stderr
+    chosen = json.loads(result.stdout)["chosen"]
+    assert chosen and all(c["settings"]["model"] == "sdxl" and c["settings"]["steps"] == 4 for c in chosen)

@@ -356,12 +356,12 @@ def _needs(fit: CostFit) -> dict[str, Any] | None:
     return None
 
 
-def _json_value(value: Any) -> Any:
+def json_value(value: Any) -> Any:
     """A setting as JSON holds it: missing (NaN, pandas' NA) as null, numpy scalars as numbers."""
     if value is None or value is pd.NA or (isinstance(value, float) and not np.isfinite(value)):
         return None
     if hasattr(value, "item"):
-        return _json_value(value.item())
+        return json_value(value.item())
     return value if isinstance(value, (str, int, float, bool)) else str(value)
 
 
@@ -374,7 +374,7 @@ def estimate_json(answer: Estimate) -> dict[str, Any]:
     source = "counts" if fit.projected_from and fit.projected_from.startswith("counts") else \
         "projected" if fit.projected_from else "measured"
     return {"model": str(fit.settings.get("model")),
-            "settings": {k: _json_value(v) for k, v in fit.settings.items() if k not in ("model", "hardware")},
+            "settings": {k: json_value(v) for k, v in fit.settings.items() if k not in ("model", "hardware")},
             "card": card, "steps": answer.steps,
             "seconds": float(answer.seconds) if known else None,
             "interval": {"low": float(answer.low), "high": float(answer.high), "confidence": 0.95} if known else None,

@@ -61,8 +61,15 @@ class CountedAnswer:
         return self.need.fits(self.card.vram_gib)
 
     def label(self) -> str:
-        shown = [f"{k}={v}" for k, v in self.settings.items() if k not in ("model",)]
-        return f"{self.model} ({', '.join(shown)})"
+        """'flux-dev · 1024x1024 · bf16 · guidance 3.5 · offload=model · quantize=bnb:nf4': what is
+        not at its ordinary value is named."""
+        s = self.settings
+        parts = [self.model, str(s["resolution"]), str(s["dtype"]), f"guidance {s['guidance_scale']:g}"]
+        if s.get("batch_size", 1) != 1:
+            parts.append(f"batch {s['batch_size']}")
+        parts += [f"{k}={s[k]}" for k in ("offload", "quantize") if s.get(k) not in (None, "none")]
+        parts += [k for k in ("vae_tiling", "vae_slicing") if s.get(k)]
+        return " · ".join(parts)
 
     def to_json(self) -> dict[str, Any]:
         """The documented answer object (docs/projection.md, 'Machine-readable answers')."""
@@ -186,3 +193,43 @@ def answers_with_fallbacks(preset: str, steps: int, card: GpuSpec, settings: dic
             answers.append(tried)
     # the fastest first; a setting whose time is not known last
     return [asked, *sorted(answers[1:], key=lambda a: (a.seconds is None, a.seconds or 0.0))]
+
+
+@dataclass
+class CountedRecommendation:
+    chosen: list[CountedAnswer]  # fit (or borderline, said), within the time limit, Pareto-optimal in time and memory
+    others: list[tuple[CountedAnswer, str]]  # every other setting tried, with why it was not chosen
+
+
+def recommend_from_counts(preset: str, steps: int, card: GpuSpec, settings: dict[str, Any],
+                          vram_gib: float | None = None, max_seconds: float | None = None) -> CountedRecommendation:
+    """The settings of one model at one step count that fit `card` (or `vram_gib`), fastest first:
+    the asked setting and every fallback, each answered from counts. A setting is chosen when no
+    other fits in less memory and less time (the Pareto front of time and memory)."""
+    limit = card.vram_gib if vram_gib is None else vram_gib
+    tried = [answer_from_counts(preset, steps, card, settings)]
+    for change in FALLBACKS:
+        if not all(settings.get(k) == v for k, v in change.items()):
+            tried.append(answer_from_counts(preset, steps, card, {**settings, **change}))
+    usable, others = [], []
+    for answer in tried:
+        state = answer.need.fits(limit)
+        if state == "no":
+            others.append((answer, f"needs {answer.need.low_gib:.1f}-{answer.need.high_gib:.1f} GiB, more than "
+                                   f"{limit:g} GiB"))
+        elif answer.seconds is None:
+            others.append((answer, "its time is not known (" + answer.notes[-1] + ")"))
+        elif max_seconds is not None and answer.seconds > max_seconds:
+            others.append((answer, f"{answer.seconds:.1f} s per image, over the {max_seconds:g} s asked"))
+        else:
+            usable.append(answer)
+    usable.sort(key=lambda a: a.seconds or 0.0)
+    chosen = []
+    for answer in usable:
+        dominated = any(o is not answer and (o.seconds or 0.0) <= (answer.seconds or 0.0)
+                        and o.need.high_gib <= answer.need.high_gib for o in chosen)
+        if dominated:
+            others.append((answer, "another setting is as fast in no more memory"))
+        else:
+            chosen.append(answer)
+    return CountedRecommendation(chosen, others)
