@@ -109,8 +109,16 @@ register(Metric("denoiser_gib", "denoiser weights in memory", "GiB", "lower",
 register(Metric("energy_j_per_image", "energy per image", "J", "lower", lambda f: _per_image(f, "energy_j")))
 register(Metric("images_per_kwh", "images per kWh", "images/kWh", "higher",
                 lambda f: JOULES_PER_KWH / f["energy_j_per_image"], in_report=False))
-register(Metric("tflops_achieved", "achieved denoiser TFLOP/s", "TFLOP/s", "higher",
-                lambda f: _column(f, "flops_per_denoiser_call") * _column(f, "denoiser_calls")
+def _calls_that_ran(frame: pd.DataFrame) -> pd.Series:
+    """Denoiser calls that did their work: a step cache (MagCache, First-Block) skips some or part
+    of them, and `denoiser_work` says how many full evaluations' worth ran; their FLOPs never did."""
+    calls = _column(frame, "denoiser_calls")
+    share = _column(frame, "denoiser_work") / _column(frame, "evaluations").where(lambda e: e > 0)
+    return calls * share.where(share.notna(), 1.0).clip(upper=1.0)
+
+
+register(Metric("tflops_achieved", "achieved denoiser TFLOP/s (the work that ran)", "TFLOP/s", "higher",
+                lambda f: _column(f, "flops_per_denoiser_call") * _calls_that_ran(f)
                 / _step_seconds(f) / 1e12))
 register(Metric("denoiser_work", "denoiser work done, in full evaluations", "evaluations", "lower",
                 lambda f: _column(f, "denoiser_work"), in_report=False))

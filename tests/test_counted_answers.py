@@ -218,3 +218,16 @@ def test_recommend_with_results_ranks_one_model_at_one_step_count(tmp_path) -> N
     assert result.returncode == 0, result.stderr
     chosen = json.loads(result.stdout)["chosen"]
     assert chosen and all(c["settings"]["model"] == "sdxl" and c["settings"]["steps"] == 4 for c in chosen)
+
+
+def test_tflops_count_only_the_work_a_step_cache_let_run() -> None:
+    import pandas as pd
+
+    from diffbench.metrics import METRICS
+
+    frame = pd.DataFrame({"flops_per_denoiser_call": [1e12, 1e12], "denoiser_calls": [12, 12], "evaluations": [12, 12],
+                          "denoiser_work": [float("nan"), 6.0], "step_s_sum": [1.0, 1.0], "step_s_median": [1 / 12] * 2,
+                          "wall_s": [1.2, 1.2], "batch_size": [1, 1]})
+    frame["tflops_achieved"] = METRICS["tflops_achieved"].compute(frame)
+    plain, cached = frame["tflops_achieved"]
+    assert cached == pytest.approx(plain / 2)  # half the evaluations' worth ran: half the FLOPs
