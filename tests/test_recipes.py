@@ -63,7 +63,9 @@ def test_turbo_and_standard_are_compared_as_wholes(tmp_path: Path) -> None:
     table = compare(frame, "recipe", baseline="turbo")
     rows = [r for r in table.rows if not r.is_baseline]
     assert len(rows) == 2 and {r.context for r in rows} == {"seed=1", "seed=2"}  # paired on seed, nothing else
-    assert all(r.comparison is not None and r.comparison.ratio > 1.5 for r in rows)  # 8 steps with CFG cost more
+    # 8 steps with CFG cost more than 2 without: about 2-3x here when quiet; beside two CPU burners
+    # the ratio of two busy cells swings, so only its direction is asserted (a margin the noise keeps)
+    assert all(r.comparison is not None and r.comparison.ratio > 1.0 for r in rows)
     by_model = subprocess.run([sys.executable, "-m", "diffbench.cli", "compare", str(outcome.results_path),
                                "--by", "steps"], capture_output=True, text=True, timeout=120)
     assert by_model.returncode == 3 and "name recipes (turbo, standard), compared as wholes: --by recipe" in \
