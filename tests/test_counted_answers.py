@@ -231,3 +231,22 @@ def test_tflops_count_only_the_work_a_step_cache_let_run() -> None:
     frame["tflops_achieved"] = METRICS["tflops_achieved"].compute(frame)
     plain, cached = frame["tflops_achieved"]
     assert cached == pytest.approx(plain / 2)  # half the evaluations' worth ran: half the FLOPs
+
+
+def test_a_report_of_two_hosts_whose_prompts_differ_builds(tmp_path) -> None:
+    """Issue 36: a second host's run of one suite with another prompt ended `report` in KeyError
+    'pareto' (each setting had one instance, and that branch of the settings frame had no front)."""
+    from diffbench.records import cell_settings, generation_record, run_record
+    from diffbench.report.html import build_report
+
+    for host, prompt in (("a", "a cat"), ("b", "an owl")):
+        lines = [run_record(f"r{host}", host)]
+        for steps in (4, 8):
+            for repeat in range(3):
+                lines.append({**generation_record(f"c{host}{steps}", cell_settings(prompt=prompt, steps=steps), repeat,
+                                                  False, "ok", wall_s=steps * 0.1 * (1 + repeat / 50),
+                                                  step_s=[0.1] * steps, evaluations=steps, peak_host_rss_bytes=2**30),
+                              "run_id": f"r{host}"})
+        (tmp_path / f"{host}.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    info = build_report([tmp_path / "a.jsonl", tmp_path / "b.jsonl"], tmp_path / "report.html")
+    assert 'id="chart-pareto"' in info.path.read_text()

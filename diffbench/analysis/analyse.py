@@ -98,8 +98,9 @@ def analyse(results: Results, filters: list[str] | None = None, compare_axis: st
         steps = steps[steps["cell_id"].isin(frame.loc[frame["status"] == "ok", "cell_id"])]
     summary = _with_pareto(cell_summary(frame))
     settings = setting_summary(frame, summary)
-    if settings.instances > 1:
-        settings = dataclasses.replace(settings, frame=_with_pareto(settings.frame))
+    # every branch of setting_summary gets its own front (results whose prompts differ between files
+    # once reached the charts without one: KeyError 'pareto')
+    settings = dataclasses.replace(settings, frame=_with_pareto(settings.frame))
     axes = [compare_axis] if compare_axis else (comparable_axes(frame) if not frame.empty else [])
     noisy = noisy_cells(results.warnings)
     prepared = prepare(frame, noisy)
