@@ -734,9 +734,6 @@ def _answer_from_counts(model: str | None, gpu: str | None, steps: int, as_json:
         raise EstimateError(str(exc)) from None
     chosen = {**alias_defaults, **{k: v for k, v in settings.items() if v is not None}}
     _check_counted_settings(chosen)
-    from .quiet import quiet_libraries
-
-    quiet_libraries()  # a cold count imports torch, diffusers and transformers: their notices are not answers
     answers = answers_with_fallbacks(preset, steps, card, chosen)
     if as_json:
         click.echo(json.dumps({"answers": [a.to_json() for a in answers]}, indent=1, allow_nan=False))
@@ -771,9 +768,6 @@ def _recommend_from_counts(model: str | None, steps: int | None, gpu: str | None
         card = resolve_gpu(gpu)
     except GpuNameError as exc:
         raise EstimateError(str(exc)) from None
-    from .quiet import quiet_libraries
-
-    quiet_libraries()
     preset, defaults = typed
     answer = recommend_from_counts(preset, steps, card, dict(defaults), vram_gib, max_seconds)
     if as_json:
@@ -792,6 +786,43 @@ def _recommend_from_counts(model: str | None, steps: int | None, gpu: str | None
         click.echo("Left out:")
         for other, why in answer.others:
             click.echo(f"  - {_safe(other.label())}: {_safe(why)}")
+
+
+def _choose_cards(model: str, steps: int | None, as_json: bool, **settings: Any) -> None:
+    from .analysis.cardchooser import choose_cards
+    from .analysis.costmodel import EstimateError
+
+    typed = _typed_model(model)
+    if typed is None:
+        raise EstimateError(f"--model {model}: not a counted architecture (sd15, sdxl, sdxl-turbo, sd35-medium, "
+                            "flux-dev, flux-schnell)")
+    preset, defaults = typed
+    steps = steps or (4 if defaults else 30)
+    chosen = {**defaults, **{k: v for k, v in settings.items() if v is not None}}
+    _check_counted_settings(chosen)
+    choices = choose_cards(preset, steps, chosen)
+    if as_json:
+        click.echo(json.dumps({"model": preset, "steps": steps, "cards": [c.to_json() for c in choices]}, indent=1,
+                              allow_nan=False))
+        return
+    first = choices[0].plain
+    click.echo(f"{first.label()} at {steps} steps on every card, FROM COUNTS (not measured; x/÷ "
+               f"{(first.high or 1) / (first.seconds or 1):.2f}), fastest first:")
+    click.echo(f"{'card':<18} {'VRAM':>6} {'s/image':>8} {'fits':>10}  {'setting':<28} {'Wh/image':>8}  bound")
+    for choice in choices:
+        best = choice.best
+        if best is None:
+            click.echo(f"{choice.card.name:<18} {choice.card.vram_gib:>4g}GB {'-':>8} {'no':>10}  "
+                       f"{'nothing diffbench knows fits':<28}")
+            continue
+        change = "plain" if best is choice.plain else \
+            ", ".join(f"{k}={best.settings[k]}" for k in ("offload", "quantize") if best.settings.get(k) != "none")
+        fits = choice.plain.fits if best is choice.plain else f"{choice.plain.fits} -> {best.fits}"
+        click.echo(f"{choice.card.name:<18} {choice.card.vram_gib:>4g}GB {best.seconds:>8.2f} {fits:>10}  "
+                   f"{change:<28} {choice.energy_wh or 0:>8.3f}  {best.bound}")
+    click.echo("fits: the plain setting's memory on the card (yes/borderline/no), and where it does not fit, the "
+               "setting shown. Wh/image: board power x time, an upper bound. `estimate --model ... --gpu CARD` "
+               "explains one card.")
 
 
 def _check_counted_settings(settings: dict[str, Any]) -> None:
@@ -929,10 +960,23 @@ def sysinfo(as_json: bool) -> None:
 
 
 @main.command()
-def gpus() -> None:
-    """The GPU spec table (VRAM, bandwidth, FP16 tensor TFLOP/s, power) and its sources."""
+@click.option("--model", help="Rank every card for this model's work (sd15, sdxl, sdxl-turbo, sd35-medium, "
+                              "flux-dev, flux-schnell), from counts: no results needed.")
+@click.option("--steps", type=click.IntRange(1, 1000), default=None, help="Steps per image (default: 30; SDXL Turbo 4).")
+@click.option("--resolution")
+@click.option("--batch-size", type=int)
+@click.option("--guidance", "guidance_scale", type=float, callback=_bounded(0, 100))
+@click.option("--json", "as_json", is_flag=True, help="One JSON document.")
+def gpus(model: str | None, steps: int | None, resolution: str | None, batch_size: int | None,
+         guidance_scale: float | None, as_json: bool) -> None:
+    """The GPU spec table (VRAM, bandwidth, FP16 tensor TFLOP/s, power) and its sources; with
+    --model, every card ranked for that model's work: time, fit, and the setting that fits."""
     from .hardware.gpus import GPUS
 
+    if model is not None:
+        _choose_cards(model, steps, as_json, resolution=resolution, batch_size=batch_size,
+                      guidance_scale=guidance_scale)
+        return
     click.echo(f"{'GPU':<12} {'VRAM':>8} {'GB/s':>7} {'FP16 TF':>8} {'W':>5}  source")
     for spec in GPUS:
         note = f" ({spec.note})" if spec.note else ""

@@ -250,3 +250,35 @@ def test_a_report_of_two_hosts_whose_prompts_differ_builds(tmp_path) -> None:
         (tmp_path / f"{host}.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     info = build_report([tmp_path / "a.jsonl", tmp_path / "b.jsonl"], tmp_path / "report.html")
     assert 'id="chart-pareto"' in info.path.read_text()
+
+
+@pytest.mark.parametrize("setup", __import__("diffbench.measure.workload", fromlist=["x"]).SHIPPED_SETUPS,
+                         ids=lambda s: "-".join(map(str, s)))
+def test_the_shipped_counts_equal_a_fresh_count(setup) -> None:
+    """A fresh install answers from counts shipped with the package: each must be what counting
+    now gives (scripts/ship_counts.py rewrites them after a change of rules or architectures)."""
+    from diffbench.measure.workload import count_fresh, shipped_key, shipped_workloads
+
+    shipped = shipped_workloads().get(shipped_key(*setup))
+    assert shipped is not None, "run scripts/ship_counts.py"
+    assert shipped == json.loads(json.dumps(count_fresh(*setup)))
+
+
+def test_the_card_chooser_ranks_every_card_with_no_results() -> None:
+    from diffbench.hardware.gpus import GPUS
+
+    result = _cli("gpus", "--model", "sdxl", "--steps", "30", "--json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    cards = document["cards"]
+    assert {c["card"] for c in cards} == {g.name for g in GPUS} and document["steps"] == 30
+    usable = [c for c in cards if c["best"] is not None]
+    assert [c["best"]["seconds"] for c in usable] == sorted(c["best"]["seconds"] for c in usable)
+    by_name = {c["card"]: c for c in cards}
+    assert by_name["H100"]["plain"]["fits"] == "yes" and by_name["H100"]["best"] == by_name["H100"]["plain"]
+    small = by_name["RTX 3060"]
+    assert small["plain"]["fits"] == "no" and small["best"]["fits"] == "yes"
+    assert small["best"]["settings"]["offload"] != "none" or small["best"]["settings"]["quantize"] != "none"
+    assert small["energy_wh_per_image_at_most"] == pytest.approx(170 * small["best"]["seconds"] / 3600)
+    text = _cli("gpus", "--model", "sdxl-turbo")
+    assert text.returncode == 0 and "4 steps" in text.stdout and "RTX 3060" in text.stdout

@@ -16,7 +16,7 @@ from typing import Any
 
 from .opcount import CallCounts, OpCost, count_call
 
-COUNT_VERSION = 5  # bump when the counting rules change: cached counts are then recounted
+COUNT_VERSION = 6  # bump when the counting rules change: cached counts are then recounted
 
 # The families whose denoiser batch is doubled by classifier-free guidance at guidance > 1
 # (FLUX.1 dev takes its guidance as an embedding: one batch).
@@ -131,6 +131,12 @@ def count_workload(model: str, resolution: str = "", batch_size: int = 1, dtype:
     resolution = resolution or str(preset.defaults["resolution"])
     guided = (preset.family in CFG_FAMILIES) if guided is None else guided
     key = json.dumps([COUNT_VERSION, model, resolution, batch_size, dtype, guided, channels_last])
+    if key in _READ:
+        return _READ[key]
+    shipped = shipped_workloads().get(key)
+    if shipped is not None:
+        _READ[key] = _from_json(shipped)
+        return _READ[key]
     cached = _cache_path(key)
     if cached.is_file():
         try:
@@ -147,6 +153,9 @@ def count_workload(model: str, resolution: str = "", batch_size: int = 1, dtype:
 
 def _count(model: str, family: str, resolution: str, batch: int, dtype_name: str, guided: bool,
            channels_last: bool) -> Workload:
+    from ..quiet import quiet_libraries
+
+    quiet_libraries()  # counting imports torch, diffusers and transformers: their notices are not answers
     import torch
 
     from ..families import family as family_spec
@@ -180,6 +189,49 @@ def _largest_block(denoiser: Any) -> int:
     return max((sum(p.numel() for p in block.parameters()) for block in blocks), default=0)
 
 
+SHIPPED = "counted_workloads.json"
+# What a fresh install answers at once (estimate, recommend and gpus with no results, the report's
+# other cards): each counted architecture at its own resolution, batch 1, its GPU dtype, with and
+# without classifier-free guidance; SDXL also at SDXL Turbo's 512x512. scripts/ship_counts.py writes
+# them; a test recounts each and compares.
+SHIPPED_SETUPS: tuple[tuple[str, str, str, bool], ...] = (
+    ("sd15", "512x512", "fp16", True), ("sd15", "512x512", "fp16", False),
+    ("sdxl", "1024x1024", "fp16", True), ("sdxl", "1024x1024", "fp16", False), ("sdxl", "512x512", "fp16", False),
+    ("sd35-medium", "1024x1024", "bf16", True), ("sd35-medium", "1024x1024", "bf16", False),
+    ("flux-dev", "1024x1024", "bf16", False), ("flux-schnell", "1024x1024", "bf16", False),
+)
+
+
+def shipped_key(model: str, resolution: str, dtype: str, guided: bool) -> str:
+    return json.dumps([COUNT_VERSION, model, resolution, 1, dtype, guided, False])
+
+
+_SHIPPED: dict[str, Any] | None = None
+_READ: dict[str, Workload] = {}  # shipped counts already read in this process
+
+
+def shipped_workloads() -> dict[str, Any]:
+    """The counts shipped with the package, by cache key (empty when the file is missing or from
+    another COUNT_VERSION: they are then counted as any other)."""
+    global _SHIPPED
+    if _SHIPPED is None:
+        from importlib import resources
+
+        try:
+            data = json.loads(resources.files("diffbench.hardware").joinpath(SHIPPED).read_text(encoding="utf-8"))
+            _SHIPPED = data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            _SHIPPED = {}
+    return _SHIPPED
+
+
+def count_fresh(model: str, resolution: str, dtype: str, guided: bool) -> dict[str, Any]:
+    """A count made now, never read from the shipped file or the cache (scripts/ship_counts.py, its test)."""
+    from ..models.synthetic import SYNTHETIC
+
+    return _to_json(_count(model, SYNTHETIC[model].family, resolution, 1, dtype, guided, False))
+
+
 def _cache_path(key: str) -> Path:
     from ..models.builtin import cache_root
 
@@ -189,7 +241,12 @@ def _cache_path(key: str) -> Path:
 
 def _to_json(workload: Workload) -> dict[str, Any]:
     def ops(counts: CallCounts) -> list[list[Any]]:
-        return [[op.kind, op.flops, op.bytes, op.single] for op in counts.ops]
+        # a call repeats a few dozen distinct operators thousands of times: stored once each, with a count
+        grouped: dict[tuple[str, float, float, bool], int] = {}
+        for op in counts.ops:
+            key = (op.kind, op.flops, op.bytes, op.single)
+            grouped[key] = grouped.get(key, 0) + 1
+        return [[*key, count] for key, count in grouped.items()]
 
     return {"model": workload.model, "resolution": workload.resolution, "batch_size": workload.batch_size,
             "dtype": workload.dtype, "guided": workload.guided, "denoiser": ops(workload.denoiser),
@@ -203,7 +260,7 @@ def _to_json(workload: Workload) -> dict[str, Any]:
 def _from_json(data: dict[str, Any]) -> Workload:
     def counts(rows: list[list[Any]], peak: float = 0.0) -> CallCounts:
         return CallCounts([OpCost(str(kind), float(flops), float(size), bool(single))
-                           for kind, flops, size, single in rows], peak)
+                           for kind, flops, size, single, times in rows for _ in range(int(times))], peak)
 
     return Workload(str(data["model"]), str(data["resolution"]), int(data["batch_size"]), str(data["dtype"]),
                     bool(data["guided"]), counts(data["denoiser"], float(data["denoise_peak_bytes"])),
