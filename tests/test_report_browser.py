@@ -217,3 +217,30 @@ def test_the_h200_report_draws_one_bar_per_setting_with_its_own_figure(repo: Pat
     [row] = sdxl_none.index
     # 11.52 GiB allocated x1.16 + 0.60 GiB context: its own figure, not seven offload settings summed (83)
     assert 13.9 < bars["x"][row] < 14.0
+
+
+def test_the_h200_report_opens_with_the_answer_per_card(repo: Path, tmp_path: Path) -> None:
+    """Issue 36: the first screen (1400x900) answers time per card and fit, per model, before any
+    repetition: the answer table's rows are in view, each with a time or a reason."""
+    from playwright.sync_api import sync_playwright
+
+    info = build_report([repo / "docs" / "gpu-runs"], tmp_path / "gpu.html")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu",
+                                                                              "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(info.path.as_uri())
+        page.wait_for_load_state("load")
+        first_section = page.evaluate("document.querySelector('section').id")
+        rows = page.evaluate("""Array.from(document.querySelectorAll('#answer table.answer')[0].rows).slice(1)
+            .map(r => ({top: r.getBoundingClientRect().bottom, cells: Array.from(r.cells).map(c => c.innerText)}))""")
+        captions = page.eval_on_selector_all("#answer caption", "els => els.map(e => e.innerText)")
+        browser.close()
+    assert first_section == "answer"
+    assert captions[0].startswith("sdxl at") and any(c.startswith("flux") for c in captions)
+    assert len(rows) == 6 and all(row["top"] <= 900 for row in rows)  # every card of the first model on screen
+    cards = {row["cells"][0].split(" ")[0] + " " + row["cells"][0].split(" ")[1] for row in rows}
+    assert {"RTX 3060", "RTX 4090"} <= cards
+    small = next(row for row in rows if row["cells"][0].startswith("RTX 3060"))
+    assert float(small["cells"][1]) > 0 and small["cells"][2] in ("yes", "borderline")
+    assert "offload" in small["cells"][3] or "quantize" in small["cells"][3]  # plain SDXL does not fit 12 GB

@@ -19,6 +19,7 @@ from ..metrics import report_metrics
 from ..results import Results
 from . import stats
 from .advice import Advice, advise, software_mismatches
+from .answer import ModelAnswer, model_answers
 from .compare import ComparisonTable, Prepared, comparable_axes, compare, noisy_cells, prepare, steps_contexts
 from .costmodel import CostFit, ProjectionCheck, check_projections, fit_group
 from .filters import apply_filters
@@ -77,6 +78,7 @@ class Analysis:
     scores: Scores = field(default_factory=lambda: Scores(pd.DataFrame(), None, []))  # CLIP scores per cell
     tradeoff: list[TradeoffPoint] = field(default_factory=list)  # time against CLIP score per setting
     tradeoff_pairs: list[PairedTradeoff] = field(default_factory=list)  # along the first compared axis
+    answers: list[ModelAnswer] = field(default_factory=list)  # per model: each card's time, fit and setting
 
     @property
     def pareto_labels(self) -> list[str]:
@@ -123,6 +125,7 @@ def analyse(results: Results, filters: list[str] | None = None, compare_axis: st
         advice=advise(frame, summary) + software_mismatches(results.runs),
         compile_payoffs=compile_payoffs(frame),
         other_cards=other_cards(quiet),
+        answers=model_answers(quiet) if not quiet.empty else [],
         scores=scores,
         tradeoff=tradeoff_points(scores),
         tradeoff_pairs=_tradeoff_pairs(scores, axes, baseline if compare_axis else None, noisy),

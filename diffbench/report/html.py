@@ -271,7 +271,9 @@ def render(analysis: Analysis, paths: list[str | Path], title: str | None = None
         recommendation=analysis.recommendation,
         projections=analysis.projections,
         other_cards=analysis.other_cards,
-        projection_spread=_projection_spread() if analysis.other_cards else None,
+        answers=analysis.answers,
+        answer_sentences=[describe_tradeoff(pair) for pair in analysis.tradeoff_pairs[:1]],
+        projection_spread=_projection_spread() if analysis.other_cards or analysis.answers else None,
         plotly_js=get_plotlyjs(),
     )
 
