@@ -131,6 +131,9 @@ class RunRecorder:
                 self.observer.loaded(payload)
             elif kind == "node":
                 self._stream_run[stream] = self._node_run_id(payload)
+            elif kind == "note":  # something the executor had to work around: said, and kept in the file
+                self.observer.note(str(payload))
+                self.warn(Advice("workers", "worker start", str(payload)))
 
     def cell_started(self, cell_id: str, stream: str = "local") -> None:
         previous = self._current_cell.get(stream)

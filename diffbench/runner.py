@@ -174,9 +174,13 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
     summary and exits cannot end it by the signal (exit -2, no summary) instead of with its code.
     """
     observer = observer or RunObserver()
+    places_cells = _executor_class(executor).places_cells
+    if not places_cells:
+        from .execute.processes import asked_start_method
+
+        asked_start_method()  # a mistyped DIFFBENCH_WORKER_START is an error before any file is made
     host = host_description()
     notes: list[str] = []
-    places_cells = _executor_class(executor).places_cells
     plan = make_plan(suite, placed_by_cluster=places_cells)
     if not places_cells:  # on a cluster the gpu axis picks the node; each node knows its own devices
         check = DeviceCheck.with_torch()
@@ -223,6 +227,12 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
     finally:
         signals.measuring = False
         writer.close()
+        if not places_cells and (outcome.interrupted or outcome.signal is not None):
+            from .execute.processes import stop_server
+
+            # an interrupted run kills the fork server even in the middle of its imports: a second
+            # Ctrl-C stops at once, not when torch has finished importing (9.4 s)
+            stop_server(force=True)
         signals.restore()
     outcome.interrupted = outcome.interrupted or runner.stop_requested
     return outcome

@@ -22,7 +22,7 @@ from multiprocessing import resource_tracker
 from typing import Any
 
 from .base import Job, blame
-from .processes import prepare_start, spawn_from_now_on, worker_context
+from .processes import ensure_server, prepare_start, spawn_from_now_on, worker_context
 from .worker import PARENT_ONLY_SIGNALS, worker_main
 
 POLL_S = 0.05
@@ -155,9 +155,29 @@ class _Lane:
         parent_conn, child_conn = self._context.Pipe(duplex=False)
         own = dataclasses.replace(job, parent_pid=os.getpid())
         self.process = self._context.Process(target=worker_main, args=(child_conn, own), daemon=True)
-        with _signals_held(PARENT_ONLY_SIGNALS):  # a fork server started here inherits the hold too
-            prepare_start(self._context)
-            self.process.start()
+        forked = self._context.get_start_method() == "forkserver"
+        try:
+            with _signals_held(PARENT_ONLY_SIGNALS):  # a fork server or spawned worker started here inherits the hold
+                prepare_start(self._context)
+                if forked:
+                    ensure_server()
+                else:
+                    self.process.start()
+            if forked:
+                # not held: asking the server for a worker waits until its imports are done (seconds),
+                # and a second Ctrl-C must stop the run then, not after them; the worker is the
+                # server's fork, so it never sees this process's signal mask anyway
+                self.process.start()
+        except (EOFError, ConnectionError, OSError) as exc:
+            child_conn.close()
+            parent_conn.close()
+            if self._context.get_start_method() != "forkserver":
+                raise
+            # the fork server died (in its imports, killed, out of memory): spawn this job and every later one
+            self.emit("note", f"the fork server that starts workers died ({type(exc).__name__}: {exc}); "
+                              "workers are spawned from now on")
+            self._context = spawn_from_now_on()
+            return job
         child_conn.close()
         attempt = _Attempt(job)
         try:

@@ -392,10 +392,6 @@ def die_with_parent(parent_pid: int | None) -> None:
 PARENT_ONLY_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
-# Tests set this to stand for a fork server whose imports started CUDA (no GPU here to start it)
-FAKE_BAD_FORK_VARIABLE = "DIFFBENCH_TEST_FAKE_BAD_FORK"
-
-
 def cuda_lost_in_fork() -> bool:
     """Whether this worker was forked from a server in which some import started CUDA: the CUDA
     driver does not survive a fork, so this process could not use the GPU."""
@@ -405,7 +401,7 @@ def cuda_lost_in_fork() -> bool:
         return False
     torch = sys.modules.get("torch")
     in_bad_fork = getattr(getattr(torch, "cuda", None), "_is_in_bad_fork", lambda: False)
-    return bool(in_bad_fork()) or os.environ.get(FAKE_BAD_FORK_VARIABLE) == "1"
+    return bool(in_bad_fork())
 
 
 def worker_main(conn: Any, job: Job) -> None:
