@@ -405,3 +405,29 @@ def test_a_damaged_calibration_is_refused_by_field(change: Callable[[dict], obje
     change(data)
     with pytest.raises(CalibrationError, match=message.replace(".", r"\.")):
         checked_calibration(data, "calibration.json")
+
+
+# --- N10: a shape the counting cannot run is remembered; counting is bounded --------------------
+
+def test_a_shape_that_cannot_be_counted_is_remembered_and_the_cache_is_bounded(tmp_path: Path, monkeypatch) -> None:
+    from diffbench.measure import workload
+
+    monkeypatch.setenv("DIFFBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(workload, "_READ", {})
+    with pytest.raises(workload.CountError, match="cannot be counted"):
+        workload.count_workload("sd15", "0x0")
+
+    def never(*args, **kwargs):
+        raise AssertionError("counted again")
+
+    monkeypatch.setattr(workload, "_count", never)
+    with pytest.raises(workload.CountError, match="cannot be counted"):  # from the cache, not counted again
+        workload.count_workload("sd15", "0x0")
+    monkeypatch.setattr(workload, "_fresh_counts", workload.MAX_FRESH_COUNTS)
+    with pytest.raises(workload.CountError, match="distinct shapes to count in one command"):
+        workload.count_workload("sd15", "8x8")
+    folder = tmp_path / "cache" / "workloads"
+    monkeypatch.setattr(workload, "MAX_CACHED_COUNTS", 3)
+    for i in range(6):
+        workload._store(folder / f"entry{i}.json", {"error": str(i)})
+    assert len(list(folder.glob("*.json"))) == 3

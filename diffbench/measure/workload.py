@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,11 +121,27 @@ def _fixed_counts(family: str, modules: dict[str, Any], prompts: int, batch: int
     return CallCounts(ops), text_peak, decoded.peak_bytes, name
 
 
+class CountError(ValueError):
+    """A shape the counting cannot run (a resolution of 0, too large), or more fresh counts than one
+    command may make: the projection that needed it is not made, and says so."""
+
+
+# Fresh counts one process may make: each takes seconds, and a results file of 600 distinct
+# resolutions once kept `recommend --gpu` counting past 300 s. Beyond it, a setting is not projected.
+MAX_FRESH_COUNTS = 24
+# Cached counts kept on disk (each a few KiB): the oldest go beyond it
+MAX_CACHED_COUNTS = 512
+_fresh_counts = 0
+
+
 def count_workload(model: str, resolution: str = "", batch_size: int = 1, dtype: str = "fp16",
                    guided: bool | None = None, channels_last: bool = False) -> Workload:
-    """Counts for `model` (a synthetic preset name: sd15, sdxl, sd35-medium, flux-dev, flux-schnell)."""
+    """Counts for `model` (a synthetic preset name: sd15, sdxl, sd35-medium, flux-dev, flux-schnell).
+    A shape that cannot be counted is a CountError, remembered in the cache like a count (a report
+    never recounts it)."""
     from ..models.synthetic import SYNTHETIC
 
+    global _fresh_counts
     preset = SYNTHETIC.get(model)
     if preset is None:
         raise ValueError(f"no counted workload for '{model}' (counted: {', '.join(SYNTHETIC)})")
@@ -140,15 +157,42 @@ def count_workload(model: str, resolution: str = "", batch_size: int = 1, dtype:
     cached = _cache_path(key)
     if cached.is_file():
         try:
-            return _from_json(json.loads(cached.read_text()))
-        except (ValueError, KeyError, TypeError):
-            pass  # a damaged cache entry is counted again
-    workload = _count(model, preset.family, resolution, batch_size, dtype, guided, channels_last)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    scratch = cached.with_suffix(".tmp")
-    scratch.write_text(json.dumps(_to_json(workload)))
-    scratch.replace(cached)
+            data = json.loads(cached.read_text())
+            if isinstance(data, dict) and "error" in data:
+                raise CountError(str(data["error"]))
+            _READ[key] = _from_json(data)
+            return _READ[key]
+        except (ValueError, KeyError, TypeError) as exc:
+            if isinstance(exc, CountError):
+                raise
+            # a damaged cache entry is counted again
+    if _fresh_counts >= MAX_FRESH_COUNTS:
+        raise CountError(f"more than {MAX_FRESH_COUNTS} distinct shapes to count in one command: "
+                         f"{model} at {resolution} was not counted")
+    _fresh_counts += 1
+    try:
+        workload = _count(model, preset.family, resolution, batch_size, dtype, guided, channels_last)
+    except (ValueError, RuntimeError, TypeError, NotImplementedError, ZeroDivisionError) as exc:
+        reason = f"{model} at {resolution}, batch {batch_size}, cannot be counted ({type(exc).__name__})"
+        _store(cached, {"error": reason})
+        raise CountError(reason) from None
+    _store(cached, _to_json(workload))
+    _READ[key] = workload
     return workload
+
+
+def _store(path: Path, data: dict[str, Any]) -> None:
+    """Write one cache entry whole, and keep the cache bounded (the oldest entries go)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = path.with_suffix(f".{os.getpid()}.tmp")
+        scratch.write_text(json.dumps(data))
+        scratch.replace(path)
+        entries = sorted(path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime)
+        for old in entries[:-MAX_CACHED_COUNTS]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass  # a cache that cannot be written only costs a recount
 
 
 def _count(model: str, family: str, resolution: str, batch: int, dtype_name: str, guided: bool,
