@@ -53,6 +53,9 @@ class FamilySpec:
     # The pipeline decodes in fp32 when its VAE is fp16 and the config says force_upcast (only
     # StableDiffusionXLPipeline checks it; SD, SD3 and FLUX decode in the pipeline's dtype).
     vae_upcast: bool = False
+    # Width and height must be multiples of this: the VAE's 8 times the denoiser's patch (SD 3, FLUX and
+    # Wan patch 2x2 latents: 16; LTX-Video 32); the pipelines refuse or resize anything else
+    resolution_multiple: int = 8
     # Step caches that run only where a family lists them (caches.CacheKind.per_family)
     step_caches: tuple[str, ...] = ()
     # MagCache's calibrated magnitude ratios: the name of diffusers.hooks.mag_cache's constant
@@ -106,21 +109,22 @@ register(FamilySpec("sd3", "flow", "StableDiffusion3Pipeline", "transformer", "1
                                                                       "joint_blocks."),
                     other_tasks=(("image-to-image", "StableDiffusion3Img2ImgPipeline"),
                                  ("inpainting", "StableDiffusion3InpaintPipeline")),
-                    strength_rounding="floor_skipped", vae_tile=1024))
+                    strength_rounding="floor_skipped", vae_tile=1024, resolution_multiple=16))
 register(FamilySpec("flux", "flow", "FluxPipeline", "transformer", "1024x1024", 3.5, "bf16", ("flux",),
                     checkpoint_markers=("double_blocks.", "model.diffusion_model.double_blocks."),
                     other_tasks=(("image-to-image", "FluxImg2ImgPipeline"), ("inpainting", "FluxInpaintPipeline")),
                     strength_rounding="floor_skipped", step_caches=("fastercache", "magcache"), vae_tile=1024,
+                    resolution_multiple=16,
                     magcache_ratios="FLUX_MAG_RATIOS"))
 # Video. Wan 2.1 text-to-video (1.3B and 14B): 832x480, 81 frames at 16 fps, 4k+1 frames.
 register(FamilySpec("wan", "flow", "WanPipeline", "transformer", "832x480", 5.0, "bf16", (r"^wan-ai/", r"wan2\.[0-9]"),
-                    frame_multiple=4, default_frames=81, default_fps=16, decoder_channels=96,
+                    frame_multiple=4, default_frames=81, default_fps=16, decoder_channels=96, resolution_multiple=16,
                     task_notes=(("image-to-video", "Wan image-to-video is its own checkpoint, with an image "
                                                    "encoder: name it as a model"),)))
 # LTX-Video: 704x480, 8k+1 frames at 25 fps (its model card's defaults); image-to-video on the same weights.
 register(FamilySpec("ltx", "flow", "LTXPipeline", "transformer", "704x480", 3.0, "bf16", (r"ltx-video", r"lightricks/ltx"),
                     other_tasks=(("image-to-video", "LTXImageToVideoPipeline"),),
-                    frame_multiple=8, default_frames=161, default_fps=25))
+                    frame_multiple=8, default_frames=161, default_fps=25, resolution_multiple=32))
 
 # When a name matches several families, the more specific wins (flux and sd3 before sdxl, sdxl
 # before sd); families registered later come after these.

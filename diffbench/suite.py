@@ -502,6 +502,10 @@ def _check_tasks(suite: Suite, cells: list[Any], check: _Checker, problems: list
             if kept < 1:
                 problem("no steps", "strength", cell, f"strength {settings['strength']} of {settings['steps']} steps "
                         "leaves no step to run; raise strength or steps")
+        size = settings["resolution"] or spec.native_resolution
+        if any(int(side) % spec.resolution_multiple for side in str(size).lower().split("x")):
+            problem("resolution", "resolution", cell, f"a {spec.name} model needs width and height in multiples of "
+                    f"{spec.resolution_multiple}; {size} is not (its pipeline would refuse or resize it)")
         if spec.video and settings["frames"] is not None:
             wrong = tasks.frames_problem(settings["frames"], spec.frame_multiple)
             if wrong:

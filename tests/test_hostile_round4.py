@@ -431,3 +431,13 @@ def test_a_shape_that_cannot_be_counted_is_remembered_and_the_cache_is_bounded(t
     for i in range(6):
         workload._store(folder / f"entry{i}.json", {"error": str(i)})
     assert len(list(folder.glob("*.json"))) == 3
+
+
+# --- N20: a resolution the family's pipeline refuses fails at validate, not after the load ----------
+
+@pytest.mark.parametrize(("model", "resolution"), [("tiny-wan", "8x8"), ("tiny-flux", "72x72"), ("tiny-sd3", "40x40")])
+def test_a_resolution_the_pipeline_refuses_fails_validation(tmp_path: Path, model: str, resolution: str) -> None:
+    suite = tmp_path / "s.yaml"
+    suite.write_text(f"name: s\nmodels:\n  m: {{source: 'builtin:{model}'}}\ndefaults: {{resolution: {resolution}}}\n")
+    with pytest.raises(SuiteError, match=f"needs width and height in multiples of 16; {resolution} is not"):
+        load_suite(suite)
