@@ -89,13 +89,31 @@ class ResultsWriter:
         self.lines = 0
 
     def write(self, record: dict[str, Any]) -> None:
+        text = json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n"
+        start = os.fstat(self._file.fileno()).st_size  # the file ends with a whole line here
         try:
-            self._file.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
+            self._file.write(text)
             self._file.flush()
             os.fsync(self._file.fileno())
         except OSError as exc:
+            self._cut_back(start)
             raise ResultsWriteError(self.path, exc, self.lines) from None
         self.lines += 1
+
+    def _cut_back(self, size: int) -> None:
+        """A line that could not be written whole (a full disk) is taken out again, so that the file
+        ends with the last whole line, as the error says. The buffer still holds the rest of it, and
+        closing tries to write that: so the file is closed first, then cut, and locked again."""
+        try:
+            self._file.close()
+        except OSError:
+            pass
+        try:
+            self._file = self.path.open("a", encoding="utf-8")
+            os.ftruncate(self._file.fileno(), size)
+            lock_exclusively(self._file, self.path)
+        except (OSError, FileError):
+            pass
 
     def save_image(self, cell_id: str, png: bytes, suffix: str = ".png") -> str | None:
         """Store a cell's thumbnail (or, with suffix ".full.png", its full picture) next to the

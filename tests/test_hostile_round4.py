@@ -441,3 +441,47 @@ def test_a_resolution_the_pipeline_refuses_fails_validation(tmp_path: Path, mode
     suite.write_text(f"name: s\nmodels:\n  m: {{source: 'builtin:{model}'}}\ndefaults: {{resolution: {resolution}}}\n")
     with pytest.raises(SuiteError, match=f"needs width and height in multiples of 16; {resolution} is not"):
         load_suite(suite)
+
+
+# --- N32: two differing quality lines for one cell and checkpoint are said -------------------------
+
+def test_two_different_scores_of_one_cell_are_named(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from diffbench.analysis.tradeoff import scored_cells
+
+    summary = pd.DataFrame({"cell_id": ["c1", "c2"], "hostname": ["h", "h"], "s_per_image": [1.0, 2.0]})
+    quality = pd.DataFrame({"cell_id": ["c1", "c1", "c2", "c2"], "hostname": ["h"] * 4, "metric": ["clip_score"] * 4,
+                            "checkpoint": ["ck"] * 4, "value": [30.0, 31.5, 20.0, 20.0]})
+    scores = scored_cells(summary, quality)
+    assert scores.cells.set_index("cell_id")["clip_score"].to_dict() == {"c1": 31.5, "c2": 20.0}
+    assert [n for n in scores.notes if "differ" in n] == \
+        ["cell c1 on h has 2 CLIP scores of ck that differ (30.00 to 31.50): the last one written is used"]
+
+
+# --- N15: on a full disk the torn line is taken out, as the message says ---------------------------
+
+def test_a_line_the_disk_cannot_hold_is_taken_out_again(tmp_path: Path) -> None:
+    """A file size limit (RLIMIT_FSIZE) stands for a full disk: the write of a long line stops part
+    way with EFBIG, as it would with ENOSPC."""
+    script = f"""
+import resource, signal, sys
+from pathlib import Path
+from diffbench.records import run_record
+from diffbench.results import ResultsWriter, ResultsWriteError
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+path = Path({str(tmp_path / 'r.jsonl')!r})
+writer = ResultsWriter(path)
+writer.write(run_record("r1", "host"))
+size = path.stat().st_size
+resource.setrlimit(resource.RLIMIT_FSIZE, (size + 300, resource.RLIM_INFINITY))
+try:
+    writer.write(run_record("r1", "host", suite={{"name": "x" * 5000}}))
+except ResultsWriteError as exc:
+    print("error:", exc)
+writer.close()
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert "the 1 lines written before are kept" in result.stdout, result.stdout + result.stderr
+    text = (tmp_path / "r.jsonl").read_text()
+    assert text.endswith("\n") and text.count("\n") == 1 and json.loads(text)["type"] == "run"

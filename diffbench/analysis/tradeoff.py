@@ -61,7 +61,12 @@ def scored_cells(summary: pd.DataFrame, quality: pd.DataFrame | None) -> Scores:
     notes = [f"CLIP scores of {name} ({count} pictures) are left out: one checkpoint is shown, {checkpoint}"
              for name, count in counts.iloc[1:].items()]
     chosen = clip[clip["checkpoint"] == checkpoint]
-    # a cell scored in two runs (a resumed file) keeps its last score
+    # a cell scored in two runs (a resumed file) keeps its last score; scores that disagree are said
+    # (the same picture and checkpoint give the same score: two values mean another picture or a file edited)
+    spread = chosen.groupby(["cell_id", "hostname"])["value"].agg(["nunique", "min", "max", "size"])
+    for (cell, host), row in spread[spread["nunique"] > 1].iterrows():
+        notes.append(f"cell {cell} on {host} has {int(row['size'])} CLIP scores of {checkpoint} that differ "
+                     f"({row['min']:.2f} to {row['max']:.2f}): the last one written is used")
     chosen = chosen.drop_duplicates(["cell_id", "hostname"], keep="last")[["cell_id", "hostname", "value"]]
     cells = summary.merge(chosen.rename(columns={"value": "clip_score"}), on=["cell_id", "hostname"], how="inner")
     return Scores(cells, checkpoint, notes)
