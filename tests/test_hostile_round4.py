@@ -485,3 +485,17 @@ writer.close()
     assert "the 1 lines written before are kept" in result.stdout, result.stdout + result.stderr
     text = (tmp_path / "r.jsonl").read_text()
     assert text.endswith("\n") and text.count("\n") == 1 and json.loads(text)["type"] == "run"
+
+
+# --- N33: a Ray address that answers nothing is one line, at once -------------------------------
+
+@pytest.mark.parametrize("address", ["127.0.0.1:9", "\x1b]0;title\x07:6379", "nonsense"])
+def test_an_unreachable_ray_cluster_is_one_line(tmp_path: Path, address: str) -> None:
+    pytest.importorskip("ray")
+    suite = tmp_path / "s.yaml"
+    suite.write_text("name: s\nmodels:\n  t: {source: 'builtin:tiny-sd'}\ndefaults: {device: cpu, steps: 1}\n"
+                     "warmup: 0\nrepeats: 1\n")
+    result = _cli("run", str(suite), "--out", str(tmp_path / "out"), "--executor", "ray", "--address", address)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.count("\n") == 1 and "\x1b" not in result.stderr and "Traceback" not in result.stderr
+    assert "Ray cluster" in result.stderr or "HOST:PORT" in result.stderr

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import one_line
 from ..results import generation_record
 from .base import CellWork, Job, blame
 
@@ -96,13 +97,16 @@ class RayExecutor:
     def _connect(self) -> None:
         if self.ray.is_initialized():
             return
+        if self.address and self.address != "auto":
+            _check_reachable(self.address)
         env = {k: v for k, v in os.environ.items() if k.startswith(PASSED_ENV)}
         try:
             self.ray.init(address=self.address or "auto", runtime_env={"env_vars": env}, log_to_driver=False,
                           logging_level=logging.ERROR)
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            where = self.address or "the address `ray start` recorded on this host"
-            raise RuntimeError(f"cannot connect to a Ray cluster at {where}: {str(exc).splitlines()[0]}") from None
+            where = one_line(self.address) if self.address else "the address `ray start` recorded on this host"
+            raise RuntimeError(f"cannot connect to a Ray cluster at {where}: "
+                               f"{one_line(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}") from None
 
     def _available(self) -> set[str]:
         """Resources declared by nodes that are alive now."""
@@ -241,3 +245,21 @@ class RayExecutor:
         for running in self._running.values():
             self.ray.cancel(running.ref, force=True)
         self._running.clear()
+
+
+CONNECT_TIMEOUT_S = 5.0
+
+
+def _check_reachable(address: str) -> None:
+    """A HOST:PORT that answers nothing is one line now, not minutes of Ray's retry warnings."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise RuntimeError(f"--address {one_line(address)!r}: expected HOST:PORT of a Ray head node (e.g. 10.0.0.5:6379)")
+    try:
+        with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        raise RuntimeError(f"cannot reach a Ray cluster at {one_line(address)}: {exc.strerror or type(exc).__name__} "
+                           f"within {CONNECT_TIMEOUT_S:g} s (is `ray start --head` running there?)") from None
