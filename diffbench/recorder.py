@@ -9,6 +9,7 @@ plan -> jobs -> recorder -> executor.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from dataclasses import dataclass, field
@@ -157,6 +158,8 @@ class RunRecorder:
             image = self.writer.save_image(record["cell_id"], full, ".full.png")
             if image is not None:
                 record["image_full"] = image
+                # what `score` checks before scoring: a picture replaced later is not the one generated
+                record["image_full_sha256"] = hashlib.sha256(full).hexdigest()
         self.writer.write(record)
         self.outcome.records.append(record)
         self.observer.generation(record)

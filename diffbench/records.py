@@ -188,6 +188,7 @@ class GenerationLine(_Line):
     runtime: dict[str, Any] | None = None
     image: Text | None = None
     image_full: Text | None = None  # the full-resolution picture, kept when the suite asks for a CLIP score
+    image_full_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None  # its digest when written
     traceback: Text | None = None
     requested_steps: Count | None = None
     # image-to-image / inpainting: the steps `strength` leaves (diffusers' rounding); the loop's own

@@ -174,7 +174,8 @@ def _results_with_pictures(folder: Path, count: int, name: str = "r.jsonl") -> P
         (images / f"c{i}.full.png").write_bytes(_png(i))
         lines.append({**generation_record(f"c{i}", cell_settings(prompt=f"a picture number {i}"), 0, False, "ok",
                                           wall_s=1.0, step_s=[0.5], evaluations=1),
-                      "run_id": "r1", "image_full": f"{images.name}/c{i}.full.png"})
+                      "run_id": "r1", "image_full": f"{images.name}/c{i}.full.png",
+                      "image_full_sha256": __import__("hashlib").sha256(_png(i)).hexdigest()})
     for line in lines:
         validate_line(line)
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
@@ -499,3 +500,27 @@ def test_an_unreachable_ray_cluster_is_one_line(tmp_path: Path, address: str) ->
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.count("\n") == 1 and "\x1b" not in result.stderr and "Traceback" not in result.stderr
     assert "Ray cluster" in result.stderr or "HOST:PORT" in result.stderr
+
+
+# --- N17, N18: a picture that is not the one generated is named, not scored -------------------------
+
+@pytest.mark.parametrize("spoil", ["replaced", "link", "jpeg"])
+def test_a_picture_that_is_not_the_one_generated_is_named_not_scored(tmp_path: Path, spoil: str) -> None:
+    results = _results_with_pictures(tmp_path, 2)
+    target = tmp_path / "r.images" / "c1.full.png"
+    if spoil == "replaced":  # another valid PNG in its place
+        target.write_bytes(_png(99))
+    elif spoil == "link":
+        target.unlink()
+        target.symlink_to(tmp_path / "r.images" / "c0.full.png")
+    else:
+        import io
+
+        buffer = io.BytesIO()
+        Image.open(io.BytesIO(_png(1))).save(buffer, format="JPEG")
+        target.write_bytes(buffer.getvalue())
+    scored = _cli("score", str(results), "--clip", RANDOM_WEIGHTS)
+    assert scored.returncode == 0, scored.stderr
+    assert "1 CLIP score(s) of builtin:tiny-clip added, 1 picture(s) not scored" in scored.stdout
+    assert "c1: " in scored.stderr
+    assert [line["cell_id"] for line in _quality_lines(results)] == ["c0"]

@@ -14,6 +14,7 @@ Hub id read from the local Hugging Face cache (downloaded first when online, as 
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -180,6 +181,11 @@ def score_generations(records: Iterable[dict[str, Any]], results_file: Path, sco
             unusable[record["cell_id"]] = (f"{one_line(str(record['image_full']))[:120]}: not a stored PNG picture "
                                            "within the size limits (missing, a link, not a regular file, not PNG, "
                                            "or too large)" if data is None else "the cell has no text prompt")
+            continue
+        digest = record.get("image_full_sha256")
+        if isinstance(digest, str) and hashlib.sha256(data).hexdigest() != digest:
+            unusable[record["cell_id"]] = (f"{one_line(str(record['image_full']))[:120]}: not the picture the run "
+                                           "stored (its digest differs: replaced since)")
             continue
         try:
             with Image.open(io.BytesIO(data)) as picture:
