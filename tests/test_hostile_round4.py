@@ -524,3 +524,17 @@ def test_a_picture_that_is_not_the_one_generated_is_named_not_scored(tmp_path: P
     assert "1 CLIP score(s) of builtin:tiny-clip added, 1 picture(s) not scored" in scored.stdout
     assert "c1: " in scored.stderr
     assert [line["cell_id"] for line in _quality_lines(results)] == ["c0"]
+
+
+# --- N19: an uncached Hub checkpoint with no Hub in reach is one line, in seconds ------------------
+
+def test_an_uncached_clip_checkpoint_with_no_hub_in_reach_is_one_line(tmp_path: Path) -> None:
+    import os
+
+    results = _results_with_pictures(tmp_path, 1)
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    env.update(HF_ENDPOINT="http://127.0.0.1:9", HF_HOME=str(tmp_path / "hf"))  # nothing listens on port 9
+    result = subprocess.run([sys.executable, "-m", "diffbench.cli", "score", str(results), "--clip", "owner/not-cached"],
+                            capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "the Hub cannot be reached" in result.stderr

@@ -56,12 +56,15 @@ def checkpoint_problem(name: str, base_dir: Path) -> str | None:
     cached = _cached_snapshot(name)
     if cached is not None:
         return folder_problem(cached, f"CLIP checkpoint '{name}', cached at")
-    from ..models.sources import offline
+    from ..models.sources import hub_reachable, offline
 
-    if not offline():
-        return None
-    return (f"CLIP checkpoint '{name}' is not in the Hugging Face cache, and HF_HUB_OFFLINE is set: download it "
-            f"first (huggingface-cli download {name})")
+    if offline():
+        return (f"CLIP checkpoint '{name}' is not in the Hugging Face cache, and HF_HUB_OFFLINE is set: download it "
+                f"first (huggingface-cli download {name})")
+    if not hub_reachable():  # said in seconds, not after a minute of the Hub client's retries
+        return (f"CLIP checkpoint '{name}' is not in the Hugging Face cache, and the Hub cannot be reached from here: "
+                f"download it where it can (huggingface-cli download {name}) and copy the cache")
+    return None
 
 
 def _cached_snapshot(name: str) -> Path | None:
