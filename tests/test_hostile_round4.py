@@ -538,3 +538,17 @@ def test_an_uncached_clip_checkpoint_with_no_hub_in_reach_is_one_line(tmp_path: 
                             capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert "the Hub cannot be reached" in result.stderr
+
+
+# --- N26: a cold count prints no library noise ------------------------------------------------------
+
+def test_a_cold_count_prints_nothing_but_the_answer(tmp_path: Path) -> None:
+    import os
+
+    env = {**os.environ, "DIFFBENCH_CACHE": str(tmp_path / "cold")}
+    result = subprocess.run([sys.executable, "-m", "diffbench.cli", "estimate", "--model", "sd15", "--resolution",
+                             "576x576", "--steps", "20", "--gpu", "3060"], capture_output=True, text=True, timeout=600,
+                            env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "", result.stderr
+    assert result.stdout.startswith("sd15 · 576x576")
