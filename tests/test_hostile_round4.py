@@ -552,3 +552,26 @@ def test_a_cold_count_prints_nothing_but_the_answer(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stderr == "", result.stderr
     assert result.stdout.startswith("sd15 · 576x576")
+
+
+# --- N6: a resumed run scores the pictures measured before the interruption --------------------------
+
+def test_a_resumed_run_scores_the_pictures_measured_before_it_stopped(tmp_path: Path) -> None:
+    from diffbench.runner import run_suite
+
+    suite_path = tmp_path / "s.yaml"
+    suite_path.write_text("name: s\nmodels:\n  t: {source: 'builtin:tiny-sd'}\n"
+                          "defaults: {device: cpu, steps: 2, resolution: 64x64}\nmatrix: {seed: [1, 2]}\n"
+                          "quality: {clip: 'builtin:tiny-clip'}\nwarmup: 0\nrepeats: 1\n")
+    suite = load_suite(suite_path)
+    outcome = run_suite(suite, tmp_path / "out")
+    path = outcome.results_path
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    cells = [r["cell_id"] for r in lines if r["type"] == "generation"]
+    assert len(set(cells)) == 2
+    # as if interrupted after the first cell, before anything was scored
+    kept = [r for r in lines if r["type"] not in ("quality",) and r.get("cell_id") != cells[-1]]
+    path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    run_suite(suite, tmp_path / "out", resume=path)
+    scored = {r["cell_id"] for r in map(json.loads, path.read_text().splitlines()) if r["type"] == "quality"}
+    assert scored == set(cells)  # the first cell's picture too, measured before the interruption
