@@ -39,10 +39,44 @@ def main() -> None:
     ratios = [p / s for (_, s, p), f in zip(calibration.leave_one_out, PUBLISHED) if not f.excluded]
     print(f"\nseconds ratio predicted/published: min {min(ratios):.2f}, max {max(ratios):.2f}; "
           f"log RMS {calibration.log_error:.3f} (95% interval x/÷ {2.718281828 ** (1.96 * calibration.log_error):.2f})")
+    print("\nheld-out errors (each figure predicted by a fit that never saw what it shares with it):")
+    print(f"  one figure: log RMS {calibration.log_error:.3f}, 95% interval x/÷ {calibration.spread('figure'):.2f}")
+    for kind, error in calibration.held_out.items():
+        print(f"  its {kind:<6}: log RMS {error:.3f}, 95% interval x/÷ {calibration.spread(kind):.2f}")
+    _coverage(calibration)
     if args.write:
         target = Path(__file__).resolve().parents[1] / "diffbench" / "hardware" / SHIPPED
         target.write_text(json.dumps(calibration.to_json(), indent=1) + "\n")
         print(f"written: {target}")
+
+
+def _coverage(calibration) -> None:  # type: ignore[no-untyped-def]
+    """How often the printed intervals hold the published figure, with its card held out: the
+    interval a card without published figures gets (x/÷ the held-out card error)."""
+    from diffbench.analysis.calibration import (
+        HELD_OUT_KINDS,
+        HOPPER,
+        ModelParameters,
+        _fit_hopper_kernels,
+        _fit_measured_host,
+        held_out_error,
+        workload_counts,
+    )
+
+    hopper_counts = {m.model: workload_counts(m.model, m.resolution, 1, m.dtype, False) for m in HOPPER}
+    efficiency, bandwidth, floor = _fit_hopper_kernels(HOPPER, hopper_counts)
+    kernels = ModelParameters(efficiency, bandwidth, floor, 2.0)
+    host, overlap = _fit_measured_host(HOPPER, hopper_counts, kernels)
+    base = ModelParameters(efficiency, bandwidth, floor, overlap, {}, host)
+    fitted = [f for f in PUBLISHED if not f.excluded]
+
+    def counts(figure):  # type: ignore[no-untyped-def]
+        return workload_counts(figure.model, figure.resolution, figure.batch_size, figure.dtype, figure.channels_last)
+
+    _, predictions = held_out_error(fitted, counts, base, HELD_OUT_KINDS["card"])
+    spread = calibration.spread("card")
+    inside = sum(1 for f, p in predictions if p / spread <= f.seconds <= p * spread)
+    print(f"  coverage of x/÷ {spread:.2f} with the card held out: {inside} of {len(predictions)} figures")
 
 
 if __name__ == "__main__":

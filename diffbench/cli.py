@@ -693,9 +693,11 @@ def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gp
     if any(a.fit.projected_from for a in answers):
         from .analysis.calibration import shipped_calibration
 
-        error = shipped_calibration().interval(1.0)[1]
+        calibration = shipped_calibration()
         click.echo(f"Projections use the step model (counted work; constants fitted on published figures, "
-                   f"docs/projection.md); each interval is x/÷ {error:.2f}, the model's leave-one-out error. "
+                   f"docs/projection.md); a projection's interval adds the measurement's and the model's held-out "
+                   f"error: x/÷ {calibration.spread('figure'):.2f} to a card with published figures of its own, "
+                   f"x/÷ {calibration.spread('card'):.2f} to one whose figures the fit never saw. "
                    "Memory: torch's allocated peak + 0.60 GiB CUDA context is the least a card must hold, x1.16 "
                    "allocator slack the most (measured under a cap); between the two a setting is borderline.")
         check = check_projections(frame)

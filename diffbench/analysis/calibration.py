@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -127,19 +127,40 @@ def _fit_published(figures: Sequence[PublishedFigure], counts: Callable[[Publish
     return params_of(fit.x)[0]
 
 
+# How a projection's error is measured, by what is held out of the fit: one figure (its card keeps
+# its other figures), every figure of its card (a card that borrows its architecture's factor), of
+# its source, of its model.
+HELD_OUT_KINDS: dict[str, Callable[[PublishedFigure], str]] = {
+    "card": lambda f: f.gpu, "source": lambda f: f.source, "model": lambda f: f.model}
+
+
 @dataclass(frozen=True)
 class Calibration:
     parameters: ModelParameters
-    log_error: float  # RMS of the leave-one-out log ratios: an interval is exp(±1.96 × this)
+    log_error: float  # RMS of the leave-one-figure-out log ratios
     leave_one_out: tuple[tuple[str, float, float], ...]  # (figure label, published s, predicted s)
+    held_out: dict[str, float] = field(default_factory=dict)  # kind -> RMS log ratio with that kind held out
+    cards_with_figures: tuple[str, ...] = ()  # the cards whose own published figures are in the fit
 
-    def interval(self, seconds: float) -> tuple[float, float]:
-        spread = float(np.exp(1.96 * self.log_error))
+    def spread(self, kind: str = "figure") -> float:
+        """The multiplicative half-width of a 95% interval for a projection of this kind: exp(1.96 x
+        its held-out log error). 'figure': to a card with published figures of its own; 'card': to a
+        card that borrows its architecture's factor (its figures held out)."""
+        error = self.log_error if kind == "figure" else self.held_out.get(kind, self.log_error)
+        return float(np.exp(1.96 * error))
+
+    def kind_for(self, card: str) -> str:
+        """Which held-out error a projection to `card` carries."""
+        return "figure" if card in self.cards_with_figures else "card"
+
+    def interval(self, seconds: float, kind: str = "figure") -> tuple[float, float]:
+        spread = self.spread(kind)
         return seconds / spread, seconds * spread
 
     def to_json(self) -> dict[str, Any]:
         return {"parameters": asdict(self.parameters), "log_error": self.log_error,
-                "leave_one_out": [list(row) for row in self.leave_one_out]}
+                "leave_one_out": [list(row) for row in self.leave_one_out], "held_out": self.held_out,
+                "cards_with_figures": list(self.cards_with_figures)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Calibration:
@@ -170,7 +191,24 @@ def calibrate(counts_for: CountsFor = workload_counts, figures: Sequence[Publish
         rows.append((figure.label, figure.seconds, predicted_seconds(figure, counts(figure), others,
                                                                       others.typical_host_s)))
     log_error = float(np.sqrt(np.mean([np.log(p / s) ** 2 for (_, s, p), f in zip(rows, figures) if not f.excluded])))
-    return Calibration(fitted, log_error, tuple(rows))
+    held_out = {kind: held_out_error(fitted_on, counts, base, key)[0] for kind, key in HELD_OUT_KINDS.items()}
+    cards = tuple(sorted({f.gpu for f in fitted_on}))
+    return Calibration(fitted, log_error, tuple(rows), held_out, cards)
+
+
+def held_out_error(figures: Sequence[PublishedFigure], counts: Callable[[PublishedFigure], Counted],
+                   base: ModelParameters, key: Callable[[PublishedFigure], str]
+                   ) -> tuple[float, list[tuple[PublishedFigure, float]]]:
+    """RMS log ratio of every figure predicted by a fit that saw none of the figures sharing its
+    `key` (its card, source or model), and each (figure, predicted seconds)."""
+    predictions = []
+    for group in dict.fromkeys(key(f) for f in figures):
+        held = [f for f in figures if key(f) == group]
+        rest = [f for f in figures if key(f) != group]
+        params = _fit_published(rest, counts, base) if rest else base
+        predictions += [(f, predicted_seconds(f, counts(f), params, params.typical_host_s)) for f in held]
+    error = float(np.sqrt(np.mean([np.log(p / f.seconds) ** 2 for f, p in predictions])))
+    return error, predictions
 
 
 SHIPPED = "calibration.json"
@@ -207,13 +245,20 @@ def checked_calibration(data: Any, source: str) -> Calibration:
         rows = tuple((str(a), _positive(b, f"{source}: leave_one_out", 1e9), _positive(c, f"{source}: leave_one_out", 1e9))
                      for a, b, c in data["leave_one_out"])
         log_error = _positive(data["log_error"], f"{source}: log_error", 10)
+        held = data.get("held_out") or {}
+        if not isinstance(held, dict):
+            raise CalibrationError(f"{source}: held_out is not a table of numbers")
+        held_out = {str(k): _positive(v, f"{source}: held_out.{k}", 10) for k, v in held.items()}
+        cards = data.get("cards_with_figures") or []
+        if not isinstance(cards, list) or not all(isinstance(c, str) for c in cards):
+            raise CalibrationError(f"{source}: cards_with_figures is not a list of card names")
     except CalibrationError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CalibrationError(f"{source}: not a calibration diffbench wrote ({type(exc).__name__}: "
                                f"{one_line(str(exc))[:80]}); reinstall diffbench, or rebuild it with "
                                "benchmarks/projection_check.py --write") from None
-    return Calibration(params, log_error, rows)
+    return Calibration(params, log_error, rows, held_out, tuple(cards))
 
 
 def shipped_calibration() -> Calibration:

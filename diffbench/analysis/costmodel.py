@@ -79,9 +79,9 @@ class CostFit:
         return self.fixed_s + self.per_eval_s * self.evaluations(steps)
 
     def predict(self, steps: int, confidence: float = 0.95) -> tuple[float, float, float]:
-        """Seconds per image at `steps`, with a prediction interval for one new generation. The low
-        end is returned as computed: where it reaches zero or below, callers say so (never a
-        silent 0)."""
+        """Seconds per image at `steps`, with a prediction interval for one new generation: on a log
+        scale (a time is positive, and its spread grows with it), so it is never negative. A
+        projection combines the measurement's interval with the projection's own held-out error."""
         from scipy.special import stdtrit  # the t quantile, without importing all of scipy.stats
 
         x = self.evaluations(steps)
@@ -95,11 +95,14 @@ class CostFit:
             fit_term = max(0.0, c00 + 2 * c01 * x + c11 * x * x)
         else:
             fit_term = value * value / max(self.points, 1)
-        spread = t * self.residual_sd * float(np.sqrt(value * value + fit_term))
-        low, high = value - spread, value + spread
-        if self.projected_from and self.projection_spread:  # no narrower than the model's leave-one-out error
-            low, high = min(low, value / self.projection_spread), max(high, value * self.projection_spread)
-        return value, low, high
+        if value <= 0:
+            return value, float("nan"), float("nan")  # Estimate.problems says the line falls to zero
+        # the relative residual spread is the spread of log time (for spreads of a few percent to tens
+        # of percent the two agree), so the half-width is taken as it stands on the log scale
+        width = t * self.residual_sd * float(np.sqrt(value * value + fit_term)) / value
+        if self.projected_from and self.projection_spread:  # the two errors add on the log scale
+            width = float(np.hypot(width, np.log(self.projection_spread)))
+        return value, value * float(np.exp(-width)), value * float(np.exp(width))
 
 
 def _same(value: Any, ordinary: Any) -> bool:
@@ -335,9 +338,7 @@ class Estimate:
                     f"measured at {', '.join(map(str, self.fit.step_counts))} steps, {self.fit.points} generations "
                     "[measure more repeats or step counts]")
         r2 = f", R² {self.fit.r2:.3f}" if self.fit.r2 is not None else ""
-        interval = (f"95% interval {self.low:.3f}-{self.high:.3f}" if self.low > 0 else
-                    f"95% interval up to {self.high:.3f}; its low end reaches zero ({self.low:.3f}): too uncertain "
-                    "to bound from below")
+        interval = f"95% interval {self.low:.3f}-{self.high:.3f}"
         return (f"{self.fit.label}: {steps_text(self.steps)} ({evaluations:.0f} evaluations) -> {self.seconds:.3f} s per image "
                 f"({interval}) [{kind}; fixed {self.fit.fixed_s:.3f} s + "
                 f"{1000 * self.fit.per_eval_s:.2f} ms per evaluation; " +

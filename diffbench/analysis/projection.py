@@ -100,7 +100,11 @@ def project_cost(per_eval_s: float, fixed_s: float, batch: int, offload: str, qu
     elif quantize not in ("none", ""):
         notes.append(f"{quantize}: no per-step factor was measured for this backend: projected as the measured "
                      "step's card ratio, which may drop its dequantizing cost")
-    spread = calibration.interval(1.0)[1]
+    kind = calibration.kind_for(target.name)
+    spread = calibration.spread(kind)
+    notes.append(f"interval x/÷ {spread:.2f}: the held-out error of projections to a card "
+                 + ("with published figures of its own" if kind == "figure" else
+                    "whose own figures the fit never saw (it borrows its architecture's factor)"))
     notes.append(f"{bound}-bound on {target.name} (GPU {1000 * on_target.gpu_s:.1f} ms: compute "
                  f"{1000 * on_target.compute_s:.1f}, memory {1000 * on_target.memory_s:.1f}, launch floor "
                  f"{1000 * on_target.floor_s:.1f}; host {1000 * on_target.host_s:.1f} ms per call)")
@@ -160,7 +164,8 @@ def cost_from_counts(counted: Counted, target: GpuSpec, calibration: Calibration
             "diffusers' default NCHW layout; "
             f"{step.bound}-bound (GPU {1000 * step.gpu_s:.1f} ms, host {1000 * step.host_s:.1f} ms per step). "
             "A measurement of this model on any card refines it.")
-    return CountedCost(step.seconds, fixed.seconds, step.bound, calibration.interval(1.0)[1], note)
+    return CountedCost(step.seconds, fixed.seconds, step.bound, calibration.spread(calibration.kind_for(target.name)),
+                       note)
 
 
 def quantization_factor(quantize: str) -> tuple[float, str] | None:

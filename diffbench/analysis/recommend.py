@@ -130,7 +130,8 @@ def recommend(frame: pd.DataFrame, vram_gib: float | None = None, max_seconds: f
     if projected is not None:
         target, pool, unprojectable = projected
         excluded.extend(unprojectable)
-        spread = shipped_calibration().interval(1.0)[1]
+        calibration = shipped_calibration()
+        spread = calibration.spread(calibration.kind_for(target.name))
         constraints.append(f"on the {target.name}, which these results did not measure: seconds PROJECTED by the "
                            f"step model (x/÷ {spread:.2f}, docs/projection.md)")
         if vram_gib is None:

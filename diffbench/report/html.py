@@ -291,7 +291,7 @@ def _tradeoff(analysis: Analysis) -> dict[str, Any] | None:
 def _projection_spread() -> float:
     from ..analysis.calibration import shipped_calibration
 
-    return shipped_calibration().interval(1.0)[1]
+    return shipped_calibration().spread("card")
 
 
 def _warnings(advice: list[Any], results: Results) -> list[str]:
