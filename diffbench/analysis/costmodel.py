@@ -143,7 +143,10 @@ def fit_group(settings: dict[str, Any], group: pd.DataFrame, decompose: bool = F
         batch = group["batch_size"].astype(float).to_numpy()
         per_eval = float(np.median(group["step_s_median"].to_numpy(float))) / float(np.median(batch))
         fixed = float(np.median(y - per_eval * x))
-        sd = float(np.std(y, ddof=1) / np.median(y)) if len(y) > 1 and np.median(y) > 0 else 0.0  # relative
+        # relative spread of the generations about the decomposed line (never the spread of times
+        # pooled over several step counts, which is the steps' doing, not noise)
+        fitted = np.maximum(fixed + per_eval * x, 1e-12)
+        sd = float(np.sqrt(np.sum(((y - fitted) / fitted) ** 2) / (len(y) - 1))) if len(y) > 1 else 0.0
         r2 = None
         method = ("decomposed from step timings" if decompose and len(step_counts) > 1
                   else "decomposed from step timings (one step count measured)")
