@@ -196,7 +196,9 @@ def _products(pool: list[Candidate]) -> dict[str, list[Candidate]]:
         parts = []
         for axis in varying:
             value = candidate.settings.get(axis)
-            text = "-" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+            if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+                continue  # an axis a product does not use is not named ("frames=-" said nothing)
+            text = str(value)
             text = text if len(text) <= 28 else text[:27] + "…"
             parts.append(text if axis == "task" else f"{axis}={text}")
         groups.setdefault(", ".join(parts) or "all", []).append(candidate)
