@@ -57,6 +57,22 @@ def _given(ctx: Any, param: Any, value: Any) -> Any:
     return value
 
 
+def _closed_pipe() -> NoReturn:
+    """The reader went away (`diffbench compare ... | head -3`): what it wanted it has. Exit quietly
+    with 0, output going nowhere, so that Python does not report the pipe again at shutdown."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(0)
+
+
+def _quiet_on_closed_pipe(console: Any) -> Any:
+    """A rich Console that exits 0 on a closed pipe (rich's own choice is exit 1)."""
+    console.on_broken_pipe = _closed_pipe
+    return console
+
+
 def _nothing(message: str) -> None:
     click.echo(f"nothing to show: {message}", err=True)
     sys.exit(EXIT_NOTHING)
@@ -153,6 +169,8 @@ class _Commands(click.Group):
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # a key held down must not cut the exit short
             click.echo("Interrupted", err=True)
             _exit_interrupted(128 + signal.SIGINT)
+        except BrokenPipeError:
+            _closed_pipe()
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -186,7 +204,7 @@ def run(suite: str, out_dir: str, resume: str | None, executor: str, address: st
     from .results import ResultsError, ResultsWriteError
     from .runner import run_suite
 
-    console = Console(width=None if sys.stdout.isatty() else 140)
+    console = _quiet_on_closed_pipe(Console(width=None if sys.stdout.isatty() else 140))
     observer = LiveObserver(console)
     try:
         loaded = _load(suite, allow_pickle, trust_remote_code)
@@ -280,7 +298,7 @@ def plan(suite: str, as_json: bool, allow_pickle: bool, trust_remote_code: bool)
 
     from .console import plan_table
 
-    console = Console()
+    console = _quiet_on_closed_pipe(Console())
     console.print(plan_table(made))
     for line in _hub_lines(made.suite):
         console.print(_safe(line))
@@ -433,7 +451,7 @@ def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, m
     frame = _selected(loaded, filters, " ".join(results))
     table = compare(frame, axis, baseline=baseline, metric=metric, min_effect=min_effect,
                     noisy=noisy_cells(loaded.warnings), allow_noisy=allow_noisy)
-    console = Console(width=None if sys.stdout.isatty() else 160)
+    console = _quiet_on_closed_pipe(Console(width=None if sys.stdout.isatty() else 160))
     declared = METRICS[metric]
     out = Table(title=f"{declared.title} ({declared.unit}, {declared.better} is better) by {axis}")
     for column in ("other settings", axis, "n", "median", "CI of median (its confidence)", "ratio",

@@ -575,3 +575,16 @@ def test_a_resumed_run_scores_the_pictures_measured_before_it_stopped(tmp_path: 
     run_suite(suite, tmp_path / "out", resume=path)
     scored = {r["cell_id"] for r in map(json.loads, path.read_text().splitlines()) if r["type"] == "quality"}
     assert scored == set(cells)  # the first cell's picture too, measured before the interruption
+
+
+def test_a_closed_pipe_ends_a_command_quietly_with_0(tmp_path: Path) -> None:
+    """Issue 36: `diffbench compare ... | head -3` exited 1, a code the README's table does not list."""
+    runs = Path(__file__).parent.parent / "docs" / "gpu-runs"
+    process = subprocess.Popen([sys.executable, "-m", "diffbench.cli", "compare", str(runs), "--by", "offload"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.read(100)
+    process.stdout.close()  # the reader goes away, as head does
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=300) == 0, stderr
+    assert "Traceback" not in stderr and "Broken pipe" not in stderr
