@@ -57,6 +57,21 @@ def _given(ctx: Any, param: Any, value: Any) -> Any:
     return value
 
 
+class _Steps(click.ParamType):
+    """A step count the way suites write it: 20, '20 steps', '1 step' (1 to 1000)."""
+
+    name = "steps"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int:
+        text = str(value).strip().lower().removesuffix("steps").removesuffix("step").strip()
+        if not text.isdigit() or not 1 <= int(text) <= 1000:
+            self.fail(f"{value!r}: expected a step count from 1 to 1000, such as 20 or '20 steps'", param, ctx)
+        return int(text)
+
+
+STEPS = _Steps()
+
+
 def _closed_pipe() -> NoReturn:
     """The reader went away (`diffbench compare ... | head -3`): what it wanted it has. Exit quietly
     with 0, output going nowhere, so that Python does not report the pipe again at shutdown."""
@@ -624,7 +639,7 @@ def export(results: tuple[str, ...], fmt: str, level: str, output: str | None, f
 
 @main.command("estimate")
 @click.argument("results", nargs=-1, type=click.Path())
-@click.option("--steps", type=click.IntRange(1, 1000), required=True, help="Step count to estimate for.")
+@click.option("--steps", type=STEPS, required=True, help="Step count to estimate for.")
 @click.option("--model", help="Model name as in the results, or a counted architecture (sd15, sdxl, sdxl-turbo, "
                               "sd35-medium, flux-dev, flux-schnell).")
 @click.option("--gpu", callback=_given, help="GPU (measured, or projected from a measured one by the step model: docs/projection.md).")
@@ -871,7 +886,7 @@ def _check_counted_settings(settings: dict[str, Any]) -> None:
 @main.command("recommend")
 @click.argument("results", nargs=-1, type=click.Path())
 @click.option("--model", help="Rank the settings of this model only (with no RESULTS: a counted architecture).")
-@click.option("--steps", type=click.IntRange(1, 1000), help="At this step count only: a 4-step setting and a 20-step "
+@click.option("--steps", type=STEPS, help="At this step count only: a 4-step setting and a 20-step "
                                                            "one are different products, never ranked together.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document (with no RESULTS: the answer objects).")
 @click.option("--vram", callback=_given, help="VRAM the setting must fit in, e.g. 12GiB (or a GPU name such as 'RTX 3060').")
@@ -982,7 +997,7 @@ def sysinfo(as_json: bool) -> None:
 @main.command()
 @click.option("--model", help="Rank every card for this model's work (sd15, sdxl, sdxl-turbo, sd35-medium, "
                               "flux-dev, flux-schnell), from counts: no results needed.")
-@click.option("--steps", type=click.IntRange(1, 1000), default=None, help="Steps per image (default: 30; SDXL Turbo 4).")
+@click.option("--steps", type=STEPS, default=None, help="Steps per image (default: 30; SDXL Turbo 4).")
 @click.option("--resolution")
 @click.option("--batch-size", type=int)
 @click.option("--guidance", "guidance_scale", type=float, callback=_bounded(0, 100))

@@ -588,3 +588,10 @@ def test_a_closed_pipe_ends_a_command_quietly_with_0(tmp_path: Path) -> None:
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=300) == 0, stderr
     assert "Traceback" not in stderr and "Broken pipe" not in stderr
+
+
+@pytest.mark.parametrize("steps", ["20 steps", "20", "1 step"])
+def test_steps_are_understood_the_way_suites_write_them(steps: str) -> None:
+    result = _cli("estimate", "--model", "sd15", "--steps", steps, "--gpu", "4090", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["answers"][0]["steps"] == int(steps.split()[0])
