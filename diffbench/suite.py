@@ -508,6 +508,10 @@ def _check_tasks(suite: Suite, cells: list[Any], check: _Checker, problems: list
                     f"{spec.resolution_multiple}; {size} is not (its pipeline would refuse or resize it)")
         if spec.video and settings["frames"] is not None:
             wrong = tasks.frames_problem(settings["frames"], spec.frame_multiple)
+            most = _max_frames(suite, cell.model_name)
+            if not wrong and most is not None and settings["frames"] > most:
+                wrong = (f"frames {settings['frames']}: this model's positional embedding covers at most {most} "
+                         "frames")
             if wrong:
                 problem("frames", "frames", cell, wrong)
         for axis in ("init_image", "mask_image"):
@@ -516,6 +520,16 @@ def _check_tasks(suite: Suite, cells: list[Any], check: _Checker, problems: list
                 if wrong:
                     problem(f"file {settings[axis]}", axis, cell, wrong)
     problems.extend(found.values())
+
+
+def _max_frames(suite: Suite, model_name: str) -> int | None:
+    """The longest clip a built-in model's denoiser reaches, where the model is one (others: the run says)."""
+    from .models.builtin import BUILTINS
+
+    spec = suite.models.get(model_name)
+    source = str(getattr(spec, "source", "") or "")
+    preset = BUILTINS.get(source.removeprefix("builtin:")) if source.startswith("builtin:") else None
+    return preset.max_frames if preset is not None else None
 
 
 def _image_file_problem(name: str, base_dir: Path) -> str | None:

@@ -292,14 +292,14 @@ def test_hostile_input_images_are_one_line_errors(tmp_path: Path) -> None:
         assert message in result.stderr and result.stderr.strip().count("\n") == 0, (name, result.stderr)
 
 
-def test_a_clip_longer_than_the_models_positions_is_not_applicable_with_the_limit(tmp_path: Path) -> None:
+def test_a_clip_longer_than_the_models_positions_is_refused_with_the_limit(tmp_path: Path) -> None:
     """tiny-wan's rotary embedding covers 32 latent frames (125 frames): 1025 frames is said as that
-    limit before anything runs, not as a reshape error from inside the transformer."""
+    limit at validate, in plan as in run (red team N20: plan said 'will run', run 'not applicable')."""
     suite = tmp_path / "long.yaml"
     suite.write_text("name: long\nmodels:\n  w: {source: 'builtin:tiny-wan'}\n"
                      "defaults: {device: cpu, steps: 2, frames: 1025}\nwarmup: 0\nrepeats: 1\n")
-    outcome = run_suite(load_suite(suite), tmp_path / "out")
-    [record] = _generations(outcome.results_path)
-    assert record["status"] == "not_applicable"
-    assert record["error"] == "frames 1025: this model's positional embedding covers at most 125 frames (32 latent " \
-                              "frames of 4)"
+    with pytest.raises(SuiteError, match="frames 1025: this model's positional embedding covers at most 125 frames"):
+        load_suite(suite)
+    planned = subprocess.run([sys.executable, "-m", "diffbench.cli", "plan", str(suite)], capture_output=True,
+                             text=True, timeout=120)
+    assert planned.returncode == 2 and "covers at most 125 frames" in planned.stderr

@@ -35,6 +35,9 @@ class ModelPreset:
     # Published parameter counts per component, for the record and the tests (see README).
     published: dict[str, int] = field(default_factory=dict)
     decoder_channels: int = 8  # the tiny VAE decoder's last block (memoryfloor.py)
+    # Video: the longest clip its denoiser's positions reach (Wan: rope_max_seq_len latent frames of
+    # the VAE's 4), known before anything is built, so plan and validate say it, not the run
+    max_frames: int | None = None
 
 
 BUILTINS: dict[str, ModelPreset] = {
@@ -49,7 +52,8 @@ BUILTINS: dict[str, ModelPreset] = {
         ModelPreset("tiny-flux", "flux", "FLUX.1 schnell layout (MMDiT + single blocks, CLIP + T5), tiny",
                      {"resolution": "64x64", "guidance_scale": 0.0}),
         ModelPreset("tiny-wan", "wan", "Wan 2.1 text-to-video layout (3D DiT, UMT5, causal 3D VAE), tiny",
-                     {"resolution": "64x64", "guidance_scale": 5.0, "frames": 9, "fps": 16}, decoder_channels=3),
+                     {"resolution": "64x64", "guidance_scale": 5.0, "frames": 9, "fps": 16}, decoder_channels=3,
+                     max_frames=(32 - 1) * 4 + 1),  # rope_max_seq_len=32 in _build_wan
         ModelPreset("tiny-ltx", "ltx", "LTX-Video layout (video DiT, T5, 3D VAE with 8x compression), tiny",
                      {"resolution": "64x64", "guidance_scale": 3.0, "frames": 9, "fps": 24}),
     )
