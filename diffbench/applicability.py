@@ -44,7 +44,10 @@ def memory_fit_problem(settings: dict[str, Any], device_type: str, device_total:
 
             return memory_problem(settings, device_type, vram_limit_bytes(str(limit)), f"its vram_limit {limit}")
         return memory_problem(settings, device_type, device_total, "this GPU's memory")
-    return memory_problem(settings, device_type, host_memory_bytes(), "this host's memory")
+    from .memoryfloor import cpu_work_problem
+
+    problem = memory_problem(settings, device_type, host_memory_bytes(), "this host's memory")
+    return problem or (cpu_work_problem(settings) if device_type == "cpu" else None)
 
 
 def quantization_problem(wanted: str | None, device_type: str, check_packages: bool = True) -> str | None:

@@ -96,3 +96,41 @@ def memory_problem(settings: dict[str, Any], device_type: str, capacity: int | N
     needed, counted = floor
     return (f"needs at least {needed / GIB:.1f} GiB before any weights ({counted}), more than {what} "
             f"({capacity / GIB:.1f} GiB): not tried")
+
+
+# Self-attention tokens of one frame, per family: the latent (1/8) for SD 1.5's first attention
+# level; 1/16 for SDXL (no attention at full latent size), SD 3 and FLUX (2x2 patches) and Wan;
+# 1/32 for LTX-Video. Video families attend over every latent frame at once.
+ATTENTION_STRIDE = {"sd": 8, "sdxl": 16, "sd3": 16, "flux": 16, "wan": 16, "ltx": 32}
+# Beyond this many tokens a CPU spends minutes to hours on one step's attention (its work grows
+# with the square: 262,144 tokens, tiny-sd at 4096x4096, ran one step for over ten minutes).
+CPU_ATTENTION_TOKENS = 65_536
+
+
+def attention_tokens(settings: dict[str, Any]) -> int | None:
+    """The longest self-attention sequence one denoiser call runs for these settings, or None."""
+    from .families import FAMILIES
+
+    family = str(settings.get("family") or "")
+    spec = FAMILIES.get(family)
+    stride = ATTENTION_STRIDE.get(family)
+    resolution = settings.get("resolution") or (spec.native_resolution if spec is not None else None)
+    if stride is None or not resolution:
+        return None
+    width, height = (int(side) for side in str(resolution).lower().split("x"))
+    tokens = max(1, width // stride) * max(1, height // stride)
+    if spec is not None and spec.video:
+        frames = int(settings.get("frames") or spec.default_frames or 1)
+        tokens *= (frames - 1) // spec.frame_multiple + 1
+    return tokens
+
+
+def cpu_work_problem(settings: dict[str, Any]) -> str | None:
+    """Why a CPU cell is not tried: its attention is quadratic in a sequence too long for a CPU."""
+    tokens = attention_tokens(settings)
+    if tokens is None or tokens <= CPU_ATTENTION_TOKENS:
+        return None
+    return (f"one denoiser call attends over {tokens:,} tokens at {settings.get('resolution')} (its work grows with "
+            f"the square; a CPU takes minutes to hours per step beyond {CPU_ATTENTION_TOKENS:,}): not tried on a CPU; "
+            "lower the resolution or run it on a GPU")
+

@@ -595,3 +595,21 @@ def test_steps_are_understood_the_way_suites_write_them(steps: str) -> None:
     result = _cli("estimate", "--model", "sd15", "--steps", steps, "--gpu", "4090", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["answers"][0]["steps"] == int(steps.split()[0])
+
+
+# --- the memory floor's blind spot: a CPU cell whose attention no CPU finishes ----------------------
+
+def test_a_cpu_cell_whose_attention_no_cpu_finishes_is_not_tried(tmp_path: Path) -> None:
+    """Red team: tiny-sd at 4096x4096 passed the memory floor and one step ran for over ten minutes
+    (UNet attention over 262,144 tokens) with nothing estimating it. plan says so; run records it."""
+    from diffbench.memoryfloor import attention_tokens
+
+    assert attention_tokens({"family": "sd", "resolution": "4096x4096"}) == 262_144
+    assert attention_tokens({"family": "sdxl", "resolution": "1024x1024"}) == 4096
+    assert attention_tokens({"family": "wan", "resolution": "832x480", "frames": 81}) == 52 * 30 * 21
+    suite = tmp_path / "s.yaml"
+    suite.write_text("name: s\nmodels:\n  t: {source: 'builtin:tiny-sd'}\ndefaults: {device: cpu, steps: 1}\n"
+                     "matrix: {resolution: [64x64, 4096x4096]}\nwarmup: 0\nrepeats: 1\n")
+    planned = _cli("plan", str(suite), "--json")
+    assert planned.returncode == 0, planned.stderr
+    assert "262,144 tokens" in planned.stdout and "not tried on a CPU" in planned.stdout
