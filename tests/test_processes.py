@@ -107,12 +107,21 @@ def test_a_start_method_that_means_nothing_is_refused(tmp_path: Path, value: str
 def test_no_fork_server_outlives_the_run(tmp_path: Path) -> None:
     """Red team N27: after `run` the server lived 2.5-4 s with parent 1, tearing torch down."""
     import time
+    import uuid
 
-    _run(tmp_path)
+    mark = f"DIFFBENCH_TEST_RUN_MARK={uuid.uuid4().hex}"  # this run's server, not another test's orphan
+    _run(tmp_path, DIFFBENCH_TEST_RUN_MARK=mark.split("=", 1)[1])
     time.sleep(0.5)
     survivors = subprocess.run(["pgrep", "-f", "multiprocessing.forkserver"], capture_output=True, text=True)
-    mine = [pid for pid in survivors.stdout.split() if _parent(pid) == 1]
+    mine = [pid for pid in survivors.stdout.split() if _parent(pid) == 1 and mark.encode() in _environ(pid)]
     assert not mine, mine
+
+
+def _environ(pid: str) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return b""
 
 
 def _parent(pid: str) -> int:
