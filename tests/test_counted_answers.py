@@ -282,3 +282,12 @@ def test_the_card_chooser_ranks_every_card_with_no_results() -> None:
     assert small["energy_wh_per_image_at_most"] == pytest.approx(170 * small["best"]["seconds"] / 3600)
     text = _cli("gpus", "--model", "sdxl-turbo")
     assert text.returncode == 0 and "4 steps" in text.stdout and "RTX 3060" in text.stdout
+
+
+def test_a_quantization_nobody_measured_gets_its_memory_and_says_why_it_has_no_time() -> None:
+    result = _cli("estimate", "--model", "sdxl", "--steps", "20", "--gpu", "4090", "--quantize", "torchao:int4",
+                  "--json")
+    (answer,) = json.loads(result.stdout)["answers"]
+    assert answer["seconds"] is None and answer["interval"] is None and answer["needs_gib"]["allocated"] > 0
+    text = _cli("estimate", "--model", "sdxl", "--steps", "20", "--gpu", "4090", "--quantize", "torchao:int4")
+    assert "time not known: torchao:int4: its dequantizing cost per step was never measured" in text.stdout

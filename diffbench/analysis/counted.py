@@ -55,6 +55,7 @@ class CountedAnswer:
     need: MemoryNeed
     bound: str
     notes: list[str] = field(default_factory=list)
+    unknown_time: str = ""  # why `seconds` is None
 
     @property
     def fits(self) -> str:
@@ -84,7 +85,7 @@ class CountedAnswer:
                 "notes": self.notes}
 
     def sentence(self) -> str:
-        time = ("time not known: " + "; ".join(self.notes[:1])) if self.seconds is None else \
+        time = f"time not known: {self.unknown_time}" if self.seconds is None else \
             (f"{self.seconds:.2f} s per image (95% interval {self.low:.2f}-{self.high:.2f}; {self.bound}-bound; "
              f"fixed {self.fixed_s:.2f} s + {1000 * (self.per_evaluation_s or 0):.1f} ms x {self.evaluations:.0f} "
              "evaluations)")
@@ -119,6 +120,7 @@ def answer_from_counts(preset: str, steps: int, card: GpuSpec, settings: dict[st
     step = call_cost(workload.denoiser, card, params, host)
     fixed = call_cost(workload.fixed, card, params, host)
     notes: list[str] = []
+    unknown = ""
     need = memory_need(workload, family, offload, quantize, bool(settings.get("vae_slicing")),
                        tile=_tile_share(settings, resolution, spec.vae_tile))
     weights = weight_bytes(workload.parameters, workload.linear_parameters, dtype, quantize)
@@ -134,8 +136,9 @@ def answer_from_counts(preset: str, steps: int, card: GpuSpec, settings: dict[st
         measured = QUANTIZED_STEP_FACTOR.get(f"{parsed.library}:{parsed.format}")
         if measured is None:
             per_eval = None
-            notes.append(f"{quantize}: its dequantizing cost per step was never measured, so no time is given "
-                         "(measured: " + ", ".join(QUANTIZED_STEP_FACTOR) + ")")
+            unknown = (f"{quantize}: its dequantizing cost per step was never measured, so no time is given "
+                       "(measured: " + ", ".join(QUANTIZED_STEP_FACTOR) + ")")
+            notes.append(unknown)
         elif per_eval is not None:
             per_eval = moves.evaluation(step.seconds * measured[0])
             notes.append(f"{quantize}: x{measured[0]:g} per evaluation, measured ({measured[1]})")
@@ -151,7 +154,7 @@ def answer_from_counts(preset: str, steps: int, card: GpuSpec, settings: dict[st
                  + ("with published figures of its own" if kind == "figure" else "whose own figures the fit never saw"))
     if per_eval is None:
         return CountedAnswer(preset, _shown(settings, resolution, batch, dtype, guidance, offload, quantize), card,
-                             steps, None, None, None, 0.95, None, None, evaluations, need, bound, notes)
+                             steps, None, None, None, 0.95, None, None, evaluations, need, bound, notes, unknown)
     seconds = (fixed_s + per_eval * evaluations) / batch
     notes.insert(0, f"counted work on the {card.name} at a typical host ({1e6 * host:.0f} µs per launch), one "
                     "evaluation per step (Euler-like); a measurement of this model on any card refines it")
@@ -221,7 +224,7 @@ def recommend_from_counts(preset: str, steps: int, card: GpuSpec, settings: dict
             others.append((answer, f"needs {answer.need.low_gib:.1f}-{answer.need.high_gib:.1f} GiB, more than "
                                    f"{limit:g} GiB"))
         elif answer.seconds is None:
-            others.append((answer, "its time is not known (" + answer.notes[-1] + ")"))
+            others.append((answer, f"its time is not known ({answer.unknown_time})"))
         elif max_seconds is not None and answer.seconds > max_seconds:
             others.append((answer, f"{answer.seconds:.1f} s per image, over the {max_seconds:g} s asked"))
         else:
