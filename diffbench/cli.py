@@ -749,24 +749,40 @@ def _typed_model(model: str) -> tuple[str, dict[str, Any]] | None:
     return typed_model(model)
 
 
+COUNTED_NAMES = "sd15, sdxl, sdxl-turbo, sd35-medium, flux-dev, flux-schnell"
+
+
+def _counted_model(model: str) -> tuple[str, dict[str, Any]]:
+    """The counted architecture a typed --model means, with the settings its name implies."""
+    from .analysis.costmodel import EstimateError
+
+    typed = _typed_model(model)
+    if typed is None:
+        raise EstimateError(f"--model {model}: not a counted architecture ({COUNTED_NAMES}); measure it and pass "
+                            "the results")
+    return typed
+
+
+def _card(gpu: str) -> Any:
+    from .analysis.costmodel import EstimateError
+    from .hardware.gpus import GpuNameError, resolve_gpu
+
+    try:
+        return resolve_gpu(gpu)
+    except GpuNameError as exc:
+        raise EstimateError(str(exc)) from None
+
+
 def _answer_from_counts(model: str | None, gpu: str | None, steps: int, as_json: bool, **settings: Any) -> None:
     """`estimate` without results: the counted answer, and the settings that fit where it does not."""
     from .analysis.costmodel import EstimateError
     from .analysis.counted import answers_with_fallbacks
-    from .hardware.gpus import GpuNameError, resolve_gpu
 
     if not model or not gpu:
-        raise EstimateError("without RESULTS, estimate answers from counts: give --model (sd15, sdxl, sdxl-turbo, "
-                            "sd35-medium, flux-dev, flux-schnell) and --gpu (a card of `diffbench gpus`)")
-    typed = _typed_model(model)
-    if typed is None:
-        raise EstimateError(f"--model {model}: not a counted architecture (sd15, sdxl, sdxl-turbo, sd35-medium, "
-                            "flux-dev, flux-schnell); measure it and pass the results")
-    preset, alias_defaults = typed
-    try:
-        card = resolve_gpu(gpu)
-    except GpuNameError as exc:
-        raise EstimateError(str(exc)) from None
+        raise EstimateError(f"without RESULTS, estimate answers from counts: give --model ({COUNTED_NAMES}) and "
+                            "--gpu (a card of `diffbench gpus`)")
+    preset, alias_defaults = _counted_model(model)
+    card = _card(gpu)
     chosen = {**alias_defaults, **{k: v for k, v in settings.items() if v is not None}}
     _check_counted_settings(chosen)
     answers = answers_with_fallbacks(preset, steps, card, chosen)
@@ -790,20 +806,12 @@ def _recommend_from_counts(model: str | None, steps: int | None, gpu: str | None
                            max_seconds: float | None, as_json: bool) -> None:
     from .analysis.costmodel import EstimateError
     from .analysis.counted import recommend_from_counts
-    from .hardware.gpus import GpuNameError, resolve_gpu
 
     if not model or not steps or not gpu:
-        raise EstimateError("without RESULTS, recommend answers from counts: give --model (sd15, sdxl, sdxl-turbo, "
-                            "sd35-medium, flux-dev, flux-schnell), --steps and --gpu")
-    typed = _typed_model(model)
-    if typed is None:
-        raise EstimateError(f"--model {model}: not a counted architecture (sd15, sdxl, sdxl-turbo, sd35-medium, "
-                            "flux-dev, flux-schnell); measure it and pass the results")
-    try:
-        card = resolve_gpu(gpu)
-    except GpuNameError as exc:
-        raise EstimateError(str(exc)) from None
-    preset, defaults = typed
+        raise EstimateError(f"without RESULTS, recommend answers from counts: give --model ({COUNTED_NAMES}), "
+                            "--steps and --gpu")
+    preset, defaults = _counted_model(model)
+    card = _card(gpu)
     answer = recommend_from_counts(preset, steps, card, dict(defaults), vram_gib, max_seconds)
     if as_json:
         click.echo(json.dumps({"chosen": [a.to_json() for a in answer.chosen],
@@ -825,13 +833,8 @@ def _recommend_from_counts(model: str | None, steps: int | None, gpu: str | None
 
 def _choose_cards(model: str, steps: int | None, as_json: bool, **settings: Any) -> None:
     from .analysis.cardchooser import choose_cards
-    from .analysis.costmodel import EstimateError
 
-    typed = _typed_model(model)
-    if typed is None:
-        raise EstimateError(f"--model {model}: not a counted architecture (sd15, sdxl, sdxl-turbo, sd35-medium, "
-                            "flux-dev, flux-schnell)")
-    preset, defaults = typed
+    preset, defaults = _counted_model(model)
     steps = steps or (4 if defaults else 30)
     chosen = {**defaults, **{k: v for k, v in settings.items() if v is not None}}
     _check_counted_settings(chosen)
@@ -841,8 +844,12 @@ def _choose_cards(model: str, steps: int | None, as_json: bool, **settings: Any)
                               allow_nan=False))
         return
     first = choices[0].plain
-    click.echo(f"{first.label()} at {steps} steps on every card, FROM COUNTS (not measured; x/÷ "
-               f"{(first.high or 1) / (first.seconds or 1):.2f}), fastest first:")
+    from .analysis.calibration import shipped_calibration
+
+    calibration = shipped_calibration()
+    click.echo(f"{first.label()} at {steps} steps on every card, FROM COUNTS (not measured; good to x/÷ "
+               f"{calibration.spread('figure'):.2f} on a card with published figures of its own, "
+               f"x/÷ {calibration.spread('card'):.2f} on others), fastest first:")
     click.echo(f"{'card':<18} {'VRAM':>6} {'s/image':>8} {'fits':>10}  {'setting':<28} {'Wh/image':>8}  bound")
     for choice in choices:
         best = choice.best

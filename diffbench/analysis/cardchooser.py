@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..hardware.gpus import GPUS, GpuSpec
-from .counted import CountedAnswer, answer_from_counts, answers_with_fallbacks
+from .counted import CountedAnswer, answers_with_fallbacks
 
 
 @dataclass
@@ -38,11 +38,9 @@ def choose_cards(preset: str, steps: int, settings: dict[str, Any],
     nothing fits."""
     choices = []
     for card in cards:
-        plain = answer_from_counts(preset, steps, card, settings)
-        if plain.fits == "yes" and plain.seconds is not None:
-            best: CountedAnswer | None = plain
-        else:
-            fitting = [a for a in answers_with_fallbacks(preset, steps, card, settings)[1:] if a.seconds is not None]
-            best = fitting[0] if fitting else None
+        plain, *fitting = answers_with_fallbacks(preset, steps, card, settings)  # fallbacks only where it does not fit
+        timed = [a for a in fitting if a.seconds is not None]
+        best: CountedAnswer | None = plain if not fitting and plain.fits == "yes" and plain.seconds is not None \
+            else (timed[0] if timed else None)
         choices.append(CardChoice(card, plain, best))
     return sorted(choices, key=lambda c: (c.best is None, c.best.seconds if c.best and c.best.seconds else 0.0))
