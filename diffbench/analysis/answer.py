@@ -80,11 +80,13 @@ def _rows(fits: list[CostFit], steps: int, cards: tuple[str, ...]) -> list[Answe
     for hardware in measured_on:
         here = [f for f in fits if str(f.settings["hardware"]) == hardware]
         at_steps = [f for f in here if steps in f.step_counts]  # measured at the answer's steps first
-        best = min(at_steps or here, key=lambda f: f.point(steps))
+        # measured at the answer's steps: its measured median, the figure the settings table shows
+        best = min(at_steps or here, key=lambda f: f.step_medians.get(steps, f.point(steps)))
         spec = find_gpu(hardware) if not hardware.startswith("CPU") else None
         note = "" if steps in best.step_counts else \
             f"measured at {', '.join(map(str, best.step_counts))} steps: {steps} by its fitted line"
-        rows.append(AnswerRow(spec.name if spec else hardware, spec.vram_gib if spec else None, best.point(steps),
+        rows.append(AnswerRow(spec.name if spec else hardware, spec.vram_gib if spec else None,
+                              best.step_medians.get(steps, best.point(steps)),
                               "yes", best.label_without("hardware"), "measured", note))
     targets = [spec for spec in (find_gpu(name) for name in cards) if spec is not None]
     seen = {find_gpu(h) for h in measured_on}
