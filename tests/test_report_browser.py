@@ -49,6 +49,16 @@ def two_hosts(tmp_path_factory, repo: Path) -> Path:
     return folder
 
 
+def _opened(playwright: Any, html: Path, width: int) -> tuple[Any, Any]:
+    """Headless Chromium (the Debian one, no network) with `html` loaded at width x 900."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu",
+                                                                          "--disable-background-networking"])
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.goto(html.as_uri())
+    page.wait_for_load_state("load")
+    return browser, page
+
+
 class Page:
     """What a browser saw while loading a page."""
 
@@ -174,11 +184,7 @@ def test_the_h200_report_draws_one_bar_per_setting_with_its_own_figure(repo: Pat
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu",
-                                                                              "--disable-background-networking"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(info.path.as_uri())
-        page.wait_for_load_state("load")
+        browser, page = _opened(playwright, info.path, 1280)
         drawn = page.evaluate("""['phases', 'memory'].map(id => {
             const chart = document.getElementById('chart-' + id);
             return {bars: chart.querySelectorAll('.bars .point').length,
@@ -226,11 +232,7 @@ def test_the_h200_report_opens_with_the_answer_per_card(repo: Path, tmp_path: Pa
 
     info = build_report([repo / "docs" / "gpu-runs"], tmp_path / "gpu.html")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu",
-                                                                              "--disable-background-networking"])
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.goto(info.path.as_uri())
-        page.wait_for_load_state("load")
+        browser, page = _opened(playwright, info.path, 1400)
         first_section = page.evaluate("document.querySelector('section').id")
         rows = page.evaluate("""Array.from(document.querySelectorAll('#answer table.answer')[0].rows).slice(1)
             .map(r => ({top: r.getBoundingClientRect().bottom, cells: Array.from(r.cells).map(c => c.innerText)}))""")

@@ -248,9 +248,7 @@ def fit_state(fit: CostFit, card_gib: float) -> str:
     from .memoryneed import MARGIN
 
     if fit.allocated_gib is not None:
-        if MARGIN.high(fit.allocated_gib) <= card_gib:
-            return "yes"
-        return "no" if MARGIN.low(fit.allocated_gib) > card_gib else "borderline"
+        return MARGIN.state(fit.allocated_gib, card_gib)
     if fit.memory_gib is None or fit.memory_kind == HOST_RSS:
         return "unknown"
     return "yes" if fit.memory_gib <= card_gib else "no"
@@ -512,13 +510,21 @@ def _with_memory_check(projected: list[CostFit], target: GpuSpec, steps: int) ->
     return answers
 
 
-def _need_text(fit: CostFit) -> str:
-    """'12.1-14.0 GiB' from the measured allocated peak and the margin (memoryneed.MARGIN), or the
-    one figure a file without that peak allows."""
+def need_range(fit: CostFit) -> str:
+    """'12.1-14.0': what a card must hold, from the measured allocated peak and the margin
+    (memoryneed.MARGIN), or the one figure a file without that peak allows."""
     from .memoryneed import MARGIN
 
     if fit.allocated_gib is not None:
-        return (f"{MARGIN.low(fit.allocated_gib):.1f}-{MARGIN.high(fit.allocated_gib):.1f} GiB (measured "
-                f"{fit.allocated_gib:.1f} GiB allocated, + {MARGIN.context_gib:.2f} GiB context, allocator slack "
-                f"up to x{MARGIN.slack:g})")
-    return f"{fit.memory_gib:.1f} GiB ({fit.memory_kind})"
+        return f"{MARGIN.low(fit.allocated_gib):.1f}-{MARGIN.high(fit.allocated_gib):.1f}"
+    return f"{fit.memory_gib:.1f}" if fit.memory_gib is not None else "?"
+
+
+def _need_text(fit: CostFit) -> str:
+    """'12.1-14.0 GiB (measured 11.5 GiB allocated, ...)': need_range and how it was derived."""
+    from .memoryneed import MARGIN
+
+    if fit.allocated_gib is not None:
+        return (f"{need_range(fit)} GiB (measured {fit.allocated_gib:.1f} GiB allocated, + {MARGIN.context_gib:.2f} GiB "
+                f"context, allocator slack up to x{MARGIN.slack:g})")
+    return f"{need_range(fit)} GiB ({fit.memory_kind})"

@@ -25,8 +25,9 @@ from typing import Any
 
 from ..families import FAMILIES
 from ..quantization import parse_quantization
+from .frames import ALLOCATOR_MARGIN, CUDA_CONTEXT_BYTES
 
-GIB = 2**30
+GIB = 2**30  # frames.CUDA_CONTEXT_BYTES and ALLOCATOR_MARGIN are the measured margin (issue 22)
 ELEMENT_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
 # Bytes per weight of a quantized linear layer, scales included: int8 and fp8 one byte (a scale per
 # output row is negligible); 4-bit formats half a byte plus a 16-bit scale and offset per group of
@@ -50,14 +51,20 @@ class Margin:
     so only the capped run sets it. A need between allocated + context and allocated x slack + context
     is borderline: whether it fits depends on fragmentation no count can see."""
 
-    context_gib: float = 0.60
-    slack: float = 1.16
+    context_gib: float = CUDA_CONTEXT_BYTES / GIB
+    slack: float = ALLOCATOR_MARGIN
 
     def low(self, allocated_gib: float) -> float:
         return allocated_gib + self.context_gib
 
     def high(self, allocated_gib: float) -> float:
         return allocated_gib * self.slack + self.context_gib
+
+    def state(self, allocated_gib: float, card_gib: float) -> str:
+        """'yes', 'borderline' or 'no': whether a card of `card_gib` holds this allocated peak."""
+        if self.high(allocated_gib) <= card_gib:
+            return "yes"
+        return "no" if self.low(allocated_gib) > card_gib else "borderline"
 
 
 MARGIN = Margin()
@@ -84,11 +91,7 @@ class MemoryNeed:
 
     def fits(self, card_gib: float) -> str:
         """'yes', 'borderline' or 'no' on a card of `card_gib`."""
-        if self.high_gib <= card_gib:
-            return "yes"
-        if self.low_gib > card_gib:
-            return "no"
-        return "borderline"
+        return MARGIN.state(self.allocated_gib, card_gib)
 
     def describe(self, card_gib: float) -> str:
         state = self.fits(card_gib)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..hardware.gpus import find_gpu
-from .costmodel import CostFit, fit_costs, fit_state, project
+from .costmodel import fit_costs, fit_state, need_range, project
 
 # From a 12 GB desktop card to the data centre: the cards people weigh a purchase or a rental between.
 COMMON_CARDS = ("RTX 3060", "RTX 4070", "RTX 4090", "A100 80GB", "H100")
@@ -54,7 +54,7 @@ def other_cards(frame: pd.DataFrame, cards: tuple[str, ...] = COMMON_CARDS) -> l
             if projected is None:
                 answers.append(CardAnswer(target.name, target.vram_gib, None, None, "not projectable"))
             elif state == "no":
-                answers.append(CardAnswer(target.name, target.vram_gib, None, None, f"needs {_needs(projected)} GiB"))
+                answers.append(CardAnswer(target.name, target.vram_gib, None, None, f"needs {need_range(projected)} GiB"))
             else:
                 bound = projected.bound if state != "borderline" else f"{projected.bound}; memory borderline"
                 answers.append(CardAnswer(target.name, target.vram_gib, projected.point(steps), bound, None))
@@ -65,11 +65,3 @@ def other_cards(frame: pd.DataFrame, cards: tuple[str, ...] = COMMON_CARDS) -> l
             break
     return rows
 
-
-def _needs(fit: CostFit) -> str:
-    """'12.1-14.0': the need's two ends from the measured allocated peak (memoryneed.MARGIN)."""
-    from .memoryneed import MARGIN
-
-    if fit.allocated_gib is not None:
-        return f"{MARGIN.low(fit.allocated_gib):.1f}-{MARGIN.high(fit.allocated_gib):.1f}"
-    return f"{fit.memory_gib:.1f}" if fit.memory_gib is not None else "?"
