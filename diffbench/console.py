@@ -225,13 +225,12 @@ class LiveObserver(RunObserver):
 
     def started(self, plan: Plan, results_path: Path) -> None:
         self.console.print(f"Writing results to [bold]{results_path}[/bold]")
-        self.per_cell = plan.suite.warmup + plan.suite.max_repeats
-        self.done_in_cell = 0
+        self.per_cell = plan.suite.most_warmups + plan.suite.max_repeats
+        self.done_in_cell: dict[str, int] = {}  # per cell: its turns interleave with other cells'
         self.progress.start()
         self.task = self.progress.add_task("run", total=plan.generations, cell="starting", info="loading...")
 
     def cell_started(self, cell: Cell, index: int, total: int) -> None:
-        self.done_in_cell = 0
         label = f"cell {index}/{total}: {cell.model_name} {cell.settings['sampler']} {steps_text(cell.settings['steps'])} " \
                 f"{cell.settings['resolution']}"
         self.progress.update(self.task, cell=safe(label))
@@ -248,10 +247,10 @@ class LiveObserver(RunObserver):
             memory = record["peak_vram_allocated_bytes"] or record["peak_host_rss_bytes"]
             kind = "VRAM" if record["peak_vram_allocated_bytes"] else "RSS"
             info = f"{rate:.1f} it/s, {kind} {fmt_bytes(memory)}" if rate else ""
-            self.done_in_cell += 1
+            done = self.done_in_cell[record["cell_id"]] = self.done_in_cell.get(record["cell_id"], 0) + 1
             advance = 1
             if record.get("repeats_stop"):  # auto repeats: this cell needs no more
-                advance = max(1, self.per_cell - self.done_in_cell + 1)
+                advance = max(1, self.per_cell - done + 1)
             self.progress.update(self.task, advance=advance, info=info)
         else:
             # A failed cell will not produce its remaining generations.

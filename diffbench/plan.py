@@ -235,7 +235,7 @@ class Plan:
     @property
     def generations(self) -> int:
         """Generations at most of the cells that will run (with auto repeats, cells may stop sooner)."""
-        return len(self.runnable) * (self.suite.warmup + self.suite.max_repeats)
+        return len(self.runnable) * (self.suite.most_warmups + self.suite.max_repeats)
 
     @property
     def generations_min(self) -> int:

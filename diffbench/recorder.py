@@ -65,7 +65,9 @@ def run_line(suite: Suite, run_id: str, host: dict[str, Any], software: dict[str
         "suite": {"name": suite.name, "path": suite.path, "sha256": suite.sha256, "description": suite.description},
         "host": host, "software": software,
         "settings": {"warmup": suite.warmup, "repeats": suite.repeats, "timeout_s": suite.timeout_s,
-                     "executor": executor, "quality_reference": suite.quality_reference},
+                     "executor": executor, "quality_reference": suite.quality_reference, "order": suite.order,
+                     "order_seed": suite.order_seed,
+                     "warmup_steady": suite.warmup_steady.model_dump() if suite.warmup_steady else None},
     }
 
 
@@ -92,8 +94,6 @@ class RunRecorder:
         self._position = {cell_id: i for i, cell_id in enumerate(order)}
         self._total = len(order)
         self._open_cells: dict[str, list[dict[str, Any]]] = {}  # cell id -> its records so far
-        # A stream is one sequence of cells: the local worker, one GPU's worker, or one Ray task.
-        self._current_cell: dict[str, str] = {}
         self._stream_run: dict[str, str] = {}
         self._node_run: dict[str, str] = {}
         self._lock = threading.RLock()  # workers of several GPUs report from their own threads
@@ -127,6 +127,8 @@ class RunRecorder:
                 self.record(payload, self._stream_run.get(stream, self.run_id))
             elif kind == "cell":
                 self.cell_started(payload, stream)
+            elif kind == "cell_end":
+                self.finish_cell(payload)
             elif kind == "loaded":
                 self.writer.write({"type": "load", "run_id": self._stream_run.get(stream, self.run_id), **payload})
                 self.observer.loaded(payload)
@@ -137,10 +139,8 @@ class RunRecorder:
                 self.warn(Advice("workers", "worker start", str(payload)))
 
     def cell_started(self, cell_id: str, stream: str = "local") -> None:
-        previous = self._current_cell.get(stream)
-        if previous is not None and previous != cell_id:
-            self.finish_cell(previous)
-        self._current_cell[stream] = cell_id
+        """The generations that follow on `stream` are this cell's (its first turn, or, in interleaved
+        order, its next); a cell's checks wait for its "cell_end"."""
         self.observer.cell_started(self._cells[cell_id], self._position.get(cell_id, 0) + 1, self._total)
 
     def record(self, record: dict[str, Any], run_id: str | None = None) -> None:

@@ -44,6 +44,16 @@ class AutoRepeats(BaseModel):
         return self
 
 
+class SteadyWarmup(BaseModel):
+    """Warm-ups that go on until the GPU is steady (suite field `warmup_steady`): after the suite's
+    `warmup` (at least 2 in all), until the last two agree within `tolerance`, at most `max`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tolerance: Annotated[float, Field(gt=0, le=1, description="share of the faster of the last two")] = 0.05
+    max: Annotated[int, Field(ge=2, le=100, description="warm-ups at most")] = 8
+
+
 # The median's standard error is sqrt(pi/2) = 1.2533 times the mean's for normal data, and a 95%
 # interval spans about 2 x 1.96 standard errors: the count at which it is `target` wide.
 MEDIAN_INTERVAL_SPAN = 2 * 1.96 * 1.2533

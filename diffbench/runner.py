@@ -136,8 +136,11 @@ def _jobs(plan: Plan, done: dict[str, set[int]],
             continue
         job = jobs.get(cell.load_key)
         if job is None:
-            job = jobs[cell.load_key] = Job(cell.model, plan.suite.base_dir, plan.suite.warmup, [],
-                                            plan.suite.timeout_s, cell.model_name, plan.placed_by_cluster)
+            suite = plan.suite
+            job = jobs[cell.load_key] = Job(
+                cell.model, suite.base_dir, suite.warmup, [], suite.timeout_s, cell.model_name, plan.placed_by_cluster,
+                order=suite.order, order_seed=suite.order_seed,
+                warmup_steady=suite.warmup_steady.model_dump() if suite.warmup_steady else None)
         auto = {**plan.suite.auto_repeats.model_dump(), "previous_walls": (walls or {}).get(cell.cell_id, [])} \
             if plan.suite.auto else None
         job.cells.append(CellWork(cell.cell_id, cell.resolved(), tuple(repeats), plan.suite.quality.clip is not None,

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, fi
 from .axes import AXES as AXES_DECLARED
 from .axes import AXIS_NAMES, Axis, Dtype, normalise_dtype
 from .families import FAMILIES
-from .repeats import AutoRepeats
+from .repeats import AutoRepeats, SteadyWarmup
 
 
 def axis_values_model(declared: tuple[Axis, ...]) -> type[BaseModel]:
@@ -101,6 +101,14 @@ class Suite(BaseModel):
         description="named whole configurations compared as wholes (compare --by recipe), e.g. turbo: {model: "
                     "sdxl-turbo, steps: 4, guidance_scale: 0}; each crossed with the matrix, its values winning")
     warmup: Annotated[int, Field(ge=0, le=100)] = 1
+    warmup_steady: SteadyWarmup | None = Field(
+        None, description="warm up until the last two warm-ups agree within tolerance (at most max), after `warmup`")
+    order: Literal["interleaved", "blocked"] = Field(
+        "interleaved", description="interleaved: the cells of one pipeline load take turns, round by round, so that a "
+                                   "GPU's drift and clock states fall on all of them; blocked: each cell's repeats in "
+                                   "a row")
+    order_seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = Field(
+        0, description="seeds the first round's shuffle of the interleaved order (recorded with the results)")
     repeats: Annotated[int, Field(ge=1, le=1000)] | Literal["auto"] = Field(
         "auto", description="measured generations per cell, or 'auto': until the median is known well enough")
     auto_repeats: AutoRepeats = Field(default_factory=AutoRepeats, description="the stopping rule of repeats: auto")
@@ -139,6 +147,11 @@ class Suite(BaseModel):
     def pilot_repeats(self) -> int:
         """Measured generations that only decide the count (repeats: auto's pilot), kept out of the statistics."""
         return self.auto_repeats.pilot if self.repeats == "auto" else 0
+
+    @property
+    def most_warmups(self) -> int:
+        """Warm-ups a cell gets at most."""
+        return max(self.warmup, self.warmup_steady.max) if self.warmup_steady else self.warmup
 
     @property
     def max_repeats(self) -> int:

@@ -16,9 +16,11 @@ from typing import Any, ClassVar, Literal, Protocol
 from ..records import generation_record
 
 # What a worker (or the executor on its behalf) reports, in order: "node" (a cluster node's
-# host, once), "loaded" (a pipeline is ready), "cell" (a cell starts), "record" (a generation
-# line, or a failure line), "done" / "fatal" (the worker ended).
-MessageKind = Literal["node", "loaded", "cell", "record", "done", "fatal"]
+# host, once), "loaded" (a pipeline is ready), "cell" (the generations that follow are this
+# cell's: sent when a cell starts and, in interleaved order, at every switch back to it), "record"
+# (a generation line, or a failure line), "cell_end" (a cell has all it will get), "done" /
+# "fatal" (the worker ended).
+MessageKind = Literal["node", "loaded", "cell", "record", "cell_end", "done", "fatal"]
 Emit = Callable[..., None]  # emit(kind: MessageKind, payload, stream: str = "local")
 
 
@@ -32,6 +34,11 @@ class CellWork:
     repeats: tuple[int, ...]  # the measured repeats still to run
     full_image: bool = False  # keep the first measured picture at full resolution (CLIP score)
     auto: dict[str, Any] | None = None  # repeats: auto's policy, with the cell's earlier walls
+
+    def without(self, recorded: set[int], walls: list[float]) -> CellWork:
+        """This cell less the repeats already recorded (their wall times joining auto's earlier ones)."""
+        auto = {**self.auto, "previous_walls": [*self.auto.get("previous_walls", []), *walls]} if self.auto else None
+        return dataclasses.replace(self, repeats=tuple(r for r in self.repeats if r not in recorded), auto=auto)
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,11 @@ class Job:
     # node may not have an axis that was added at run time)
     cell_axes: tuple[str, ...] = field(default_factory=lambda: _worker_modules(at_load=False))
     load_axes: tuple[str, ...] = field(default_factory=lambda: _worker_modules(at_load=True))
+    # "interleaved": the cells' measured repeats take turns, round by round (execute/order.py);
+    # "blocked": each cell's repeats one after another
+    order: str = "interleaved"
+    order_seed: int = 0
+    warmup_steady: dict[str, Any] | None = None  # warm up until two agree: {tolerance, max} (suite field)
 
     @property
     def device(self) -> str:
@@ -88,22 +100,61 @@ def _worker_modules(at_load: bool) -> tuple[str, ...]:
     return worker_modules(at_load)
 
 
-def blame(job: Job, finished: set[str], current: str | None, started_any: bool, status: str, reason: str,
+@dataclass
+class JobProgress:
+    """What a job's worker has reported so far, read from its messages: the cell it is on, the cells
+    it finished, each cell's recorded repeats, and the seconds each cell has had (in interleaved
+    order a cell's time limit counts only its own turns)."""
+
+    job: Job
+    current: str | None = None
+    finished: set[str] = field(default_factory=set)
+    recorded: dict[str, set[int]] = field(default_factory=dict)
+    walls: dict[str, list[float]] = field(default_factory=dict)
+    spent: dict[str, float] = field(default_factory=dict)
+    switched_at: float = 0.0
+
+    def observe(self, kind: str, payload: Any, now: float) -> None:
+        if kind in ("cell", "cell_end") and self.current is not None:
+            self.spent[self.current] = self.spent.get(self.current, 0.0) + now - self.switched_at
+        if kind == "cell":
+            self.current, self.switched_at = str(payload), now
+        elif kind == "cell_end":
+            self.finished.add(str(payload))
+            self.current = None if self.current == payload else self.current
+        elif kind == "record" and not payload.get("warmup"):
+            cell_id = payload["cell_id"]
+            self.recorded.setdefault(cell_id, set()).add(int(payload["repeat"]))
+            if payload.get("status") == "ok" and payload.get("wall_s") is not None:
+                self.walls.setdefault(cell_id, []).append(float(payload["wall_s"]))
+
+    def current_cell_s(self, now: float) -> float:
+        """Seconds the cell in progress has had so far, over all its turns."""
+        if self.current is None:
+            return 0.0
+        return self.spent.get(self.current, 0.0) + now - self.switched_at
+
+
+def blame(progress: JobProgress, started_any: bool, status: str, reason: str,
           emit: Callable[[str, Any], None]) -> Job | None:
     """A worker died (or overran): record the failure on the cell it was running and return the
-    cells still to run, for a fresh worker.
+    cells still to run, each less the repeats it recorded, for a fresh worker.
 
     The cell in progress gets the blame. If none had started (the worker died while loading),
     the first remaining cell does, so that a worker that always dies cannot loop forever; a
     worker that finished all its cells blames nobody.
     """
-    remaining = [c for c in job.cells if c.cell_id not in finished]
+    job, current = progress.job, progress.current
+    remaining = [c.without(progress.recorded.get(c.cell_id, set()), progress.walls.get(c.cell_id, []))
+                 for c in job.cells if c.cell_id not in progress.finished]
+    remaining = [c for c in remaining if c.repeats]
     culprit = next((c for c in remaining if c.cell_id == current), None)
-    if culprit is None and remaining and not started_any:
+    if culprit is None and remaining and not started_any and not progress.recorded:
         culprit = remaining[0]
     if culprit is not None:
         if current != culprit.cell_id:
             emit("cell", culprit.cell_id)
         emit("record", generation_record(culprit.cell_id, culprit.settings, 0, False, status, reason))
+        emit("cell_end", culprit.cell_id)
         remaining = [c for c in remaining if c is not culprit]
     return job.remaining(remaining) if remaining else None

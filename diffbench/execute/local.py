@@ -17,11 +17,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from multiprocessing import resource_tracker
 from typing import Any
 
-from .base import Job, blame
+from .base import Job, JobProgress, blame
 from .processes import ensure_server, prepare_start, spawn_from_now_on, worker_context
 from .worker import PARENT_ONLY_SIGNALS, worker_main
 
@@ -38,14 +37,6 @@ def partition_by_gpu(jobs: list[Job]) -> list[list[Job]]:
     if len(devices) < 2 or not all(d.startswith("cuda:") for d in devices):
         return [jobs] if jobs else []
     return [[job for job in jobs if job.device == device] for device in sorted(devices)]
-
-
-@dataclass
-class _Attempt:
-    job: Job
-    current: str | None = None
-    cell_started: float = 0.0
-    finished: set[str] = field(default_factory=set)
 
 
 def _death_reason(exitcode: int | None) -> str:
@@ -179,7 +170,7 @@ class _Lane:
             self._context = spawn_from_now_on()
             return job
         child_conn.close()
-        attempt = _Attempt(job)
+        attempt = JobProgress(job)
         try:
             outcome = self._pump(attempt, parent_conn)
         finally:
@@ -196,7 +187,7 @@ class _Lane:
             return None
         return self._after_failure(attempt, outcome)
 
-    def _pump(self, attempt: _Attempt, conn: Any) -> str:
+    def _pump(self, attempt: JobProgress, conn: Any) -> str:
         """Relay messages until the worker finishes ('done'), dies ('died'), overruns ('timeout')
         or a stop was requested ('stopped')."""
         while True:
@@ -214,11 +205,7 @@ class _Lane:
                     return "fatal"
                 if kind == "respawn":  # forked where CUDA cannot work: nothing of the job ran
                     return "respawn"
-                if kind == "cell":
-                    if attempt.current:
-                        attempt.finished.add(attempt.current)
-                    attempt.current = payload
-                    attempt.cell_started = time.monotonic()
+                attempt.observe(kind, payload, time.monotonic())
                 self.emit(kind, payload)
                 if kind == "record" and self.stop_requested:
                     return "stopped"
@@ -226,10 +213,10 @@ class _Lane:
             if not self.process.is_alive() and not conn.poll(0):
                 return "died"
             limit = attempt.job.timeout_s
-            if limit and attempt.current and time.monotonic() - attempt.cell_started > limit:
+            if limit and attempt.current_cell_s(time.monotonic()) > limit:
                 return "timeout"
 
-    def _after_failure(self, attempt: _Attempt, outcome: str) -> Job | None:
+    def _after_failure(self, attempt: JobProgress, outcome: str) -> Job | None:
         job = attempt.job
         if outcome == "timeout":
             status, reason = "timeout", f"cell exceeded its time limit of {job.timeout_s:g} s and was stopped"
@@ -237,4 +224,4 @@ class _Lane:
             status, reason = "crashed", f"worker failed: {getattr(self, '_fatal', '')[-400:]}"
         else:
             status, reason = "crashed", _death_reason(self.process.exitcode)
-        return blame(job, attempt.finished, attempt.current, False, status, reason, self.emit)
+        return blame(attempt, False, status, reason, self.emit)

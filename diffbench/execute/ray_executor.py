@@ -20,12 +20,12 @@ import queue as stdlib_queue
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import one_line
 from ..results import generation_record
-from .base import CellWork, Job, blame
+from .base import CellWork, Job, JobProgress, blame
 
 POLL_S = 0.1
 LIVENESS_S = 2.0  # how often to check that a waiting task still has a node that can run it
@@ -72,9 +72,7 @@ def run_job_on_node(job: Job, queue: Any, job_key: int) -> None:
 class _Running:
     job: Job
     ref: Any
-    current: str | None = None
-    cell_started: float = 0.0
-    finished: set[str] = field(default_factory=set)
+    progress: JobProgress
     done: bool = False
 
 
@@ -135,12 +133,13 @@ class RayExecutor:
         gpus = 1 if device.startswith("cuda") else 0
         task = self.ray.remote(run_job_on_node).options(num_cpus=1, num_gpus=gpus, resources=resources,
                                                        max_retries=0)
-        return _Running(job, task.remote(job, queue, key))
+        return _Running(job, task.remote(job, queue, key), JobProgress(job))
 
     def _fail_cells(self, job: Job, cells: list[CellWork], status: str, reason: str, stream: str = "ray") -> None:
         for cell in cells:
             self.emit("cell", cell.cell_id, stream)
             self.emit("record", generation_record(cell.cell_id, cell.settings, 0, False, status, reason), stream)
+            self.emit("cell_end", cell.cell_id, stream)
 
     def run(self, jobs: list[Job]) -> None:
         if not jobs:
@@ -163,7 +162,7 @@ class RayExecutor:
                 last_liveness = time.monotonic()
             for key, running in list(self._running.items()):
                 limit = running.job.timeout_s
-                if limit and running.current and time.monotonic() - running.cell_started > limit:
+                if limit and running.progress.current_cell_s(time.monotonic()) > limit:
                     self.ray.cancel(running.ref, force=True)
                     leftover = self._after_failure(key, running, "timeout",
                                                    f"cell exceeded its time limit of {limit:g} s and was stopped")
@@ -191,10 +190,8 @@ class RayExecutor:
                 return
             running = self._running.get(key)
             stream = f"ray-{key}"
-            if kind == "cell" and running is not None:
-                if running.current:
-                    running.finished.add(running.current)
-                running.current, running.cell_started = payload, time.monotonic()
+            if running is not None:
+                running.progress.observe(kind, payload, time.monotonic())
             if kind == "done":
                 if running is not None:
                     running.done = True
@@ -208,7 +205,7 @@ class RayExecutor:
     def _after_failure(self, key: int, running: _Running, status: str, reason: str) -> Job | None:
         del self._running[key]
         stream = f"ray-{key}"
-        return blame(running.job, running.finished, running.current, running.done, status, reason,
+        return blame(running.progress, running.done, status, reason,
                      lambda kind, payload: self.emit(kind, payload, stream))
 
     def _fail_stranded(self) -> None:
@@ -216,7 +213,8 @@ class RayExecutor:
         alive = self._available()
         for key, running in list(self._running.items()):
             gpu = running.job.cells[0].settings.get("gpu")
-            if gpu and gpu_resource(gpu) not in alive and running.current is None:
+            if gpu and gpu_resource(gpu) not in alive and running.progress.current is None \
+                    and not running.progress.recorded:
                 self.ray.cancel(running.ref, force=True)
                 del self._running[key]
                 self._fail_cells(running.job, running.job.cells, "crashed",

@@ -58,14 +58,21 @@ class Worker:
         self.job = job
         self.cells: list[CellWork] = list(job.cells)
         self.applied: dict[str, Any] = {}  # per-cell axis -> what it left applied on the pipeline now
+        self.on_pipe: str | None = None  # the cell whose per-cell settings are applied now
 
     def send(self, kind: str, payload: Any) -> None:
         self.conn.send((kind, payload))
 
     def fail_all(self, status: str, reason: str, cells: list[CellWork] | None = None) -> None:
+        """Record each cell's failure; the caller sends its "cell_end"."""
         for cell in cells if cells is not None else self.cells:
             self.send("cell", cell.cell_id)
             self.send("record", generation_record(cell.cell_id, cell.settings, 0, False, status, reason))
+
+    def fail_and_end(self, status: str, reason: str, cells: list[CellWork] | None = None) -> None:
+        self.fail_all(status, reason, cells)
+        for cell in cells if cells is not None else self.cells:
+            self.send("cell_end", cell.cell_id)
 
     def run(self) -> None:
         from .configure import NotApplicable, resolve_runtime
@@ -74,7 +81,7 @@ class Worker:
         try:
             runtime = resolve_runtime(first.settings, first.settings["family"], self.job.placed_by_cluster)
         except NotApplicable as exc:
-            self.fail_all("not_applicable", str(exc))
+            self.fail_and_end("not_applicable", str(exc))
             return
         self.cells = self._within_memory(runtime)
         if not self.cells:
@@ -82,17 +89,15 @@ class Worker:
         try:
             pipe, probe, meters, base_config, load_s = self._load(runtime)
         except NotApplicable as exc:
-            self.fail_all("not_applicable", str(exc))
+            self.fail_and_end("not_applicable", str(exc))
             return
         except Exception as exc:  # a model that fails to load marks its cells, and the run goes on
             status = "oom" if _is_oom(exc) else "error"
-            self.fail_all(status, f"model failed to load: {_short_error(exc)}")
+            self.fail_and_end(status, f"model failed to load: {_short_error(exc)}")
             return
         self.send("loaded", {"load_s": load_s, "import_s": getattr(self, "import_s", None),
                              "runtime": runtime.describe()})
-        for cell in self.cells:
-            self.send("cell", cell.cell_id)
-            self._run_cell(cell, pipe, probe, meters, base_config, runtime)
+        self._run_cells(pipe, probe, meters, base_config, runtime)
         probe.remove()
 
     def _within_memory(self, runtime: Any) -> list[CellWork]:
@@ -105,7 +110,7 @@ class Worker:
             settings = {**cell.settings, "dtype": runtime.dtype_name}
             problem = memory_fit_problem(settings, runtime.device.type, runtime.total_memory)
             if problem:
-                self.fail_all("not_applicable", problem, [cell])
+                self.fail_and_end("not_applicable", problem, [cell])
             else:
                 kept.append(cell)
         return kept
@@ -180,110 +185,58 @@ class Worker:
         probe.memory = meters.cuda  # the VAE decode's own VRAM peak (CUDA only)
         return pipe, probe, meters, dict(pipe.scheduler.config), load_s
 
-    def _run_cell(self, cell: CellWork, pipe: Any, probe: Any, meters: Any,
-                  base_config: dict[str, Any], runtime: Any) -> None:
-        from .. import tasks
-        from ..families import family
-        from ..measure.compilation import compile_fields, compile_state
-        from ..measure.flops import count_call_flops
-        from ..measure.probe import denoiser_of
+    def _run_cells(self, pipe: Any, probe: Any, meters: Any, base_config: dict[str, Any], runtime: Any) -> None:
+        """Every cell's warm-ups at its first turn, then its measured repeats: one cell's after
+        another (blocked), or in rounds in which each cell still measuring takes one turn
+        (interleaved), so that a GPU's drift and clock states fall on every cell alike."""
+        from .order import turn_groups, turns
+
+        runs = [_CellRun(self, cell, pipe, probe, meters, base_config, runtime) for cell in self.cells]
+        if self.job.order != "interleaved":
+            for run in runs:
+                if run.begin():
+                    while run.measure_next():
+                        pass
+                self.send("cell_end", run.cell.cell_id)
+            return
+        for group in turn_groups(runs, bool(self.cells[0].settings.get("compile"))):
+            active = []
+            for run in group:
+                if run.begin():
+                    active.append(run)
+                else:
+                    self.send("cell_end", run.cell.cell_id)
+            for round_index, run in turns(active, self.job.order_seed):
+                if run.ended:
+                    continue
+                if not run.measure_next(round_index):
+                    self.send("cell_end", run.cell.cell_id)
+
+    def _switch_to(self, run: _CellRun) -> bool:
+        """Tell the parent that the generations that follow are `run`'s, and leave its per-cell
+        settings applied (another cell's may have replaced them); False when they do not apply."""
+        self.send("cell", run.cell.cell_id)
+        if self.on_pipe == run.cell.cell_id:
+            return True
         from .axes import Loaded
         from .axes import module as axis_module
-        from .configure import NotApplicable, call_arguments
-        from .generation import full_png, measure_generation, preview_png, thumbnail_png
+        from .configure import NotApplicable
 
-        settings = cell.settings
-        loaded = Loaded(self.job.base_dir, base_config)
-        described, fields_of_axes = runtime.describe(), {}
+        loaded = Loaded(self.job.base_dir, run.base_config)
         for name in self.job.cell_axes:  # the per-cell axes, in declaration order (execute/axes)
             try:
-                done = axis_module(name).apply(pipe, settings, self.applied.get(name), loaded)
+                done = axis_module(name).apply(run.pipe, run.cell.settings, self.applied.get(name), loaded)
             except NotApplicable as exc:
                 self.applied[name] = None  # a module that raises leaves nothing applied
-                self.fail_all("not_applicable", str(exc), [cell])
-                return
+                self.on_pipe = None
+                self.fail_all("not_applicable", str(exc), [run.cell])
+                return False
             self.applied[name] = done.state
-            described.update(done.runtime)
-            fields_of_axes.update(done.context)
-        context = {"runtime": described, "requested_steps": settings["steps"], **fields_of_axes}
-        if settings.get("task") in tasks.STRENGTH_TASKS:
-            context["effective_steps"] = tasks.effective_steps(
-                settings["steps"], settings["strength"], family(settings["family"]).strength_rounding)
-        base_dir = self.job.base_dir
-        plan = [(True, i) for i in range(self.job.warmup)] + [(False, r) for r in cell.repeats]
-        if self.applied.get("cache") is not None:  # how much of the denoiser the cache lets run: counted untimed
-            try:
-                context["denoiser_work"] = self._count_work(pipe, settings)
-            except Exception as exc:  # a cache that fails here would fail the same way measured
-                self.send("record", generation_record(cell.cell_id, settings, 0, False,
-                                                      "oom" if _is_oom(exc) else "error",
-                                                      f"counting the denoiser work: {_short_error(exc)}", **context))
-                return
-        auto = _AutoRule(cell.auto)
-        image_sent = False
-        probe.capture = True  # the first generation keeps its denoiser inputs for the FLOP count
-        for warmup, repeat in plan:
-            compiled_before = compile_state() if settings.get("compile") else None
-            try:
-                measured, images = measure_generation(pipe, probe, meters, call_arguments(pipe, settings, base_dir),
-                                                      keep_trace=not warmup and not image_sent)
-            except Exception as exc:
-                probe.capture, probe.captured = False, None  # drop references to this generation's tensors
-                oom = _is_oom(exc)
-                extra: dict[str, Any] = {}
-                if oom and meters.cuda is not None:
-                    import torch
-
-                    extra["vram_in_use_bytes"] = int(torch.cuda.memory_allocated(runtime.device))
-                status = "oom" if oom else ("not_applicable" if _backend_unavailable(exc, settings) else "error")
-                reason = _short_error(exc)
-                if status == "not_applicable":
-                    reason = f"attention backend '{settings['attention']}' cannot run on {runtime.device}: {reason}"
-                self.send("record", generation_record(
-                    cell.cell_id, settings, repeat, warmup, status, reason,
-                    **context, **extra, traceback=None if status != "error" else traceback.format_exc(limit=8)))
-                del exc
-                gc.collect()
-                if runtime.device.type == "cuda":
-                    import torch
-
-                    torch.cuda.empty_cache()
-                return  # the cell's remaining repeats would fail the same way
-            if measured.latents_finite is False:
-                # Timed, but what it made is blank: never an "ok" figure to compare or recommend.
-                self.send("record", generation_record(
-                    cell.cell_id, settings, repeat, warmup, "error",
-                    f"the denoiser's output holds NaN or infinite values, so the picture is blank: an overflow "
-                    f"in {context['runtime'].get('dtype')} (quantize {settings.get('quantize') or 'none'}); bf16 usually "
-                    f"avoids it", **context))
-                return  # the cell's remaining repeats would do the same
-            fields = measured.fields()
-            if settings.get("compile"):  # outside the timed region: what compiling cost inside it
-                fields.update(compile_fields(compiled_before))
-            if meters.telemetry is not None:  # outside the timed region: who else is on the GPU
-                from ..hardware import nvml
-
-                fields["gpu_other_processes"] = nvml.processes_on(meters.telemetry.handle)
-            if probe.captured is not None:  # once per cell, after the timed region
-                context["flops_per_denoiser_call"] = count_call_flops(denoiser_of(pipe), *probe.captured)
-                probe.captured = None
-            video = settings.get("task") in tasks.VIDEO_TASKS
-            if video:
-                fields["video_frames"] = int(len(images[0]))
-            record = generation_record(cell.cell_id, settings, repeat, warmup, "ok", **context, **fields)
-            if not warmup and not image_sent and len(images):
-                record["_image_png"] = preview_png(images[0], settings.get("fps")) if video else thumbnail_png(images[0])
-                if cell.full_image and not video:  # for the CLIP score, computed after the run
-                    record["_image_full_png"] = full_png(images[0])
-                image_sent = True
-            if not warmup and auto.pilot_next():  # decides the count; left out of the statistics
-                record["pilot"] = True
-            stop = None if warmup else auto.after(measured.wall_s)
-            if stop is not None:
-                record["repeats_stop"] = stop
-            self.send("record", record)
-            if stop is not None:
-                return
+            if run.context is None:  # what the cell's lines say of its settings: from its first turn
+                run.described.update(done.runtime)
+                run.fields_of_axes.update(done.context)
+        self.on_pipe = run.cell.cell_id
+        return True
 
     def _count_work(self, pipe: Any, settings: dict[str, Any]) -> float | None:
         """One extra generation, untimed and unrecorded, with the work counter's hooks on: the
@@ -298,6 +251,162 @@ class Worker:
         finally:
             counter.remove()
         return counter.work()
+
+
+class _CellRun:
+    """One cell's generations on a loaded pipeline, taken in turns (one turn for the whole cell in
+    blocked order, one per round in interleaved order)."""
+
+    def __init__(self, worker: Worker, cell: CellWork, pipe: Any, probe: Any, meters: Any,
+                 base_config: dict[str, Any], runtime: Any) -> None:
+        self.worker, self.cell, self.pipe, self.probe, self.meters = worker, cell, pipe, probe, meters
+        self.base_config, self.runtime = base_config, runtime
+        self.described: dict[str, Any] = runtime.describe()
+        self.fields_of_axes: dict[str, Any] = {}
+        self.context: dict[str, Any] | None = None  # fields of every line of this cell, set at its first turn
+        self.auto = _AutoRule(cell.auto)
+        self.pending = list(cell.repeats)
+        self.image_sent = False
+        self.ended = False
+
+    def begin(self) -> bool:
+        """The cell's first turn: its settings applied, the work a step cache lets run counted, its
+        warm-ups run. False when the cell ended there."""
+        from .. import tasks
+        from ..families import family
+
+        if not self.worker._switch_to(self):
+            return self._end()
+        settings = self.cell.settings
+        context: dict[str, Any] = {"runtime": self.described, "requested_steps": settings["steps"],
+                                   **self.fields_of_axes}
+        if settings.get("task") in tasks.STRENGTH_TASKS:
+            context["effective_steps"] = tasks.effective_steps(
+                settings["steps"], settings["strength"], family(settings["family"]).strength_rounding)
+        self.context = context
+        if self.worker.applied.get("cache") is not None:  # how much of the denoiser the cache lets run: counted untimed
+            try:
+                context["denoiser_work"] = self.worker._count_work(self.pipe, settings)
+            except Exception as exc:  # a cache that fails here would fail the same way measured
+                self.worker.send("record", generation_record(self.cell.cell_id, settings, 0, False,
+                                                             "oom" if _is_oom(exc) else "error",
+                                                             f"counting the denoiser work: {_short_error(exc)}",
+                                                             **context))
+                return self._end()
+        walls: list[float] = []
+        steady = self.worker.job.warmup_steady
+        while len(walls) < self.worker.job.warmup or (steady and not warmed_up(walls, steady)):
+            wall = self._generate(True, len(walls))
+            if wall is None:
+                return self._end()
+            walls.append(wall)
+        return bool(self.pending) or self._end()
+
+    def measure_next(self, round_index: int | None = None) -> bool:
+        """One measured repeat (the next turn); False when the cell has all it will get."""
+        if not self.pending:
+            return self._end()
+        if not self.worker._switch_to(self):
+            return self._end()
+        repeat = self.pending.pop(0)
+        if self._generate(False, repeat, round_index) is None:
+            return self._end()
+        return bool(self.pending) or self._end()
+
+    def _end(self) -> bool:
+        self.ended = True
+        return False
+
+    def _generate(self, warmup: bool, repeat: int, round_index: int | None = None) -> float | None:
+        """One generation, recorded; its wall time, or None when the cell is over (a failure, or
+        repeats: auto has enough)."""
+        from .. import tasks
+        from ..measure.compilation import compile_fields, compile_state
+        from ..measure.flops import count_call_flops
+        from ..measure.probe import denoiser_of
+        from .configure import call_arguments
+        from .generation import full_png, measure_generation, preview_png, thumbnail_png
+
+        settings, cell_id, probe, meters = self.cell.settings, self.cell.cell_id, self.probe, self.meters
+        context = self.context or {}
+        send = self.worker.send
+        # the first generation of each cell keeps its denoiser inputs for the FLOP count
+        probe.capture = "flops_per_denoiser_call" not in context
+        compiled_before = compile_state() if settings.get("compile") else None
+        try:
+            measured, images = measure_generation(self.pipe, probe, meters,
+                                                  call_arguments(self.pipe, settings, self.worker.job.base_dir),
+                                                  keep_trace=not warmup and not self.image_sent)
+        except Exception as exc:
+            probe.capture, probe.captured = False, None  # drop references to this generation's tensors
+            oom = _is_oom(exc)
+            extra: dict[str, Any] = {}
+            if oom and meters.cuda is not None:
+                import torch
+
+                extra["vram_in_use_bytes"] = int(torch.cuda.memory_allocated(self.runtime.device))
+            status = "oom" if oom else ("not_applicable" if _backend_unavailable(exc, settings) else "error")
+            reason = _short_error(exc)
+            if status == "not_applicable":
+                reason = f"attention backend '{settings['attention']}' cannot run on {self.runtime.device}: {reason}"
+            send("record", generation_record(
+                cell_id, settings, repeat, warmup, status, reason,
+                **context, **extra, traceback=None if status != "error" else traceback.format_exc(limit=8)))
+            del exc
+            gc.collect()
+            if self.runtime.device.type == "cuda":
+                import torch
+
+                torch.cuda.empty_cache()
+            return None  # the cell's remaining repeats would fail the same way
+        probe.capture = False
+        if measured.latents_finite is False:
+            # Timed, but what it made is blank: never an "ok" figure to compare or recommend.
+            send("record", generation_record(
+                cell_id, settings, repeat, warmup, "error",
+                f"the denoiser's output holds NaN or infinite values, so the picture is blank: an overflow "
+                f"in {context['runtime'].get('dtype')} (quantize {settings.get('quantize') or 'none'}); bf16 usually "
+                f"avoids it", **context))
+            return None  # the cell's remaining repeats would do the same
+        fields = measured.fields()
+        if settings.get("compile"):  # outside the timed region: what compiling cost inside it
+            fields.update(compile_fields(compiled_before))
+        if meters.telemetry is not None:  # outside the timed region: who else is on the GPU
+            from ..hardware import nvml
+
+            fields["gpu_other_processes"] = nvml.processes_on(meters.telemetry.handle)
+        if probe.captured is not None:  # once per cell, after the timed region
+            context["flops_per_denoiser_call"] = count_call_flops(denoiser_of(self.pipe), *probe.captured)
+            probe.captured = None
+        video = settings.get("task") in tasks.VIDEO_TASKS
+        if video:
+            fields["video_frames"] = int(len(images[0]))
+        if round_index is not None and not warmup:
+            fields["round"] = round_index
+        record = generation_record(cell_id, settings, repeat, warmup, "ok", **context, **fields)
+        if not warmup and not self.image_sent and len(images):
+            record["_image_png"] = preview_png(images[0], settings.get("fps")) if video else thumbnail_png(images[0])
+            if self.cell.full_image and not video:  # for the CLIP score, computed after the run
+                record["_image_full_png"] = full_png(images[0])
+            self.image_sent = True
+        if not warmup and self.auto.pilot_next():  # decides the count; left out of the statistics
+            record["pilot"] = True
+        stop = None if warmup else self.auto.after(measured.wall_s)
+        if stop is not None:
+            record["repeats_stop"] = stop
+        send("record", record)
+        return None if stop is not None else measured.wall_s
+
+
+def warmed_up(walls: list[float], steady: dict[str, Any]) -> bool:
+    """Whether warm-ups may stop: the last two agree within `tolerance` (a share of the faster),
+    or `max` warm-ups have run."""
+    if len(walls) >= int(steady["max"]):
+        return True
+    if len(walls) < 2:
+        return False
+    last, before = walls[-1], walls[-2]
+    return abs(last - before) <= float(steady["tolerance"]) * min(last, before)
 
 
 class _AutoRule:
