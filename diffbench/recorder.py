@@ -173,14 +173,15 @@ class RunRecorder:
 
     def finish_cell(self, cell_id: str) -> None:
         """Checks on a cell's repeats, stored with the results as soon as the cell ends."""
-        records = [r for r in self._open_cells.pop(cell_id, [])
-                   if r["status"] == "ok" and not r["warmup"] and not r.get("pilot")]
+        kept = [r for r in self._open_cells.pop(cell_id, []) if r["status"] == "ok" and not r["warmup"]]
+        records = [r for r in kept if not r.get("pilot")]
         if not records:
             return
         cell = records[0]["cell"]
         subject = f"{cell['model']} {cell['sampler']} {steps_text(cell['steps'])} {cell['resolution']}{_apart(cell)} ({cell_id})"
         ordered = sorted(records, key=lambda r: r["repeat"])
-        for advice in check_repeats(subject, [r["wall_s"] for r in ordered], self.suite.warmup):
+        pilot = [r["wall_s"] for r in sorted(kept, key=lambda r: r["repeat"]) if r.get("pilot")]
+        for advice in check_repeats(subject, [r["wall_s"] for r in ordered], self.suite.warmup, pilot):
             # the suite asked for few: said once at the start, not again for every cell
             if advice.kind != "few repeats" or self.suite.min_repeats >= MIN_DECIDING:
                 self.warn(advice, cell_id)

@@ -199,6 +199,7 @@ class GenerationLine(_Line):
     repeats_stop: dict[str, Any] | None = None  # repeats: auto, on a cell's last generation: why it stopped
     pilot: bool | None = None  # repeats: auto's pilot (schema 2): measured, decided the count, left out of statistics
     round: Count | None = None  # interleaved order: the round of this measured turn (a run's cells pair by it)
+    round_group: Annotated[str, Field(pattern=r"^[0-9a-f]{1,64}$")] | None = None  # the cells that took turns together
     host_rss_baseline_bytes: ByteCount | None = None
     cpu_s: Seconds | None = None
     load_avg_1m: Seconds | None = None

@@ -59,19 +59,41 @@ class SteadyWarmup(BaseModel):
 MEDIAN_INTERVAL_SPAN = 2 * 1.96 * 1.2533
 
 
+# A pilot repeat this many times the median of the others is a disturbance (a slow first repeat, a
+# stray process), not the cell's spread: left out of the spread (and reported as a slow first run
+# by the cell's checks), so that one such repeat does not send the cell to `max`. The same factor
+# as the slow-first check's (analysis/advice.SLOW_FIRST).
+STRAY_PILOT = 1.5
+
+
+def pilot_spread(pilot: list[float]) -> tuple[float, int]:
+    """The pilot's coefficient of variation, its slowest repeat left out when that one is a stray
+    (STRAY_PILOT x the median of the others, in a pilot of 4 or more); and how many were left out."""
+    import statistics
+
+    values = sorted(pilot)
+    left_out = 0
+    if len(values) >= 4 and values[-1] > STRAY_PILOT * statistics.median(values[:-1]):
+        values, left_out = values[:-1], 1
+    middle = statistics.median(values) if values else 0.0
+    spread = statistics.stdev(values) / middle if len(values) > 1 and middle > 0 else 0.0
+    return spread, left_out
+
+
 def planned_count(pilot: list[float], policy: AutoRepeats) -> tuple[int, str]:
     """The count the pilot's spread calls for, and why: what a median interval `target` wide
     needs, at least `min`, at most `max` and what the time budget affords at the pilot's pace."""
     import statistics
 
     middle = statistics.median(pilot)
-    spread = statistics.stdev(pilot) / middle if len(pilot) > 1 and middle > 0 else 0.0
+    spread, left_out = pilot_spread(pilot)
     needed = math.ceil((MEDIAN_INTERVAL_SPAN * spread / policy.target) ** 2) if spread > 0 else policy.min
     left = max(0.0, policy.cell_budget_s - sum(pilot))  # the pilot spent part of the budget
     affordable = math.floor(left / middle) if middle > 0 else policy.max
     count = max(policy.min, min(needed, policy.max, affordable))
-    why = (f"a pilot of {len(pilot)} repeats varied by {100 * spread:.1f}%: {needed} more give a median interval "
-           f"about {100 * policy.target:g}% wide")
+    stray = f" (its slowest, {max(pilot) / middle:.1f}x the median, left out as a stray)" if left_out else ""
+    why = (f"a pilot of {len(pilot)} repeats varied by {100 * spread:.1f}%{stray}: {needed} more give a median "
+           f"interval about {100 * policy.target:g}% wide")
     if count < needed:
         why += (f", capped at {count} (the most allowed)" if count == policy.max and policy.max <= affordable else
                 f", capped at {count} by the cell's time budget ({policy.cell_budget_s:g} s)")
@@ -96,7 +118,13 @@ def stop_reason(walls: list[float], policy: AutoRepeats, spent_s: float = 0.0) -
     counted = walls[policy.pilot:]
     if len(counted) < count:
         return None
+    from .analysis.timedependence import time_dependence
+
     low, high, _ = median_ci(counted)
     middle = sorted(counted)[len(counted) // 2]
     width = (high - low) / middle if middle > 0 else None
-    return {"reason": why, "n": len(counted), "pilot": policy.pilot, "relative_width": width, "target": policy.target}
+    stop = {"reason": why, "n": len(counted), "pilot": policy.pilot, "relative_width": width, "target": policy.target}
+    finding = time_dependence(counted)  # more repeats would not mend it: said where the cell stops
+    if finding is not None:
+        stop["time_dependence"] = f"{finding.kind}: {finding.text()}"
+    return stop

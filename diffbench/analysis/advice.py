@@ -61,9 +61,12 @@ def check_noise(subject: str, records: Sequence[dict[str, Any]], cores: int) -> 
                    "quiet machine (compare will not judge this cell without --allow-noisy)")]
 
 
-def check_repeats(subject: str, seconds: Sequence[float], warmup: int = 0) -> list[Advice]:
-    """Warnings from one cell's measured times, in repeat order (after `warmup` warm-ups)."""
+def check_repeats(subject: str, seconds: Sequence[float], warmup: int = 0,
+                  pilot: Sequence[float] = ()) -> list[Advice]:
+    """Warnings from one cell's measured times, in repeat order (after `warmup` warm-ups; repeats:
+    auto's `pilot` before them, seen by the slow-first check only)."""
     from ..repeats import FEW_REPEATS, MIN_DECIDING
+    from .timedependence import time_dependence
 
     times = np.asarray(seconds, dtype=float)
     found: list[Advice] = []
@@ -76,11 +79,18 @@ def check_repeats(subject: str, seconds: Sequence[float], warmup: int = 0) -> li
         found.append(Advice("high variation", subject,
                             f"repeats vary by {100 * variation:.0f}% (coefficient of variation): close other "
                             "programs, check for throttling, or add repeats"))
-    rest = float(np.median(times[1:]))
-    if rest > 0 and times[0] > SLOW_FIRST * rest:
-        remedy = (f"even after {warmup} warm-up(s): raise warmup" if warmup else "add a warm-up generation (warmup: 1)")
-        found.append(Advice("slow first run", subject, f"the first measured generation took {times[0] / rest:.1f}x "
-                                                       f"the others: {remedy}"))
+    every = np.concatenate([np.asarray(pilot, dtype=float), times])
+    rest = float(np.median(every[1:]))
+    if rest > 0 and every[0] > SLOW_FIRST * rest:
+        remedy = (f"even after {warmup} warm-up(s): raise warmup, or set warmup_steady" if warmup
+                  else "add a warm-up generation (warmup: 1)")
+        where = "(of the pilot) " if len(pilot) else ""
+        found.append(Advice("slow first run", subject, f"the first measured generation {where}took "
+                                                       f"{every[0] / rest:.1f}x the others: {remedy}"))
+    finding = time_dependence(times)
+    if finding is not None:
+        found.append(Advice(finding.kind, subject, finding.text() + ": its unpaired comparisons are withheld; "
+                            "interleaved order (the default) pairs turns that ran side by side, which cancels this"))
     return found
 
 
@@ -105,12 +115,18 @@ def advise(frame: pd.DataFrame, summary: pd.DataFrame) -> list[Advice]:
     warmups = frame[frame["warmup"].astype(bool) & (frame["status"] == "ok")].groupby(["cell_id", "hostname"]).size()
     data = measured(frame)
     seconds, repeats = data["s_per_image"].to_numpy(dtype=float), data["repeat"].to_numpy()
+    pilots: dict[tuple[str, str], list[float]] = {}
+    if "pilot" in frame:  # repeats: auto's pilot: seen by the slow-first check
+        pilot = frame[frame["pilot"].astype("boolean").fillna(False).astype(bool) & (frame["status"] == "ok")]
+        for (cell_id, host), group in pilot.sort_values("repeat").groupby(["cell_id", "hostname"]):
+            pilots[(str(cell_id), str(host))] = group["s_per_image"].astype(float).tolist()
     throttling = "telemetry_throttled" in data
     groups = data.groupby(["cell_id", "hostname"], sort=False).indices
     for (cell_id, host), rows in sorted(groups.items(), key=lambda item: item[1][0]):  # in order of appearance
         subject = f"{labels.get((cell_id, host), cell_id)} on {host}"
         in_order = rows[np.argsort(repeats[rows], kind="stable")]
-        found += check_repeats(subject, seconds[in_order], int(warmups.get((cell_id, host), 0)))
+        found += check_repeats(subject, seconds[in_order], int(warmups.get((cell_id, host), 0)),
+                               pilots.get((str(cell_id), str(host)), []))
         if throttling:
             group = data.iloc[rows]
             throttled = group[group["telemetry_throttled"].fillna(False).astype(bool)]

@@ -18,8 +18,10 @@ from ..metrics import METRICS
 from ..metrics import metric as metric_named
 from . import stats
 from .frames import SETTING_COLUMNS, key_text, measured, setting_label, steps_text, varying
+from .pairedstats import FEWEST_PAIRS, compare_ratio_pairs
 from .values import resolve_axis, resolve_value
 
+TURN_COLUMNS = ("run_id", "round_group", "round")  # interleaved turns that were neighbours in time
 PICTURE_AXES = axes.INSTANCE_COLUMNS  # what a picture is, beyond its settings (prompt, seed, negative prompt)
 
 
@@ -108,6 +110,7 @@ class Prepared:
     data: pd.DataFrame
     keys: dict[str, np.ndarray]
     noisy_rows: np.ndarray
+    unsteady_rows: np.ndarray  # rows of cells whose repeats depend on when they ran (analysis/timedependence)
     varying: dict[bytes, list[str]] = field(default_factory=dict)
     # (axis, rows) -> each context's label and row positions per value: every metric finite on
     # the same rows shares one grouping
@@ -117,13 +120,30 @@ class Prepared:
 def prepare(frame: pd.DataFrame, noisy: set[tuple[str, str]] | None = None) -> Prepared:
     data = measured(frame)
     # (evaluations and step_s_median: the step-scaling fits share this frame)
-    wanted = [c for c in (*SETTING_COLUMNS, *METRICS, "cell_id", "hostname", "evaluations", "step_s_median")
-              if c in data]
+    wanted = [c for c in (*SETTING_COLUMNS, *METRICS, "cell_id", "hostname", "evaluations", "step_s_median",
+                          *TURN_COLUMNS, "repeat") if c in data]
     data = data[list(dict.fromkeys(wanted))].reset_index(drop=True)
+    unsteady = unsteady_rows(data)
     keys = {c: key_text(data[c]).to_numpy() for c in SETTING_COLUMNS if c in data}
     flagged = (np.array([(str(c), str(h)) in noisy for c, h in zip(data["cell_id"], data["hostname"])], dtype=bool)
                if noisy and not data.empty else np.zeros(len(data), dtype=bool))
-    return Prepared(data, keys, flagged)
+    return Prepared(data, keys, flagged, unsteady)
+
+
+def unsteady_rows(data: pd.DataFrame) -> np.ndarray:
+    """Rows of the cells (per host and run) whose seconds per image depend on the order they ran in."""
+    from .timedependence import FEWEST, time_dependence
+
+    found = np.zeros(len(data), dtype=bool)
+    if data.empty or "s_per_image" not in data or "repeat" not in data:
+        return found
+    runs = data["run_id"] if "run_id" in data else pd.Series("", index=data.index)
+    seconds, repeats = data["s_per_image"].to_numpy(dtype=float), data["repeat"].to_numpy()
+    for rows in pd.Series(np.arange(len(data))).groupby([data["cell_id"], data["hostname"], runs]).indices.values():
+        if len(rows) >= FEWEST:
+            in_order = rows[np.argsort(repeats[rows], kind="stable")]
+            found[rows] = time_dependence(seconds[in_order]) is not None
+    return found
 
 
 def _varying(prep: Prepared, mask: np.ndarray) -> list[str]:
@@ -202,7 +222,8 @@ def compare(frame: pd.DataFrame, by: str, baseline: str | None = None, metric: s
     """Compare every value of `by` with the baseline value, within each context of equal settings.
 
     A comparison that involves a cell flagged noisy (see advice.check_noise) gets the verdict
-    "noisy" instead of one, unless `allow_noisy`. `prepared` (from `prepare`) shares the work
+    "noisy" instead of one, unless `allow_noisy`; "unsteady" likewise where a cell's repeats depend
+    on when they ran and the two were not measured as interleaved pairs. `prepared` (from `prepare`) shares the work
     of many comparisons of one frame."""
     metric_named(metric)  # an unknown name is a clear error here, not a KeyError later
     prep = prepared if prepared is not None else prepare(frame, noisy)
@@ -240,15 +261,47 @@ def compare(frame: pd.DataFrame, by: str, baseline: str | None = None, metric: s
                 # A count is exact; so is a figure that came out the same in every generation of
                 # both settings (an allocator's peak bytes), once each was seen at least twice.
                 constant = min(sample.size, base_values.size) >= 2
-                comparison = (stats.compare_exact(sample, base_values, min_effect) if counted or constant else None) \
-                    or stats.compare_sorted(sample, base_values, min_effect=min_effect)
+                exact = stats.compare_exact(sample, base_values, min_effect) if counted or constant else None
+                pairs = None if exact else turn_pairs(prep, rows_by_value[value], rows_by_value[base])
+                if pairs is not None:
+                    comparison = compare_ratio_pairs(metric_values[pairs[0]], metric_values[pairs[1]], min_effect)
+                else:
+                    comparison = exact or stats.compare_sorted(sample, base_values, min_effect=min_effect)
             # a count (bytes of weights) is not disturbed by other work on the machine
             if comparison is not None and not comparison.exact and not allow_noisy \
                     and (base_noisy or prep.noisy_rows[rows_by_value[value]].any()):
                 comparison = dataclasses.replace(comparison, verdict="noisy")
+            # a drift or clock states bias two groups measured at different times; interleaved pairs cancel them
+            elif comparison is not None and not comparison.exact and not comparison.paired and not allow_noisy \
+                    and comparison.verdict not in {"too few to tell", "negligible"} \
+                    and (prep.unsteady_rows[rows_by_value[base]].any() or prep.unsteady_rows[rows_by_value[value]].any()):
+                comparison = dataclasses.replace(comparison, verdict="unsteady")
             table.rows.append(ComparisonRow(context, value, value == base, len(sample), stats.sorted_median(sample),
                                             low, high, comparison, achieved))
     return table
+
+
+def turn_pairs(prep: Prepared, candidate: np.ndarray, baseline: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Rows of the two groups that took the same round of one interleaved run (neighbours in time),
+    as two aligned arrays; None unless there are enough (pairedstats.FEWEST_PAIRS) and each group
+    has at most one row per round (several hosts or prompts per round are not one pair)."""
+    data = prep.data
+    if "round" not in data or "round_group" not in data:
+        return None
+    keys = {}
+    for name, rows in (("candidate", candidate), ("baseline", baseline)):
+        rounds = data["round"].to_numpy()[rows]
+        if pd.isna(rounds).any():
+            return None
+        key = [f"{r}|{g}|{int(n)}" for r, g, n in zip(data["run_id"].to_numpy()[rows],
+                                                       data["round_group"].to_numpy()[rows], rounds)]
+        if len(set(key)) != len(key):
+            return None
+        keys[name] = dict(zip(key, rows))
+    common = [k for k in keys["candidate"] if k in keys["baseline"]]
+    if len(common) < FEWEST_PAIRS:
+        return None
+    return (np.array([keys["candidate"][k] for k in common]), np.array([keys["baseline"][k] for k in common]))
 
 
 def describe(row: ComparisonRow, baseline: str, metric: str) -> str:
@@ -258,7 +311,8 @@ def describe(row: ComparisonRow, baseline: str, metric: str) -> str:
         return f"{row.value} is the baseline"
     declared = metric_named(metric)
     name = declared.title
-    interval = f"{100 * c.confidence:.0f}% CI {c.ratio_low:.3f}-{c.ratio_high:.3f}"
+    paired = f", {c.n_candidate} interleaved pairs" if c.paired else ""
+    interval = f"{100 * c.confidence:.0f}% CI {c.ratio_low:.3f}-{c.ratio_high:.3f}{paired}"
     if c.exact:  # counted, the same in every generation: no interval, no test
         if c.verdict == "negligible":
             return f"{row.value} vs {baseline}: a difference under the minimum effect in {name} (ratio {c.ratio:.3f})"
@@ -269,6 +323,10 @@ def describe(row: ComparisonRow, baseline: str, metric: str) -> str:
     if c.verdict == "noisy":
         return (f"{row.value} vs {baseline}: not judged: measured while other work competed (flagged noisy); "
                 f"rerun on a quiet machine, or pass --allow-noisy (ratio {c.ratio:.3f}, {interval})")
+    if c.verdict == "unsteady":
+        return (f"{row.value} vs {baseline}: not judged: the repeats of one of them drifted or came in clock states, "
+                f"and they ran at different times (not interleaved), so time and setting are mixed; run them in one "
+                f"suite with order: interleaved, or pass --allow-noisy (ratio {c.ratio:.3f}, {interval})")
     if c.verdict == "too few to tell":
         return (f"{row.value} vs {baseline}: too few repeats to tell ({c.n_candidate} and {c.n_baseline}; a rank "
                 f"test cannot reach p<0.05 with so few): {c.more_needed} more each needed (ratio {c.ratio:.3f}, "
@@ -286,7 +344,7 @@ def describe(row: ComparisonRow, baseline: str, metric: str) -> str:
         word = "faster" if faster else "slower"
     else:
         word = "more" if c.ratio > 1 else "less"
-    stated = f"{100 * c.confidence:.0f}% CI {low:.3f}-{high:.3f} of the factor, {stats.format_p(c.p_value)}"
+    stated = f"{100 * c.confidence:.0f}% CI {low:.3f}-{high:.3f} of the factor, {stats.format_p(c.p_value)}{paired}"
     if c.verdict == "not resolved":
         return (f"{row.value} vs {baseline}: a real difference ({factor:.2f}x {word} in {name}), but its interval "
                 f"reaches across the minimum effect ({stated}): about {c.more_needed} more repeats of "
@@ -364,7 +422,7 @@ def regressions(table: ComparisonTable, threshold: float) -> Gate:
         if c is None:
             continue
         where = f"[{row.context}] " if row.context != "all" else ""
-        if c.verdict in {"noisy", "too few to tell"}:
+        if c.verdict in {"noisy", "unsteady", "too few to tell"}:
             unjudged.append(where + describe(row, base_by_context[row.context], table.metric))
             continue
         judged += 1

@@ -17,7 +17,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .stats import DEFAULT_ALPHA, DEFAULT_CONFIDENCE, MOST_REPEATS_ADVISED, _normal_quantile
+from .stats import (
+    DEFAULT_ALPHA,
+    DEFAULT_CONFIDENCE,
+    MOST_REPEATS_ADVISED,
+    Comparison,
+    _interval_verdict,
+    _normal_quantile,
+    _repeats_to_resolve,
+)
 
 EXACT_N = 1000  # above this many values the signed-rank distribution is taken as normal
 MAX_WALSH_VALUES = 2000  # above this, values are thinned evenly by rank before the Walsh averages
@@ -154,3 +162,31 @@ def _pairs_to_resolve(found: Centre, min_effect: float) -> int:
     if distance == 0:
         return MOST_REPEATS_ADVISED
     return min(MOST_REPEATS_ADVISED, max(1, math.ceil(found.n * ((half_width / distance) ** 2 - 1))))
+
+
+# The fewest pairs of interleaved turns compared as pairs: the signed-rank test reaches p < 0.05 at
+# 6. With fewer, the two groups are compared as independent, which interleaving keeps valid (the
+# turns of both spread over the same stretch of time), only wider.
+FEWEST_PAIRS = 6
+
+
+def compare_ratio_pairs(candidate: np.ndarray, baseline: np.ndarray, min_effect: float,
+                        alpha: float = DEFAULT_ALPHA, confidence: float = DEFAULT_CONFIDENCE) -> Comparison:
+    """candidate[i] / baseline[i] over turns that were neighbours in time (one round of interleaved
+    order): the Hodges-Lehmann centre of the log ratios and its exact signed-rank interval, as a
+    ratio. Whatever the GPU's state did to both turns of a round cancels in their ratio, so drift
+    and clock states neither bias it nor widen it. The verdict follows compare_groups' rules."""
+    a, b = np.asarray(candidate, dtype=float), np.asarray(baseline, dtype=float)
+    kept = np.isfinite(a) & np.isfinite(b) & (a > 0) & (b > 0)
+    logs = np.log(a[kept]) - np.log(b[kept])
+    found = centre(logs, confidence)
+    ratio, low, high, n = math.exp(found.estimate), math.exp(found.low), math.exp(found.high), found.n
+    if smallest_p(n) >= alpha:
+        more = next(m for m in range(n, 64) if smallest_p(m) < alpha) - n
+        return Comparison(ratio, low, high, float("nan"), n, n, "too few to tell", found.confidence, more, paired=True)
+    p_value = signed_rank_p(logs)
+    significant = p_value < alpha and (low > 1 or high < 1)
+    verdict = _interval_verdict(low, high, min_effect, significant)
+    more_a, more_b = _repeats_to_resolve(ratio, low, high, min_effect, n, n) if verdict == "not resolved" else (0, 0)
+    return Comparison(ratio, low, high, p_value, n, n, verdict, found.confidence, more_a, more_needed_baseline=more_b,
+                      paired=True)

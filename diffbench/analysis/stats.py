@@ -260,6 +260,7 @@ class Comparison:
     more_needed: int = 0  # "too few to tell": repeats to add to each group; "not resolved": to the candidate's
     exact: bool = False  # a counted quantity, constant in each group: the ratio is known, not estimated
     more_needed_baseline: int = 0  # "not resolved": repeats to add to the baseline's
+    paired: bool = False  # from pairs of interleaved turns (same run, same round), not two independent groups
 
     @property
     def significant(self) -> bool:

@@ -43,6 +43,14 @@ def turn_groups(runs: Sequence[T], compiled: bool) -> list[list[T]]:
     return list(groups.values())
 
 
+def round_group(cell_ids: Sequence[str]) -> str:
+    """The name of one set of interleaved cells: measured turns pair only within it (the cells of
+    another load, or of another shape under torch.compile, ran at other times)."""
+    import hashlib
+
+    return hashlib.sha256(",".join(sorted(cell_ids)).encode()).hexdigest()[:12]
+
+
 def round_order(count: int, seed: int, round_index: int) -> list[int]:
     """The positions of `count` cells in one round: a seeded shuffle, reversed on odd rounds."""
     first = list(range(count))

@@ -189,7 +189,7 @@ class Worker:
         """Every cell's warm-ups at its first turn, then its measured repeats: one cell's after
         another (blocked), or in rounds in which each cell still measuring takes one turn
         (interleaved), so that a GPU's drift and clock states fall on every cell alike."""
-        from .order import turn_groups, turns
+        from .order import round_group, turn_groups, turns
 
         runs = [_CellRun(self, cell, pipe, probe, meters, base_config, runtime) for cell in self.cells]
         if self.job.order != "interleaved":
@@ -206,10 +206,11 @@ class Worker:
                     active.append(run)
                 else:
                     self.send("cell_end", run.cell.cell_id)
+            group_id = round_group([run.cell.cell_id for run in group])
             for round_index, run in turns(active, self.job.order_seed):
                 if run.ended:
                     continue
-                if not run.measure_next(round_index):
+                if not run.measure_next((group_id, round_index)):
                     self.send("cell_end", run.cell.cell_id)
 
     def _switch_to(self, run: _CellRun) -> bool:
@@ -302,14 +303,14 @@ class _CellRun:
             walls.append(wall)
         return bool(self.pending) or self._end()
 
-    def measure_next(self, round_index: int | None = None) -> bool:
+    def measure_next(self, in_round: tuple[str, int] | None = None) -> bool:
         """One measured repeat (the next turn); False when the cell has all it will get."""
         if not self.pending:
             return self._end()
         if not self.worker._switch_to(self):
             return self._end()
         repeat = self.pending.pop(0)
-        if self._generate(False, repeat, round_index) is None:
+        if self._generate(False, repeat, in_round) is None:
             return self._end()
         return bool(self.pending) or self._end()
 
@@ -317,7 +318,7 @@ class _CellRun:
         self.ended = True
         return False
 
-    def _generate(self, warmup: bool, repeat: int, round_index: int | None = None) -> float | None:
+    def _generate(self, warmup: bool, repeat: int, in_round: tuple[str, int] | None = None) -> float | None:
         """One generation, recorded; its wall time, or None when the cell is over (a failure, or
         repeats: auto has enough)."""
         from .. import tasks
@@ -381,8 +382,8 @@ class _CellRun:
         video = settings.get("task") in tasks.VIDEO_TASKS
         if video:
             fields["video_frames"] = int(len(images[0]))
-        if round_index is not None and not warmup:
-            fields["round"] = round_index
+        if in_round is not None and not warmup:  # interleaved: which turns were neighbours in time
+            fields["round_group"], fields["round"] = in_round
         record = generation_record(cell_id, settings, repeat, warmup, "ok", **context, **fields)
         if not warmup and not self.image_sent and len(images):
             record["_image_png"] = preview_png(images[0], settings.get("fps")) if video else thumbnail_png(images[0])
