@@ -258,27 +258,41 @@ def compare(frame: pd.DataFrame, by: str, baseline: str | None = None, metric: s
             low, high, achieved = stats.sorted_median_ci(sample)
             comparison = None
             if value != base:
-                # A count is exact; so is a figure that came out the same in every generation of
-                # both settings (an allocator's peak bytes), once each was seen at least twice.
-                constant = min(sample.size, base_values.size) >= 2
-                exact = stats.compare_exact(sample, base_values, min_effect) if counted or constant else None
-                pairs = None if exact else turn_pairs(prep, rows_by_value[value], rows_by_value[base])
-                if pairs is not None:
-                    comparison = compare_ratio_pairs(metric_values[pairs[0]], metric_values[pairs[1]], min_effect)
-                else:
-                    comparison = exact or stats.compare_sorted(sample, base_values, min_effect=min_effect)
-            # a count (bytes of weights) is not disturbed by other work on the machine
-            if comparison is not None and not comparison.exact and not allow_noisy \
-                    and (base_noisy or prep.noisy_rows[rows_by_value[value]].any()):
-                comparison = dataclasses.replace(comparison, verdict="noisy")
-            # a drift or clock states bias two groups measured at different times; interleaved pairs cancel them
-            elif comparison is not None and not comparison.exact and not comparison.paired and not allow_noisy \
-                    and comparison.verdict not in {"too few to tell", "negligible"} \
-                    and (prep.unsteady_rows[rows_by_value[base]].any() or prep.unsteady_rows[rows_by_value[value]].any()):
-                comparison = dataclasses.replace(comparison, verdict="unsteady")
+                pairs = turn_pairs(prep, rows_by_value[value], rows_by_value[base])
+                comparison = judge(sample, base_values, min_effect, counted,
+                                   None if pairs is None else (metric_values[pairs[0]], metric_values[pairs[1]]),
+                                   noisy=base_noisy or bool(prep.noisy_rows[rows_by_value[value]].any()),
+                                   unsteady=bool(prep.unsteady_rows[rows_by_value[base]].any()
+                                                 or prep.unsteady_rows[rows_by_value[value]].any()),
+                                   allow_noisy=allow_noisy)
             table.rows.append(ComparisonRow(context, value, value == base, len(sample), stats.sorted_median(sample),
                                             low, high, comparison, achieved))
     return table
+
+
+def judge(candidate: np.ndarray, baseline: np.ndarray, min_effect: float, counted: bool,
+          pairs: tuple[np.ndarray, np.ndarray] | None, noisy: bool, unsteady: bool,
+          allow_noisy: bool) -> stats.Comparison:
+    """One value against its baseline: the groups sorted, `pairs` the values of interleaved turns that
+    ran side by side (or None). A count is exact; so is a figure that came out the same in every
+    generation of both settings (an allocator's peak bytes), once each was seen at least twice.
+    Otherwise pairs are compared as pairs, else the groups as independent; a comparison with a cell
+    measured while other work competed is "noisy", and an unpaired one with a cell whose repeats
+    depend on when they ran "unsteady", neither judged unless `allow_noisy`."""
+    constant = min(candidate.size, baseline.size) >= 2
+    exact = stats.compare_exact(candidate, baseline, min_effect) if counted or constant else None
+    if exact is not None:
+        return exact  # a count (bytes of weights) is not disturbed by other work on the machine
+    comparison = compare_ratio_pairs(pairs[0], pairs[1], min_effect) if pairs is not None \
+        else stats.compare_sorted(candidate, baseline, min_effect=min_effect)
+    if allow_noisy:
+        return comparison
+    if noisy:
+        return dataclasses.replace(comparison, verdict="noisy")
+    # a drift or clock states bias two groups measured at different times; interleaved pairs cancel them
+    if unsteady and not comparison.paired and comparison.verdict not in {"too few to tell", "negligible"}:
+        return dataclasses.replace(comparison, verdict="unsteady")
+    return comparison
 
 
 def turn_pairs(prep: Prepared, candidate: np.ndarray, baseline: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

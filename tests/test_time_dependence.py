@@ -1,0 +1,173 @@
+"""A GPU that warms up, drifts or holds clock states, by simulation with a known answer
+(tests/timelines.py): interleaved order keeps the comparisons' stated confidence where blocked
+order loses it, a slow first repeat no longer sends a cell to the cap, the time-dependence check
+flags independent repeats rarely and real drifts almost always; and on real results, interleaved
+turns are compared as pairs and a drifting blocked cell's verdict is withheld."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from timelines import compared, run
+
+from diffbench.analysis.advice import check_repeats
+from diffbench.analysis.compare import compare, describe
+from diffbench.analysis.frames import with_metrics
+from diffbench.analysis.timedependence import time_dependence
+from diffbench.execute.order import round_order, turn_groups, turns
+from diffbench.records import run_record
+from diffbench.repeats import AutoRepeats, planned_count
+from diffbench.results import ResultsWriter, generation_record, load_results, read_records
+from diffbench.runner import run_suite
+from diffbench.suite import load_suite
+
+REPLICATIONS = 800
+POLICY = AutoRepeats(cell_budget_s=1e9)  # the count set by the spread, not by the clock
+
+
+def _two_se(rate: float, n: int) -> float:
+    return 2 * float(np.sqrt(rate * (1 - rate) / n))
+
+
+@pytest.mark.parametrize("ratio", [1.0, 1.06])
+def test_interleaved_comparisons_keep_their_confidence_under_clock_states_and_drift(ratio: float) -> None:
+    """Clock states held 10-33 generations and a drift of 0.2% a generation, two auto cells: in
+    interleaved order the ratio's interval covers the truth as often as it states (within 2 points)
+    and two cells of one setting get a faster/slower verdict at most 5% of the time; in blocked order
+    the same machine breaks both, which is what makes this test able to fail."""
+    outcome: dict[str, dict[str, float]] = {}
+    for order in ("blocked", "interleaved"):
+        rng = np.random.default_rng(11 if ratio == 1.0 else 12)
+        covered = judged = wrong = 0
+        stated: list[float] = []
+        for _ in range(REPLICATIONS):
+            candidate, baseline = run("clock states + drift", order, (ratio, 1.0), rng, policy=POLICY)
+            found = compared(candidate, baseline, order)
+            wrong += found.verdict in ({"higher", "lower"} if ratio == 1.0 else {"lower"})
+            if found.verdict != "unsteady":
+                judged += 1
+                covered += found.ratio_low <= ratio <= found.ratio_high
+                stated.append(found.confidence)
+        outcome[order] = {"coverage": covered / max(judged, 1), "stated": float(np.mean(stated)),
+                          "wrong": wrong / REPLICATIONS, "judged": judged / REPLICATIONS}
+    interleaved, blocked = outcome["interleaved"], outcome["blocked"]
+    assert interleaved["judged"] == 1.0  # pairs cancel the drift: nothing withheld
+    assert interleaved["coverage"] >= interleaved["stated"] - 0.02 - _two_se(interleaved["stated"], REPLICATIONS), outcome
+    assert interleaved["wrong"] <= 0.05, outcome
+    assert blocked["coverage"] < 0.5, outcome  # the simulated machine does break blocked order
+
+
+def test_a_slow_first_repeat_no_longer_sends_a_cell_to_the_cap() -> None:
+    """Each cell's first measured repeat 2x: the pilot leaves it out of the spread (mean count within
+    2 of the same cells without it, where the plain spread sent every cell to 30), and the cell's
+    checks report it although it was a pilot repeat."""
+    counts = {}
+    for shape in ("independent", "slow first"):
+        rng = np.random.default_rng(21)
+        counts[shape] = float(np.mean([len(run(shape, "interleaved", (1.0, 1.0), rng, policy=POLICY)[0].counted)
+                                       for _ in range(400)]))
+    assert abs(counts["slow first"] - counts["independent"]) <= 2, counts
+    count, why = planned_count([2.0, 1.0, 1.01, 0.99], POLICY)
+    assert count < POLICY.max and "left out as a stray" in why
+    advice = check_repeats("cell", [1.0, 1.01, 0.99, 1.0, 1.0, 1.02], warmup=1, pilot=[2.0, 1.0, 1.01, 0.99])
+    assert [a.kind for a in advice] == ["slow first run"] and "of the pilot" in advice[0].message
+
+
+@pytest.mark.parametrize("n", [12, 20, 30])
+def test_time_dependence_flags_independent_repeats_rarely_and_real_drifts_mostly(n: int) -> None:
+    rng = np.random.default_rng(n)
+    trials = 1500
+    quiet = sum(time_dependence(np.exp(0.02 * rng.standard_normal(n))) is not None for _ in range(trials)) / trials
+    spread = sum(time_dependence(np.exp(0.2 * rng.standard_normal(n))) is not None for _ in range(trials)) / trials
+    assert quiet <= 0.02 + _two_se(0.02, trials) and spread <= 0.02 + _two_se(0.02, trials), (quiet, spread)
+    drift = [time_dependence((1 + 0.002 * np.arange(n)) * np.exp(0.01 * rng.standard_normal(n))) for _ in range(300)]
+    found = [d for d in drift if d is not None]
+    if n >= 20:  # 0.2% a generation is 4-6% over the cell: found nearly always
+        assert len(found) / len(drift) >= 0.9
+    # a steady drift also leaves few runs above and below the median: most are named a drift
+    drifts = [d for d in found if d.kind == "drift"]
+    assert len(drifts) >= 0.8 * len(found) and all(d.change > 0 for d in drifts)
+    states = time_dependence(np.array([1.0] * (n // 2) + [1.25] * (n - n // 2)) * np.exp(0.005 * rng.standard_normal(n)))
+    assert states is not None  # one switch between two clock states: a step, found as one of the two kinds
+
+
+def test_the_interleaved_order_alternates_and_is_seeded() -> None:
+    first = round_order(4, seed=3, round_index=0)
+    assert sorted(first) == [0, 1, 2, 3] and round_order(4, 3, 1) == first[::-1] and round_order(4, 3, 2) == first
+    assert round_order(4, 3, 0) == first  # the same seed, the same order: recorded, reproducible
+
+    class Run:
+        def __init__(self, name: str, resolution: str, turns_left: int) -> None:
+            self.cell = type("Cell", (), {"settings": {"resolution": resolution}})()
+            self.name, self.left, self.ended = name, turns_left, False
+
+    runs = [Run("a", "512x512", 3), Run("b", "512x512", 1), Run("c", "768x768", 2)]
+    taken = []
+    for round_index, cell in turns(runs, seed=0):
+        taken.append((round_index, cell.name))
+        cell.left -= 1
+        cell.ended = cell.left == 0
+    assert [name for _, name in taken].count("a") == 3 and [name for _, name in taken].count("b") == 1
+    assert max(r for r, _ in taken) == 2 and all(name == "a" for r, name in taken if r == 2)
+    assert len(turn_groups(runs, compiled=False)) == 1  # eager: every cell takes turns with every other
+    assert [[r.name for r in g] for g in turn_groups(runs, compiled=True)] == [["a", "b"], ["c"]]
+
+
+def _write(path: Path, cells: dict[str, list[float]], rounds: bool) -> None:
+    writer = ResultsWriter(path)
+    writer.write(run_record("run-1", "box", [{"index": 0, "name": "NVIDIA H100"}]))
+    for sampler, walls in cells.items():
+        cell = {"model": "sdxl", "source": "stabilityai/sdxl", "sampler": sampler, "steps": 20,
+                "resolution": "1024x1024", "batch_size": 1, "guidance_scale": 5.0, "seed": 0, "prompt": "p",
+                "offload": "none", "weights": "pretrained"}
+        for repeat, wall in enumerate(walls):
+            extra = {"round": repeat, "round_group": "abc123"} if rounds else {}
+            record = generation_record(sampler, cell, repeat, False, "ok", wall_s=wall, step_s=[wall / 20] * 20,
+                                       evaluations=20, runtime={"device": "cuda:0", "dtype": "fp16"}, **extra)
+            record["run_id"] = "run-1"
+            writer.write(record)
+    writer.close()
+
+
+def test_compare_pairs_interleaved_turns_and_withholds_a_drifting_blocked_cell(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    states = np.repeat([1.0, 1.25, 1.0, 1.25], 5)  # the machine's clock states over 20 rounds
+    noise = lambda: np.exp(0.003 * rng.standard_normal(20))  # noqa: E731
+    # interleaved: both cells saw the same states in each round; euler is truly 3% faster
+    _write(tmp_path / "paired.jsonl", {"ddim": list(states * noise()), "euler": list(0.97 * states * noise())}, True)
+    table = compare(with_metrics(load_results([tmp_path / "paired.jsonl"]).generations), "sampler", "ddim")
+    row = next(r for r in table.rows if r.value == "euler")
+    assert row.comparison is not None and row.comparison.paired and row.comparison.n_candidate == 20
+    assert row.comparison.ratio_low <= 0.97 <= row.comparison.ratio_high < 1  # the states cancel in each pair
+    assert "20 interleaved pairs" in describe(row, "ddim", "s_per_image")
+    # blocked: ddim drifted 0.5% a generation while it ran; euler ran steady, at another time
+    drifting = list((1 + 0.005 * np.arange(20)) * noise())
+    _write(tmp_path / "blocked.jsonl", {"ddim": drifting, "euler": list(1.2 * noise())}, False)
+    table = compare(with_metrics(load_results([tmp_path / "blocked.jsonl"]).generations), "sampler", "ddim")
+    row = next(r for r in table.rows if r.value == "euler")
+    assert row.comparison is not None and not row.comparison.paired and row.comparison.verdict == "unsteady"
+    assert "drifted or came in clock states" in describe(row, "ddim", "s_per_image")
+    allowed = compare(with_metrics(load_results([tmp_path / "blocked.jsonl"]).generations), "sampler", "ddim",
+                      allow_noisy=True)
+    assert next(r for r in allowed.rows if r.value == "euler").comparison.verdict != "unsteady"
+
+
+def test_a_real_interleaved_run_records_rounds_that_compare_pairs(tmp_path: Path) -> None:
+    suite = tmp_path / "s.yaml"
+    suite.write_text("name: turns\nmodels:\n  t: {source: \"builtin:tiny-sd\"}\n"
+                     "defaults: {steps: 2, device: cpu, resolution: 64x64}\nmatrix:\n  sampler: [euler, ddim]\n"
+                     "warmup: 1\nrepeats: 6\norder_seed: 5\n")
+    outcome = run_suite(load_suite(suite), tmp_path / "out")
+    measured = [r for r in outcome.records if not r["warmup"]]
+    assert len(measured) == 12 and all(r["status"] == "ok" for r in measured)
+    cells = [r["cell_id"] for r in measured]
+    assert [cells[2 * k] != cells[2 * k + 1] for k in range(6)] == [True] * 6  # one turn each per round
+    assert [r["round"] for r in measured] == [k for k in range(6) for _ in range(2)]
+    assert cells[0:2] == cells[3:1:-1]  # each round in the reverse order of the one before
+    run_line = next(r for r in read_records(outcome.results_path) if r["type"] == "run")
+    assert run_line["settings"]["order"] == "interleaved" and run_line["settings"]["order_seed"] == 5
+    table = compare(with_metrics(load_results([outcome.results_path]).generations), "sampler")
+    compared_row = next(r for r in table.rows if not r.is_baseline)
+    assert compared_row.comparison is not None and compared_row.comparison.paired
