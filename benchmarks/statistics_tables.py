@@ -9,7 +9,12 @@
 2. Power of a comparison (compare_groups) at true slowdowns of 2%, 5% and 20% with 6, 12 and 30
    repeats per setting: how often it is significant, and how often the verdict is "slower"
    (the whole interval beyond the 5% minimum effect).
-The six shapes are those of tests/test_repeats.py.
+3. A GPU whose speed depends on time (tests/timelines.py: clock states, drift, warm-up, a slow first
+   repeat), two repeats: auto cells run in blocked and in interleaved order: how often the ratio's
+   interval covers the true ratio (among the comparisons judged), the confidence it states, how
+   often two cells of one setting get a faster/slower verdict, how often a comparison is withheld
+   as unsteady, and the mean count of repeats in a cell's statistics.
+The six shapes of 1 and 2 are those of tests/test_repeats.py.
 """
 
 from __future__ import annotations
@@ -21,8 +26,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from test_repeats import SHAPES, _auto_cell, _draw  # noqa: E402
+from timelines import MACHINES, compared, run  # noqa: E402
 
 from diffbench.analysis.stats import compare_groups, median_ci  # noqa: E402
 from diffbench.repeats import AutoRepeats  # noqa: E402
@@ -81,6 +88,32 @@ def power_table(replications: int) -> list[str]:
     return rows
 
 
+def order_table(replications: int) -> list[str]:
+    policy = AutoRepeats(cell_budget_s=1e9)
+    rows = ["| machine | order | true ratio 1: coverage / stated / called faster or slower / withheld | "
+            "true ratio 1.06: coverage / stated / called faster / withheld | repeats |", "|---|---|---|---|---|"]
+    for shape in MACHINES:
+        for order in ("blocked", "interleaved"):
+            cells, counts = [], []
+            for ratio in (1.0, 1.06):
+                rng = np.random.default_rng(13)
+                covered = judged = wrong = 0
+                stated = []
+                for _ in range(replications):
+                    candidate, baseline = run(shape, order, (ratio, 1.0), rng, policy=policy)
+                    counts.append(len(candidate.counted))
+                    found = compared(candidate, baseline, order)
+                    wrong += found.verdict in ({"higher", "lower"} if ratio == 1.0 else {"lower"})
+                    if found.verdict != "unsteady":
+                        judged += 1
+                        covered += found.ratio_low <= ratio <= found.ratio_high
+                        stated.append(found.confidence)
+                cells.append(f"{100 * covered / max(judged, 1):.1f}% / {100 * np.mean(stated):.1f}% / "
+                             f"{100 * wrong / replications:.1f}% / {100 * (1 - judged / replications):.1f}%")
+            rows.append(f"| {shape} | {order} | {cells[0]} | {cells[1]} | {np.mean(counts):.1f} |")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replications", type=int, default=2000)
@@ -88,6 +121,8 @@ def main() -> None:
     print("\n".join(auto_table(args.replications)))
     print()
     print("\n".join(power_table(max(200, args.replications // 2))))
+    print()
+    print("\n".join(order_table(max(200, args.replications // 2))))
 
 
 if __name__ == "__main__":

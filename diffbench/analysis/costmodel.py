@@ -57,6 +57,11 @@ class CostFit:
     architecture: str | None = None  # the counted preset whose work stands for this model (projection)
     projection_spread: float | None = None  # a projection's interval: x/÷ this (leave-one-out error)
     bound: str | None = None  # what bounds a projected step on its card
+    # Runs differ (another boot, clock state, driver): the relative spread of a run's level about the
+    # line beyond what its generations' own spread explains, and how many runs there were. A new
+    # generation comes from a new run, so runs, not generations, are the unit of its interval.
+    run_sd: float = 0.0
+    runs: int = 1
 
     @property
     def label(self) -> str:
@@ -86,7 +91,8 @@ class CostFit:
 
         x = self.evaluations(steps)
         value = self.fixed_s + self.per_eval_s * x
-        dof = max(1, self.points - 2)
+        # with runs that differ, the runs are the independent unit: their count sets the t quantile
+        dof = max(1, self.runs - 1) if self.run_sd > 0 else max(1, self.points - 2)
         t = float(stdtrit(dof, 0.5 + confidence / 2))
         # A new generation's spread (relative, so it scales with the time) and the fit's own
         # uncertainty at x, which grows away from the measured step counts.
@@ -100,6 +106,8 @@ class CostFit:
         # the relative residual spread is the spread of log time (for spreads of a few percent to tens
         # of percent the two agree), so the half-width is taken as it stands on the log scale
         width = t * self.residual_sd * float(np.sqrt(value * value + fit_term)) / value
+        if self.run_sd > 0:  # a new run's own level, and the line's uncertainty from so few runs
+            width = t * float(np.hypot(width / t, self.run_sd * np.sqrt(1 + 1 / self.runs)))
         if self.projected_from and self.projection_spread:  # the two errors add on the log scale
             width = float(np.hypot(width, np.log(self.projection_spread)))
         return value, value * float(np.exp(-width)), value * float(np.exp(width))
@@ -155,6 +163,7 @@ def fit_group(settings: dict[str, Any], group: pd.DataFrame, decompose: bool = F
                           "so the noise is larger than the cost of a step")
     if fixed < 0:
         unreliable.append(f"negative fixed cost ({fixed:.3f} s): the step counts measured cannot separate it")
+    run_sd, runs = run_spread(group, fixed + per_eval * x)
     medians = {int(k): float(v) for k, v in group.groupby("steps")["s_per_image"].median().items()}
     memory, kind = card_memory(group[[c for c, _ in CARD_MEMORY_SOURCES if c in group]].max())
     allocated = float(group["peak_vram_allocated_bytes"].max()) / 2**30 if "peak_vram_allocated_bytes" in group else np.nan
@@ -163,7 +172,26 @@ def fit_group(settings: dict[str, Any], group: pd.DataFrame, decompose: bool = F
                    _evals_per_step(group), weighted_cov=weighted_cov, unreliable=unreliable, step_medians=medians,
                    memory_gib=memory if np.isfinite(memory) else None, memory_kind=kind,
                    allocated_gib=allocated if np.isfinite(allocated) and allocated > 0 else None,
-                   architecture=counted_architecture(first.get("source"), first.get("family"), first.get("model")))
+                   architecture=counted_architecture(first.get("source"), first.get("family"), first.get("model")),
+                   run_sd=run_sd, runs=runs)
+
+
+def run_spread(group: pd.DataFrame, fitted: np.ndarray) -> tuple[float, int]:
+    """The relative spread of the runs' levels about the fitted line beyond what their generations'
+    own spread explains (a one-way random-effects estimate by moments), and the number of runs;
+    (0, runs) where the runs agree or there is one."""
+    if "run_id" not in group:
+        return 0.0, 1
+    relative = group["s_per_image"].to_numpy(float) / np.maximum(fitted, 1e-12) - 1
+    runs = pd.Series(relative).groupby(group["run_id"].astype(str).to_numpy())
+    count = int(runs.ngroups)
+    if count < 2:
+        return 0.0, count
+    means, sizes = runs.mean().to_numpy(), runs.size().to_numpy()
+    within = runs.var(ddof=1).fillna(0.0).to_numpy()
+    pooled = float(np.sum(within * (sizes - 1)) / max(1, int(np.sum(sizes - 1))))
+    between = float(np.var(means, ddof=1)) - pooled * float(np.mean(1 / sizes))
+    return (float(np.sqrt(between)) if between > 0 else 0.0), count
 
 
 def _weighted_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, tuple[float, float, float]]:
@@ -237,7 +265,8 @@ def project(fit: CostFit, target: GpuSpec) -> CostFit | None:
                         projected_from=str(settings["hardware"]),
                         unreliable=list(fit.unreliable), memory_gib=fit.memory_gib, memory_kind=fit.memory_kind,
                         allocated_gib=fit.allocated_gib,
-                        architecture=fit.architecture, projection_spread=cost.spread, bound=cost.bound)
+                        architecture=fit.architecture, projection_spread=cost.spread, bound=cost.bound,
+                        run_sd=fit.run_sd, runs=fit.runs)
     projected.notes.extend(cost.notes)
     return projected
 
