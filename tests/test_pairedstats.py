@@ -108,3 +108,27 @@ def test_power_at_one_point_of_clip_score_grows_with_the_pairs() -> None:
             hits += compare_paired(candidate, baseline, 0.5).verdict in {"lower", "not resolved"}
         detected[n] = hits / 400
     assert detected[24] > detected[8] and detected[24] > 0.8
+
+
+def test_several_seeds_of_a_prompt_are_clustered_so_the_interval_covers() -> None:
+    """8 prompts x 3 seeds whose differences share each prompt's own effect (sd 1 point) beside
+    seed noise (sd 0.5): taking the 24 pictures as independent pairs covers well under the stated
+    confidence; clustering by prompt (the prompts are the independent unit) keeps it."""
+    rng = np.random.default_rng(8)
+    prompts = np.repeat(np.arange(8), 3)
+    trials = 1500
+    covered = covered_unclustered = 0
+    stated = []
+    for _ in range(trials):
+        prompt_effect = rng.normal(0, 1.0, 8)[prompts]
+        baseline = rng.normal(30, 2, 24)
+        candidate = baseline + 0.5 + prompt_effect + rng.normal(0, 0.5, 24)
+        found = compare_paired(candidate, baseline, 0.5, clusters=prompts)
+        covered += found.low <= 0.5 <= found.high
+        stated.append(found.confidence)
+        plain = compare_paired(candidate, baseline, 0.5)
+        covered_unclustered += plain.low <= 0.5 <= plain.high
+    assert found.n == 8 and found.pairs == 24
+    rate = covered / trials
+    assert rate >= float(np.mean(stated)) - 0.02 - 2 * np.sqrt(0.95 * 0.05 / trials), rate
+    assert covered_unclustered / trials < 0.9  # the test can fail: pictures of one prompt are not independent

@@ -54,6 +54,7 @@ class PairedDifference:
     n: int
     verdict: str  # "higher", "lower", "negligible", "not significant", "not resolved", "too few to tell"
     more_needed: int = 0  # pairs (prompts x seeds) to add: "too few to tell" or "not resolved"
+    pairs: int = 0  # the prompt-seed pairs behind it; more than n where several seeds of a prompt were averaged
 
     @property
     def significant(self) -> bool:
@@ -122,23 +123,46 @@ def smallest_p(n: int) -> float:
     return 2.0 ** (1 - n) if n else 1.0
 
 
+def cluster_means(differences: np.ndarray, clusters: np.ndarray | None) -> np.ndarray:
+    """The mean difference of each cluster (a prompt's seeds), finite ones only: the seeds of one
+    prompt share the prompt's effect, so the prompts, not the pictures, are independent."""
+    data = np.asarray(differences, dtype=float)
+    if clusters is None:
+        return data[np.isfinite(data)]
+    labels = np.asarray(clusters)
+    kept = np.isfinite(data)
+    data, labels = data[kept], labels[kept]
+    if len(set(labels.tolist())) == labels.size:
+        return data
+    _, inverse = np.unique(labels.astype(str), return_inverse=True)
+    sums = np.bincount(inverse, weights=data)
+    counts = np.bincount(inverse)
+    means: np.ndarray = sums / counts
+    return means
+
+
 def compare_paired(candidate: np.ndarray, baseline: np.ndarray, min_effect: float,
-                   alpha: float = DEFAULT_ALPHA, confidence: float = DEFAULT_CONFIDENCE) -> PairedDifference:
+                   alpha: float = DEFAULT_ALPHA, confidence: float = DEFAULT_CONFIDENCE,
+                   clusters: np.ndarray | None = None) -> PairedDifference:
     """candidate[i] - baseline[i] over pairs matched by the caller (same prompt and seed);
-    `min_effect` is in the figure's own unit (CLIP points, log seconds)."""
-    differences = np.asarray(candidate, dtype=float) - np.asarray(baseline, dtype=float)
-    differences = differences[np.isfinite(differences)]
+    `min_effect` is in the figure's own unit (CLIP points, log seconds). `clusters` labels pairs
+    that are not independent (several seeds of one prompt): their differences are averaged per
+    label first, and the labels are the pairs counted."""
+    raw = np.asarray(candidate, dtype=float) - np.asarray(baseline, dtype=float)
+    pair_count = int(np.isfinite(raw).sum())
+    differences = cluster_means(raw, clusters)
     found = centre(differences, confidence)
     n = found.n
     if smallest_p(n) >= alpha:
         more = next(m for m in range(n, 64) if smallest_p(m) < alpha) - n
         return PairedDifference(found.estimate, found.low, found.high, found.confidence, float("nan"), n,
-                                "too few to tell", more)
+                                "too few to tell", more, pair_count)
     p_value = signed_rank_p(differences)
     significant = p_value < alpha and (found.low > 0 or found.high < 0)
     verdict = _verdict(found.low, found.high, min_effect, significant)
     more = _pairs_to_resolve(found, min_effect) if verdict == "not resolved" else 0
-    return PairedDifference(found.estimate, found.low, found.high, found.confidence, p_value, n, verdict, more)
+    return PairedDifference(found.estimate, found.low, found.high, found.confidence, p_value, n, verdict, more,
+                            pair_count)
 
 
 def _verdict(low: float, high: float, min_effect: float, significant: bool) -> str:

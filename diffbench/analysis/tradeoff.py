@@ -157,6 +157,7 @@ def paired_tradeoffs(scores: Scores, axis: str, baseline: str | None = None,
     pair_columns = [c for c in PICTURE_AXES if c in cells]
     keyed = cells.assign(_value=key_text(cells[axis]),
                          _pair=_joined(cells, pair_columns),
+                         _prompt=_joined(cells, [c for c in pair_columns if c != "seed"]),
                          _context=_joined(cells, context_columns))
     out: list[PairedTradeoff] = []
     for _, rows in keyed.groupby("_context", sort=False):
@@ -175,7 +176,7 @@ def paired_tradeoffs(scores: Scores, axis: str, baseline: str | None = None,
                 continue
             a, b = group.loc[shared], by_value[base].loc[shared]
             quality = compare_paired(a["clip_score"].to_numpy(dtype=float), b["clip_score"].to_numpy(dtype=float),
-                                     min_effect)
+                                     min_effect, clusters=a["_prompt"].to_numpy())
             flagged = sum((str(c), str(h)) in (noisy or set()) for frame in (a, b)
                           for c, h in zip(frame["cell_id"], frame["hostname"]))
             out.append(PairedTradeoff(context, str(value), str(base), quality, float(b["clip_score"].mean()),
@@ -234,20 +235,23 @@ def describe(pair: PairedTradeoff) -> str:
         time += (f" and {m.estimate:.3g}x the memory a card must hold ({100 * m.confidence:.3g}% CI "
                  f"{m.low:.3g}-{m.high:.3g})")
     points = f"{q.estimate:+.2f} CLIP points ({q.low:+.2f} to {q.high:+.2f})"
+    # several seeds of a prompt are averaged: the prompts are the independent pairs
+    over = f"{q.n} prompts ({q.pairs} prompt-seed pairs)" if q.pairs > q.n else f"{q.n} prompt-seed pairs"
+    unit = "prompts" if q.pairs > q.n else "prompt-seed pairs"
     if q.verdict == "too few to tell":
-        judged = (f"too few pictures to judge the quality difference ({q.n} prompt-seed pairs; "
-                  f"{q.more_needed} more would let a signed-rank test reach p<0.05)")
+        judged = (f"too few pictures to judge the quality difference ({over}; "
+                  f"{q.more_needed} more {unit} would let a signed-rank test reach p<0.05)")
     elif q.verdict == "negligible":
         judged = f"the quality difference is under {QUALITY_MIN_EFFECT} points: negligible ({points})"
     elif q.verdict == "not significant":
         judged = f"no significant quality difference ({points}, {stats.format_p(q.p_value)})"
     elif q.verdict == "not resolved":
         judged = (f"a real quality difference whose interval reaches across {QUALITY_MIN_EFFECT} points ({points}, "
-                  f"{stats.format_p(q.p_value)}): about {q.more_needed} more prompt-seed pairs would settle it")
+                  f"{stats.format_p(q.p_value)}): about {q.more_needed} more {unit} would settle it")
     else:
         judged = f"its CLIP score is {q.verdict} ({points}, {stats.format_p(q.p_value)})"
-    sentence = f"{where}{reach} {time}, over {q.n} prompt-seed pairs; {judged}."
+    sentence = f"{where}{reach} {time}, over {over}; {judged}."
     if pair.noisy_cells:  # the CLIP score stands; the time was not the machine's alone
-        sentence += (f" {pair.noisy_cells} of its {2 * q.n} cells were flagged noisy (other work competed): the time "
+        sentence += (f" {pair.noisy_cells} of its {2 * max(q.n, q.pairs)} cells were flagged noisy (other work competed): the time "
                      "ratio is not the machine's alone; rerun on a quiet machine")
     return sentence
