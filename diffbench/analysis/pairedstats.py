@@ -126,12 +126,13 @@ def smallest_p(n: int) -> float:
 def cluster_means(differences: np.ndarray, clusters: np.ndarray | None) -> np.ndarray:
     """The mean difference of each cluster (a prompt's seeds), finite ones only: the seeds of one
     prompt share the prompt's effect, so the prompts, not the pictures, are independent."""
-    data = np.asarray(differences, dtype=float)
+    data: np.ndarray = np.asarray(differences, dtype=float)
+    kept: np.ndarray = np.isfinite(data)
     if clusters is None:
-        return data[np.isfinite(data)]
-    labels = np.asarray(clusters)
-    kept = np.isfinite(data)
-    data, labels = data[kept], labels[kept]
+        finite: np.ndarray = data[kept]
+        return finite
+    labels = np.asarray(clusters)[kept]
+    data = data[kept]
     if len(set(labels.tolist())) == labels.size:
         return data
     _, inverse = np.unique(labels.astype(str), return_inverse=True)
