@@ -446,7 +446,8 @@ def report(results: tuple[str, ...], output: str, compare_axis: str | None, base
 @click.option("--filter", "filters", multiple=True, help="Keep only AXIS=VALUE[,VALUE] (repeatable).")
 @click.option("--min-effect", default=0.05, show_default=True, callback=_bounded(0, 0.99),
               help="Smallest relative difference worth calling real (a fraction: 0.05 is 5%).")
-@click.option("--allow-noisy", is_flag=True, help="Judge cells flagged noisy too (measured while other work competed).")
+@click.option("--allow-noisy", is_flag=True, help="Judge cells flagged noisy (measured while other work competed) or "
+                                                  "unsteady (repeats that drifted, not interleaved) too.")
 @click.option("--fail-above", metavar="PERCENT",
               help="A regression gate for CI: exit 1 when any value is worse than its baseline by more than this "
                    "(e.g. 5%), the rank test significant and the whole interval beyond it.")
@@ -500,7 +501,7 @@ def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, m
             sys.exit(1)
         if not gate.judged:
             # a gate that judged nothing has proven nothing: CI must not read it as a pass
-            click.echo("nothing to show: the gate judged no value (every one was noisy or had too few repeats); "
+            click.echo("nothing to show: the gate judged no value (every one was noisy, unsteady or had too few repeats); "
                        "it does not pass", err=True)
             sys.exit(EXIT_NOTHING)
         console.print(f"gate: no value worse than its baseline by more than {100 * threshold:g}% "
