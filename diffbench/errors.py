@@ -24,6 +24,29 @@ def one_line(text: str) -> str:
     return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
 
 
+def whole_sentences(text: str, limit: int = 500) -> str:
+    """`text` cut to at most `limit` characters at the end of a sentence (or of a word, where no
+    sentence ends early enough), with an ellipsis where anything was cut: a reason is never left
+    ending mid-word ("See documentation for Memory M")."""
+    return text if len(text) <= limit else _cut_back(text[:limit - 1])
+
+
+def mended(text: str, limit: int = 500) -> str:
+    """A reason an older version stored cut at `limit` characters, mid-word: cut back to its last
+    whole sentence, marked."""
+    if len(text) < limit or text.rstrip().endswith((".", ")", "…")):
+        return text
+    return _cut_back(text)
+
+
+def _cut_back(head: str) -> str:
+    end = max(head.rfind(". "), head.rfind("; "), head.rfind(".  "))
+    if end >= len(head) // 3:
+        return head[:end + 1] + " …"
+    space = head.rfind(" ")
+    return (head[:space] if space > 0 else head) + " …"
+
+
 class DiffbenchError(Exception):
     """A problem phrased for the user: what, where, and what is allowed."""
 

@@ -32,6 +32,9 @@ class Metric:
     summary: Summary = "median"  # how a cell's measured generations become one figure: peaks take the max
     in_report: bool = True  # a comparison table of its own in the report
     counted: bool = False  # counted, not sampled (bytes of weights): the same setting gives the same value
+    # A figure an allocator sets (a peak of torch's allocated bytes): groups whose every value lies
+    # within this share of their median are compared as counted (their ratio is known, not estimated)
+    steady_within: float = 0.0
 
     @property
     def time_like(self) -> bool:
@@ -99,9 +102,10 @@ register(Metric("it_s", "denoising steps per second", "it/s", "higher",
                 lambda f: _column(f, "evaluations") / _step_seconds(f)))
 register(Metric("step_ms", "median step latency", "ms", "lower", lambda f: _column(f, "step_s_median") * 1000))
 register(Metric("peak_vram_gib", "peak VRAM (torch allocated)", "GiB", "lower",
-                lambda f: _column(f, "peak_vram_allocated_bytes") / 2**30, summary="max"))
+                lambda f: _column(f, "peak_vram_allocated_bytes") / 2**30, summary="max", steady_within=0.005))
 register(Metric("decode_vram_gib", "peak VRAM during VAE decode (torch allocated)", "GiB", "lower",
-                lambda f: _column(f, "peak_vram_decode_bytes") / 2**30, summary="max", in_report=False))
+                lambda f: _column(f, "peak_vram_decode_bytes") / 2**30, summary="max", in_report=False,
+                steady_within=0.005))
 register(Metric("peak_rss_gib", "peak host RSS", "GiB", "lower",
                 lambda f: _column(f, "peak_host_rss_bytes") / 2**30, summary="max"))
 register(Metric("denoiser_gib", "denoiser weights in memory", "GiB", "lower",

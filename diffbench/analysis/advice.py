@@ -25,6 +25,25 @@ HIGH_VARIATION = 0.10  # coefficient of variation of seconds per image across re
 SLOW_FIRST = 1.5  # first measured generation this many times the median of the rest
 
 
+# The kinds `advise` computes from the data of any merged set: a report says these from the data,
+# not from the lines a run stored (which an older version may have worded otherwise).
+RECOMPUTED_KINDS = frozenset({"few repeats", "high variation", "slow first run", "drift", "clock states", "throttling"})
+
+
+# What each kind means and what to do, said once where a report groups a kind's warnings.
+KIND_EXPLANATIONS = {
+    "throttling": "the GPU slowed itself (power or thermal limits) during these settings' generations: improve "
+                  "cooling, raise the power limit, or pause between cells",
+    "high variation": "repeats varied by more than 10%: close other programs, check for throttling, or add repeats",
+    "slow first run": "the first measured generation was much slower than the rest: raise warmup, or set warmup_steady",
+    "drift": "the repeats got steadily slower or faster in the order they ran: their unpaired comparisons are "
+             "withheld; interleaved order pairs turns that ran side by side",
+    "clock states": "the repeats came in long runs of fast and slow ones (the GPU held clock states): their unpaired "
+                    "comparisons are withheld; interleaved order pairs turns that ran side by side",
+    "noisy": "other work competed with the measurement: compare will not judge these without --allow-noisy",
+}
+
+
 @dataclass(frozen=True)
 class Advice:
     kind: str

@@ -57,6 +57,7 @@ class StepScaling:
     label: str
     points: list[StepPoint]
     fit: CostFit | None
+    model: str = ""  # what a chart of many series is split by
 
 
 @dataclass
@@ -194,7 +195,8 @@ def step_scaling(frame: pd.DataFrame, prepared: Prepared | None = None) -> list[
         fit = fit_group({}, fitted.iloc[rows]) if len(points) >= 2 else None
         if fit is not None and prep.noisy_rows[rows].any():  # said, not hidden: the table shows the fit
             fit.unreliable.append("some of its cells were flagged noisy (other work competed)")
-        out.append(StepScaling(label, points, fit))
+        model = str(data["model"].iloc[rows[0]]) if "model" in data else ""
+        out.append(StepScaling(label, points, fit, model))
     return out
 
 

@@ -264,7 +264,7 @@ def compare(frame: pd.DataFrame, by: str, baseline: str | None = None, metric: s
                                    noisy=base_noisy or bool(prep.noisy_rows[rows_by_value[value]].any()),
                                    unsteady=bool(prep.unsteady_rows[rows_by_value[base]].any()
                                                  or prep.unsteady_rows[rows_by_value[value]].any()),
-                                   allow_noisy=allow_noisy)
+                                   allow_noisy=allow_noisy, steady_within=metric_named(metric).steady_within)
             table.rows.append(ComparisonRow(context, value, value == base, len(sample), stats.sorted_median(sample),
                                             low, high, comparison, achieved))
     return table
@@ -272,7 +272,7 @@ def compare(frame: pd.DataFrame, by: str, baseline: str | None = None, metric: s
 
 def judge(candidate: np.ndarray, baseline: np.ndarray, min_effect: float, counted: bool,
           pairs: tuple[np.ndarray, np.ndarray] | None, noisy: bool, unsteady: bool,
-          allow_noisy: bool) -> stats.Comparison:
+          allow_noisy: bool, steady_within: float = 0.0) -> stats.Comparison:
     """One value against its baseline: the groups sorted, `pairs` the values of interleaved turns that
     ran side by side (or None). A count is exact; so is a figure that came out the same in every
     generation of both settings (an allocator's peak bytes), once each was seen at least twice.
@@ -280,7 +280,7 @@ def judge(candidate: np.ndarray, baseline: np.ndarray, min_effect: float, counte
     measured while other work competed is "noisy", and an unpaired one with a cell whose repeats
     depend on when they ran "unsteady", neither judged unless `allow_noisy`."""
     constant = min(candidate.size, baseline.size) >= 2
-    exact = stats.compare_exact(candidate, baseline, min_effect) if counted or constant else None
+    exact = stats.compare_exact(candidate, baseline, min_effect, steady_within) if counted or constant else None
     if exact is not None:
         return exact  # a count (bytes of weights) is not disturbed by other work on the machine
     comparison = compare_ratio_pairs(pairs[0], pairs[1], min_effect) if pairs is not None \
@@ -331,8 +331,9 @@ def describe(row: ComparisonRow, baseline: str, metric: str) -> str:
         if c.verdict == "negligible":
             return f"{row.value} vs {baseline}: a difference under the minimum effect in {name} (ratio {c.ratio:.3f})"
         factor = c.ratio if c.ratio >= 1 else 1 / c.ratio
+        within = f" within {100 * declared.steady_within:g}%" if declared.steady_within else ""
         how = "counted: the same in every generation" if declared.counted else \
-            f"the same in each of {c.n_candidate} and {c.n_baseline} generations"
+            f"the same{within} in each of {c.n_candidate} and {c.n_baseline} generations"
         return f"{row.value} has {factor:.2f}x {'more' if c.ratio > 1 else 'less'} {name} than {baseline} ({how})"
     if c.verdict == "noisy":
         return (f"{row.value} vs {baseline}: not judged: measured while other work competed (flagged noisy); "
@@ -379,14 +380,15 @@ def shown_value(axis: str, value: str) -> str:
     return value
 
 
-def headline(table: ComparisonTable) -> list[str]:
+def headline(table: ComparisonTable, judged_only: bool = False) -> list[str]:
     """The sentences of a comparison, per context; a value compared in many contexts (24 prompts)
     gets one sentence that counts its verdicts and gives the range of its factors (the table keeps
-    every context)."""
+    every context). `judged_only` leaves out the comparisons too few repeats left unjudged (which
+    `unjudged_note` then says once for the whole axis)."""
     lines = []
     rows = [dataclasses.replace(r, value=shown_value(table.axis, r.value)) for r in table.rows]
     base_by_context: dict[str, str] = {r.context: r.value for r in rows if r.is_baseline}
-    compared = [r for r in rows if not r.is_baseline]
+    compared = [r for r in rows if not r.is_baseline and not (judged_only and _too_few(r))]
     many = {value for value in {r.value for r in compared}
             if sum(r.value == value for r in compared) > MOST_SENTENCES_PER_VALUE}
     summed: set[str] = set()
@@ -399,6 +401,37 @@ def headline(table: ComparisonTable) -> list[str]:
         prefix = f"[{row.context}] " if row.context != "all" else ""
         lines.append(prefix + describe(row, base_by_context[row.context], table.metric))
     return lines
+
+
+def _too_few(row: ComparisonRow) -> bool:
+    return row.comparison is not None and row.comparison.verdict == "too few to tell"
+
+
+@dataclass(frozen=True)
+class Unjudged:
+    """The comparisons of one axis that too few repeats left unjudged, said once."""
+
+    axis: str
+    comparisons: int
+    repeats: tuple[int, int]  # the fewest and most repeats per setting among them
+    more_needed: int  # repeats to add to each setting, at most, for a rank test to reach p < 0.05
+
+    def sentence(self) -> str:
+        low, high = self.repeats
+        per = f"{low}" if low == high else f"{low}-{high}"
+        return (f"{self.comparisons} comparison(s) by {self.axis} not judged: too few repeats to tell ({per} per "
+                f"setting; {self.more_needed} more each would let a rank test reach p<0.05; repeats: auto decides "
+                f"how many). Their ratios are in the tables, without a verdict.")
+
+
+def unjudged(axis: str, tables: list[ComparisonTable]) -> Unjudged | None:
+    """What too few repeats left unjudged among an axis's comparisons (every metric), or None."""
+    rows = [r for t in tables for r in t.rows if _too_few(r) and r.comparison is not None]
+    if not rows:
+        return None
+    counts = [n for r in rows if r.comparison for n in (r.comparison.n_candidate, r.comparison.n_baseline)]
+    return Unjudged(axis, len(rows), (min(counts), max(counts)),
+                    max(r.comparison.more_needed for r in rows if r.comparison))
 
 
 def _summed_up(rows: list[ComparisonRow], base_by_context: dict[str, str], metric: str) -> str:

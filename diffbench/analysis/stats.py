@@ -335,15 +335,18 @@ def _point_verdict(ratio: float, min_effect: float) -> str:
     return ("higher" if ratio > 1 else "lower") if abs(ratio - 1) >= min_effect else "negligible"
 
 
-def compare_exact(candidate: Numbers, baseline: Numbers,
-                  min_effect: float = DEFAULT_MIN_EFFECT) -> Comparison | None:
-    """Two groups of a counted quantity (bytes of weights), each the same value every time: the
-    ratio is exact, and one value per group decides. None when a group varies (then it is a
-    measurement after all, for compare_groups)."""
+def compare_exact(candidate: Numbers, baseline: Numbers, min_effect: float = DEFAULT_MIN_EFFECT,
+                  within: float = 0.0) -> Comparison | None:
+    """Two groups of a counted quantity (bytes of weights), each the same value every time (or,
+    for a figure an allocator sets, within `within` of its median): the ratio is known, and the
+    medians decide. None when a group varies more (then it is a measurement, for compare_groups)."""
     a, b = _array(candidate), _array(baseline)
-    if not a.size or not b.size or np.ptp(a) != 0 or np.ptp(b) != 0 or b[0] == 0:
+    if not a.size or not b.size:
         return None
-    ratio = float(a[0] / b[0])
+    middle_a, middle_b = float(np.median(a)), float(np.median(b))
+    if middle_b == 0 or np.ptp(a) > within * abs(middle_a) or np.ptp(b) > within * abs(middle_b):
+        return None
+    ratio = middle_a / middle_b
     verdict = _point_verdict(ratio, min_effect)
     return Comparison(ratio, ratio, ratio, float("nan"), int(a.size), int(b.size), verdict, 1.0, exact=True)
 

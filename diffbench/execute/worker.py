@@ -26,9 +26,11 @@ TELEMETRY_HZ = 20.0  # NVML power and clock samples a second during a generation
 
 
 def _short_error(exc: BaseException) -> str:
+    from ..errors import whole_sentences
+
     text = f"{type(exc).__name__}: {exc}".strip()
     first = text.splitlines()[0] if text else type(exc).__name__
-    return first[:500]
+    return whole_sentences(first, 500)
 
 
 def _backend_unavailable(exc: BaseException, settings: dict[str, Any]) -> bool:

@@ -94,13 +94,33 @@ def integer_axis(values: Any) -> dict[str, Any]:
     return {"tickmode": "linear", "tick0": 0, "dtick": max(1, round(span / 10))}
 
 
+MAX_SERIES = 10  # series a chart draws at most: one colour each from PALETTE, never two alike
+
+
+def chunks(labels: list[str], limit: int = MAX_SERIES) -> list[tuple[str, list[int]]]:
+    """Positions of items split by their label (a model) into small multiples of at most `limit`,
+    each with the suffix its chart's title gets: ' · sdxl', ' · flux (1 of 2)'; one part, no suffix,
+    where everything fits one chart."""
+    if len(labels) <= limit:
+        return [("", list(range(len(labels))))]
+    parts = []
+    for label in dict.fromkeys(labels):
+        members = [i for i, value in enumerate(labels) if value == label]
+        size = -(-len(members) // -(-len(members) // limit))  # parts of even size: 12 as 6 + 6, not 10 + 2
+        pieces = [members[i:i + size] for i in range(0, len(members), size)]
+        for number, piece in enumerate(pieces, 1):
+            more = f" ({number} of {len(pieces)})" if len(pieces) > 1 else ""
+            parts.append((f" · {label}{more}", piece))
+    return parts
+
+
 WARMUP_GROUP = "first warm-ups"
 MANY_STEP_LINES = 8  # above this many settings, the per-step chart's warm-up lines start hidden
 
 
-def step_latency(frame: pd.DataFrame, steps: pd.DataFrame, summary: pd.DataFrame) -> dict[str, Any]:
-    """Per-step latency, one line per setting (median over measured repeats); each setting's first
-    warm-up dotted, all of them under one legend entry."""
+def step_latency(frame: pd.DataFrame, steps: pd.DataFrame, summary: pd.DataFrame, suffix: str = "") -> dict[str, Any]:
+    """Per-step latency, one line per setting of `summary` (median over measured repeats); each
+    setting's first warm-up dotted, all of them under one legend entry; `suffix` ends the title."""
     traces: list[dict[str, Any]] = []
     if steps.empty or summary.empty:
         return {"data": traces, "layout": _layout("Per-step latency", "step", "ms")}
@@ -160,7 +180,7 @@ def step_latency(frame: pd.DataFrame, steps: pd.DataFrame, summary: pd.DataFrame
             warmups = [{**trace, "visible": "legendonly"} for trace in warmups]
         legend.append(entry)
         traces += [entry, *warmups]
-    title = ("Per-step latency (step 0 included; dotted: first warm-up"
+    title = ("Per-step latency" + suffix + " (step 0 included; dotted: first warm-up"
              + (", hidden: click its legend entry)" if hidden and warmups else ")"))
     layout = _layout(title, "step (denoiser evaluation)", "milliseconds", xaxis=integer_axis(steps["step"]),
                      **_many_legend(legend))
@@ -191,7 +211,7 @@ def _many_legend(traces: list[dict[str, Any]]) -> dict[str, Any]:
             "height": min(900, max(460, 120 + 15 * lines))}  # a longer legend scrolls
 
 
-def latency_vs_steps(scaling: list[StepScaling]) -> dict[str, Any]:
+def latency_vs_steps(scaling: list[StepScaling], suffix: str = "") -> dict[str, Any]:
     """Seconds per image against denoiser evaluations, with the cost model's fixed + per-step fit."""
     traces: list[dict[str, Any]] = []
     evaluations: list[int] = []
@@ -216,7 +236,7 @@ def latency_vs_steps(scaling: list[StepScaling]) -> dict[str, Any]:
                                    f"(R² {fit.r2 or 0:.3f})")})
     if not traces:
         return {"data": traces, "layout": _layout("Latency against steps", "steps", "s")}
-    layout = _layout("Latency against steps: fixed cost + cost per step", "denoiser evaluations",
+    layout = _layout("Latency against steps" + suffix + ": fixed cost + cost per step", "denoiser evaluations",
                      "seconds per image (median and its interval)", xaxis=integer_axis(evaluations), **_many_legend(traces))
     return {"data": traces, "layout": layout}
 
@@ -261,13 +281,15 @@ def memory_against_cards(summary: pd.DataFrame) -> dict[str, Any]:
     text = [f"{v:.1f} GiB" + ("" if k == usual else f" ({esc(k)})") if np.isfinite(v) else "" for v, k in zip(values, kinds)]
     traces = [{"type": "bar", "orientation": "h", "name": "peak memory", "y": categories,
                "hovertext": [f"{esc(label)}: {esc(k)}" for label, k in zip(summary.get("label", []), kinds)],
-               "x": [round(v, 4) for v in values], "text": text, "textposition": "outside", "cliponaxis": False}]
+               "x": [round(v, 4) for v in values], "text": text, "textposition": "inside", "insidetextanchor": "end",
+               "textfont": {"color": "white"}, "marker": {"color": PALETTE[0]}}]
     top = max([v for v in values if np.isfinite(v)] or [1.0])
     shapes, annotations = [], []
     for size in CARD_SIZES_GIB:
         if size <= 2 * top:  # only the card sizes near the measured peaks
+            # below the bars: a card line never strikes through a bar's figure
             shapes.append({"type": "line", "yref": "paper", "y0": 0, "y1": 1, "x0": size, "x1": size,
-                           "line": {"dash": "dot", "color": "#b33"}})
+                           "layer": "below", "line": {"dash": "dot", "color": "#b33"}})
             annotations.append({"yref": "paper", "y": 1, "x": size, "text": f"{size} GB", "showarrow": False,
                                 "xanchor": "left", "yanchor": "bottom", "font": {"color": "#b33"}})
     kind = f"what a card must hold: {usual}" if usual != HOST_RSS else "host RSS, CPU runs"
@@ -275,26 +297,47 @@ def memory_against_cards(summary: pd.DataFrame) -> dict[str, Any]:
                                                   categories, shapes=shapes, annotations=annotations)}
 
 
-def time_against_memory(summary: pd.DataFrame) -> dict[str, Any]:
-    """Seconds per image against what the card must hold; the Pareto front (nothing both faster
-    and leaner, `summary.pareto` from the analysis) marked."""
+NAMED_FRONT = 8  # Pareto points named by a letter on the chart and in its legend, at most
+
+
+def time_against_memory(summary: pd.DataFrame, suffix: str = "", y_title: str = "seconds per image") -> dict[str, Any]:
+    """Seconds per image against what the card must hold. The Pareto front (nothing both faster
+    and leaner among this chart's settings) is a line, its settings lettered on the chart and
+    named in the legend; the others are grey points named by hovering. The caller draws video and
+    image settings on charts of their own."""
+    from ..analysis.stats import pareto_front
+
     if summary.empty:
-        return {"data": [], "layout": _layout("Time against memory", "GiB", "s")}
+        return {"data": [], "layout": _layout("Time against memory" + suffix, "GiB", "s")}
     memory = summary["card_memory_gib"].to_numpy(dtype=float)
     seconds = summary["s_per_image"].to_numpy(dtype=float)
-    front = summary["pareto"].to_numpy(dtype=bool)
-    order = np.argsort(memory[front])
-    traces = [
-        {"type": "scatter", "mode": "markers", "name": "settings", "x": memory.round(4).tolist(),
-         "y": seconds.round(5).tolist(), "text": [esc(v) for v in summary["label"]], "hoverinfo": "text+x+y",
-         "marker": {"size": 9, "color": ["#d62728" if f else "#1f77b4" for f in front]}},
-        {"type": "scatter", "mode": "lines", "name": "Pareto front", "line": {"color": "#d62728"},
-         "x": memory[front][order].round(4).tolist(), "y": seconds[front][order].round(5).tolist()},
-    ]
+    labels = [str(v) for v in summary["label"]]
+    known = np.isfinite(memory) & np.isfinite(seconds)
+    front = np.zeros(len(summary), dtype=bool)
+    front[known] = pareto_front(np.column_stack([memory[known], seconds[known]]))
+    order = [int(i) for i in np.flatnonzero(front)[np.argsort(memory[front])]]
+    others = np.flatnonzero(~front)
+    traces: list[dict[str, Any]] = [
+        {"type": "scatter", "mode": "lines", "name": "Pareto front", "legendgroup": "front",
+         "line": {"color": "#d62728"}, "hoverinfo": "skip",
+         "x": memory[order].round(4).tolist(), "y": seconds[order].round(5).tolist()}]
+    for rank, index in enumerate(order):
+        letter = chr(ord("A") + rank) if rank < NAMED_FRONT else ""
+        traces.append({"type": "scatter", "mode": "markers+text", "x": [round(float(memory[index]), 4)],
+                       "y": [round(float(seconds[index]), 5)], "text": [letter], "textposition": "top right",
+                       "name": (f"{letter}: " if letter else "") + wrapped(labels[index]), "showlegend": bool(letter),
+                       "legendgroup": "front",  # one series: the front's settings, told apart by letter
+                       "hovertext": [esc(labels[index])], "hoverinfo": "text+x+y",
+                       "marker": {"size": 10, "color": "#d62728"}})
+    if len(others):
+        traces.append({"type": "scatter", "mode": "markers", "name": "other settings (hover to name)",
+                       "x": memory[others].round(4).tolist(), "y": seconds[others].round(5).tolist(),
+                       "hovertext": [esc(labels[i]) for i in others], "hoverinfo": "text+x+y",
+                       "marker": {"size": 8, "color": "#9e9e9e"}})
     cpu_only = all(k == HOST_RSS for k in summary["card_memory_kind"])  # as in memory_against_cards
-    layout = _layout("Time against memory (red: Pareto front)",
+    layout = _layout("Time against memory" + suffix + " (red: the Pareto front, lettered)",
                      "peak host RSS, CPU runs (GiB)" if cpu_only else "peak memory a card must hold (GiB)",
-                     "seconds per image", xaxis={"rangemode": "tozero"})
+                     y_title, xaxis={"rangemode": "tozero"}, **_many_legend(traces))
     return {"data": traces, "layout": layout}
 
 

@@ -14,9 +14,10 @@ from typing import Any
 import pandas as pd
 
 from .. import __version__
+from ..analysis.advice import KIND_EXPLANATIONS, RECOMPUTED_KINDS
 from ..analysis.analyse import Analysis, analyse, fit_rows
 from ..analysis.clipscore import RANDOM_WEIGHTS
-from ..analysis.compare import PICTURE_AXES, ComparisonTable, headline
+from ..analysis.compare import PICTURE_AXES, ComparisonTable, headline, unjudged
 from ..analysis.frames import (
     measured,
     setting_label,
@@ -24,6 +25,7 @@ from ..analysis.frames import (
 )
 from ..analysis.tradeoff import QUALITY_MIN_EFFECT
 from ..analysis.tradeoff import describe as describe_tradeoff
+from ..errors import mended
 from ..files import safe_image, write_text_whole
 from ..metrics import report_metrics
 from ..results import Results, check_output, load_results
@@ -78,6 +80,8 @@ def _images(frame: pd.DataFrame, summary: pd.DataFrame) -> list[dict[str, Any]]:
     shown = [c for c in varying(summary) if c not in {"prompt", "negative_prompt", "seed", "resolution"}]
     labels = {(r["cell_id"], r["hostname"]): setting_label(r, shown) for _, r in summary.iterrows()}
     for row in with_image.itertuples():
+        if (row.cell_id, row.hostname) not in labels:  # a cell that failed: no setting to show
+            continue
         # Only a checked PNG from the results file's own images folder: a results file must not be
         # able to carry any other local file into a report that is then shared.
         data = safe_image(Path(row.file), row.image)
@@ -111,6 +115,37 @@ def _task_charts(summary: pd.DataFrame) -> list[dict[str, Any]]:
     return [{"id": chart_id, "figure": figure} for chart_id, figure in charts if figure is not None]
 
 
+def _step_charts(analysis: Analysis) -> list[dict[str, Any]]:
+    """Per-step latency and latency against steps, as small multiples by model where one chart would
+    draw more series than it has distinct colours (figures.MAX_SERIES)."""
+    settings = analysis.settings.frame
+    steps = analysis.settings.pooled(analysis.steps)
+    charts = []
+    models = [str(m) for m in settings["model"]] if "model" in settings else [""] * len(settings)
+    for index, (suffix, rows) in enumerate(figures.chunks(models)):
+        part = settings.iloc[rows]
+        charts.append({"id": f"steps-{index}", "figure": figures.step_latency(analysis.frame, steps, part, suffix)})
+    # a line needs two step counts: settings measured at one are in the per-step charts
+    scaling = [s for s in analysis.scaling if len(s.points) >= 2]
+    for index, (suffix, rows) in enumerate(figures.chunks([s.model for s in scaling])):
+        charts.append({"id": f"scaling-{index}", "figure": figures.latency_vs_steps([scaling[i] for i in rows], suffix)})
+    return charts
+
+
+def _memory_charts(settings: pd.DataFrame) -> list[dict[str, Any]]:
+    """Time against memory: images and video on charts of their own (a clip's seconds and an
+    image's are different things)."""
+    video = _task_is(settings, VIDEO_TASKS)
+    if not video.any():
+        return [{"id": "pareto", "figure": figures.time_against_memory(settings)}]
+    charts = []
+    if (~video).any():
+        charts.append({"id": "pareto", "figure": figures.time_against_memory(settings[~video], " · images")})
+    charts.append({"id": "pareto-video", "figure": figures.time_against_memory(settings[video], " · video clips",
+                                                                              "seconds per clip")})
+    return charts
+
+
 def _videos(summary: pd.DataFrame) -> list[dict[str, Any]]:
     """One row per video setting: what a clip costs, per frame and per second of video, and the
     VAE decode (the notorious spike of video pipelines) beside the denoising."""
@@ -134,7 +169,8 @@ def _failures(frame: pd.DataFrame) -> list[dict[str, Any]]:
     rows = []
     for row in failed.drop_duplicates(["cell_id", "hostname", "status"]).itertuples():
         rows.append({"status": row.status, "model": row.model, "sampler": row.sampler, "steps": row.steps,
-                     "host": row.hostname, "cell_id": row.cell_id, "error": row.error})
+                     "host": row.hostname, "cell_id": row.cell_id,
+                     "error": mended(str(row.error)) if isinstance(row.error, str) else row.error})
     return rows
 
 
@@ -148,16 +184,25 @@ def _hosts(results: Results) -> list[dict[str, Any]]:
     return rows
 
 
-def _metric_tables(computed: dict[tuple[str, str], ComparisonTable], axes: list[str]) -> list[dict[str, Any]]:
-    tables = []
+def _axis_blocks(computed: dict[tuple[str, str], ComparisonTable], axes: list[str]) -> list[dict[str, Any]]:
+    """Per compared axis: what too few repeats left unjudged (said once), then each metric's judged
+    sentences and its table (whose unjudged rows carry their ratio and no verdict)."""
+    blocks = []
     for axis in axes:
+        tables = []
         for metric in report_metrics():
             table = computed[(axis, metric.name)]
             if table.rows:
-                tables.append({"axis": axis, "metric": metric.name, "title": metric.title,
-                               "unit": metric.unit, "rows": _clean(table.frame().to_dict("records")),
-                               "unpaired": table.unpaired, "sentences": headline(table)})
-    return tables
+                rows = _clean(table.frame().to_dict("records"))
+                for row in rows:
+                    row["verdict"] = "not judged" if row["verdict"] == "too few to tell" else row["verdict"]
+                tables.append({"axis": axis, "metric": metric.name, "title": metric.title, "unit": metric.unit,
+                               "rows": rows, "unpaired": table.unpaired,
+                               "sentences": headline(table, judged_only=True)})
+        if tables:
+            left = unjudged(axis, [computed[(axis, m.name)] for m in report_metrics()])
+            blocks.append({"axis": axis, "unjudged": left.sentence() if left else None, "tables": tables})
+    return blocks
 
 
 def _summary_sentences(settings: pd.DataFrame, tables: list[ComparisonTable], pareto: list[str],
@@ -180,10 +225,19 @@ def _summary_sentences(settings: pd.DataFrame, tables: list[ComparisonTable], pa
         front = settings.index[settings["label"].isin(pareto)] if "pareto" not in settings else \
             settings.index[settings["pareto"].astype(bool)]
         sentences.append(f"Pareto-optimal in time and memory: {'; '.join(dict.fromkeys(labels[front]))}.")
+    unjudged_axes = []
     for table in tables:
-        lines = headline(table)
+        lines = headline(table, judged_only=True)
         if lines:
             sentences.append(lines[0])
+        left = unjudged(table.axis, [table])
+        if left is not None and not lines:
+            unjudged_axes.append(left)
+    if unjudged_axes:  # one sentence for them all; each axis's own note is under Comparisons
+        low = min(a.repeats[0] for a in unjudged_axes)
+        sentences.append(f"No verdict yet by {', '.join(a.axis for a in unjudged_axes)}: with as few as {low} "
+                         f"repeat(s) per setting a rank test cannot reach p<0.05 (Comparisons says how many more; "
+                         f"repeats: auto decides).")
     return sentences
 
 
@@ -233,11 +287,10 @@ def render(analysis: Analysis, paths: list[str | Path], title: str | None = None
     settings = analysis.settings.frame
     headline_tables = [analysis.comparisons[(axis, "s_per_image")] for axis in analysis.axes]
     charts = [
-        {"id": "steps", "figure": figures.step_latency(frame, analysis.settings.pooled(analysis.steps), settings)},
-        {"id": "scaling", "figure": figures.latency_vs_steps(analysis.scaling)},
+        *_step_charts(analysis),
         {"id": "phases", "figure": figures.phase_breakdown(settings)},
         {"id": "memory", "figure": figures.memory_against_cards(settings)},
-        {"id": "pareto", "figure": figures.time_against_memory(settings)},
+        *_memory_charts(settings),
         {"id": "quality", "figure": figures.quality_against_steps(frame, analysis.quality, summary)},
         *_task_charts(settings),
     ]
@@ -257,7 +310,7 @@ def render(analysis: Analysis, paths: list[str | Path], title: str | None = None
         + _summary_sentences(settings, headline_tables, analysis.pareto_labels, analysis.settings.instances)
         + [payoff.sentence() for payoff in analysis.compile_payoffs],
         hosts=_hosts(results),
-        tables=_metric_tables(analysis.comparisons, analysis.axes),
+        axis_blocks=_axis_blocks(analysis.comparisons, analysis.axes),
         cells=_clean(settings.drop(columns=[c for c in ("prompt", "negative_prompt") if c in settings]).to_dict("records"))
         if not settings.empty else [],
         fits=fit_rows(analysis.scaling),
@@ -294,15 +347,40 @@ def _projection_spread() -> float:
     return shipped_calibration().spread("card")
 
 
-def _warnings(advice: list[Any], results: Results) -> list[str]:
-    """Warnings stored during the runs (host problems, throttling) and those computed now, once each."""
-    texts = [a.text() for a in advice]
+def _warnings(advice: list[Any], results: Results) -> list[dict[str, Any]]:
+    """Warnings stored during the runs (host problems, throttling) and those computed now, once
+    each, grouped by kind: each kind's explanation said once, with the settings it concerns."""
+    found = [(a.kind, a.subject, a.message, "") for a in advice]
     stored = results.warnings if results.warnings is not None else pd.DataFrame()
     for row in stored.to_dict("records"):
-        text = f"{row.get('kind')}: {row.get('subject')}: {row.get('message')} (stored by the run on {row.get('hostname')})"
-        if not any(row.get("message") and str(row["message"]) in t for t in texts):
-            texts.append(text)
-    return list(dict.fromkeys(texts))
+        message = str(row.get("message") or "")
+        if row.get("kind") in RECOMPUTED_KINDS:  # said from the data above, in this version's words
+            continue
+        if not any(message and message == m for _, _, m, _ in found):
+            found.append((str(row.get("kind")), str(row.get("subject")), message,
+                          f" (stored by the run on {row.get('hostname')})"))
+    groups: dict[str, list[tuple[str, str, str]]] = {}
+    for kind, subject, message, where in dict.fromkeys(found):
+        groups.setdefault(kind, []).append((subject, message, where))
+    out = []
+    for kind, members in groups.items():
+        shared = _shared_explanation([m for _, m, _ in members]) if len(members) > 1 else ""
+        items = [f"{subject}: {message[:len(message) - len(shared)].rstrip(': ') if shared else message}{where}"
+                 for subject, message, where in members]
+        explanation = shared or (items[0] if len(items) == 1 else KIND_EXPLANATIONS.get(kind, ""))
+        out.append({"kind": kind, "count": len(members), "explanation": explanation,
+                    "items": items if len(items) > 1 else []})
+    return out
+
+
+def _shared_explanation(messages: list[str]) -> str:
+    """The explanation every message of one kind ends with (after its own figures), or ''."""
+    first = messages[0]
+    for cut in [i + 2 for i, c in enumerate(first) if first[i:i + 2] == ": "]:
+        tail = first[cut:]
+        if all(m.endswith(": " + tail) for m in messages):
+            return tail
+    return ""
 
 
 def _number(value: Any, digits: int = 3) -> str:
