@@ -659,12 +659,13 @@ def export(results: tuple[str, ...], fmt: str, level: str, output: str | None, f
               help="Video: seconds per clip and peak memory at this many frames, from the clips measured at "
                    "other frame counts with these steps.")
 @click.option("--allow-noisy", is_flag=True, help="Fit on cells flagged noisy too (measured while other work competed).")
+@click.option("--verbose", "-v", is_flag=True, help="Each answer's sentence and notes, instead of one table.")
 @_skip_bad_lines_option
 def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gpu: str | None, sampler: str | None,
                      resolution: str | None, batch_size: int | None, dtype: str | None, offload: str | None,
                      guidance_scale: float | None, quantize: str | None, vae_tiling: bool | None,
                      vae_slicing: bool | None, as_json: bool, frames: int | None, allow_noisy: bool,
-                     skip_bad_lines: bool) -> None:
+                     verbose: bool, skip_bad_lines: bool) -> None:
     """What would STEPS cost? Seconds per image from the fitted fixed + per-step cost, with an interval
     (video with --frames: seconds per clip and memory against clip length).
 
@@ -677,8 +678,8 @@ def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gp
     counted_only = {"guidance_scale": guidance_scale, "quantize": quantize, "vae_tiling": vae_tiling,
                     "vae_slicing": vae_slicing}
     if not results:
-        _answer_from_counts(model, gpu, steps, as_json, resolution=resolution, batch_size=batch_size, dtype=dtype,
-                            offload=offload, **counted_only)
+        _answer_from_counts(model, gpu, steps, as_json, verbose, resolution=resolution, batch_size=batch_size,
+                            dtype=dtype, offload=offload, **counted_only)
         return
     loaded = _read_results(results, skip_bad_lines)
     frame = _selected(loaded, (), " ".join(results))
@@ -708,8 +709,8 @@ def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gp
 
     if model and not in_results(frame, model) and _typed_model(model) is not None and gpu:
         # a counted architecture these results never measured: answered from counts, said so
-        _answer_from_counts(model, gpu, steps, as_json, resolution=resolution, batch_size=batch_size, dtype=dtype,
-                            offload=offload, **counted_only)
+        _answer_from_counts(model, gpu, steps, as_json, verbose, resolution=resolution, batch_size=batch_size,
+                            dtype=dtype, offload=offload, **counted_only)
         return
     given = [f"--{k.replace('_', '-')}" for k, v in counted_only.items() if v is not None]
     if given:
@@ -720,10 +721,17 @@ def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gp
     if as_json:
         click.echo(json.dumps({"answers": [a.to_json() for a in answers]}, indent=1, allow_nan=False))
         return
-    for answer in answers:
-        click.echo(one_line(answer.sentence()))
-        for note in answer.fit.notes:
-            click.echo(f"  note: {note}")
+    if verbose:
+        for answer in answers:
+            click.echo(one_line(answer.sentence()))
+            for note in answer.fit.notes:
+                click.echo(f"  note: {note}")
+    else:
+        from .report.terminal import answer_table
+
+        for line in answer_table([a.to_json() for a in answers]):
+            click.echo(line)
+        click.echo("(--verbose: each answer's sentence and notes)")
     if any(a.fit.projected_from for a in answers):
         from .analysis.calibration import shipped_calibration
 
@@ -774,7 +782,8 @@ def _card(gpu: str) -> Any:
         raise EstimateError(str(exc)) from None
 
 
-def _answer_from_counts(model: str | None, gpu: str | None, steps: int, as_json: bool, **settings: Any) -> None:
+def _answer_from_counts(model: str | None, gpu: str | None, steps: int, as_json: bool, verbose: bool = False,
+                        **settings: Any) -> None:
     """`estimate` without results: the counted answer, and the settings that fit where it does not."""
     from .analysis.costmodel import EstimateError
     from .analysis.counted import answers_with_fallbacks
@@ -791,6 +800,17 @@ def _answer_from_counts(model: str | None, gpu: str | None, steps: int, as_json:
         click.echo(json.dumps({"answers": [a.to_json() for a in answers]}, indent=1, allow_nan=False))
         return
     asked, *others = answers
+    if not verbose:
+        from .report.terminal import answer_table
+
+        title = "" if asked.fits == "yes" else (f"As asked it does not fit the {card.name}'s {card.vram_gib:g} GiB; "
+                                                 "the other rows are settings that do:" if others else
+                                                 f"No setting diffbench knows fits the {card.name}'s "
+                                                 f"{card.vram_gib:g} GiB.")
+        for line in answer_table([a.to_json() for a in answers], title):
+            click.echo(_safe(line))
+        click.echo("FROM COUNTS, NOT MEASURED (--verbose: each answer's sentence and notes)")
+        return
     click.echo(_safe(asked.sentence()))
     for note in asked.notes:
         click.echo(f"  note: {_safe(note)}")

@@ -25,7 +25,7 @@ def results(tmp_path: Path) -> Path:
             cell = cell_settings(model="sd", source="builtin:tiny-sd", sampler=sampler, steps=steps,
                                  resolution="64x64", prompt="p", seed=0, batch_size=1)
             for repeat in range(8):
-                wall = factor * (0.2 + 0.1 * steps) * (1 + 0.002 * repeat)
+                wall = factor * (0.2 + 0.1 * steps) * (1 + 0.002 * ((5 * repeat) % 8))  # steady: no trend
                 record = generation_record(f"{sampler}-{steps}", cell, repeat, False, "ok", wall_s=wall,
                                            step_s=[0.1 * factor] * steps, evaluations=steps,
                                            runtime={"device": "cuda:0", "dtype": "fp16",
@@ -99,3 +99,18 @@ def test_estimate_understands_names_as_the_suite_wrote_them(results: Path, optio
 def test_estimate_of_an_unmeasured_sampler_lists_what_was(results: Path) -> None:
     out = _run("estimate", results, "--steps", "20", "--sampler", "heun")
     assert out.exit_code == 2 and "they have: euler, dpmpp_2m_karras" in out.output
+
+
+def test_estimate_prints_one_table_and_notes_only_when_asked(results: Path) -> None:
+    """Issue 36: one table (setting, s/image, interval, fits, needs, bound, source), what the rows share
+    said once above it; --verbose gives the sentences and their notes."""
+    out = _run("estimate", results, "--steps", "20")
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("setting"))
+    assert lines[header].split() == ["setting", "s/image", "95%", "interval", "fits", "needs", "GiB", "bound", "source"]
+    assert lines[header - 1].endswith("20 steps:") and "note:" not in out.output
+    rows = lines[header + 1:header + 1 + 2]
+    assert all(len(row.split()) >= 6 for row in rows)
+    verbose = _run("estimate", results, "--steps", "20", "--verbose")
+    assert verbose.exit_code == 0 and "-> " in verbose.output and "setting  " not in verbose.output

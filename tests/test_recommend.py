@@ -231,7 +231,7 @@ def test_noisy_cells_are_left_out_of_recommend_and_estimate_unless_allowed(tmp_p
     assert any("flagged noisy" in why for _, why in answer.excluded)
     allowed = recommend(frame, noisy=flagged, allow_noisy=True)
     assert any(c.cell_id == fast["cell_id"] and "[NOISY]" in c.describe() for c, _ in allowed.chosen)
-    cli = [sys.executable, "-m", "diffbench.cli", "estimate", str(results_file), "--steps", "15"]
+    cli = [sys.executable, "-m", "diffbench.cli", "estimate", str(results_file), "--steps", "15", "--verbose"]
     quiet = subprocess.run(cli, capture_output=True, text=True, timeout=120)
     assert quiet.returncode == 0 and "1 cell(s) flagged noisy" in quiet.stderr and "one step count" in quiet.stdout
     loud = subprocess.run([*cli, "--allow-noisy"], capture_output=True, text=True, timeout=120)

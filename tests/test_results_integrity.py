@@ -389,7 +389,7 @@ def test_a_fit_with_a_negative_per_step_cost_is_reported_unreliable(tmp_path: Pa
     [answer] = estimate(with_metrics(load_results([path]).generations), 1000)
     assert not answer.reliable
     assert "NO RELIABLE ESTIMATE" in answer.sentence() and "negative cost per evaluation" in answer.sentence()
-    result = _cli(["estimate", str(path), "--steps", "1000"])
+    result = _cli(["estimate", str(path), "--steps", "1000", "--verbose"])
     assert result.exit_code == 0 and "-0." not in result.output and " -" not in result.output.split("->")[1]
 
 

@@ -62,6 +62,10 @@ class CostFit:
     # generation comes from a new run, so runs, not generations, are the unit of its interval.
     run_sd: float = 0.0
     runs: int = 1
+    # Where a setting has too few generations to know its own spread (a t quantile on one degree of
+    # freedom is 12.7), the spread pooled over the settings measured on the same card stands in, with
+    # the pool's degrees of freedom (fit_costs).
+    spread_dof: int | None = None
 
     @property
     def label(self) -> str:
@@ -92,7 +96,7 @@ class CostFit:
         x = self.evaluations(steps)
         value = self.fixed_s + self.per_eval_s * x
         # with runs that differ, the runs are the independent unit: their count sets the t quantile
-        dof = max(1, self.runs - 1) if self.run_sd > 0 else max(1, self.points - 2)
+        dof = max(1, self.runs - 1) if self.run_sd > 0 else (self.spread_dof or max(1, self.points - 2))
         t = float(stdtrit(dof, 0.5 + confidence / 2))
         # A new generation's spread (relative, so it scales with the time) and the fit's own
         # uncertainty at x, which grows away from the measured step counts.
@@ -229,7 +233,35 @@ def fit_costs(frame: pd.DataFrame, decompose: bool = False) -> list[CostFit]:
     fits = []
     for settings, group in setting_groups(data, [c for c in GROUP_COLUMNS if c in data]):
         fits.append(fit_group(settings, group, decompose))
-    return fits
+    return pooled_spreads(fits)
+
+
+FEWEST_OWN = 4  # generations a setting needs before its own spread is used
+
+
+def pooled_spreads(fits: list[CostFit]) -> list[CostFit]:
+    """Settings with fewer than FEWEST_OWN generations take the relative spread typical of the
+    settings measured on their card (the median of theirs, their own included: one setting whose
+    line fits badly must not widen every other's), with the pool's degrees of freedom: a machine's
+    noise is much the same across settings, and two generations alone cannot bound it."""
+    import dataclasses
+
+    out = []
+    for fit in fits:
+        if fit.points >= FEWEST_OWN or fit.run_sd > 0:
+            out.append(fit)
+            continue
+        card = fit.settings.get("hardware")
+        same = [f for f in fits if f.settings.get("hardware") == card and f.points > 2 - (f.r2 is None)]
+        dofs = [f.points - (2 if f.r2 is not None else 1) for f in same]
+        dof = sum(d for d in dofs if d > 0)
+        if dof <= max(1, fit.points - 2):
+            out.append(fit)
+            continue
+        typical = float(np.median([f.residual_sd for f, d in zip(same, dofs) if d > 0]))
+        out.append(dataclasses.replace(fit, residual_sd=max(typical, fit.residual_sd if fit.points > 2 else 0.0),
+                                       spread_dof=dof))
+    return out
 
 
 def _spec(hardware: str) -> GpuSpec | None:
@@ -266,7 +298,7 @@ def project(fit: CostFit, target: GpuSpec) -> CostFit | None:
                         unreliable=list(fit.unreliable), memory_gib=fit.memory_gib, memory_kind=fit.memory_kind,
                         allocated_gib=fit.allocated_gib,
                         architecture=fit.architecture, projection_spread=cost.spread, bound=cost.bound,
-                        run_sd=fit.run_sd, runs=fit.runs)
+                        run_sd=fit.run_sd, runs=fit.runs, spread_dof=fit.spread_dof)
     projected.notes.extend(cost.notes)
     return projected
 
@@ -412,7 +444,15 @@ def estimate_json(answer: Estimate) -> dict[str, Any]:
             "per_evaluation_s": fit.per_eval_s, "fixed_s": fit.fixed_s, "evaluations": fit.evaluations(answer.steps),
             "needs_gib": _needs(fit), "card_gib": spec.vram_gib if spec else None,
             "fits": fit_state(fit, spec.vram_gib) if spec else "unknown", "bound": fit.bound, "source": source,
-            "notes": [*fit.notes, *([answer.refusal] if answer.refusal else []), *answer.problems]}
+            "notes": [*fit.notes, *([answer.refusal] if answer.refusal else []), *answer.problems],
+            "unknown": None if known else (_refusal_need(answer.refusal) if answer.refusal
+                                           else "no reliable estimate: " + "; ".join(answer.problems))}
+
+
+def _refusal_need(refusal: str) -> str:
+    """A refusal's first clause ("needs 12.1-14.0 GiB (...), more than the RTX 3060's 12 GiB"), without
+    the list of settings that fit, which a table shows as rows of its own."""
+    return refusal.split("; measured settings that fit:")[0]
 
 
 class EstimateError(DiffbenchError, ValueError):

@@ -81,8 +81,9 @@ class CountedAnswer:
                 "per_evaluation_s": self.per_evaluation_s, "fixed_s": self.fixed_s, "evaluations": self.evaluations,
                 "needs_gib": {"allocated": round(self.need.allocated_gib, 3), "low": round(self.need.low_gib, 3),
                               "high": round(self.need.high_gib, 3), "phase": self.need.phase},
-                "host_ram_gib": round(self.need.host_gib, 3), "card_gib": self.card.vram_gib, "fits": self.fits, "bound": self.bound, "source": "counts",
-                "notes": self.notes}
+                "host_ram_gib": round(self.need.host_gib, 3), "card_gib": self.card.vram_gib, "fits": self.fits,
+                "bound": self.bound, "source": "counts", "notes": self.notes,
+                "unknown": f"time not known: {self.unknown_time}" if self.seconds is None else None}
 
     def sentence(self) -> str:
         time = f"time not known: {self.unknown_time}" if self.seconds is None else \
