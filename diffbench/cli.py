@@ -126,9 +126,15 @@ def _suite_file(given: str) -> str:
 
 
 def _load(path: str, allow_pickle: bool = False, trust_remote_code: bool = False) -> Any:
-    from .suite import load_suite
+    """The suite at `path`; else every problem in it, one line each as `validate` prints them, and exit 2."""
+    from .suite import suite_problems
 
-    return load_suite(_suite_file(path), allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
+    suite, problems = suite_problems(_suite_file(path), allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
+    if suite is None:
+        for problem in problems:
+            click.echo(f"error: {problem}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    return suite
 
 
 def _skip_bad_lines_option(command: Any) -> Any:
@@ -252,6 +258,12 @@ def _report_run(console: Any, suite: str, outcome: Any) -> None:
         console.print(f"[yellow]warning: {_safe(line)}[/yellow]")
     console.print(summary_table(outcome.plan, outcome.records))  # last: what a run ends on
     console.print(f"Results: [bold]{outcome.results_path}[/bold]", soft_wrap=True)
+    if not outcome.interrupted:
+        from pathlib import Path
+
+        report = Path("reports") / f"{Path(outcome.results_path).stem}.html"
+        console.print(f"Next: diffbench report {outcome.results_path} -o {report}   (or: diffbench compare "
+                      f"{outcome.results_path} --by AXIS)", soft_wrap=True, markup=False)
     if outcome.interrupted:
         console.print("[yellow]Interrupted: what finished is saved; resume with "
                       f"diffbench run {_safe(suite)} --resume {outcome.results_path}[/yellow]", soft_wrap=True)
@@ -767,8 +779,12 @@ def _counted_model(model: str) -> tuple[str, dict[str, Any]]:
 
     typed = _typed_model(model)
     if typed is None:
-        raise EstimateError(f"--model {model}: not a counted architecture ({COUNTED_NAMES}); measure it and pass "
-                            "the results")
+        import difflib
+
+        close = difflib.get_close_matches(model.lower(), [n.strip() for n in COUNTED_NAMES.split(",")], n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise EstimateError(f"--model {model}: not a counted architecture; {hint}answerable from counts: {COUNTED_NAMES} "
+                            "(another model: measure it and pass the results)")
     return typed
 
 

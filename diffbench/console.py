@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +228,7 @@ class LiveObserver(RunObserver):
         self.console.print(f"Writing results to [bold]{results_path}[/bold]")
         self.per_cell = plan.suite.most_warmups + plan.suite.max_repeats
         self.done_in_cell: dict[str, int] = {}  # per cell: its turns interleave with other cells'
+        self.rates: dict[str, list[float]] = {}  # per cell: it/s of its measured generations so far
         self.progress.start()
         self.task = self.progress.add_task("run", total=plan.generations, cell="starting", info="loading...")
 
@@ -243,10 +245,16 @@ class LiveObserver(RunObserver):
 
     def generation(self, record: dict[str, Any]) -> None:
         if record["status"] == "ok":
+            # the median of this cell's measured generations so far: the figure the summary will show
             rate = iterations_per_second(record)
+            rates = self.rates.setdefault(record["cell_id"], [])
+            if rate and not record["warmup"] and not record.get("pilot"):
+                rates.append(rate)
             memory = record["peak_vram_allocated_bytes"] or record["peak_host_rss_bytes"]
             kind = "VRAM" if record["peak_vram_allocated_bytes"] else "RSS"
-            info = f"{rate:.1f} it/s, {kind} {fmt_bytes(memory)}" if rate else ""
+            shown = f"{statistics.median(rates):.1f} it/s (median of {len(rates)})" if rates else \
+                ("warming up" if record["warmup"] else "pilot" if record.get("pilot") else "")
+            info = f"{shown}, {kind} {fmt_bytes(memory)}" if shown else ""
             done = self.done_in_cell[record["cell_id"]] = self.done_in_cell.get(record["cell_id"], 0) + 1
             advance = 1
             if record.get("repeats_stop"):  # auto repeats: this cell needs no more

@@ -153,11 +153,22 @@ def resolve_gpu(name: str) -> GpuSpec:
     typed_words, typed_sizes = _split(_tokens(name))
     if not typed_words:
         raise GpuNameError(f"GPU '{name}': not a GPU name; see `diffbench gpus` for the known cards")
+    # The words decide the card; a size typed with them ('3060 12GB', 'A100 80GB') must be its memory,
+    # and tells apart cards whose words are the same.
     candidates: list[tuple[int, GpuSpec]] = []
     for spec in GPUS:
-        words, sizes = _split(_tokens(spec.name) | _tokens(spec.note) & _FORM_FACTORS)
-        if typed_words <= words and (not typed_sizes or typed_sizes <= sizes):
+        words, _ = _split(_tokens(spec.name) | _tokens(spec.note) & _FORM_FACTORS)
+        if typed_words <= words:
             candidates.append((len(words - typed_words - _FORM_FACTORS), spec))
+    if candidates and typed_sizes:
+        fewest = min(extra for extra, _ in candidates)
+        closest = [spec for extra, spec in candidates if extra == fewest]
+        sized = [(extra, spec) for extra, spec in candidates
+                 if extra == fewest and typed_sizes <= _split(_tokens(spec.name))[1] | {f"{spec.vram_gib:g}gb"}]
+        if not sized:
+            sizes_known = ", ".join(f"{spec.name} ({spec.vram_gib:g} GB)" for spec in closest)
+            raise GpuNameError(f"GPU '{name}': the spec table knows {sizes_known}, not that memory size")
+        candidates = sized
     if not candidates:
         exact = find_gpu(name)  # an NVML-style name ('NVIDIA GeForce RTX 4090') holds more words than the card's
         if exact is not None:
