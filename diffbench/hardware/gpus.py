@@ -28,11 +28,15 @@ H100 = "NVIDIA H100 Tensor Core GPU datasheet"
 H200 = "NVIDIA H200 Tensor Core GPU datasheet"
 V100 = "NVIDIA Tesla V100 GPU datasheet (SXM2)"
 T4 = "NVIDIA T4 Tensor Core GPU datasheet"
+RTX_A5000 = "NVIDIA RTX A5000 datasheet (tensor 222.2 TFLOPS with sparsity)"
+RTX_A4000 = "NVIDIA RTX A4000 datasheet (tensor 153.4 TFLOPS with sparsity)"
+A40 = "NVIDIA A40 datasheet (tensor 299.4 TFLOPS with sparsity)"
 
 # The architecture of each source's cards: the projection model's efficiencies are per architecture.
 # GA100 (A100) has another SM than the GA10x chips of the other Ampere cards: it is its own entry.
 ARCHITECTURES = {TURING: "Turing", T4: "Turing", AMPERE: "Ampere", A10: "Ampere", A100: "Ampere GA100", ADA: "Ada", L4: "Ada",
-                 L40S: "Ada", BLACKWELL: "Blackwell", H100: "Hopper", H200: "Hopper", V100: "Volta"}
+                 L40S: "Ada", BLACKWELL: "Blackwell", H100: "Hopper", H200: "Hopper", V100: "Volta",
+                 RTX_A5000: "Ampere", RTX_A4000: "Ampere", A40: "Ampere"}
 
 # PCIe generation by architecture (the whitepapers and datasheets above); x16 payload rate in GB/s
 # (PCIe 3.0: 8 GT/s x 16 lanes x 128/130; each generation doubles).
@@ -84,6 +88,12 @@ GPUS: tuple[GpuSpec, ...] = (
     GpuSpec("RTX 4090", 24, 1008, 165.2, 450, ADA),
     GpuSpec("RTX 5080", 16, 960, 112.6, 360, BLACKWELL),
     GpuSpec("RTX 5090", 32, 1792, 209.5, 575, BLACKWELL),
+    # workstation cards: full-rate FP32 accumulation, like the data-centre ones (half the sparse figure)
+    GpuSpec("RTX A4000", 16, 448, 76.7, 140, RTX_A4000),
+    GpuSpec("RTX A5000", 24, 768, 111.1, 230, RTX_A5000),
+    GpuSpec("RTX A6000", 48, 768, 154.8, 300, AMPERE, "the GA102 whitepaper's RTX A6000 column"),
+    GpuSpec("RTX 6000 Ada", 48, 960, 364.2, 300, ADA, "the Ada whitepaper's RTX 6000 column"),
+    GpuSpec("A40", 48, 696, 149.7, 300, A40),
     GpuSpec("V100", 16, 900, 125.0, 300, V100, "SXM2; a 32 GB model exists"),
     GpuSpec("T4", 16, 320, 65.0, 70, T4),
     GpuSpec("A10", 24, 600, 125.0, 150, A10),
