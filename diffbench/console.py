@@ -161,7 +161,10 @@ def summary_table(plan: Plan, records: list[dict[str, Any]]) -> Table:
     axes = varying_axes(cells) if cells else ["model"]
     if pooled:
         axes = [a for a in axes if a not in INSTANCE_COLUMNS] or ["model"]
-        cells = [c for c in cells if setting_of.get(c.cell_id, c.cell_id) == c.cell_id]
+        # one row per setting, in the plan's order of its first cell (interleaved runs record them in turns)
+        by_id = {c.cell_id: c for c in plan.cells}
+        standing = [setting_of.get(c.cell_id, c.cell_id) for c in cells]
+        cells = [by_id[s] for s in dict.fromkeys(standing) if s in by_id]
     over = "every prompt and seed's measured repeats" if pooled else "measured repeats"
     table = Table(title=f"Summary (medians over {over}; warm-ups left out)")
     for axis in axes:

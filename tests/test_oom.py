@@ -60,7 +60,8 @@ def test_a_cell_above_the_card_is_not_applicable_before_its_group_loads() -> Non
     runtime = Runtime(torch.device("cuda", 0), "fp16", "NVIDIA GeForce RTX 3060", total_memory=12 * 2**30)
     kept = worker._within_memory(runtime)
     assert [c.cell_id for c in kept] == ["fits"]  # 2 x 8 x 128 x 1024² x 2 bytes = 4 GiB fits 12 GiB
-    [(kind, cell_id), (_, record)] = sent.messages
+    [(kind, cell_id), (_, record), end] = sent.messages
+    assert end == ("cell_end", "too-big")  # the cell has all it will get
     assert (kind, cell_id, record["status"]) == ("cell", "too-big", "not_applicable")
     assert record["error"] == ("needs at least 64.0 GiB before any weights (the VAE decoder's last block at 4096x4096: "
                                "input and output, 8 x 128 channels x 2 bytes), more than this GPU's memory (12.0 GiB): "
