@@ -21,7 +21,7 @@ from . import stats
 from .advice import Advice, advise, software_mismatches
 from .answer import ModelAnswer, model_answers
 from .compare import ComparisonTable, Prepared, comparable_axes, compare, noisy_cells, prepare, steps_contexts
-from .costmodel import CostFit, ProjectionCheck, check_projections, fit_group
+from .costmodel import CostFit, ProjectionCheck, check_projections, fit_costs, fit_group
 from .filters import apply_filters
 from .frames import INSTANCE_COLUMNS, SettingSummary, cell_summary, setting_summary, with_metrics
 from .othercards import ProjectedSetting, other_cards
@@ -113,6 +113,7 @@ def analyse(results: Results, filters: list[str] | None = None, compare_axis: st
     comparisons = {(axis, metric): compare(frame, axis, baseline=baseline, metric=metric, prepared=prepared)
                    for axis in axes for metric in metrics}
     empty = frame.empty
+    decomposed = fit_costs(quiet, decompose=True) if not quiet.empty else []  # shared by the two answers below
     quality = step_quality(frame) if not empty else pd.DataFrame()
     scores = scored_cells(summary, results.quality)
     return Analysis(
@@ -125,8 +126,8 @@ def analyse(results: Results, filters: list[str] | None = None, compare_axis: st
         projections=check_projections(quiet) if not quiet.empty else None,
         advice=advise(frame, summary) + software_mismatches(results.runs),
         compile_payoffs=compile_payoffs(frame),
-        other_cards=other_cards(quiet),
-        answers=model_answers(quiet) if not quiet.empty else [],
+        other_cards=other_cards(quiet, decomposed=decomposed),
+        answers=model_answers(quiet, decomposed=decomposed) if not quiet.empty else [],
         scores=scores,
         tradeoff=tradeoff_points(scores),
         tradeoff_pairs=_tradeoff_pairs(scores, axes, baseline if compare_axis else None, noisy),

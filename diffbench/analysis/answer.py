@@ -44,15 +44,19 @@ class ModelAnswer:
         return f"{self.model} at {steps_text(self.steps)}"
 
 
-def model_answers(frame: pd.DataFrame, cards: tuple[str, ...] = COMMON_CARDS) -> list[ModelAnswer]:
-    """One answer per model of `frame` (quiet generations with metrics)."""
+def model_answers(frame: pd.DataFrame, cards: tuple[str, ...] = COMMON_CARDS,
+                  decomposed: list[CostFit] | None = None) -> list[ModelAnswer]:
+    """One answer per model of `frame` (quiet generations with metrics); `decomposed` is
+    fit_costs(frame, decompose=True) where the caller has it already."""
     data = measured(frame)
     if data.empty:
         return []
+    every = decomposed if decomposed is not None else fit_costs(frame, decompose=True)
     answers = []
     for model, rows in data.groupby(key_text(data["model"]), sort=False):
         steps = _answer_steps(rows)
-        fits = [f for f in fit_costs(rows, decompose=True) if not f.unreliable and not _emulated(f)]
+        fits = [f for f in every if str(f.settings.get("model")) == str(model)
+                and not f.unreliable and not _emulated(f)]
         if not fits:
             continue
         projectable = any(f.architecture and find_gpu(str(f.settings["hardware"])) for f in fits)

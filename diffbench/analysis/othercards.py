@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..hardware.gpus import find_gpu
-from .costmodel import fit_costs, fit_state, need_range, project
+from .costmodel import CostFit, fit_costs, fit_state, need_range, project
 
 # From a 12 GB desktop card to the data centre: the cards people weigh a purchase or a rental between.
 COMMON_CARDS = ("RTX 3060", "RTX 4070", "RTX 4090", "A100 80GB", "H100")
@@ -33,14 +33,15 @@ class ProjectedSetting:
     answers: tuple[CardAnswer, ...]
 
 
-def other_cards(frame: pd.DataFrame, cards: tuple[str, ...] = COMMON_CARDS) -> list[ProjectedSetting]:
+def other_cards(frame: pd.DataFrame, cards: tuple[str, ...] = COMMON_CARDS,
+                decomposed: list[CostFit] | None = None) -> list[ProjectedSetting]:
     """Every measured GPU setting of a counted architecture, at its most-measured step count,
     projected onto `cards` (the card it was measured on is left as measured)."""
     if frame.empty:
         return []
     targets = [spec for spec in (find_gpu(name) for name in cards) if spec is not None]
     rows = []
-    for fit in fit_costs(frame, decompose=True):
+    for fit in decomposed if decomposed is not None else fit_costs(frame, decompose=True):
         if fit.architecture is None or find_gpu(str(fit.settings["hardware"])) is None or not fit.step_medians:
             continue
         steps = max(fit.step_medians, key=lambda n: (list(fit.step_counts).count(n), n))

@@ -136,8 +136,13 @@ def step_latency(frame: pd.DataFrame, steps: pd.DataFrame, summary: pd.DataFrame
     first_warm = warm[warm["repeat"] == warm.groupby(["cell_id", "hostname"], observed=True)["repeat"].transform("min")]
     # per step, the median of the first warm-ups (several where a setting's prompts were pooled
     # under one id: one line, not their steps strung together)
-    warm_by_cell = {key: group.groupby("step", as_index=False)["seconds"].median().sort_values("step")
-                    for key, group in first_warm.groupby(["cell_id", "hostname"], sort=False, observed=True)}
+    warm_table = (first_warm.groupby(["cell_id", "hostname", "step"], sort=True, observed=True)["seconds"]
+                  .median().reset_index())
+    warm_keys = list(zip(warm_table["cell_id"], warm_table["hostname"]))
+    warm_steps, warm_seconds = warm_table["step"].to_numpy(), warm_table["seconds"].to_numpy()
+    warm_by_cell: dict[Any, tuple[Any, Any]] = {}
+    for start, end in _runs(warm_keys):
+        warm_by_cell[warm_keys[start]] = (warm_steps[start:end], warm_seconds[start:end])
     # one sort (cells in the order they ran, steps in order), then each cell's run of rows as plain
     # arrays: no pandas slice per cell
     table = medians.reset_index()
@@ -165,7 +170,7 @@ def step_latency(frame: pd.DataFrame, steps: pd.DataFrame, summary: pd.DataFrame
             warmups.append({"type": "scatter", "mode": "lines", "name": name + " (warm-up)",
                             "legendgroup": WARMUP_GROUP, "showlegend": False,
                             "line": {"dash": "dot", "color": colour}, "opacity": 0.6,
-                            "x": first["step"].tolist(), "y": (first["seconds"] * 1000).round(4).tolist()})
+                            "x": first[0].tolist(), "y": (first[1] * 1000).round(4).tolist()})
     # The warm-ups are one legend entry that shows or hides them all; with many settings they start
     # hidden (26 settings drew 52 lines on the H200 runs' chart, a tangle nobody could read).
     hidden = drawn > MANY_STEP_LINES
@@ -194,6 +199,12 @@ def step_latency(frame: pd.DataFrame, steps: pd.DataFrame, summary: pd.DataFrame
                                   "yanchor": "bottom", "showarrow": False,
                                   "text": esc(f"a first warm-up step reaches {warm_top:,.0f} ms, above this axis")}]
     return {"data": traces, "layout": layout}
+
+
+def _runs(keys: list[Any]) -> list[tuple[int, int]]:
+    """(start, end) of each run of equal neighbouring keys (a sorted table's groups)."""
+    starts = [i for i in range(len(keys)) if i == 0 or keys[i] != keys[i - 1]] + [len(keys)]
+    return list(zip(starts[:-1], starts[1:]))
 
 
 def is_warmup(trace: dict[str, Any]) -> bool:

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .. import __version__
@@ -122,9 +123,14 @@ def _step_charts(analysis: Analysis) -> list[dict[str, Any]]:
     steps = analysis.settings.pooled(analysis.steps)
     charts = []
     models = [str(m) for m in settings["model"]] if "model" in settings else [""] * len(settings)
-    for index, (suffix, rows) in enumerate(figures.chunks(models)):
+    parts = figures.chunks(models)
+    # each cell's step rows, found once (a fleet's steps are millions of rows)
+    rows_of = steps.groupby(steps["cell_id"].astype(str), sort=False, observed=True).indices if len(parts) > 1 else {}
+    for index, (suffix, rows) in enumerate(parts):
         part = settings.iloc[rows]
-        charts.append({"id": f"steps-{index}", "figure": figures.step_latency(analysis.frame, steps, part, suffix)})
+        picked = [rows_of[c] for c in part["cell_id"].astype(str) if c in rows_of]
+        own = steps if len(parts) == 1 else steps.iloc[np.sort(np.concatenate(picked)) if picked else []]
+        charts.append({"id": f"steps-{index}", "figure": figures.step_latency(analysis.frame, own, part, suffix)})
     # a line needs two step counts: settings measured at one are in the per-step charts
     scaling = [s for s in analysis.scaling if len(s.points) >= 2]
     for index, (suffix, rows) in enumerate(figures.chunks([s.model for s in scaling])):
