@@ -111,6 +111,9 @@ class Prepared:
     keys: dict[str, np.ndarray]
     noisy_rows: np.ndarray
     unsteady_rows: np.ndarray  # rows of cells whose repeats depend on when they ran (analysis/timedependence)
+    # each row's cell's first line in the whole frame (its first warm-up: cells warm up in the suite's
+    # order, whatever order their measured turns took): what picks a default baseline
+    first_line: np.ndarray = field(default_factory=lambda: np.zeros(0))
     varying: dict[bytes, list[str]] = field(default_factory=dict)
     # (axis, rows) -> each context's label and row positions per value: every metric finite on
     # the same rows shares one grouping
@@ -124,10 +127,13 @@ def prepare(frame: pd.DataFrame, noisy: set[tuple[str, str]] | None = None) -> P
                           *TURN_COLUMNS, "repeat") if c in data]
     data = data[list(dict.fromkeys(wanted))].reset_index(drop=True)
     unsteady = unsteady_rows(data)
+    first = pd.Series(np.arange(len(frame)), index=frame.index).groupby(frame["cell_id"].astype(str).to_numpy()).min() \
+        if not frame.empty and "cell_id" in frame else pd.Series(dtype=float)
+    first_line = data["cell_id"].astype(str).map(first).to_numpy(dtype=float) if not data.empty else np.zeros(0)
     keys = {c: key_text(data[c]).to_numpy() for c in SETTING_COLUMNS if c in data}
     flagged = (np.array([(str(c), str(h)) in noisy for c, h in zip(data["cell_id"], data["hostname"])], dtype=bool)
                if noisy and not data.empty else np.zeros(len(data), dtype=bool))
-    return Prepared(data, keys, flagged, unsteady)
+    return Prepared(data, keys, flagged, unsteady, first_line)
 
 
 def unsteady_rows(data: pd.DataFrame) -> np.ndarray:
@@ -249,7 +255,9 @@ def compare(frame: pd.DataFrame, by: str, baseline: str | None = None, metric: s
         if baseline is not None and baseline not in values:
             table.unpaired.append(f"{context}: no {by}={baseline} to compare with")
             continue
-        base = baseline if baseline is not None else values[0]
+        # by default the value whose cells came first in the results (the suite's order), the same in every context
+        base = baseline if baseline is not None else \
+            min(values, key=lambda v: float(np.min(prep.first_line[rows_by_value[v]])) if prep.first_line.size else 0.0)
         # each group sorted once (finite already: the mask), then compared with the baseline's
         base_values = np.sort(metric_values[rows_by_value[base]])
         base_noisy = bool(prep.noisy_rows[rows_by_value[base]].any())

@@ -78,7 +78,9 @@ def _images(frame: pd.DataFrame, summary: pd.DataFrame) -> list[dict[str, Any]]:
     images = []
     with_image = frame[frame["image"].notna()].drop_duplicates(["cell_id", "hostname"])
     # captions leave out what the group heading already says
-    shown = [c for c in varying(summary) if c not in {"prompt", "negative_prompt", "seed", "resolution"}]
+    # recipes and resolutions of one prompt side by side: the heading names the prompt and seed, the
+    # caption the setting (its resolution too, where settings differ in it)
+    shown = [c for c in varying(summary) if c not in {"prompt", "negative_prompt", "seed"}]
     labels = {(r["cell_id"], r["hostname"]): setting_label(r, shown) for _, r in summary.iterrows()}
     for row in with_image.itertuples():
         if (row.cell_id, row.hostname) not in labels:  # a cell that failed: no setting to show
@@ -88,7 +90,7 @@ def _images(frame: pd.DataFrame, summary: pd.DataFrame) -> list[dict[str, Any]]:
         data = safe_image(Path(row.file), row.image)
         uri = f"data:image/png;base64,{base64.b64encode(data).decode('ascii')}" if data is not None else None
         images.append({"label": labels.get((row.cell_id, row.hostname), row.cell_id), "host": row.hostname,
-                       "group": f"{row.prompt} (seed {row.seed}, {row.resolution})", "uri": uri,
+                       "group": f"{row.prompt} (seed {row.seed})", "uri": uri,
                        "video": getattr(row, "task", None) in VIDEO_TASKS,
                        "random": getattr(row, "weights", "") == "random"})
     return sorted(images, key=lambda i: (i["group"], i["label"], i["host"]))
@@ -312,8 +314,7 @@ def render(analysis: Analysis, paths: list[str | Path], title: str | None = None
         counts={"generations": int(len(frame)), "measured": int(len(measured(frame))) if not frame.empty else 0,
                 "cells": int(summary.shape[0]), "settings": int(settings.shape[0]),
                 "hosts": int(results.runs["hostname"].nunique()) if not results.runs.empty else 0},
-        summary_sentences=[describe_tradeoff(pair) for pair in analysis.tradeoff_pairs[:1]]
-        + _summary_sentences(settings, headline_tables, analysis.pareto_labels, analysis.settings.instances)
+        summary_sentences=_summary_sentences(settings, headline_tables, analysis.pareto_labels, analysis.settings.instances)
         + [payoff.sentence() for payoff in analysis.compile_payoffs],
         hosts=_hosts(results),
         axis_blocks=_axis_blocks(analysis.comparisons, analysis.axes),
