@@ -840,7 +840,7 @@ def _answer_from_counts(model: str | None, gpu: str | None, steps: int, as_json:
 
 
 def _recommend_from_counts(model: str | None, steps: int | None, gpu: str | None, vram_gib: float | None,
-                           max_seconds: float | None, as_json: bool) -> None:
+                           max_seconds: float | None, as_json: bool, verbose: bool = False) -> None:
     from .analysis.costmodel import EstimateError
     from .analysis.counted import recommend_from_counts
 
@@ -862,10 +862,7 @@ def _recommend_from_counts(model: str | None, steps: int | None, gpu: str | None
         click.echo("No setting diffbench knows meets these limits.")
     for chosen in answer.chosen:
         click.echo("* " + _safe(chosen.sentence()))
-    if answer.others:
-        click.echo("Left out:")
-        for other, why in answer.others:
-            click.echo(f"  - {_safe(other.label())}: {_safe(why)}")
+    _left_out([(other.label(), why) for other, why in answer.others], verbose)
 
 
 def _choose_cards(model: str, steps: int | None, as_json: bool, **settings: Any) -> None:
@@ -941,10 +938,11 @@ def _check_counted_settings(settings: dict[str, Any]) -> None:
 @click.option("--filter", "filters", multiple=True, help="Keep only AXIS=VALUE[,VALUE] (repeatable).")
 @click.option("--allow-noisy", is_flag=True, help="Consider cells flagged noisy too (measured while other work "
                                                   "competed), marked [NOISY].")
+@click.option("--verbose", "-v", is_flag=True, help="List every setting left out and why (by default: counted by reason).")
 @_skip_bad_lines_option
 def recommend_command(results: tuple[str, ...], model: str | None, steps: int | None, as_json: bool,
                       vram: str | None, max_seconds: float | None, min_quality: float | None, gpu: str | None,
-                      filters: tuple[str, ...], allow_noisy: bool, skip_bad_lines: bool) -> None:
+                      filters: tuple[str, ...], allow_noisy: bool, verbose: bool, skip_bad_lines: bool) -> None:
     """The Pareto-optimal settings under your constraints, why each, and what was left out and why.
 
     With no RESULTS: the settings of --model at --steps that fit --gpu (or --vram), answered from
@@ -957,7 +955,7 @@ def recommend_command(results: tuple[str, ...], model: str | None, steps: int | 
     except ValueError as exc:
         _fail(f"--vram {vram!r}: {exc}")
     if not results:
-        _recommend_from_counts(model, steps, gpu, vram_gib, max_seconds, as_json)
+        _recommend_from_counts(model, steps, gpu, vram_gib, max_seconds, as_json, verbose)
         return
     from .analysis.compare import noisy_cells
 
@@ -995,10 +993,25 @@ def recommend_command(results: tuple[str, ...], model: str | None, steps: int | 
         click.echo("No measured setting meets the constraints.")
     for candidate, reasons in answer.chosen:
         click.echo(f"* {one_line(candidate.describe())}\n    why: {one_line('; '.join(reasons))}")
-    if answer.excluded:
+    _left_out([(what, why) for what, why in answer.excluded], verbose)
+
+
+def _left_out(excluded: list[tuple[str, str]], verbose: bool) -> None:
+    """What recommend left out: each with its reason (--verbose), else counted by kind of reason."""
+    from .report.terminal import reason_kind
+
+    if not excluded:
+        return
+    if verbose:
         click.echo("Left out:")
-        for what, why in answer.excluded:
+        for what, why in excluded:
             click.echo(one_line(f"  - {what}: {why}"))
+        return
+    kinds: dict[str, int] = {}
+    for _, why in excluded:
+        kinds[reason_kind(why)] = kinds.get(reason_kind(why), 0) + 1
+    counted = "; ".join(f"{count} {kind}" for kind, count in sorted(kinds.items(), key=lambda item: -item[1]))
+    click.echo(one_line(f"Left out: {len(excluded)} setting(s): {counted} (--verbose: each and why)"))
 
 
 @main.command()

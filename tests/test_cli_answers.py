@@ -114,3 +114,14 @@ def test_estimate_prints_one_table_and_notes_only_when_asked(results: Path) -> N
     assert all(len(row.split()) >= 6 for row in rows)
     verbose = _run("estimate", results, "--steps", "20", "--verbose")
     assert verbose.exit_code == 0 and "-> " in verbose.output and "setting  " not in verbose.output
+
+
+def test_recommend_counts_what_it_left_out_and_lists_it_when_asked() -> None:
+    """Issue 36: the left-out settings are counted by reason in one line; --verbose lists each."""
+    short = _run("recommend", "--model", "flux-dev", "--steps", "28", "--gpu", "3060")
+    assert short.exit_code == 0, short.output
+    [line] = [text for text in short.output.splitlines() if text.startswith("Left out")]
+    assert "need more memory than allowed" in line and "(--verbose: each and why)" in line
+    listed = _run("recommend", "--model", "flux-dev", "--steps", "28", "--gpu", "3060", "--verbose")
+    items = [text for text in listed.output.splitlines() if text.startswith("  - ")]
+    assert len(items) == int(line.split()[2]) and all(": " in item for item in items)

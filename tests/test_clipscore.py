@@ -217,7 +217,8 @@ def test_compare_and_recommend_answer_turbo_against_standard_with_the_clip_score
     assert "CLIP score (builtin:tiny-clip), time and memory, paired by prompt and seed:" in text
     assert "turbo reaches" in text and "of standard's CLIP score" in text and "over 6 prompt-seed pairs" in text
     # --allow-noisy: what is tested is how CLIP scores make candidates, not this machine's quiet
-    recommended = subprocess.run([sys.executable, "-m", "diffbench.cli", "recommend", str(scored_run), "--allow-noisy"],
+    recommended = subprocess.run([sys.executable, "-m", "diffbench.cli", "recommend", str(scored_run), "--allow-noisy",
+                                  "--verbose"],
                                  capture_output=True, text=True, timeout=300)
     assert recommended.returncode == 0, recommended.stderr
     # one candidate per recipe (its six prompts together), never one per prompt

@@ -102,3 +102,20 @@ def answer_table(answers: list[dict[str, Any]], title: str = "") -> list[str]:
         footnotes.append("fits no, no time: the setting needs more memory than the card holds (needs GiB: the "
                          "least and the most it may take); the rows that fit are the settings to use")
     return lines + footnotes
+
+
+# What a reason for leaving a setting out is about, by the words recommend's reasons use.
+REASON_KINDS = (("more than", "need more memory than allowed"), ("> ", "need more memory than allowed"),
+                ("as fast in no more memory", "dominated (another is as fast in no more memory)"),
+                ("dominated by", "dominated (another is as fast in no more memory)"),
+                ("cannot be projected", "cannot be projected onto the card"),
+                ("flagged noisy", "measured while other work competed"),
+                ("error", "did not run cleanly"), ("oom", "did not run cleanly"), ("crashed", "did not run cleanly"),
+                ("timeout", "did not run cleanly"), ("not_applicable", "did not apply"),
+                ("seconds", "slower than allowed"), ("quality", "below the quality asked"))
+
+
+def reason_kind(why: str) -> str:
+    """The kind of a reason recommend gave for leaving a setting out, to count them by."""
+    text = why.lower()
+    return next((kind for word, kind in REASON_KINDS if word in text), "other reasons")
