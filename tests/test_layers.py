@@ -103,3 +103,20 @@ def test_light_commands_import_neither_torch_nor_pandas() -> None:
             "print(sorted(m for m in ('torch', 'diffusers', 'pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_readme_layout_names_only_modules_that_exist() -> None:
+    """The README's map of the package is drawn from the code: every `name.py` it names under
+    diffbench exists (it once listed a report/filters.py that did not)."""
+    import re
+
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    layout = readme[readme.index("## Layout"):]
+    layout = layout[:layout.index("\n## ", 4)] if "\n## " in layout[4:] else layout
+    named = {n.removeprefix("diffbench/") for n in re.findall(r"`([a-z_/]+\.py)`", layout)}
+    existing = {p.name for p in PACKAGE.rglob("*.py")} | {str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")}
+    outside = {"test.sh", "ship_counts.py", "overhead.py", "report_scale.py", "projection_check.py", "memory_check.py",
+               "offload_check.py", "gpu_check.py"}
+    missing = sorted(n for n in named if n not in existing and n not in outside
+                     and not (PACKAGE.parent / "benchmarks" / n).exists() and not (PACKAGE.parent / "scripts" / n).exists())
+    assert named and not missing, missing
