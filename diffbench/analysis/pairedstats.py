@@ -108,14 +108,24 @@ def centre(values: np.ndarray, confidence: float = DEFAULT_CONFIDENCE) -> Centre
 
 
 def signed_rank_p(differences: np.ndarray) -> float:
-    """Two-sided p of the Wilcoxon signed-rank test that the differences centre on 0 (zeros
-    dropped; exact without ties, else scipy's normal approximation with the tie correction)."""
-    from scipy.stats import wilcoxon
-
+    """Two-sided p of the signed-rank test that the differences centre on 0, read from the same
+    Walsh averages and the same null distribution as `centre`'s interval: T is the count of Walsh
+    averages on the rarer side of 0, those at 0 counted with it, exact up to EXACT_N values. So
+    p <= 1 - confidence exactly when the interval leaves 0 out, ties or not (scipy's tie-corrected
+    normal approximation disagreed with the exact interval in 5-44% of cases with whole-point ties)."""
     data = np.asarray(differences, dtype=float)
-    if not np.any(data != 0):
+    data = data[np.isfinite(data)]
+    n = int(data.size)
+    if n == 0 or not np.any(data != 0):
         return 1.0
-    return float(wilcoxon(data, zero_method="wilcox", method="auto").pvalue)
+    upper = np.triu_indices(n)
+    walsh = (data[upper[0]] + data[upper[1]]) / 2
+    rarer = min(int(np.count_nonzero(walsh < 0)), int(np.count_nonzero(walsh > 0))) + int(np.count_nonzero(walsh == 0))
+    if n <= EXACT_N:
+        return float(min(1.0, 2 * _signed_rank_cdf(n)[rarer]))
+    mean, sd = n * (n + 1) / 4, math.sqrt(n * (n + 1) * (2 * n + 1) / 24)
+    z = (rarer + 0.5 - mean) / sd
+    return float(min(1.0, math.erfc(-z / math.sqrt(2))))
 
 
 def smallest_p(n: int) -> float:
