@@ -173,3 +173,20 @@ def test_a_wide_interval_stays_above_zero_on_the_log_scale() -> None:
     assert seconds / low == pytest.approx(high / seconds)  # symmetric in ratio
     sentence = Estimate(fit, 6, seconds, low, high).sentence()
     assert f"interval {low:.3f}-{high:.3f}" in sentence and "reaches zero" not in sentence
+
+
+def test_a_measured_step_count_answers_where_the_line_through_the_step_counts_cannot() -> None:
+    """Issue 35: on the H200 runs, plain SDXL's line through 4 and 8 steps has R² 0.58 (noise), so
+    its prediction is unreliable; at 4 steps, which was measured, the generations measured there
+    answer (their median, with a prediction interval), and the sentence says so. At 6 steps, never
+    measured, there is still no reliable estimate."""
+    from diffbench.analysis.costmodel import estimate
+
+    frame = with_metrics(load_results([Path(__file__).resolve().parents[1] / "docs" / "gpu-runs"]).generations)
+    plain = [a for a in estimate(frame, 4, model="sdxl") if a.fit.label.endswith("guidance_scale=5.0")]
+    [answer] = plain
+    assert answer.reliable and abs(answer.seconds - answer.fit.step_medians[4]) < 1e-9
+    assert answer.low < answer.seconds < answer.high and answer.high / answer.low < 1.5
+    assert "generations measured at 4 steps" in answer.sentence()
+    [unmeasured] = [a for a in estimate(frame, 6, model="sdxl") if a.fit.label.endswith("guidance_scale=5.0")]
+    assert not unmeasured.reliable and "R² 0.58" in unmeasured.sentence()

@@ -8,6 +8,7 @@ was not measured can be projected from one that was through the spec table, clea
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ class CostFit:
     weighted_cov: tuple[float, float, float] | None = None
     unreliable: list[str] = field(default_factory=list)  # why no estimate should be trusted
     step_medians: dict[int, float] = field(default_factory=dict)  # measured s/image per step count
+    step_spreads: dict[int, tuple[float, int]] = field(default_factory=dict)  # per step count: (sd of log s, n)
     memory_gib: float | None = None  # what a card must hold for this setting (frames.card_memory)
     memory_kind: str = ""
     allocated_gib: float | None = None  # torch's measured allocated peak (what memoryneed's margin starts from)
@@ -169,11 +171,15 @@ def fit_group(settings: dict[str, Any], group: pd.DataFrame, decompose: bool = F
         unreliable.append(f"negative fixed cost ({fixed:.3f} s): the step counts measured cannot separate it")
     run_sd, runs = run_spread(group, fixed + per_eval * x)
     medians = {int(k): float(v) for k, v in group.groupby("steps")["s_per_image"].median().items()}
+    logs = np.log(np.clip(group["s_per_image"].to_numpy(float), 1e-12, None))
+    spreads = {int(k): (float(np.std(logs[rows], ddof=1)) if len(rows) > 1 else 0.0, int(len(rows)))
+               for k, rows in group.groupby("steps").indices.items()}
     memory, kind = card_memory(group[[c for c, _ in CARD_MEMORY_SOURCES if c in group]].max())
     allocated = float(group["peak_vram_allocated_bytes"].max()) / 2**30 if "peak_vram_allocated_bytes" in group else np.nan
     first = group.iloc[0]
     return CostFit(settings, float(fixed), float(per_eval), method, int(len(y)), step_counts, r2, sd,
                    _evals_per_step(group), weighted_cov=weighted_cov, unreliable=unreliable, step_medians=medians,
+                   step_spreads=spreads,
                    memory_gib=memory if np.isfinite(memory) else None, memory_kind=kind,
                    allocated_gib=allocated if np.isfinite(allocated) and allocated > 0 else None,
                    architecture=counted_architecture(first.get("source"), first.get("family"), first.get("model")),
@@ -511,7 +517,29 @@ def estimate(frame: pd.DataFrame, steps: int, gpu: str | None = None, **wanted: 
                                     "architecture (SD 1.5, SDXL, SD 3.5 Medium, FLUX.1) to project from; CPU results "
                                     "cannot be projected onto a GPU")
             return _with_memory_check(projected, target, steps)
-    return [Estimate(f, steps, *f.predict(steps)) for f in fits]
+    return [_measured_estimate(f, steps) for f in fits]
+
+
+def _measured_estimate(fit: CostFit, steps: int) -> Estimate:
+    """On the measured card: the fitted line's prediction, except where the line cannot be trusted
+    (noise dominates it) and this step count was measured: then the generations measured at it
+    answer, their median with a prediction interval for one more (a line through 4 and 8 steps with
+    R² 0.58 said nothing, though 4 steps had been measured)."""
+    answer = Estimate(fit, steps, *fit.predict(steps))
+    measured_here = fit.step_spreads.get(steps)
+    if answer.reliable or measured_here is None or measured_here[1] < 2:
+        return answer
+    from scipy.special import stdtrit
+
+    sd, n = measured_here
+    dof = fit.spread_dof or (n - 1)
+    if fit.spread_dof:  # the card's typical spread stands in where the step count had few generations
+        sd = max(sd, fit.residual_sd)
+    width = float(stdtrit(max(1, dof), 0.975)) * sd * float(np.sqrt(1 + 1 / n))
+    median = fit.step_medians[steps]
+    measured_fit = dataclasses.replace(fit, unreliable=[], method=f"the {n} generations measured at {steps} steps "
+                                                                    "(the line through the step counts is unreliable)")
+    return Estimate(measured_fit, steps, median, median * float(np.exp(-width)), median * float(np.exp(width)))
 
 
 def in_results(frame: pd.DataFrame, model: str) -> bool:
