@@ -653,8 +653,8 @@ def export(results: tuple[str, ...], fmt: str, level: str, output: str | None, f
 @main.command("estimate")
 @click.argument("results", nargs=-1, type=click.Path())
 @click.option("--steps", type=STEPS, required=True, help="Step count to estimate for.")
-@click.option("--model", help="Model name as in the results, or a counted architecture (sd15, sdxl, sdxl-turbo, "
-                              "sd35-medium, flux-dev, flux-schnell).")
+@click.option("--model", help="Model name as in the results, or a counted architecture (sd15, sd21, sdxl, "
+                              "sdxl-turbo, sd3-medium, sd35-medium, flux-dev, flux-schnell).")
 @click.option("--gpu", callback=_given, help="GPU (measured, or projected from a measured one by the step model: docs/projection.md).")
 @click.option("--sampler")
 @click.option("--resolution")
@@ -770,7 +770,7 @@ def _typed_model(model: str) -> tuple[str, dict[str, Any]] | None:
     return typed_model(model)
 
 
-COUNTED_NAMES = "sd15, sdxl, sdxl-turbo, sd35-medium, flux-dev, flux-schnell"
+COUNTED_NAMES = "sd15, sd21, sdxl, sdxl-turbo, sd3-medium, sd35-medium, flux-dev, flux-schnell"
 
 
 def _counted_model(model: str) -> tuple[str, dict[str, Any]]:
@@ -1052,7 +1052,7 @@ def sysinfo(as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--model", help="Rank every card for this model's work (sd15, sdxl, sdxl-turbo, sd35-medium, "
+@click.option("--model", help="Rank every card for this model's work (sd15, sd21, sdxl, sdxl-turbo, sd3-medium, sd35-medium, "
                               "flux-dev, flux-schnell), from counts: no results needed.")
 @click.option("--steps", type=STEPS, default=None, help="Steps per image (default: 30; SDXL Turbo 4).")
 @click.option("--resolution")

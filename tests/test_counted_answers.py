@@ -291,3 +291,18 @@ def test_a_quantization_nobody_measured_gets_its_memory_and_says_why_it_has_no_t
     assert answer["seconds"] is None and answer["interval"] is None and answer["needs_gib"]["allocated"] > 0
     text = _cli("estimate", "--model", "sdxl", "--steps", "20", "--gpu", "4090", "--quantize", "torchao:int4")
     assert "time not known: torchao:int4: its dequantizing cost per step was never measured" in text.stdout
+
+
+@pytest.mark.parametrize(("model", "resolution", "card"), [("sd21", "768x768", "RTX 3060"),
+                                                           ("sd3-medium", "1024x1024", "RTX A6000"),
+                                                           ("sd2.1", "768x768", "RTX 6000 Ada")])
+def test_sd21_and_sd3_medium_are_answered_from_counts_on_workstation_cards(model: str, resolution: str,
+                                                                         card: str) -> None:
+    """Issue 35: SD 2.1 (768²) and SD3 Medium are counted architectures of their own (SD3 Medium was
+    answered as SD 3.5 Medium, a larger transformer), and the workstation cards are in the table."""
+    result = _cli("estimate", "--model", model, "--resolution", resolution, "--steps", "28", "--gpu", card, "--json")
+    assert result.returncode == 0, result.stderr
+    (answer,) = json.loads(result.stdout)["answers"]
+    assert answer["model"] == {"sd2.1": "sd21"}.get(model, model) and answer["card"] == card
+    assert answer["fits"] == "yes" and 0 < answer["interval"]["low"] < answer["seconds"] < answer["interval"]["high"]
+    assert answer["settings"]["resolution"] == resolution

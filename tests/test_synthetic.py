@@ -16,13 +16,17 @@ from diffbench.suite import load_suite
 # FLUX.1: "12 billion parameters" (the model cards).
 EXACT = {
     ("sd15", "unet"): 859_520_964, ("sd15", "text_encoder"): 123_060_480, ("sd15", "vae"): 83_653_863,
+    # SD 2.1: "865M UNet" and OpenCLIP ViT-H's 340M text tower (the released checkpoint's tensors)
+    ("sd21", "unet"): 865_910_724, ("sd21", "text_encoder"): 340_387_840, ("sd21", "vae"): 83_653_863,
+    # SD3 Medium: "2B" MMDiT; the checkpoint's transformer holds 2,028,328,000
+    ("sd3-medium", "transformer"): 2_028_328_000,
     ("sdxl", "unet"): 2_567_463_684, ("sdxl", "text_encoder"): 123_060_480,
     ("sdxl", "text_encoder_2"): 694_659_840, ("sdxl", "vae"): 83_653_863,
 }
 
 
 @pytest.mark.parametrize(("model", "component"), sorted(EXACT))
-def test_unet_models_match_their_released_checkpoints(model: str, component: str) -> None:
+def test_models_match_their_released_checkpoints(model: str, component: str) -> None:
     counted = parameter_counts(model)[component]
     assert abs(counted - EXACT[(model, component)]) <= 0.01 * EXACT[(model, component)]
     assert counted == EXACT[(model, component)]  # in fact exactly

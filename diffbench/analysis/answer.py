@@ -61,7 +61,7 @@ def model_answers(frame: pd.DataFrame, cards: tuple[str, ...] = COMMON_CARDS,
             continue
         projectable = any(f.architecture and find_gpu(str(f.settings["hardware"])) for f in fits)
         note = "" if projectable else ("Other cards are not answered: this model was measured on a CPU only, or "
-                                       "its architecture's work is not counted (SD 1.5, SDXL, SD 3.5 Medium and "
+                                       "its architecture's work is not counted (SD 1.5, SD 2.1, SDXL, SD3 and 3.5 Medium and "
                                        "FLUX.1 are).")
         answers.append(ModelAnswer(str(model), steps, tuple(_rows(fits, steps, cards if projectable else ())), note))
     return answers
@@ -116,7 +116,7 @@ def _projected_row(fits: list[CostFit], steps: int, target: GpuSpec) -> AnswerRo
                          "projected", f"from {projected.projected_from}")
     if not projectable:
         return AnswerRow(target.name, target.vram_gib, None, "-", "not projected: this architecture's work is not "
-                         "counted (SD 1.5, SDXL, SD 3.5 Medium and FLUX.1 are), or it ran on a CPU", "-")
+                         "counted (SD 1.5, SD 2.1, SDXL, SD3 and 3.5 Medium, FLUX.1 are), or it ran on a CPU", "-")
     counted = _from_counts(fits, steps, target)
     if counted is not None:
         return counted

@@ -514,7 +514,7 @@ def estimate(frame: pd.DataFrame, steps: int, gpu: str | None = None, **wanted: 
             projected = [p for p in (project(f, target) for f in fit_costs(data, decompose=True)) if p is not None]
             if not projected:
                 raise EstimateError(f"GPU '{gpu}' was not measured, and no measured GPU setting of a counted "
-                                    "architecture (SD 1.5, SDXL, SD 3.5 Medium, FLUX.1) to project from; CPU results "
+                                    "architecture (SD 1.5, SD 2.1, SDXL, SD3 and 3.5 Medium, FLUX.1) to project from; CPU results "
                                     "cannot be projected onto a GPU")
             return _with_memory_check(projected, target, steps)
     return [_measured_estimate(f, steps) for f in fits]
@@ -564,7 +564,7 @@ def estimate_from_counts(model: str, steps: int, gpu: str, wanted: dict[str, Any
 
     preset = typed_preset(model)
     if preset is None:
-        raise EstimateError(f"--model {model}: not a counted architecture (SD 1.5, SDXL, SD 3.5 Medium, FLUX.1)")
+        raise EstimateError(f"--model {model}: not a counted architecture (SD 1.5, SD 2.1, SDXL, SD3 and 3.5 Medium, FLUX.1)")
     try:
         target = resolve_gpu(gpu)
     except GpuNameError as exc:

@@ -34,7 +34,8 @@ FALLBACKS: tuple[dict[str, Any], ...] = (
     {"quantize": "bnb:nf4", "offload": "model"}, {"quantize": "bnb:nf4@all"},
     {"quantize": "bnb:nf4@all", "offload": "model"}, {"offload": "sequential"},
 )
-FAMILY_OF_PRESET = {"sd15": "sd", "sdxl": "sdxl", "sd35-medium": "sd3", "flux-dev": "flux", "flux-schnell": "flux"}
+FAMILY_OF_PRESET = {"sd15": "sd", "sd21": "sd", "sdxl": "sdxl", "sd3-medium": "sd3", "sd35-medium": "sd3",
+                    "flux-dev": "flux", "flux-schnell": "flux"}
 
 
 @dataclass
@@ -95,7 +96,7 @@ class CountedAnswer:
 
 
 def answer_from_counts(preset: str, steps: int, card: GpuSpec, settings: dict[str, Any]) -> CountedAnswer:
-    """The counted answer for `preset` (sd15, sdxl, sd35-medium, flux-dev, flux-schnell) under
+    """The counted answer for `preset` (analysis/projection.COUNTED_PRESETS) under
     `settings` (resolution, batch_size, dtype, guidance_scale, offload, quantize, vae_tiling,
     vae_slicing; each optional) on `card`."""
     from ..measure.workload import CFG_FAMILIES, count_workload
@@ -106,6 +107,7 @@ def answer_from_counts(preset: str, steps: int, card: GpuSpec, settings: dict[st
     family = FAMILY_OF_PRESET[preset]
     spec = FAMILIES[family]
     defaults = SYNTHETIC[preset].defaults
+    tile = SYNTHETIC[preset].vae_tile or spec.vae_tile  # the preset's own VAE where it differs from its family's
     resolution = str(settings.get("resolution") or defaults["resolution"])
     batch = int(settings.get("batch_size") or 1)
     dtype = str(settings.get("dtype") or spec.gpu_dtype)
@@ -123,7 +125,7 @@ def answer_from_counts(preset: str, steps: int, card: GpuSpec, settings: dict[st
     notes: list[str] = []
     unknown = ""
     need = memory_need(workload, family, offload, quantize, bool(settings.get("vae_slicing")),
-                       tile=_tile_share(settings, resolution, spec.vae_tile))
+                       tile=_tile_share(settings, resolution, tile))
     weights = weight_bytes(workload.parameters, workload.linear_parameters, dtype, quantize)
     moves = transfer_cost(offload, weights, card, vae_stays=spec.vae_upcast)
     per_eval: float | None = moves.evaluation(step.seconds)
@@ -143,10 +145,10 @@ def answer_from_counts(preset: str, steps: int, card: GpuSpec, settings: dict[st
         elif per_eval is not None:
             per_eval = moves.evaluation(step.seconds * measured[0])
             notes.append(f"{quantize}: x{measured[0]:g} per evaluation, measured ({measured[1]})")
-    if need.phase == "VAE decode" and _tile_share(settings, resolution, spec.vae_tile) == 1.0 and \
+    if need.phase == "VAE decode" and _tile_share(settings, resolution, tile) == 1.0 and \
             settings.get("vae_tiling"):
         notes.append(f"VAE tiling changes nothing at {resolution}: diffusers decodes a picture no larger than the "
-                     f"VAE's {spec.vae_tile}px tile whole")
+                     f"VAE's {tile}px tile whole")
     evaluations = float(steps)
     fixed_s = fixed.seconds + moves.per_image_s
     kind = calibration.kind_for(card.name)

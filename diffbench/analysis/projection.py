@@ -10,6 +10,7 @@ not with TFLOP/s.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ..hardware.gpus import GpuSpec
@@ -17,7 +18,7 @@ from .calibration import Calibration, Counted
 from .stepmodel import call_cost, host_from_measurement
 from .transfer import RATES, transfer_ratio
 
-COUNTED_PRESETS = ("sd15", "sdxl", "sd35-medium", "flux-dev", "flux-schnell")
+COUNTED_PRESETS = ("sd15", "sd21", "sdxl", "sd3-medium", "sd35-medium", "flux-dev", "flux-schnell")
 PRESET_OF_FAMILY = {"sd": "sd15", "sdxl": "sdxl", "flux": "flux-dev"}
 
 
@@ -30,8 +31,12 @@ def counted_architecture(source: object, family: object, model: object = None) -
         family = str(model or "").lower()
     if text.startswith("synthetic:") and text.removeprefix("synthetic:") in COUNTED_PRESETS:
         return text.removeprefix("synthetic:")
-    if family == "sd3":
-        return "sd35-medium" if "medium" in text else None
+    if family == "sd3":  # 3.5 Medium and 3 Medium differ (dual attention, QK norm); Large is not counted
+        if "medium" not in text:
+            return None
+        return "sd35-medium" if re.search(r"3[.\-_]?5", text) else "sd3-medium"
+    if family == "sd" and re.search(r"(stable-diffusion-2|sd-?2[.\-_]?[01]\b|v2-1|2-base)", text):
+        return "sd21"
     return PRESET_OF_FAMILY.get(str(family))
 
 
@@ -112,8 +117,8 @@ def project_cost(per_eval_s: float, fixed_s: float, batch: int, offload: str, qu
 
 
 # Names a person may type for a counted architecture (compared without case, dashes, dots or spaces)
-TYPED_PRESETS = {"sd15": "sd15", "stablediffusion15": "sd15", "sdxl": "sdxl", "sd35medium": "sd35-medium",
-                 "sd3medium": "sd35-medium", "flux": "flux-dev", "fluxdev": "flux-dev", "flux1dev": "flux-dev",
+TYPED_PRESETS = {"sd15": "sd15", "stablediffusion15": "sd15", "sd21": "sd21", "sd2": "sd21",
+                 "stablediffusion21": "sd21", "sdxl": "sdxl", "sd35medium": "sd35-medium", "sd3medium": "sd3-medium", "flux": "flux-dev", "fluxdev": "flux-dev", "flux1dev": "flux-dev",
                  "fluxschnell": "flux-schnell", "flux1schnell": "flux-schnell"}
 
 

@@ -247,7 +247,7 @@ def _projected_onto(frame: pd.DataFrame, pool: list[Candidate], gpu: str
         onto = project(fit, target) if fit is not None else None
         if onto is None:
             unprojectable.append((candidate.describe(), "cannot be projected (a CPU run, or a model whose work is not "
-                                                        "counted: SD 1.5, SDXL, SD 3.5 Medium and FLUX.1 are)"))
+                                                        "counted: SD 1.5, SD 2.1, SDXL, SD3 and 3.5 Medium, FLUX.1 are)"))
             continue
         seconds = onto.point(int(candidate.settings["steps"]))
         projected.append(replace(candidate, hardware=target.name, seconds=seconds, projected_from=candidate.hardware,

@@ -68,7 +68,8 @@ def _denoiser_inputs(family: str, name: str, batch: int, height: int, width: int
 
     timestep = torch.full((batch,), 500.0)
     if family in ("sd", "sdxl"):
-        context = noise(batch, 77, 768 if family == "sd" else 2048)
+        # the text encoder's width: CLIP-L (SD 1.5), OpenCLIP-H (SD 2.1), CLIP-L and bigG joined (SDXL)
+        context = noise(batch, 77, {"sd21": 1024}.get(name, 768 if family == "sd" else 2048))
         extra = {} if family == "sd" else {"added_cond_kwargs": {"text_embeds": noise(batch, 1280),
                                                                 "time_ids": noise(batch, 6)}}
         return (noise(batch, 4, height // 8, width // 8), timestep, context), extra
@@ -136,7 +137,7 @@ _fresh_counts = 0
 
 def count_workload(model: str, resolution: str = "", batch_size: int = 1, dtype: str = "fp16",
                    guided: bool | None = None, channels_last: bool = False) -> Workload:
-    """Counts for `model` (a synthetic preset name: sd15, sdxl, sd35-medium, flux-dev, flux-schnell).
+    """Counts for `model` (a synthetic preset name: analysis/projection.COUNTED_PRESETS).
     A shape that cannot be counted is a CountError, remembered in the cache like a count (a report
     never recounts it)."""
     from ..models.synthetic import SYNTHETIC
@@ -240,7 +241,9 @@ SHIPPED = "counted_workloads.json"
 # them; a test recounts each and compares.
 SHIPPED_SETUPS: tuple[tuple[str, str, str, bool], ...] = (
     ("sd15", "512x512", "fp16", True), ("sd15", "512x512", "fp16", False),
+    ("sd21", "768x768", "fp16", True), ("sd21", "768x768", "fp16", False),
     ("sdxl", "1024x1024", "fp16", True), ("sdxl", "1024x1024", "fp16", False), ("sdxl", "512x512", "fp16", False),
+    ("sd3-medium", "1024x1024", "bf16", True), ("sd3-medium", "1024x1024", "bf16", False),
     ("sd35-medium", "1024x1024", "bf16", True), ("sd35-medium", "1024x1024", "bf16", False),
     ("flux-dev", "1024x1024", "bf16", False), ("flux-schnell", "1024x1024", "bf16", False),
 )

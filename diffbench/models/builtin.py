@@ -38,6 +38,9 @@ class ModelPreset:
     # Video: the longest clip its denoiser's positions reach (Wan: rope_max_seq_len latent frames of
     # the VAE's 4), known before anything is built, so plan and validate say it, not the run
     max_frames: int | None = None
+    # The VAE's tile where it is not its family's (SD 2.1's VAE is published with sample_size 768,
+    # SD 1.5's with 512): diffusers decodes a picture no larger than it whole, tiling on or not
+    vae_tile: int | None = None
 
 
 BUILTINS: dict[str, ModelPreset] = {

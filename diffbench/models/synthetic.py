@@ -1,4 +1,4 @@
-"""Synthetic full-size models: the real architectures of SD1.5, SDXL, SD3.5 Medium, FLUX.1,
+"""Synthetic full-size models: the real architectures of SD1.5, SD 2.1, SDXL, SD3 Medium, SD3.5 Medium, FLUX.1,
 Wan 2.1 (1.3B, 14B) and LTX-Video from their public configurations, with random weights, built without downloading anything.
 
 Modules are created on the meta device (no memory, no initialisation) and then materialised
@@ -24,6 +24,9 @@ from .builtin import (
 # Text encoder configurations (transformers), as published with the models.
 CLIP_L = {"vocab_size": 49408, "hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
           "num_attention_heads": 12, "max_position_embeddings": 77, "hidden_act": "quick_gelu", "projection_dim": 768}
+# OpenCLIP ViT-H/14's text tower, SD 2.x's text encoder (stabilityai/stable-diffusion-2-1, text_encoder/config.json)
+OPENCLIP_H = {"vocab_size": 49408, "hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 23,
+              "num_attention_heads": 16, "max_position_embeddings": 77, "hidden_act": "gelu", "projection_dim": 512}
 CLIP_G = {"vocab_size": 49408, "hidden_size": 1280, "intermediate_size": 5120, "num_hidden_layers": 32,
           "num_attention_heads": 20, "max_position_embeddings": 77, "hidden_act": "gelu", "projection_dim": 1280}
 T5_XXL = {"vocab_size": 32128, "d_model": 4096, "d_kv": 64, "d_ff": 10240, "num_layers": 24, "num_heads": 64,
@@ -42,6 +45,9 @@ SD15_UNET = {"sample_size": 64, "in_channels": 4, "out_channels": 4, "layers_per
              "down_block_types": ("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
              "up_block_types": ("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
              "cross_attention_dim": 768, "attention_head_dim": 8}
+# SD 2.1 (768-v): SD 1.5's layout with linear projections, per-level heads and OpenCLIP-H's 1024-wide context
+SD21_UNET = {**SD15_UNET, "sample_size": 96, "cross_attention_dim": 1024, "attention_head_dim": (5, 10, 20, 20),
+             "use_linear_projection": True, "upcast_attention": True}
 SDXL_UNET = {"sample_size": 128, "in_channels": 4, "out_channels": 4, "layers_per_block": 2,
              "block_out_channels": (320, 640, 1280),
              "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
@@ -53,6 +59,10 @@ SD35_MEDIUM = {"sample_size": 128, "patch_size": 2, "in_channels": 16, "num_laye
                "num_attention_heads": 24, "joint_attention_dim": 4096, "caption_projection_dim": 1536,
                "pooled_projection_dim": 2048, "out_channels": 16, "pos_embed_max_size": 384,
                "dual_attention_layers": tuple(range(13)), "qk_norm": "rms_norm"}
+# SD3 Medium (2B MMDiT): SD 3.5 Medium's width and depth, without its dual attention and QK norm, and
+# a 192x192 positional table (stabilityai/stable-diffusion-3-medium-diffusers, transformer/config.json)
+SD3_MEDIUM = {key: value for key, value in SD35_MEDIUM.items() if key not in ("dual_attention_layers", "qk_norm")}
+SD3_MEDIUM["pos_embed_max_size"] = 192
 # UMT5-XXL's encoder (Wan's text encoder): T5-XXL's shape with UMT5's 256k multilingual vocabulary.
 UMT5_XXL = {**T5_XXL, "vocab_size": 256384}
 # Wan 2.1 text-to-video, from the Wan team's published configs (wan/configs/wan_t2v_1_3B.py and
@@ -74,6 +84,9 @@ SYNTHETIC: dict[str, ModelPreset] = {
         ModelPreset("sd15", "sd", "Stable Diffusion 1.5 architecture (860M UNet, CLIP ViT-L, VAE)",
                        {"resolution": "512x512", "guidance_scale": 7.5},
                        published={"unet": 859_520_964, "text_encoder": 123_060_480, "vae": 83_653_863}),
+        ModelPreset("sd21", "sd", "Stable Diffusion 2.1 architecture (865M UNet, OpenCLIP ViT-H, VAE)",
+                    {"resolution": "768x768", "guidance_scale": 7.5},
+                    published={"unet": 865_910_724, "text_encoder": 340_387_840, "vae": 83_653_863}, vae_tile=768),
         ModelPreset("sdxl", "sdxl", "SDXL base 1.0 architecture (2.6B UNet, CLIP ViT-L + OpenCLIP bigG, VAE)",
                        {"resolution": "1024x1024", "guidance_scale": 5.0},
                        published={"unet": 2_567_463_684, "text_encoder": 123_060_480, "text_encoder_2": 694_659_840,
@@ -81,6 +94,8 @@ SYNTHETIC: dict[str, ModelPreset] = {
         ModelPreset("sd35-medium", "sd3", "SD 3.5 Medium architecture (MMDiT-X, CLIP-L, bigG, T5-XXL, 16-ch VAE)",
                        {"resolution": "1024x1024", "guidance_scale": 4.5},
                        published={"transformer+text_encoder+text_encoder_2+vae": 3_371_793_763}),
+        ModelPreset("sd3-medium", "sd3", "SD3 Medium architecture (2B MMDiT, CLIP-L, bigG, T5-XXL, 16-ch VAE)",
+                    {"resolution": "1024x1024", "guidance_scale": 7.0}, published={"transformer": 2_028_328_000}),
         ModelPreset("flux-schnell", "flux", "FLUX.1 schnell architecture (12B MMDiT, CLIP-L, T5-XXL, 16-ch VAE)",
                        {"resolution": "1024x1024", "guidance_scale": 0.0}, published={"transformer": 12_000_000_000}),
         ModelPreset("flux-dev", "flux", "FLUX.1 dev architecture (12B MMDiT with guidance embedding)",
@@ -116,7 +131,7 @@ def _text_models(family: str, name: str) -> dict[str, Any]:
     )
 
     if family == "sd":
-        return {"text_encoder": _on_meta(CLIPTextModel, CLIPTextConfig(**CLIP_L))}
+        return {"text_encoder": _on_meta(CLIPTextModel, CLIPTextConfig(**(OPENCLIP_H if name == "sd21" else CLIP_L)))}
     if family == "sdxl":
         return {"text_encoder": _on_meta(CLIPTextModel, CLIPTextConfig(**CLIP_L)),
                 "text_encoder_2": _on_meta(CLIPTextModelWithProjection, CLIPTextConfig(**CLIP_G))}
@@ -152,13 +167,13 @@ def build_modules(name: str) -> dict[str, Any]:
     spec = SYNTHETIC[name]
     modules = _text_models(spec.family, name)
     if spec.family == "sd":
-        modules["unet"] = _on_meta(UNet2DConditionModel, **SD15_UNET)
-        modules["vae"] = _on_meta(AutoencoderKL, **VAE_4)
+        modules["unet"] = _on_meta(UNet2DConditionModel, **(SD21_UNET if name == "sd21" else SD15_UNET))
+        modules["vae"] = _on_meta(AutoencoderKL, **({**VAE_4, "sample_size": 768} if name == "sd21" else VAE_4))
     elif spec.family == "sdxl":
         modules["unet"] = _on_meta(UNet2DConditionModel, **SDXL_UNET)
         modules["vae"] = _on_meta(AutoencoderKL, **SDXL_VAE)
     elif spec.family == "sd3":
-        modules["transformer"] = _on_meta(SD3Transformer2DModel, **SD35_MEDIUM)
+        modules["transformer"] = _on_meta(SD3Transformer2DModel, **(SD3_MEDIUM if name == "sd3-medium" else SD35_MEDIUM))
         modules["vae"] = _on_meta(AutoencoderKL, **{**VAE_16, "scaling_factor": 1.5305, "shift_factor": 0.0609})
     elif spec.family == "flux":
         modules["transformer"] = _on_meta(FluxTransformer2DModel, **FLUX, guidance_embeds=name == "flux-dev")
