@@ -7,10 +7,10 @@ what plan calls "not applicable here" is exactly what run records as not_applica
 
 from __future__ import annotations
 
-import importlib.util
 import platform
 from typing import Any
 
+from .backends import installed
 from .quantization import CUDA_ONLY, LIBRARIES, parse_quantization
 
 
@@ -59,18 +59,10 @@ def quantization_problem(wanted: str | None, device_type: str, check_packages: b
         return (f"quantize '{setting.text}' needs a CUDA GPU: bitsandbytes quantizes as the weights move onto one "
                 f"(this cell's device is {device_type})")
     module_name, package = LIBRARIES[setting.library]
-    if check_packages and not _installed(module_name):
+    if check_packages and not installed(module_name):
         return f"quantize '{setting.text}' needs {package}, which is not installed (pip install {package}, or " \
                "diffbench[quantization])"
     return None
-
-
-def _installed(module_name: str) -> bool:
-    """Whether a module can be imported, without importing it (a parent package is imported)."""
-    try:
-        return importlib.util.find_spec(module_name) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def expected_device(settings: dict[str, Any], cuda_names: list[str] | str) -> str:

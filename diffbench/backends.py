@@ -29,6 +29,7 @@ BACKENDS = (
 
 
 def installed(module: str) -> bool:
+    """Whether a module can be imported, without importing it (a parent package is imported)."""
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):

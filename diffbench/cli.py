@@ -106,14 +106,6 @@ def _selected(loaded: Any, filters: tuple[str, ...], what: str) -> Any:
     return frame
 
 
-def _rows_in(frame: Any, cells: set[tuple[str, str]]) -> Any:
-    """A boolean Series: the rows of `frame` whose (cell_id, hostname) is in `cells`."""
-    import pandas as pd
-
-    keys = pd.Series(list(zip(frame["cell_id"].astype(str), frame["hostname"].astype(str))), index=frame.index)
-    return keys.isin(cells)
-
-
 def _suite_file(given: str) -> str:
     """A path, or the name of a shipped suite (`diffbench run quickstart` after any install)."""
     from .shipped import UnknownSuite, resolve_suite
@@ -684,7 +676,7 @@ def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gp
     With no RESULTS, a counted architecture (--model) on a card of the spec table (--gpu) is
     answered from counts and the calibration shipped with diffbench: time, memory and whether it
     fits, and where it does not, the settings that would."""
-    from .analysis.compare import noisy_cells
+    from .analysis.compare import noisy_cells, without_cells
     from .analysis.costmodel import EstimateError, check_projections, estimate, select
 
     counted_only = {"guidance_scale": guidance_scale, "quantize": quantize, "vae_tiling": vae_tiling,
@@ -697,11 +689,12 @@ def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gp
     frame = _selected(loaded, (), " ".join(results))
     flagged = noisy_cells(loaded.warnings)
     if flagged and not allow_noisy:
-        keep = ~_rows_in(frame, flagged)
-        if not keep.all():
-            click.echo(f"note: {frame.loc[~keep, 'cell_id'].nunique()} cell(s) flagged noisy (measured while other "
-                       "work competed) are left out of the fits; --allow-noisy keeps them", err=True)
-        frame = frame[keep]
+        quiet = without_cells(frame, flagged)
+        if len(quiet) < len(frame):
+            left_out = frame.loc[frame.index.difference(quiet.index), "cell_id"].nunique()
+            click.echo(f"note: {left_out} cell(s) flagged noisy (measured while other work competed) are left out of "
+                       "the fits; --allow-noisy keeps them", err=True)
+        frame = quiet
         if frame.empty:
             raise EstimateError("every matching cell was flagged noisy (measured while other work competed): rerun "
                                 "on a quiet machine, or pass --allow-noisy")

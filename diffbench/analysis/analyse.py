@@ -20,7 +20,16 @@ from ..results import Results
 from . import stats
 from .advice import Advice, advise, software_mismatches
 from .answer import ModelAnswer, model_answers
-from .compare import ComparisonTable, Prepared, comparable_axes, compare, noisy_cells, prepare, steps_contexts
+from .compare import (
+    ComparisonTable,
+    Prepared,
+    comparable_axes,
+    compare,
+    noisy_cells,
+    prepare,
+    steps_contexts,
+    without_cells,
+)
 from .costmodel import CostFit, ProjectionCheck, check_projections, fit_costs, fit_group
 from .filters import apply_filters
 from .frames import INSTANCE_COLUMNS, SettingSummary, cell_summary, setting_summary, with_metrics
@@ -108,7 +117,7 @@ def analyse(results: Results, filters: list[str] | None = None, compare_axis: st
     noisy = noisy_cells(results.warnings)
     prepared = prepare(frame, noisy)
     # projections to other cards and their check stand on quiet cells only (as estimate does)
-    quiet = _without(frame, noisy)
+    quiet = without_cells(frame, noisy)
     metrics = dict.fromkeys(("s_per_image", *(m.name for m in report_metrics())))
     comparisons = {(axis, metric): compare(frame, axis, baseline=baseline, metric=metric, prepared=prepared)
                    for axis in axes for metric in metrics}
@@ -165,14 +174,6 @@ def _tradeoff_pairs(scores: Scores, axes: list[str], baseline: str | None,
         if column is not None and column not in PICTURE_AXES:
             return paired_tradeoffs(scores, column, base, noisy=noisy)
     return []
-
-
-def _without(frame: pd.DataFrame, cells: set[tuple[str, str]]) -> pd.DataFrame:
-    """`frame` less the generations of `cells` ((cell_id, hostname) pairs)."""
-    if frame.empty or not cells:
-        return frame
-    keys = pd.Series(list(zip(frame["cell_id"].astype(str), frame["hostname"].astype(str))), index=frame.index)
-    return frame[~keys.isin(cells)]
 
 
 def step_scaling(frame: pd.DataFrame, prepared: Prepared | None = None) -> list[StepScaling]:

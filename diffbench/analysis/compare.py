@@ -102,6 +102,15 @@ def noisy_cells(warnings: pd.DataFrame | None) -> set[tuple[str, str]]:
     return {(str(c), str(h)) for c, h in zip(flagged["cell_id"], flagged["hostname"])}
 
 
+def without_cells(frame: pd.DataFrame, cells: set[tuple[str, str]]) -> pd.DataFrame:
+    """`frame` less the generations of `cells` ((cell_id, hostname) pairs): the one way the noisy-cell
+    policy leaves cells out (report, recommend, estimate)."""
+    if frame.empty or not cells:
+        return frame
+    keys = pd.Series(list(zip(frame["cell_id"].astype(str), frame["hostname"].astype(str))), index=frame.index)
+    return frame[~keys.isin(cells)]
+
+
 @dataclass
 class Prepared:
     """What every comparison of one frame shares, computed once: the measured rows (only the
