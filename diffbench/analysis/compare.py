@@ -401,7 +401,7 @@ def headline(table: ComparisonTable, judged_only: bool = False) -> list[str]:
     """The sentences of a comparison, per context; a value compared in many contexts (24 prompts)
     gets one sentence that counts its verdicts and gives the range of its factors (the table keeps
     every context). `judged_only` leaves out the comparisons too few repeats left unjudged (which
-    `unjudged_note` then says once for the whole axis)."""
+    `unjudged` then says once for the whole axis)."""
     lines = []
     rows = [dataclasses.replace(r, value=shown_value(table.axis, r.value)) for r in table.rows]
     base_by_context: dict[str, str] = {r.context: r.value for r in rows if r.is_baseline}
