@@ -341,8 +341,8 @@ def compare_exact(candidate: Numbers, baseline: Numbers, min_effect: float = DEF
     for a figure an allocator sets, within `within` of its median): the ratio is known, and the
     medians decide. None when a group varies more (then it is a measurement, for compare_groups)."""
     a, b = _array(candidate), _array(baseline)
-    if not a.size or not b.size:
-        return None
+    if not a.size or not b.size or (within == 0 and (np.ptp(a) != 0 or np.ptp(b) != 0)):
+        return None  # (the common case, a measurement that varies, decided without medians)
     middle_a, middle_b = float(np.median(a)), float(np.median(b))
     if middle_b == 0 or np.ptp(a) > within * abs(middle_a) or np.ptp(b) > within * abs(middle_b):
         return None

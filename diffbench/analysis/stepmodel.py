@@ -70,21 +70,33 @@ class StepCost:
         return max(parts, key=lambda k: parts[k])
 
 
-def _arrays(counts: CallCounts) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+_ARRAYS: dict[int, tuple[CallCounts, tuple[np.ndarray, ...]]] = {}  # by the counts' identity: a report projects one count many times
+
+
+def _arrays(counts: CallCounts) -> tuple[np.ndarray, ...]:
+    """(kinds, flops, bytes moved, single precision?, the distinct kinds, each op's index into them)."""
+    known = _ARRAYS.get(id(counts))
+    if known is not None and known[0] is counts:
+        return known[1]
     kinds = np.array([op.kind for op in counts.ops])
     flops = np.array([op.flops for op in counts.ops], dtype=float)
     moved = np.array([op.bytes for op in counts.ops], dtype=float)
     single = np.array([op.single for op in counts.ops], dtype=bool)
-    return kinds, flops, moved, single
+    distinct, index = np.unique(kinds, return_inverse=True) if len(kinds) else (kinds, np.zeros(0, dtype=int))
+    arrays = (kinds, flops, moved, single, distinct, index)
+    if len(_ARRAYS) >= 256:
+        _ARRAYS.clear()
+    _ARRAYS[id(counts)] = (counts, arrays)
+    return arrays
 
 
 def gpu_time(counts: CallCounts, card: GpuSpec, params: ModelParameters) -> tuple[float, float, float, float]:
     """(total, compute-bound, memory-bound, at-floor) seconds of GPU work for one call."""
-    kinds, flops, moved, single = _arrays(counts)
+    kinds, flops, moved, single, distinct, index = _arrays(counts)
     if not len(kinds):
         return 0.0, 0.0, 0.0, 0.0
     r = params.factor(card.architecture)
-    efficiency = np.array([params.compute_efficiency.get(str(k), 1.0) for k in kinds])
+    efficiency = np.array([params.compute_efficiency.get(str(k), 1.0) for k in distinct])[index]
     peak = card.fp16_tflops * 1e12 * np.where(single, 0.5, 1.0)
     compute = np.where(flops > 0, flops / (peak * efficiency * r), 0.0)
     memory = moved / (card.bandwidth_gbs * 1e9 * params.bandwidth_efficiency * r)
