@@ -19,7 +19,7 @@ python3 -m venv .venv
 # Tests run side by side, one pytest-xdist worker per core (at most 4; DIFFBENCH_TEST_WORKERS sets
 # it, 0 runs them in this process), each test file on one worker so that a file's shared fixtures
 # run once. Each worker's torch runs one thread (tests/conftest.py). On a 2-core VM, fresh clone:
-# 2026-12-06, beside two other CPU burners: 818 tests in 24m43s (2026-11-30, quiet: 641 tests in 11m37s).
+# 2026-12-06, beside two other CPU burners: 840 tests in 26m39s (2026-11-30, quiet: 641 tests in 11m37s).
 workers="${DIFFBENCH_TEST_WORKERS:-$(( $(nproc) < 4 ? $(nproc) : 4 ))}"
 .venv/bin/python -m pytest -n "$workers" --dist loadfile "$@"
 # The tests must hold on a busy machine: the survival tests (signals, kills, resume, time limits)
