@@ -171,9 +171,12 @@ def fit_group(settings: dict[str, Any], group: pd.DataFrame, decompose: bool = F
         unreliable.append(f"negative fixed cost ({fixed:.3f} s): the step counts measured cannot separate it")
     run_sd, runs = run_spread(group, fixed + per_eval * x)
     medians = {int(k): float(v) for k, v in group.groupby("steps")["s_per_image"].median().items()}
-    logs = np.log(np.clip(group["s_per_image"].to_numpy(float), 1e-12, None))
-    spreads = {int(k): (float(np.std(logs[rows], ddof=1)) if len(rows) > 1 else 0.0, int(len(rows)))
-               for k, rows in group.groupby("steps").indices.items()}
+    logs = np.log(np.clip(y, 1e-12, None))
+    step_values, step_of = np.unique(group["steps"].to_numpy(float), return_inverse=True)
+    spreads = {}
+    for index, count in enumerate(step_values):  # a handful of step counts: plain arrays, no groupby
+        at = logs[step_of == index]
+        spreads[int(count)] = (float(np.std(at, ddof=1)) if at.size > 1 else 0.0, int(at.size))
     memory, kind = card_memory(group[[c for c, _ in CARD_MEMORY_SOURCES if c in group]].max())
     allocated = float(group["peak_vram_allocated_bytes"].max()) / 2**30 if "peak_vram_allocated_bytes" in group else np.nan
     first = group.iloc[0]
@@ -192,8 +195,11 @@ def run_spread(group: pd.DataFrame, fitted: np.ndarray) -> tuple[float, int]:
     (0, runs) where the runs agree or there is one."""
     if "run_id" not in group:
         return 0.0, 1
+    run_ids = group["run_id"].astype(str).to_numpy()
+    if len(set(run_ids.tolist())) < 2:  # one run (the usual case): nothing to separate
+        return 0.0, 1
     relative = group["s_per_image"].to_numpy(float) / np.maximum(fitted, 1e-12) - 1
-    runs = pd.Series(relative).groupby(group["run_id"].astype(str).to_numpy())
+    runs = pd.Series(relative).groupby(run_ids)
     count = int(runs.ngroups)
     if count < 2:
         return 0.0, count

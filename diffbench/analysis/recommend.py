@@ -76,6 +76,20 @@ def candidates(frame: pd.DataFrame, summary: pd.DataFrame | None = None,
     references = ({(q.cell_id, q.hostname) for q in quality.itertuples() if getattr(q, "is_reference", False)}
                   if not quality.empty else set())
     found = []
+    if not _pictures(summary):  # each cell its own candidate: read as plain records (a fleet has thousands)
+        for row in summary.to_dict("records"):
+            key = (row["cell_id"], row["hostname"])
+            memory = float(row["card_memory_gib"]) if row["card_memory_gib"] == row["card_memory_gib"] and \
+                row["card_memory_gib"] is not None else None
+            ssim = by_cell.get(key)
+            scored = ssim is not None and not (isinstance(ssim, float) and np.isnan(ssim))
+            clip = clip_scores.get(key) if clip_scores else None
+            found.append(Candidate(row["cell_id"], row["hostname"], str(row["label"]), str(row["hardware"]),
+                                   float(row["s_per_image"]), memory, row["card_memory_kind"],
+                                   float(ssim) if scored else None, row, is_reference=key in references,
+                                   cells=(str(row["cell_id"]),),
+                                   clip=float(clip) if clip is not None else None))
+        return found
     for rows, label in _settings(summary):
         row = rows.iloc[0]
         memories = rows["card_memory_gib"].to_numpy(dtype=float)  # the one figure for fitting a card
@@ -94,12 +108,16 @@ def candidates(frame: pd.DataFrame, summary: pd.DataFrame | None = None,
     return found
 
 
+def _pictures(summary: pd.DataFrame) -> list[str]:
+    """The picture axes (prompt, seed, ...) that vary: over them, a setting is one candidate."""
+    return [c for c in PICTURE_AXES if c in summary and summary[c].astype(str).nunique() > 1]
+
+
 def _settings(summary: pd.DataFrame) -> list[tuple[pd.DataFrame, str]]:
     """The summary's rows by setting: each cell alone, except that the pictures of one setting
     (its prompts and seeds) are one candidate, its time their median and its memory their largest:
     which prompt is fastest is no recommendation."""
-    pictures = [c for c in PICTURE_AXES if c in summary and summary[c].astype(str).nunique() > 1]
-    if not pictures:
+    if not _pictures(summary):
         return [(summary.iloc[[i]], str(summary["label"].iloc[i])) for i in range(len(summary))]
     columns = [c for c in varying(summary) if c not in PICTURE_AXES and c != "hostname"]
     keyed = summary.assign(**{f"_k_{c}": key_text(summary[c]) for c in [*columns, "hostname"]})
