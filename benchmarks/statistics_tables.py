@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from test_repeats import SHAPES, _auto_cell, _draw  # noqa: E402
-from timelines import MACHINES, compared, run  # noqa: E402
+from timelines import MACHINES, outcome  # noqa: E402
 
 from diffbench.analysis.stats import compare_groups, median_ci  # noqa: E402
 from diffbench.repeats import AutoRepeats  # noqa: E402
@@ -96,20 +96,10 @@ def order_table(replications: int) -> list[str]:
         for order in ("blocked", "interleaved"):
             cells, counts = [], []
             for ratio in (1.0, 1.06):
-                rng = np.random.default_rng(13)
-                covered = judged = wrong = 0
-                stated = []
-                for _ in range(replications):
-                    candidate, baseline = run(shape, order, (ratio, 1.0), rng, policy=policy)
-                    counts.append(len(candidate.counted))
-                    found = compared(candidate, baseline, order)
-                    wrong += found.verdict in ({"higher", "lower"} if ratio == 1.0 else {"lower"})
-                    if found.verdict != "unsteady":
-                        judged += 1
-                        covered += found.ratio_low <= ratio <= found.ratio_high
-                        stated.append(found.confidence)
-                cells.append(f"{100 * covered / max(judged, 1):.1f}% / {100 * np.mean(stated):.1f}% / "
-                             f"{100 * wrong / replications:.1f}% / {100 * (1 - judged / replications):.1f}%")
+                found = outcome(shape, order, ratio, np.random.default_rng(13), replications, policy)
+                counts.append(found.repeats)
+                cells.append(f"{100 * found.coverage:.1f}% / {100 * found.stated:.1f}% / "
+                             f"{100 * found.wrong:.1f}% / {100 * found.withheld:.1f}%")
             rows.append(f"| {shape} | {order} | {cells[0]} | {cells[1]} | {np.mean(counts):.1f} |")
     return rows
 

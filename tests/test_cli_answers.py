@@ -125,3 +125,13 @@ def test_recommend_counts_what_it_left_out_and_lists_it_when_asked() -> None:
     listed = _run("recommend", "--model", "flux-dev", "--steps", "28", "--gpu", "3060", "--verbose")
     items = [text for text in listed.output.splitlines() if text.startswith("  - ")]
     assert len(items) == int(line.split()[2]) and all(": " in item for item in items)
+
+
+def test_when_no_measured_setting_fits_the_table_says_how_to_ask_from_counts() -> None:
+    """docs/gpu-runs' FLUX needs 34.7-40.1 GiB: on a 12 GB card every row is refused, and the table
+    names the command that answers the settings that would fit, not 'the rows that fit'."""
+    runs = Path(__file__).resolve().parents[1] / "docs" / "gpu-runs"
+    out = _run("estimate", runs, "--model", "flux", "--steps", "28", "--gpu", "3060")
+    assert out.exit_code == 0, out.output
+    assert "the rows that fit" not in out.output
+    assert '`diffbench estimate --model flux-schnell --gpu "RTX 3060" --steps 28`' in out.output

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from timelines import compared, run
+from timelines import outcome, run
 
 from diffbench.analysis.advice import check_repeats
 from diffbench.analysis.compare import compare, describe
@@ -39,26 +39,13 @@ def test_interleaved_comparisons_keep_their_confidence_under_clock_states_and_dr
     interleaved order the ratio's interval covers the truth as often as it states (within 2 points)
     and two cells of one setting get a faster/slower verdict at most 5% of the time; in blocked order
     the same machine breaks both, which is what makes this test able to fail."""
-    outcome: dict[str, dict[str, float]] = {}
-    for order in ("blocked", "interleaved"):
-        rng = np.random.default_rng(11 if ratio == 1.0 else 12)
-        covered = judged = wrong = 0
-        stated: list[float] = []
-        for _ in range(REPLICATIONS):
-            candidate, baseline = run("clock states + drift", order, (ratio, 1.0), rng, policy=POLICY)
-            found = compared(candidate, baseline, order)
-            wrong += found.verdict in ({"higher", "lower"} if ratio == 1.0 else {"lower"})
-            if found.verdict != "unsteady":
-                judged += 1
-                covered += found.ratio_low <= ratio <= found.ratio_high
-                stated.append(found.confidence)
-        outcome[order] = {"coverage": covered / max(judged, 1), "stated": float(np.mean(stated)),
-                          "wrong": wrong / REPLICATIONS, "judged": judged / REPLICATIONS}
-    interleaved, blocked = outcome["interleaved"], outcome["blocked"]
-    assert interleaved["judged"] == 1.0  # pairs cancel the drift: nothing withheld
-    assert interleaved["coverage"] >= interleaved["stated"] - 0.02 - _two_se(interleaved["stated"], REPLICATIONS), outcome
-    assert interleaved["wrong"] <= 0.05, outcome
-    assert blocked["coverage"] < 0.5, outcome  # the simulated machine does break blocked order
+    outcomes = {order: outcome("clock states + drift", order, ratio, np.random.default_rng(11 if ratio == 1.0 else 12),
+                               REPLICATIONS, POLICY) for order in ("blocked", "interleaved")}
+    interleaved, blocked = outcomes["interleaved"], outcomes["blocked"]
+    assert interleaved.withheld == 0.0  # pairs cancel the drift: nothing withheld
+    assert interleaved.coverage >= interleaved.stated - 0.02 - _two_se(interleaved.stated, REPLICATIONS), outcomes
+    assert interleaved.wrong <= 0.05, outcomes
+    assert blocked.coverage < 0.5, outcomes  # the simulated machine does break blocked order
 
 
 def test_a_slow_first_repeat_no_longer_sends_a_cell_to_the_cap() -> None:

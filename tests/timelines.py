@@ -116,3 +116,32 @@ def compared(candidate: SimulatedCell, baseline: SimulatedCell, order: str, min_
             pairs = (np.array([by_round_a[r] for r in common]), np.array([by_round_b[r] for r in common]))
     unsteady = time_dependence(a) is not None or time_dependence(b) is not None
     return judge(np.sort(a), np.sort(b), min_effect, False, pairs, noisy=False, unsteady=unsteady, allow_noisy=False)
+
+
+@dataclass
+class Outcome:
+    """How comparisons of two cells fared over many simulated runs."""
+
+    coverage: float  # among those judged: the ratio's interval held the true ratio
+    stated: float  # the mean confidence the intervals stated
+    wrong: float  # a verdict against the truth (faster/slower at a true 1; faster at a true > 1)
+    withheld: float  # verdict "unsteady"
+    repeats: float  # mean count in a cell's statistics
+
+
+def outcome(shape: str, order: str, ratio: float, rng: np.random.Generator, replications: int,
+            policy: AutoRepeats) -> Outcome:
+    covered = judged = wrong = 0
+    stated: list[float] = []
+    counts: list[int] = []
+    for _ in range(replications):
+        candidate, baseline = run(shape, order, (ratio, 1.0), rng, policy=policy)
+        counts.append(len(candidate.counted))
+        found = compared(candidate, baseline, order)
+        wrong += found.verdict in ({"higher", "lower"} if ratio == 1.0 else {"lower"})
+        if found.verdict != "unsteady":
+            judged += 1
+            covered += found.ratio_low <= ratio <= found.ratio_high
+            stated.append(found.confidence)
+    return Outcome(covered / max(judged, 1), float(np.mean(stated)) if stated else float("nan"),
+                   wrong / replications, 1 - judged / replications, float(np.mean(counts)))

@@ -601,8 +601,9 @@ def _with_memory_check(projected: list[CostFit], target: GpuSpec, steps: int) ->
                                if f.memory_gib is not None)
             refusal = (f"needs {_need_text(fit)}, more than the {target.name}'s {target.vram_gib:g} GiB; "
                        + (f"measured settings that fit: {others}" if others else
-                          "no measured setting fits: `diffbench estimate --model MODEL --gpu CARD` without results "
-                          "names the settings that would, from counts"))
+                          f"no measured setting fits: `diffbench estimate --model {fit.architecture or 'MODEL'} "
+                          f"--gpu \"{target.name}\" --steps {steps}` without results names the settings that would, "
+                          "from counts"))
             answers.append(Estimate(fit, steps, float("nan"), float("nan"), float("nan"), refusal=refusal))
         else:
             if state == "borderline":

@@ -99,8 +99,11 @@ def answer_table(answers: list[dict[str, Any]], title: str = "") -> list[str]:
         lines.append("  ".join(cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
                                for i, cell in enumerate(cells)).rstrip())
     if refused:
-        footnotes.append("fits no, no time: the setting needs more memory than the card holds (needs GiB: the "
-                         "least and the most it may take); the rows that fit are the settings to use")
+        fitting = any(a.get("fits") in ("yes", "borderline") for a in answers)
+        hints = [str(a.get("unknown") or "").partition("; ")[2] for a in answers if a.get("fits") == "no"]
+        footnotes.append("fits no, no time: the setting needs more memory than the card holds (needs GiB: the least "
+                         "and the most it may take); " + ("the rows that fit are the settings to use" if fitting else
+                                                          next((h for h in hints if h), "none of these fits")))
     return lines + footnotes
 
 
