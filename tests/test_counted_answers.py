@@ -11,8 +11,7 @@ import sys
 
 import pytest
 
-from diffbench.analysis.counted import FAMILY_OF_PRESET
-from diffbench.analysis.memoryneed import MARGIN, MemoryNeed, memory_need, weight_bytes
+from diffbench.analysis.memoryneed import MARGIN, MemoryNeed, weight_bytes
 from diffbench.analysis.transfer import LINK_EFFICIENCY, RATES, rate_on, transfer_cost
 from diffbench.hardware.gpus import resolve_gpu
 from diffbench.hardware.published_memory import PUBLISHED_MEMORY
@@ -64,6 +63,10 @@ def test_weight_bytes_by_hand() -> None:
                                                                        "vae": 20}
     assert weight_bytes(parameters, linear, "bf16", "bnb:nf4@all") == \
         {"unet": pytest.approx(800 * 0.53 + 400), "text_encoder": pytest.approx(90 * 0.53 + 20), "vae": 20}
+    kept = {"text_encoder": 30}  # 30 of its 90 linear weights stay out of quantization
+    assert weight_bytes(parameters, linear, "bf16", "quanto:int8@all", kept)["text_encoder"] == 60 + 30 * 2 + 10 * 2
+    assert weight_bytes(parameters, linear, "fp16", "quanto:int8@all", kept)["text_encoder"] == 60 + 30 * 4 + 10 * 2
+    assert weight_bytes(parameters, linear, "fp16", "quanto:int4", kept)["unet"] == pytest.approx(800 * 0.64 + 400)
 
 
 def test_each_offload_mode_moves_its_bytes_by_hand() -> None:
@@ -115,18 +118,34 @@ def test_the_states_partition_every_card_size() -> None:
 
 # --- against every published and measured peak ----------------------------------------------
 
-@pytest.mark.parametrize("figure", PUBLISHED_MEMORY, ids=lambda f: f"{f.model}-{f.offload}-{f.quantize}-"
-                                                                   f"{'fitted' if f.fitted else 'held-out'}")
+@pytest.mark.parametrize("figure", PUBLISHED_MEMORY, ids=lambda f: f"{f.model}-x{f.batch_size}-{f.offload}-"
+                                                                   f"{f.quantize}-{f.allocated_gib}")
 def test_counted_memory_is_within_20_percent_of_each_published_peak(figure) -> None:
-    from diffbench.measure.workload import CFG_FAMILIES, count_workload
-    from diffbench.models.synthetic import SYNTHETIC
+    from diffbench.analysis.counted import counted_peak
 
-    family = FAMILY_OF_PRESET[figure.model]
-    guidance = SYNTHETIC[figure.model].defaults["guidance_scale"]
-    workload = count_workload(figure.model, figure.resolution, 1, figure.dtype,
-                              guided=guidance > 1 and family in CFG_FAMILIES)
-    counted = memory_need(workload, family, figure.offload, figure.quantize).allocated_gib
-    assert 0.8 <= counted / figure.allocated_gib <= 1.2, (counted, figure)
+    _, counted = counted_peak(figure)
+    if figure.disputed:  # set aside with its reason: should the count come to agree, the reason is stale
+        assert not 0.8 <= counted / figure.allocated_gib <= 1.2, (counted, figure)
+    else:
+        assert 0.8 <= counted / figure.allocated_gib <= 1.2, (counted, figure)
+
+
+def test_t5s_kept_layers_are_counted_and_held_as_transformers_holds_them() -> None:
+    from diffbench.measure.workload import count_workload
+
+    flux = count_workload("flux-dev", "1024x1024", 1, "bf16", guided=False)
+    # T5-XXL's 24 feed-forward outputs `wo`, 10240 -> 4096 without bias; nothing else in FLUX is kept
+    assert flux.kept_parameters == {"text_encoder_2": 24 * 10240 * 4096}
+    args = (flux.parameters, flux.linear_parameters)
+    plain_bf16 = weight_bytes(*args, "bf16", None, flux.kept_parameters)["text_encoder_2"]
+    assert plain_bf16 == 2 * flux.parameters["text_encoder_2"]  # at bf16 transformers keeps them at bf16
+    plain_fp16 = weight_bytes(*args, "fp16", None, flux.kept_parameters)["text_encoder_2"]
+    assert plain_fp16 == plain_bf16 + 2 * 24 * 10240 * 4096  # at fp16 it loads them in fp32
+    nf4 = weight_bytes(*args, "bf16", "bnb:nf4@all", flux.kept_parameters)["text_encoder_2"]
+    packed = flux.linear_parameters["text_encoder_2"] - 24 * 10240 * 4096
+    assert nf4 == pytest.approx(packed * 0.53 + 2 * (flux.parameters["text_encoder_2"] - packed))
+    old_bnb = weight_bytes(*args, "bf16", "bnb:nf4@all", flux.kept_parameters, kept_fp32=True)["text_encoder_2"]
+    assert old_bnb == pytest.approx(nf4 + 2 * 24 * 10240 * 4096)
 
 
 # --- estimate without results -------------------------------------------------------------------

@@ -135,3 +135,30 @@ def test_bitsandbytes_off_cuda_is_not_applicable_before_anything_loads(tmp_path:
                                    "quantizes as the weights move onto one (this cell's device is cpu)")
     loads = [r for r in read_records(outcome.results_path) if r["type"] == "load"]
     assert loads == []  # refused before the weights were read: a load writes its own record
+
+
+@pytest.mark.parametrize("setting", ["quanto:int8@all", "torchao:int8@all"])
+def test_t5s_kept_layers_stay_float_as_transformers_leaves_them(setting: str) -> None:
+    """transformers' quantizers never convert a model's `_keep_in_fp32_modules` (T5's feed-forward
+    output `wo`, which overflows in low precision): diffbench quantizes the same layers users get."""
+    import torch
+    from diffusers import DiffusionPipeline
+
+    from diffbench.execute.axes.quantize import apply_quantization
+    from diffbench.models.builtin import builtin_path
+
+    pipe = DiffusionPipeline.from_pretrained(builtin_path("tiny-flux"))
+    t5 = pipe.text_encoder_2
+    assert type(t5)._keep_in_fp32_modules == ["wo"]
+    info = apply_quantization(pipe, setting, torch.device("cpu"))
+    assert info is not None and "text_encoder_2" in info["components"]
+    linear = {name: type(sub) for name, sub in t5.named_modules() if isinstance(sub, torch.nn.Linear)}
+    kept = {name: kind for name, kind in linear.items() if name.endswith(".wo")}
+    assert kept and all(kind is torch.nn.Linear for kind in kept.values())
+    assert all(t5.get_submodule(name).weight.dtype == torch.float32 for name in kept)
+    quantized = [name for name in linear if not name.endswith(".wo")]
+    if setting.startswith("quanto"):  # quanto swaps the layer class; torchao swaps the weight tensor
+        assert quantized and all(linear[name] is not torch.nn.Linear for name in quantized)
+    else:
+        assert quantized and all(type(t5.get_submodule(name).weight) is not torch.nn.Parameter for name in quantized)
+        assert all(type(t5.get_submodule(name).weight) is torch.nn.Parameter for name in kept)

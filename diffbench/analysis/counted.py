@@ -126,7 +126,7 @@ def answer_from_counts(preset: str, steps: int, card: GpuSpec, settings: dict[st
     unknown = ""
     need = memory_need(workload, family, offload, quantize, bool(settings.get("vae_slicing")),
                        tile=_tile_share(settings, resolution, tile))
-    weights = weight_bytes(workload.parameters, workload.linear_parameters, dtype, quantize)
+    weights = weight_bytes(workload.parameters, workload.linear_parameters, dtype, quantize, workload.kept_parameters)
     moves = transfer_cost(offload, weights, card, vae_stays=spec.vae_upcast)
     per_eval: float | None = moves.evaluation(step.seconds)
     bound = step.bound if offload == "none" or per_eval == step.seconds else "host-device transfers"
@@ -164,6 +164,23 @@ def answer_from_counts(preset: str, steps: int, card: GpuSpec, settings: dict[st
     return CountedAnswer(preset, _shown(settings, resolution, batch, dtype, guidance, offload, quantize), card, steps,
                          seconds, seconds / spread, seconds * spread, 0.95, per_eval / batch, fixed_s / batch,
                          evaluations, need, bound, notes)
+
+
+def counted_peak(figure: Any) -> tuple[MemoryNeed, float]:
+    """The count of one published or measured figure's setup (hardware/published_memory.py) and the
+    peak to hold against it: the allocated peak, or where the figure's script put the whole pipeline
+    on the card before enabling offload, the larger of that load and the run."""
+    from ..measure.workload import CFG_FAMILIES, count_workload
+    from ..models.synthetic import SYNTHETIC
+
+    family = FAMILY_OF_PRESET[figure.model]
+    guidance = SYNTHETIC[figure.model].defaults["guidance_scale"] if figure.guidance_scale is None \
+        else figure.guidance_scale
+    workload = count_workload(figure.model, figure.resolution, figure.batch_size, figure.dtype,
+                              guided=guidance > 1 and family in CFG_FAMILIES)
+    need = memory_need(workload, family, figure.offload, figure.quantize, figure.vae_slicing,
+                       kept_fp32=figure.kept_fp32)
+    return need, max(need.allocated_gib, need.weights_gib) if figure.placed_whole else need.allocated_gib
 
 
 def _tile_share(settings: dict[str, Any], resolution: str, tile: int) -> float:

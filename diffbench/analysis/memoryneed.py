@@ -34,6 +34,11 @@ ELEMENT_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
 # 64-128 weights (bitsandbytes NF4 blocks of 64 with double-quantized absmax; torchao/quanto int4
 # groups of 128): 0.53 bytes.
 QUANTIZED_BYTES = {"int8": 1.0, "fp8": 1.0, "int4": 0.53, "nf4": 0.53}
+# Where a library holds more than its format: optimum-quanto's int4 FLUX.1-dev (transformer and T5)
+# holds 12.254 GiB after loading against torchao's 10.635 for the same weights (hardware/
+# published_memory.QUANT_BLOG's 'Memory after loading' column): 1.62 GiB over 15.5e9 packed weights
+# is 0.11 byte more per weight (the source does not say what holds it).
+LIBRARY_BYTES = {("quanto", "int4"): 0.64}
 # Allocated memory over the counted activations (see the module's docstring): the geometric mean
 # of the three H200 factors. benchmarks/memory_check.py prints each measured cell against it.
 ACTIVATION_FACTOR = 1.82
@@ -105,28 +110,54 @@ class MemoryNeed:
 
 
 def weight_bytes(parameters: dict[str, int], linear: dict[str, int], dtype: str, quantize: str | None,
-                 ) -> dict[str, float]:
+                 kept: dict[str, int] | None = None, kept_fp32: bool | None = None) -> dict[str, float]:
     """Bytes of each component's weights at `dtype`, its linear layers at the quantized format's
-    bytes where `quantize` covers it (the denoiser; with @all the text encoders too)."""
+    bytes where `quantize` covers it (the denoiser; with @all the text encoders too).
+
+    `kept`: linear parameters transformers keeps out of every quantizer (T5's `wo`); they are held
+    in fp32 where `kept_fp32` (by default at fp16, as transformers loads them; transformers before
+    5.0 also upcast them under bitsandbytes), else at `dtype`."""
     size = ELEMENT_BYTES[dtype]
+    kept = kept or {}
+    kept_size = 4 if (dtype == "fp16" if kept_fp32 is None else kept_fp32) else size
+    packed = _packed_weights(linear, quantize, kept)
+    element = _element_bytes(quantize)
+    return {component: packed.get(component, 0) * element + kept.get(component, 0) * kept_size
+            + (count - packed.get(component, 0) - kept.get(component, 0)) * size
+            for component, count in parameters.items()}
+
+
+def packed_bytes(linear: dict[str, int], quantize: str | None, kept: dict[str, int] | None = None) -> dict[str, float]:
+    """Bytes of the quantized linear weights of each component `quantize` covers."""
+    element = _element_bytes(quantize)
+    return {component: count * element for component, count in _packed_weights(linear, quantize, kept).items()}
+
+
+def _packed_weights(linear: dict[str, int], quantize: str | None, kept: dict[str, int] | None) -> dict[str, int]:
+    """The linear weights `quantize` packs in each component it covers (the denoiser; with @all the
+    text encoders), the kept layers left out."""
     parsed = parse_quantization(quantize or "none")
-    result = {}
-    for component, count in parameters.items():
-        quantized = parsed is not None and (component in ("unet", "transformer") or
-                                            (parsed.scope == "all" and component in TEXT_COMPONENTS))
-        if quantized and parsed is not None:
-            lin = linear.get(component, 0)
-            result[component] = lin * QUANTIZED_BYTES[parsed.format] + (count - lin) * size
-        else:
-            result[component] = float(count * size)
-    return result
+    if parsed is None:
+        return {}
+    kept = kept or {}
+    return {component: count - kept.get(component, 0) for component, count in linear.items()
+            if component in ("unet", "transformer") or (parsed.scope == "all" and component in TEXT_COMPONENTS)}
+
+
+def _element_bytes(quantize: str | None) -> float:
+    parsed = parse_quantization(quantize or "none")
+    if parsed is None:
+        return 0.0
+    return LIBRARY_BYTES.get((parsed.library, parsed.format), QUANTIZED_BYTES[parsed.format])
 
 
 def memory_need(workload: Any, family: str, offload: str = "none", quantize: str | None = None,
-                vae_slicing: bool = False, tile: float = 1.0) -> MemoryNeed:
+                vae_slicing: bool = False, tile: float = 1.0, kept_fp32: bool | None = None) -> MemoryNeed:
     """The counted need of one image of `workload` (measure/workload.Workload) under these settings;
-    `tile` is the share of the decode a tiled decode holds at once (1: the picture is decoded whole)."""
-    weights = weight_bytes(workload.parameters, workload.linear_parameters, workload.dtype, quantize)
+    `tile` is the share of the decode a tiled decode holds at once (1: the picture is decoded whole);
+    `kept_fp32` as in `weight_bytes`."""
+    weights = weight_bytes(workload.parameters, workload.linear_parameters, workload.dtype, quantize,
+                           workload.kept_parameters, kept_fp32)
     denoiser = "unet" if "unet" in weights else "transformer"
     texts = [c for c in TEXT_COMPONENTS if c in weights]
     vae = weights.get("vae", 0.0)
@@ -153,6 +184,10 @@ def memory_need(workload: Any, family: str, offload: str = "none", quantize: str
         phases = {"text encoding": act * workload.text_peak_bytes,
                   "denoising": act * workload.denoise_peak_bytes,
                   "VAE decode": act * decode_activations}
+    if offload != "none" and (quantize or "").startswith("bnb:"):
+        # bitsandbytes quantizes as the weights reach the card: every quantized layer is there at
+        # once before offload takes the components away
+        phases["loading"] = sum(packed_bytes(workload.linear_parameters, quantize, workload.kept_parameters).values())
     phase = max(phases, key=lambda name: phases[name])
     total = sum(weights.values())
     return MemoryNeed(phases[phase] / GIB, phase, {k: v / GIB for k, v in phases.items()}, total / GIB,

@@ -17,7 +17,7 @@ from typing import Any
 
 from .opcount import CallCounts, OpCost, count_call
 
-COUNT_VERSION = 6  # bump when the counting rules change: cached counts are then recounted
+COUNT_VERSION = 7  # bump when the counting rules change: cached counts are then recounted
 
 # The families whose denoiser batch is doubled by classifier-free guidance at guidance > 1
 # (FLUX.1 dev takes its guidance as an embedding: one batch).
@@ -45,6 +45,9 @@ class Workload:
     decode_dtype: str = ""  # the VAE decode's dtype (fp32 where the pipeline upcasts)
     linear_parameters: dict[str, int] = field(default_factory=dict)  # of nn.Linear layers (what quantization packs)
     largest_block_parameters: int = 0  # the denoiser's largest block (what block-level group offload moves at once)
+    # Linear parameters a component keeps out of quantization and, at fp16, in fp32: transformers'
+    # `_keep_in_fp32_modules` (T5's feed-forward output `wo`, a quarter of T5-XXL's weights)
+    kept_parameters: dict[str, int] = field(default_factory=dict)
 
     @property
     def denoise_peak_bytes(self) -> float:
@@ -219,8 +222,31 @@ def _count(model: str, family: str, resolution: str, batch: int, dtype_name: str
     parameters = {component: sum(p.numel() for p in module.parameters()) for component, module in modules.items()}
     linear = {component: sum(p.numel() for sub in module.modules() if isinstance(sub, torch.nn.Linear)
                              for p in sub.parameters(recurse=False)) for component, module in modules.items()}
+    kept = {component: _kept_linear(module) for component, module in modules.items()}
     return Workload(model, resolution, batch, dtype_name, guided, counts, fixed, parameters, text_peak, decode_peak,
-                    decode_dtype, linear, _largest_block(denoiser))
+                    decode_dtype, linear, _largest_block(denoiser), {c: n for c, n in kept.items() if n})
+
+
+def kept_module_names(module: Any) -> tuple[str, ...]:
+    """The names transformers keeps in fp32 at fp16 and out of every quantizer: the model class's
+    `_keep_in_fp32_modules` (T5: 'wo'); none for diffusers models."""
+    return tuple(getattr(type(module), "_keep_in_fp32_modules", None) or ())
+
+
+def is_kept(qualified_name: str, kept_names: tuple[str, ...]) -> bool:
+    """Whether a submodule (by its dotted name) is one transformers keeps, as transformers matches
+    them: any dotted part equal to a kept name."""
+    return any(part in kept_names for part in qualified_name.split("."))
+
+
+def _kept_linear(module: Any) -> int:
+    import torch
+
+    names = kept_module_names(module)
+    if not names:
+        return 0
+    return sum(p.numel() for name, sub in module.named_modules() if isinstance(sub, torch.nn.Linear) and is_kept(name, names)
+               for p in sub.parameters(recurse=False))
 
 
 def _largest_block(denoiser: Any) -> int:
@@ -301,7 +327,8 @@ def _to_json(workload: Workload) -> dict[str, Any]:
             "parameters": workload.parameters, "text_peak_bytes": workload.text_peak_bytes,
             "decode_peak_bytes": workload.decode_peak_bytes, "decode_dtype": workload.decode_dtype,
             "linear_parameters": workload.linear_parameters,
-            "largest_block_parameters": workload.largest_block_parameters}
+            "largest_block_parameters": workload.largest_block_parameters,
+            "kept_parameters": workload.kept_parameters}
 
 
 def _from_json(data: dict[str, Any]) -> Workload:
@@ -313,4 +340,5 @@ def _from_json(data: dict[str, Any]) -> Workload:
                     bool(data["guided"]), counts(data["denoiser"], float(data["denoise_peak_bytes"])),
                     counts(data["fixed"]), {str(k): int(v) for k, v in data["parameters"].items()},
                     float(data["text_peak_bytes"]), float(data["decode_peak_bytes"]), str(data["decode_dtype"]),
-                    {str(k): int(v) for k, v in data["linear_parameters"].items()}, int(data["largest_block_parameters"]))
+                    {str(k): int(v) for k, v in data["linear_parameters"].items()}, int(data["largest_block_parameters"]),
+                    {str(k): int(v) for k, v in data.get("kept_parameters", {}).items()})

@@ -23,6 +23,7 @@ def apply_quantization(pipe: Any, wanted: str | None, device: Any = None) -> dic
     import time
 
     from ...measure.probe import denoiser_name, denoiser_of
+    from ...measure.workload import kept_module_names
     from ...quantization import LIBRARIES, parse_quantization
 
     setting = parse_quantization(wanted or "none")
@@ -43,10 +44,11 @@ def apply_quantization(pipe: Any, wanted: str | None, device: Any = None) -> dic
     started = time.perf_counter()
     try:
         for module in components.values():
+            kept = kept_module_names(module)  # as transformers' quantizers leave them (T5's wo)
             if setting.library == "bnb":
-                _bitsandbytes_module(module, setting.format, device)
+                _bitsandbytes_module(module, setting.format, device, kept)
             else:
-                _quantize_module(module, setting.library, setting.format)
+                _quantize_module(module, setting.library, setting.format, kept)
     except (ImportError, RuntimeError, ValueError, TypeError, NotImplementedError, AssertionError) as exc:
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         raise NotApplicable(f"quantize '{setting.text}' cannot apply here: {type(exc).__name__}: {first}") from None
@@ -64,16 +66,18 @@ def file_quantization(pipe: Any, file_format: str) -> dict[str, Any]:
             "weight_bytes_after": stored_bytes(denoiser_of(pipe))}
 
 
-def _bitsandbytes_module(module: Any, fmt: str, device: Any) -> None:
-    """Every linear layer of `module` as bitsandbytes' 4-bit NF4 or 8-bit layer, quantized by moving
-    it onto the CUDA device (as diffusers' own bitsandbytes loading does); placement and offload
-    then move the quantized weights like any others."""
+def _bitsandbytes_module(module: Any, fmt: str, device: Any, kept: tuple[str, ...] = ()) -> None:
+    """Every linear layer of `module` but the `kept` ones as bitsandbytes' 4-bit NF4 or 8-bit
+    layer, quantized by moving it onto the CUDA device (as diffusers' own bitsandbytes loading
+    does); placement and offload then move the quantized weights like any others."""
     import bitsandbytes as bnb
     import torch
 
     for name, child in list(module.named_children()):
+        if name in kept:
+            continue
         if not isinstance(child, torch.nn.Linear):
-            _bitsandbytes_module(child, fmt, device)
+            _bitsandbytes_module(child, fmt, device, kept)
             continue
         bias = child.bias is not None
         if fmt == "nf4":
@@ -88,16 +92,25 @@ def _bitsandbytes_module(module: Any, fmt: str, device: Any) -> None:
         setattr(module, name, layer.to(device))
 
 
-def _quantize_module(module: Any, library: str, fmt: str) -> None:
+def _quantize_module(module: Any, library: str, fmt: str, kept: tuple[str, ...] = ()) -> None:
+    from ...measure.workload import is_kept
+
     if library == "quanto":
         from optimum import quanto
 
         weights = {"int8": quanto.qint8, "int4": quanto.qint4, "fp8": quanto.qfloat8}[fmt]
-        quanto.quantize(module, weights=weights)
+        excluded = [name for name, _ in module.named_modules() if name and is_kept(name, kept)]
+        quanto.quantize(module, weights=weights, exclude=excluded or None)
         quanto.freeze(module)  # the quantized weights replace the float ones (no float copy kept)
         return
     from torchao import quantization as ao
 
     config = {"int8": ao.Int8WeightOnlyConfig, "fp8": ao.Float8WeightOnlyConfig,
               "int4": ao.Int4WeightOnlyConfig}[fmt]()
-    ao.quantize_(module, config)
+    ao.quantize_(module, config, filter_fn=lambda sub, name: _is_linear(sub) and not is_kept(name, kept))
+
+
+def _is_linear(module: Any) -> bool:
+    import torch
+
+    return isinstance(module, torch.nn.Linear)
