@@ -325,3 +325,18 @@ def test_sd21_and_sd3_medium_are_answered_from_counts_on_workstation_cards(model
     assert answer["model"] == {"sd2.1": "sd21"}.get(model, model) and answer["card"] == card
     assert answer["fits"] == "yes" and 0 < answer["interval"]["low"] < answer["seconds"] < answer["interval"]["high"]
     assert answer["settings"]["resolution"] == resolution
+
+
+def test_time_spent_on_transfers_widens_the_interval_by_the_hosts_disagreement() -> None:
+    from diffbench.analysis.counted import answer_from_counts
+    from diffbench.analysis.transfer import HOST_RATE_SPREAD
+
+    card = resolve_gpu("3060")
+    answers = {mode: answer_from_counts("sdxl", 20, card, {"offload": mode}) for mode in ("none", "model", "sequential")}
+    width = {mode: a.high / a.seconds for mode, a in answers.items()}
+    assert width["none"] == pytest.approx(answers["none"].seconds / answers["none"].low)
+    # model offload's rate differs x1.82 between the two hosts seen: part of its time carries it
+    assert width["none"] < width["model"] < width["none"] * HOST_RATE_SPREAD["model"]
+    # sequential's carries (x1.06): its interval widens by little although most of its time is transfers
+    assert width["none"] < width["sequential"] < width["none"] * HOST_RATE_SPREAD["sequential"]
+    assert any("host-device transfers" in note for note in answers["sequential"].notes)

@@ -17,7 +17,7 @@ from ..families import FAMILIES
 from ..hardware.gpus import GpuSpec
 from ..quantization import parse_quantization
 from .memoryneed import MemoryNeed, memory_need, weight_bytes
-from .transfer import transfer_cost
+from .transfer import host_spread, transfer_cost
 
 # Per-evaluation time of a quantized denoiser over the plain one, measured on the H200 (SDXL 1024²,
 # 8 steps, step medians of docs/gpu-runs/quantize-20261130-012032-vm.jsonl): weight-only formats
@@ -128,7 +128,8 @@ def answer_from_counts(preset: str, steps: int, card: GpuSpec, settings: dict[st
                        tile=_tile_share(settings, resolution, tile))
     weights = weight_bytes(workload.parameters, workload.linear_parameters, dtype, quantize, workload.kept_parameters)
     moves = transfer_cost(offload, weights, card, vae_stays=spec.vae_upcast)
-    per_eval: float | None = moves.evaluation(step.seconds)
+    compute_per_eval = step.seconds  # the evaluation's own time on the card, transfers aside
+    per_eval: float | None = moves.evaluation(compute_per_eval)
     bound = step.bound if offload == "none" or per_eval == step.seconds else "host-device transfers"
     if moves.per_image_bytes or moves.per_evaluation_bytes:
         notes.append(f"{offload} offload moves {moves.per_image_bytes / 1e9:.1f} GB per image and "
@@ -143,7 +144,8 @@ def answer_from_counts(preset: str, steps: int, card: GpuSpec, settings: dict[st
                        "(measured: " + ", ".join(QUANTIZED_STEP_FACTOR) + ")")
             notes.append(unknown)
         elif per_eval is not None:
-            per_eval = moves.evaluation(step.seconds * measured[0])
+            compute_per_eval = step.seconds * measured[0]
+            per_eval = moves.evaluation(compute_per_eval)
             notes.append(f"{quantize}: x{measured[0]:g} per evaluation, measured ({measured[1]})")
     if need.phase == "VAE decode" and _tile_share(settings, resolution, tile) == 1.0 and \
             settings.get("vae_tiling"):
@@ -159,6 +161,12 @@ def answer_from_counts(preset: str, steps: int, card: GpuSpec, settings: dict[st
         return CountedAnswer(preset, _shown(settings, resolution, batch, dtype, guidance, offload, quantize), card,
                              steps, None, None, None, 0.95, None, None, evaluations, need, bound, notes, unknown)
     seconds = (fixed_s + per_eval * evaluations) / batch
+    on_card = (fixed.seconds + compute_per_eval * evaluations) / batch
+    transfer_share = max(0.0, 1.0 - on_card / seconds) if seconds else 0.0
+    if transfer_share > 0.05:
+        spread *= host_spread(offload) ** transfer_share
+        notes.append(f"{100 * transfer_share:.0f}% of the time is host-device transfers, whose rate differs "
+                     f"x/÷ {host_spread(offload):.2f} between hosts: the interval carries that share of it")
     notes.insert(0, f"counted work on the {card.name} at a typical host ({1e6 * host:.0f} µs per launch), one "
                     "evaluation per step (Euler-like); a measurement of this model on any card refines it")
     return CountedAnswer(preset, _shown(settings, resolution, batch, dtype, guidance, offload, quantize), card, steps,

@@ -49,6 +49,22 @@ RATES: dict[str, OffloadRate] = {
 }
 
 
+# How far one host's rate for a mode is from another's: the published A100 host (2023) against the
+# H200 host, each mode's bytes over the seconds it added (benchmarks/offload_check.py, "across
+# hosts"): model offload 2.97 against 5.40 GB/s, sequential 4.65 against 4.39. Group offload ran on
+# one host only: it takes the widest seen. The time an answer spends on transfers carries this
+# factor on top of the compute's interval.
+HOST_RATE_SPREAD = {"model": 5.40 / 2.97, "sequential": 4.65 / 4.39}
+UNSEEN_HOST_SPREAD = max(HOST_RATE_SPREAD.values())
+
+
+def host_spread(offload: str) -> float:
+    """The x/÷ factor on the transfer time of `offload` between hosts (1 for no offload)."""
+    if offload not in RATES:
+        return 1.0
+    return HOST_RATE_SPREAD.get(offload, UNSEEN_HOST_SPREAD)
+
+
 def rate_on(target: GpuSpec, gbs: float) -> float:
     """A host rate as the target card sees it: bound by its link where the link is slower."""
     return min(gbs, target.link_gbs * LINK_EFFICIENCY)
