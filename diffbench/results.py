@@ -11,6 +11,7 @@ import os
 import stat
 import statistics
 from array import array
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -262,7 +263,7 @@ def read_records(path: Path, skip_bad: bool = False, report: ReadReport | None =
                     problem = f"{where}: not a results line (invalid JSON)"
                 else:
                     try:
-                        validate_line(record)
+                        validate_line(record, raw)
                     except LineError as exc:
                         problem = f"{where}: {exc}"
                     else:
@@ -430,8 +431,20 @@ class _Columns:
     def __init__(self) -> None:
         self.columns: dict[str, list[Any]] = {}
         self.count = 0
+        self._keys: tuple[str, ...] = ()  # the previous row's keys, in order, and their columns
+        self._lists: list[list[Any]] = []
 
     def append(self, row: dict[str, Any]) -> None:
+        keys = tuple(row)
+        if keys == self._keys and len(keys) == len(self.columns):
+            # the common case, a row with the same keys as the one before: one append per column in C
+            deque(map(list.append, self._lists, row.values()), maxlen=0)
+            self.count += 1
+            return
+        self._append_new_shape(row)
+        self._keys, self._lists = keys, [self.columns[key] for key in keys]
+
+    def _append_new_shape(self, row: dict[str, Any]) -> None:
         columns = self.columns
         for key, value in row.items():
             column = columns.get(key)

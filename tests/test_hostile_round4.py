@@ -4,6 +4,7 @@ here as the red team made them, run against the real loaders and the real CLI.""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import struct
 import subprocess
@@ -255,6 +256,34 @@ def test_a_non_finite_number_anywhere_is_refused() -> None:
             "telemetry": {"power": [1.0, float("inf")]}}
     with pytest.raises(LineError, match=r"field 'telemetry.power\[1\]'"):
         validate_line(line)
+
+
+@pytest.mark.parametrize(("extra", "refused"), [
+    ('"step_s": [0.5, NaN]', "field 'step_s[1]'"),
+    ('"telemetry": {"power": [1.0, -Infinity]}', "field 'telemetry.power[1]'"),
+    ('"telemetry": {"count": 18446744073709551616}', "field 'telemetry.count'"),
+    ('"telemetry": {"note": "NaN Infinity 12345678901234567890"}', None),  # only text: read
+    ('"telemetry": {"count": 9223372036854775807}', None),  # int64's largest: read
+])
+def test_the_number_policy_holds_when_reading_files(tmp_path: Path, extra: str, refused: str | None) -> None:
+    """read_records passes the line's text, which spares the walk over every value when the text
+    cannot hold a number outside the policy: what is refused and what is read stays the same."""
+    from diffbench.results import ResultsError, read_records
+
+    line = {**generation_record("c", cell_settings(), 0, False, "ok", wall_s=1.0, step_s=[0.5, 0.5],
+                                evaluations=2), "run_id": "r1"}
+    text = json.dumps(line)
+    path = tmp_path / "r.jsonl"
+    if extra.startswith('"step_s"'):
+        text = text.replace('"step_s": [0.5, 0.5]', extra)
+    else:
+        text = text[:-1] + ", " + extra + "}"
+    path.write_text(json.dumps(run_record("r1", "host")) + "\n" + text + "\n")
+    if refused is None:
+        assert len(read_records(path)) == 2
+    else:
+        with pytest.raises(ResultsError, match=re.escape(refused)):
+            read_records(path)
 
 
 def test_a_strength_of_one_written_as_a_whole_number_is_read() -> None:

@@ -127,6 +127,13 @@ class Prepared:
     # (axis, rows) -> each context's label and row positions per value: every metric finite on
     # the same rows shares one grouping
     groupings: dict[tuple[str, bytes], list[tuple[str, dict[str, np.ndarray]]]] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)  # columns as arrays, taken once (column())
+
+    def column(self, name: str) -> np.ndarray:
+        """One column of `data` as an array, taken from the frame once for every comparison."""
+        if name not in self.arrays:
+            self.arrays[name] = self.data[name].to_numpy()
+        return self.arrays[name]
 
 
 def prepare(frame: pd.DataFrame, noisy: set[tuple[str, str]] | None = None) -> Prepared:
@@ -321,11 +328,11 @@ def turn_pairs(prep: Prepared, candidate: np.ndarray, baseline: np.ndarray) -> t
         return None
     keys = {}
     for name, rows in (("candidate", candidate), ("baseline", baseline)):
-        rounds = data["round"].to_numpy()[rows]
+        rounds = prep.column("round")[rows]
         if pd.isna(rounds).any():
             return None
-        key = [f"{r}|{g}|{int(n)}" for r, g, n in zip(data["run_id"].to_numpy()[rows],
-                                                       data["round_group"].to_numpy()[rows], rounds)]
+        key = [f"{r}|{g}|{int(n)}" for r, g, n in zip(prep.column("run_id")[rows],
+                                                       prep.column("round_group")[rows], rounds)]
         if len(set(key)) != len(key):
             return None
         keys[name] = dict(zip(key, rows))

@@ -20,7 +20,7 @@ import pandas as pd
 from .. import axes
 from ..errors import DiffbenchError
 from ..hardware.gpus import GpuNameError, GpuSpec, find_gpu, resolve_gpu
-from .frames import CARD_MEMORY_SOURCES, HOST_RSS, card_memory, key_text, measured, setting_label, steps_text
+from .frames import CARD_MEMORY_SOURCES, HOST_RSS, card_memory, key_codes, key_text, measured, setting_label, steps_text
 from .projection import counted_architecture, typed_preset
 
 # Everything that shapes the cost except the step count.
@@ -232,9 +232,19 @@ def _weighted_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, t
 def setting_groups(data: pd.DataFrame, columns: list[str]) -> Iterator[tuple[dict[str, Any], pd.DataFrame]]:
     """The rows of each distinct combination of `columns` (missing values grouped, not dropped),
     with that combination's settings, in order of first appearance."""
-    keyed = data.assign(**{f"_k_{c}": key_text(data[c]) for c in columns})
-    for _, group in keyed.groupby([f"_k_{c}" for c in columns], sort=False):
-        yield {c: group[c].iloc[0] for c in columns}, group
+    if data.empty:
+        return
+    codes = [key_codes(data[c]) for c in columns]
+    varying = [code for code in codes if (code != code[0]).any()]  # a constant column splits nothing
+    arrays = {c: data[c].to_numpy() for c in columns}  # read once, not one lookup per group and column
+    if not varying:
+        yield {c: arrays[c][0] for c in columns}, data
+        return
+    grouped = data.groupby(varying, sort=False)
+    firsts = {key if isinstance(key, tuple) else (key,): rows[0] for key, rows in grouped.indices.items()}
+    for key, group in grouped:
+        first = firsts[key if isinstance(key, tuple) else (key,)]
+        yield {c: arrays[c][first] for c in columns}, group
 
 
 def fit_costs(frame: pd.DataFrame, decompose: bool = False) -> list[CostFit]:

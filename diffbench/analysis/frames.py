@@ -105,6 +105,18 @@ def key_text(series: pd.Series) -> pd.Series:
     return pd.Series(texts[codes], index=series.index, dtype=object)  # code -1 (missing) takes the last: "-"
 
 
+def key_codes(series: pd.Series) -> np.ndarray:
+    """key_text's grouping as integer codes (values whose text is equal share a code; missing is
+    '-'): grouping by a few int arrays is many times faster than by dozens of object columns."""
+    try:
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    except TypeError:  # unhashable values (lists)
+        return pd.factorize(key_text(series))[0]
+    texts = [_text(value) for value in uniques] + ["-"]
+    text_codes = pd.factorize(pd.Series(texts, dtype=object))[0]
+    return text_codes[codes]  # code -1 (missing) takes the last: "-"
+
+
 NAMED_IN_LABELS = axes.NAMED_IN_LABELS
 
 

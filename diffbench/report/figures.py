@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -118,16 +119,21 @@ WARMUP_GROUP = "first warm-ups"
 MANY_STEP_LINES = 8  # above this many settings, the per-step chart's warm-up lines start hidden
 
 
-def step_latency(frame: pd.DataFrame, steps: pd.DataFrame, summary: pd.DataFrame, suffix: str = "") -> dict[str, Any]:
-    """Per-step latency, one line per setting of `summary` (median over measured repeats); each
-    setting's first warm-up dotted, all of them under one legend entry; `suffix` ends the title."""
-    traces: list[dict[str, Any]] = []
-    if steps.empty or summary.empty:
-        return {"data": traces, "layout": _layout("Per-step latency", "step", "ms")}
-    labels = dict(zip(zip(summary["cell_id"], summary["hostname"]), summary["label"]))
-    names = dict(zip(zip(summary["cell_id"], summary["hostname"]), setting_categories(summary)))
-    # Two groupings for the whole frame (medians of measured steps; each cell's first warm-up),
-    # not one per cell: a fleet's results hold millions of steps.
+@dataclass(frozen=True)
+class StepLines:
+    """Each cell's per-step line, computed once for every per-step chart: (cell_id, hostname) ->
+    (step numbers, milliseconds), the measured medians in the order the cells ran, and each cell's
+    first warm-up."""
+
+    measured: dict[tuple[Any, Any], tuple[np.ndarray, np.ndarray]]
+    warm: dict[tuple[Any, Any], tuple[np.ndarray, np.ndarray]]
+
+
+def step_lines(steps: pd.DataFrame) -> StepLines:
+    """Two groupings for the whole frame (medians of measured steps; each cell's first warm-up), not
+    one per cell or per chart: a fleet's results hold millions of steps."""
+    if steps.empty:
+        return StepLines({}, {})
     measured_steps = steps[~steps["warmup"].astype(bool)]
     # (observed=True: the text columns are categorical, and no chart wants the empty combinations)
     medians = (measured_steps.groupby(["cell_id", "hostname", "step"], sort=False, observed=True)["seconds"].median()
@@ -139,38 +145,51 @@ def step_latency(frame: pd.DataFrame, steps: pd.DataFrame, summary: pd.DataFrame
     warm_table = (first_warm.groupby(["cell_id", "hostname", "step"], sort=True, observed=True)["seconds"]
                   .median().reset_index())
     warm_keys = list(zip(warm_table["cell_id"], warm_table["hostname"]))
-    warm_steps, warm_seconds = warm_table["step"].to_numpy(), warm_table["seconds"].to_numpy()
-    warm_by_cell: dict[Any, tuple[Any, Any]] = {}
-    for start, end in _runs(warm_keys):
-        warm_by_cell[warm_keys[start]] = (warm_steps[start:end], warm_seconds[start:end])
-    # one sort (cells in the order they ran, steps in order), then each cell's run of rows as plain
-    # arrays: no pandas slice per cell
+    warm_steps, warm_ms = warm_table["step"].to_numpy(), (warm_table["seconds"].to_numpy() * 1000).round(4)
+    warm_by_cell = {warm_keys[start]: (warm_steps[start:end], warm_ms[start:end]) for start, end in _runs(warm_keys)}
+    # one sort (cells in the order they ran, steps in order), then each cell's run of rows as plain arrays
     table = medians.reset_index()
     table["order"] = pd.factorize(pd.MultiIndex.from_arrays([table["cell_id"], table["hostname"]]))[0]
     table = table.sort_values(["order", "step"], kind="stable")
     cells = list(zip(table["cell_id"], table["hostname"]))
     step_numbers, milliseconds = table["step"].to_numpy(), table["seconds"].round(4).to_numpy()
-    starts = [i for i in range(len(cells)) if i == 0 or cells[i] != cells[i - 1]] + [len(cells)]
+    measured = {cells[start]: (step_numbers[start:end], milliseconds[start:end]) for start, end in _runs(cells)}
+    return StepLines(measured, warm_by_cell)
+
+
+def step_latency(frame: pd.DataFrame, steps: pd.DataFrame, summary: pd.DataFrame, suffix: str = "",
+                 lines: StepLines | None = None) -> dict[str, Any]:
+    """Per-step latency, one line per setting of `summary` (median over measured repeats); each
+    setting's first warm-up dotted, all of them under one legend entry; `suffix` ends the title;
+    `lines`: step_lines(steps), where the caller draws several charts from the same steps."""
+    traces: list[dict[str, Any]] = []
+    if steps.empty or summary.empty:
+        return {"data": traces, "layout": _layout("Per-step latency", "step", "ms")}
+    lines = lines if lines is not None else step_lines(steps)
+    labels = dict(zip(zip(summary["cell_id"], summary["hostname"]), summary["label"]))
+    names = dict(zip(zip(summary["cell_id"], summary["hostname"]), setting_categories(summary)))
     drawn = 0  # measured lines so far
     warmups: list[dict[str, Any]] = []
-    for start, end in zip(starts[:-1], starts[1:]):
-        cell_id, hostname = cells[start]
-        label = labels.get((cell_id, hostname))
+    drawn_steps: list[np.ndarray] = []
+    for key, (step_numbers, milliseconds) in lines.measured.items():
+        label = labels.get(key)
         if label is None:
             continue
+        cell_id = key[0]
         colour = PALETTE[drawn % len(PALETTE)]  # its warm-up shares it
         drawn += 1
-        name = names[(cell_id, hostname)]
+        name = names[key]
+        drawn_steps.append(step_numbers)
         traces.append({"type": "scatter", "mode": "lines+markers", "name": name,
                        "legendgroup": cell_id, "marker": {"color": colour}, "line": {"color": colour},
-                       "hovertext": esc(label), "x": step_numbers[start:end].tolist(),
-                       "y": milliseconds[start:end].tolist()})
-        first = warm_by_cell.get((cell_id, hostname))
+                       "hovertext": esc(label), "x": step_numbers.tolist(), "y": milliseconds.tolist()})
+        first = lines.warm.get(key)
         if first is not None:
+            drawn_steps.append(first[0])
             warmups.append({"type": "scatter", "mode": "lines", "name": name + " (warm-up)",
                             "legendgroup": WARMUP_GROUP, "showlegend": False,
                             "line": {"dash": "dot", "color": colour}, "opacity": 0.6,
-                            "x": first[0].tolist(), "y": (first[1] * 1000).round(4).tolist()})
+                            "x": first[0].tolist(), "y": first[1].tolist()})
     # The warm-ups are one legend entry that shows or hides them all; with many settings they start
     # hidden (26 settings drew 52 lines on the H200 runs' chart, a tangle nobody could read).
     hidden = drawn > MANY_STEP_LINES
@@ -187,7 +206,8 @@ def step_latency(frame: pd.DataFrame, steps: pd.DataFrame, summary: pd.DataFrame
         traces += [entry, *warmups]
     title = ("Per-step latency" + suffix + " (step 0 included; dotted: first warm-up"
              + (", hidden: click its legend entry)" if hidden and warmups else ")"))
-    layout = _layout(title, "step (denoiser evaluation)", "milliseconds", xaxis=integer_axis(steps["step"]),
+    shown_steps = np.concatenate(drawn_steps) if drawn_steps else steps["step"].to_numpy()
+    layout = _layout(title, "step (denoiser evaluation)", "milliseconds", xaxis=integer_axis(shown_steps),
                      **_many_legend(legend))
     measured_top = max((max(t["y"]) for t in traces if not is_warmup(t) and t["y"]), default=0.0)
     warm_top = max((max(t["y"]) for t in warmups if t["y"]), default=0.0)
