@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, Union, get_args
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -110,10 +110,8 @@ class CellSettings(_Line):
     device: Text | None = None
     steps: Annotated[int, Field(ge=1, le=MAX_EVALUATIONS)]
     sampler: Text
-    offload: Text | None = None
     resolution: Text
     batch_size: Annotated[int, Field(ge=1, le=MAX_LIST)] = 1
-    dtype: Text | None = None
     guidance_scale: Annotated[float, Field(allow_inf_nan=False)] | None = None
     seed: int | None = None
     prompt: Text | None = None
@@ -138,14 +136,18 @@ class CellSettings(_Line):
 
 def _typed_axes() -> dict[str, tuple[TypeAdapter[Any], bool]]:
     """Every axis a cell carries as an extra field, with the type a suite gives it (and whether it
-    is a float): numbers and flags keep their declared bounds (frames, fps, strength, compile); every
-    other axis is text, whatever its allowed values (a newer diffbench may allow more). A file never
-    hands the analysis a list where a setting is (a recipe), or a number beyond its axis."""
+    is a float): numbers and flags keep their declared bounds (frames, fps, strength, compile), a
+    closed set its values (offload, dtype, task: a new value is a new schema, which an older
+    diffbench refuses by its version anyway); every other axis is text, whatever its allowed values.
+    A file never hands the analysis a list where a setting is (a recipe), or a number beyond its axis."""
     from . import axes
 
     found: dict[str, tuple[TypeAdapter[Any], bool]] = {}
     for axis in axes.AXES:
         if axis.name in CellSettings.model_fields:
+            continue
+        if get_origin(axis.annotation) is Literal:  # a closed set (offload, dtype, task): only its values
+            found[axis.name] = (TypeAdapter(axis.annotation), False)
             continue
         base = get_args(axis.annotation)[0] if get_args(axis.annotation) else axis.annotation
         if base in (int, float, bool):
@@ -338,6 +340,9 @@ def validate_line(record: Any, text: bytes | None = None) -> dict[str, Any]:
             raise LineError(f"field '{_field(loc)}' is missing") from None
         given = "" if error["type"] in {"value_error", "assertion_error"} else f" (given {_short(error.get('input'))})"
         message = str(error["msg"]).removeprefix("Value error, ")
+        axis_field, _, axis_message = message.partition("': ")
+        if axis_field.startswith("axis field '"):  # an axis kept as an extra field: name it in its place
+            loc, message = (*loc, axis_field.removeprefix("axis field '")), axis_message
         raise LineError(f"field '{_field(loc)}': {message}{given}" if loc else f"{message}{given}") from None
     return record
 

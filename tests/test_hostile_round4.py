@@ -240,15 +240,32 @@ def test_a_damaged_picture_is_named_and_the_others_are_still_scored(tmp_path: Pa
     ({"fps": 10**400}, "field 'cell.fps': a whole number of about 400 digits"),
     ({"frames": 2**64}, "field 'cell.frames'"),
     ({"my_own_axis": -(10**30)}, "field 'cell.my_own_axis'"),
-    ({"fps": 1000}, "axis field 'fps'"),
-    ({"strength": "high"}, "axis field 'strength'"),
-    ({"recipe": ["a", "b"]}, "axis field 'recipe'"),
-    ({"compile": 1}, "axis field 'compile'"),
+    ({"fps": 1000}, "field 'cell.fps': Input should be less than or equal to 240"),
+    ({"strength": "high"}, "field 'cell.strength'"),
+    ({"recipe": ["a", "b"]}, "field 'cell.recipe'"),
+    ({"compile": 1}, "field 'cell.compile'"),
+    ({"vae_tiling": "yes"}, "field 'cell.vae_tiling': Input should be a valid boolean (given 'yes')"),
+    ({"offload": "sometimes"}, "field 'cell.offload': Input should be 'none', 'model', 'sequential', 'group-block' "
+                               "or 'group-leaf' (given 'sometimes')"),
+    ({"dtype": "float16"}, "field 'cell.dtype'"),
+    ({"task": "text-to-3d"}, "field 'cell.task'"),
 ])
 def test_a_results_field_beyond_its_type_is_refused_with_its_name(cell: dict, message: str) -> None:
     line = {**generation_record("c", cell_settings(**cell), 0, False, "not_applicable", "x"), "run_id": "r"}
-    with pytest.raises(LineError, match=message.replace("(", r"\(").replace("[", r"\[")):
+    with pytest.raises(LineError, match=re.escape(message)):
         validate_line(line)
+
+
+def test_a_results_file_with_a_setting_outside_its_axis_is_refused_at_its_line(tmp_path: Path) -> None:
+    from diffbench.results import ResultsError, read_records
+
+    line = {**generation_record("c", cell_settings(offload="model"), 0, False, "ok", wall_s=1.0, step_s=[0.5],
+                                evaluations=1), "run_id": "r1"}
+    path = tmp_path / "r.jsonl"
+    path.write_text(json.dumps(run_record("r1", "host")) + "\n" + json.dumps(line) + "\n"
+                    + json.dumps(line).replace('"offload": "model"', '"offload": "sometimes"') + "\n")
+    with pytest.raises(ResultsError, match=re.escape(f"{path}:3: field 'cell.offload'")):
+        read_records(path)
 
 
 def test_a_non_finite_number_anywhere_is_refused() -> None:

@@ -236,3 +236,35 @@ def test_noisy_cells_are_left_out_of_recommend_and_estimate_unless_allowed(tmp_p
     assert quiet.returncode == 0 and "1 cell(s) flagged noisy" in quiet.stderr and "one step count" in quiet.stdout
     loud = subprocess.run([*cli, "--allow-noisy"], capture_output=True, text=True, timeout=120)
     assert loud.returncode == 0 and "flagged noisy" not in loud.stderr and "least squares over 2" in loud.stdout
+
+
+def test_a_setting_partly_measured_while_other_work_competed_stands_on_its_quiet_pictures(tmp_path: Path) -> None:
+    """Three prompts per setting, one of the fast setting's cells noisy: that setting is still
+    recommended from its two quiet pictures (its time their median, the noisy one's never counted),
+    its label says so; a setting whose every cell is noisy is left out with the reason."""
+    path = tmp_path / "p.jsonl"
+    writer = ResultsWriter(path)
+    writer.write(run_record("r", "box", [{"name": "NVIDIA H100 80GB HBM3"}], {"name": "p"}, host={"cpu": "x86"}))
+    seconds = {("fast", "a"): 1.0, ("fast", "b"): 1.2, ("fast", "c"): 9.0, ("slow", "a"): 3.0, ("slow", "b"): 3.1,
+               ("slow", "c"): 3.2, ("lone", "a"): 0.5, ("lone", "b"): 0.5, ("lone", "c"): 0.5}
+    for (sampler, prompt), wall in seconds.items():
+        cell = {"model": "m", "sampler": sampler, "steps": 4, "resolution": "512x512", "prompt": prompt, "seed": 1}
+        for repeat in range(3):
+            record = generation_record(f"{sampler}-{prompt}", cell, repeat, False, "ok", wall_s=wall,
+                                       step_s=[wall / 8] * 4, evaluations=4, peak_vram_allocated_bytes=2 * GIB,
+                                       runtime={"device": "cuda:0", "dtype": "fp16", "gpu_name": "NVIDIA H100"})
+            record["run_id"] = "r"
+            writer.write(record)
+    writer.close()
+    frame = with_metrics(load_results([path]).generations)
+    host = str(frame["hostname"].iloc[0])
+    noisy = {("fast-c", host), ("lone-a", host), ("lone-b", host), ("lone-c", host)}
+    answer = recommend(frame, noisy=noisy)
+    fast = next(c for c, _ in answer.chosen if c.settings["sampler"] == "fast")
+    assert fast.seconds == pytest.approx(1.1) and set(fast.cells) == {"fast-a", "fast-b"}
+    assert "(2 of 3 pictures: 1 measured while other work competed left out)" in fast.label
+    assert all(c.settings["sampler"] != "lone" for c, _ in answer.chosen)
+    assert any("lone" in what and "flagged noisy" in why for what, why in answer.excluded)
+    everything = recommend(frame, noisy=noisy, allow_noisy=True)  # allowed: every picture, marked
+    marked = next(c for c, _ in everything.chosen if c.settings["sampler"] == "lone")
+    assert "[NOISY]" in marked.label and "(3 pictures)" in marked.label

@@ -66,8 +66,11 @@ class RecommendError(DiffbenchError, ValueError):
 
 def candidates(frame: pd.DataFrame, summary: pd.DataFrame | None = None,
                quality: pd.DataFrame | None = None,
-               clip_scores: dict[tuple[str, str], float] | None = None) -> list[Candidate]:
-    """Every measured setting as a candidate (the summary and quality may come computed already)."""
+               clip_scores: dict[tuple[str, str], float] | None = None,
+               noisy: set[tuple[str, str]] | None = None) -> list[Candidate]:
+    """Every measured setting as a candidate (the summary and quality may come computed already).
+    A setting of several pictures whose cells are only partly `noisy` stands on its quiet ones,
+    and its label says how many were left out; one whose cells are all noisy keeps them all."""
     summary = cell_summary(frame) if summary is None else summary
     if summary.empty:
         return []
@@ -91,6 +94,14 @@ def candidates(frame: pd.DataFrame, summary: pd.DataFrame | None = None,
                                    clip=float(clip) if clip is not None else None))
         return found
     for rows, label in _settings(summary):
+        flagged = np.array([(c, h) in noisy for c, h in zip(rows["cell_id"], rows["hostname"])], dtype=bool) \
+            if noisy else np.zeros(len(rows), dtype=bool)
+        if 0 < flagged.sum() < len(rows):
+            label = f"{label} ({int((~flagged).sum())} of {len(rows)} pictures: {int(flagged.sum())} measured " \
+                    "while other work competed left out)"
+            rows = rows[~flagged]
+        else:
+            label = f"{label} ({len(rows)} pictures)"
         row = rows.iloc[0]
         memories = rows["card_memory_gib"].to_numpy(dtype=float)  # the one figure for fitting a card
         memory = float(np.nanmax(memories)) if np.isfinite(memories).any() else None
@@ -114,17 +125,16 @@ def _pictures(summary: pd.DataFrame) -> list[str]:
 
 
 def _settings(summary: pd.DataFrame) -> list[tuple[pd.DataFrame, str]]:
-    """The summary's rows by setting: each cell alone, except that the pictures of one setting
-    (its prompts and seeds) are one candidate, its time their median and its memory their largest:
-    which prompt is fastest is no recommendation."""
+    """The summary's rows by setting, with the setting's label: each cell alone, except that the
+    pictures of one setting (its prompts and seeds) are one candidate, its time their median and
+    its memory their largest: which prompt is fastest is no recommendation."""
     if not _pictures(summary):
         return [(summary.iloc[[i]], str(summary["label"].iloc[i])) for i in range(len(summary))]
     columns = [c for c in varying(summary) if c not in PICTURE_AXES and c != "hostname"]
     keyed = summary.assign(**{f"_k_{c}": key_text(summary[c]) for c in [*columns, "hostname"]})
     out = []
     for _, rows in keyed.groupby([f"_k_{c}" for c in [*columns, "hostname"]], sort=False):
-        label = setting_label(rows.iloc[0], columns) if columns else "all"
-        out.append((rows, f"{label} ({len(rows)} pictures)"))
+        out.append((rows, setting_label(rows.iloc[0], columns) if columns else "all"))
     return out
 
 
@@ -143,7 +153,7 @@ def recommend(frame: pd.DataFrame, vram_gib: float | None = None, max_seconds: f
         constraints.append(f"at most {max_seconds:g} s per image")
     if min_quality is not None:
         constraints.append(f"SSIM to its model's most-steps picture (the model's own sampler) at least {min_quality:g}")
-    pool = candidates(frame, summary, quality, clip_scores)
+    pool = candidates(frame, summary, quality, clip_scores, None if allow_noisy else noisy)
     projected = _projected_onto(frame, pool, gpu) if gpu else None
     if projected is not None:
         target, pool, unprojectable = projected
