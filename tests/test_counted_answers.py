@@ -340,3 +340,29 @@ def test_time_spent_on_transfers_widens_the_interval_by_the_hosts_disagreement()
     # sequential's carries (x1.06): its interval widens by little although most of its time is transfers
     assert width["none"] < width["sequential"] < width["none"] * HOST_RATE_SPREAD["sequential"]
     assert any("host-device transfers" in note for note in answers["sequential"].notes)
+
+
+@pytest.mark.parametrize(("source", "preset"), [
+    ("stabilityai/stable-diffusion-3.5-large", "sd35-large"),
+    ("stabilityai/stable-diffusion-3.5-large-turbo", "sd35-large"),  # Large distilled: the same network
+    ("stabilityai/stable-diffusion-3.5-medium", "sd35-medium"),
+    ("stabilityai/stable-diffusion-3-medium-diffusers", "sd3-medium"),
+    ("someone/sd3-finetune", None),  # an SD3 whose size no name says is not guessed
+])
+def test_a_measured_sd3_is_counted_as_the_architecture_its_name_says(source: str, preset: str | None) -> None:
+    from diffbench.analysis.projection import counted_architecture
+
+    assert counted_architecture(source, "sd3") == preset
+
+
+def test_sd35_large_and_its_turbo_are_answered_from_counts() -> None:
+    large = _cli("estimate", "--model", "SD 3.5 Large", "--steps", "28", "--gpu", "4090", "--json")
+    assert large.returncode == 0, large.stderr
+    asked = json.loads(large.stdout)["answers"][0]
+    # 8.1B MMDiT and T5-XXL in bf16: more than a 24 GiB card holds without offload or quantization
+    assert asked["model"] == "sd35-large" and asked["fits"] == "no" and asked["needs_gib"]["low"] > 24
+    turbo = _cli("estimate", "--model", "sd3.5-large-turbo", "--steps", "4", "--gpu", "H100 SXM", "--json")
+    assert turbo.returncode == 0, turbo.stderr
+    answer = json.loads(turbo.stdout)["answers"][0]
+    assert answer["settings"]["guidance_scale"] == 0.0 and answer["fits"] == "yes"
+    assert answer["seconds"] < asked["seconds"] / 5  # 4 unguided steps against 28 guided ones

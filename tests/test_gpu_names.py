@@ -23,7 +23,7 @@ def test_a_typed_name_resolves_to_one_card(typed: str, card: str) -> None:
     assert resolve_gpu(typed).name == card
 
 
-@pytest.mark.parametrize(("typed", "choices"), [("A100", ["A100 40GB", "A100 80GB"]), ("h100", ["H100 PCIe", "H100"])])
+@pytest.mark.parametrize(("typed", "choices"), [("A100", ["A100 40GB", "A100 80GB"]), ("h100", ["H100 PCIe", "H100 SXM"])])
 def test_an_ambiguous_name_is_an_error_listing_the_choices(typed: str, choices: list[str]) -> None:
     with pytest.raises(GpuNameError) as caught:
         resolve_gpu(typed)
@@ -64,3 +64,19 @@ def test_estimate_takes_a_typed_card_and_names_the_choices_of_an_ambiguous_one(t
     assert typed.seconds == named.seconds and "PROJECTION" in typed.sentence()
     with pytest.raises(EstimateError, match="'A100' is ambiguous: 'A100 40GB' .*'A100 80GB'"):
         estimate(frame_of(tmp_path), 20, gpu="A100")
+
+
+@pytest.mark.parametrize("typed", ["H100", "A100"])
+def test_every_choice_an_ambiguous_name_offers_can_be_typed_back(typed: str) -> None:
+    """'H100' once offered 'H100' itself as a choice, which is ambiguous again: each choice named
+    must resolve to one card, and the choices to different cards."""
+    import re
+
+    from diffbench.hardware.gpus import GpuNameError
+
+    with pytest.raises(GpuNameError) as refused:
+        resolve_gpu(typed)
+    choices = re.findall(r"'([^']+)'", str(refused.value).split("ambiguous: ", 1)[1])
+    assert len(choices) >= 2
+    cards = [resolve_gpu(choice).name for choice in choices]
+    assert len(set(cards)) == len(cards)

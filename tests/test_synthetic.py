@@ -49,6 +49,12 @@ def test_sd35_medium_matches_its_published_total() -> None:
     assert total == published
 
 
+def test_sd35_large_is_its_published_eight_billion() -> None:
+    # the model card: "8.1 billion parameters" (the MMDiT; the checkpoint's tensors hold 8.06e9)
+    counted = parameter_counts("sd35-large")["transformer"]
+    assert abs(counted - 8.1e9) <= 0.01 * 8.1e9
+
+
 @pytest.mark.parametrize("model", ["flux-schnell", "flux-dev"])
 def test_flux_transformer_is_twelve_billion(model: str) -> None:
     counted = parameter_counts(model)["transformer"]

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..families import FAMILIES
 from ..hardware.gpus import GpuSpec
+from ..models.synthetic import COUNTED, SYNTHETIC
 from ..quantization import parse_quantization
 from .memoryneed import MemoryNeed, memory_need, weight_bytes
 from .transfer import host_spread, transfer_cost
@@ -34,8 +35,7 @@ FALLBACKS: tuple[dict[str, Any], ...] = (
     {"quantize": "bnb:nf4", "offload": "model"}, {"quantize": "bnb:nf4@all"},
     {"quantize": "bnb:nf4@all", "offload": "model"}, {"offload": "sequential"},
 )
-FAMILY_OF_PRESET = {"sd15": "sd", "sd21": "sd", "sdxl": "sdxl", "sd3-medium": "sd3", "sd35-medium": "sd3",
-                    "flux-dev": "flux", "flux-schnell": "flux"}
+FAMILY_OF_PRESET = {name: SYNTHETIC[name].family for name in COUNTED}
 
 
 @dataclass

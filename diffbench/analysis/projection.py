@@ -14,11 +14,12 @@ import re
 from dataclasses import dataclass
 
 from ..hardware.gpus import GpuSpec
+from ..models.synthetic import COUNTED, SYNTHETIC
 from .calibration import Calibration, Counted
 from .stepmodel import call_cost, host_from_measurement
 from .transfer import RATES, transfer_ratio
 
-COUNTED_PRESETS = ("sd15", "sd21", "sdxl", "sd3-medium", "sd35-medium", "flux-dev", "flux-schnell")
+COUNTED_PRESETS = COUNTED  # every counted architecture declares itself in models/synthetic.py
 PRESET_OF_FAMILY = {"sd": "sd15", "sdxl": "sdxl", "flux": "flux-dev"}
 
 
@@ -31,10 +32,13 @@ def counted_architecture(source: object, family: object, model: object = None) -
         family = str(model or "").lower()
     if text.startswith("synthetic:") and text.removeprefix("synthetic:") in COUNTED_PRESETS:
         return text.removeprefix("synthetic:")
-    if family == "sd3":  # 3.5 Medium and 3 Medium differ (dual attention, QK norm); Large is not counted
+    if family == "sd3":  # 3 Medium, 3.5 Medium and 3.5 Large differ: only a name saying which is counted
+        version_35 = re.search(r"3[.\-_]?5", text) is not None
+        if "large" in text:  # Large Turbo is Large distilled: the same network
+            return "sd35-large" if version_35 else None
         if "medium" not in text:
             return None
-        return "sd35-medium" if re.search(r"3[.\-_]?5", text) else "sd3-medium"
+        return "sd35-medium" if version_35 else "sd3-medium"
     if family == "sd" and re.search(r"(stable-diffusion-2|sd-?2[.\-_]?[01]\b|v2-1|2-base)", text):
         return "sd21"
     return PRESET_OF_FAMILY.get(str(family))
@@ -117,15 +121,14 @@ def project_cost(per_eval_s: float, fixed_s: float, batch: int, offload: str, qu
 
 
 # Names a person may type for a counted architecture (compared without case, dashes, dots or spaces)
-TYPED_PRESETS = {"sd15": "sd15", "stablediffusion15": "sd15", "sd21": "sd21", "sd2": "sd21",
-                 "stablediffusion21": "sd21", "sdxl": "sdxl", "sd35medium": "sd35-medium", "sd3medium": "sd3-medium", "flux": "flux-dev", "fluxdev": "flux-dev", "flux1dev": "flux-dev",
-                 "fluxschnell": "flux-schnell", "flux1schnell": "flux-schnell"}
+TYPED_PRESETS = {typed: name for name in COUNTED_PRESETS for typed in SYNTHETIC[name].typed}
 
 
 # Models that are a counted architecture with other defaults: SDXL Turbo is SDXL distilled to
 # 1-4 steps at 512x512 without classifier-free guidance (its model card's settings).
 TYPED_ALIASES: dict[str, tuple[str, dict[str, object]]] = {
     "sdxlturbo": ("sdxl", {"resolution": "512x512", "guidance_scale": 0.0}),
+    "sd35largeturbo": ("sd35-large", {"guidance_scale": 0.0}),  # 4 steps without guidance, at 1024x1024
 }
 
 

@@ -154,12 +154,32 @@ class GpuNameError(DiffbenchError):
 _FORM_FACTORS = {"pcie", "sxm"}
 
 
+def _typeable(spec: GpuSpec) -> str:
+    """A name that resolves to this card alone: its own, or with its board where its own is shared
+    ('H100' is the SXM board or the PCIe one: 'H100 SXM')."""
+    if _best_matches(spec.name) == [spec]:
+        return spec.name
+    board = sorted(_tokens(spec.note.split(";")[0]) & _FORM_FACTORS - _tokens(spec.name))  # its own, not one it mentions
+    return f"{spec.name} {board[0].upper()}" if board else spec.name
+
+
 def resolve_gpu(name: str) -> GpuSpec:
     """The spec for a GPU name as a person types it: '4090', 'rtx 3060', '4070 ti', 'h200',
     'A100 80GB'. Every word typed must be in the card's name; of the cards that match, the one
     with the fewest other words wins ('4070' is the RTX 4070, not the 4070 Ti). Several cards that
     differ only in memory size or board ('A100': 40GB or 80GB; 'H100': SXM or PCIe) are an error
     that lists them, as is a name that matches none."""
+    best = _best_matches(name)
+    if len(best) > 1:
+        choices = ", ".join(f"'{_typeable(spec)}'" + (f" ({spec.note.split(';')[0]})" if spec.note else "")
+                            for spec in best)
+        raise GpuNameError(f"GPU '{name}' is ambiguous: {choices}; name one", ambiguous=True)
+    return best[0]
+
+
+def _best_matches(name: str) -> list[GpuSpec]:
+    """The cards a typed name fits best (one, or several that only a word left out tells apart);
+    a GpuNameError where it names none."""
     typed_words, typed_sizes = _split(_tokens(name))
     if not typed_words:
         raise GpuNameError(f"GPU '{name}': not a GPU name; see `diffbench gpus` for the known cards")
@@ -182,12 +202,8 @@ def resolve_gpu(name: str) -> GpuSpec:
     if not candidates:
         exact = find_gpu(name)  # an NVML-style name ('NVIDIA GeForce RTX 4090') holds more words than the card's
         if exact is not None:
-            return exact
+            return [exact]
         known = ", ".join(spec.name for spec in GPUS)
         raise GpuNameError(f"GPU '{name}': no card in the spec table matches; known: {known}")
     fewest = min(extra for extra, _ in candidates)
-    best = [spec for extra, spec in candidates if extra == fewest]
-    if len(best) > 1:
-        choices = ", ".join(f"'{spec.name}'" + (f" ({spec.note.split(';')[0]})" if spec.note else "") for spec in best)
-        raise GpuNameError(f"GPU '{name}' is ambiguous: {choices}; name one", ambiguous=True)
-    return best[0]
+    return [spec for extra, spec in candidates if extra == fewest]

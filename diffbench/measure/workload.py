@@ -261,18 +261,22 @@ def _largest_block(denoiser: Any) -> int:
 
 
 SHIPPED = "counted_workloads.json"
-# What a fresh install answers at once (estimate, recommend and gpus with no results, the report's
-# other cards): each counted architecture at its own resolution, batch 1, its GPU dtype, with and
-# without classifier-free guidance; SDXL also at SDXL Turbo's 512x512. scripts/ship_counts.py writes
-# them; a test recounts each and compares.
-SHIPPED_SETUPS: tuple[tuple[str, str, str, bool], ...] = (
-    ("sd15", "512x512", "fp16", True), ("sd15", "512x512", "fp16", False),
-    ("sd21", "768x768", "fp16", True), ("sd21", "768x768", "fp16", False),
-    ("sdxl", "1024x1024", "fp16", True), ("sdxl", "1024x1024", "fp16", False), ("sdxl", "512x512", "fp16", False),
-    ("sd3-medium", "1024x1024", "bf16", True), ("sd3-medium", "1024x1024", "bf16", False),
-    ("sd35-medium", "1024x1024", "bf16", True), ("sd35-medium", "1024x1024", "bf16", False),
-    ("flux-dev", "1024x1024", "bf16", False), ("flux-schnell", "1024x1024", "bf16", False),
-)
+
+
+def _shipped_setups() -> tuple[tuple[str, str, str, bool], ...]:
+    """What a fresh install answers at once (estimate, recommend and gpus with no results, the
+    report's other cards): each counted architecture (models/synthetic.py) at its own resolution,
+    batch 1, its GPU dtype, with and without classifier-free guidance; SDXL also at SDXL Turbo's
+    512x512. scripts/ship_counts.py writes them; a test recounts each and compares."""
+    from ..families import FAMILIES
+    from ..models.synthetic import COUNTED, SYNTHETIC
+
+    setups = [(name, SYNTHETIC[name].defaults["resolution"], FAMILIES[SYNTHETIC[name].family].gpu_dtype, guided)
+              for name in COUNTED for guided in ((True, False) if SYNTHETIC[name].family in CFG_FAMILIES else (False,))]
+    return (*setups, ("sdxl", "512x512", "fp16", False))  # SDXL Turbo's
+
+
+SHIPPED_SETUPS = _shipped_setups()
 
 
 def shipped_key(model: str, resolution: str, dtype: str, guided: bool) -> str:

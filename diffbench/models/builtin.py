@@ -41,6 +41,12 @@ class ModelPreset:
     # The VAE's tile where it is not its family's (SD 2.1's VAE is published with sample_size 768,
     # SD 1.5's with 512): diffusers decodes a picture no larger than it whole, tiling on or not
     vae_tile: int | None = None
+    # Synthetic architectures whose work diffbench counts (estimate, recommend, gpus with no results):
+    # `counted`, the names people type for it (compared without case, dashes, dots or spaces), and
+    # its denoiser's published config where its family has more than one architecture
+    counted: bool = False
+    typed: tuple[str, ...] = ()
+    denoiser_config: dict[str, Any] | None = None
 
 
 BUILTINS: dict[str, ModelPreset] = {

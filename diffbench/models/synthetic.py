@@ -1,4 +1,4 @@
-"""Synthetic full-size models: the real architectures of SD1.5, SD 2.1, SDXL, SD3 Medium, SD3.5 Medium, FLUX.1,
+"""Synthetic full-size models: the real architectures of SD1.5, SD 2.1, SDXL, SD3 Medium, SD3.5 Medium and Large, FLUX.1,
 Wan 2.1 (1.3B, 14B) and LTX-Video from their public configurations, with random weights, built without downloading anything.
 
 Modules are created on the meta device (no memory, no initialisation) and then materialised
@@ -63,6 +63,10 @@ SD35_MEDIUM = {"sample_size": 128, "patch_size": 2, "in_channels": 16, "num_laye
 # a 192x192 positional table (stabilityai/stable-diffusion-3-medium-diffusers, transformer/config.json)
 SD3_MEDIUM = {key: value for key, value in SD35_MEDIUM.items() if key not in ("dual_attention_layers", "qk_norm")}
 SD3_MEDIUM["pos_embed_max_size"] = 192
+# SD 3.5 Large (8.1B MMDiT): 38 blocks of 38 heads, QK norm, no dual attention, a 192x192 positional
+# table (stabilityai/stable-diffusion-3.5-large, transformer/config.json)
+SD35_LARGE = {**SD3_MEDIUM, "num_layers": 38, "num_attention_heads": 38, "caption_projection_dim": 2432,
+              "qk_norm": "rms_norm"}
 # UMT5-XXL's encoder (Wan's text encoder): T5-XXL's shape with UMT5's 256k multilingual vocabulary.
 UMT5_XXL = {**T5_XXL, "vocab_size": 256384}
 # Wan 2.1 text-to-video, from the Wan team's published configs (wan/configs/wan_t2v_1_3B.py and
@@ -82,24 +86,36 @@ SYNTHETIC: dict[str, ModelPreset] = {
     m.name: m
     for m in (
         ModelPreset("sd15", "sd", "Stable Diffusion 1.5 architecture (860M UNet, CLIP ViT-L, VAE)",
-                       {"resolution": "512x512", "guidance_scale": 7.5},
-                       published={"unet": 859_520_964, "text_encoder": 123_060_480, "vae": 83_653_863}),
+                    {"resolution": "512x512", "guidance_scale": 7.5},
+                    published={"unet": 859_520_964, "text_encoder": 123_060_480, "vae": 83_653_863},
+                    counted=True, typed=("sd15", "stablediffusion15"), denoiser_config=SD15_UNET),
         ModelPreset("sd21", "sd", "Stable Diffusion 2.1 architecture (865M UNet, OpenCLIP ViT-H, VAE)",
                     {"resolution": "768x768", "guidance_scale": 7.5},
-                    published={"unet": 865_910_724, "text_encoder": 340_387_840, "vae": 83_653_863}, vae_tile=768),
+                    published={"unet": 865_910_724, "text_encoder": 340_387_840, "vae": 83_653_863}, vae_tile=768,
+                    counted=True, typed=("sd21", "sd2", "stablediffusion21"), denoiser_config=SD21_UNET),
         ModelPreset("sdxl", "sdxl", "SDXL base 1.0 architecture (2.6B UNet, CLIP ViT-L + OpenCLIP bigG, VAE)",
                        {"resolution": "1024x1024", "guidance_scale": 5.0},
-                       published={"unet": 2_567_463_684, "text_encoder": 123_060_480, "text_encoder_2": 694_659_840,
-                        "vae": 83_653_863}),
+                    published={"unet": 2_567_463_684, "text_encoder": 123_060_480, "text_encoder_2": 694_659_840,
+                               "vae": 83_653_863},
+                    counted=True, typed=("sdxl",), denoiser_config=SDXL_UNET),
         ModelPreset("sd35-medium", "sd3", "SD 3.5 Medium architecture (MMDiT-X, CLIP-L, bigG, T5-XXL, 16-ch VAE)",
-                       {"resolution": "1024x1024", "guidance_scale": 4.5},
-                       published={"transformer+text_encoder+text_encoder_2+vae": 3_371_793_763}),
+                    {"resolution": "1024x1024", "guidance_scale": 4.5},
+                    published={"transformer+text_encoder+text_encoder_2+vae": 3_371_793_763},
+                    counted=True, typed=("sd35medium",), denoiser_config=SD35_MEDIUM),
+        # Stability AI's model card: 8.1 billion parameters, 28 steps at guidance 3.5
+        ModelPreset("sd35-large", "sd3", "SD 3.5 Large architecture (8.1B MMDiT, CLIP-L, bigG, T5-XXL, 16-ch VAE)",
+                    {"resolution": "1024x1024", "guidance_scale": 3.5}, published={"transformer": 8_100_000_000},
+                    counted=True, typed=("sd35large", "stablediffusion35large"), denoiser_config=SD35_LARGE),
         ModelPreset("sd3-medium", "sd3", "SD3 Medium architecture (2B MMDiT, CLIP-L, bigG, T5-XXL, 16-ch VAE)",
-                    {"resolution": "1024x1024", "guidance_scale": 7.0}, published={"transformer": 2_028_328_000}),
+                    {"resolution": "1024x1024", "guidance_scale": 7.0}, published={"transformer": 2_028_328_000},
+                    counted=True, typed=("sd3medium",), denoiser_config=SD3_MEDIUM),
         ModelPreset("flux-schnell", "flux", "FLUX.1 schnell architecture (12B MMDiT, CLIP-L, T5-XXL, 16-ch VAE)",
-                       {"resolution": "1024x1024", "guidance_scale": 0.0}, published={"transformer": 12_000_000_000}),
+                    {"resolution": "1024x1024", "guidance_scale": 0.0}, published={"transformer": 12_000_000_000},
+                    counted=True, typed=("fluxschnell", "flux1schnell"), denoiser_config=FLUX),
         ModelPreset("flux-dev", "flux", "FLUX.1 dev architecture (12B MMDiT with guidance embedding)",
-                       {"resolution": "1024x1024", "guidance_scale": 3.5}, published={"transformer": 12_000_000_000}),
+                    {"resolution": "1024x1024", "guidance_scale": 3.5}, published={"transformer": 12_000_000_000},
+                    counted=True, typed=("flux", "fluxdev", "flux1dev"),
+                    denoiser_config={**FLUX, "guidance_embeds": True}),
         # Video: the names round (1.3B is 1.42B: 2.84 GB of bf16 weights); published = the name's figure.
         ModelPreset("wan-1.3b", "wan", "Wan 2.1 T2V 1.3B architecture (DiT, UMT5-XXL, Wan-VAE)",
                     {"resolution": "832x480", "guidance_scale": 5.0, "frames": 81, "fps": 16},
@@ -112,6 +128,11 @@ SYNTHETIC: dict[str, ModelPreset] = {
                     published={"transformer": 2_000_000_000}),
     )
 }
+
+
+# The architectures whose work is counted (each declares itself above): what estimate, recommend
+# and gpus answer with no results, and the counts shipped with the package
+COUNTED = tuple(name for name, preset in SYNTHETIC.items() if preset.counted)
 
 
 def _on_meta(factory: Any, *args: Any, **kwargs: Any) -> Any:
@@ -167,16 +188,16 @@ def build_modules(name: str) -> dict[str, Any]:
     spec = SYNTHETIC[name]
     modules = _text_models(spec.family, name)
     if spec.family == "sd":
-        modules["unet"] = _on_meta(UNet2DConditionModel, **(SD21_UNET if name == "sd21" else SD15_UNET))
+        modules["unet"] = _on_meta(UNet2DConditionModel, **(spec.denoiser_config or SD15_UNET))
         modules["vae"] = _on_meta(AutoencoderKL, **({**VAE_4, "sample_size": 768} if name == "sd21" else VAE_4))
     elif spec.family == "sdxl":
         modules["unet"] = _on_meta(UNet2DConditionModel, **SDXL_UNET)
         modules["vae"] = _on_meta(AutoencoderKL, **SDXL_VAE)
     elif spec.family == "sd3":
-        modules["transformer"] = _on_meta(SD3Transformer2DModel, **(SD3_MEDIUM if name == "sd3-medium" else SD35_MEDIUM))
+        modules["transformer"] = _on_meta(SD3Transformer2DModel, **(spec.denoiser_config or SD35_MEDIUM))
         modules["vae"] = _on_meta(AutoencoderKL, **{**VAE_16, "scaling_factor": 1.5305, "shift_factor": 0.0609})
     elif spec.family == "flux":
-        modules["transformer"] = _on_meta(FluxTransformer2DModel, **FLUX, guidance_embeds=name == "flux-dev")
+        modules["transformer"] = _on_meta(FluxTransformer2DModel, **(spec.denoiser_config or FLUX))
         modules["vae"] = _on_meta(AutoencoderKL, **{**VAE_16, "scaling_factor": 0.3611, "shift_factor": 0.1159})
     elif spec.family == "wan":
         modules["transformer"] = _on_meta(WanTransformer3DModel, **(WAN_14B if name == "wan-14b" else WAN_1_3B))
