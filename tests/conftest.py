@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -17,6 +18,12 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # thread in each, and in every run it starts. Two processes with two OpenMP threads each on two
     # cores spin against each other: a survival test's generation ran 5 minutes instead of seconds.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    # Started in the background of a script (a shell without job control starts its background jobs
+    # with SIGINT ignored, and exec passes that on): every run the tests start would inherit it and
+    # never see the Ctrl-C the survival tests send. The tests are about diffbench, not their launcher.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import pytest  # noqa: E402
 from hypothesis import settings as hypothesis_settings  # noqa: E402
@@ -77,10 +84,13 @@ def _ctrl_c_still_reaches_this_process(request):
     process may leave SIGINT ignored, and every process started later would inherit that (a
     survival test's run would then ignore its Ctrl-C and fail for a reason not its own). Put back
     and said, so that the test that did it can be found (seen once, 2026-11-30, not reproduced)."""
-    import signal
     import warnings
 
     before = signal.getsignal(signal.SIGINT)
+    if before is signal.SIG_IGN:  # ignored since before this test (a fixture or an earlier module did it)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        warnings.warn(f"SIGINT was ignored when {request.node.nodeid} began; put back", stacklevel=1)
+        before = signal.default_int_handler
     yield
     after = signal.getsignal(signal.SIGINT)
     if after is not before:
