@@ -387,12 +387,19 @@ def models() -> None:
     for model in BUILTINS.values():
         defaults = ", ".join(f"{k}={v}" for k, v in model.defaults.items())
         click.echo(f"  builtin:{model.name:<10} {model.family:<5} {model.description} ({defaults})")
+    from .families import FAMILIES
     from .models.synthetic import SYNTHETIC
 
     click.echo("\nSynthetic full-size models (real architectures, random weights; for GPU speed and memory):")
     for preset in SYNTHETIC.values():
-        defaults = ", ".join(f"{k}={v}" for k, v in preset.defaults.items())
-        click.echo(f"  synthetic:{preset.name:<13} {preset.family:<5} {preset.description} ({defaults})")
+        if preset.family in FAMILIES:
+            defaults = ", ".join(f"{k}={v}" for k, v in preset.defaults.items())
+            click.echo(f"  synthetic:{preset.name:<13} {preset.family:<5} {preset.description} ({defaults})")
+    counted_only = [preset for preset in SYNTHETIC.values() if preset.family not in FAMILIES]
+    if counted_only:
+        click.echo("\nCounted, not run (`diffbench estimate --model NAME` and `diffbench gpus --model NAME`):")
+        for preset in counted_only:
+            click.echo(f"  {preset.name:<23} {preset.family:<5} {preset.description}")
     click.echo("\nAlso accepted as a model source: a Hub id (owner/name), a local diffusers folder,")
     click.echo("or a single .safetensors checkpoint (with family: and config:).")
     click.echo("\nSamplers (A1111, ComfyUI and diffusers names are all accepted):")

@@ -126,6 +126,24 @@ register(FamilySpec("ltx", "flow", "LTXPipeline", "transformer", "704x480", 3.0,
                     other_tasks=(("image-to-video", "LTXImageToVideoPipeline"),),
                     frame_multiple=8, default_frames=161, default_fps=25, resolution_multiple=32))
 
+# Architectures whose work diffbench counts (estimate, recommend and gpus answer them with no results)
+# but does not run: no tiny pipeline of theirs proves a run path. Never a suite's family; a name of
+# theirs is refused for runs (OTHER_ARCHITECTURES) with the command that answers it.
+COUNTED_ONLY: dict[str, FamilySpec] = {
+    # PixArt-α and -Σ: a 0.6B DiT over T5-XXL, 4-channel SD/SDXL VAEs decoded in the pipeline's dtype
+    "pixart": FamilySpec("pixart", "ddpm", "PixArtSigmaPipeline", "transformer", "1024x1024", 4.5, "fp16",
+                         vae_tile=1024, resolution_multiple=16),
+}
+
+
+def counting_family(name: str) -> FamilySpec:
+    """The spec the counting uses: a registered family's, or a counted-only architecture's."""
+    spec = FAMILIES.get(name) or COUNTED_ONLY.get(name)
+    if spec is None:
+        raise UnknownFamily(f"unknown model family '{name}' (known: {', '.join([*FAMILIES, *COUNTED_ONLY])})")
+    return spec
+
+
 # When a name matches several families, the more specific wins (flux and sd3 before sdxl, sdxl
 # before sd); families registered later come after these.
 NAME_PRECEDENCE = ("flux", "sd3", "ltx", "wan", "sdxl", "sd")
@@ -173,8 +191,10 @@ def guess_from_name(text: str) -> str:
     lowered = text.lower()
     for pattern, architecture in OTHER_ARCHITECTURES.items():
         if re.search(pattern, lowered):
+            counted = "; diffbench estimate and gpus answer it from counts (`diffbench models` names it)" \
+                if architecture.lower() in COUNTED_ONLY else ""
             raise UnknownFamily(f"'{text}' looks like {architecture}, which diffbench has no family for (known: "
-                                f"{', '.join(FAMILIES)})")
+                                f"{', '.join(FAMILIES)}){counted}")
     ordered = [FAMILIES[n] for n in NAME_PRECEDENCE if n in FAMILIES] + [f for n, f in FAMILIES.items()
                                                                         if n not in NAME_PRECEDENCE]
     for spec in ordered:

@@ -49,6 +49,12 @@ def test_sd35_medium_matches_its_published_total() -> None:
     assert total == published
 
 
+@pytest.mark.parametrize("model", ["pixart-sigma", "pixart-alpha"])
+def test_pixart_transformers_are_their_published_size(model: str) -> None:
+    # "PixArt ... 0.611" billion parameters (the quanto-diffusers post's table)
+    assert abs(parameter_counts(model)["transformer"] - 0.611e9) <= 0.005 * 0.611e9
+
+
 def test_sd35_large_is_its_published_eight_billion() -> None:
     # the model card: "8.1 billion parameters" (the MMDiT; the checkpoint's tensors hold 8.06e9)
     counted = parameter_counts("sd35-large")["transformer"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..families import FAMILIES
+from ..families import counting_family
 from ..hardware.gpus import GpuSpec
 from ..models.synthetic import COUNTED, SYNTHETIC
 from ..quantization import parse_quantization
@@ -105,7 +105,7 @@ def answer_from_counts(preset: str, steps: int, card: GpuSpec, settings: dict[st
     from .stepmodel import call_cost
 
     family = FAMILY_OF_PRESET[preset]
-    spec = FAMILIES[family]
+    spec = counting_family(family)
     defaults = SYNTHETIC[preset].defaults
     tile = SYNTHETIC[preset].vae_tile or spec.vae_tile  # the preset's own VAE where it differs from its family's
     resolution = str(settings.get("resolution") or defaults["resolution"])

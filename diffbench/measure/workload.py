@@ -21,9 +21,11 @@ COUNT_VERSION = 7  # bump when the counting rules change: cached counts are then
 
 # The families whose denoiser batch is doubled by classifier-free guidance at guidance > 1
 # (FLUX.1 dev takes its guidance as an embedding: one batch).
-CFG_FAMILIES = frozenset({"sd", "sdxl", "sd3"})
-# Text tokens each family's encoders see (CLIP 77; T5 256 for SD3, 512 for FLUX).
-T5_TOKENS = {"sd3": 256, "flux": 512}
+CFG_FAMILIES = frozenset({"sd", "sdxl", "sd3", "pixart"})
+# Text tokens each family's encoders see (CLIP 77; T5 256 for SD3, 512 for FLUX, 300 for PixArt-Σ),
+# and where a model of the family differs (PixArt-α: 120)
+T5_TOKENS = {"sd3": 256, "flux": 512, "pixart": 300}
+T5_TOKENS_OF_MODEL = {"pixart-alpha": 120}
 
 
 @dataclass
@@ -88,11 +90,17 @@ def _denoiser_inputs(family: str, name: str, batch: int, height: int, width: int
         if name == "flux-dev":
             kwargs["guidance"] = torch.full((batch,), 3.5)
         return (), kwargs
-    raise ValueError(f"no counted workload for family '{family}' (counted: sd, sdxl, sd3, flux)")
+    if family == "pixart":
+        tokens = T5_TOKENS_OF_MODEL.get(name, T5_TOKENS["pixart"])
+        conditions = {"resolution": torch.full((batch, 2), float(height)), "aspect_ratio": torch.ones(batch, 1)} \
+            if name == "pixart-alpha" else {"resolution": None, "aspect_ratio": None}
+        return (), {"hidden_states": noise(batch, 4, height // 8, width // 8), "timestep": timestep,
+                    "encoder_hidden_states": noise(batch, tokens, 4096), "added_cond_kwargs": conditions}
+    raise ValueError(f"no counted workload for family '{family}' (counted: sd, sdxl, sd3, flux, pixart)")
 
 
 def _fixed_counts(family: str, modules: dict[str, Any], prompts: int, batch: int, height: int, width: int,
-                  dtype: Any, channels_last: bool) -> tuple[CallCounts, float, float, str]:
+                  dtype: Any, channels_last: bool, name: str = "") -> tuple[CallCounts, float, float, str]:
     """Text encoders (once per prompt, negative prompt included with CFG) and the VAE decode; with
     the text encoders' and the decode's activation peaks and the decode's dtype."""
     import torch
@@ -104,13 +112,13 @@ def _fixed_counts(family: str, modules: dict[str, Any], prompts: int, batch: int
         if encoder is None:
             continue
         is_t5 = type(encoder).__name__.startswith(("T5", "UMT5"))
-        tokens = T5_TOKENS.get(family, 77) if is_t5 else 77
+        tokens = T5_TOKENS_OF_MODEL.get(name, T5_TOKENS.get(family, 77)) if is_t5 else 77
         with torch.device("meta"):
             ids = torch.zeros(prompts, tokens, dtype=torch.long)
         encoded = count_call(encoder.to(dtype), (ids,))
         ops += encoded.ops
         text_peak = max(text_peak, encoded.peak_bytes)
-    from ..families import family as family_spec
+    from ..families import counting_family as family_spec
 
     vae = modules["vae"]
     # The decode runs in fp32 where the family's pipeline upcasts an fp16 VAE (SDXL, force_upcast);
@@ -206,7 +214,7 @@ def _count(model: str, family: str, resolution: str, batch: int, dtype_name: str
     quiet_libraries()  # counting imports torch, diffusers and transformers: their notices are not answers
     import torch
 
-    from ..families import family as family_spec
+    from ..families import counting_family as family_spec
     from ..models.synthetic import build_modules
 
     width, height = (int(v) for v in resolution.lower().split("x"))
@@ -218,7 +226,7 @@ def _count(model: str, family: str, resolution: str, batch: int, dtype_name: str
         args, kwargs = _denoiser_inputs(family, model, calls, height, width, dtype)
     counts = count_call(denoiser.to(dtype), args, kwargs, channels_last=channels_last)
     fixed, text_peak, decode_peak, decode_dtype = _fixed_counts(family, modules, calls, batch, height, width, dtype,
-                                                                channels_last)
+                                                                channels_last, model)
     parameters = {component: sum(p.numel() for p in module.parameters()) for component, module in modules.items()}
     linear = {component: sum(p.numel() for sub in module.modules() if isinstance(sub, torch.nn.Linear)
                              for p in sub.parameters(recurse=False)) for component, module in modules.items()}
@@ -268,10 +276,10 @@ def _shipped_setups() -> tuple[tuple[str, str, str, bool], ...]:
     report's other cards): each counted architecture (models/synthetic.py) at its own resolution,
     batch 1, its GPU dtype, with and without classifier-free guidance; SDXL also at SDXL Turbo's
     512x512. scripts/ship_counts.py writes them; a test recounts each and compares."""
-    from ..families import FAMILIES
+    from ..families import counting_family
     from ..models.synthetic import COUNTED, SYNTHETIC
 
-    setups = [(name, SYNTHETIC[name].defaults["resolution"], FAMILIES[SYNTHETIC[name].family].gpu_dtype, guided)
+    setups = [(name, SYNTHETIC[name].defaults["resolution"], counting_family(SYNTHETIC[name].family).gpu_dtype, guided)
               for name in COUNTED for guided in ((True, False) if SYNTHETIC[name].family in CFG_FAMILIES else (False,))]
     return (*setups, ("sdxl", "512x512", "fp16", False))  # SDXL Turbo's
 

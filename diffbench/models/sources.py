@@ -152,6 +152,9 @@ def check_source(source: str, base_dir: Path, allow_pickle: bool, family_given: 
         name = source[len(SYNTHETIC_PREFIX):]
         if name not in SYNTHETIC:
             return f"unknown synthetic model '{name}' (available: {', '.join('synthetic:' + n for n in SYNTHETIC)})"
+        if SYNTHETIC[name].family not in FAMILIES:
+            return (f"synthetic:{name} is counted, not run: `diffbench estimate --model {name}` and `diffbench gpus "
+                    f"--model {name}` answer it from counts")
         return None
     if kind == "hub":
         if not HUB_ID.match(source):

@@ -77,6 +77,17 @@ WAN_COMMON = {"patch_size": (1, 2, 2), "attention_head_dim": 128, "in_channels":
 WAN_1_3B = {**WAN_COMMON, "num_attention_heads": 12, "ffn_dim": 8960, "num_layers": 30}  # dim 1536
 WAN_14B = {**WAN_COMMON, "num_attention_heads": 40, "ffn_dim": 13824, "num_layers": 40}  # dim 5120
 # LTX-Video 0.9 (2B): LTXVideoTransformer3DModel's and AutoencoderKLLTXVideo's defaults are its config.
+# PixArt-Σ XL-2 1024-MS (PixArt-alpha/PixArt-Sigma-XL-2-1024-MS, transformer/config.json): a 0.6B DiT
+# over T5-XXL with 300 tokens and the SDXL VAE; PixArt-α XL-2 1024-MS the same network with the
+# resolution and aspect-ratio embeddings (use_additional_conditions, diffusers' default at
+# sample_size 128), 120 tokens and the SD VAE.
+PIXART_SIGMA = {"sample_size": 128, "patch_size": 2, "in_channels": 4, "out_channels": 8, "num_layers": 28,
+                "num_attention_heads": 16, "attention_head_dim": 72, "cross_attention_dim": 1152,
+                "caption_channels": 4096, "attention_bias": True, "activation_fn": "gelu-approximate",
+                "norm_type": "ada_norm_single", "norm_elementwise_affine": False, "norm_eps": 1e-6,
+                "num_embeds_ada_norm": 1000, "interpolation_scale": 2, "use_additional_conditions": False}
+PIXART_ALPHA = {**PIXART_SIGMA, "use_additional_conditions": True}
+del PIXART_ALPHA["interpolation_scale"]
 FLUX = {"patch_size": 1, "in_channels": 64, "num_layers": 19, "num_single_layers": 38, "attention_head_dim": 128,
         "num_attention_heads": 24, "joint_attention_dim": 4096, "pooled_projection_dim": 768,
         "axes_dims_rope": (16, 56, 56)}
@@ -116,6 +127,13 @@ SYNTHETIC: dict[str, ModelPreset] = {
                     {"resolution": "1024x1024", "guidance_scale": 3.5}, published={"transformer": 12_000_000_000},
                     counted=True, typed=("flux", "fluxdev", "flux1dev"),
                     denoiser_config={**FLUX, "guidance_embeds": True}),
+        # Counted, not run (families.COUNTED_ONLY): the quanto-diffusers post counts 0.611B parameters
+        ModelPreset("pixart-sigma", "pixart", "PixArt-Σ XL-2 1024 architecture (0.6B DiT, T5-XXL, SDXL VAE)",
+                    {"resolution": "1024x1024", "guidance_scale": 4.5}, published={"transformer": 611_000_000},
+                    counted=True, typed=("pixartsigma", "pixart"), denoiser_config=PIXART_SIGMA),
+        ModelPreset("pixart-alpha", "pixart", "PixArt-α XL-2 1024 architecture (0.6B DiT, T5-XXL, SD VAE)",
+                    {"resolution": "1024x1024", "guidance_scale": 4.5}, published={"transformer": 611_000_000},
+                    counted=True, typed=("pixartalpha",), denoiser_config=PIXART_ALPHA),
         # Video: the names round (1.3B is 1.42B: 2.84 GB of bf16 weights); published = the name's figure.
         ModelPreset("wan-1.3b", "wan", "Wan 2.1 T2V 1.3B architecture (DiT, UMT5-XXL, Wan-VAE)",
                     {"resolution": "832x480", "guidance_scale": 5.0, "frames": 81, "fps": 16},
@@ -167,7 +185,7 @@ def _text_models(family: str, name: str) -> dict[str, Any]:
         from transformers import UMT5Config, UMT5EncoderModel
 
         return {"text_encoder": _on_meta(UMT5EncoderModel, UMT5Config(**UMT5_XXL))}
-    if family == "ltx":
+    if family in ("ltx", "pixart"):
         return {"text_encoder": _on_meta(T5EncoderModel, T5Config(**T5_XXL))}
     raise ValueError(f"no synthetic text encoders for family '{family}'")
 
@@ -202,6 +220,11 @@ def build_modules(name: str) -> dict[str, Any]:
     elif spec.family == "wan":
         modules["transformer"] = _on_meta(WanTransformer3DModel, **(WAN_14B if name == "wan-14b" else WAN_1_3B))
         modules["vae"] = _on_meta(AutoencoderKLWan)
+    elif spec.family == "pixart":
+        from diffusers import PixArtTransformer2DModel
+
+        modules["transformer"] = _on_meta(PixArtTransformer2DModel, **(spec.denoiser_config or PIXART_SIGMA))
+        modules["vae"] = _on_meta(AutoencoderKL, **(SDXL_VAE if name == "pixart-sigma" else VAE_4))
     elif spec.family == "ltx":
         modules["transformer"] = _on_meta(LTXVideoTransformer3DModel)
         modules["vae"] = _on_meta(AutoencoderKLLTXVideo)
