@@ -37,6 +37,24 @@ hypothesis_settings.load_profile(os.environ.get("DIFFBENCH_HYPOTHESIS", "ci"))
 
 REPO = Path(__file__).resolve().parent.parent
 
+# The files that run pipelines, subprocesses, browsers or clusters: marked `slow`, so that
+# `pytest -m "not slow"` is a loop of under a minute (the other 19 files: 50 s of test time in all,
+# about 40 s on two workers). Chosen by their measured time in the full run (--durations=0,
+# 2026-12-06: each of these takes 10-320 s; the 19 others 0.1-9 s each).
+SLOW_FILES = frozenset({
+    "test_blank_output", "test_hostile_suites", "test_oom", "test_pairedstats", "test_compare", "test_console", "test_recipes", "test_axes", "test_costmodel", "test_stats",
+    "test_single_file", "test_compile", "test_gguf", "test_time_dependence", "test_cli", "test_hub_cache",
+    "test_cache", "test_lora", "test_repeats", "test_noise", "test_synthetic", "test_tasks", "test_quantize",
+    "test_run", "test_clipscore", "test_counted_answers", "test_ray", "test_processes", "test_hostile_round4",
+    "test_report_browser", "test_survival",
+})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.stem in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _busy_machine():
