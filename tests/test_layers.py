@@ -120,3 +120,12 @@ def test_the_readme_layout_names_only_modules_that_exist() -> None:
     missing = sorted(n for n in named if n not in existing and n not in outside
                      and not (PACKAGE.parent / "benchmarks" / n).exists() and not (PACKAGE.parent / "scripts" / n).exists())
     assert named and not missing, missing
+
+
+def test_every_slow_file_named_exists() -> None:
+    """A renamed test file would silently join the fast loop: the slow list names only files there are."""
+    from conftest import SLOW_FILES
+
+    present = {path.stem for path in (Path(__file__).parent).glob("test_*.py")}
+    assert SLOW_FILES <= present, sorted(SLOW_FILES - present)
+    assert len(present - SLOW_FILES) >= 10  # a fast loop is left
