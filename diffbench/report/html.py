@@ -226,7 +226,7 @@ def _summary_sentences(settings: pd.DataFrame, tables: list[ComparisonTable], pa
     if settings["card_memory_gib"].notna().any():
         leanest = settings["card_memory_gib"].idxmin()
         sentences.append(f"Leanest: {labels[leanest]} on {settings.at[leanest, 'hostname']}, "
-                         f"{settings.at[leanest, 'card_memory_gib']:.2f} GiB peak ({settings.at[leanest, 'card_memory_kind']}).")
+                         f"{settings.at[leanest, 'card_memory_gib']:.2f} GiB peak, {settings.at[leanest, 'card_memory_kind']}.")
     if pareto:
         front = settings.index[settings["label"].isin(pareto)] if "pareto" not in settings else \
             settings.index[settings["pareto"].astype(bool)]
