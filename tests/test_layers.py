@@ -129,3 +129,46 @@ def test_every_slow_file_named_exists() -> None:
     present = {path.stem for path in (Path(__file__).parent).glob("test_*.py")}
     assert SLOW_FILES <= present, sorted(SLOW_FILES - present)
     assert len(present - SLOW_FILES) >= 10  # a fast loop is left
+
+
+# The floors, bottom to top: what a module may import is on its own floor or below. The package
+# root (intake, registries, rules, the results contract) is floor 1; hardware knowledge 2; what
+# counts and loads models 3; running 4; analysis 5; the report 6; the CLI, the face, 7.
+FLOORS = {"diffbench.hardware": 2, "diffbench.measure": 3, "diffbench.models": 3, "diffbench.execute": 4,
+          "diffbench.runner": 4, "diffbench.recorder": 4, "diffbench.analysis": 5, "diffbench.report": 6,
+          "diffbench.cli": 7}
+# The upward imports the tree holds today (issue 38): each is to be moved to its floor, then struck
+# from here. A new one fails the test below, and so does one listed here that is gone.
+KNOWN_UPWARD = {
+    ("diffbench.applicability", "diffbench.hardware.memsize"), ("diffbench.axes", "diffbench.hardware.memsize"),
+    ("diffbench.console", "diffbench.analysis.frames"), ("diffbench.console", "diffbench.recorder"),
+    ("diffbench.loras", "diffbench.models.checkpoints"), ("diffbench.memoryfloor", "diffbench.models.builtin"),
+    ("diffbench.metrics", "diffbench.hardware.gpus"), ("diffbench.plan", "diffbench.models.sources"),
+    ("diffbench.recorder", "diffbench.analysis.advice"), ("diffbench.recorder", "diffbench.analysis.clipscore"),
+    ("diffbench.repeats", "diffbench.analysis.stats"), ("diffbench.repeats", "diffbench.analysis.timedependence"),
+    ("diffbench.suite", "diffbench.analysis.clipscore"), ("diffbench.suite", "diffbench.models.builtin"),
+    ("diffbench.suite", "diffbench.models.sources"),
+}
+
+
+def floor_of(module: str) -> int:
+    for prefix in sorted(FLOORS, key=len, reverse=True):
+        if module == prefix or module.startswith(prefix + "."):
+            return FLOORS[prefix]
+    return 1
+
+
+def upward_imports(graph: dict[str, set[str]]) -> set[tuple[str, str]]:
+    return {(module, target) for module, targets in graph.items() for target in targets
+            if floor_of(target) > floor_of(module)}
+
+
+def test_the_floor_checker_finds_an_upward_import() -> None:
+    graph = {"diffbench.analysis.stats": {"diffbench.report.html"}, "diffbench.report.html": {"diffbench.errors"}}
+    assert upward_imports(graph) == {("diffbench.analysis.stats", "diffbench.report.html")}
+
+
+def test_no_module_imports_a_floor_above_its_own_beyond_the_known_ones() -> None:
+    found = upward_imports(import_graph())
+    assert not found - KNOWN_UPWARD, f"new upward imports (move the code to its floor): {sorted(found - KNOWN_UPWARD)}"
+    assert not KNOWN_UPWARD - found, f"gone: strike them from KNOWN_UPWARD: {sorted(KNOWN_UPWARD - found)}"
