@@ -136,9 +136,14 @@ COUNTED_ONLY: dict[str, FamilySpec] = {
 }
 
 
+def counting_spec(name: str) -> FamilySpec | None:
+    """The spec the counting uses: a registered family's, or a counted-only architecture's; None."""
+    return FAMILIES.get(name) or COUNTED_ONLY.get(name)
+
+
 def counting_family(name: str) -> FamilySpec:
-    """The spec the counting uses: a registered family's, or a counted-only architecture's."""
-    spec = FAMILIES.get(name) or COUNTED_ONLY.get(name)
+    """counting_spec, or UnknownFamily naming the known ones."""
+    spec = counting_spec(name)
     if spec is None:
         raise UnknownFamily(f"unknown model family '{name}' (known: {', '.join([*FAMILIES, *COUNTED_ONLY])})")
     return spec

@@ -100,7 +100,6 @@ def answer_from_counts(preset: str, steps: int, card: GpuSpec, settings: dict[st
     `settings` (resolution, batch_size, dtype, guidance_scale, offload, quantize, vae_tiling,
     vae_slicing; each optional) on `card`."""
     from ..measure.workload import CFG_FAMILIES, count_workload
-    from ..models.synthetic import SYNTHETIC
     from .calibration import shipped_calibration
     from .stepmodel import call_cost
 
@@ -179,7 +178,6 @@ def counted_peak(figure: Any) -> tuple[MemoryNeed, float]:
     peak to hold against it: the allocated peak, or where the figure's script put the whole pipeline
     on the card before enabling offload, the larger of that load and the run."""
     from ..measure.workload import CFG_FAMILIES, count_workload
-    from ..models.synthetic import SYNTHETIC
 
     family = FAMILY_OF_PRESET[figure.model]
     guidance = SYNTHETIC[figure.model].defaults["guidance_scale"] if figure.guidance_scale is None \

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..families import COUNTED_ONLY, FAMILIES
+from ..families import counting_spec
 from ..quantization import parse_quantization
 from .frames import ALLOCATOR_MARGIN, CUDA_CONTEXT_BYTES
 
@@ -163,7 +163,7 @@ def memory_need(workload: Any, family: str, offload: str = "none", quantize: str
     vae = weights.get("vae", 0.0)
     vae_decoding = vae * ELEMENT_BYTES.get(workload.decode_dtype or workload.dtype, 2) / ELEMENT_BYTES[workload.dtype]
     decode_activations = tile * workload.decode_peak_bytes / (workload.batch_size if vae_slicing else 1)
-    spec = COUNTED_ONLY.get(family) or FAMILIES.get(family)
+    spec = counting_spec(family)
     vae_stays = spec is not None and spec.vae_upcast  # group offload leaves an upcasting VAE on the card
     act = ACTIVATION_FACTOR
     if offload == "none":

@@ -125,11 +125,9 @@ def _pictures(summary: pd.DataFrame) -> list[str]:
 
 
 def _settings(summary: pd.DataFrame) -> list[tuple[pd.DataFrame, str]]:
-    """The summary's rows by setting, with the setting's label: each cell alone, except that the
-    pictures of one setting (its prompts and seeds) are one candidate, its time their median and
-    its memory their largest: which prompt is fastest is no recommendation."""
-    if not _pictures(summary):
-        return [(summary.iloc[[i]], str(summary["label"].iloc[i])) for i in range(len(summary))]
+    """The summary's rows by setting where pictures vary, with the setting's label: the pictures of
+    one setting (its prompts and seeds) are one candidate, its time their median and its memory
+    their largest: which prompt is fastest is no recommendation."""
     columns = [c for c in varying(summary) if c not in PICTURE_AXES and c != "hostname"]
     keyed = summary.assign(**{f"_k_{c}": key_text(summary[c]) for c in [*columns, "hostname"]})
     out = []
