@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import statistics
 from pathlib import Path
 
 from diffbench.analysis.calibration import SHIPPED, calibrate
@@ -59,6 +61,7 @@ def _coverage(calibration) -> None:  # type: ignore[no-untyped-def]
         ModelParameters,
         _fit_hopper_kernels,
         _fit_measured_host,
+        _t975,
         held_out_error,
         workload_counts,
     )
@@ -76,8 +79,22 @@ def _coverage(calibration) -> None:  # type: ignore[no-untyped-def]
     _, predictions = held_out_error(fitted, counts, base, HELD_OUT_KINDS["card"])
     spread = calibration.spread("card")
     inside = sum(1 for f, p in predictions if p / spread <= f.seconds <= p * spread)
-    print(f"  coverage of x/÷ {spread:.2f} with the card held out: {inside} of {len(predictions)} figures")
-
+    scored = {f for f, _ in predictions}
+    refused = sorted({f.gpu for f in fitted if f not in scored})
+    print(f"  coverage of x/÷ {spread:.2f} with the card held out: {inside} of {len(predictions)} figures "
+          f"({100 * inside / len(predictions):.0f}%)")
+    # The same check with nothing of the scored card in the width either: each card's interval is
+    # x/÷ exp(t x the RMS of the other cards' held-out log ratios), t as the calibration takes it.
+    widths, nested = [], 0
+    for figure, predicted in predictions:
+        others = [math.log(p / f.seconds) for f, p in predictions if f.gpu != figure.gpu]
+        groups = len({f.gpu for f, _ in predictions if f.gpu != figure.gpu})
+        width = math.exp(_t975(groups - 1) * math.sqrt(sum(x * x for x in others) / len(others)))
+        widths.append(width)
+        nested += predicted / width <= figure.seconds <= predicted * width
+    print(f"  the same with each card's width from the other cards only: {nested} of {len(predictions)} "
+          f"({100 * nested / len(predictions):.0f}%), median width x/÷ {statistics.median(widths):.2f}")
+    print(f"  refused with their card held out (the only calibrated card of their architecture): {', '.join(refused)}")
 
 if __name__ == "__main__":
     main()

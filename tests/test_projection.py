@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +18,14 @@ from test_flops import hand_count
 
 from diffbench.analysis.calibration import Calibration, Counted, calibrate, predicted_seconds, shipped_calibration
 from diffbench.analysis.costmodel import EstimateError, estimate
-from diffbench.analysis.stepmodel import ModelParameters, call_cost, combine, gpu_time, host_from_measurement
+from diffbench.analysis.stepmodel import (
+    ModelParameters,
+    UnfittedArchitecture,
+    call_cost,
+    combine,
+    gpu_time,
+    host_from_measurement,
+)
 from diffbench.hardware.gpus import find_gpu
 from diffbench.hardware.published import PUBLISHED, HopperMeasurement, PublishedFigure
 from diffbench.measure.opcount import CallCounts, OpCost, count_call
@@ -142,6 +150,9 @@ def test_the_calibration_recovers_planted_constants() -> None:
     assert p.compute_efficiency == pytest.approx(truth.compute_efficiency, rel=1e-3)
     assert p.bandwidth_efficiency == pytest.approx(0.4, rel=1e-3) and p.kernel_floor_s == pytest.approx(6e-6, rel=1e-3)
     assert p.architecture_factor == pytest.approx(truth.architecture_factor, rel=1e-3)
+    # one card per architecture: holding a card out leaves its architecture without a factor, so the
+    # card error has nothing to score and the calibration does not claim one
+    assert "card" not in fitted.held_out and fitted.spread("card") == fitted.spread("figure")
     assert p.typical_host_s == pytest.approx(18e-6, rel=1e-3) and p.measured_host_s == pytest.approx(28e-6, rel=1e-3)
     assert p.overlap == pytest.approx(4.0, rel=1e-3)
     assert fitted.log_error < 1e-3  # noiseless figures: every left-out one is predicted
@@ -152,15 +163,22 @@ def test_the_shipped_calibration_predicts_every_left_out_figure_within_the_band(
     assert [label for label, _, _ in calibration.leave_one_out] == [f.label for f in PUBLISHED]
     fitted = [(f, predicted / published) for f, (_, published, predicted) in zip(PUBLISHED, calibration.leave_one_out)
               if not f.excluded]
-    assert len(fitted) >= 8 and len({f.gpu for f, _ in fitted}) >= 4 and len({f.model for f, _ in fitted}) >= 3
-    assert all(0.67 <= ratio <= 1.5 for _, ratio in fitted), fitted
+    assert len(fitted) >= 36 and len({f.gpu for f, _ in fitted}) >= 8 and len({f.model for f, _ in fitted}) >= 5
+    # sources disagree by up to x1.6 for the same card and work (stable-fast's 4090 against the diffusers
+    # table's), so single figures stray; the printed interval must still hold nearly all of them
+    spread = calibration.spread("figure")
+    inside = [1 / spread <= ratio <= spread for _, ratio in fitted]
+    assert sum(inside) >= 0.9 * len(fitted) and all(0.5 <= ratio <= 2 for _, ratio in fitted), fitted
     # wherever published figures order two cards for the same work, the projections order them alike
+    # where they part by more than their interval; closer than that, the projection does not claim an
+    # order (community tables run each card on another host, which it cannot see)
     predicted = {(f.model, f.batch_size, f.steps, f.source, f.gpu): p for f, (_, _, p)
                  in zip(PUBLISHED, calibration.leave_one_out) if not f.excluded}
     for a in PUBLISHED:
         for b in PUBLISHED:
             key_a, key_b = (a.model, a.batch_size, a.steps, a.source, a.gpu), (b.model, b.batch_size, b.steps, b.source, b.gpu)
-            if key_a[:4] == key_b[:4] and a.gpu != b.gpu and key_a in predicted and key_b in predicted:
+            if (key_a[:4] == key_b[:4] and a.gpu != b.gpu and key_a in predicted and key_b in predicted
+                    and abs(math.log(predicted[key_a] / predicted[key_b])) > math.log(spread)):
                 assert (a.seconds < b.seconds) == (predicted[key_a] < predicted[key_b]), (a.label, b.label)
     assert Calibration.from_json(json.loads(json.dumps(calibration.to_json()))) == calibration
 
@@ -231,3 +249,64 @@ def test_recommend_for_an_unmeasured_card_ranks_projected_settings_that_fit_it(r
         recommend(frame, gpu="A100")
     measured = recommend(frame, gpu="H200")  # a measured card: --gpu only filters, nothing is projected
     assert measured.chosen and all(c.projected_from is None for c, _ in measured.chosen)
+
+
+def test_an_architecture_no_figure_calibrates_is_refused_not_given_hoppers_factor() -> None:
+    params = ModelParameters({"matmul": 0.7, "convolution": 0.6, "attention": 0.35}, 0.4, 6e-6, 4.0, {"Ada": 1.3})
+    counted = CallCounts([OpCost("matmul", 1e12, 1e8)])
+    assert params.factor("Hopper") == 1.0 and params.factor("Blackwell") == 1.3  # Blackwell borrows Ada's, said
+    with pytest.raises(UnfittedArchitecture, match="no published figure calibrates Volta cards"):
+        gpu_time(counted, find_gpu("V100"), params)
+    assert not params.has_factor("Turing") and params.has_factor("Ada")
+    assert not ModelParameters(params.compute_efficiency, 0.4, 6e-6, 4.0, {}).has_factor("Blackwell")
+
+
+def test_the_card_interval_covers_cards_the_fit_never_saw_by_simulation() -> None:
+    """Cards of one architecture differ (bus, power limit, clocks) and sources differ (hosts): figures
+    made with known per-card and per-figure spreads. The interval printed for a card the fit never saw
+    (x/÷ the held-out card error) covers about 95% of such a card's figures; the leave-one-figure
+    width, which cannot see card-to-card spread, covers clearly less: the kind of interval matters."""
+    rng = np.random.default_rng(11)
+    work = {}
+    for batch, scale in ((1, 0.3), (4, 1.2), (16, 4.8)):
+        sizes = np.random.default_rng(batch).uniform(0.2, 5, 40) * scale
+        ops = ([OpCost("matmul", 2e11 * s, 5e6 * s) for s in sizes[:15]]
+               + [OpCost("convolution", 1e11 * s, 8e6 * s) for s in sizes[15:25]]
+               + [OpCost("attention", 5e10 * s, 2e6 * s) for s in sizes[25:30]]
+               + [OpCost("memory-bound", 0.0, 4e7 * s) for s in sizes[30:]])
+        work[batch] = Counted(CallCounts(ops), CallCounts(ops[:5]))
+    truth = ModelParameters({"matmul": 0.7, "convolution": 0.6, "attention": 0.35}, 0.4, 6e-6, 20.0,
+                            {"Ampere": 1.3, "Ada": 1.1}, 28e-6, 18e-6)
+    h200 = find_gpu("H200")
+    classes = {kind: 1000 * gpu_time(CallCounts([o for o in work[1].denoiser.ops if o.kind == kind]), h200, truth)[0]
+               for kind in ("matmul", "convolution", "attention", "memory-bound")}
+    hopper = [HopperMeasurement("m", "64x64", "fp16", call_cost(work[1].denoiser, h200, truth, 28e-6).seconds,
+                                classes, "planted")]
+    fitted_cards = ("RTX 3090", "RTX 3080 Ti", "A10", "RTX 4090", "RTX 4080", "RTX 4070")
+    new_cards = ("RTX 3060", "RTX 4060 Ti")
+    card_spread, figure_spread = 0.15, 0.05
+
+    def figures_of(cards: tuple[str, ...], deviation: dict[str, float]) -> list[PublishedFigure]:
+        made = []
+        for gpu in cards:
+            for batch in work:
+                template = PublishedFigure(gpu, "m", "64x64", batch, "fp16", 20, 1.0, "it/s", f"source of {gpu}")
+                seconds = predicted_seconds(template, work[batch], truth, truth.typical_host_s)
+                seconds *= deviation[gpu] * math.exp(rng.normal(0, figure_spread))
+                made.append(replace(template, value=1 / seconds))
+        return made
+
+    inside_card = inside_figure = total = 0
+    for _ in range(12):
+        deviation = {gpu: math.exp(rng.normal(0, card_spread)) for gpu in fitted_cards + new_cards}
+        calibration = calibrate(lambda model, resolution, batch, dtype, cl: work[batch],
+                                figures_of(fitted_cards, deviation), hopper)
+        params = calibration.parameters
+        for figure in figures_of(new_cards, deviation):
+            predicted = predicted_seconds(figure, work[figure.batch_size], params, params.typical_host_s)
+            ratio = abs(math.log(predicted / figure.seconds))
+            inside_card += ratio <= math.log(calibration.spread("card"))
+            inside_figure += ratio <= math.log(calibration.spread("figure"))
+            total += 1
+    assert inside_card >= 0.85 * total, (inside_card, total)
+    assert inside_figure < inside_card, (inside_figure, inside_card)

@@ -123,7 +123,7 @@ def _fit_published(figures: Sequence[PublishedFigure], counts: Callable[[Publish
 
     start = np.log([15e-6] + [1.0] * len(present))
     lower, upper = np.log([1e-6] + [0.05] * len(present)), np.log([200e-6] + [20.0] * len(present))
-    fit = least_squares(residuals, start, bounds=(lower, upper), **TIGHT)
+    fit = least_squares(residuals, start, bounds=(lower, upper), loss='soft_l1', f_scale=0.1, **TIGHT)
     return params_of(fit.x)[0]
 
 
@@ -141,13 +141,20 @@ class Calibration:
     leave_one_out: tuple[tuple[str, float, float], ...]  # (figure label, published s, predicted s)
     held_out: dict[str, float] = field(default_factory=dict)  # kind -> RMS log ratio with that kind held out
     cards_with_figures: tuple[str, ...] = ()  # the cards whose own published figures are in the fit
+    held_out_groups: dict[str, int] = field(default_factory=dict)  # kind -> how many groups were scored
 
     def spread(self, kind: str = "figure") -> float:
-        """The multiplicative half-width of a 95% interval for a projection of this kind: exp(1.96 x
-        its held-out log error). 'figure': to a card with published figures of its own; 'card': to a
-        card that borrows its architecture's factor (its figures held out)."""
-        error = self.log_error if kind == "figure" else self.held_out.get(kind, self.log_error)
-        return float(np.exp(1.96 * error))
+        """The multiplicative half-width of a 95% interval for a projection of this kind: exp(t x its
+        held-out log error). 'figure': to a card with published figures of its own; 'card': to a card
+        that borrows its architecture's factor (its figures held out). t is Student's 97.5% point with
+        one degree of freedom fewer than the groups the error was measured on: an error read off five
+        cards is itself uncertain, and 1.96 would make a 95% interval that covers far less
+        (tests/test_projection.py simulates it)."""
+        if kind != "figure" and kind in self.held_out:
+            error, groups = self.held_out[kind], self.held_out_groups.get(kind, 0)
+        else:
+            error, groups = self.log_error, len(self.leave_one_out)
+        return float(np.exp(_t975(groups - 1) * error))
 
     def kind_for(self, card: str) -> str:
         """Which held-out error a projection to `card` carries."""
@@ -160,7 +167,7 @@ class Calibration:
     def to_json(self) -> dict[str, Any]:
         return {"parameters": asdict(self.parameters), "log_error": self.log_error,
                 "leave_one_out": [list(row) for row in self.leave_one_out], "held_out": self.held_out,
-                "cards_with_figures": list(self.cards_with_figures)}
+                "cards_with_figures": list(self.cards_with_figures), "held_out_groups": self.held_out_groups}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Calibration:
@@ -191,23 +198,38 @@ def calibrate(counts_for: CountsFor = workload_counts, figures: Sequence[Publish
         rows.append((figure.label, figure.seconds, predicted_seconds(figure, counts(figure), others,
                                                                       others.typical_host_s)))
     log_error = float(np.sqrt(np.mean([np.log(p / s) ** 2 for (_, s, p), f in zip(rows, figures) if not f.excluded])))
-    held_out = {kind: held_out_error(fitted_on, counts, base, key)[0] for kind, key in HELD_OUT_KINDS.items()}
+    held_out, groups = {}, {}
+    for kind, key in HELD_OUT_KINDS.items():
+        error, scored = held_out_error(fitted_on, counts, base, key)
+        if scored:  # with one card per architecture, holding out a card leaves nothing to score
+            held_out[kind], groups[kind] = error, len({key(f) for f, _ in scored})
     cards = tuple(sorted({f.gpu for f in fitted_on}))
-    return Calibration(fitted, log_error, tuple(rows), held_out, cards)
+    return Calibration(fitted, log_error, tuple(rows), held_out, cards, groups)
+
+
+def _t975(degrees: int) -> float:
+    """Student's t 97.5% point (1.96 as the degrees of freedom grow)."""
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, max(degrees, 1)))
 
 
 def held_out_error(figures: Sequence[PublishedFigure], counts: Callable[[PublishedFigure], Counted],
                    base: ModelParameters, key: Callable[[PublishedFigure], str]
                    ) -> tuple[float, list[tuple[PublishedFigure, float]]]:
     """RMS log ratio of every figure predicted by a fit that saw none of the figures sharing its
-    `key` (its card, source or model), and each (figure, predicted seconds)."""
+    `key` (its card, source or model), and each (figure, predicted seconds). A figure whose
+    architecture has no factor without its group (the only calibrated card of its kind) is left out."""
     predictions = []
     for group in dict.fromkeys(key(f) for f in figures):
         held = [f for f in figures if key(f) == group]
         rest = [f for f in figures if key(f) != group]
         params = _fit_published(rest, counts, base) if rest else base
-        predictions += [(f, predicted_seconds(f, counts(f), params, params.typical_host_s)) for f in held]
-    error = float(np.sqrt(np.mean([np.log(p / f.seconds) ** 2 for f, p in predictions])))
+        # A figure whose architecture the rest leaves without a factor would be refused, as the tool
+        # refuses such a card: no interval is printed for it, so none is scored.
+        predictions += [(f, predicted_seconds(f, counts(f), params, params.typical_host_s)) for f in held
+                        if params.has_factor(_card(f.gpu).architecture)]
+    error = float(np.sqrt(np.mean([np.log(p / f.seconds) ** 2 for f, p in predictions]))) if predictions else math.nan
     return error, predictions
 
 
@@ -249,6 +271,9 @@ def checked_calibration(data: Any, source: str) -> Calibration:
         if not isinstance(held, dict):
             raise CalibrationError(f"{source}: held_out is not a table of numbers")
         held_out = {str(k): _positive(v, f"{source}: held_out.{k}", 10) for k, v in held.items()}
+        counted = data.get("held_out_groups") or {}
+        if not isinstance(counted, dict) or not all(type(v) is int and 1 <= v <= 10_000 for v in counted.values()):
+            raise CalibrationError(f"{source}: held_out_groups is not a table of whole numbers from 1")
         cards = data.get("cards_with_figures") or []
         if not isinstance(cards, list) or not all(isinstance(c, str) for c in cards):
             raise CalibrationError(f"{source}: cards_with_figures is not a list of card names")
@@ -258,7 +283,7 @@ def checked_calibration(data: Any, source: str) -> Calibration:
         raise CalibrationError(f"{source}: not a calibration diffbench wrote ({type(exc).__name__}: "
                                f"{one_line(str(exc))[:80]}); reinstall diffbench, or rebuild it with "
                                "benchmarks/projection_check.py --write") from None
-    return Calibration(params, log_error, rows, held_out, tuple(cards))
+    return Calibration(params, log_error, rows, held_out, tuple(cards), {str(k): v for k, v in counted.items()})
 
 
 def shipped_calibration() -> Calibration:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import DiffbenchError
 from ..hardware.gpus import GpuSpec
 from ..measure.opcount import CallCounts
 
@@ -44,10 +45,32 @@ class ModelParameters:
     typical_host_s: float = 15e-6  # h fitted on the published figures' hosts
 
     def factor(self, architecture: str) -> float:
+        """r_a: Hopper's is 1 by definition (the H200 anchors the model); any other architecture's
+        comes from its published figures, and one with none is refused, never given Hopper's."""
         if architecture in self.architecture_factor:
             return self.architecture_factor[architecture]
+        if architecture == "Hopper":
+            return 1.0
         # Blackwell's consumer cards are Ada's design grown: until a published figure calibrates them
-        return self.architecture_factor.get("Ada", 1.0) if architecture == "Blackwell" else 1.0
+        if architecture == "Blackwell" and "Ada" in self.architecture_factor:
+            return self.architecture_factor["Ada"]
+        raise UnfittedArchitecture(architecture)
+
+    def has_factor(self, architecture: str) -> bool:
+        try:
+            self.factor(architecture)
+        except UnfittedArchitecture:
+            return False
+        return True
+
+
+class UnfittedArchitecture(DiffbenchError):
+    """A card whose architecture no published figure calibrates: projecting to it would be a guess."""
+
+    def __init__(self, architecture: str) -> None:
+        super().__init__(f"no published figure calibrates {architecture} cards, so diffbench cannot project to them: "
+                         "measure one (diffbench run) or add a published figure to diffbench/hardware/published.py")
+        self.architecture = architecture
 
 
 @dataclass(frozen=True)

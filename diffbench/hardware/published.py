@@ -21,6 +21,15 @@ ONEDIFF = ("onediff README, SDXL end-to-end table, plain diffusers baseline (as 
 PYTORCH_BLOG = ("PyTorch blog, 'Accelerating Generative AI Part III: Diffusion, Fast' (2024): SDXL on an A100 80GB, "
                 "bf16 + SDPA, before torch.compile")
 XDIT = "xDiT docs/performance/flux.md, FLUX.1 dev 28 steps, '1 GPU' row, PyTorch column: github.com/xdit-project/xDiT"
+STABLE_FAST_2023_10 = ("stable-fast README at commit 04c6802 (Oct 2023), 'Vanilla PyTorch (2.1.0+cu118)' rows: 512x512, "
+                       "batch 1, fp16, Euler a, tcmalloc: github.com/chengzeyi/stable-fast")
+STABLE_FAST_2023_12 = ("stable-fast README at commit d0d00bf (Dec 2023), 'Vanilla PyTorch (2.1.0)' rows, it/s timed with "
+                       "CUDA events; SD 1.5 at 512x512, SDXL at 1024x1024, batch 1, fp16: github.com/chengzeyi/stable-fast")
+LCM_LORA_BLOG = ("Hugging Face blog 'SDXL in 4 steps with Latent Consistency LoRAs' (Nov 2023), Benchmarks table, "
+                 "'SDXL standard (25 steps)' column, batch 1: huggingface.co/blog/lcm_lora")
+QUANTO_BLOG = ("Hugging Face blog 'Memory-efficient Diffusion Transformers with Quanto and Diffusers' (Jul 2024), "
+               "H100, PyTorch 2.4, fp16, 'Quantization: None' rows, pipeline defaults (PixArt-Σ 20 steps, SD3 28): "
+               "huggingface.co/blog/quanto-diffusers")
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,34 @@ PUBLISHED: tuple[PublishedFigure, ...] = (
     PublishedFigure("RTX 4090", "sdxl", "1024x1024", 1, "fp16", 20, 3.2, "s/image", ONEDIFF),
     PublishedFigure("RTX 3090", "sdxl", "1024x1024", 1, "fp16", 20, 5.6, "s/image", ONEDIFF),
     PublishedFigure("H100", "flux-dev", "1024x1024", 1, "bf16", 28, 6.71, "s/image", XDIT),
+    # stable-fast's baselines: other hosts, other revisions. Its 4090 reads 24.9 it/s where the diffusers
+    # table reads 40.5 for the same work: a disagreement between sources that the fit carries, not drops.
+    PublishedFigure("RTX 4090", "sd15", "512x512", 1, "fp16", 30, 24.9, "it/s", STABLE_FAST_2023_10),
+    PublishedFigure("RTX 4090", "sd21", "512x512", 1, "fp16", 30, 27.1, "it/s", STABLE_FAST_2023_10),
+    PublishedFigure("RTX 3080 Ti", "sd15", "512x512", 1, "fp16", 30, 19.3, "it/s", STABLE_FAST_2023_10),
+    PublishedFigure("RTX 3080 Ti", "sd21", "512x512", 1, "fp16", 30, 20.4, "it/s", STABLE_FAST_2023_10),
+    PublishedFigure("RTX 3090", "sd15", "512x512", 1, "fp16", 30, 22.5, "it/s", STABLE_FAST_2023_10),
+    PublishedFigure("RTX 4080", "sdxl", "512x512", 1, "fp16", 30, 17.1, "it/s", STABLE_FAST_2023_10),
+    PublishedFigure("RTX 4080", "sd15", "512x512", 1, "fp16", 30, 29.5, "it/s", STABLE_FAST_2023_12),
+    PublishedFigure("RTX 4080", "sdxl", "1024x1024", 1, "fp16", 30, 4.6, "it/s", STABLE_FAST_2023_12),
+    PublishedFigure("H100", "sd15", "512x512", 1, "fp16", 30, 54.5, "it/s", STABLE_FAST_2023_12,
+                    note="H100 variant unstated"),
+    PublishedFigure("H100", "sdxl", "1024x1024", 1, "fp16", 30, 14.9, "it/s", STABLE_FAST_2023_12,
+                    note="H100 variant unstated"),
+    PublishedFigure("A100 80GB", "sd15", "512x512", 1, "fp16", 30, 35.6, "it/s", STABLE_FAST_2023_12,
+                    note="A100 variant unstated"),
+    PublishedFigure("A100 80GB", "sdxl", "1024x1024", 1, "fp16", 30, 8.7, "it/s", STABLE_FAST_2023_12,
+                    note="A100 variant unstated"),
+    PublishedFigure("RTX 3090", "sdxl", "1024x1024", 1, "fp16", 25, 7.0, "s/image", LCM_LORA_BLOG),
+    PublishedFigure("RTX 4090", "sdxl", "1024x1024", 1, "fp16", 25, 3.4, "s/image", LCM_LORA_BLOG),
+    PublishedFigure("T4", "sdxl", "1024x1024", 1, "fp16", 25, 26.5, "s/image", LCM_LORA_BLOG),
+    PublishedFigure("A100 80GB", "sdxl", "1024x1024", 1, "fp16", 25, 3.8, "s/image", LCM_LORA_BLOG),
+    PublishedFigure("RTX 2080 Ti", "sdxl", "1024x1024", 1, "fp16", 25, 10.2, "s/image", LCM_LORA_BLOG,
+                    excluded="an 11 GB card: SDXL fp16 without offload does not fit it at the VAE decode, so the run "
+                             "used a setting the post does not state"),
+    PublishedFigure("H100", "pixart-sigma", "1024x1024", 1, "fp16", 20, 1.200, "s/image", QUANTO_BLOG),
+    PublishedFigure("H100", "pixart-sigma", "1024x1024", 4, "fp16", 20, 4.482, "s/image", QUANTO_BLOG),
+    PublishedFigure("H100", "sd3-medium", "1024x1024", 1, "fp16", 28, 2.118, "s/image", QUANTO_BLOG),
 )
 
 
