@@ -40,7 +40,7 @@ def main() -> None:
               f"{predicted / published:>6.2f}{aside}")
     ratios = [p / s for (_, s, p), f in zip(calibration.leave_one_out, PUBLISHED) if not f.excluded]
     print(f"\nseconds ratio predicted/published: min {min(ratios):.2f}, max {max(ratios):.2f}; "
-          f"log RMS {calibration.log_error:.3f} (95% interval x/÷ {2.718281828 ** (1.96 * calibration.log_error):.2f})")
+          f"log RMS {calibration.log_error:.3f} (95% interval x/÷ {calibration.spread('figure'):.2f})")
     print("\nheld-out errors (each figure predicted by a fit that never saw what it shares with it):")
     print(f"  one figure: log RMS {calibration.log_error:.3f}, 95% interval x/÷ {calibration.spread('figure'):.2f}")
     for kind, error in calibration.held_out.items():
