@@ -213,6 +213,17 @@ def test_sdxl_projected_from_the_h200_runs_onto_a_4090_meets_the_published_figur
     refused = [a for a in estimate(frame, 20, gpu="3060", model="sdxl", offload="none") if a.refusal]
     # what fits 12 GiB is offload or quantization; never VAE tiling, which does not tile SDXL at 1024²
     assert refused and all("quantize=" in a.refusal and "vae_tiling" not in a.refusal for a in refused)
+    # a projected offload setting is mostly transfers on a 3060, whose rate differs between hosts:
+    # its interval carries that for their share, and is wider than the same fit without it
+    [model] = [a for a in estimate(frame, 20, gpu="3060", model="sdxl", offload="model")
+               if "vram_limit" not in a.fit.label]
+    fit = model.fit
+    assert fit.transfer_spread > 1.5 and fit.transfer_fixed_s > 0.5 and "between hosts" in " ".join(fit.notes)
+    _, low, high = fit.predict(20)
+    _, low_without, high_without = replace(fit, transfer_spread=1.0).predict(20)
+    share = fit.transfer_fixed_s / fit.point(20)
+    assert high / high_without == pytest.approx(low_without / low) and high > high_without
+    assert math.log(high / fit.point(20)) <= math.log(high_without / fit.point(20)) + share * math.log(fit.transfer_spread)
 
 
 def test_a_model_no_result_measured_is_estimated_from_its_counts(tmp_path: Path) -> None:

@@ -68,6 +68,11 @@ class CostFit:
     # freedom is 12.7), the spread pooled over the settings measured on the same card stands in, with
     # the pool's degrees of freedom (fit_costs).
     spread_dof: int | None = None
+    # A projected offload setting: its transfers' seconds per image (fixed, per evaluation) and how
+    # much their rate differs between hosts; the interval widens by that for their share of the time.
+    transfer_fixed_s: float = 0.0
+    transfer_eval_s: float = 0.0
+    transfer_spread: float = 1.0
 
     @property
     def label(self) -> str:
@@ -115,7 +120,11 @@ class CostFit:
         if self.run_sd > 0:  # a new run's own level, and the line's uncertainty from so few runs
             width = t * float(np.hypot(width / t, self.run_sd * np.sqrt(1 + 1 / self.runs)))
         if self.projected_from and self.projection_spread:  # the two errors add on the log scale
-            width = float(np.hypot(width, np.log(self.projection_spread)))
+            projection = float(np.log(self.projection_spread))
+            if self.transfer_spread > 1:
+                share = min(1.0, (self.transfer_fixed_s + self.transfer_eval_s * x) / value)
+                projection += share * float(np.log(self.transfer_spread))
+            width = float(np.hypot(width, projection))
         return value, value * float(np.exp(-width)), value * float(np.exp(width))
 
 
@@ -320,7 +329,9 @@ def project(fit: CostFit, target: GpuSpec) -> CostFit | None:
                         unreliable=list(fit.unreliable), memory_gib=fit.memory_gib, memory_kind=fit.memory_kind,
                         allocated_gib=fit.allocated_gib,
                         architecture=fit.architecture, projection_spread=cost.spread, bound=cost.bound,
-                        run_sd=fit.run_sd, runs=fit.runs, spread_dof=fit.spread_dof)
+                        run_sd=fit.run_sd, runs=fit.runs, spread_dof=fit.spread_dof,
+                        transfer_fixed_s=cost.transfer_fixed_s, transfer_eval_s=cost.transfer_eval_s,
+                        transfer_spread=cost.transfer_spread)
     projected.notes.extend(cost.notes)
     return projected
 

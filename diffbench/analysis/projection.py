@@ -17,7 +17,7 @@ from ..hardware.gpus import GpuSpec
 from ..models.synthetic import COUNTED, SYNTHETIC
 from .calibration import Calibration, Counted
 from .stepmodel import call_cost, host_from_measurement
-from .transfer import RATES, transfer_ratio
+from .transfer import RATES, host_spread, transfer_ratio
 
 COUNTED_PRESETS = COUNTED  # every counted architecture declares itself in models/synthetic.py
 PRESET_OF_FAMILY = {"sd": "sd15", "sdxl": "sdxl", "flux": "flux-dev"}
@@ -51,6 +51,11 @@ class ProjectedCost:
     bound: str
     spread: float  # the interval's multiplicative half-width from the leave-one-out error
     notes: tuple[str, ...]
+    # offload: the projected seconds of host-device transfers per image (fixed part, per evaluation)
+    # and how much their rate differs between hosts (x/÷), which the interval carries for their share
+    transfer_fixed_s: float = 0.0
+    transfer_eval_s: float = 0.0
+    transfer_spread: float = 1.0
 
 
 def project_cost(per_eval_s: float, fixed_s: float, batch: int, offload: str, quantize: str, counted: Counted,
@@ -78,6 +83,7 @@ def project_cost(per_eval_s: float, fixed_s: float, batch: int, offload: str, qu
     fixed_ratio = call_cost(counted.fixed, target, params, host).seconds / max(fixed_source, 1e-12)
     projected_eval = per_eval_s * ratio
     projected_fixed = fixed_s * fixed_ratio
+    transfer_fixed = transfer_eval = 0.0
     if offload in RATES:
         # The measurement is compute plus transfers: the compute scales with the cards, the transfers
         # with the rate each card's host and link carry (analysis/transfer.py), never with TFLOP/s.
@@ -93,10 +99,14 @@ def project_cost(per_eval_s: float, fixed_s: float, batch: int, offload: str, qu
                 projected_eval = (compute_eval + moved_eval * link) / batch
             if moved_eval * link > compute_eval:
                 bound = "host-device transfers"
+            transfer_eval = max(0.0, projected_eval - compute_eval / batch)
+        transfer_fixed = moved_fixed * link
         notes.append(f"{offload} offload: the measured time beyond the counted kernels ({moved_fixed:.2f} s per image"
                      + (f", {1000 * max(0.0, call_s - on_source.seconds):.0f} ms per evaluation" if offload != "model"
                         else "") + f") is transfers, scaled x{link:.2f} by the rate {target.name}'s link carries, "
                      "not by its compute")
+        notes.append(f"the rate of {offload} offload's transfers differs x/÷ {host_spread(offload):.2f} between hosts "
+                     "(benchmarks/offload_check.py): the interval carries that for their share of the time")
     quantized = quantization_factor(quantize)
     if quantized is not None:
         # a quantized denoiser's excess over the plain kernels is dequantizing, not the host's dispatch:
@@ -117,7 +127,8 @@ def project_cost(per_eval_s: float, fixed_s: float, batch: int, offload: str, qu
     notes.append(f"{bound}-bound on {target.name} (GPU {1000 * on_target.gpu_s:.1f} ms: compute "
                  f"{1000 * on_target.compute_s:.1f}, memory {1000 * on_target.memory_s:.1f}, launch floor "
                  f"{1000 * on_target.floor_s:.1f}; host {1000 * on_target.host_s:.1f} ms per call)")
-    return ProjectedCost(projected_eval, projected_fixed, bound, spread, tuple(notes))
+    return ProjectedCost(projected_eval, projected_fixed, bound, spread, tuple(notes), transfer_fixed, transfer_eval,
+                         host_spread(offload))
 
 
 # Names a person may type for a counted architecture (compared without case, dashes, dots or spaces)
