@@ -17,7 +17,7 @@ import statistics
 from pathlib import Path
 
 from diffbench.analysis.calibration import SHIPPED, calibrate
-from diffbench.hardware.published import PUBLISHED
+from diffbench.hardware.published import PUBLISHED, calibrating_cards
 
 
 def main() -> None:
@@ -31,7 +31,8 @@ def main() -> None:
           f"overlap q {p.overlap:.2f}")
     print(f"host per launch: measuring host {1e6 * p.measured_host_s:.1f} µs, typical published host "
           f"{1e6 * p.typical_host_s:.1f} µs")
-    print("architecture factors (Hopper 1): " + ", ".join(f"{k} {v:.2f}" for k, v in p.architecture_factor.items()))
+    print("architecture factors (Hopper 1), from the cards: " + "; ".join(
+        f"{k} {v:.2f} ({', '.join(calibrating_cards(k))})" for k, v in p.architecture_factor.items()))
     print(f"\n{'published figure':<48} {'unit':>8} {'published':>10} {'leave-one-out':>14} {'ratio':>6}")
     for figure, (label, published, predicted) in zip(PUBLISHED, calibration.leave_one_out):
         shown = (lambda s: f"{1 / s:.2f}") if figure.unit == "it/s" else (lambda s: f"{s:.2f}")

@@ -321,3 +321,21 @@ def test_the_card_interval_covers_cards_the_fit_never_saw_by_simulation() -> Non
             total += 1
     assert inside_card >= 0.85 * total, (inside_card, total)
     assert inside_figure < inside_card, (inside_figure, inside_card)
+
+
+def test_a_card_of_an_architecture_without_a_record_or_figures_is_refused_with_the_reason() -> None:
+    from diffbench.hardware.gpus import GPU_ARCHITECTURES, GpuSpec, UnknownArchitecture
+    from diffbench.hardware.published import calibrating_cards
+
+    newcomer = GpuSpec("RTX 9090", 48, 2500, 400.0, 600, "a whitepaper no record claims")
+    with pytest.raises(UnknownArchitecture, match="RTX 9090's spec source .* belongs to no GPU architecture record"):
+        _ = newcomer.link_gbs
+    with pytest.raises(UnknownArchitecture, match="no GPU architecture record 'Rubin'"):
+        ModelParameters({"matmul": 0.7}, 0.4, 6e-6, 4.0, {}).factor("Rubin")
+    # every record either anchors, borrows from a record, or is fitted on cards with figures
+    shipped = shipped_calibration().parameters
+    for record in GPU_ARCHITECTURES:
+        assert record.factor in ("anchor", "fitted") or record.borrows in {r.name for r in GPU_ARCHITECTURES}
+        if record.factor == "fitted":
+            assert calibrating_cards(record.name) and record.name in shipped.architecture_factor, record.name
+        assert shipped.has_factor(record.name)

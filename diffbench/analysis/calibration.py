@@ -23,14 +23,14 @@ from typing import Any
 import numpy as np
 
 from ..errors import DiffbenchError, one_line
-from ..hardware.gpus import GpuSpec, find_gpu
+from ..hardware.gpus import GPU_ARCHITECTURES, GpuSpec, find_gpu
 from ..hardware.published import HOPPER, PUBLISHED, HopperMeasurement, PublishedFigure
 from ..measure.opcount import CallCounts
 from .stepmodel import COMPUTE_KINDS, ModelParameters, call_cost, gpu_time
 
 REFERENCE_CARD = "H200"
 TIGHT = {"xtol": 1e-12, "ftol": 1e-12, "gtol": 1e-12}  # the fits are small: converge fully, not to 1e-8
-FITTED_ARCHITECTURES = ("Volta", "Turing", "Ampere", "Ampere GA100", "Ada")
+FITTED_ARCHITECTURES = tuple(a.name for a in GPU_ARCHITECTURES if a.factor == "fitted")
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import DiffbenchError
-from ..hardware.gpus import GpuSpec
+from ..hardware.gpus import GpuSpec, architecture_record
 from ..measure.opcount import CallCounts
 
 COMPUTE_KINDS = ("matmul", "convolution", "attention")
@@ -45,15 +45,16 @@ class ModelParameters:
     typical_host_s: float = 15e-6  # h fitted on the published figures' hosts
 
     def factor(self, architecture: str) -> float:
-        """r_a: Hopper's is 1 by definition (the H200 anchors the model); any other architecture's
-        comes from its published figures, and one with none is refused, never given Hopper's."""
+        """r_a, as the architecture's record says (hardware/gpus.py): Hopper's is 1 by definition (the
+        H200 anchors the model), a borrowing one takes its lender's, any other comes from its published
+        figures, and one with none is refused, never given Hopper's."""
         if architecture in self.architecture_factor:
             return self.architecture_factor[architecture]
-        if architecture == "Hopper":
+        record = architecture_record(architecture)  # hardware/gpus.py: how this architecture gets its factor
+        if record.factor == "anchor":
             return 1.0
-        # Blackwell's consumer cards are Ada's design grown: until a published figure calibrates them
-        if architecture == "Blackwell" and "Ada" in self.architecture_factor:
-            return self.architecture_factor["Ada"]
+        if record.borrows is not None and record.borrows in self.architecture_factor:
+            return self.architecture_factor[record.borrows]
         raise UnfittedArchitecture(architecture)
 
     def has_factor(self, architecture: str) -> bool:

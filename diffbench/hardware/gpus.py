@@ -32,16 +32,54 @@ RTX_A5000 = "NVIDIA RTX A5000 datasheet (tensor 222.2 TFLOPS with sparsity)"
 RTX_A4000 = "NVIDIA RTX A4000 datasheet (tensor 153.4 TFLOPS with sparsity)"
 A40 = "NVIDIA A40 datasheet (tensor 299.4 TFLOPS with sparsity)"
 
-# The architecture of each source's cards: the projection model's efficiencies are per architecture.
-# GA100 (A100) has another SM than the GA10x chips of the other Ampere cards: it is its own entry.
-ARCHITECTURES = {TURING: "Turing", T4: "Turing", AMPERE: "Ampere", A10: "Ampere", A100: "Ampere GA100", ADA: "Ada", L4: "Ada",
-                 L40S: "Ada", BLACKWELL: "Blackwell", H100: "Hopper", H200: "Hopper", V100: "Volta",
-                 RTX_A5000: "Ampere", RTX_A4000: "Ampere", A40: "Ampere"}
+PCIE_X16_GBS = {3: 15.75, 4: 31.5, 5: 63.0}  # x16 payload GB/s (PCIe 3.0: 8 GT/s x 16 x 128/130; each doubles)
 
-# PCIe generation by architecture (the whitepapers and datasheets above); x16 payload rate in GB/s
-# (PCIe 3.0: 8 GT/s x 16 lanes x 128/130; each generation doubles).
-PCIE_GENERATION = {"Volta": 3, "Turing": 3, "Ampere": 4, "Ampere GA100": 4, "Ada": 4, "Hopper": 5, "Blackwell": 5}
-PCIE_X16_GBS = {3: 15.75, 4: 31.5, 5: 63.0}
+
+@dataclass(frozen=True)
+class GpuArchitecture:
+    """Everything diffbench knows about one GPU architecture, in one record: adding one is this
+    record (and its cards in GPUS), nothing else.
+
+    `factor` says how the projection model (analysis/stepmodel.py) gets its r_a: "fitted" on the
+    published figures of its cards (hardware/published.py; with none, a projection to it is
+    refused), "anchor" for Hopper (1 by definition: the H200 measured the model), or "borrows NAME"
+    to take another architecture's until figures of its own exist. The cards that calibrate it are
+    its cards with published figures (`calibrating_cards`)."""
+
+    name: str
+    pcie_generation: int  # what offloaded weights cross (the whitepapers and datasheets of its cards)
+    factor: str
+    specs: tuple[str, ...]  # the spec sources whose cards are of this architecture
+
+    @property
+    def borrows(self) -> str | None:
+        return self.factor.removeprefix("borrows ") if self.factor.startswith("borrows ") else None
+
+
+# GA100 (A100) has another SM than the GA10x chips of the other Ampere cards: it is its own record.
+GPU_ARCHITECTURES: tuple[GpuArchitecture, ...] = (
+    GpuArchitecture("Volta", 3, "fitted", (V100,)),
+    GpuArchitecture("Turing", 3, "fitted", (TURING, T4)),
+    GpuArchitecture("Ampere", 4, "fitted", (AMPERE, A10, RTX_A5000, RTX_A4000, A40)),
+    GpuArchitecture("Ampere GA100", 4, "fitted", (A100,)),
+    GpuArchitecture("Ada", 4, "fitted", (ADA, L4, L40S)),
+    GpuArchitecture("Hopper", 5, "anchor", (H100, H200)),
+    # Blackwell's consumer cards are Ada's design grown: until a published figure calibrates them
+    GpuArchitecture("Blackwell", 5, "borrows Ada", (BLACKWELL,)),
+)
+ARCHITECTURE_OF_NAME = {a.name: a for a in GPU_ARCHITECTURES}
+ARCHITECTURES = {source: a.name for a in GPU_ARCHITECTURES for source in a.specs}  # spec source -> architecture
+
+
+class UnknownArchitecture(DiffbenchError):
+    """A card whose spec source no architecture record claims: a table entry added without its record."""
+
+
+def architecture_record(name: str) -> GpuArchitecture:
+    if name not in ARCHITECTURE_OF_NAME:
+        raise UnknownArchitecture(f"no GPU architecture record '{name}': add a GpuArchitecture to "
+                                  "diffbench/hardware/gpus.py with its PCIe generation and how its factor is had")
+    return ARCHITECTURE_OF_NAME[name]
 
 
 @dataclass(frozen=True)
@@ -60,12 +98,15 @@ class GpuSpec:
 
     @property
     def architecture(self) -> str:
+        if self.source not in ARCHITECTURES:
+            raise UnknownArchitecture(f"the {self.name}'s spec source '{self.source[:60]}' belongs to no GPU architecture "
+                                      "record: add it to that architecture's specs in diffbench/hardware/gpus.py")
         return ARCHITECTURES[self.source]
 
     @property
     def link_gbs(self) -> float:
         """Host-to-device bandwidth of its PCIe link, x16 (what offloaded weights cross every step)."""
-        return PCIE_X16_GBS[PCIE_GENERATION[self.architecture]]
+        return PCIE_X16_GBS[architecture_record(self.architecture).pcie_generation]
 
 
 GPUS: tuple[GpuSpec, ...] = (

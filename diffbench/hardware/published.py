@@ -113,6 +113,14 @@ PUBLISHED: tuple[PublishedFigure, ...] = (
 )
 
 
+def calibrating_cards(architecture: str) -> tuple[str, ...]:
+    """The cards whose fitted published figures give `architecture` its factor."""
+    from .gpus import find_gpu
+
+    cards = {f.gpu for f in PUBLISHED if not f.excluded}
+    return tuple(sorted(c for c in cards if (spec := find_gpu(c)) is not None and spec.architecture == architecture))
+
+
 @dataclass(frozen=True)
 class HopperMeasurement:
     """A step measured on this project's H200 (docs/gpu-runs): the Hopper anchor of the model.
