@@ -14,9 +14,9 @@ from pathlib import Path
 
 from diffbench.analysis.costmodel import estimate
 from diffbench.analysis.frames import with_metrics
-from diffbench.results import load_results
-from diffbench.runner import run_suite
-from diffbench.suite import load_suite
+from diffbench.contract.results import load_results
+from diffbench.execute.runner import run_suite
+from diffbench.intake.suite import load_suite
 
 
 def main() -> None:

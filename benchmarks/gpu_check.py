@@ -88,8 +88,8 @@ def _gib(value: float | None) -> str:
 
 def _run_suite(check: Check, name: str, text: str) -> list[dict[str, Any]]:
     """Run a suite through the real runner (worker processes, NVML sampler, results file)."""
-    from diffbench.runner import run_suite
-    from diffbench.suite import load_suite
+    from diffbench.execute.runner import run_suite
+    from diffbench.intake.suite import load_suite
 
     folder = check.out / name
     folder.mkdir(exist_ok=True)
@@ -105,7 +105,7 @@ def _say_quality(check: Check, name: str, label: Callable[[dict[str, Any]], str]
     approximates: a cache, a quantization), computed here so the full-size images need not travel."""
     from diffbench.analysis.frames import with_metrics
     from diffbench.analysis.quality import step_quality
-    from diffbench.results import load_results
+    from diffbench.contract.results import load_results
 
     path = check.results_paths.get(name)
     if path is None:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from diffbench.records import run_record
+from diffbench.contract.records import run_record
+from diffbench.contract.results import ResultsWriter, generation_record
 from diffbench.report.html import build_report
-from diffbench.results import ResultsWriter, generation_record
 
 
 def write_results(folder: Path, generations: int, seed: int = 0) -> int:

@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from test_repeats import SHAPES, _auto_cell, _draw  # noqa: E402
 from timelines import MACHINES, outcome  # noqa: E402
 
-from diffbench.analysis.stats import compare_groups, median_ci  # noqa: E402
-from diffbench.repeats import AutoRepeats  # noqa: E402
+from diffbench.rules.repeats import AutoRepeats  # noqa: E402
+from diffbench.stats.intervals import compare_groups, median_ci  # noqa: E402
 
 
 def _stop_when_narrow(shape: str, rng: np.random.Generator) -> np.ndarray:

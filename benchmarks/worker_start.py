@@ -33,9 +33,9 @@ BACKENDS = ("default", "native", "_native_math", "_native_efficient", "_native_f
 def measure(loads: int) -> dict[str, float]:
     """Runs in the process being measured: the suite's jobs through the real LocalExecutor."""
     from diffbench.execute.local import LocalExecutor
-    from diffbench.plan import make_plan
-    from diffbench.runner import _jobs
-    from diffbench.suite import load_suite
+    from diffbench.execute.runner import _jobs
+    from diffbench.intake.plan import make_plan
+    from diffbench.intake.suite import load_suite
 
     folder = Path(tempfile.mkdtemp(prefix="worker-start-"))
     suite = folder / "s.yaml"

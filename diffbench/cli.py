@@ -16,8 +16,8 @@ from typing import get_args as typing_args
 import click
 
 from . import __version__
+from .analysis.metrics import METRICS
 from .errors import one_line
-from .metrics import METRICS
 
 EXIT_BAD_INPUT = 2
 EXIT_NOTHING = 3  # the input was fine but held nothing to show: no match, nothing measured
@@ -108,7 +108,7 @@ def _selected(loaded: Any, filters: tuple[str, ...], what: str) -> Any:
 
 def _suite_file(given: str) -> str:
     """A path, or the name of a shipped suite (`diffbench run quickstart` after any install)."""
-    from .shipped import UnknownSuite, resolve_suite
+    from .intake.shipped import UnknownSuite, resolve_suite
 
     try:
         return str(resolve_suite(given))
@@ -119,7 +119,7 @@ def _suite_file(given: str) -> str:
 
 def _load(path: str, allow_pickle: bool = False, trust_remote_code: bool = False) -> Any:
     """The suite at `path`; else every problem in it, one line each as `validate` prints them, and exit 2."""
-    from .suite import suite_problems
+    from .intake.suite import suite_problems
 
     suite, problems = suite_problems(_suite_file(path), allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
     if suite is None:
@@ -136,7 +136,7 @@ def _skip_bad_lines_option(command: Any) -> Any:
 
 def _read_results(paths: tuple[str, ...], skip_bad_lines: bool) -> Any:
     """Load results files for a command; problems are one line each on stderr, never a traceback."""
-    from .results import load_results
+    from .contract.results import load_results
 
     results = load_results(list(paths), skip_bad_lines=skip_bad_lines)
     for note in results.notes:
@@ -213,9 +213,9 @@ def run(suite: str, out_dir: str, resume: str | None, executor: str, address: st
     """
     from rich.console import Console
 
-    from .console import LiveObserver
-    from .results import ResultsError, ResultsWriteError
-    from .runner import run_suite
+    from .contract.results import ResultsError, ResultsWriteError
+    from .execute.runner import run_suite
+    from .report.live import LiveObserver
 
     console = _quiet_on_closed_pipe(Console(width=None if sys.stdout.isatty() else 140))
     observer = LiveObserver(console)
@@ -239,7 +239,7 @@ def run(suite: str, out_dir: str, resume: str | None, executor: str, address: st
 def _report_run(console: Any, suite: str, outcome: Any) -> None:
     """Print what a finished (or stopped) run did, and exit with the code the run's end calls for."""
 
-    from .console import failure_lines, grouped_warnings, summary_table
+    from .report.live import failure_lines, grouped_warnings, summary_table
 
     if not outcome.records and not outcome.interrupted:
         console.print(f"Nothing left to run: every cell of {_safe(suite)} is already in {outcome.results_path}")
@@ -270,7 +270,7 @@ def _report_run(console: Any, suite: str, outcome: Any) -> None:
 @_safety_options
 def validate(suites: tuple[str, ...], allow_pickle: bool, trust_remote_code: bool) -> None:
     """Check suite files; print one line per problem (every problem, up to 20 a file) and exit 2 if any."""
-    from .suite import suite_problems
+    from .intake.suite import suite_problems
 
     failed = False
     for path in suites:
@@ -281,7 +281,7 @@ def validate(suites: tuple[str, ...], allow_pickle: bool, trust_remote_code: boo
         if suite is None:
             failed = True
             continue
-        from .plan import make_plan
+        from .intake.plan import make_plan
 
         plan = make_plan(suite)
         span = f"{plan.generations_min}-{plan.generations}" if plan.suite.auto else str(plan.generations)
@@ -297,8 +297,8 @@ def validate(suites: tuple[str, ...], allow_pickle: bool, trust_remote_code: boo
 def plan(suite: str, as_json: bool, allow_pickle: bool, trust_remote_code: bool) -> None:
     """Show the cells SUITE expands to, in run order, and what is skipped and why."""
     from .hardware.availability import DeviceCheck
+    from .intake.plan import make_plan
     from .models.sources import host_problem
-    from .plan import make_plan
 
     made = make_plan(_load(suite, allow_pickle, trust_remote_code))
     check = DeviceCheck.with_nvml()  # no torch here: NVML tells which GPUs this host has
@@ -315,7 +315,7 @@ def plan(suite: str, as_json: bool, allow_pickle: bool, trust_remote_code: bool)
         return
     from rich.console import Console
 
-    from .console import plan_table
+    from .report.live import plan_table
 
     console = _quiet_on_closed_pipe(Console())
     console.print(plan_table(made))
@@ -347,7 +347,7 @@ def _planned_quality(suite: Any) -> dict[str, Any]:
     """What a run will score after its last cell, and why it cannot where that is known now."""
     from pathlib import Path
 
-    from .analysis.clipscore import checkpoint_problem
+    from .measure.clipscore import checkpoint_problem
 
     clip = suite.quality.clip
     return {"clip": clip, "problem": checkpoint_problem(clip, Path(suite.base_dir)) if clip else None}
@@ -358,11 +358,11 @@ def _planned_quality(suite: Any) -> dict[str, Any]:
 def schema(of_results: bool) -> None:
     """Print the suite JSON Schema (for editor completion and checks), or the results file's."""
     if of_results:
-        from .records import results_json_schema
+        from .contract.records import results_json_schema
 
         click.echo(json.dumps(results_json_schema(), indent=2))
         return
-    from .suite import json_schema
+    from .intake.suite import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2))
 
@@ -370,7 +370,7 @@ def schema(of_results: bool) -> None:
 @main.command()
 def suites() -> None:
     """The suites that ship with diffbench: run any of them by name (`diffbench run quickstart`)."""
-    from .shipped import describe, shipped_suites
+    from .intake.shipped import describe, shipped_suites
 
     for name, path in shipped_suites().items():
         click.echo(f"  {name:<26} {describe(path)}")
@@ -381,14 +381,14 @@ def suites() -> None:
 def models() -> None:
     """List the built-in models (no download needed) and the sampler names understood."""
     from .models.builtin import BUILTINS
-    from .samplers import SAMPLERS
+    from .rules.samplers import SAMPLERS
 
     click.echo("Built-in models (random weights, tiny; for tests and trying diffbench out):")
     for model in BUILTINS.values():
         defaults = ", ".join(f"{k}={v}" for k, v in model.defaults.items())
         click.echo(f"  builtin:{model.name:<10} {model.family:<5} {model.description} ({defaults})")
-    from .families import FAMILIES
     from .models.synthetic import SYNTHETIC
+    from .rules.families import FAMILIES
 
     click.echo("\nSynthetic full-size models (real architectures, random weights; for GPU speed and memory):")
     for preset in SYNTHETIC.values():
@@ -408,8 +408,8 @@ def models() -> None:
         target = sampler.scheduler_class or "(the model's own scheduler)"
         kwargs = f" {sampler.kwargs}" if sampler.kwargs else ""
         click.echo(f"  {sampler.key:<22} {sampler.kind:<5} {target}{kwargs}  [{names}]")
-    from .backends import backend_lines
-    from .caches import CACHE_KINDS
+    from .rules.backends import backend_lines
+    from .rules.caches import CACHE_KINDS
 
     click.echo("\nStep caches (the cache axis, NAME[@value]; transformer denoisers such as FLUX's):")
     for kind in CACHE_KINDS.values():
@@ -432,8 +432,8 @@ def models() -> None:
 def report(results: tuple[str, ...], output: str, compare_axis: str | None, baseline: str | None,
            filters: tuple[str, ...], title: str | None, skip_bad_lines: bool) -> None:
     """Write a self-contained HTML report from RESULTS files or folders (any hosts and dates)."""
+    from .contract.results import check_output
     from .report.html import build_report
-    from .results import check_output
 
     check_output(output, list(results))  # before reading anything: an input is never overwritten
     loaded = _read_results(results, skip_bad_lines)
@@ -471,7 +471,7 @@ def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, m
     from rich.table import Table
 
     from .analysis.compare import compare, headline, noisy_cells, regressions
-    from .analysis.stats import format_p
+    from .stats.intervals import format_p
 
     threshold = _percent(fail_above, "--fail-above") if fail_above is not None else None
     loaded = _read_results(results, skip_bad_lines)
@@ -577,8 +577,8 @@ def score(results: tuple[str, ...], checkpoint: str) -> None:
     scored by this checkpoint is left as it is, so the command can be repeated."""
     from pathlib import Path
 
-    from .analysis.clipscore import ClipScorer, checkpoint_identity, score_generations
-    from .results import ResultsWriter, read_records, repair_torn_tail
+    from .contract.results import ResultsWriter, read_records, repair_torn_tail
+    from .measure.clipscore import ClipScorer, checkpoint_identity, score_generations
 
     files: list[Path] = []
     for path in (Path(p) for p in results):
@@ -635,8 +635,8 @@ def score(results: tuple[str, ...], checkpoint: str) -> None:
 def export(results: tuple[str, ...], fmt: str, level: str, output: str | None, filters: tuple[str, ...],
            skip_bad_lines: bool) -> None:
     """Flat tables of RESULTS for spreadsheets (csv, parquet) or an issue (markdown)."""
+    from .contract.results import check_output
     from .report.export import export_table, write_export
-    from .results import check_output
 
     if output is not None:
         check_output(output, list(results))
@@ -903,8 +903,8 @@ def _choose_cards(model: str, steps: int | None, as_json: bool, **settings: Any)
 
 def _check_counted_settings(settings: dict[str, Any]) -> None:
     from .analysis.costmodel import EstimateError
-    from .axes import Offload, parse_resolution
-    from .quantization import QuantizeError, canonical_quantization
+    from .rules.axes import Offload, parse_resolution
+    from .rules.quantization import QuantizeError, canonical_quantization
 
     try:
         if settings.get("resolution"):
@@ -948,7 +948,7 @@ def recommend_command(results: tuple[str, ...], model: str | None, steps: int | 
     With no RESULTS: the settings of --model at --steps that fit --gpu (or --vram), answered from
     counts and the calibration shipped with diffbench."""
     from .analysis.recommend import recommend
-    from .hardware.memsize import vram_limit_bytes
+    from .rules.memsize import vram_limit_bytes
 
     try:
         vram_gib = vram_limit_bytes(vram) / 2**30 if vram else None
@@ -983,7 +983,7 @@ def recommend_command(results: tuple[str, ...], model: str | None, steps: int | 
         return
     click.echo("Constraints: " + ("; ".join(answer.constraints) or "none"))
     if any(c.clip is not None for c, _ in answer.chosen):
-        from .analysis.clipscore import RANDOM_WEIGHTS
+        from .measure.clipscore import RANDOM_WEIGHTS
 
         random = " (random weights: it exercises the tool, it says nothing about the pictures)" \
             if scores.checkpoint == RANDOM_WEIGHTS else ""

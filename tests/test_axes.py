@@ -10,10 +10,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from diffbench import axes, console, plan
 from diffbench.analysis import compare, costmodel, frames, quality
-from diffbench.plan import expand
-from diffbench.suite import AxisValues, load_suite
+from diffbench.intake import plan
+from diffbench.intake.plan import expand
+from diffbench.intake.suite import AxisValues, load_suite
+from diffbench.report import live as console
+from diffbench.rules import axes
 
 # The hand-kept lists of the package before the registry (issue #23): derived, they must not move.
 BEFORE = {
@@ -65,7 +67,7 @@ def test_the_derived_views_are_the_lists_kept_by_hand_before() -> None:
 
 THROWAWAY = r'''
 import json, sys
-import diffbench.axes as axes
+import diffbench.rules.axes as axes
 
 extra = axes.Axis("channels_last", bool, False, "run the denoiser in channels-last layout", unused=False,
                   reloads=True, cost=True, quiet="False", named=True)
@@ -130,7 +132,7 @@ def apply(pipe, settings, applied, loaded):
 
 PER_CELL_SCRIPT = r'''
 import json, sys
-import diffbench.axes as axes
+import diffbench.rules.axes as axes
 
 extra = axes.Axis("sharpen", bool, False, "a throwaway per-cell axis", unused=False, named=True,
                   worker="throwaway_sharpen")
@@ -138,8 +140,8 @@ axes.AXES = axes.AXES + (extra,)
 vars(axes).update(axes.views(axes.AXES))
 
 if __name__ == "__main__":  # a worker process imports this file again (multiprocessing's rule)
-    from diffbench.runner import run_suite
-    from diffbench.suite import load_suite
+    from diffbench.execute.runner import run_suite
+    from diffbench.intake.suite import load_suite
 
     outcome = run_suite(load_suite(sys.argv[1]), sys.argv[2])
     print(json.dumps([[r["cell"]["sharpen"], r["status"], r.get("runtime") or {}] for r in outcome.records]))
@@ -203,7 +205,7 @@ def prepare(pipe, settings, runtime):
 
 LOAD_TIME_SCRIPT = r'''
 import json, sys
-import diffbench.axes as axes
+import diffbench.rules.axes as axes
 
 extra = axes.Axis("channels_last", bool, False, "a throwaway load-time axis", unused=False, reloads=True,
                   named=True, worker="throwaway_layout")
@@ -211,9 +213,9 @@ axes.AXES = axes.AXES + (extra,)
 vars(axes).update(axes.views(axes.AXES))
 
 if __name__ == "__main__":  # a worker process imports this file again (multiprocessing's rule)
-    from diffbench.results import read_records
-    from diffbench.runner import run_suite
-    from diffbench.suite import load_suite
+    from diffbench.contract.results import read_records
+    from diffbench.execute.runner import run_suite
+    from diffbench.intake.suite import load_suite
 
     outcome = run_suite(load_suite(sys.argv[1]), sys.argv[2])
     lines = read_records(outcome.results_path)

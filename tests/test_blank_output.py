@@ -10,10 +10,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from diffbench.contract.results import read_records
+from diffbench.execute.runner import run_suite
+from diffbench.intake.suite import load_suite
 from diffbench.models.builtin import builtin_path
-from diffbench.results import read_records
-from diffbench.runner import run_suite
-from diffbench.suite import load_suite
 
 
 def _folder_with_nan_output_layer(tmp_path: Path) -> Path:

@@ -11,12 +11,12 @@ from pictures import other_picture, same_picture
 
 from diffbench.analysis.frames import with_metrics
 from diffbench.analysis.quality import step_quality
-from diffbench.caches import CacheSpecError, canonical_cache, parse_cache
-from diffbench.plan import cell_identity, make_plan
-from diffbench.results import load_results, read_records
-from diffbench.runner import run_suite
-from diffbench.suite import load_suite
-from diffbench.yamlsource import SuiteError
+from diffbench.contract.results import load_results, read_records
+from diffbench.execute.runner import run_suite
+from diffbench.intake.plan import cell_identity, make_plan
+from diffbench.intake.suite import load_suite
+from diffbench.intake.yamlsource import SuiteError
+from diffbench.rules.caches import CacheSpecError, canonical_cache, parse_cache
 
 SUITE = """\
 name: cache
@@ -148,7 +148,7 @@ def test_plan_refuses_a_cache_its_family_does_not_list_before_anything_loads(tmp
 def test_a_family_that_lists_magcache_must_name_its_ratios() -> None:
     from dataclasses import replace
 
-    from diffbench.families import FAMILIES, register
+    from diffbench.rules.families import FAMILIES, register
 
     with pytest.raises(ValueError, match="lists magcache in step_caches but names no magcache_ratios"):
         register(replace(FAMILIES["wan"], name="wan-cached", step_caches=("magcache",)))

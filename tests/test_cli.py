@@ -184,8 +184,8 @@ def test_the_package_builds_without_warnings_and_carries_its_suites(tmp_path: Pa
 def test_models_lists_caches_and_which_optional_backends_are_installed(monkeypatch) -> None:
     from click.testing import CliRunner
 
-    from diffbench import backends
     from diffbench.cli import main
+    from diffbench.rules import backends
 
     assert backends.installed("json") and not backends.installed("no_such_module_for_diffbench")
     monkeypatch.setattr(backends, "installed", lambda module: module != "peft")

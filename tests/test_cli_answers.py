@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from diffbench.cli import main
-from diffbench.records import cell_settings, generation_record, run_record
-from diffbench.results import ResultsWriter
+from diffbench.contract.records import cell_settings, generation_record, run_record
+from diffbench.contract.results import ResultsWriter
 
 
 @pytest.fixture()

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from diffbench.analysis.clipscore import RANDOM_WEIGHTS, ClipScorer, checkpoint_problem
+from diffbench.contract.records import LineError, validate_line
+from diffbench.contract.results import read_records
+from diffbench.intake.suite import load_suite
+from diffbench.intake.yamlsource import SuiteError
+from diffbench.measure.clipscore import RANDOM_WEIGHTS, ClipScorer, checkpoint_problem
 from diffbench.models.tinyclip import tiny_clip_path
-from diffbench.records import LineError, validate_line
-from diffbench.results import read_records
-from diffbench.suite import load_suite
-from diffbench.yamlsource import SuiteError
 
 PROMPTS = ["a red fox in snow", "a lighthouse at dusk", "three green apples", "a wooden sign that says OPEN",
            "a bowl of ramen", "an owl reading a book"]
@@ -228,8 +228,8 @@ def test_compare_and_recommend_answer_turbo_against_standard_with_the_clip_score
 
 def test_the_report_puts_time_against_quality_first(scored_run: Path, tmp_path: Path) -> None:
     from diffbench.analysis.analyse import analyse
+    from diffbench.contract.results import load_results
     from diffbench.report.html import build_report
-    from diffbench.results import load_results
 
     analysis = analyse(load_results([scored_run]))
     assert [p.clip.n for p in analysis.tradeoff] == [6, 6]
@@ -262,7 +262,7 @@ def test_the_report_puts_time_against_quality_first(scored_run: Path, tmp_path: 
 def test_a_recipe_sentence_says_when_its_times_were_noisy(scored_run: Path) -> None:
     from diffbench.analysis.frames import cell_summary, with_metrics
     from diffbench.analysis.tradeoff import describe, paired_tradeoffs, scored_cells
-    from diffbench.results import load_results
+    from diffbench.contract.results import load_results
 
     loaded = load_results([scored_run])
     scores = scored_cells(cell_summary(with_metrics(loaded.generations)), loaded.quality)
@@ -278,8 +278,8 @@ def test_charts_draw_one_bar_and_one_line_per_recipe_over_its_prompts(scored_run
     every measured generation of every prompt, its memory the highest any prompt reached."""
     from diffbench.analysis.analyse import analyse
     from diffbench.analysis.frames import measured
+    from diffbench.contract.results import load_results
     from diffbench.report import figures
-    from diffbench.results import load_results
 
     analysis = analyse(load_results([scored_run]))
     settings, cells = analysis.settings.frame, analysis.summary
@@ -311,9 +311,9 @@ def test_charts_draw_one_bar_and_one_line_per_recipe_over_its_prompts(scored_run
 def test_the_run_summary_shows_one_row_per_recipe_over_its_prompts(scored_run: Path) -> None:
     from rich.console import Console
 
-    from diffbench.console import summary_table
-    from diffbench.plan import make_plan
-    from diffbench.suite import load_suite
+    from diffbench.intake.plan import make_plan
+    from diffbench.intake.suite import load_suite
+    from diffbench.report.live import summary_table
 
     plan = make_plan(load_suite(scored_run.parent.parent / "suite.yaml"))
     records = [r for r in read_records(scored_run) if r["type"] == "generation"]

@@ -10,8 +10,8 @@ import numpy as np
 
 from diffbench.analysis.compare import compare, headline
 from diffbench.analysis.frames import with_metrics
-from diffbench.records import run_record
-from diffbench.results import ResultsWriter, generation_record, load_results
+from diffbench.contract.records import run_record
+from diffbench.contract.results import ResultsWriter, generation_record, load_results
 
 
 def write_host(path: Path, hostname: str, gpu: str, seconds: dict[tuple[str, int], float], repeats: int = 6,
@@ -165,7 +165,7 @@ def test_csv_export_never_hands_a_spreadsheet_a_formula(tmp_path: Path) -> None:
     import csv
     import io
 
-    from diffbench.results import ResultsWriter, generation_record
+    from diffbench.contract.results import ResultsWriter, generation_record
 
     writer = ResultsWriter(tmp_path / "a.jsonl")
     writer.write(run_record("r", "box", [{"index": 0, "name": "NVIDIA GeForce RTX 4090"}],

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from diffbench.results import read_records
-from diffbench.runner import run_suite
-from diffbench.suite import load_suite
+from diffbench.contract.results import read_records
+from diffbench.execute.runner import run_suite
+from diffbench.intake.suite import load_suite
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
                                 reason="torch.compile on the CPU needs a C compiler")

@@ -9,9 +9,9 @@ import pytest
 
 from diffbench.analysis.frames import with_metrics
 from diffbench.analysis.payoff import compile_payoffs
-from diffbench.records import run_record
+from diffbench.contract.records import run_record
+from diffbench.contract.results import ResultsWriter, generation_record, load_results
 from diffbench.report.html import build_report
-from diffbench.results import ResultsWriter, generation_record, load_results
 
 
 def write(path: Path, eager_s: float, compiled_s: float, compile_s: float) -> None:

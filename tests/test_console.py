@@ -3,8 +3,8 @@ buried under forty lines of the same advice."""
 
 from __future__ import annotations
 
-from diffbench.analysis.advice import Advice
-from diffbench.console import MOST_WARNINGS_OF_A_KIND, grouped_warnings
+from diffbench.execute.advice import Advice
+from diffbench.report.live import MOST_WARNINGS_OF_A_KIND, grouped_warnings
 
 
 def test_a_kind_met_in_many_cells_is_one_line_naming_every_cell() -> None:
@@ -34,7 +34,7 @@ def test_escape_sequences_and_markup_in_names_never_reach_the_terminal_raw(tmp_p
     suite = tmp_path / "s.yaml"
     suite.write_text('name: s\nmodels:\n  "m\\e]52;c;aGVsbG8=\\a\\e[2J[red]x[/red]": {source: "builtin:tiny-sd"}\n'
                      "defaults: {steps: 2, device: cpu}\nwarmup: 0\nrepeats: 1\n")
-    from diffbench.suite import load_suite
+    from diffbench.intake.suite import load_suite
 
     assert hostile in load_suite(suite).models  # the YAML escapes are the raw bytes
     run = subprocess.run([sys.executable, "-m", "diffbench.cli", "run", str(suite), "--out", str(tmp_path / "out")],

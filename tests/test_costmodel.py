@@ -15,10 +15,10 @@ from diffbench.analysis.costmodel import (
     fit_costs,
 )
 from diffbench.analysis.frames import with_metrics
-from diffbench.records import run_record
-from diffbench.results import ResultsWriter, generation_record, load_results, read_records
-from diffbench.runner import run_suite
-from diffbench.suite import load_suite
+from diffbench.contract.records import run_record
+from diffbench.contract.results import ResultsWriter, generation_record, load_results, read_records
+from diffbench.execute.runner import run_suite
+from diffbench.intake.suite import load_suite
 
 
 def write(path: Path, gpu: str, fixed: float, per_eval: float, steps: list[int], sampler: str = "euler",

@@ -242,7 +242,7 @@ def test_recommend_with_results_ranks_one_model_at_one_step_count(tmp_path) -> N
 def test_tflops_count_only_the_work_a_step_cache_let_run() -> None:
     import pandas as pd
 
-    from diffbench.metrics import METRICS
+    from diffbench.analysis.metrics import METRICS
 
     frame = pd.DataFrame({"flops_per_denoiser_call": [1e12, 1e12], "denoiser_calls": [12, 12], "evaluations": [12, 12],
                           "denoiser_work": [float("nan"), 6.0], "step_s_sum": [1.0, 1.0], "step_s_median": [1 / 12] * 2,
@@ -255,7 +255,7 @@ def test_tflops_count_only_the_work_a_step_cache_let_run() -> None:
 def test_a_report_of_two_hosts_whose_prompts_differ_builds(tmp_path) -> None:
     """Issue 36: a second host's run of one suite with another prompt ended `report` in KeyError
     'pareto' (each setting had one instance, and that branch of the settings frame had no front)."""
-    from diffbench.records import cell_settings, generation_record, run_record
+    from diffbench.contract.records import cell_settings, generation_record, run_record
     from diffbench.report.html import build_report
 
     for host, prompt in (("a", "a cat"), ("b", "an owl")):

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from diffbench import families, samplers
-from diffbench.families import FamilySpec, UnknownFamily
-from diffbench.plan import make_plan
-from diffbench.suite import load_suite
-from diffbench.yamlsource import SuiteError
+from diffbench.intake.plan import make_plan
+from diffbench.intake.suite import load_suite
+from diffbench.intake.yamlsource import SuiteError
+from diffbench.rules import families, samplers
+from diffbench.rules.families import FamilySpec, UnknownFamily
 
 
 @pytest.fixture()

@@ -1,4 +1,4 @@
-"""Outputs written whole or not at all (diffbench.files)."""
+"""Outputs written whole or not at all (diffbench.contract.files)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from diffbench.files import replace_whole, write_text_whole
+from diffbench.contract.files import replace_whole, write_text_whole
 
 
 def test_an_interrupted_write_leaves_the_previous_file_and_no_partial(tmp_path: Path) -> None:

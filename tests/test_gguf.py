@@ -15,12 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pictures import same_picture
 
+from diffbench.contract.results import load_results, read_records
+from diffbench.execute.runner import run_suite
+from diffbench.intake.suite import load_suite
+from diffbench.intake.yamlsource import SuiteError
 from diffbench.models.builtin import builtin_path
 from diffbench.models.gguf_header import GgufError, gguf_tensors, weight_format
-from diffbench.results import load_results, read_records
-from diffbench.runner import run_suite
-from diffbench.suite import load_suite
-from diffbench.yamlsource import SuiteError
 
 gguf = pytest.importorskip("gguf")
 
@@ -173,7 +173,7 @@ def test_mistakes_are_one_line_errors_naming_the_field(folder: Path, model: str,
 
 
 def test_a_base_names_the_family_and_the_defaults(folder: Path) -> None:
-    from diffbench.plan import make_plan
+    from diffbench.intake.plan import make_plan
 
     plan = make_plan(load_suite(folder / "s.yaml"))
     cells = {c.settings["model"]: c for c in plan.cells if c.settings["quantize"] == "none"}

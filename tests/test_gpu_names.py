@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from diffbench.hardware.gpus import GpuNameError, find_gpu, resolve_gpu
-from diffbench.hardware.memsize import vram_limit_bytes
+from diffbench.rules.memsize import vram_limit_bytes
 
 
 @pytest.mark.parametrize(("typed", "card"), [

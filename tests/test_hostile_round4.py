@@ -17,17 +17,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from diffbench.analysis.clipscore import (
-    RANDOM_WEIGHTS,
-    ClipError,
-    ClipScorer,
-    checkpoint_identity,
-    checkpoint_problem,
-)
+from diffbench.contract.records import LineError, cell_settings, generation_record, run_record, validate_line
+from diffbench.intake.suite import load_suite
+from diffbench.intake.yamlsource import SuiteError
+from diffbench.measure.clipscore import RANDOM_WEIGHTS, ClipError, ClipScorer, checkpoint_identity, checkpoint_problem
 from diffbench.models.tinyclip import tiny_clip_path
-from diffbench.records import LineError, cell_settings, generation_record, run_record, validate_line
-from diffbench.suite import load_suite
-from diffbench.yamlsource import SuiteError
 
 MARKER = "code-from-the-checkpoint-ran"
 
@@ -257,7 +251,7 @@ def test_a_results_field_beyond_its_type_is_refused_with_its_name(cell: dict, me
 
 
 def test_a_results_file_with_a_setting_outside_its_axis_is_refused_at_its_line(tmp_path: Path) -> None:
-    from diffbench.results import ResultsError, read_records
+    from diffbench.contract.results import ResultsError, read_records
 
     line = {**generation_record("c", cell_settings(offload="model"), 0, False, "ok", wall_s=1.0, step_s=[0.5],
                                 evaluations=1), "run_id": "r1"}
@@ -285,7 +279,7 @@ def test_a_non_finite_number_anywhere_is_refused() -> None:
 def test_the_number_policy_holds_when_reading_files(tmp_path: Path, extra: str, refused: str | None) -> None:
     """read_records passes the line's text, which spares the walk over every value when the text
     cannot hold a number outside the policy: what is refused and what is read stays the same."""
-    from diffbench.results import ResultsError, read_records
+    from diffbench.contract.results import ResultsError, read_records
 
     line = {**generation_record("c", cell_settings(), 0, False, "ok", wall_s=1.0, step_s=[0.5, 0.5],
                                 evaluations=2), "run_id": "r1"}
@@ -514,8 +508,8 @@ def test_a_line_the_disk_cannot_hold_is_taken_out_again(tmp_path: Path) -> None:
     script = f"""
 import resource, signal, sys
 from pathlib import Path
-from diffbench.records import run_record
-from diffbench.results import ResultsWriter, ResultsWriteError
+from diffbench.contract.records import run_record
+from diffbench.contract.results import ResultsWriter, ResultsWriteError
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 path = Path({str(tmp_path / 'r.jsonl')!r})
 writer = ResultsWriter(path)
@@ -603,7 +597,7 @@ def test_a_cold_count_prints_nothing_but_the_answer(tmp_path: Path) -> None:
 # --- N6: a resumed run scores the pictures measured before the interruption --------------------------
 
 def test_a_resumed_run_scores_the_pictures_measured_before_it_stopped(tmp_path: Path) -> None:
-    from diffbench.runner import run_suite
+    from diffbench.execute.runner import run_suite
 
     suite_path = tmp_path / "s.yaml"
     suite_path.write_text("name: s\nmodels:\n  t: {source: 'builtin:tiny-sd'}\n"
@@ -648,7 +642,7 @@ def test_steps_are_understood_the_way_suites_write_them(steps: str) -> None:
 def test_a_cpu_cell_whose_attention_no_cpu_finishes_is_not_tried(tmp_path: Path) -> None:
     """Red team: tiny-sd at 4096x4096 passed the memory floor and one step ran for over ten minutes
     (UNet attention over 262,144 tokens) with nothing estimating it. plan says so; run records it."""
-    from diffbench.memoryfloor import attention_tokens
+    from diffbench.rules.memoryfloor import attention_tokens
 
     assert attention_tokens({"family": "sd", "resolution": "4096x4096"}) == 262_144
     assert attention_tokens({"family": "sdxl", "resolution": "1024x1024"}) == 4096

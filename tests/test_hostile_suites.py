@@ -11,8 +11,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from diffbench.suite import load_suite
-from diffbench.yamlsource import SuiteError
+from diffbench.intake.suite import load_suite
+from diffbench.intake.yamlsource import SuiteError
 
 HEADER = "name: bad\nmodels:\n  m: {source: \"builtin:tiny-sd\"}\n"
 

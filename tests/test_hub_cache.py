@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from pictures import same_picture
 
+from diffbench.execute.runner import run_suite
+from diffbench.intake.suite import load_suite
 from diffbench.models.builtin import builtin_path
-from diffbench.runner import run_suite
-from diffbench.suite import load_suite
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -108,8 +108,8 @@ def test_a_hub_id_missing_with_no_network_is_one_line_without_a_worker(tmp_path:
 def test_a_cached_hub_id_gets_its_family_from_its_model_index_not_its_name(tmp_path: Path, hub_cache: Path) -> None:
     """'some-org/tiny-model' says nothing of its family; the cached model_index.json does (sd). A
     name neither cached nor telling is a one-line suite error at the model, never run as 'sd'."""
+    from diffbench.intake.yamlsource import SuiteError
     from diffbench.models.sources import infer_family
-    from diffbench.yamlsource import SuiteError
 
     assert infer_family("some-org/tiny-model", tmp_path) == "sd"
     with pytest.raises(SuiteError, match=r"hub\.yaml:3: model 'm': cannot tell the family of 'some-org/absent-model' "

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from pictures import other_picture, same_picture
 
-from diffbench.loras import LoraSpecError, canonical_loras
+from diffbench.contract.results import read_records
+from diffbench.execute.runner import run_suite
+from diffbench.intake.suite import load_suite
+from diffbench.intake.yamlsource import SuiteError
 from diffbench.models.builtin import builtin_path
-from diffbench.results import read_records
-from diffbench.runner import run_suite
-from diffbench.suite import load_suite
-from diffbench.yamlsource import SuiteError
+from diffbench.rules.loras import LoraSpecError, canonical_loras
 
 SUITE = """\
 name: lora
@@ -112,7 +112,7 @@ def test_a_fused_lora_draws_the_unfused_picture_from_merged_weights_in_a_load_of
     import numpy as np
     from PIL import Image
 
-    from diffbench.plan import make_plan
+    from diffbench.intake.plan import make_plan
 
     write_lora(tmp_path, "style.safetensors", seed=1)
     path = tmp_path / "s.yaml"

@@ -76,8 +76,8 @@ def test_heun_records_every_evaluation_it_ran(tiny_sd) -> None:
 def test_a_measurement_is_typed_and_its_fields_are_the_results_lines(tiny_sd) -> None:
     """The worker gets a typed Measurement; what goes into the results line are exactly fields the
     results contract declares, in its order, and whether the latents stayed finite is not one."""
+    from diffbench.contract.records import GenerationLine
     from diffbench.execute.generation import Measurement
-    from diffbench.records import GenerationLine
 
     pipe, probe, meters = tiny_sd
     measured, _ = _generate(pipe, probe, meters, steps=2)

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from test_compare import write_host
 
-from diffbench import metrics
+from diffbench.analysis import metrics
 from diffbench.analysis.compare import compare
 from diffbench.analysis.frames import cell_summary, with_metrics
+from diffbench.contract.results import load_results
 from diffbench.report.export import export_table
 from diffbench.report.html import build_report
-from diffbench.results import load_results
 
 
 @pytest.fixture()

@@ -10,14 +10,14 @@ from typing import Any
 
 import pandas as pd
 
-from diffbench.analysis import stats
-from diffbench.analysis.advice import check_noise
 from diffbench.analysis.compare import compare, describe, noisy_cells
 from diffbench.analysis.frames import with_metrics
-from diffbench.records import cell_settings, generation_record, run_record
-from diffbench.results import ResultsWriter, load_results, read_records
-from diffbench.runner import run_suite
-from diffbench.suite import load_suite
+from diffbench.contract.records import cell_settings, generation_record, run_record
+from diffbench.contract.results import ResultsWriter, load_results, read_records
+from diffbench.execute.advice import check_noise
+from diffbench.execute.runner import run_suite
+from diffbench.intake.suite import load_suite
+from diffbench.stats import intervals as stats
 
 SPIN = "import time\nend = time.monotonic() + 120\nwhile time.monotonic() < end:\n    pass\n"
 

@@ -19,7 +19,7 @@ def test_a_cpu_allocation_failure_is_recorded_as_oom() -> None:
 
 
 def test_the_memory_floor_counts_the_decoders_last_block_and_the_decoded_batch() -> None:
-    from diffbench.memoryfloor import floor_bytes
+    from diffbench.rules.memoryfloor import floor_bytes
 
     sdxl = {"source": "stabilityai/stable-diffusion-xl-base-1.0", "family": "sdxl", "resolution": "2048x1024",
             "batch_size": 4, "dtype": "fp16"}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from diffbench.plan import make_plan
-from diffbench.suite import load_suite
+from diffbench.intake.plan import make_plan
+from diffbench.intake.suite import load_suite
 
 SUITE = """\
 name: plan-test
@@ -95,8 +95,8 @@ def test_plan_marks_what_run_would_refuse_on_this_host_with_the_workers_reason(t
     import subprocess
     import sys
 
-    from diffbench.applicability import setting_problem
     from diffbench.hardware import nvml
+    from diffbench.rules.applicability import setting_problem
 
     result = subprocess.run([sys.executable, "-m", "diffbench.cli", "plan", "flux-12gb", "--json"],
                             capture_output=True, text=True, timeout=120, check=True)

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from diffbench.plan import make_plan
-from diffbench.quantization import QuantizeError, canonical_quantization, parse_quantization
-from diffbench.results import read_records
-from diffbench.runner import run_suite
-from diffbench.suite import load_suite
-from diffbench.yamlsource import SuiteError
+from diffbench.contract.results import read_records
+from diffbench.execute.runner import run_suite
+from diffbench.intake.plan import make_plan
+from diffbench.intake.suite import load_suite
+from diffbench.intake.yamlsource import SuiteError
+from diffbench.rules.quantization import QuantizeError, canonical_quantization, parse_quantization
 
 SUITE = """
 name: quantize
@@ -98,7 +98,7 @@ def test_the_denoisers_resident_bytes_are_a_metric_the_report_compares(quantized
                                                                         results_path: Path) -> None:
     from diffbench.analysis.compare import compare, headline
     from diffbench.analysis.frames import cell_summary, with_metrics
-    from diffbench.results import load_results
+    from diffbench.contract.results import load_results
 
     for record in quantized:
         info, resident = record["runtime"].get("quantization"), record["runtime"]["denoiser_bytes"]

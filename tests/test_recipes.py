@@ -11,12 +11,12 @@ import pytest
 
 from diffbench.analysis.compare import comparable_axes, compare
 from diffbench.analysis.frames import with_metrics
-from diffbench.plan import expand
-from diffbench.results import load_results
-from diffbench.runner import run_suite
-from diffbench.shipped import resolve_suite
-from diffbench.suite import load_suite
-from diffbench.yamlsource import SuiteError
+from diffbench.contract.results import load_results
+from diffbench.execute.runner import run_suite
+from diffbench.intake.plan import expand
+from diffbench.intake.shipped import resolve_suite
+from diffbench.intake.suite import load_suite
+from diffbench.intake.yamlsource import SuiteError
 
 TINY = resolve_suite("turbo-vs-standard-tiny")
 

@@ -13,8 +13,8 @@ from PIL import Image
 from diffbench.analysis.frames import with_metrics
 from diffbench.analysis.quality import step_quality
 from diffbench.analysis.recommend import recommend
-from diffbench.records import cell_settings, run_record
-from diffbench.results import ResultsWriter, generation_record, load_results
+from diffbench.contract.records import cell_settings, run_record
+from diffbench.contract.results import ResultsWriter, generation_record, load_results
 
 GIB = 2**30
 REFERENCES: dict[str, np.ndarray] = {}
@@ -194,8 +194,8 @@ def test_a_suite_can_name_the_quality_reference(tmp_path: Path) -> None:
 
 
 def test_a_quality_reference_naming_an_unknown_axis_is_refused(tmp_path: Path) -> None:
-    from diffbench.suite import load_suite
-    from diffbench.yamlsource import SuiteError
+    from diffbench.intake.suite import load_suite
+    from diffbench.intake.yamlsource import SuiteError
 
     suite = tmp_path / "q.yaml"
     suite.write_text("name: q\nmodels:\n  t: {source: 'builtin:tiny-sd'}\nquality_reference: {samplr: euler}\n")

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from diffbench.analysis.stats import compare_groups, median_ci
-from diffbench.repeats import AutoRepeats, planned_count, stop_reason
+from diffbench.rules.repeats import AutoRepeats, planned_count, stop_reason
+from diffbench.stats.intervals import compare_groups, median_ci
 
 SHAPES = ("quiet", "spread", "clocks-70-30", "clocks-50-50", "outliers", "exponential")
 

@@ -176,7 +176,7 @@ def test_the_h200_report_draws_one_bar_per_setting_with_its_own_figure(repo: Pat
     (83 GiB for SDXL without offload). In the browser, every bar chart has one distinct category per
     setting, and each memory bar is its own setting's figure."""
     from diffbench.analysis.analyse import analyse
-    from diffbench.results import load_results
+    from diffbench.contract.results import load_results
 
     info = build_report([repo / "docs" / "gpu-runs"], tmp_path / "gpu.html")
     analysis = analyse(load_results([repo / "docs" / "gpu-runs"]))
@@ -255,7 +255,7 @@ def test_the_h200_report_says_each_thing_once_in_charts_that_read(repo: Path, tm
     from playwright.sync_api import sync_playwright
 
     from diffbench.analysis.analyse import analyse
-    from diffbench.results import load_results
+    from diffbench.contract.results import load_results
 
     info = build_report([repo / "docs" / "gpu-runs"], tmp_path / "gpu.html")
     axes = analyse(load_results([repo / "docs" / "gpu-runs"])).axes

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from diffbench.records import cell_settings, run_record
-from diffbench.results import (
+from diffbench.contract.records import cell_settings, run_record
+from diffbench.contract.results import (
     ReadReport,
     ResultsError,
     ResultsWriter,
@@ -95,7 +95,7 @@ def test_the_generations_frame_is_the_one_its_rows_give_whatever_columns_each_ro
     import pandas as pd
     from pandas.testing import assert_frame_equal
 
-    from diffbench.results import generation_row
+    from diffbench.contract.results import generation_row
 
     path = tmp_path / "mixed.jsonl"
     writer = ResultsWriter(path)

@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from diffbench.analysis.costmodel import estimate
 from diffbench.analysis.frames import with_metrics
 from diffbench.cli import main
-from diffbench.files import safe_image
-from diffbench.records import cell_settings, generation_record, run_record
-from diffbench.results import (
+from diffbench.contract.files import safe_image
+from diffbench.contract.records import cell_settings, generation_record, run_record
+from diffbench.contract.results import (
     ResultsError,
     ResultsWriteError,
     ResultsWriter,

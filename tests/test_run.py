@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from diffbench import SCHEMA_VERSION
+from diffbench.contract.results import load_results, read_records
+from diffbench.execute.runner import run_suite
+from diffbench.intake.suite import load_suite
 from diffbench.models.builtin import builtin_path
-from diffbench.results import load_results, read_records
-from diffbench.runner import run_suite
-from diffbench.suite import load_suite
 
 
 def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -154,7 +154,7 @@ def test_jobs_naming_several_cuda_devices_get_one_queue_each() -> None:
 
 
 def test_what_diffbench_writes_meets_its_own_results_contract(quickstart_results: Path) -> None:
-    from diffbench.records import validate_line
+    from diffbench.contract.records import validate_line
 
     records = read_records(quickstart_results)
     assert {r["type"] for r in records} >= {"run", "load", "generation"}
@@ -168,7 +168,7 @@ def test_quickstart_with_auto_repeats_can_tell_4_from_8_steps(quickstart_results
     flagged the cells and refuse to judge ("noisy"): never a confident wrong verdict."""
     from diffbench.analysis.compare import compare, noisy_cells
     from diffbench.analysis.frames import with_metrics
-    from diffbench.results import load_results
+    from diffbench.contract.results import load_results
 
     records = read_records(quickstart_results)
     stops = [r["repeats_stop"] for r in records if r["type"] == "generation" and r.get("repeats_stop")]
@@ -195,7 +195,7 @@ def test_the_end_of_run_summary_shows_the_reports_own_figures(tmp_path: Path) ->
     """The console's table and the report read one definition of each figure (the metric
     registry, summarised per cell): the same results give the same numbers in both."""
     from diffbench.analysis.frames import cell_summary, with_metrics
-    from diffbench.console import fmt_bytes, summary_table
+    from diffbench.report.live import fmt_bytes, summary_table
 
     suite = tmp_path / "c.yaml"
     suite.write_text("name: console\nmodels:\n  t: {source: \"builtin:tiny-sd\"}\n"

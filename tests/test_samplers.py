@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from diffbench import samplers
+from diffbench.rules import samplers
 
 
 @pytest.mark.parametrize(

@@ -11,12 +11,12 @@ from ldm_layout import write_sd_checkpoint, write_sdxl_checkpoint
 from pictures import same_picture
 from safetensors.torch import save_file
 
+from diffbench.contract.results import read_records
+from diffbench.execute.runner import run_suite
+from diffbench.intake.suite import load_suite
+from diffbench.intake.yamlsource import SuiteError
 from diffbench.models.builtin import builtin_path
 from diffbench.models.checkpoints import CheckpointError, checkpoint_family, family_from_keys
-from diffbench.results import read_records
-from diffbench.runner import run_suite
-from diffbench.suite import load_suite
-from diffbench.yamlsource import SuiteError
 
 SUITE = """\
 name: single-file

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from diffbench.analysis import stats
+from diffbench.stats import intervals as stats
 
 
 def test_median_on_known_values() -> None:
@@ -152,7 +152,7 @@ def test_small_tied_groups_get_the_exact_permutation_p(a: list[float], b: list[f
     counted instead, and agrees with scipy's exact permutation test of the same statistic."""
     from scipy.stats import mannwhitneyu, permutation_test
 
-    from diffbench.analysis.stats import rank_test
+    from diffbench.stats.intervals import rank_test
 
     centre = len(a) * len(b) / 2
 

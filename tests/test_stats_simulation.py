@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from diffbench.analysis import stats
+from diffbench.stats import intervals as stats
 
 TRIALS = 1500
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from diffbench.suite import json_schema, load_suite
-from diffbench.yamlsource import SuiteError
+from diffbench.intake.suite import json_schema, load_suite
+from diffbench.intake.yamlsource import SuiteError
 
 GOOD = """\
 name: demo

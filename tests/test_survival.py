@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 import torch
 
+from diffbench.contract.results import ResultsError, load_results, read_records
 from diffbench.execute.local import LocalExecutor
+from diffbench.execute.recorder import RunObserver, RunOutcome
+from diffbench.execute.runner import StopSignals, run_suite
 from diffbench.execute.worker import PROCESS_NAME, Worker
+from diffbench.intake.plan import make_plan
+from diffbench.intake.suite import load_suite
 from diffbench.models.builtin import builtin_path
-from diffbench.plan import make_plan
-from diffbench.recorder import RunObserver, RunOutcome
-from diffbench.results import ResultsError, load_results, read_records
-from diffbench.runner import StopSignals, run_suite
-from diffbench.suite import load_suite
 
 SLOW_SUITE = """\
 name: survive
@@ -381,8 +381,8 @@ def test_out_of_memory_is_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
     suite.write_text("name: oom\nmodels:\n  t: {source: \"builtin:tiny-sd\"}\n"
                      "defaults: {steps: 2, device: cpu}\nmatrix:\n  batch_size: [1, 2]\n  sampler: [euler, ddim]\n"
                      "warmup: 1\nrepeats: 2\n")
-    from diffbench.plan import make_plan
-    from diffbench.runner import _jobs
+    from diffbench.execute.runner import _jobs
+    from diffbench.intake.plan import make_plan
 
     jobs, _ = _jobs(make_plan(load_suite(suite)), {})
     conn = _Collect()
@@ -487,7 +487,7 @@ def test_resume_with_an_edited_suite_is_refused_unless_forced(tmp_path: Path) ->
 
 
 def test_two_runs_started_in_the_same_second_get_their_own_files(tmp_path: Path) -> None:
-    from diffbench.runner import _new_writer, default_results_path
+    from diffbench.execute.runner import _new_writer, default_results_path
 
     loaded = load_suite(_write_quick_suite(tmp_path))
     writers = [_new_writer(loaded, tmp_path / "out") for _ in range(3)]

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from diffbench.execute.runner import run_suite
+from diffbench.intake.suite import load_suite
 from diffbench.models.synthetic import SYNTHETIC, build_modules, parameter_counts
-from diffbench.runner import run_suite
-from diffbench.suite import load_suite
 
 # Exact counts of the released checkpoints' tensors, as read from them by several public projects
 # (the model papers round them: SD 1.x "860M UNet, 123M text encoder"; SDXL "2.6B UNet, 817M

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from diffbench.families import FAMILIES, counting_family
-from diffbench.memoryfloor import floor_bytes, tiling_applies
 from diffbench.models.synthetic import SYNTHETIC, build_modules
+from diffbench.rules.families import FAMILIES, counting_family
+from diffbench.rules.memoryfloor import floor_bytes, tiling_applies
 
 PUBLISHED = json.loads((Path(__file__).parent / "golden" / "published_configs.json").read_text())
 CASES = [(preset, component) for preset, parts in PUBLISHED.items() if not preset.startswith("_") for component in parts]

@@ -15,13 +15,13 @@ import pytest
 from PIL import Image
 
 from diffbench.analysis.frames import cell_summary, with_metrics
-from diffbench.families import family
-from diffbench.files import safe_image
-from diffbench.results import load_results, read_records
-from diffbench.runner import run_suite
-from diffbench.suite import load_suite
-from diffbench.tasks import effective_steps, frames_problem
-from diffbench.yamlsource import SuiteError
+from diffbench.contract.files import safe_image
+from diffbench.contract.results import load_results, read_records
+from diffbench.execute.runner import run_suite
+from diffbench.intake.suite import load_suite
+from diffbench.intake.yamlsource import SuiteError
+from diffbench.rules.families import family
+from diffbench.rules.tasks import effective_steps, frames_problem
 
 MIXED = """
 name: tasks
@@ -103,7 +103,7 @@ def test_text_to_image_keeps_its_cell_ids_and_has_no_image_encoding(mixed: Path)
     plain = [r for r in _generations(mixed) if r["cell"]["task"] == "text-to-image"]
     assert plain and all("image_encode" not in r["phases_s"] and r.get("effective_steps") is None for r in plain)
     # the task setting that every earlier result had does not change a cell's identity
-    from diffbench.plan import cell_identity
+    from diffbench.intake.plan import cell_identity
 
     cell = dict(plain[0]["cell"])
     model = {"source": cell["source"], "revision": cell["revision"], "variant": cell["variant"]}

@@ -12,7 +12,7 @@ from pathlib import Path
 import pynvml
 import pytest
 
-from diffbench.analysis.advice import check_throttling
+from diffbench.execute.advice import check_throttling
 from diffbench.hardware import nvml
 from diffbench.hardware.sysinfo import system_report
 from diffbench.measure.telemetry import TelemetrySampler

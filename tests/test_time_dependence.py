@@ -13,17 +13,17 @@ import pandas as pd
 import pytest
 from timelines import outcome, run
 
-from diffbench.analysis.advice import check_repeats
 from diffbench.analysis.compare import compare, describe
 from diffbench.analysis.costmodel import fit_group
 from diffbench.analysis.frames import with_metrics
-from diffbench.analysis.timedependence import time_dependence
+from diffbench.contract.records import run_record
+from diffbench.contract.results import ResultsWriter, generation_record, load_results, read_records
+from diffbench.execute.advice import check_repeats
 from diffbench.execute.order import round_order, turn_groups, turns
-from diffbench.records import run_record
-from diffbench.repeats import AutoRepeats, planned_count
-from diffbench.results import ResultsWriter, generation_record, load_results, read_records
-from diffbench.runner import run_suite
-from diffbench.suite import load_suite
+from diffbench.execute.runner import run_suite
+from diffbench.intake.suite import load_suite
+from diffbench.rules.repeats import AutoRepeats, planned_count
+from diffbench.stats.timedependence import time_dependence
 
 REPLICATIONS = 800
 POLICY = AutoRepeats(cell_budget_s=1e9)  # the count set by the spread, not by the clock

@@ -20,9 +20,9 @@ import numpy as np
 
 from diffbench.analysis.compare import judge
 from diffbench.analysis.pairedstats import FEWEST_PAIRS
-from diffbench.analysis.timedependence import time_dependence
 from diffbench.execute.order import round_order
-from diffbench.repeats import AutoRepeats, stop_reason
+from diffbench.rules.repeats import AutoRepeats, stop_reason
+from diffbench.stats.timedependence import time_dependence
 
 MACHINES = ("independent", "clock states", "drift", "clock states + drift", "warm-up", "slow first")
 

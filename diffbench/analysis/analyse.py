@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..metrics import report_metrics
-from ..results import Results
-from . import stats
-from .advice import Advice, advise, software_mismatches
+from ..contract.results import Results
+from ..execute.advice import Advice
+from ..stats import intervals as stats
+from .advising import advise, software_mismatches
 from .answer import ModelAnswer, model_answers
 from .compare import (
     ComparisonTable,
@@ -33,6 +33,7 @@ from .compare import (
 from .costmodel import CostFit, ProjectionCheck, check_projections, fit_costs, fit_group
 from .filters import apply_filters
 from .frames import INSTANCE_COLUMNS, SettingSummary, cell_summary, setting_summary, with_metrics
+from .metrics import report_metrics
 from .othercards import ProjectedSetting, other_cards
 from .payoff import CompilePayoff, compile_payoffs
 from .quality import step_quality

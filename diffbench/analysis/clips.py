@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..tasks import VIDEO_TASKS
+from ..rules.tasks import VIDEO_TASKS
 from .costmodel import GROUP_COLUMNS, setting_groups
 from .frames import CARD_MEMORY_SOURCES, card_memory, measured, setting_label
 

@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import axes
-from ..metrics import METRICS
-from ..metrics import metric as metric_named
-from . import stats
+from ..rules import axes
+from ..stats import intervals as stats
 from .frames import SETTING_COLUMNS, key_text, measured, setting_label, steps_text, varying
+from .metrics import METRICS
+from .metrics import metric as metric_named
 from .pairedstats import FEWEST_PAIRS, compare_ratio_pairs
 from .values import resolve_axis, resolve_value
 
@@ -119,7 +119,7 @@ class Prepared:
     data: pd.DataFrame
     keys: dict[str, np.ndarray]
     noisy_rows: np.ndarray
-    unsteady_rows: np.ndarray  # rows of cells whose repeats depend on when they ran (analysis/timedependence)
+    unsteady_rows: np.ndarray  # rows of cells whose repeats depend on when they ran (stats/timedependence)
     # each row's cell's first line in the whole frame (its first warm-up: cells warm up in the suite's
     # order, whatever order their measured turns took): what picks a default baseline
     first_line: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -154,7 +154,7 @@ def prepare(frame: pd.DataFrame, noisy: set[tuple[str, str]] | None = None) -> P
 
 def unsteady_rows(data: pd.DataFrame) -> np.ndarray:
     """Rows of the cells (per host and run) whose seconds per image depend on the order they ran in."""
-    from .timedependence import FEWEST, time_dependence
+    from ..stats.timedependence import FEWEST, time_dependence
 
     found = np.zeros(len(data), dtype=bool)
     if data.empty or "s_per_image" not in data or "repeat" not in data:

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import axes
 from ..errors import DiffbenchError
 from ..hardware.gpus import GpuNameError, GpuSpec, find_gpu, resolve_gpu
+from ..rules import axes
 from .frames import CARD_MEMORY_SOURCES, HOST_RSS, card_memory, key_codes, key_text, measured, setting_label, steps_text
 from .projection import counted_architecture, typed_preset
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..families import counting_family
 from ..hardware.gpus import GpuSpec
 from ..models.synthetic import COUNTED, SYNTHETIC
-from ..quantization import parse_quantization
+from ..rules.families import counting_family
+from ..rules.quantization import parse_quantization
 from .memoryneed import MemoryNeed, memory_need, weight_bytes
 from .transfer import host_spread, transfer_cost
 

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import axes
-from ..metrics import METRICS
+from ..rules import axes
+from .metrics import METRICS
 
 # What identifies a setting in comparisons. Resolved device and dtype (what actually ran),
 # never "auto"; `hardware` is the GPU name, or the CPU for CPU runs.

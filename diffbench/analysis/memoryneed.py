@@ -23,8 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..families import counting_spec
-from ..quantization import parse_quantization
+from ..rules.families import counting_spec
+from ..rules.quantization import parse_quantization
 from .frames import ALLOCATOR_MARGIN, CUDA_CONTEXT_BYTES
 
 GIB = 2**30  # frames.CUDA_CONTEXT_BYTES and ALLOCATOR_MARGIN are the measured margin (issue 22)

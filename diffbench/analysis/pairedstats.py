@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .stats import (
+from ..stats.intervals import (
     DEFAULT_ALPHA,
     DEFAULT_CONFIDENCE,
     MOST_REPEATS_ADVISED,

@@ -189,7 +189,7 @@ def cost_from_counts(counted: Counted, target: GpuSpec, calibration: Calibration
 
 def quantization_factor(quantize: str) -> tuple[float, str] | None:
     """The measured per-evaluation factor of a quantized denoiser over the plain one, with its source."""
-    from ..quantization import parse_quantization
+    from ..rules.quantization import parse_quantization
     from .counted import QUANTIZED_STEP_FACTOR
 
     try:

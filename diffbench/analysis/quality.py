@@ -5,7 +5,7 @@ count, so their structural similarity (SSIM, scikit-image) to the image at the m
 shows how fast the picture converges. Computed from the thumbnails stored with the results (at most
 256 px), so it judges composition and structure, not fine texture. Each picture is also compared
 with its own sampler's most-steps picture (`ssim_own`): an ancestral sampler converges elsewhere.
-Across models, pixels say nothing: the CLIP score (analysis/clipscore.py) compares those.
+Across models, pixels say nothing: the CLIP score (measure/clipscore.py) compares those.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import axes
+from ..rules import axes
 from .frames import key_text
 
 # A LoRA changes the picture on purpose, so each LoRA setting is a picture of its own; a step
@@ -29,7 +29,7 @@ def _image(source: tuple[str, str]) -> np.ndarray | None:
     """A stored thumbnail as RGB floats, read only through the results file's checked image folder."""
     from PIL import Image
 
-    from ..files import safe_image
+    from ..contract.files import safe_image
 
     data = safe_image(Path(source[0]), source[1])
     if data is None:

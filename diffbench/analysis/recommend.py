@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..errors import DiffbenchError
 from ..hardware.gpus import GpuNameError, GpuSpec, resolve_gpu
-from . import stats
+from ..stats import intervals as stats
 from .calibration import shipped_calibration
 from .compare import PICTURE_AXES
 from .frames import HOST_RSS, cell_summary, key_text, setting_label, steps_text, varying

@@ -1,6 +1,6 @@
 """Time against quality across settings that draw different pictures (Turbo vs standard).
 
-Quality here is the CLIP score (analysis/clipscore.py): reference-free, so it means the same
+Quality here is the CLIP score (measure/clipscore.py): reference-free, so it means the same
 across models, step counts and recipes. A setting is summarised over its pictures (one per
 prompt and seed): its time per image as the median of its cells' medians, its CLIP score as the
 Hodges-Lehmann centre, each with an interval. Two settings are compared on the same prompts and
@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from . import stats
+from ..stats import intervals as stats
 from .compare import PICTURE_AXES as COMPARED_PICTURE_AXES
 from .frames import SETTING_COLUMNS, key_text, setting_label, varying
 from .pairedstats import Centre, PairedDifference, centre, compare_paired

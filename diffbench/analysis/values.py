@@ -45,8 +45,8 @@ def resolve_axis(axis: str, frame: pd.DataFrame) -> str:
 
 
 def _sampler_keys(name: str) -> set[str]:
-    from .. import samplers
-    from ..families import FAMILIES
+    from ..rules import samplers
+    from ..rules.families import FAMILIES
 
     keys = set()
     for family in FAMILIES:

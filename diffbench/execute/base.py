@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
-from ..records import generation_record
+from ..contract.records import generation_record
 
 # What a worker (or the executor on its behalf) reports, in order: "node" (a cluster node's
 # host, once), "loaded" (a pipeline is ready), "cell" (the generations that follow are this

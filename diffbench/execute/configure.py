@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..applicability import setting_problem
+from ..rules.applicability import setting_problem
 
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
@@ -92,7 +92,7 @@ def resolve_runtime(settings: dict[str, Any], family: str, placed_by_cluster: bo
         raise NotApplicable(problem)
     dtype = settings["dtype"]
     if dtype == "auto":
-        from ..families import family as family_spec
+        from ..rules.families import family as family_spec
 
         dtype = "fp32" if device.type == "cpu" else family_spec(family).gpu_dtype
     total = int(torch.cuda.get_device_properties(device).total_memory) if device.type == "cuda" else None
@@ -111,7 +111,7 @@ def call_arguments(pipe: Any, settings: dict[str, Any], base_dir: str = ".") -> 
 
     import torch
 
-    from .. import tasks
+    from ..rules import tasks
     from .inputs import init_image, mask_image
 
     width, height = (int(v) for v in settings["resolution"].split("x"))

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..inputimages import read_input_image
+from ..intake.inputimages import read_input_image
 
 GENERATED_GRID = 8  # the generated picture: an 8x8 grid of random colours, smoothly interpolated
 

@@ -23,8 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..contract.results import generation_record
 from ..errors import one_line
-from ..results import generation_record
 from .base import CellWork, Job, JobProgress, blame
 
 POLL_S = 0.1
@@ -53,7 +53,7 @@ def run_job_on_node(job: Job, queue: Any, job_key: int) -> None:
     import ray
 
     from ..hardware.sysinfo import host_description, software_description
-    from ..quiet import quiet_libraries
+    from ..models.quiet import quiet_libraries
     from .worker import Worker
 
     quiet_libraries()

@@ -13,7 +13,7 @@ _NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
 _before = os.environ.get(_NVML_CHECK)
 os.environ[_NVML_CHECK] = "1"
 try:
-    from ..quiet import quiet_libraries
+    from ..models.quiet import quiet_libraries
 
     quiet_libraries()  # import-time notices (torchao, pytree) would reach the user's terminal
     import diffusers  # noqa: F401

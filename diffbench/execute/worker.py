@@ -18,8 +18,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from ..quiet import quiet_libraries
-from ..results import generation_record
+from ..contract.results import generation_record
+from ..models.quiet import quiet_libraries
 from .base import CellWork, Job
 
 TELEMETRY_HZ = 20.0  # NVML power and clock samples a second during a generation
@@ -105,7 +105,7 @@ class Worker:
     def _within_memory(self, runtime: Any) -> list[CellWork]:
         """The cells whose memory floor fits the device torch gave (the floor plan checks, here
         against the card itself); the others are recorded not_applicable before anything loads."""
-        from ..applicability import memory_fit_problem
+        from ..rules.applicability import memory_fit_problem
 
         kept = []
         for cell in self.cells:
@@ -275,8 +275,8 @@ class _CellRun:
     def begin(self) -> bool:
         """The cell's first turn: its settings applied, the work a step cache lets run counted, its
         warm-ups run. False when the cell ended there."""
-        from .. import tasks
-        from ..families import family
+        from ..rules import tasks
+        from ..rules.families import family
 
         if not self.worker._switch_to(self):
             return self._end()
@@ -323,10 +323,10 @@ class _CellRun:
     def _generate(self, warmup: bool, repeat: int, in_round: tuple[str, int] | None = None) -> float | None:
         """One generation, recorded; its wall time, or None when the cell is over (a failure, or
         repeats: auto has enough)."""
-        from .. import tasks
         from ..measure.compilation import compile_fields, compile_state
         from ..measure.flops import count_call_flops
         from ..measure.probe import denoiser_of
+        from ..rules import tasks
         from .configure import call_arguments
         from .generation import full_png, measure_generation, preview_png, thumbnail_png
 
@@ -416,7 +416,7 @@ class _AutoRule:
     """repeats: auto for one cell: its measured wall times so far, and whether they are enough."""
 
     def __init__(self, policy: dict[str, Any] | None) -> None:
-        from ..repeats import AutoRepeats
+        from ..rules.repeats import AutoRepeats
 
         self.policy = AutoRepeats(**{k: v for k, v in policy.items() if k != "previous_walls"}) if policy else None
         self.walls: list[float] = list(policy.get("previous_walls", [])) if policy else []
@@ -424,14 +424,14 @@ class _AutoRule:
 
     def pilot_next(self) -> bool:
         """Whether the generation about to be recorded is one of the pilot's."""
-        from ..repeats import in_pilot
+        from ..rules.repeats import in_pilot
 
         return self.policy is not None and in_pilot(self.walls, self.policy)
 
     def after(self, wall_s: float) -> dict[str, Any] | None:
         if self.policy is None:
             return None
-        from ..repeats import stop_reason
+        from ..rules.repeats import stop_reason
 
         self.walls.append(wall_s)
         self.spent += wall_s

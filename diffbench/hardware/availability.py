@@ -11,7 +11,7 @@ import platform
 from collections.abc import Callable
 from typing import Any
 
-from ..applicability import expected_device, memory_fit_problem, setting_problem
+from ..rules.applicability import expected_device, memory_fit_problem, setting_problem
 
 
 def _cuda_names_from_torch() -> list[str] | str:

@@ -44,7 +44,7 @@ class _Marks:
 def denoiser_name(pipe: Any) -> str:
     """The component evaluated once (or more, with true CFG) per denoising step: the one its family
     declares (FamilySpec.denoiser); for a pipeline class of no registered family, the one it holds."""
-    from ..families import DENOISER_COMPONENTS, denoiser_component
+    from ..rules.families import DENOISER_COMPONENTS, denoiser_component
 
     declared = denoiser_component(type(pipe).__name__)
     for name in (declared,) if declared else DENOISER_COMPONENTS:

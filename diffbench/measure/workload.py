@@ -118,7 +118,7 @@ def _fixed_counts(family: str, modules: dict[str, Any], prompts: int, batch: int
         encoded = count_call(encoder.to(dtype), (ids,))
         ops += encoded.ops
         text_peak = max(text_peak, encoded.peak_bytes)
-    from ..families import counting_family as family_spec
+    from ..rules.families import counting_family as family_spec
 
     vae = modules["vae"]
     # The decode runs in fp32 where the family's pipeline upcasts an fp16 VAE (SDXL, force_upcast);
@@ -209,13 +209,13 @@ def _store(path: Path, data: dict[str, Any]) -> None:
 
 def _count(model: str, family: str, resolution: str, batch: int, dtype_name: str, guided: bool,
            channels_last: bool) -> Workload:
-    from ..quiet import quiet_libraries
+    from ..models.quiet import quiet_libraries
 
     quiet_libraries()  # counting imports torch, diffusers and transformers: their notices are not answers
     import torch
 
-    from ..families import counting_family as family_spec
     from ..models.synthetic import build_modules
+    from ..rules.families import counting_family as family_spec
 
     width, height = (int(v) for v in resolution.lower().split("x"))
     dtype = _dtype(dtype_name)
@@ -276,8 +276,8 @@ def _shipped_setups() -> tuple[tuple[str, str, str, bool], ...]:
     report's other cards): each counted architecture (models/synthetic.py) at its own resolution,
     batch 1, its GPU dtype, with and without classifier-free guidance; SDXL also at SDXL Turbo's
     512x512. scripts/ship_counts.py writes them; a test recounts each and compares."""
-    from ..families import counting_family
     from ..models.synthetic import COUNTED, SYNTHETIC
+    from ..rules.families import counting_family
 
     setups = [(name, SYNTHETIC[name].defaults["resolution"], counting_family(SYNTHETIC[name].family).gpu_dtype, guided)
               for name in COUNTED for guided in ((True, False) if SYNTHETIC[name].family in CFG_FAMILIES else (False,))]

@@ -12,9 +12,9 @@ import os
 import struct
 from pathlib import Path
 
+from ..contract.files import open_regular
 from ..errors import one_line
-from ..families import FAMILIES
-from ..files import open_regular
+from ..rules.families import FAMILIES
 
 MAX_HEADER_BYTES = 100 * 2**20  # real headers are a few MiB at most
 

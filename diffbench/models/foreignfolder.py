@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..contract.files import FileError, open_regular
 from ..errors import one_line
-from ..files import FileError, open_regular
 from .checkpoints import CheckpointError, safetensors_header
 
 MAX_JSON_FILES = 64

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from ..files import FileError, open_regular
+from ..contract.files import FileError, open_regular
 
 MAGIC = b"GGUF"
 MAX_COUNT = 1_000_000  # tensors or metadata entries: real files hold a few thousand at most

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..families import DENOISER_COMPONENTS, FAMILIES, UnknownFamily, by_pipeline_class, family, guess_from_name
+from ..rules.families import DENOISER_COMPONENTS, FAMILIES, UnknownFamily, by_pipeline_class, family, guess_from_name
 from .builtin import BUILTINS
 from .synthetic import SYNTHETIC
 
@@ -253,7 +253,7 @@ def denoiser_entry_problem(index: dict[str, Any], where: str) -> str | None:
 
 
 def _denoiser_class_problem(index_path: Path) -> str | None:
-    from ..files import FileError, open_regular
+    from ..contract.files import FileError, open_regular
 
     try:
         with open_regular(index_path, MODEL_INDEX_MAX_BYTES) as handle:

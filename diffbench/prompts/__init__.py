@@ -30,7 +30,7 @@ def prompt_file(name: str, base_dir: Path) -> list[str]:
             raise ValueError(f"field 'prompts': no built-in prompt set '{name}' "
                              f"(allowed: {', '.join(BUILTIN_PREFIX + s for s in builtin_sets())}, or a file)")
         path = Path(__file__).parent / f"{stem}.txt"
-    from ..files import FileError, open_regular, suite_path
+    from ..contract.files import FileError, open_regular, suite_path
 
     if not name.startswith(BUILTIN_PREFIX):
         try:

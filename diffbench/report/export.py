@@ -9,10 +9,10 @@ import pandas as pd
 
 from ..analysis.filters import apply_filters
 from ..analysis.frames import PHASES, SETTING_COLUMNS, cell_summary, varying, with_metrics
+from ..analysis.metrics import METRICS
+from ..contract.files import replace_whole, write_text_whole
+from ..contract.results import Results, load_results
 from ..errors import DiffbenchError, one_line
-from ..files import replace_whole, write_text_whole
-from ..metrics import METRICS
-from ..results import Results, load_results
 
 
 def cell_columns() -> list[str]:

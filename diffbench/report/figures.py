@@ -336,7 +336,7 @@ def time_against_memory(summary: pd.DataFrame, suffix: str = "", y_title: str = 
     and leaner among this chart's settings) is a line, its settings lettered on the chart and
     named in the legend; the others are grey points named by hovering. The caller draws video and
     image settings on charts of their own."""
-    from ..analysis.stats import pareto_front
+    from ..stats.intervals import pareto_front
 
     if summary.empty:
         return {"data": [], "layout": _layout("Time against memory" + suffix, "GiB", "s")}

@@ -17,22 +17,22 @@ from typing import Any
 import pandas as pd
 
 from .. import __version__
-from ..analysis.advice import KIND_EXPLANATIONS, RECOMPUTED_KINDS
 from ..analysis.analyse import Analysis, analyse, fit_rows
-from ..analysis.clipscore import RANDOM_WEIGHTS
 from ..analysis.compare import PICTURE_AXES, ComparisonTable, headline, unjudged
 from ..analysis.frames import (
     measured,
     setting_label,
     varying,
 )
+from ..analysis.metrics import report_metrics
 from ..analysis.tradeoff import QUALITY_MIN_EFFECT
 from ..analysis.tradeoff import describe as describe_tradeoff
+from ..contract.files import safe_image, write_text_whole
+from ..contract.results import Results, check_output, load_results
 from ..errors import mended
-from ..files import safe_image, write_text_whole
-from ..metrics import report_metrics
-from ..results import Results, check_output, load_results
-from ..tasks import STRENGTH_TASKS, VIDEO_TASKS, video_seconds
+from ..execute.advice import KIND_EXPLANATIONS, RECOMPUTED_KINDS
+from ..measure.clipscore import RANDOM_WEIGHTS
+from ..rules.tasks import STRENGTH_TASKS, VIDEO_TASKS, video_seconds
 from . import figures
 
 TEMPLATE = "report.html.j2"

@@ -22,8 +22,8 @@ AXES_AND_METRICS = [("sampler", "s_per_image"), ("gpu", "s_per_image"), ("steps"
 def write_results(path: Path) -> None:
     import numpy as np
 
-    from diffbench.records import run_record
-    from diffbench.results import ResultsWriter, generation_record
+    from diffbench.contract.records import run_record
+    from diffbench.contract.results import ResultsWriter, generation_record
 
     rng = np.random.default_rng(20261126)
     path.unlink(missing_ok=True)
@@ -66,7 +66,7 @@ def statistics(path: Path) -> dict[str, Any]:
     """Every comparison table and cell summary the report would show for this file."""
     from diffbench.analysis.compare import compare, prepare
     from diffbench.analysis.frames import cell_summary, with_metrics
-    from diffbench.results import load_results
+    from diffbench.contract.results import load_results
 
     frame = with_metrics(load_results([path]).generations)
     prepared = prepare(frame)

@@ -57,7 +57,7 @@ def module(name: str) -> ModuleType:
 
 def worker_modules(at_load: bool, declared: Any = None) -> tuple[str, ...]:
     """The worker modules of the load-time (`at_load`) or per-cell axes, in declaration order, each once."""
-    from ... import axes
+    from ...rules import axes
 
     found = [a.worker for a in (declared if declared is not None else axes.AXES) if a.worker and a.reloads == at_load]
     return tuple(dict.fromkeys(found))

@@ -14,8 +14,8 @@ def apply_cache(pipe: Any, wanted: str | None, applied: str | None, steps: int |
     Returns what is now applied. The cache is switched between cells of one load, so a cached
     and an uncached cell share the loaded weights. MagCache is set up for a step count (its
     ratios are interpolated to it): it is applied anew when the steps change."""
-    from ...caches import family_cache_problem, parse_cache
     from ...measure.probe import denoiser_of
+    from ...rules.caches import family_cache_problem, parse_cache
 
     wanted = None if wanted in (None, "none") else wanted
     key = f"{wanted}#steps={steps}" if wanted and wanted.startswith("magcache") else wanted
@@ -51,7 +51,7 @@ def apply_cache(pipe: Any, wanted: str | None, applied: str | None, steps: int |
     elif name == "magcache":
         from diffusers.hooks import MagCacheConfig, mag_cache  # type: ignore[attr-defined]
 
-        from ...families import family as family_spec
+        from ...rules.families import family as family_spec
 
         ratios = getattr(mag_cache, family_spec(family or "").magcache_ratios)  # listed: its ratios are named
         config = MagCacheConfig(threshold=value, num_inference_steps=steps or 28, mag_ratios=ratios)

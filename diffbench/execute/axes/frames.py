@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ... import tasks
+from ...rules import tasks
 from ..configure import NotApplicable
 from . import Applied, Loaded
 

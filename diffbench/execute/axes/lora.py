@@ -19,7 +19,7 @@ def apply_lora(pipe: Any, wanted: str | None, applied: str | None, base_dir: str
     import time
     from pathlib import Path
 
-    from ...loras import is_fused, parse_loras
+    from ...rules.loras import is_fused, parse_loras
 
     wanted = None if wanted in (None, "none") else wanted
     costs: dict[str, Any] = {}

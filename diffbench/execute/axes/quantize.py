@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ...applicability import quantization_problem
+from ...rules.applicability import quantization_problem
 from ..configure import NotApplicable, stored_bytes
 
 
@@ -24,7 +24,7 @@ def apply_quantization(pipe: Any, wanted: str | None, device: Any = None) -> dic
 
     from ...measure.probe import denoiser_name, denoiser_of
     from ...measure.workload import kept_module_names
-    from ...quantization import LIBRARIES, parse_quantization
+    from ...rules.quantization import LIBRARIES, parse_quantization
 
     setting = parse_quantization(wanted or "none")
     if setting is None:

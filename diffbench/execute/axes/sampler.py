@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ... import samplers
+from ...rules import samplers
 from ..configure import NotApplicable
 from . import Applied, Loaded
 

@@ -12,7 +12,7 @@ def task_pipeline(pipe: Any, settings: dict[str, Any]) -> Any:
     component: nothing is loaded or copied)."""
     import diffusers
 
-    from ...families import family
+    from ...rules.families import family
 
     wanted = family(settings["family"]).pipeline_for(settings.get("task") or "text-to-image")
     if type(pipe).__name__ == wanted:

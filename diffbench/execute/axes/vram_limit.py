@@ -15,7 +15,7 @@ def cap_cuda_memory(device: Any, limit: str, gpu_uuid: str | None = None) -> dic
     import torch
 
     from ...hardware import nvml
-    from ...hardware.memsize import vram_limit_bytes
+    from ...rules.memsize import vram_limit_bytes
 
     torch.zeros(1, device=device)  # create the CUDA context so that its size is counted
     free, total = torch.cuda.mem_get_info(device)

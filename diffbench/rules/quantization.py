@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import DiffbenchError
+from ..errors import DiffbenchError
 
 # library -> (the module to import, the pip package) and the weight formats diffbench applies
 LIBRARIES: dict[str, tuple[str, str]] = {"torchao": ("torchao", "torchao"),

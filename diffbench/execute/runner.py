@@ -13,17 +13,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import SCHEMA_VERSION
-from .execute.base import CellWork, Executor, Job
-from .execute.local import LocalExecutor
-from .files import open_regular
-from .hardware.availability import DeviceCheck
-from .hardware.sysinfo import host_description
-from .models.sources import host_problem
-from .plan import Cell, Plan, make_plan
-from .recorder import RunObserver, RunOutcome, RunRecorder
-from .records import TERMINAL_STATUSES
-from .results import (
+from .. import SCHEMA_VERSION
+from ..contract.files import open_regular
+from ..contract.records import TERMINAL_STATUSES
+from ..contract.results import (
     ResultsError,
     ResultsWriteError,
     ResultsWriter,
@@ -34,7 +27,14 @@ from .results import (
     read_records,
     repair_torn_tail,
 )
-from .suitemodel import Suite
+from ..hardware.availability import DeviceCheck
+from ..hardware.sysinfo import host_description
+from ..intake.plan import Cell, Plan, make_plan
+from ..intake.suitemodel import Suite
+from ..models.sources import host_problem
+from .base import CellWork, Executor, Job
+from .local import LocalExecutor
+from .recorder import RunObserver, RunOutcome, RunRecorder
 
 
 def default_results_path(suite: Suite, out_dir: Path, attempt: int = 0) -> Path:
@@ -151,7 +151,7 @@ def _jobs(plan: Plan, done: dict[str, set[int]],
 def _executor_class(kind: str) -> type[Any]:
     """The executor named on the command line ("local" or "ray"; Ray imported only when asked)."""
     if kind == "ray":
-        from .execute.ray_executor import RayExecutor
+        from .ray_executor import RayExecutor
 
         return RayExecutor
     return LocalExecutor
@@ -179,7 +179,7 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
     observer = observer or RunObserver()
     places_cells = _executor_class(executor).places_cells
     if not places_cells:
-        from .execute.processes import asked_start_method
+        from .processes import asked_start_method
 
         asked_start_method()  # a mistyped DIFFBENCH_WORKER_START is an error before any file is made
     host = host_description()
@@ -231,7 +231,7 @@ def run_suite(suite: Suite, out_dir: str | Path = "results", resume: str | Path 
         signals.measuring = False
         writer.close()
         if not places_cells and (outcome.interrupted or outcome.signal is not None):
-            from .execute.processes import stop_server
+            from .processes import stop_server
 
             # an interrupted run kills the fork server even in the middle of its imports: a second
             # Ctrl-C stops at once, not when torch has finished importing (9.4 s)

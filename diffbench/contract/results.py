@@ -19,17 +19,9 @@ from typing import IO, Any
 
 import pydantic_core
 
-from . import SCHEMA_VERSION
+from .. import SCHEMA_VERSION
 from .files import FileError, describe_os_error, kind_of, lock_exclusively, open_regular, replace_whole
-from .records import (
-    MAX_LINE_BYTES,
-    MEASURED_FIELDS,
-    STATUSES,
-    LineError,
-    generation_record,
-    upgrade,
-    validate_line,
-)
+from .records import MAX_LINE_BYTES, MEASURED_FIELDS, STATUSES, LineError, generation_record, upgrade, validate_line
 
 __all__ = ["MEASURED_FIELDS", "STATUSES", "Results", "ResultsError", "ResultsWriter", "generation_record",
            "load_results", "read_records", "results_files"]

@@ -81,7 +81,7 @@ LORA_KEY_MARKS = ("lora", "alpha")
 
 def file_problem(path: Path) -> str | None:
     """Why an existing LoRA file cannot be one (its header read, nothing loaded), or None."""
-    from .models.checkpoints import CheckpointError, safetensors_keys
+    from ..models.checkpoints import CheckpointError, safetensors_keys
 
     try:
         keys = safetensors_keys(path)

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .errors import DiffbenchError, one_line
+from ..errors import DiffbenchError, one_line
 
 Loc = tuple[str | int, ...]
 

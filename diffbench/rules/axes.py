@@ -73,7 +73,7 @@ def _check_attention(value: Any) -> Any:
 
 
 def _check_vram_limit(value: Any) -> str:
-    from .hardware.memsize import vram_limit_bytes
+    from .memsize import vram_limit_bytes
 
     if not isinstance(value, str):
         raise ValueError("expected a size such as 12GiB or a GPU name such as 'RTX 3060'")

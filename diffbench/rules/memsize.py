@@ -24,7 +24,7 @@ def vram_limit_bytes(value: str) -> int:
         if size < 256 * 2**20:
             raise ValueError("a VRAM limit below 256 MiB cannot hold a CUDA context")
         return size
-    from .gpus import GpuNameError, resolve_gpu
+    from ..hardware.gpus import GpuNameError, resolve_gpu
 
     try:
         spec = resolve_gpu(value)

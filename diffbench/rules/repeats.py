@@ -62,7 +62,7 @@ MEDIAN_INTERVAL_SPAN = 2 * 1.96 * 1.2533
 # A pilot repeat this many times the median of the others is a disturbance (a slow first repeat, a
 # stray process), not the cell's spread: left out of the spread (and reported as a slow first run
 # by the cell's checks), so that one such repeat does not send the cell to `max`. The same factor
-# as the slow-first check's (analysis/advice.SLOW_FIRST).
+# as the slow-first check's (execute/advice.SLOW_FIRST).
 STRAY_PILOT = 1.5
 
 
@@ -110,7 +110,7 @@ def stop_reason(walls: list[float], policy: AutoRepeats, spent_s: float = 0.0) -
     relative_width, target}. `walls` are every measured generation in order, the pilot's first; the
     count after the pilot is fixed by it (`spent_s` is kept for callers: the budget acts through
     the pilot's pace)."""
-    from .analysis.stats import median_ci
+    from ..stats.intervals import median_ci
 
     if len(walls) < policy.pilot:
         return None
@@ -118,7 +118,7 @@ def stop_reason(walls: list[float], policy: AutoRepeats, spent_s: float = 0.0) -
     counted = walls[policy.pilot:]
     if len(counted) < count:
         return None
-    from .analysis.timedependence import time_dependence
+    from ..stats.timedependence import time_dependence
 
     low, high, _ = median_ci(counted)
     middle = sorted(counted)[len(counted) // 2]

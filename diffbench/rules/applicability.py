@@ -40,7 +40,7 @@ def memory_fit_problem(settings: dict[str, Any], device_type: str, device_total:
     if device_type == "cuda":
         limit = settings.get("vram_limit")
         if limit:
-            from .hardware.memsize import vram_limit_bytes
+            from .memsize import vram_limit_bytes
 
             return memory_problem(settings, device_type, vram_limit_bytes(str(limit)), f"its vram_limit {limit}")
         return memory_problem(settings, device_type, device_total, "this GPU's memory")

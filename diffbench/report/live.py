@@ -18,12 +18,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from . import axes
-from .axes import steps_text
-from .errors import one_line
-from .plan import Cell, Plan
-from .recorder import RunObserver
-from .tasks import VIDEO_TASKS
+from ..errors import one_line
+from ..execute.recorder import RunObserver
+from ..intake.plan import Cell, Plan
+from ..rules import axes
+from ..rules.axes import steps_text
+from ..rules.tasks import VIDEO_TASKS
 
 # Axes shown in tables; the others appear only when the suite varies them.
 SHOWN_AXES = axes.SHOWN_AXES
@@ -150,7 +150,7 @@ def summary_table(plan: Plan, records: list[dict[str, Any]]) -> Table:
     """One row per setting: status, then the report's own figures (the metric registry, summarised
     as the report does): seconds per image, it/s, step latency, memory peaks. A prompt set's (or a
     seed list's) cells are one setting, pooled as the report's charts pool them."""
-    from .axes import INSTANCE_COLUMNS
+    from ..rules.axes import INSTANCE_COLUMNS
 
     by_cell: dict[str, list[dict[str, Any]]] = {}
     for record in records:
@@ -195,8 +195,8 @@ def _setting_figures(records: list[dict[str, Any]]) -> tuple[dict[str, dict[str,
     keyed by the cell id that stands for the setting; and which setting each cell belongs to."""
     import pandas as pd
 
-    from .analysis.frames import setting_summary, with_metrics
-    from .results import generation_row
+    from ..analysis.frames import setting_summary, with_metrics
+    from ..contract.results import generation_row
 
     rows = [generation_row(r, {"hostname": "this run"}, "") for r in records]
     if not rows:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import DiffbenchError
+from ..errors import DiffbenchError
 
 
 def replace_whole(target: str | Path, write: Callable[[Path], object]) -> None:

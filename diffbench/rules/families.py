@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .errors import DiffbenchError
+from ..errors import DiffbenchError
 from .tasks import StrengthRounding
 
 Kind = Literal["ddpm", "flow"]  # noise-prediction (DDPM-family schedulers) or rectified flow

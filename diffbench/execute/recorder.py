@@ -16,15 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import SCHEMA_VERSION
-from .analysis.advice import Advice, check_noise, check_repeats, check_throttling
-from .axes import steps_text
-from .hardware import nvml
-from .hardware.sysinfo import environment_description, load_warnings, software_description
-from .plan import Cell, Plan
-from .repeats import FEW_REPEATS, MIN_DECIDING
-from .results import ResultsWriter, utc_now
-from .suitemodel import Suite
+from .. import SCHEMA_VERSION
+from ..contract.results import ResultsWriter, utc_now
+from ..hardware import nvml
+from ..hardware.sysinfo import environment_description, load_warnings, software_description
+from ..intake.plan import Cell, Plan
+from ..intake.suitemodel import Suite
+from ..rules.axes import steps_text
+from ..rules.repeats import FEW_REPEATS, MIN_DECIDING
+from .advice import Advice, check_noise, check_repeats, check_throttling
 
 
 class RunObserver:
@@ -205,7 +205,7 @@ class RunRecorder:
         measured, in this process on the CPU, so the CLIP model never shares a process, a device or
         a memory meter with a measured generation. A checkpoint that cannot be loaded or cannot
         score is a warning (the measurements stand; `diffbench score` adds the scores later)."""
-        from .analysis.clipscore import ClipError, ClipScorer, checkpoint_identity, score_generations
+        from ..measure.clipscore import ClipError, ClipScorer, checkpoint_identity, score_generations
 
         base_dir = Path(self.suite.base_dir or ".")
         identity = checkpoint_identity(checkpoint, base_dir)

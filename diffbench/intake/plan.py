@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import axes, families, samplers, tasks
-from .applicability import setting_problem
-from .loras import is_fused
-from .models.sources import builtin_defaults, infer_family, source_kind
+from ..models.sources import builtin_defaults, infer_family, source_kind
+from ..rules import axes, families, samplers, tasks
+from ..rules.applicability import setting_problem
+from ..rules.loras import is_fused
 
 if TYPE_CHECKING:
     from .suitemodel import Suite
@@ -203,7 +203,7 @@ def static_skip_reason(cell: Cell, placed_by_cluster: bool = False) -> str | Non
     that the cell's family does not list is refused on any device (per cell: cells of one load may
     differ in cache; the worker asks the same when it applies one).
     """
-    from .caches import family_cache_problem
+    from ..rules.caches import family_cache_problem
 
     problem = family_cache_problem(cell.settings.get("cache"), cell.family)
     if problem:

@@ -103,8 +103,8 @@ class ClipScorer:
         problem = checkpoint_problem(name, base_dir)
         if problem:
             raise ClipError(problem)
+        from ..models.quiet import quiet_libraries
         from ..models.sources import offline
-        from ..quiet import quiet_libraries
 
         quiet_libraries()  # before transformers is imported: its import notices too
         from transformers import CLIPModel, CLIPProcessor
@@ -171,7 +171,7 @@ def score_generations(records: Iterable[dict[str, Any]], results_file: Path, sco
     checkpoint that loaded but cannot score a picture is a ClipError: it would fail on all of them."""
     from PIL import Image
 
-    from ..files import full_image
+    from ..contract.files import full_image
 
     seen = set(done or ())
     unusable: dict[str, str] = {}

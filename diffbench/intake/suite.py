@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from . import samplers
+from ..rules import samplers
 from .plan import expanded
 from .suitemodel import AXES, AxisValues, ModelSpec, QualitySpec, Suite, axis_values_model
 from .yamlsource import Loc, SuiteError, line_of, load_yaml
@@ -203,7 +203,7 @@ def _read_prompts(suite: Suite, data: dict[str, Any], check: _Checker, problems:
         problems.append(check.fail(("prompts",), "the prompts are given twice (prompts: and matrix.prompt): "
                                                  "keep one"))
         return
-    from .prompts import prompt_file
+    from ..prompts import prompt_file
 
     try:
         suite.matrix["prompt"] = prompt_file(suite.prompts, Path(suite.base_dir))
@@ -214,8 +214,8 @@ def _read_prompts(suite: Suite, data: dict[str, Any], check: _Checker, problems:
 def _check_clip(suite: Suite, check: _Checker, problems: list[SuiteError]) -> None:
     """A CLIP folder that is not there is a mistake to fix now, not after the run; a Hub id that is
     not cached offline is only said (plan and run say it; `diffbench score` can add the scores later)."""
-    from .analysis.clipscore import checkpoint_problem, looks_like_hub_id
-    from .files import FileError, suite_path
+    from ..contract.files import FileError, suite_path
+    from ..measure.clipscore import checkpoint_problem, looks_like_hub_id
 
     name = suite.quality.clip
     if name is None or (looks_like_hub_id(name) and not (Path(suite.base_dir) / name).is_dir()):
@@ -310,7 +310,7 @@ def _check_axes(check: _Checker, matrix: Any, include: Any, exclude: Any,
 
 def _check_lora_files(suite: Suite, check: _Checker, problems: list[SuiteError], base_dir: Path) -> None:
     """Every LoRA file a suite names exists, so that a typo fails before the run, with its line."""
-    from .loras import file_problem, missing_files, parse_loras
+    from ..rules.loras import file_problem, missing_files, parse_loras
 
     places: list[tuple[str, Loc]] = [(v, ("matrix", "lora", i)) for i, v in enumerate(suite.matrix.get("lora", []))]
     for i, entry in enumerate(suite.include):
@@ -339,8 +339,8 @@ def _check_lora_files(suite: Suite, check: _Checker, problems: list[SuiteError],
 
 def _outside_files(value: str, base_dir: Path) -> list[str]:
     """The path-policy problems of a LoRA setting's files (files.suite_path)."""
-    from .files import FileError, suite_path
-    from .loras import parse_loras
+    from ..contract.files import FileError, suite_path
+    from ..rules.loras import parse_loras
 
     found = []
     for use in parse_loras(value):
@@ -368,7 +368,7 @@ def _valid_models(models: Any, allow_pickle: bool) -> dict[str, ModelSpec]:
 def _check_model_sources(models: dict[str, ModelSpec], base_dir: Path, check: _Checker,
                          problems: list[SuiteError]) -> None:
     """Each model's source (and base): a check of the models alone, no axis needed."""
-    from .models.sources import check_source
+    from ..models.sources import check_source
 
     for name, spec in models.items():
         problem = check_source(spec.source, base_dir, spec.allow_pickle, spec.family, spec.base)
@@ -406,8 +406,8 @@ def _cross_check(suite: Suite, check: _Checker, problems: list[SuiteError]) -> N
         return
     if not model_locs and len(suite.models) != 1:
         raise check.fail(("matrix",), "say which models to run: add a 'model' axis to the matrix")
-    from .families import UnknownFamily
-    from .models.sources import infer_family
+    from ..models.sources import infer_family
+    from ..rules.families import UnknownFamily
 
     for name, spec in suite.models.items():  # a family that cannot be told is said now, at the model
         if spec.family is None:
@@ -466,8 +466,8 @@ def _axis_loc(suite: Suite, axis: str, model_name: str | None = None) -> Loc:
 def _check_tasks(suite: Suite, cells: list[Any], check: _Checker, problems: list[SuiteError], base_dir: Path) -> None:
     """Each cell's task suits its model, and the task's settings suit the task (one problem per
     kind of mistake and model, not one per cell)."""
-    from . import tasks
-    from .families import family as family_spec
+    from ..rules import tasks
+    from ..rules.families import family as family_spec
 
     found: dict[tuple[str, str], SuiteError] = {}
 
@@ -524,7 +524,7 @@ def _check_tasks(suite: Suite, cells: list[Any], check: _Checker, problems: list
 
 def _max_frames(suite: Suite, model_name: str) -> int | None:
     """The longest clip a built-in model's denoiser reaches, where the model is one (others: the run says)."""
-    from .models.builtin import BUILTINS
+    from ..models.builtin import BUILTINS
 
     spec = suite.models.get(model_name)
     source = str(getattr(spec, "source", "") or "")
@@ -535,7 +535,7 @@ def _max_frames(suite: Suite, model_name: str) -> int | None:
 def _image_file_problem(name: str, base_dir: Path) -> str | None:
     """Why an input image cannot be read (outside the suite's tree, missing, not a regular file, too
     large, not an image), or None."""
-    from .files import FileError, suite_path
+    from ..contract.files import FileError, suite_path
     from .inputimages import InputImageError, read_input_image
 
     try:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .errors import DiffbenchError
+from ..errors import DiffbenchError
 
 # Noise-prediction models (SD1.5, SDXL) are trained on a DDPM-style schedule;
 # SD3 and FLUX are rectified-flow models and need flow-matching schedulers.

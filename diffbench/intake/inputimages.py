@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .errors import DiffbenchError
+from ..errors import DiffbenchError
 
 MAX_INPUT_SIDE = 8192  # the largest resolution a suite accepts
 MAX_INPUT_BYTES = 512 * 2**20
@@ -21,7 +21,7 @@ def read_input_image(path: str | Path, mode: str) -> Any:
     """The image at `path`, decoded and converted to `mode` ('RGB', 'L'), or InputImageError."""
     from PIL import Image, UnidentifiedImageError
 
-    from .files import FileError, open_regular
+    from ..contract.files import FileError, open_regular
 
     path = Path(path)
     try:

@@ -28,8 +28,8 @@ from pydantic import (
     model_validator,
 )
 
-from . import SCHEMA_VERSION
-from .errors import one_line
+from .. import SCHEMA_VERSION
+from ..errors import one_line
 
 Status = Literal["ok", "oom", "crashed", "timeout", "error", "not_applicable"]  # declared once, here
 STATUSES: tuple[str, ...] = get_args(Status)
@@ -140,7 +140,7 @@ def _typed_axes() -> dict[str, tuple[TypeAdapter[Any], bool]]:
     closed set its values (offload, dtype, task: a new value is a new schema, which an older
     diffbench refuses by its version anyway); every other axis is text, whatever its allowed values.
     A file never hands the analysis a list where a setting is (a recipe), or a number beyond its axis."""
-    from . import axes
+    from ..rules import axes
 
     found: dict[str, tuple[TypeAdapter[Any], bool]] = {}
     for axis in axes.AXES:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from .errors import DiffbenchError
+from ..errors import DiffbenchError
 
-SHIPPED = Path(__file__).parent / "suites"
+SHIPPED = Path(__file__).parents[1] / "suites"
 
 
 class UnknownSuite(DiffbenchError, ValueError):

@@ -86,7 +86,7 @@ def _step_seconds(frame: pd.DataFrame) -> pd.Series:
 def _peak_fraction(frame: pd.DataFrame) -> pd.Series:
     """Achieved TFLOP/s over the card's dense FP16/BF16 tensor peak, where the run used fp16/bf16
     on a GPU in the spec table."""
-    from .hardware.gpus import find_gpu
+    from ..hardware.gpus import find_gpu
 
     peaks = {}
     for name in frame["hardware"].unique():

@@ -10,10 +10,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, field_validator
 
-from .axes import AXES as AXES_DECLARED
-from .axes import AXIS_NAMES, Axis, Dtype, normalise_dtype
-from .families import FAMILIES
-from .repeats import AutoRepeats, SteadyWarmup
+from ..rules.axes import AXES as AXES_DECLARED
+from ..rules.axes import AXIS_NAMES, Axis, Dtype, normalise_dtype
+from ..rules.families import FAMILIES
+from ..rules.repeats import AutoRepeats, SteadyWarmup
 
 
 def axis_values_model(declared: tuple[Axis, ...]) -> type[BaseModel]:
