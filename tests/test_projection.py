@@ -339,3 +339,17 @@ def test_a_card_of_an_architecture_without_a_record_or_figures_is_refused_with_t
         if record.factor == "fitted":
             assert calibrating_cards(record.name) and record.name in shipped.architecture_factor, record.name
         assert shipped.has_factor(record.name)
+
+
+def test_the_answer_says_why_other_cards_are_not_answered(tmp_path: Path) -> None:
+    from diffbench.analysis.answer import model_answers
+    from diffbench.analysis.projection import COUNTED_PRESETS
+
+    write(tmp_path / "a.jsonl", "NVIDIA GeForce RTX 4090", fixed=0.6, per_eval=0.05, steps=[10, 20])
+    frame = frame_of(tmp_path)
+    [counted] = model_answers(frame)
+    assert counted.note == "" and len(counted.rows) > 1  # sdxl on a GPU: projected onto the common cards
+    frame["model"] = "someone/new-architecture"
+    [other] = model_answers(frame)
+    assert "someone/new-architecture's architecture is not one whose work diffbench counts" in other.note
+    assert all(name in other.note for name in COUNTED_PRESETS) and len(other.rows) == 1

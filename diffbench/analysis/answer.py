@@ -19,6 +19,7 @@ from ..hardware.gpus import GpuSpec, find_gpu
 from .costmodel import CostFit, fit_costs, fit_state, project
 from .frames import key_text, measured, steps_text
 from .othercards import COMMON_CARDS
+from .projection import COUNTED_PRESETS
 
 
 @dataclass(frozen=True)
@@ -60,11 +61,18 @@ def model_answers(frame: pd.DataFrame, cards: tuple[str, ...] = COMMON_CARDS,
         if not fits:
             continue
         projectable = any(f.architecture and find_gpu(str(f.settings["hardware"])) for f in fits)
-        note = "" if projectable else ("Other cards are not answered: this model was measured on a CPU only, or "
-                                       "its architecture's work is not counted (SD 1.5, SD 2.1, SDXL, SD3 and 3.5 Medium and "
-                                       "FLUX.1 are).")
+        note = "" if projectable else _why_not_projected(str(model), fits)
         answers.append(ModelAnswer(str(model), steps, tuple(_rows(fits, steps, cards if projectable else ())), note))
     return answers
+
+
+def _why_not_projected(model: str, fits: list[CostFit]) -> str:
+    if any(f.architecture for f in fits):
+        return (f"Other cards are not answered: {model} was measured on a CPU only, and the step model projects "
+                f"from GPU measurements; `diffbench estimate --model {fits[0].architecture} --gpu CARD` answers "
+                "any card from counted work.")
+    return (f"Other cards are not answered: {model}'s architecture is not one whose work diffbench counts "
+            f"(those are {', '.join(COUNTED_PRESETS)}).")
 
 
 def _answer_steps(rows: pd.DataFrame) -> int:
