@@ -16,8 +16,8 @@ from typing import get_args as typing_args
 import click
 
 from . import __version__
-from .analysis.metrics import METRICS
 from .errors import one_line
+from .rules.plugins import PluginError, load_plugins
 
 EXIT_BAD_INPUT = 2
 EXIT_NOTHING = 3  # the input was fine but held nothing to show: no match, nothing measured
@@ -26,6 +26,16 @@ EXIT_NOTHING = 3  # the input was fine but held nothing to show: no match, nothi
 def _fail(message: str) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(EXIT_BAD_INPUT)
+
+
+# Plugins first (rules/plugins.py): the axes, metrics and families they add must exist before the
+# options below list the choices, and before any command imports what copies the axes.
+try:
+    load_plugins()
+except PluginError as exc:
+    _fail(str(exc))
+
+from .analysis.metrics import METRICS  # noqa: E402
 
 
 def _safe(text: str) -> str:

@@ -73,7 +73,8 @@ extra = axes.Axis("channels_last", bool, False, "run the denoiser in channels-la
                   reloads=True, cost=True, quiet="False", named=True)
 axes.AXES = axes.AXES + (extra,)
 vars(axes).update(axes.views(axes.AXES))
-from diffbench import console, plan, suite
+from diffbench.intake import plan, suite
+from diffbench.report import live as console
 from diffbench.analysis import costmodel, frames, quality
 
 found = {

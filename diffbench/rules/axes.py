@@ -251,3 +251,31 @@ INSTANCE_COLUMNS: tuple[str, ...] = _VIEWS["INSTANCE_COLUMNS"]
 def steps_text(steps: Any) -> str:
     """'8 steps', and '1 step'."""
     return f"{steps} step" if str(steps) == "1" else f"{steps} steps"
+
+
+# The modules that copy a view at import (a pydantic model of the suite, column lists): an axis
+# registered after one of them is imported would be missing from it, so registering then is refused.
+COPIED_BY = ("diffbench.intake.suitemodel", "diffbench.intake.suite", "diffbench.intake.plan", "diffbench.report.live",
+             "diffbench.analysis.frames", "diffbench.analysis.costmodel", "diffbench.analysis.compare",
+             "diffbench.analysis.quality")
+
+
+class AxisRegistrationError(ValueError):
+    """An axis that cannot be added: its name is taken, or the views were already copied."""
+
+
+def register(axis: Axis) -> Axis:
+    """Add a setting axis from outside the package (a plugin's hook, rules/plugins.py): it reaches
+    the suite's schema, cell ids, labels and the results' columns like a shipped one."""
+    import sys
+
+    global AXES
+    if axis.name in BY_NAME:
+        raise AxisRegistrationError(f"axis '{axis.name}' is already declared")
+    early = [name for name in COPIED_BY if name in sys.modules]
+    if early:
+        raise AxisRegistrationError(f"axis '{axis.name}' registered after {', '.join(early)} copied the axes: register "
+                                    "it from a diffbench.plugins entry point, which runs before them")
+    AXES = AXES + (axis,)
+    globals().update(views(AXES))
+    return axis
