@@ -28,7 +28,7 @@ def register():
 
 PYPROJECT = '''
 [build-system]
-requires = ["setuptools>=77"]
+requires = ["setuptools>=61"]
 build-backend = "setuptools.build_meta"
 
 [project]
