@@ -310,7 +310,8 @@ def _check_axes(check: _Checker, matrix: Any, include: Any, exclude: Any,
 
 def _check_lora_files(suite: Suite, check: _Checker, problems: list[SuiteError], base_dir: Path) -> None:
     """Every LoRA file a suite names exists, so that a typo fails before the run, with its line."""
-    from ..rules.loras import file_problem, missing_files, parse_loras
+    from ..rules.loras import parse_loras
+    from .lorafiles import file_problem, missing_files
 
     places: list[tuple[str, Loc]] = [(v, ("matrix", "lora", i)) for i, v in enumerate(suite.matrix.get("lora", []))]
     for i, entry in enumerate(suite.include):

@@ -9,7 +9,6 @@ parses and checks; execute/axes/lora.apply_lora loads them onto a pipeline.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 MAX_LORAS = 8
 
@@ -72,31 +71,3 @@ def canonical_loras(text: str) -> str:
     """One spelling per setting: 'none', or the LoRAs with their scales written out."""
     uses = parse_loras(text)
     return (FUSE_PREFIX if is_fused(text) else "") + "+".join(u.text for u in uses) if uses else "none"
-
-
-# Tensor names LoRA trainers write (peft/diffusers lora_A/lora_B, kohya lora_down/lora_up and
-# their alpha): a file with none of them is not a LoRA, whatever its name.
-LORA_KEY_MARKS = ("lora", "alpha")
-
-
-def file_problem(path: Path) -> str | None:
-    """Why an existing LoRA file cannot be one (its header read, nothing loaded), or None."""
-    from ..models.checkpoints import CheckpointError, safetensors_keys
-
-    try:
-        keys = safetensors_keys(path)
-    except CheckpointError as exc:
-        return str(exc)
-    if not any(mark in key.lower() for key in keys for mark in LORA_KEY_MARKS):
-        return f"{path}: holds no LoRA weights ({len(keys)} tensors, none named lora_* or *alpha)"
-    return None
-
-
-def missing_files(text: str, base_dir: Path) -> list[str]:
-    """The LoRA files of a setting that are not regular files (relative paths from the suite's folder)."""
-    missing = []
-    for use in parse_loras(text):
-        path = Path(use.path) if Path(use.path).is_absolute() else base_dir / use.path
-        if not path.is_file():
-            missing.append(use.path)
-    return missing
