@@ -693,7 +693,7 @@ def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gp
     With no RESULTS, a counted architecture (--model) on a card of the spec table (--gpu) is
     answered from counts and the calibration shipped with diffbench: time, memory and whether it
     fits, and where it does not, the settings that would."""
-    from .analysis.compare import noisy_cells, without_cells
+    from .analysis.compare import leave_out_noisy
     from .analysis.costmodel import EstimateError, check_projections, estimate, select
 
     counted_only = {"guidance_scale": guidance_scale, "quantize": quantize, "vae_tiling": vae_tiling,
@@ -704,14 +704,10 @@ def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gp
         return
     loaded = _read_results(results, skip_bad_lines)
     frame = _selected(loaded, (), " ".join(results))
-    flagged = noisy_cells(loaded.warnings)
-    if flagged and not allow_noisy:
-        quiet = without_cells(frame, flagged)
-        if len(quiet) < len(frame):
-            left_out = frame.loc[frame.index.difference(quiet.index), "cell_id"].nunique()
-            click.echo(f"note: {left_out} cell(s) flagged noisy (measured while other work competed) are left out of "
-                       "the fits; --allow-noisy keeps them", err=True)
-        frame = quiet
+    frame, left_out = leave_out_noisy(frame, loaded.warnings, allow_noisy)
+    if left_out:
+        click.echo(f"note: {left_out} cell(s) flagged noisy (measured while other work competed) are left out of "
+                   "the fits; --allow-noisy keeps them", err=True)
         if frame.empty:
             raise EstimateError("every matching cell was flagged noisy (measured while other work competed): rerun "
                                 "on a quiet machine, or pass --allow-noisy")

@@ -111,6 +111,16 @@ def without_cells(frame: pd.DataFrame, cells: set[tuple[str, str]]) -> pd.DataFr
     return frame[~keys.isin(cells)]
 
 
+def leave_out_noisy(frame: pd.DataFrame, warnings: pd.DataFrame | None, allow_noisy: bool) -> tuple[pd.DataFrame, int]:
+    """The noisy-cell policy for fits (estimate): `frame` less the cells flagged noisy when they
+    ran, unless the user allows them, and how many cells were left out."""
+    flagged = noisy_cells(warnings)
+    if not flagged or allow_noisy:
+        return frame, 0
+    quiet = without_cells(frame, flagged)
+    return quiet, int(frame.loc[frame.index.difference(quiet.index), "cell_id"].nunique())
+
+
 @dataclass
 class Prepared:
     """What every comparison of one frame shares, computed once: the measured rows (only the

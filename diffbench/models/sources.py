@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..rules.backends import installed
 from ..rules.families import DENOISER_COMPONENTS, FAMILIES, UnknownFamily, by_pipeline_class, family, guess_from_name
 from .builtin import BUILTINS
 from .synthetic import SYNTHETIC
@@ -72,9 +73,8 @@ def host_problem(model: dict[str, Any]) -> str | None:
 
 
 def _denoiser_file_problem(model: dict[str, Any]) -> str | None:
-    import importlib.util
 
-    if str(model["source"]).lower().endswith(GGUF_SUFFIX) and importlib.util.find_spec("gguf") is None:
+    if str(model["source"]).lower().endswith(GGUF_SUFFIX) and not installed("gguf"):
         return (f"reading '{Path(model['source']).name}' needs the gguf package, which is not installed here "
                 "(pip install gguf, or diffbench[quantization])")
     if model.get("base_kind") == "hub" and offline():
