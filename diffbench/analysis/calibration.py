@@ -7,8 +7,9 @@ Three stages, each on the data that can tell its constants apart:
 3. Each other architecture's factor r_a and a typical published host's per-launch cost, from the
    published figures (hardware/published.py).
 
-`leave_one_out` refits stage 3 without each published figure in turn and predicts it: the spread of
-those ratios is the model's honest error, and the width of every projected interval.
+`leave_one_out` refits stage 3 without each published figure in turn and predicts it; `held_out`
+does the same without every figure of a card, a source or a model. Those errors, with Student's t
+for how many groups they were read on, are the widths of the projected intervals (`spread`).
 """
 
 from __future__ import annotations
@@ -123,7 +124,9 @@ def _fit_published(figures: Sequence[PublishedFigure], counts: Callable[[Publish
 
     start = np.log([15e-6] + [1.0] * len(present))
     lower, upper = np.log([1e-6] + [0.05] * len(present)), np.log([200e-6] + [20.0] * len(present))
-    fit = least_squares(residuals, start, bounds=(lower, upper), loss='soft_l1', f_scale=0.1, **TIGHT)
+    # Robust: a log ratio beyond 0.1 (10%) counts linearly, not squared, so a source that disagrees
+    # with the others (another host, another revision) pulls the factors less than one that agrees.
+    fit = least_squares(residuals, start, bounds=(lower, upper), loss="soft_l1", f_scale=0.1, **TIGHT)
     return params_of(fit.x)[0]
 
 
