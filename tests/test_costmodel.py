@@ -166,8 +166,9 @@ def test_a_wide_interval_stays_above_zero_on_the_log_scale() -> None:
     from diffbench.analysis.costmodel import CostFit, Estimate
 
     # a wide relative spread (60%) from few generations
-    fit = CostFit({"model": "sdxl"}, 0.1, 0.01, "weighted least squares over 2 step counts", 4, [4, 8], 0.9, 0.6,
-                  (1.0, 0.0))
+    fit = CostFit(settings={"model": "sdxl"}, fixed_s=0.1, per_eval_s=0.01,
+                  method="weighted least squares over 2 step counts", points=4, step_counts=[4, 8], r2=0.9,
+                  residual_sd=0.6, evals_per_step=(1.0, 0.0))
     seconds, low, high = fit.predict(6)
     assert 0 < low < seconds < high
     assert seconds / low == pytest.approx(high / seconds)  # symmetric in ratio

@@ -31,9 +31,9 @@ ORDINARY = {a.results_column: a.default for a in axes.AXES
             if a.cost and a.name not in ("model", "gpu", "dtype", "resolution", "guidance_scale", "sampler")}
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CostFit:
-    """One setting's fitted cost; seconds are per image."""
+    """One setting's fitted cost; seconds are per image. Keyword-only: 30 fields are built by name."""
 
     settings: dict[str, Any]
     fixed_s: float
@@ -189,8 +189,9 @@ def fit_group(settings: dict[str, Any], group: pd.DataFrame, decompose: bool = F
     memory, kind = card_memory(group[[c for c, _ in CARD_MEMORY_SOURCES if c in group]].max())
     allocated = float(group["peak_vram_allocated_bytes"].max()) / 2**30 if "peak_vram_allocated_bytes" in group else np.nan
     first = group.iloc[0]
-    return CostFit(settings, float(fixed), float(per_eval), method, int(len(y)), step_counts, r2, sd,
-                   _evals_per_step(group), weighted_cov=weighted_cov, unreliable=unreliable, step_medians=medians,
+    return CostFit(settings=settings, fixed_s=float(fixed), per_eval_s=float(per_eval), method=method,
+                   points=int(len(y)), step_counts=step_counts, r2=r2, residual_sd=sd,
+                   evals_per_step=_evals_per_step(group), weighted_cov=weighted_cov, unreliable=unreliable, step_medians=medians,
                    step_spreads=spreads,
                    memory_gib=memory if np.isfinite(memory) else None, memory_kind=kind,
                    allocated_gib=allocated if np.isfinite(allocated) and allocated > 0 else None,
@@ -323,8 +324,9 @@ def project(fit: CostFit, target: GpuSpec) -> CostFit | None:
                         str(settings.get("quantize") or "none"),
                         Counted(workload.denoiser, workload.fixed), source, target, shipped_calibration())
     # the relative spread carries over to the projected card; the projection's own error (x/÷ spread) dominates
-    projected = CostFit({**settings, "hardware": target.name}, cost.fixed_s, cost.per_eval_s, fit.method, fit.points,
-                        fit.step_counts, fit.r2, fit.residual_sd, fit.evals_per_step,
+    projected = CostFit(settings={**settings, "hardware": target.name}, fixed_s=cost.fixed_s,
+                        per_eval_s=cost.per_eval_s, method=fit.method, points=fit.points, step_counts=fit.step_counts, r2=fit.r2,
+                        residual_sd=fit.residual_sd, evals_per_step=fit.evals_per_step,
                         projected_from=str(settings["hardware"]),
                         unreliable=list(fit.unreliable), memory_gib=fit.memory_gib, memory_kind=fit.memory_kind,
                         allocated_gib=fit.allocated_gib,
@@ -604,8 +606,9 @@ def estimate_from_counts(model: str, steps: int, gpu: str, wanted: dict[str, Any
     cost = cost_from_counts(Counted(workload.denoiser, workload.fixed), target, shipped_calibration())
     settings = {"model": preset, "hardware": target.name, "resolution": workload.resolution, "batch_size": batch,
                 "runtime_dtype": dtype}
-    fit = CostFit(settings, cost.fixed_s / batch, cost.per_step_s / batch, "counted work", 0, [], None,
-                  0.0, (1.0, 0.0), projected_from="counts (not measured)", architecture=preset,
+    fit = CostFit(settings=settings, fixed_s=cost.fixed_s / batch, per_eval_s=cost.per_step_s / batch,
+                  method="counted work", points=0, step_counts=[], r2=None, residual_sd=0.0, evals_per_step=(1.0, 0.0),
+                  projected_from="counts (not measured)", architecture=preset,
                   projection_spread=cost.spread, bound=cost.bound, notes=[cost.note])
     return Estimate(fit, steps, *fit.predict(steps))
 
