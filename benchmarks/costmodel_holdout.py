@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from diffbench.analysis.costmodel import estimate
-from diffbench.analysis.frames import with_metrics
+from diffbench.analysis.tables import with_metrics
 from diffbench.contract.results import load_results
 from diffbench.execute.runner import run_suite
 from diffbench.intake.suite import load_suite

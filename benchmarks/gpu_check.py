@@ -103,8 +103,8 @@ def _run_suite(check: Check, name: str, text: str) -> list[dict[str, Any]]:
 def _say_quality(check: Check, name: str, label: Callable[[dict[str, Any]], str]) -> None:
     """SSIM of each cell's picture to its reference (the same picture without the setting that
     approximates: a cache, a quantization), computed here so the full-size images need not travel."""
-    from diffbench.analysis.frames import with_metrics
     from diffbench.analysis.quality import step_quality
+    from diffbench.analysis.tables import with_metrics
     from diffbench.contract.results import load_results
 
     path = check.results_paths.get(name)

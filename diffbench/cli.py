@@ -106,7 +106,7 @@ def _nothing(message: str) -> None:
 def _selected(loaded: Any, filters: tuple[str, ...], what: str) -> Any:
     """The measured frame after --filter; no generations at all, or none left, ends the command (exit 3)."""
     from .analysis.filters import apply_filters
-    from .analysis.frames import with_metrics
+    from .analysis.tables import with_metrics
 
     if loaded.generations.empty:
         _nothing(f"no generations in {what}")
@@ -532,7 +532,7 @@ def compare_command(results: tuple[str, ...], axis: str, baseline: str | None, m
 def _print_quality_pairs(console: Any, loaded: Any, frame: Any, axis: str, baseline: str | None) -> None:
     """CLIP score and time of each value against the baseline, paired on prompt and seed."""
 
-    from .analysis.frames import cell_summary
+    from .analysis.tables import cell_summary
     from .analysis.tradeoff import describe, paired_tradeoffs, scored_cells
     from .analysis.values import resolve_axis, resolve_value
 
@@ -712,7 +712,7 @@ def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gp
             raise EstimateError("every matching cell was flagged noisy (measured while other work competed): rerun "
                                 "on a quiet machine, or pass --allow-noisy")
     if frames is not None:
-        from .analysis.clips import clip_fits
+        from .analysis.videoclips import clip_fits
 
         chosen = select(frame, model=model, sampler=sampler, resolution=resolution, batch_size=batch_size,
                         runtime_dtype=dtype, offload=offload, hardware=gpu)
@@ -968,7 +968,7 @@ def recommend_command(results: tuple[str, ...], model: str | None, steps: int | 
     loaded = _read_results(results, skip_bad_lines)
     frame = _selected(loaded, (*filters, *((f"model={model}",) if model else ()),
                                *((f"steps={steps}",) if steps else ())), " ".join(results))
-    from .analysis.frames import cell_summary
+    from .analysis.tables import cell_summary
     from .analysis.tradeoff import scored_cells
 
     scores = scored_cells(cell_summary(frame), loaded.quality)

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from diffbench.analysis import compare, costmodel, frames, quality
+from diffbench.analysis import compare, costmodel, quality
+from diffbench.analysis import tables as frames
 from diffbench.intake import plan
 from diffbench.intake.plan import expand
 from diffbench.intake.suite import AxisValues, load_suite
@@ -75,7 +76,8 @@ axes.AXES = axes.AXES + (extra,)
 vars(axes).update(axes.views(axes.AXES))
 from diffbench.intake import plan, suite
 from diffbench.report import live as console
-from diffbench.analysis import costmodel, frames, quality
+from diffbench.analysis import costmodel, quality
+from diffbench.analysis import tables as frames
 
 found = {
     "suite": "channels_last" in suite.AxisValues.model_fields and "channels_last" in suite.AXES,

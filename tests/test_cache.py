@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from pictures import other_picture, same_picture
 
-from diffbench.analysis.frames import with_metrics
 from diffbench.analysis.quality import step_quality
+from diffbench.analysis.tables import with_metrics
 from diffbench.contract.results import load_results, read_records
 from diffbench.execute.runner import run_suite
 from diffbench.intake.plan import cell_identity, make_plan

@@ -260,7 +260,7 @@ def test_the_report_puts_time_against_quality_first(scored_run: Path, tmp_path: 
 
 
 def test_a_recipe_sentence_says_when_its_times_were_noisy(scored_run: Path) -> None:
-    from diffbench.analysis.frames import cell_summary, with_metrics
+    from diffbench.analysis.tables import cell_summary, with_metrics
     from diffbench.analysis.tradeoff import describe, paired_tradeoffs, scored_cells
     from diffbench.contract.results import load_results
 
@@ -277,7 +277,7 @@ def test_charts_draw_one_bar_and_one_line_per_recipe_over_its_prompts(scored_run
     """A prompt set makes a cell per prompt; a chart pools them: one bar per setting, its median over
     every measured generation of every prompt, its memory the highest any prompt reached."""
     from diffbench.analysis.analyse import analyse
-    from diffbench.analysis.frames import measured
+    from diffbench.analysis.tables import measured
     from diffbench.contract.results import load_results
     from diffbench.report import figures
 

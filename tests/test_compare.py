@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from diffbench.analysis.compare import compare, headline
-from diffbench.analysis.frames import with_metrics
+from diffbench.analysis.tables import with_metrics
 from diffbench.contract.records import run_record
 from diffbench.contract.results import ResultsWriter, generation_record, load_results
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from diffbench.analysis.frames import with_metrics
 from diffbench.analysis.payoff import compile_payoffs
+from diffbench.analysis.tables import with_metrics
 from diffbench.contract.records import run_record
 from diffbench.contract.results import ResultsWriter, generation_record, load_results
 from diffbench.report.html import build_report

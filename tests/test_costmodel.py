@@ -14,7 +14,7 @@ from diffbench.analysis.costmodel import (
     estimate,
     fit_costs,
 )
-from diffbench.analysis.frames import with_metrics
+from diffbench.analysis.tables import with_metrics
 from diffbench.contract.records import run_record
 from diffbench.contract.results import ResultsWriter, generation_record, load_results, read_records
 from diffbench.execute.runner import run_suite

@@ -254,7 +254,7 @@ def test_a_gguf_file_is_compared_with_its_base_pipeline_on_the_weights_it_keeps(
     from. The comparison along `model` pairs it with the folder pipeline (same settings apart
     from the model), and the counted weights give an exact ratio."""
     from diffbench.analysis.compare import compare
-    from diffbench.analysis.frames import with_metrics
+    from diffbench.analysis.tables import with_metrics
 
     frame = with_metrics(load_results([next((folder / "out").glob("*.jsonl"))]).generations)
     table = compare(frame, "model", baseline="folder", metric="denoiser_gib")

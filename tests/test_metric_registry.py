@@ -12,7 +12,7 @@ from test_compare import write_host
 
 from diffbench.analysis import metrics
 from diffbench.analysis.compare import compare
-from diffbench.analysis.frames import cell_summary, with_metrics
+from diffbench.analysis.tables import cell_summary, with_metrics
 from diffbench.contract.results import load_results
 from diffbench.report.export import export_table
 from diffbench.report.html import build_report

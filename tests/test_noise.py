@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from diffbench.analysis.compare import compare, describe, noisy_cells
-from diffbench.analysis.frames import with_metrics
+from diffbench.analysis.tables import with_metrics
 from diffbench.contract.records import cell_settings, generation_record, run_record
 from diffbench.contract.results import ResultsWriter, load_results, read_records
 from diffbench.execute.advice import check_noise

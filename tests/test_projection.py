@@ -200,7 +200,7 @@ def test_a_setting_that_does_not_fit_the_card_is_refused_naming_those_that_do(tm
 def test_sdxl_projected_from_the_h200_runs_onto_a_4090_meets_the_published_figure(repo: Path) -> None:
     """The issue's question: docs/gpu-runs measured on an H200, projected to an RTX 4090 for SDXL at 20
     steps; onediff's plain-diffusers baseline reads 3.2 s. The model's band is 0.67-1.5."""
-    from diffbench.analysis.frames import with_metrics
+    from diffbench.analysis.tables import with_metrics
     from diffbench.contract.results import load_results
 
     frame = with_metrics(load_results(sorted((repo / "docs" / "gpu-runs").glob("*.jsonl"))).generations)
@@ -243,8 +243,8 @@ def test_a_model_no_result_measured_is_estimated_from_its_counts(tmp_path: Path)
 
 
 def test_recommend_for_an_unmeasured_card_ranks_projected_settings_that_fit_it(repo: Path) -> None:
-    from diffbench.analysis.frames import with_metrics
     from diffbench.analysis.recommend import RecommendError, recommend
+    from diffbench.analysis.tables import with_metrics
     from diffbench.contract.results import load_results
 
     frame = with_metrics(load_results(sorted((repo / "docs" / "gpu-runs").glob("*.jsonl"))).generations)

@@ -97,7 +97,7 @@ def test_weights_are_quantized_smaller_and_the_generations_run(quantized: list[d
 def test_the_denoisers_resident_bytes_are_a_metric_the_report_compares(quantized: list[dict[str, Any]],
                                                                         results_path: Path) -> None:
     from diffbench.analysis.compare import compare, headline
-    from diffbench.analysis.frames import cell_summary, with_metrics
+    from diffbench.analysis.tables import cell_summary, with_metrics
     from diffbench.contract.results import load_results
 
     for record in quantized:

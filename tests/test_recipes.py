@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from diffbench.analysis.compare import comparable_axes, compare
-from diffbench.analysis.frames import with_metrics
+from diffbench.analysis.tables import with_metrics
 from diffbench.contract.results import load_results
 from diffbench.execute.runner import run_suite
 from diffbench.intake.plan import expand

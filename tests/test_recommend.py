@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from diffbench.analysis.frames import with_metrics
 from diffbench.analysis.quality import step_quality
 from diffbench.analysis.recommend import recommend
+from diffbench.analysis.tables import with_metrics
 from diffbench.contract.records import cell_settings, run_record
 from diffbench.contract.results import ResultsWriter, generation_record, load_results
 

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from diffbench.analysis.costmodel import estimate
-from diffbench.analysis.frames import with_metrics
+from diffbench.analysis.tables import with_metrics
 from diffbench.cli import main
 from diffbench.contract.files import safe_image
 from diffbench.contract.records import cell_settings, generation_record, run_record

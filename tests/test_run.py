@@ -167,7 +167,7 @@ def test_quickstart_with_auto_repeats_can_tell_4_from_8_steps(quickstart_results
     On a machine busy with other work the answer may be wrong, and then diffbench must have
     flagged the cells and refuse to judge ("noisy"): never a confident wrong verdict."""
     from diffbench.analysis.compare import compare, noisy_cells
-    from diffbench.analysis.frames import with_metrics
+    from diffbench.analysis.tables import with_metrics
     from diffbench.contract.results import load_results
 
     records = read_records(quickstart_results)
@@ -194,7 +194,7 @@ def test_an_attention_backend_the_device_cannot_run_is_not_applicable(tmp_path: 
 def test_the_end_of_run_summary_shows_the_reports_own_figures(tmp_path: Path) -> None:
     """The console's table and the report read one definition of each figure (the metric
     registry, summarised per cell): the same results give the same numbers in both."""
-    from diffbench.analysis.frames import cell_summary, with_metrics
+    from diffbench.analysis.tables import cell_summary, with_metrics
     from diffbench.report.live import fmt_bytes, summary_table
 
     suite = tmp_path / "c.yaml"

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from diffbench.analysis.frames import cell_summary, with_metrics
+from diffbench.analysis.tables import cell_summary, with_metrics
 from diffbench.contract.files import safe_image
 from diffbench.contract.results import load_results, read_records
 from diffbench.execute.runner import run_suite
@@ -238,7 +238,7 @@ def test_mixed_image_and_video_report_shows_previews_in_a_browser(mixed: Path, t
 def test_clip_fit_recovers_a_known_cost_curve_and_flags_extrapolation() -> None:
     import pandas as pd
 
-    from diffbench.analysis.clips import clip_fits
+    from diffbench.analysis.videoclips import clip_fits
 
     rows = []
     for frames in (9, 41, 81, 121):

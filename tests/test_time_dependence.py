@@ -15,7 +15,7 @@ from timelines import outcome, run
 
 from diffbench.analysis.compare import compare, describe
 from diffbench.analysis.costmodel import fit_group
-from diffbench.analysis.frames import with_metrics
+from diffbench.analysis.tables import with_metrics
 from diffbench.contract.records import run_record
 from diffbench.contract.results import ResultsWriter, generation_record, load_results, read_records
 from diffbench.execute.advice import check_repeats

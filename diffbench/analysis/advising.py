@@ -11,7 +11,7 @@ from ..execute.advice import Advice, check_repeats
 
 def advise(frame: pd.DataFrame, summary: pd.DataFrame) -> list[Advice]:
     """Warnings about the measurements themselves, for any merged set of results."""
-    from .frames import measured
+    from .tables import measured
 
     found: list[Advice] = []
     if frame.empty:

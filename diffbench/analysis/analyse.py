@@ -32,12 +32,12 @@ from .compare import (
 )
 from .costmodel import CostFit, ProjectionCheck, check_projections, fit_costs, fit_group
 from .filters import apply_filters
-from .frames import INSTANCE_COLUMNS, SettingSummary, cell_summary, setting_summary, with_metrics
 from .metrics import report_metrics
 from .othercards import ProjectedSetting, other_cards
 from .payoff import CompilePayoff, compile_payoffs
 from .quality import step_quality
 from .recommend import Recommendation, recommend
+from .tables import INSTANCE_COLUMNS, SettingSummary, cell_summary, setting_summary, with_metrics
 from .tradeoff import (
     PICTURE_AXES,
     PairedTradeoff,

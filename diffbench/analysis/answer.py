@@ -17,9 +17,9 @@ import pandas as pd
 
 from ..hardware.gpus import GpuSpec, find_gpu
 from .costmodel import CostFit, fit_costs, fit_state, project
-from .frames import key_text, measured, steps_text
 from .othercards import COMMON_CARDS
 from .projection import COUNTED_PRESETS
+from .tables import key_text, measured, steps_text
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ import pandas as pd
 
 from ..rules import axes
 from ..stats import intervals as stats
-from .frames import SETTING_COLUMNS, key_text, measured, setting_label, steps_text, varying
 from .metrics import METRICS
 from .metrics import metric as metric_named
 from .pairedstats import FEWEST_PAIRS, compare_ratio_pairs
+from .tables import SETTING_COLUMNS, key_text, measured, setting_label, steps_text, varying
 from .values import resolve_axis, resolve_value
 
 TURN_COLUMNS = ("run_id", "round_group", "round")  # interleaved turns that were neighbours in time

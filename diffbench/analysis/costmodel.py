@@ -20,8 +20,8 @@ import pandas as pd
 from ..errors import DiffbenchError
 from ..hardware.gpus import GpuNameError, GpuSpec, find_gpu, resolve_gpu
 from ..rules import axes
-from .frames import CARD_MEMORY_SOURCES, HOST_RSS, card_memory, key_codes, key_text, measured, setting_label, steps_text
 from .projection import counted_architecture, typed_preset
+from .tables import CARD_MEMORY_SOURCES, HOST_RSS, card_memory, key_codes, key_text, measured, setting_label, steps_text
 
 # Everything that shapes the cost except the step count.
 GROUP_COLUMNS = axes.COST_COLUMNS

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..errors import DiffbenchError
-from .frames import key_text
+from .tables import key_text
 from .values import UnknownValue, resolve_axis, resolve_value
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from ..rules.families import counting_spec
 from ..rules.quantization import parse_quantization
-from .frames import ALLOCATOR_MARGIN, CUDA_CONTEXT_BYTES
+from .tables import ALLOCATOR_MARGIN, CUDA_CONTEXT_BYTES
 
 GIB = 2**30  # frames.CUDA_CONTEXT_BYTES and ALLOCATOR_MARGIN are the measured margin (issue 22)
 ELEMENT_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .compare import context_groups
-from .frames import measured, varying
+from .tables import measured, varying
 
 
 @dataclass

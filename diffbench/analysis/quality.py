@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..rules import axes
-from .frames import key_text
+from .tables import key_text
 
 # A LoRA changes the picture on purpose, so each LoRA setting is a picture of its own; a step
 # cache only approximates it, so cached and uncached settings share one.

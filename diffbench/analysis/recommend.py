@@ -14,9 +14,9 @@ from ..hardware.gpus import GpuNameError, GpuSpec, resolve_gpu
 from ..stats import intervals as stats
 from .calibration import shipped_calibration
 from .compare import PICTURE_AXES
-from .frames import HOST_RSS, cell_summary, key_text, setting_label, steps_text, varying
 from .pairedstats import centre
 from .quality import step_quality
+from .tables import HOST_RSS, cell_summary, key_text, setting_label, steps_text, varying
 
 
 @dataclass

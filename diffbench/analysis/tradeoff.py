@@ -19,8 +19,8 @@ import pandas as pd
 
 from ..stats import intervals as stats
 from .compare import PICTURE_AXES as COMPARED_PICTURE_AXES
-from .frames import SETTING_COLUMNS, key_text, setting_label, varying
 from .pairedstats import Centre, PairedDifference, centre, compare_paired
+from .tables import SETTING_COLUMNS, key_text, setting_label, varying
 
 # what a quality statistic is taken over: the picture asked for, not a setting to choose
 PICTURE_AXES = (*COMPARED_PICTURE_AXES, "init_image", "mask_image")

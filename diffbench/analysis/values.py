@@ -12,7 +12,7 @@ import difflib
 import pandas as pd
 
 from ..errors import DiffbenchError
-from .frames import AXIS_COLUMNS, SETTING_COLUMNS, axis_column, key_text
+from .tables import AXIS_COLUMNS, SETTING_COLUMNS, axis_column, key_text
 
 # What users may name, beyond the setting columns themselves.
 AXIS_NAMES = sorted(set(AXIS_COLUMNS) | {c for c in SETTING_COLUMNS if not c.startswith("runtime_")} | {"host"})

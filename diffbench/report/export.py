@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..analysis.filters import apply_filters
-from ..analysis.frames import PHASES, SETTING_COLUMNS, cell_summary, varying, with_metrics
 from ..analysis.metrics import METRICS
+from ..analysis.tables import PHASES, SETTING_COLUMNS, cell_summary, varying, with_metrics
 from ..contract.files import replace_whole, write_text_whole
 from ..contract.results import Results, load_results
 from ..errors import DiffbenchError, one_line

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..analysis.analyse import StepScaling
-from ..analysis.frames import HOST_RSS, setting_label, varying
+from ..analysis.tables import HOST_RSS, setting_label, varying
 from ..analysis.tradeoff import TradeoffPoint
 
 CARD_SIZES_GIB = (8, 12, 16, 24, 48, 80)

@@ -19,12 +19,8 @@ import pandas as pd
 from .. import __version__
 from ..analysis.analyse import Analysis, analyse, fit_rows
 from ..analysis.compare import PICTURE_AXES, ComparisonTable, headline, unjudged
-from ..analysis.frames import (
-    measured,
-    setting_label,
-    varying,
-)
 from ..analysis.metrics import report_metrics
+from ..analysis.tables import measured, setting_label, varying
 from ..analysis.tradeoff import QUALITY_MIN_EFFECT
 from ..analysis.tradeoff import describe as describe_tradeoff
 from ..contract.files import safe_image, write_text_whole

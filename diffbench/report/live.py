@@ -195,7 +195,7 @@ def _setting_figures(records: list[dict[str, Any]]) -> tuple[dict[str, dict[str,
     keyed by the cell id that stands for the setting; and which setting each cell belongs to."""
     import pandas as pd
 
-    from ..analysis.frames import setting_summary, with_metrics
+    from ..analysis.tables import setting_summary, with_metrics
     from ..contract.results import generation_row
 
     rows = [generation_row(r, {"hostname": "this run"}, "") for r in records]

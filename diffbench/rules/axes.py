@@ -256,7 +256,7 @@ def steps_text(steps: Any) -> str:
 # The modules that copy a view at import (a pydantic model of the suite, column lists): an axis
 # registered after one of them is imported would be missing from it, so registering then is refused.
 COPIED_BY = ("diffbench.intake.suitemodel", "diffbench.intake.suite", "diffbench.intake.plan", "diffbench.report.live",
-             "diffbench.analysis.frames", "diffbench.analysis.costmodel", "diffbench.analysis.compare",
+             "diffbench.analysis.tables", "diffbench.analysis.costmodel", "diffbench.analysis.compare",
              "diffbench.analysis.quality")
 
 

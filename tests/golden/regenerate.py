@@ -65,7 +65,7 @@ def _plain(value: Any) -> Any:
 def statistics(path: Path) -> dict[str, Any]:
     """Every comparison table and cell summary the report would show for this file."""
     from diffbench.analysis.compare import compare, prepare
-    from diffbench.analysis.frames import cell_summary, with_metrics
+    from diffbench.analysis.tables import cell_summary, with_metrics
     from diffbench.contract.results import load_results
 
     frame = with_metrics(load_results([path]).generations)

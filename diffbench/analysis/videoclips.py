@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..rules.tasks import VIDEO_TASKS
 from .costmodel import GROUP_COLUMNS, setting_groups
-from .frames import CARD_MEMORY_SOURCES, card_memory, measured, setting_label
+from .tables import CARD_MEMORY_SOURCES, card_memory, measured, setting_label
 
 
 @dataclass
