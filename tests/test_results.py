@@ -78,9 +78,28 @@ def test_unknown_statuses_cannot_be_written() -> None:
 def test_lines_are_on_disk_as_soon_as_written(tmp_path: Path) -> None:
     path = tmp_path / "live.jsonl"
     writer = ResultsWriter(path)
-    writer.write({"type": "run", "run_id": "r", "schema_version": 1})
+    writer.write(run_record("r", "box", [{"name": "RTX 4090"}], {"name": "s"}, host={"cpu": "x86"}))
     assert json.loads(path.read_text())["run_id"] == "r"  # before close
     writer.close()
+
+
+def test_a_line_that_breaks_the_contract_never_reaches_the_file(tmp_path: Path) -> None:
+    """Lines are checked as they are written, as they will be when read: a record diffbench made
+    wrong (a bug) is refused in one line and the file keeps only whole, valid lines."""
+    from diffbench.contract.results import ContractBreach
+
+    path = tmp_path / "checked.jsonl"
+    writer = ResultsWriter(path)
+    writer.write(run_record("r", "box", [{"name": "RTX 4090"}], {"name": "s"}, host={"cpu": "x86"}))
+    with pytest.raises(ContractBreach, match="field 'started_at' is missing"):
+        writer.write({"type": "run", "run_id": "r2", "schema_version": 1})
+    record = generation_record("c", cell_settings(model="m", steps=2, sampler="euler"), 0, False, "ok", wall_s=1.0)
+    record["run_id"] = "r"
+    with pytest.raises(ContractBreach, match="cell.vae_tiling"):
+        writer.write({**record, "cell": {**record["cell"], "vae_tiling": "yes"}})
+    writer.close()
+    assert [json.loads(line)["run_id"] for line in path.read_text().splitlines()] == ["r"]
+    assert len(load_results([path]).runs) == 1
 
 
 def test_missing_path_is_a_clean_error(tmp_path: Path) -> None:

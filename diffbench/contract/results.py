@@ -56,6 +56,10 @@ def fitting_name(folder: Path, stem: str, suffix: str, reserve: int = len(".imag
     return stem + suffix
 
 
+class ContractBreach(ResultsError):
+    """A line diffbench itself made that breaks the results contract: refused before it reaches the file."""
+
+
 class ResultsWriter:
     """Appends lines to one results file; each line is flushed and synced as it is written.
 
@@ -83,6 +87,11 @@ class ResultsWriter:
 
     def write(self, record: dict[str, Any]) -> None:
         text = json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n"
+        try:  # checked as it is written, as it will be when read: a file never holds a line it would refuse
+            validate_line(record, text.encode("utf-8"))
+        except LineError as exc:
+            raise ContractBreach(f"{self.path}: diffbench made a line its own contract refuses ({exc}); nothing "
+                                 "was written for it (a bug: please report it with this message)") from None
         start = os.fstat(self._file.fileno()).st_size  # the file ends with a whole line here
         try:
             self._file.write(text)
