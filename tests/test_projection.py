@@ -353,3 +353,13 @@ def test_the_answer_says_why_other_cards_are_not_answered(tmp_path: Path) -> Non
     [other] = model_answers(frame)
     assert "someone/new-architecture's architecture is not one whose work diffbench counts" in other.note
     assert all(name in other.note for name in COUNTED_PRESETS) and len(other.rows) == 1
+
+
+def test_a_tiny_builtin_model_is_never_projected_as_its_family_architecture() -> None:
+    """builtin:tiny-sdxl is SDXL's family with random weights a thousandth of its size: its time
+    says nothing of SDXL's, so no counted architecture stands for it."""
+    from diffbench.analysis.projection import counted_architecture
+
+    assert counted_architecture("builtin:tiny-sdxl", "sdxl") is None
+    assert counted_architecture("builtin:tiny-sd", "sd", "tiny-sd") is None
+    assert counted_architecture("stabilityai/stable-diffusion-xl-base-1.0", "sdxl") == "sdxl"

@@ -69,7 +69,7 @@ def model_answers(frame: pd.DataFrame, cards: tuple[str, ...] = COMMON_CARDS,
 def _why_not_projected(model: str, fits: list[CostFit]) -> str:
     if any(f.architecture for f in fits):
         return (f"Other cards are not answered: {model} was measured on a CPU only, and the step model projects "
-                f"from GPU measurements; `diffbench estimate --model {fits[0].architecture} --gpu CARD` answers "
+                f"from GPU measurements; diffbench estimate --model {fits[0].architecture} --gpu CARD answers "
                 "any card from counted work.")
     return (f"Other cards are not answered: {model}'s architecture is not one whose work diffbench counts "
             f"(those are {', '.join(COUNTED_PRESETS)}).")

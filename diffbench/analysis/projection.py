@@ -28,6 +28,8 @@ def counted_architecture(source: object, family: object, model: object = None) -
     one architecture except SD3, whose Medium and Large differ: only a name saying which is counted.
     Results without a family (older files) are taken by a model name that is a family's name."""
     text = str(source or "").lower()
+    if text.startswith("builtin:"):  # a tiny pipeline of random weights: its work is not the family's
+        return None
     if not isinstance(family, str) or not family:
         family = str(model or "").lower()
     if text.startswith("synthetic:") and text.removeprefix("synthetic:") in COUNTED_PRESETS:
