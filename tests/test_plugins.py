@@ -118,3 +118,19 @@ def test_a_broken_plugin_is_one_line_naming_it(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip() == ("error: plugin 'throwaway' (diffbench_throwaway:register) failed: "
                                      "RuntimeError: boom")
+
+
+def test_an_axis_registered_late_or_twice_is_refused_naming_why() -> None:
+    """Registering after a module copied the axes would leave it out of that copy: refused, naming the
+    module, and the registry unchanged; a taken name is refused too."""
+    import diffbench.intake.suitemodel  # noqa: F401  (copies the axes into the suite's model)
+    from diffbench.rules import axes
+
+    before = axes.AXES
+    import pytest
+
+    with pytest.raises(axes.AxisRegistrationError, match="diffbench.intake.suitemodel"):
+        axes.register(axes.Axis("lighting", str, "day"))
+    with pytest.raises(axes.AxisRegistrationError, match="axis 'steps' is already declared"):
+        axes.register(axes.Axis("steps", int, 4))
+    assert axes.AXES is before and "lighting" not in axes.BY_NAME

@@ -7,12 +7,11 @@ import numpy as np
 import pandas as pd
 
 from ..execute.advice import Advice, check_repeats
+from .tables import measured
 
 
 def advise(frame: pd.DataFrame, summary: pd.DataFrame) -> list[Advice]:
     """Warnings about the measurements themselves, for any merged set of results."""
-    from .tables import measured
-
     found: list[Advice] = []
     if frame.empty:
         return found
