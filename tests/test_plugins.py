@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PLUGIN = '''
 """A throwaway diffbench plugin: one axis, one metric, one family."""
 
@@ -127,8 +129,6 @@ def test_an_axis_registered_late_or_twice_is_refused_naming_why() -> None:
     from diffbench.rules import axes
 
     before = axes.AXES
-    import pytest
-
     with pytest.raises(axes.AxisRegistrationError, match="diffbench.intake.suitemodel"):
         axes.register(axes.Axis("lighting", str, "day"))
     with pytest.raises(axes.AxisRegistrationError, match="axis 'steps' is already declared"):
