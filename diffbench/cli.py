@@ -887,9 +887,13 @@ def _choose_cards(model: str, steps: int | None, as_json: bool, **settings: Any)
     from .analysis.calibration import shipped_calibration
 
     calibration = shipped_calibration()
+    with_figures = next(iter(calibration.cards_with_figures), "")
+    own, _ = calibration.counts_spread(with_figures, first.model)
+    other, _ = calibration.counts_spread("", first.model)
+    unfitted = "" if first.model in calibration.models_with_figures else f"; {first.model} has no published figure"
     click.echo(f"{first.label()} at {steps} steps on every card, FROM COUNTS (not measured; good to x/÷ "
-               f"{calibration.spread('figure'):.2f} on a card with published figures of its own, "
-               f"x/÷ {calibration.spread('card'):.2f} on others), fastest first:")
+               f"{own:.2f} on a card with published figures of its own, x/÷ {other:.2f} on others{unfitted}), "
+               "fastest first:")
     click.echo(f"{'card':<18} {'VRAM':>6} {'s/image':>8} {'fits':>10}  {'setting':<28} {'Wh/image':>8}  bound")
     for choice in choices:
         best = choice.best

@@ -363,3 +363,24 @@ def test_a_tiny_builtin_model_is_never_projected_as_its_family_architecture() ->
     assert counted_architecture("builtin:tiny-sdxl", "sdxl") is None
     assert counted_architecture("builtin:tiny-sd", "sd", "tiny-sd") is None
     assert counted_architecture("stabilityai/stable-diffusion-xl-base-1.0", "sdxl") == "sdxl"
+
+
+def test_a_model_no_published_figure_calibrates_carries_the_model_error_too() -> None:
+    """SD 3.5 Large has no published figure: an answer from its counts is as uncertain as the model
+    held out of the fit says, on top of the card's; SDXL's carries the card's alone."""
+    import subprocess
+    import sys
+
+    calibration = shipped_calibration()
+    assert "sdxl" in calibration.models_with_figures and "sd35-large" not in calibration.models_with_figures
+    assert calibration.counts_spread("RTX 4090", "sdxl")[0] == calibration.spread("figure")
+    assert calibration.counts_spread("RTX 3060", "sdxl")[0] == calibration.spread("card")
+    with_figures, what = calibration.counts_spread("RTX 4090", "sd35-large")
+    without, _ = calibration.counts_spread("RTX 3060", "sd35-large")
+    assert calibration.spread("figure") < with_figures < without and calibration.spread("card") < without
+    assert "sd35-large" in what
+    out = subprocess.run([sys.executable, "-m", "diffbench.cli", "estimate", "--model", "sd35-large", "--steps", "28",
+                          "--gpu", "RTX 4090", "--json"], capture_output=True, text=True, timeout=300, check=True)
+    plain = next(a for a in json.loads(out.stdout)["answers"] if a["settings"]["offload"] == "none"
+                 and a["settings"]["quantize"] == "none")
+    assert plain["interval"]["high"] / plain["seconds"] == pytest.approx(with_figures, rel=1e-3)

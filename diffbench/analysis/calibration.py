@@ -145,6 +145,7 @@ class Calibration:
     held_out: dict[str, float] = field(default_factory=dict)  # kind -> RMS log ratio with that kind held out
     cards_with_figures: tuple[str, ...] = ()  # the cards whose own published figures are in the fit
     held_out_groups: dict[str, int] = field(default_factory=dict)  # kind -> how many groups were scored
+    models_with_figures: tuple[str, ...] = ()  # the architectures whose own published figures are in the fit
 
     def spread(self, kind: str = "figure") -> float:
         """The multiplicative half-width of a 95% interval for a projection of this kind: exp(t x its
@@ -163,6 +164,24 @@ class Calibration:
         """Which held-out error a projection to `card` carries."""
         return "figure" if card in self.cards_with_figures else "card"
 
+    def counts_spread(self, card: str, model: str) -> tuple[float, str]:
+        """The half-width for an answer from counts of `model` on `card`, and what it is. A model with
+        published figures of its own carries the card's error alone; one without (SD 3.5 Large,
+        PixArt-alpha, FLUX.1 schnell, SD 3.5 Medium) carries the held-out model error too: the two
+        log errors added, less the figure-to-figure noise each already holds."""
+        kind = self.kind_for(card)
+        if not self.models_with_figures or model in self.models_with_figures or "model" not in self.held_out:
+            return self.spread(kind), ("the held-out error of projections to a card " +
+                                       ("with published figures of its own" if kind == "figure" else
+                                        "whose own figures the fit never saw"))
+        card_error = self.log_error if kind == "figure" else self.held_out.get("card", self.log_error)
+        error = math.sqrt(max(card_error**2 + self.held_out["model"] ** 2 - self.log_error**2, self.log_error**2))
+        groups = min(self.held_out_groups.get("model", 2), self.held_out_groups.get("card", 2) if kind == "card"
+                     else len(self.leave_one_out))
+        return float(np.exp(_t975(groups - 1) * error)), (
+            f"the held-out error of a model no published figure calibrates ({model}) "
+            + ("on a card with figures of its own" if kind == "figure" else "on a card whose figures the fit never saw"))
+
     def interval(self, seconds: float, kind: str = "figure") -> tuple[float, float]:
         spread = self.spread(kind)
         return seconds / spread, seconds * spread
@@ -170,7 +189,8 @@ class Calibration:
     def to_json(self) -> dict[str, Any]:
         return {"parameters": asdict(self.parameters), "log_error": self.log_error,
                 "leave_one_out": [list(row) for row in self.leave_one_out], "held_out": self.held_out,
-                "cards_with_figures": list(self.cards_with_figures), "held_out_groups": self.held_out_groups}
+                "cards_with_figures": list(self.cards_with_figures), "held_out_groups": self.held_out_groups,
+                "models_with_figures": list(self.models_with_figures)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Calibration:
@@ -207,7 +227,8 @@ def calibrate(counts_for: CountsFor = workload_counts, figures: Sequence[Publish
         if scored:  # with one card per architecture, holding out a card leaves nothing to score
             held_out[kind], groups[kind] = error, len({key(f) for f, _ in scored})
     cards = tuple(sorted({f.gpu for f in fitted_on}))
-    return Calibration(fitted, log_error, tuple(rows), held_out, cards, groups)
+    models = tuple(sorted({f.model for f in fitted_on}))
+    return Calibration(fitted, log_error, tuple(rows), held_out, cards, groups, models)
 
 
 def _t975(degrees: int) -> float:
@@ -280,13 +301,17 @@ def checked_calibration(data: Any, source: str) -> Calibration:
         cards = data.get("cards_with_figures") or []
         if not isinstance(cards, list) or not all(isinstance(c, str) for c in cards):
             raise CalibrationError(f"{source}: cards_with_figures is not a list of card names")
+        models = data.get("models_with_figures") or []
+        if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+            raise CalibrationError(f"{source}: models_with_figures is not a list of model names")
     except CalibrationError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CalibrationError(f"{source}: not a calibration diffbench wrote ({type(exc).__name__}: "
                                f"{one_line(str(exc))[:80]}); reinstall diffbench, or rebuild it with "
                                "benchmarks/projection_check.py --write") from None
-    return Calibration(params, log_error, rows, held_out, tuple(cards), {str(k): v for k, v in counted.items()})
+    return Calibration(params, log_error, rows, held_out, tuple(cards), {str(k): v for k, v in counted.items()},
+                       tuple(models))
 
 
 def shipped_calibration() -> Calibration:

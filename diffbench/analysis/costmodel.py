@@ -603,7 +603,7 @@ def estimate_from_counts(model: str, steps: int, gpu: str, wanted: dict[str, Any
     if dtype not in ("fp16", "bf16", "fp32"):
         raise EstimateError(f"--dtype {dtype}: a model estimated from counts takes fp16, bf16 or fp32")
     workload = count_workload(preset, str(wanted.get("resolution") or ""), batch, dtype)
-    cost = cost_from_counts(Counted(workload.denoiser, workload.fixed), target, shipped_calibration())
+    cost = cost_from_counts(Counted(workload.denoiser, workload.fixed), target, shipped_calibration(), preset)
     settings = {"model": preset, "hardware": target.name, "resolution": workload.resolution, "batch_size": batch,
                 "runtime_dtype": dtype}
     fit = CostFit(settings=settings, fixed_s=cost.fixed_s / batch, per_eval_s=cost.per_step_s / batch,

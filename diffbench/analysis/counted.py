@@ -152,10 +152,8 @@ def answer_from_counts(preset: str, steps: int, card: GpuSpec, settings: dict[st
                      f"VAE's {tile}px tile whole")
     evaluations = float(steps)
     fixed_s = fixed.seconds + moves.per_image_s
-    kind = calibration.kind_for(card.name)
-    spread = calibration.spread(kind)
-    notes.append(f"interval x/÷ {spread:.2f}: the held-out error of projections to a card "
-                 + ("with published figures of its own" if kind == "figure" else "whose own figures the fit never saw"))
+    spread, what = calibration.counts_spread(card.name, preset)
+    notes.append(f"interval x/÷ {spread:.2f}: {what}")
     if per_eval is None:
         return CountedAnswer(preset, _shown(settings, resolution, batch, dtype, guidance, offload, quantize), card,
                              steps, None, None, None, 0.95, None, None, evaluations, need, bound, notes, unknown)

@@ -174,7 +174,7 @@ class CountedCost:
     note: str
 
 
-def cost_from_counts(counted: Counted, target: GpuSpec, calibration: Calibration) -> CountedCost:
+def cost_from_counts(counted: Counted, target: GpuSpec, calibration: Calibration, model: str = "") -> CountedCost:
     """A model no GPU here has run: its counted work on `target` at a typical published host."""
     params = calibration.parameters
     host = params.typical_host_s
@@ -185,8 +185,8 @@ def cost_from_counts(counted: Counted, target: GpuSpec, calibration: Calibration
             "diffusers' default NCHW layout; "
             f"{step.bound}-bound (GPU {1000 * step.gpu_s:.1f} ms, host {1000 * step.host_s:.1f} ms per step). "
             "A measurement of this model on any card refines it.")
-    return CountedCost(step.seconds, fixed.seconds, step.bound, calibration.spread(calibration.kind_for(target.name)),
-                       note)
+    spread, what = calibration.counts_spread(target.name, model)
+    return CountedCost(step.seconds, fixed.seconds, step.bound, spread, f"{note} Interval x/÷ {spread:.2f}: {what}.")
 
 
 def quantization_factor(quantize: str) -> tuple[float, str] | None:
