@@ -887,9 +887,8 @@ def _choose_cards(model: str, steps: int | None, as_json: bool, **settings: Any)
     from .analysis.calibration import shipped_calibration
 
     calibration = shipped_calibration()
-    with_figures = next(iter(calibration.cards_with_figures), "")
-    own, _ = calibration.counts_spread(with_figures, first.model)
-    other, _ = calibration.counts_spread("", first.model)
+    own, _ = calibration.model_spread("figure", first.model)
+    other, _ = calibration.model_spread("card", first.model)
     unfitted = "" if first.model in calibration.models_with_figures else f"; {first.model} has no published figure"
     click.echo(f"{first.label()} at {steps} steps on every card, FROM COUNTS (not measured; good to x/÷ "
                f"{own:.2f} on a card with published figures of its own, x/÷ {other:.2f} on others{unfitted}), "

@@ -165,11 +165,14 @@ class Calibration:
         return "figure" if card in self.cards_with_figures else "card"
 
     def counts_spread(self, card: str, model: str) -> tuple[float, str]:
-        """The half-width for an answer from counts of `model` on `card`, and what it is. A model with
+        """The half-width for an answer from counts of `model` on `card`, and what it is."""
+        return self.model_spread(self.kind_for(card), model)
+
+    def model_spread(self, kind: str, model: str) -> tuple[float, str]:
+        """The half-width for counts of `model` on a card of `kind` ('figure' or 'card'). A model with
         published figures of its own carries the card's error alone; one without (SD 3.5 Large,
         PixArt-alpha, FLUX.1 schnell, SD 3.5 Medium) carries the held-out model error too: the two
         log errors added, less the figure-to-figure noise each already holds."""
-        kind = self.kind_for(card)
         if not self.models_with_figures or model in self.models_with_figures or "model" not in self.held_out:
             return self.spread(kind), ("the held-out error of projections to a card " +
                                        ("with published figures of its own" if kind == "figure" else

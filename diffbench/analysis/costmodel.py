@@ -22,6 +22,7 @@ from ..hardware.gpus import GpuNameError, GpuSpec, find_gpu, resolve_gpu
 from ..rules import axes
 from .projection import counted_architecture, typed_preset
 from .tables import CARD_MEMORY_SOURCES, HOST_RSS, card_memory, key_codes, key_text, measured, setting_label, steps_text
+from .transfer import carry_rate_spread
 
 # Everything that shapes the cost except the step count.
 GROUP_COLUMNS = axes.COST_COLUMNS
@@ -120,11 +121,9 @@ class CostFit:
         if self.run_sd > 0:  # a new run's own level, and the line's uncertainty from so few runs
             width = t * float(np.hypot(width / t, self.run_sd * np.sqrt(1 + 1 / self.runs)))
         if self.projected_from and self.projection_spread:  # the two errors add on the log scale
-            projection = float(np.log(self.projection_spread))
-            if self.transfer_spread > 1:
-                share = min(1.0, (self.transfer_fixed_s + self.transfer_eval_s * x) / value)
-                projection += share * float(np.log(self.transfer_spread))
-            width = float(np.hypot(width, projection))
+            share = (self.transfer_fixed_s + self.transfer_eval_s * x) / value
+            projection = carry_rate_spread(self.projection_spread, share, self.transfer_spread)
+            width = float(np.hypot(width, np.log(projection)))
         return value, value * float(np.exp(-width)), value * float(np.exp(width))
 
 
@@ -191,7 +190,8 @@ def fit_group(settings: dict[str, Any], group: pd.DataFrame, decompose: bool = F
     first = group.iloc[0]
     return CostFit(settings=settings, fixed_s=float(fixed), per_eval_s=float(per_eval), method=method,
                    points=int(len(y)), step_counts=step_counts, r2=r2, residual_sd=sd,
-                   evals_per_step=_evals_per_step(group), weighted_cov=weighted_cov, unreliable=unreliable, step_medians=medians,
+                   evals_per_step=_evals_per_step(group), weighted_cov=weighted_cov, unreliable=unreliable,
+                   step_medians=medians,
                    step_spreads=spreads,
                    memory_gib=memory if np.isfinite(memory) else None, memory_kind=kind,
                    allocated_gib=allocated if np.isfinite(allocated) and allocated > 0 else None,
@@ -325,7 +325,8 @@ def project(fit: CostFit, target: GpuSpec) -> CostFit | None:
                         Counted(workload.denoiser, workload.fixed), source, target, shipped_calibration())
     # the relative spread carries over to the projected card; the projection's own error (x/÷ spread) dominates
     projected = CostFit(settings={**settings, "hardware": target.name}, fixed_s=cost.fixed_s,
-                        per_eval_s=cost.per_eval_s, method=fit.method, points=fit.points, step_counts=fit.step_counts, r2=fit.r2,
+                        per_eval_s=cost.per_eval_s, method=fit.method, points=fit.points,
+                        step_counts=fit.step_counts, r2=fit.r2,
                         residual_sd=fit.residual_sd, evals_per_step=fit.evals_per_step,
                         projected_from=str(settings["hardware"]),
                         unreliable=list(fit.unreliable), memory_gib=fit.memory_gib, memory_kind=fit.memory_kind,
@@ -607,7 +608,8 @@ def estimate_from_counts(model: str, steps: int, gpu: str, wanted: dict[str, Any
     settings = {"model": preset, "hardware": target.name, "resolution": workload.resolution, "batch_size": batch,
                 "runtime_dtype": dtype}
     fit = CostFit(settings=settings, fixed_s=cost.fixed_s / batch, per_eval_s=cost.per_step_s / batch,
-                  method="counted work", points=0, step_counts=[], r2=None, residual_sd=0.0, evals_per_step=(1.0, 0.0),
+                  method="counted work", points=0, step_counts=[], r2=None, residual_sd=0.0,
+                  evals_per_step=(1.0, 0.0),
                   projected_from="counts (not measured)", architecture=preset,
                   projection_spread=cost.spread, bound=cost.bound, notes=[cost.note])
     return Estimate(fit, steps, *fit.predict(steps))

@@ -18,7 +18,7 @@ from ..models.synthetic import COUNTED, SYNTHETIC
 from ..rules.families import counting_family
 from ..rules.quantization import parse_quantization
 from .memoryneed import MemoryNeed, memory_need, weight_bytes
-from .transfer import host_spread, transfer_cost
+from .transfer import carry_rate_spread, host_spread, transfer_cost
 
 # Per-evaluation time of a quantized denoiser over the plain one, measured on the H200 (SDXL 1024²,
 # 8 steps, step medians of docs/gpu-runs/quantize-20261130-012032-vm.jsonl): weight-only formats
@@ -160,8 +160,8 @@ def answer_from_counts(preset: str, steps: int, card: GpuSpec, settings: dict[st
     seconds = (fixed_s + per_eval * evaluations) / batch
     on_card = (fixed.seconds + compute_per_eval * evaluations) / batch
     transfer_share = max(0.0, 1.0 - on_card / seconds) if seconds else 0.0
+    spread = carry_rate_spread(spread, transfer_share, host_spread(offload))
     if transfer_share > 0.05:
-        spread *= host_spread(offload) ** transfer_share
         notes.append(f"{100 * transfer_share:.0f}% of the time is host-device transfers, whose rate differs "
                      f"x/÷ {host_spread(offload):.2f} between hosts: the interval carries that share of it")
     notes.insert(0, f"counted work on the {card.name} at a typical host ({1e6 * host:.0f} µs per launch), one "

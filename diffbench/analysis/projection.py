@@ -174,7 +174,7 @@ class CountedCost:
     note: str
 
 
-def cost_from_counts(counted: Counted, target: GpuSpec, calibration: Calibration, model: str = "") -> CountedCost:
+def cost_from_counts(counted: Counted, target: GpuSpec, calibration: Calibration, model: str) -> CountedCost:
     """A model no GPU here has run: its counted work on `target` at a typical published host."""
     params = calibration.parameters
     host = params.typical_host_s

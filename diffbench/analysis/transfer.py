@@ -65,6 +65,12 @@ def host_spread(offload: str) -> float:
     return HOST_RATE_SPREAD.get(offload, UNSEEN_HOST_SPREAD)
 
 
+def carry_rate_spread(spread: float, share: float, rate_spread: float) -> float:
+    """A projection's x/÷ `spread` widened for the `share` of its time spent on transfers, whose
+    rate differs x/÷ `rate_spread` between hosts (counted and projected answers alike)."""
+    return spread * rate_spread ** min(1.0, max(0.0, share))
+
+
 def rate_on(target: GpuSpec, gbs: float) -> float:
     """A host rate as the target card sees it: bound by its link where the link is slower."""
     return min(gbs, target.link_gbs * LINK_EFFICIENCY)
