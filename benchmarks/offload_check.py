@@ -6,8 +6,9 @@ For each offload mode of docs/gpu-runs (SDXL 1024², 4 steps, fp16), the bytes a
 counts for it, the seconds that cell took beyond the no-offload cell, and the rate in RATES. The
 rates were fitted on these very cells (one per mode), so that table shows the rules and their
 inputs. The second table is the out-of-sample check across hosts: the same rules with the same
-counted bytes against a published A100 host's SDXL offload times (PUBLISHED_A100), each host's
-rate predicting the other's cells.
+counted bytes against the published offload timings of other hosts (hardware/published_offload.py:
+an A100 host, a PCIe 3.0 host with a P100 and a GTX 1070), each host's rate beside the H200's and
+what it would say of the H200's own cell.
 """
 
 from __future__ import annotations
@@ -16,19 +17,13 @@ import json
 import statistics
 from pathlib import Path
 
+from diffbench.analysis.hostrates import h200_rate, host_rates, moved_bytes, rate_spread
 from diffbench.analysis.memoryneed import weight_bytes
-from diffbench.analysis.transfer import RATES, transfer_cost
+from diffbench.analysis.transfer import HOST_RATE_SPREAD, RATES, transfer_cost
 from diffbench.hardware.gpus import resolve_gpu
 from diffbench.measure.workload import count_workload
 
 RUNS = Path(__file__).resolve().parent.parent / "docs" / "gpu-runs"
-# Hugging Face blog "Exploring simple optimizations for SDXL" (huggingface.co/blog/simple_sdxl_optimizations,
-# 2023): A100 40GB, 4 images of 1024² per call, 50 steps (one batched CFG pass per step), fp16 + SDPA;
-# seconds per call: the plain pipeline and each offload mode.
-PUBLISHED_A100 = {"none": 11.4130, "model": 16.0822, "sequential": 67.0340}
-PUBLISHED_STEPS = 50
-
-
 def measured_walls() -> dict[str, tuple[float, float]]:
     """offload mode -> (median wall seconds, median step seconds) of its measured SDXL 4-step cell."""
     walls: dict[str, list[float]] = {}
@@ -64,29 +59,25 @@ def main() -> None:
         print(f"{mode:12} {moves.per_image_bytes / 1e9:9.2f} {moves.per_evaluation_bytes / 1e9:8.2f} {wall:11.3f} "
               f"{rule:7.3f} {rule / wall:6.2f}  {rate.per_image_gbs:g} / {rate.per_evaluation_gbs:g}"
               f"{' (overlapped)' if rate.overlapped else ''}")
-    cross_host(weights, measured)
+    cross_host(measured)
 
 
-def cross_host(weights: dict[str, float], measured: dict[str, tuple[float, float]]) -> None:
-    """Each host's rate (bytes over the seconds a mode added) predicting the other host's cell."""
-    a100, h200 = resolve_gpu("a100 40gb"), resolve_gpu("h200")
-    plain_wall, plain_step = measured["none"]
-    print(f"\nacross hosts (A100: {PUBLISHED_A100['none']:.2f} s per call of 4 images, 50 steps, published):")
-    print(f"{'mode':12} {'A100 GB/s':>10} {'H200 GB/s':>10} {'A100 cell from H200 rate':>25} "
-          f"{'H200 cell from A100 rate':>25}")
-    for mode in ("model", "sequential"):
-        a100_moves = transfer_cost(mode, weights, a100)
-        a100_bytes = a100_moves.per_image_bytes + PUBLISHED_STEPS * a100_moves.per_evaluation_bytes
-        a100_rate = a100_bytes / (PUBLISHED_A100[mode] - PUBLISHED_A100["none"]) / 1e9
-        h200_moves = transfer_cost(mode, weights, h200)
-        h200_bytes = h200_moves.per_image_bytes + 4 * h200_moves.per_evaluation_bytes
-        h200_added = measured[mode][0] - plain_wall
-        h200_rate = h200_bytes / h200_added / 1e9
-        a100_predicted = PUBLISHED_A100["none"] + a100_bytes / (h200_rate * 1e9)
-        h200_predicted = plain_wall + h200_bytes / (a100_rate * 1e9)
-        print(f"{mode:12} {a100_rate:10.2f} {h200_rate:10.2f} "
-              f"{a100_predicted:8.2f} s / {PUBLISHED_A100[mode]:.2f} = {a100_predicted / PUBLISHED_A100[mode]:4.2f} "
-              f"{h200_predicted:8.2f} s / {measured[mode][0]:.2f} = {h200_predicted / measured[mode][0]:4.2f}")
+def cross_host(measured: dict[str, tuple[float, float]]) -> None:
+    """Each other host's rate (hardware/published_offload.py) beside the H200's, and what each
+    rate says of the H200's own cell."""
+    plain_wall = measured["none"][0]
+    print("\nacross hosts (published; bytes as counted here over the seconds each mode added to the plain call):")
+    print(f"{'setup':48} {'mode':11} {'GB':>7} {'added s':>8} {'GB/s':>6} {'H200 GB/s':>10}  H200 cell from this rate")
+    for rate in host_rates():
+        h200_bytes = moved_bytes(rate.mode, "sdxl", "1024x1024", 4, True)
+        predicted = plain_wall + h200_bytes / (rate.gbs * 1e9)
+        print(f"{rate.figure.label:48} {rate.mode:11} {rate.moved_bytes / 1e9:7.2f} {rate.added_s:8.2f} {rate.gbs:6.2f} "
+              f"{h200_rate(rate.mode):10.2f}  {predicted:6.2f} s / {measured[rate.mode][0]:.2f} = "
+              f"{predicted / measured[rate.mode][0]:4.2f}")
+    spread = rate_spread(host_rates())
+    print("widest x/÷ between the H200's rate and another host's: "
+          + ", ".join(f"{mode} {value:.2f}" for mode, value in spread.items())
+          + f" (analysis/transfer.HOST_RATE_SPREAD: {HOST_RATE_SPREAD})")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 `fp16_tflops` is peak dense FP16/BF16 tensor throughput with FP32 accumulation, the mode
 PyTorch's fp16/bf16 matmuls use. GeForce cards run it at half their FP16-accumulate rate
 (the larger figure in their marketing); data-centre cards at full rate. Sparsity is never
-counted. Bandwidth is in GB/s (10^9 bytes), VRAM in bytes, board power in watts.
+counted; cards without tensor cores (Pascal) carry their FP32 rate, at which such matmuls run
+there. Bandwidth is in GB/s (10^9 bytes), VRAM in bytes, board power in watts.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from ..errors import DiffbenchError
 
 GIB = 2**30
 
+PASCAL_GEFORCE = ("NVIDIA GeForce GTX 10-series specifications (CUDA cores x 2 x boost clock; memory data rate x bus "
+                  "width)")
+P40 = "NVIDIA Tesla P40 datasheet (FP32 12 TFLOPS, 346 GB/s, 24 GB, 250 W)"
+P100 = "NVIDIA Tesla P100 PCIe datasheet (16 GB: FP32 9.3, FP16 18.7 TFLOPS, 732 GB/s, 250 W)"
 TURING = "NVIDIA Turing GPU Architecture whitepaper (2018), Appendix A, reference boost clocks"
 AMPERE = "NVIDIA Ampere GA102 GPU Architecture whitepaper (2020/2021), Appendix A"
 ADA = "NVIDIA Ada Lovelace GPU Architecture whitepaper (2022/2023), Appendix A"
@@ -58,6 +63,7 @@ class GpuArchitecture:
 
 # GA100 (A100) has another SM than the GA10x chips of the other Ampere cards: it is its own record.
 GPU_ARCHITECTURES: tuple[GpuArchitecture, ...] = (
+    GpuArchitecture("Pascal", 3, "fitted", (PASCAL_GEFORCE, P40, P100)),
     GpuArchitecture("Volta", 3, "fitted", (V100,)),
     GpuArchitecture("Turing", 3, "fitted", (TURING, T4)),
     GpuArchitecture("Ampere", 4, "fitted", (AMPERE, A10, RTX_A5000, RTX_A4000, A40)),
@@ -110,6 +116,12 @@ class GpuSpec:
 
 
 GPUS: tuple[GpuSpec, ...] = (
+    # Pascal has no tensor cores, and PyTorch's fp16 matmuls and convolutions accumulate in FP32, so
+    # they run at the FP32 rate: that is the figure here, not GP100's FP16 (half2) rate nor GP104's 1/64.
+    GpuSpec("GTX 1060", 6, 192, 4.4, 120, PASCAL_GEFORCE, "6 GB: 1280 cores at 1708 MHz boost; 8 Gbps GDDR5, 192-bit"),
+    GpuSpec("GTX 1070", 8, 256, 6.5, 150, PASCAL_GEFORCE, "1920 cores at 1683 MHz boost; 8 Gbps GDDR5, 256-bit"),
+    GpuSpec("GTX 1080", 8, 320, 8.9, 180, PASCAL_GEFORCE, "2560 cores at 1733 MHz boost; 10 Gbps GDDR5X, 256-bit"),
+    GpuSpec("GTX 1080 Ti", 11, 484, 11.3, 250, PASCAL_GEFORCE, "3584 cores at 1582 MHz boost; 11 Gbps GDDR5X, 352-bit"),
     GpuSpec("RTX 2060", 6, 336, 25.8, 160, TURING, "FP16-acc 51.6, from the RTX 2060 launch specifications"),
     GpuSpec("RTX 2070", 8, 448, 29.9, 175, TURING),
     GpuSpec("RTX 2080", 8, 448, 40.3, 215, TURING),
@@ -135,6 +147,8 @@ GPUS: tuple[GpuSpec, ...] = (
     GpuSpec("RTX A6000", 48, 768, 154.8, 300, AMPERE, "the GA102 whitepaper's RTX A6000 column"),
     GpuSpec("RTX 6000 Ada", 48, 960, 364.2, 300, ADA, "the Ada whitepaper's RTX 6000 column"),
     GpuSpec("A40", 48, 696, 149.7, 300, A40),
+    GpuSpec("P40", 24, 346, 11.8, 250, P40),
+    GpuSpec("P100", 16, 732, 9.3, 250, P100, "PCIe, 16 GB; the 12 GB card has 549 GB/s; SXM2 runs 10.6 TFLOPS at 300 W"),
     GpuSpec("V100", 16, 900, 125.0, 300, V100, "SXM2; a 32 GB model exists"),
     GpuSpec("T4", 16, 320, 65.0, 70, T4),
     GpuSpec("A10", 24, 600, 125.0, 150, A10),

@@ -28,6 +28,15 @@ SIMPLE_SDXL = ("Hugging Face blog 'Exploring simple optimizations for SDXL' (202
 H200_RUNS = "this project's H200 runs, docs/gpu-runs (docs/gpu-validation.md §4, §6, §8)"
 H200_PROFILE = ("this project's H200 profiling pass, docs/gpu-runs/reference-run3.json (SD 1.5 512², 50 steps, CFG 7.5: "
                 "peak_vram_allocated_bytes 2,829,882,880)")
+PASCAL_LAB = ("gperdrizet/unit-6-assignments, docs/data/p100/benchmark_results.json at commit 4a8cda4 "
+              "(image_gen_benchmark/memory_monitor.py: torch.cuda.max_memory_allocated over 3 calls, reset after "
+              "loading; MiB): Tesla P100 16 GB, fp16, 512x512, the pipeline's defaults (SDXL Turbo: guidance 0); "
+              "the GTX 1070 run's peaks are the same to 0.5%: github.com/gperdrizet/unit-6-assignments")
+# With sequential offload almost nothing but activations is on the card, and at 512² they are small:
+# what the meta pass cannot see there (the layer in flight, SDPA's workspace, the allocator's block
+# rounding) is not the fixed multiple ACTIVATION_FACTOR fitted on 1024² cells with the weights on the card.
+SEQUENTIAL_SMALL = ("a sequential-offload peak under 1.3 GiB, activations alone: the count's activation factor, fitted "
+                    "at 1024² with the weights on the card, misses it (0.53-1.80 across these four)")
 # The SDXL batch-4 figures of SIMPLE_SDXL cannot all be allocated peaks of one pipeline: with
 # sequential offload the same source gives 19.91 GB, 1.8 GB under the plain run's 21.72 while the
 # 6.5 GiB of weights it takes off the card are gone, and with slicing plus sequential offload
@@ -55,6 +64,8 @@ class PublishedMemory:
     placed_whole: bool = False
     # why this figure cannot be held to the count; the test checks it stays outside, so the reason is current
     disputed: str = ""
+    # why the count misses this figure, which is sound: a known limit of the count, rechecked the same way
+    count_misses: str = ""
 
 
 PUBLISHED_MEMORY: tuple[PublishedMemory, ...] = (
@@ -80,6 +91,24 @@ PUBLISHED_MEMORY: tuple[PublishedMemory, ...] = (
     PublishedMemory("sdxl", "1024x1024", "fp16", "none", "none", 15.40, SIMPLE_SDXL, batch_size=4, vae_slicing=True,
                     disputed=SDXL_BATCH_DISPUTED),
     PublishedMemory("sd15", "512x512", "fp16", "none", "none", 2.636, H200_PROFILE),
+    # Pascal lab: SD 1.4's rows are left out, its pipeline carries a safety checker the count does not.
+    PublishedMemory("sd21", "512x512", "fp16", "none", "none", 3361.6 / 1024, PASCAL_LAB),
+    PublishedMemory("sd21", "512x512", "fp16", "model", "none", 2138.6 / 1024, PASCAL_LAB),
+    PublishedMemory("sd21", "512x512", "fp16", "sequential", "none", 882.5 / 1024, PASCAL_LAB,
+                    count_misses=SEQUENTIAL_SMALL),
+    PublishedMemory("sdxl", "512x512", "fp16", "none", "none", 7663.1 / 1024, PASCAL_LAB),
+    PublishedMemory("sdxl", "512x512", "fp16", "model", "none", 5472.6 / 1024, PASCAL_LAB),
+    PublishedMemory("sdxl", "512x512", "fp16", "sequential", "none", 777.3 / 1024, PASCAL_LAB,
+                    count_misses=SEQUENTIAL_SMALL),
+    PublishedMemory("sdxl", "512x512", "fp16", "model", "none", 5452.2 / 1024, PASCAL_LAB, guidance_scale=0.0),
+    PublishedMemory("sdxl", "512x512", "fp16", "sequential", "none", 776.6 / 1024, PASCAL_LAB, guidance_scale=0.0, count_misses=SEQUENTIAL_SMALL),
+    PublishedMemory("sd35-medium", "512x512", "fp16", "model", "none", 12352.5 / 1024, PASCAL_LAB),
+    PublishedMemory("sd35-medium", "512x512", "fp16", "sequential", "none", 1323.0 / 1024, PASCAL_LAB,
+                    count_misses=SEQUENTIAL_SMALL),
+    PublishedMemory("pixart-alpha", "512x512", "fp16", "none", "none", 13223.0 / 1024, PASCAL_LAB),
+    PublishedMemory("pixart-alpha", "512x512", "fp16", "model", "none", 11034.9 / 1024, PASCAL_LAB),
+    PublishedMemory("pixart-alpha", "512x512", "fp16", "sequential", "none", 890.5 / 1024, PASCAL_LAB,
+                    count_misses=SEQUENTIAL_SMALL),
     PublishedMemory("sdxl", "1024x1024", "fp16", "none", "none", 11.52, H200_RUNS, fitted=True),
     PublishedMemory("sd35-medium", "1024x1024", "bf16", "none", "none", 17.89, H200_RUNS, fitted=True),
     PublishedMemory("flux-schnell", "1024x1024", "bf16", "none", "none", 34.08, H200_RUNS, fitted=True),
