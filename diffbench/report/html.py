@@ -23,6 +23,7 @@ from ..analysis.metrics import report_metrics
 from ..analysis.tables import measured, setting_label, varying
 from ..analysis.tradeoff import QUALITY_MIN_EFFECT
 from ..analysis.tradeoff import describe as describe_tradeoff
+from ..analysis.transfer import UNSEEN_HOST_SPREAD
 from ..contract.files import safe_image, write_text_whole
 from ..contract.results import Results, check_output, load_results
 from ..errors import mended
@@ -344,6 +345,7 @@ def render(analysis: Analysis, paths: list[str | Path], title: str | None = None
         answers=analysis.answers,
         answer_sentences=[describe_tradeoff(pair) for pair in analysis.tradeoff_pairs[:1]],
         projection_spread=_projection_spread() if analysis.other_cards or analysis.answers else None,
+        transfer_spread=UNSEEN_HOST_SPREAD,
         plotly_js=get_plotlyjs(),
     )
 
@@ -359,6 +361,7 @@ def _tradeoff(analysis: Analysis) -> dict[str, Any] | None:
 
 
 def _projection_spread() -> float:
+    """The widest error of a plain projection: to a card whose published figures the fit never saw."""
     from ..analysis.calibration import shipped_calibration
 
     return shipped_calibration().spread("card")
