@@ -900,13 +900,14 @@ def _choose_cards(model: str, steps: int | None, as_json: bool, **settings: Any)
             click.echo(f"{choice.card.name:<18} {choice.card.vram_gib:>4g}GB {'-':>8} {'no':>10}  "
                        f"{'nothing diffbench knows fits':<28}")
             continue
-        change = "plain" if best is choice.plain else \
-            ", ".join(f"{k}={best.settings[k]}" for k in ("offload", "quantize") if best.settings.get(k) != "none")
+        change = "plain" if best is choice.plain else ", ".join(
+            [*([best.settings["dtype"]] if best.settings["dtype"] != choice.plain.settings["dtype"] else []),
+             *(f"{k}={best.settings[k]}" for k in ("offload", "quantize") if best.settings.get(k) != "none")])
         fits = choice.plain.fits if best is choice.plain else f"{choice.plain.fits} -> {best.fits}"
         click.echo(f"{choice.card.name:<18} {choice.card.vram_gib:>4g}GB {best.seconds:>8.2f} {fits:>10}  "
                    f"{change:<28} {choice.energy_wh or 0:>8.3f}  {best.bound}")
     click.echo("fits: the plain setting's memory on the card (yes/borderline/no), and where it does not fit, the "
-               "setting shown. Wh/image: board power x time, an upper bound. `estimate --model ... --gpu CARD` "
+               "setting shown (fp16 on a card without bf16 tensor cores). Wh/image: board power x time, an upper bound. `estimate --model ... --gpu CARD` "
                "explains one card.")
 
 

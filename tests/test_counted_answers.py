@@ -312,6 +312,45 @@ def test_a_quantization_nobody_measured_gets_its_memory_and_says_why_it_has_no_t
     assert "time not known: torchao:int4: its dequantizing cost per step was never measured" in text.stdout
 
 
+def test_bf16_on_a_card_without_bf16_tensor_cores_has_no_time_and_fp16_is_offered() -> None:
+    """Pascal, Volta and Turing multiply bf16 without tensor cores, many times slower than the step
+    model counts: the bf16 answer says so with no time, and fp16 is answered in its place."""
+    from diffbench.analysis.counted import answer_from_counts, answers_with_fallbacks
+    from diffbench.hardware.gpus import GPU_ARCHITECTURES
+
+    assert {a.name for a in GPU_ARCHITECTURES if not a.bf16_tensor} == {"Pascal", "Volta", "Turing"}
+    p40 = resolve_gpu("p40")
+    asked, *others = answers_with_fallbacks("sd35-medium", 28, p40, {})
+    assert asked.settings["dtype"] == "bf16" and asked.seconds is None and asked.fits == "yes"
+    assert "P40 (Pascal) has no bf16 tensor cores" in asked.unknown_time and "--dtype fp16" in asked.unknown_time
+    # the plain fp16 setting fits the 24 GiB: it alone is offered, with its time
+    assert [(a.settings["dtype"], a.settings["offload"], a.fits) for a in others] == [("fp16", "none", "yes")]
+    assert others[0].seconds is not None and others[0].seconds > 0
+    # an Ampere card multiplies bf16 on its tensor cores: answered as asked
+    assert answer_from_counts("sd35-medium", 28, resolve_gpu("rtx 3090"), {}).seconds is not None
+    # FLUX on a T4: bf16 neither fits nor runs natively; every setting offered is fp16 and fits
+    result = _cli("estimate", "--model", "flux-schnell", "--steps", "4", "--gpu", "t4", "--json")
+    asked_json, *offered = json.loads(result.stdout)["answers"]
+    assert asked_json["settings"]["dtype"] == "bf16" and asked_json["seconds"] is None
+    assert offered and all(a["settings"]["dtype"] == "fp16" and a["fits"] == "yes" and a["seconds"] for a in offered)
+    cards = {c["card"]: c for c in json.loads(_cli("gpus", "--model", "flux-schnell", "--json").stdout)["cards"]}
+    assert cards["T4"]["best"]["settings"]["dtype"] == "fp16" and cards["RTX 3060"]["best"]["settings"]["dtype"] == "bf16"
+
+
+def test_a_measured_bf16_setting_is_not_projected_onto_a_card_without_bf16_tensor_cores(repo) -> None:
+    result = _cli("estimate", str(repo / "docs" / "gpu-runs"), "--steps", "8", "--model", "sd35", "--gpu", "p40",
+                  "--json")
+    assert result.returncode == 0, result.stderr
+    (answer,) = json.loads(result.stdout)["answers"]
+    assert answer["seconds"] is None and "no bf16 tensor cores" in answer["unknown"]
+    projected = json.loads(_cli("estimate", str(repo / "docs" / "gpu-runs"), "--steps", "8", "--model", "sd35",
+                                "--gpu", "rtx 4090", "--json").stdout)["answers"]
+    assert projected[0]["seconds"] > 0
+    ranked = _cli("recommend", str(repo / "docs" / "gpu-runs"), "--gpu", "p40", "--verbose")
+    assert ranked.returncode == 0 and "sd35 · bf16" in ranked.stdout
+    assert "cannot be projected: the P40 (Pascal) has no bf16 tensor cores" in ranked.stdout
+
+
 @pytest.mark.parametrize(("model", "resolution", "card"), [("sd21", "768x768", "RTX 3060"),
                                                            ("sd3-medium", "1024x1024", "RTX A6000"),
                                                            ("sd2.1", "768x768", "RTX 6000 Ada")])

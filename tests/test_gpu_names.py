@@ -18,6 +18,8 @@ from diffbench.rules.memsize import vram_limit_bytes
     ("l40s", "L40S"),
     # names as NVML reports them still resolve
     ("NVIDIA GeForce RTX 4090", "RTX 4090"), ("NVIDIA H100 80GB HBM3", "H100"), ("NVIDIA A100-SXM4-80GB", "A100 80GB"),
+    ("Tesla P100-PCIE-16GB", "P100"), ("Tesla P40", "P40"), ("NVIDIA GeForce GTX 1080 Ti", "GTX 1080 Ti"),
+    ("NVIDIA GeForce GTX 1060 6GB", "GTX 1060"),
 ])
 def test_a_typed_name_resolves_to_one_card(typed: str, card: str) -> None:
     assert resolve_gpu(typed).name == card

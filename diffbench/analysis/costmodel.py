@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DiffbenchError
-from ..hardware.gpus import GpuNameError, GpuSpec, find_gpu, resolve_gpu
+from ..hardware.gpus import GpuNameError, GpuSpec, dtype_refusal, find_gpu, resolve_gpu
 from ..rules import axes
 from .projection import counted_architecture, typed_preset
 from .tables import CARD_MEMORY_SOURCES, HOST_RSS, card_memory, key_codes, key_text, measured, setting_label, steps_text
@@ -612,6 +612,9 @@ def estimate_from_counts(model: str, steps: int, gpu: str, wanted: dict[str, Any
                   evals_per_step=(1.0, 0.0),
                   projected_from="counts (not measured)", architecture=preset,
                   projection_spread=cost.spread, bound=cost.bound, notes=[cost.note])
+    unsupported = dtype_refusal(target, dtype)
+    if unsupported is not None:
+        return Estimate(fit, steps, float("nan"), float("nan"), float("nan"), refusal=unsupported)
     return Estimate(fit, steps, *fit.predict(steps))
 
 
@@ -622,7 +625,10 @@ def _with_memory_check(projected: list[CostFit], target: GpuSpec, steps: int) ->
     answers = []
     for fit in projected:
         state = fit_state(fit, target.vram_gib)
-        if state == "no":
+        unsupported = dtype_refusal(target, str(fit.settings.get("runtime_dtype") or ""))
+        if unsupported is not None:
+            answers.append(Estimate(fit, steps, float("nan"), float("nan"), float("nan"), refusal=unsupported))
+        elif state == "no":
             others = "; ".join(f"{f.label_without('hardware')} ({_need_text(f)})" for f in fitting
                                if f.memory_gib is not None)
             refusal = (f"needs {_need_text(fit)}, more than the {target.name}'s {target.vram_gib:g} GiB; "

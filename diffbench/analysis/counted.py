@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..hardware.gpus import GpuSpec
+from ..hardware.gpus import GpuSpec, dtype_refusal
 from ..models.synthetic import COUNTED, SYNTHETIC
 from ..rules.families import counting_family
 from ..rules.quantization import parse_quantization
@@ -146,6 +146,10 @@ def answer_from_counts(preset: str, steps: int, card: GpuSpec, settings: dict[st
             compute_per_eval = step.seconds * measured[0]
             per_eval = moves.evaluation(compute_per_eval)
             notes.append(f"{quantize}: x{measured[0]:g} per evaluation, measured ({measured[1]})")
+    refused = dtype_refusal(card, dtype)
+    if refused is not None:
+        per_eval, unknown = None, refused
+        notes.append(refused)
     if need.phase == "VAE decode" and _tile_share(settings, resolution, tile) == 1.0 and \
             settings.get("vae_tiling"):
         notes.append(f"VAE tiling changes nothing at {resolution}: diffusers decodes a picture no larger than the "
@@ -213,16 +217,29 @@ def answers_with_fallbacks(preset: str, steps: int, card: GpuSpec, settings: dic
     its time), in FALLBACKS' order; the asked one first."""
     asked = answer_from_counts(preset, steps, card, settings)
     answers = [asked]
-    if asked.fits == "yes":
+    native = _native_settings(asked, card, settings)
+    if asked.fits == "yes" and native is settings:
         return answers
+    if native is not settings:  # the asked bf16 has no time on this card: fp16 in its place
+        in_fp16 = answer_from_counts(preset, steps, card, native)
+        if in_fp16.fits == "yes":
+            return [asked, in_fp16]
     for change in FALLBACKS:
-        if all(settings.get(k) == v for k, v in change.items()):
+        if all(native.get(k) == v for k, v in change.items()):
             continue
-        tried = answer_from_counts(preset, steps, card, {**settings, **change})
+        tried = answer_from_counts(preset, steps, card, {**native, **change})
         if tried.fits == "yes":
             answers.append(tried)
     # the fastest first; a setting whose time is not known last
     return [asked, *sorted(answers[1:], key=lambda a: (a.seconds is None, a.seconds or 0.0))]
+
+
+def _native_settings(asked: CountedAnswer, card: GpuSpec, settings: dict[str, Any]) -> dict[str, Any]:
+    """`settings` themselves, or in fp16 where the asked bf16 has no tensor cores on `card`: the
+    settings tried in its place, each answered in fp16 and saying so."""
+    if dtype_refusal(card, str(asked.settings["dtype"])) is None:
+        return settings
+    return {**settings, "dtype": "fp16"}
 
 
 @dataclass
@@ -238,9 +255,12 @@ def recommend_from_counts(preset: str, steps: int, card: GpuSpec, settings: dict
     other fits in less memory and less time (the Pareto front of time and memory)."""
     limit = card.vram_gib if vram_gib is None else vram_gib
     tried = [answer_from_counts(preset, steps, card, settings)]
+    native = _native_settings(tried[0], card, settings)
+    if native is not settings:
+        tried.append(answer_from_counts(preset, steps, card, native))
     for change in FALLBACKS:
-        if not all(settings.get(k) == v for k, v in change.items()):
-            tried.append(answer_from_counts(preset, steps, card, {**settings, **change}))
+        if not all(native.get(k) == v for k, v in change.items()):
+            tried.append(answer_from_counts(preset, steps, card, {**native, **change}))
     usable, others = [], []
     for answer in tried:
         state = answer.need.fits(limit)

@@ -55,6 +55,7 @@ class GpuArchitecture:
     pcie_generation: int  # what offloaded weights cross (the whitepapers and datasheets of its cards)
     factor: str
     specs: tuple[str, ...]  # the spec sources whose cards are of this architecture
+    bf16_tensor: bool = True  # its tensor cores multiply bf16 (Ampere on); before, bf16 runs without them
 
     @property
     def borrows(self) -> str | None:
@@ -63,9 +64,9 @@ class GpuArchitecture:
 
 # GA100 (A100) has another SM than the GA10x chips of the other Ampere cards: it is its own record.
 GPU_ARCHITECTURES: tuple[GpuArchitecture, ...] = (
-    GpuArchitecture("Pascal", 3, "fitted", (PASCAL_GEFORCE, P40, P100)),
-    GpuArchitecture("Volta", 3, "fitted", (V100,)),
-    GpuArchitecture("Turing", 3, "fitted", (TURING, T4)),
+    GpuArchitecture("Pascal", 3, "fitted", (PASCAL_GEFORCE, P40, P100), bf16_tensor=False),
+    GpuArchitecture("Volta", 3, "fitted", (V100,), bf16_tensor=False),
+    GpuArchitecture("Turing", 3, "fitted", (TURING, T4), bf16_tensor=False),
     GpuArchitecture("Ampere", 4, "fitted", (AMPERE, A10, RTX_A5000, RTX_A4000, A40)),
     GpuArchitecture("Ampere GA100", 4, "fitted", (A100,)),
     GpuArchitecture("Ada", 4, "fitted", (ADA, L4, L40S)),
@@ -110,9 +111,27 @@ class GpuSpec:
         return ARCHITECTURES[self.source]
 
     @property
+    def bf16_tensor(self) -> bool:
+        return architecture_record(self.architecture).bf16_tensor
+
+    @property
     def link_gbs(self) -> float:
         """Host-to-device bandwidth of its PCIe link, x16 (what offloaded weights cross every step)."""
         return PCIE_X16_GBS[architecture_record(self.architecture).pcie_generation]
+
+
+# Measured on a V100 with cuBLAS (github.com/lablup/mlxcel, issue 1654): bf16 GEMMs reach 9.6 TFLOP/s
+# where fp16 reaches 95-100 and fp32 14.0. The step model counts tensor-core work, not that.
+NO_BF16_EVIDENCE = "on a V100 9.6 TFLOP/s against 95-100: github.com/lablup/mlxcel issue 1654"
+
+
+def dtype_refusal(card: GpuSpec, dtype: str) -> str | None:
+    """Why `dtype` cannot be projected on `card`, or None: bf16 on a card whose tensor cores lack it."""
+    if dtype != "bf16" or card.bf16_tensor:
+        return None
+    return (f"the {card.name} ({card.architecture}) has no bf16 tensor cores: bf16 matmuls run without them, many times "
+            f"slower than fp16 ({NO_BF16_EVIDENCE}), which the step model does not count; fp16 runs on them "
+            "(--dtype fp16: check the pictures, some models' activations overflow fp16)")
 
 
 GPUS: tuple[GpuSpec, ...] = (
