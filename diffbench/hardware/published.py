@@ -31,6 +31,9 @@ QUANTO_BLOG = ("Hugging Face blog 'Memory-efficient Diffusion Transformers with 
                "H100, PyTorch 2.4, fp16, 'Quantization: None' rows, pipeline defaults (PixArt-Σ 20 steps, SD3 28): "
                "huggingface.co/blog/quanto-diffusers")
 
+DIFFUSION_FAST = ("huggingface/diffusion-fast, the runs behind the PyTorch blog's SDXL figures (A100 80GB, 30 steps, "
+                  "batch 1, SDPA, no compile; torch.set_float32_matmul_precision('high'), so fp32 matmuls use TF32): "
+                  "huggingface.co/datasets/sayakpaul/sample-datasets, sdxl_results_new/collated_results.csv")
 PASCAL_LAB = ("gperdrizet/unit-6-assignments, image_gen_benchmark/benchmark.py and docs/data/{p100,gtx1070}/"
               "benchmark_results.json at commit 4a8cda4: one host, recent diffusers, fp16, pipe.to('cuda'), the "
               "pipeline's defaults, 512x512, batch 1; median of 3 timed calls after a warm-up: "
@@ -115,6 +118,8 @@ PUBLISHED: tuple[PublishedFigure, ...] = (
     PublishedFigure("H100", "pixart-sigma", "1024x1024", 1, "fp16", 20, 1.200, "s/image", QUANTO_BLOG),
     PublishedFigure("H100", "pixart-sigma", "1024x1024", 4, "fp16", 20, 4.482, "s/image", QUANTO_BLOG),
     PublishedFigure("H100", "sd3-medium", "1024x1024", 1, "fp16", 28, 2.118, "s/image", QUANTO_BLOG),
+    PublishedFigure("A100 80GB", "sdxl", "1024x1024", 1, "fp32", 30, 7.571, "s/image", DIFFUSION_FAST,
+                    note="fp32 with TF32 matmuls"),
     # Pascal: the only like-for-like figures of cards without tensor cores (PixArt-α is its 512 model).
     PublishedFigure("P100", "sd15", "512x512", 1, "fp16", 30, 8.567, "s/image", PASCAL_LAB, note="SD 1.4"),
     PublishedFigure("P100", "sd21", "512x512", 1, "fp16", 30, 7.799, "s/image", PASCAL_LAB, note="SD 2.1 base"),

@@ -28,6 +28,10 @@ SIMPLE_SDXL = ("Hugging Face blog 'Exploring simple optimizations for SDXL' (202
 H200_RUNS = "this project's H200 runs, docs/gpu-runs (docs/gpu-validation.md §4, §6, §8)"
 H200_PROFILE = ("this project's H200 profiling pass, docs/gpu-runs/reference-run3.json (SD 1.5 512², 50 steps, CFG 7.5: "
                 "peak_vram_allocated_bytes 2,829,882,880)")
+DIFFUSION_FAST = ("huggingface/diffusion-fast (utils/benchmarking_utils.py: torch.cuda.max_memory_allocated in GiB): "
+                  "SDXL 1024², 30 steps, batch 1, SDPA, on an A100 80GB, with madebyollin/sdxl-vae-fp16-fix decoding "
+                  "in the run's dtype (no upcast): huggingface.co/datasets/sayakpaul/sample-datasets, "
+                  "sdxl_results_patrick/collated_results_sdxl.csv and sdxl_results_new/collated_results.csv")
 PASCAL_LAB = ("gperdrizet/unit-6-assignments, docs/data/p100/benchmark_results.json at commit 4a8cda4 "
               "(image_gen_benchmark/memory_monitor.py: torch.cuda.max_memory_allocated over 3 calls, reset after "
               "loading; MiB): Tesla P100 16 GB, fp16, 512x512, the pipeline's defaults (SDXL Turbo: guidance 0); "
@@ -91,6 +95,8 @@ PUBLISHED_MEMORY: tuple[PublishedMemory, ...] = (
     PublishedMemory("sdxl", "1024x1024", "fp16", "none", "none", 15.40, SIMPLE_SDXL, batch_size=4, vae_slicing=True,
                     disputed=SDXL_BATCH_DISPUTED),
     PublishedMemory("sd15", "512x512", "fp16", "none", "none", 2.636, H200_PROFILE),
+    PublishedMemory("sdxl", "1024x1024", "bf16", "none", "none", 8.958, DIFFUSION_FAST),
+    PublishedMemory("sdxl", "1024x1024", "fp32", "none", "none", 16.827, DIFFUSION_FAST),
     # Pascal lab: SD 1.4's rows are left out, its pipeline carries a safety checker the count does not.
     PublishedMemory("sd21", "512x512", "fp16", "none", "none", 3361.6 / 1024, PASCAL_LAB),
     PublishedMemory("sd21", "512x512", "fp16", "model", "none", 2138.6 / 1024, PASCAL_LAB),
