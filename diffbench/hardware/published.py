@@ -33,7 +33,8 @@ QUANTO_BLOG = ("Hugging Face blog 'Memory-efficient Diffusion Transformers with 
 
 DIFFUSION_FAST = ("huggingface/diffusion-fast, the runs behind the PyTorch blog's SDXL figures (A100 80GB, 30 steps, "
                   "batch 1, SDPA, no compile; torch.set_float32_matmul_precision('high'), so fp32 matmuls use TF32): "
-                  "huggingface.co/datasets/sayakpaul/sample-datasets, sdxl_results_new/collated_results.csv")
+                  "huggingface.co/datasets/sayakpaul/sample-datasets, sdxl_results_new/collated_results.csv and "
+                  "collated_results_pixart.csv")
 PASCAL_LAB = ("gperdrizet/unit-6-assignments, image_gen_benchmark/benchmark.py and docs/data/{p100,gtx1070}/"
               "benchmark_results.json at commit 4a8cda4: one host, recent diffusers, fp16, pipe.to('cuda'), the "
               "pipeline's defaults, 512x512, batch 1; median of 3 timed calls after a warm-up: "
@@ -120,6 +121,7 @@ PUBLISHED: tuple[PublishedFigure, ...] = (
     PublishedFigure("H100", "sd3-medium", "1024x1024", 1, "fp16", 28, 2.118, "s/image", QUANTO_BLOG),
     PublishedFigure("A100 80GB", "sdxl", "1024x1024", 1, "fp32", 30, 7.571, "s/image", DIFFUSION_FAST,
                     note="fp32 with TF32 matmuls"),
+    PublishedFigure("A100 80GB", "pixart-alpha", "1024x1024", 1, "bf16", 30, 3.085, "s/image", DIFFUSION_FAST),
     # Pascal: the only like-for-like figures of cards without tensor cores (PixArt-α is its 512 model).
     PublishedFigure("P100", "sd15", "512x512", 1, "fp16", 30, 8.567, "s/image", PASCAL_LAB, note="SD 1.4"),
     PublishedFigure("P100", "sd21", "512x512", 1, "fp16", 30, 7.799, "s/image", PASCAL_LAB, note="SD 2.1 base"),

@@ -31,7 +31,8 @@ H200_PROFILE = ("this project's H200 profiling pass, docs/gpu-runs/reference-run
 DIFFUSION_FAST = ("huggingface/diffusion-fast (utils/benchmarking_utils.py: torch.cuda.max_memory_allocated in GiB): "
                   "SDXL 1024², 30 steps, batch 1, SDPA, on an A100 80GB, with madebyollin/sdxl-vae-fp16-fix decoding "
                   "in the run's dtype (no upcast): huggingface.co/datasets/sayakpaul/sample-datasets, "
-                  "sdxl_results_patrick/collated_results_sdxl.csv and sdxl_results_new/collated_results.csv")
+                  "sdxl_results_patrick/collated_results_sdxl.csv, sdxl_results_new/collated_results.csv; PixArt-α "
+                  "1024-MS the same way: collated_results_pixart.csv, pixart_new_results/collated_results.csv")
 PASCAL_LAB = ("gperdrizet/unit-6-assignments, docs/data/p100/benchmark_results.json at commit 4a8cda4 "
               "(image_gen_benchmark/memory_monitor.py: torch.cuda.max_memory_allocated over 3 calls, reset after "
               "loading; MiB): Tesla P100 16 GB, fp16, 512x512, the pipeline's defaults (SDXL Turbo: guidance 0); "
@@ -97,6 +98,8 @@ PUBLISHED_MEMORY: tuple[PublishedMemory, ...] = (
     PublishedMemory("sd15", "512x512", "fp16", "none", "none", 2.636, H200_PROFILE),
     PublishedMemory("sdxl", "1024x1024", "bf16", "none", "none", 8.958, DIFFUSION_FAST),
     PublishedMemory("sdxl", "1024x1024", "fp32", "none", "none", 16.827, DIFFUSION_FAST),
+    PublishedMemory("pixart-alpha", "1024x1024", "bf16", "none", "none", 12.573, DIFFUSION_FAST),
+    PublishedMemory("pixart-alpha", "1024x1024", "fp32", "none", "none", 24.121, DIFFUSION_FAST),
     # Pascal lab: SD 1.4's rows are left out, its pipeline carries a safety checker the count does not.
     PublishedMemory("sd21", "512x512", "fp16", "none", "none", 3361.6 / 1024, PASCAL_LAB),
     PublishedMemory("sd21", "512x512", "fp16", "model", "none", 2138.6 / 1024, PASCAL_LAB),
