@@ -907,8 +907,8 @@ def _choose_cards(model: str, steps: int | None, as_json: bool, **settings: Any)
         click.echo(f"{choice.card.name:<18} {choice.card.vram_gib:>4g}GB {best.seconds:>8.2f} {fits:>10}  "
                    f"{change:<28} {choice.energy_wh or 0:>8.3f}  {best.bound}")
     click.echo("fits: the plain setting's memory on the card (yes/borderline/no), and where it does not fit, the "
-               "setting shown (fp16 on a card without bf16 tensor cores). Wh/image: board power x time, an upper bound. `estimate --model ... --gpu CARD` "
-               "explains one card.")
+               "setting shown (fp16 on a card without bf16 tensor cores). Wh/image: board power x time, an upper "
+               "bound. `estimate --model ... --gpu CARD` explains one card.")
 
 
 def _check_counted_settings(settings: dict[str, Any]) -> None:

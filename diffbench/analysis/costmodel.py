@@ -621,7 +621,8 @@ def estimate_from_counts(model: str, steps: int, gpu: str, wanted: dict[str, Any
 def _with_memory_check(projected: list[CostFit], target: GpuSpec, steps: int) -> list[Estimate]:
     """Estimates for the settings that fit the card (a borderline one says so); a refusal, naming
     those that fit, for the others."""
-    fitting = [f for f in projected if fits_on(f, target) is not False]
+    fitting = [f for f in projected if fits_on(f, target) is not False
+               and dtype_refusal(target, str(f.settings.get("runtime_dtype") or "")) is None]
     answers = []
     for fit in projected:
         state = fit_state(fit, target.vram_gib)
