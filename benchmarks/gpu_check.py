@@ -32,6 +32,13 @@ estimate, and a failing section is recorded and the next one runs. The default r
 8. lora: a rank-32 LoRA on SDXL's attention: load, unload and fuse time, unfused and fused
    speed -> lora/
 9. video: Wan 2.1 1.3B at 832x480, 17 frames, with and without VAE tiling -> video/
+10. fit12, fit12-expandable (issue 39): SDXL 1024² fp16 plain, VAE tiling, VAE slicing and NF4 under
+   caps of 10.5-13 GiB, with the default allocator and with expandable segments: OOM or not and
+   each phase's peaks, what the memory rule's margin is re-fitted on -> fit12/, fit12-expandable/
+11. flux12: FLUX.1 schnell under 12 GiB, quantized (none, torchao int8 @all, NF4 @all) x model and
+   group offload, with SSIM to the unquantized picture -> flux12/
+12. results12: SD 1.5 512² at 50 steps and SDXL 1024² at 20 steps, plain, model offload and NF4, at
+   repeats: auto with pictures kept -> results12/
 
 summary.md gathers one line per figure; copy it into docs/gpu-validation.md with the card
 and the date. On a machine without CUDA, --quick rehearses every section on a built-in tiny
@@ -730,6 +737,102 @@ timeout_s: 300
                       f"decode VRAM peak {_gib(record.get('peak_vram_decode_bytes'))}")
 
 
+# --- sections 10-13: the 12 GB questions (issue 39) ------------------------------------------
+
+FIT12_CAPS = ("10.5GiB", "11GiB", "11.5GiB", "12GiB", "12.5GiB", "13GiB")
+
+
+def _fit12(check: Check, name: str, expandable: bool) -> None:
+    """Does SDXL 1024² fp16 fit 12 GB: plain, VAE tiling (a no-op at 1024² for the published VAE),
+    VAE slicing and NF4, each under the caps of FIT12_CAPS; OOM or not, and each phase's peaks.
+    The memory rule's margin (analysis/memoryneed.Margin) is re-fitted on what this writes."""
+    if expandable:  # read when the workers' CUDA allocator starts: they inherit this process's env
+        os.environ["PYTORCH_CUDA_ALLOC_CONF"] = "expandable_segments:True"
+    source, resolution = _model(check, "sdxl")
+    device = "cuda" if check.cuda else "auto"
+    caps = ", ".join(FIT12_CAPS if check.cuda and not check.quick else FIT12_CAPS[3:4])
+    records = _run_suite(check, name, f"""name: {name}
+models:
+  sdxl: {{source: "{source}"}}
+defaults: {{resolution: {resolution}, steps: 4, device: {device}}}
+matrix:
+  vram_limit: [{caps}]
+include:
+  - {{vram_limit: [{caps}], vae_tiling: true}}
+  - {{vram_limit: [{caps}], vae_slicing: true}}
+  - {{vram_limit: [{caps}], quantize: bnb:nf4}}
+warmup: 0
+repeats: 1
+timeout_s: 120
+""")
+    allocator = "expandable segments" if expandable else "default allocator"
+    _describe_generations(check, records, lambda c: (
+        f"SDXL {c['resolution']} fp16 under {c['vram_limit']} ({allocator}): "
+        + (", ".join(k for k in ("vae_tiling", "vae_slicing") if c.get(k))
+           or (str(c["quantize"]) if c.get("quantize") not in (None, "none") else "plain"))))
+
+
+def fit12(check: Check) -> None:
+    _fit12(check, "fit12", expandable=False)
+
+
+def fit12_expandable(check: Check) -> None:
+    _fit12(check, "fit12-expandable", expandable=True)
+
+
+def flux12(check: Check) -> None:
+    """The fastest subset of suites/flux-12gb.yaml: which FLUX setting fits 12 GiB, how fast, and
+    its SSIM to the unquantized picture."""
+    source, resolution = _model(check, "flux-schnell")
+    device = "cuda" if check.cuda else "auto"
+    records = _run_suite(check, "flux12", f"""name: flux12
+models:
+  schnell: {{source: "{source}"}}
+defaults: {{resolution: {resolution}, steps: 4, dtype: bf16, device: {device}, vram_limit: 12GiB}}
+matrix:
+  quantize: [none, torchao:int8@all, bnb:nf4@all]
+  offload: [model, group-block]
+warmup: 1
+repeats: 2
+timeout_s: 600
+quality_reference: {{quantize: none, offload: model}}
+""")
+    def label(c: dict[str, Any]) -> str:
+        return f"FLUX.1 schnell {c['resolution']} 4 steps under 12 GiB, quantize {c['quantize']}, offload {c['offload']}"
+
+    _describe_generations(check, records, label)
+    _say_quality(check, "flux12", label)
+
+
+def results12(check: Check) -> None:
+    """SD 1.5 512² at 50 steps and SDXL 1024² at 20 steps as ordinary results lines (plain, model
+    offload, NF4) at repeats: auto, pictures kept: the report's verdicts and thumbnails."""
+    sdxl, resolution = _model(check, "sdxl")
+    sd15 = "synthetic:sd15" if check.cuda and not check.quick else "builtin:tiny-sd"
+    small = "512x512" if check.cuda and not check.quick else "64x64"
+    device = "cuda" if check.cuda else "auto"
+    records = _run_suite(check, "results12", f"""name: results12
+models:
+  sd15: {{source: "{sd15}"}}
+  sdxl: {{source: "{sdxl}"}}
+defaults: {{device: {device}}}
+matrix:
+  model: [sd15]
+  steps: [50]
+  resolution: [{small}]
+  offload: [none, model]
+include:
+  - {{model: sd15, steps: 50, resolution: {small}, quantize: bnb:nf4}}
+  - {{model: sdxl, steps: 20, resolution: {resolution}, offload: [none, model]}}
+  - {{model: sdxl, steps: 20, resolution: {resolution}, quantize: bnb:nf4}}
+warmup: 1
+repeats: {"auto" if check.cuda and not check.quick else 2}
+timeout_s: 600
+""")
+    _describe_generations(check, records, lambda c: (f"{c['model']} {c['resolution']} {c['steps']} steps, offload "
+                                                     f"{c['offload']}, quantize {c.get('quantize') or 'none'}"))
+
+
 SECTIONS: list[tuple[str, Callable[[Check], None], float, bool]] = [
     # name, function, estimated seconds on an H200, needs CUDA (else rehearsed only with --quick).
     # The default order is this run's (2026-11-30): what earlier runs lack first; --only picks others.
@@ -743,6 +846,11 @@ SECTIONS: list[tuple[str, Callable[[Check], None], float, bool]] = [
     ("vram_limit", vram_limit, 45, True),
     ("offload-fast", offload_fast, 80, True),
     ("offload-slow", offload_slow, 80, True),
+    # issue 39 (about 10 minutes in all on an H100): --only fit12 fit12-expandable flux12 results12
+    ("fit12", fit12, 150, True),
+    ("fit12-expandable", fit12_expandable, 150, True),
+    ("flux12", flux12, 180, True),
+    ("results12", results12, 150, True),
 ]
 DEFAULT_SECTIONS = ["reference", "quantize", "native", "lora", "compile", "video"]
 

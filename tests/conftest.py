@@ -46,7 +46,7 @@ SLOW_FILES = frozenset({
     "test_single_file", "test_compile", "test_gguf", "test_time_dependence", "test_cli", "test_hub_cache",
     "test_cache", "test_lora", "test_repeats", "test_noise", "test_synthetic", "test_tasks", "test_quantize",
     "test_run", "test_clipscore", "test_counted_answers", "test_ray", "test_processes", "test_hostile_round4",
-    "test_report_browser", "test_survival", "test_plugins",
+    "test_report_browser", "test_survival", "test_plugins", "test_gpu_check",
 })
 
 
