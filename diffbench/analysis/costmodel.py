@@ -80,6 +80,10 @@ class CostFit:
         """The settings, leaving out those at their ordinary values (no offload, batch 1, ...)."""
         return self.label_without()
 
+    def unsupported_on(self, target: GpuSpec) -> str | None:
+        """Why this setting's dtype cannot be projected onto `target` (bf16 without bf16 tensor cores), or None."""
+        return dtype_refusal(target, str(self.settings.get("runtime_dtype") or ""))
+
     def label_without(self, *columns: str) -> str:
         """The label, leaving out `columns` too (the card, where a table says it apart)."""
         ordinary = ORDINARY
@@ -622,11 +626,11 @@ def _with_memory_check(projected: list[CostFit], target: GpuSpec, steps: int) ->
     """Estimates for the settings that fit the card (a borderline one says so); a refusal, naming
     those that fit, for the others."""
     fitting = [f for f in projected if fits_on(f, target) is not False
-               and dtype_refusal(target, str(f.settings.get("runtime_dtype") or "")) is None]
+               and f.unsupported_on(target) is None]
     answers = []
     for fit in projected:
         state = fit_state(fit, target.vram_gib)
-        unsupported = dtype_refusal(target, str(fit.settings.get("runtime_dtype") or ""))
+        unsupported = fit.unsupported_on(target)
         if unsupported is not None:
             answers.append(Estimate(fit, steps, float("nan"), float("nan"), float("nan"), refusal=unsupported))
         elif state == "no":

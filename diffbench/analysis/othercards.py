@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..hardware.gpus import dtype_refusal, find_gpu
+from ..hardware.gpus import find_gpu
 from .costmodel import CostFit, fit_costs, fit_state, need_range, project
 
 # From a 12 GB desktop card to the data centre: the cards people weigh a purchase or a rental between.
@@ -50,7 +50,7 @@ def other_cards(frame: pd.DataFrame, cards: tuple[str, ...] = COMMON_CARDS,
             if find_gpu(str(fit.settings["hardware"])) == target:
                 answers.append(CardAnswer(target.name, target.vram_gib, fit.step_medians[steps], "measured", None))
                 continue
-            if dtype_refusal(target, str(fit.settings.get("runtime_dtype") or "")) is not None:
+            if fit.unsupported_on(target) is not None:
                 answers.append(CardAnswer(target.name, target.vram_gib, None, None, "no bf16 tensor cores"))
                 continue
             projected = project(fit, target)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DiffbenchError
-from ..hardware.gpus import GpuNameError, GpuSpec, dtype_refusal, resolve_gpu
+from ..hardware.gpus import GpuNameError, GpuSpec, resolve_gpu
 from ..stats import intervals as stats
 from .calibration import shipped_calibration
 from .compare import PICTURE_AXES
@@ -270,7 +270,7 @@ def _projected_onto(frame: pd.DataFrame, pool: list[Candidate], gpu: str
     for candidate in pool:
         fit = next((f for f in fits if all(_same_setting(f.settings.get(c), candidate.settings.get(c))
                                            for c in GROUP_COLUMNS if c in f.settings)), None)
-        unsupported = dtype_refusal(target, str(fit.settings.get("runtime_dtype") or "")) if fit is not None else None
+        unsupported = fit.unsupported_on(target) if fit is not None else None
         if unsupported is not None:
             unprojectable.append((candidate.describe(), f"cannot be projected: {unsupported}"))
             continue
