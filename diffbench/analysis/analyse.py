@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..contract.results import Results
 from ..execute.advice import Advice
+from ..rules import axes
 from ..stats import intervals as stats
 from .advising import advise, software_mismatches
 from .answer import ModelAnswer, model_answers
@@ -37,13 +38,13 @@ from .othercards import ProjectedSetting, other_cards
 from .payoff import CompilePayoff, compile_payoffs
 from .quality import step_quality
 from .recommend import Recommendation, recommend
-from .tables import INSTANCE_COLUMNS, SettingSummary, cell_summary, setting_summary, with_metrics
+from .tables import SettingSummary, cell_summary, setting_summary, with_metrics
 from .tradeoff import (
-    PICTURE_AXES,
     PairedTradeoff,
     Scores,
     TradeoffPoint,
     paired_tradeoffs,
+    picture_axes,
     scored_cells,
     tradeoff_points,
 )
@@ -150,7 +151,7 @@ def _pooled_step_scaling(frame: pd.DataFrame, prepared: Prepared, noisy: set[tup
     one per prompt: the prompt does not shape what a step costs)."""
     if not instances_vary:
         return step_scaling(frame, prepared)
-    pooled = frame.assign(**{c: None for c in INSTANCE_COLUMNS if c in frame})
+    pooled = frame.assign(**{c: None for c in axes.INSTANCE_COLUMNS if c in frame})
     return step_scaling(pooled, prepare(pooled, noisy))
 
 
@@ -172,7 +173,7 @@ def _tradeoff_pairs(scores: Scores, axes: list[str], baseline: str | None,
             base = resolve_value(axis, baseline, scores.cells, unique=True)[0] if baseline else None
         except UnknownValue:
             continue
-        if column is not None and column not in PICTURE_AXES:
+        if column is not None and column not in picture_axes():
             return paired_tradeoffs(scores, column, base, noisy=noisy)
     return []
 

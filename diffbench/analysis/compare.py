@@ -18,11 +18,10 @@ from ..stats import intervals as stats
 from .metrics import METRICS
 from .metrics import metric as metric_named
 from .pairedstats import FEWEST_PAIRS, compare_ratio_pairs
-from .tables import SETTING_COLUMNS, key_text, measured, setting_label, steps_text, varying
+from .tables import key_text, measured, setting_label, steps_text, varying
 from .values import resolve_axis, resolve_value
 
 TURN_COLUMNS = ("run_id", "round_group", "round")  # interleaved turns that were neighbours in time
-PICTURE_AXES = axes.INSTANCE_COLUMNS  # what a picture is, beyond its settings (prompt, seed, negative prompt)
 
 
 @dataclass
@@ -84,14 +83,13 @@ def verdict_word(verdict: str, metric: str) -> str:
 def comparable_axes(frame: pd.DataFrame) -> list[str]:
     """Axes worth comparing: settings that vary in the measured data (hardware named 'gpu')."""
     names = {"hardware": "gpu", "hostname": "host"}
-    axes = [names.get(column, column) for column in varying(measured(frame))
-            if column not in {"source", "runtime_device"}]
+    found = [names.get(column, column) for column in varying(measured(frame))
+             if column not in {"source", "runtime_device"}]
     # Prompts and seeds are what a quality figure is taken over, not settings to choose between: they
     # are compared only when nothing else varies (compare --by prompt still does it when asked).
-    settings = [axis for axis in axes if axis not in PICTURE_AXES]
-    axes = settings or axes
+    settings = [axis for axis in found if axis not in axes.INSTANCE_COLUMNS]
     # recipes are what a suite that names them was written to compare: that comparison comes first
-    return sorted(axes, key=lambda axis: axis != "recipe")
+    return sorted(settings or found, key=lambda axis: axis != "recipe")
 
 
 def noisy_cells(warnings: pd.DataFrame | None) -> set[tuple[str, str]]:
@@ -149,14 +147,14 @@ class Prepared:
 def prepare(frame: pd.DataFrame, noisy: set[tuple[str, str]] | None = None) -> Prepared:
     data = measured(frame)
     # (evaluations and step_s_median: the step-scaling fits share this frame)
-    wanted = [c for c in (*SETTING_COLUMNS, *METRICS, "cell_id", "hostname", "evaluations", "step_s_median",
+    wanted = [c for c in (*axes.SETTING_COLUMNS, *METRICS, "cell_id", "hostname", "evaluations", "step_s_median",
                           *TURN_COLUMNS, "repeat") if c in data]
     data = data[list(dict.fromkeys(wanted))].reset_index(drop=True)
     unsteady = unsteady_rows(data)
     first = pd.Series(np.arange(len(frame)), index=frame.index).groupby(frame["cell_id"].astype(str).to_numpy()).min() \
         if not frame.empty and "cell_id" in frame else pd.Series(dtype=float)
     first_line = data["cell_id"].astype(str).map(first).to_numpy(dtype=float) if not data.empty else np.zeros(0)
-    keys = {c: key_text(data[c]).to_numpy() for c in SETTING_COLUMNS if c in data}
+    keys = {c: key_text(data[c]).to_numpy() for c in axes.SETTING_COLUMNS if c in data}
     flagged = (np.array([(str(c), str(h)) in noisy for c, h in zip(data["cell_id"], data["hostname"])], dtype=bool)
                if noisy and not data.empty else np.zeros(len(data), dtype=bool))
     return Prepared(data, keys, flagged, unsteady, first_line)

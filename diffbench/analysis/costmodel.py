@@ -24,11 +24,13 @@ from .projection import counted_architecture, typed_preset
 from .tables import CARD_MEMORY_SOURCES, HOST_RSS, card_memory, key_codes, key_text, measured, setting_label, steps_text
 from .transfer import carry_rate_spread
 
-# Everything that shapes the cost except the step count.
-GROUP_COLUMNS = axes.COST_COLUMNS
-# A cost label leaves out the settings at their built-in defaults (no offload, batch 1, ...); the
-# model, card, dtype, resolution and guidance are always said.
-ORDINARY = {a.results_column: a.default for a in axes.AXES
+# Everything that shapes the cost except the step count is `axes.COST_COLUMNS`, read when used.
+
+
+def _ordinary() -> dict[str, Any]:
+    """The settings a cost label leaves out at their built-in defaults (no offload, batch 1, ...);
+    the model, card, dtype, resolution and guidance are always said."""
+    return {a.results_column: a.default for a in axes.AXES
             if a.cost and a.name not in ("model", "gpu", "dtype", "resolution", "guidance_scale", "sampler")}
 
 
@@ -86,8 +88,8 @@ class CostFit:
 
     def label_without(self, *columns: str) -> str:
         """The label, leaving out `columns` too (the card, where a table says it apart)."""
-        ordinary = ORDINARY
-        shown = [c for c in GROUP_COLUMNS if c in self.settings and c not in columns
+        ordinary = _ordinary()
+        shown = [c for c in axes.COST_COLUMNS if c in self.settings and c not in columns
                  and not (c in ordinary and _same(self.settings[c], ordinary[c]))]
         return setting_label(self.settings, shown)
 
@@ -267,7 +269,7 @@ def fit_costs(frame: pd.DataFrame, decompose: bool = False) -> list[CostFit]:
     if data.empty:
         return []
     fits = []
-    for settings, group in setting_groups(data, [c for c in GROUP_COLUMNS if c in data]):
+    for settings, group in setting_groups(data, [c for c in axes.COST_COLUMNS if c in data]):
         fits.append(fit_group(settings, group, decompose))
     return pooled_spreads(fits)
 

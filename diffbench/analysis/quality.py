@@ -22,7 +22,6 @@ from .tables import key_text
 
 # A LoRA changes the picture on purpose, so each LoRA setting is a picture of its own; a step
 # cache only approximates it, so cached and uncached settings share one.
-SAME_PICTURE = axes.PICTURE_COLUMNS
 
 
 def _image(source: tuple[str, str]) -> np.ndarray | None:
@@ -113,7 +112,7 @@ def step_quality(frame: pd.DataFrame) -> pd.DataFrame:
                    "is_reference", "ssim_own", "own_reference_steps"]
     if rows.empty:
         return pd.DataFrame(columns=columns_out)
-    columns = [c for c in SAME_PICTURE if c in rows and c != "sampler"]
+    columns = [c for c in axes.PICTURE_COLUMNS if c in rows and c != "sampler"]
     keyed = rows.assign(**{f"_k_{c}": key_text(rows[c]) for c in columns})
     out = []
     for _, group in keyed.groupby([f"_k_{c}" for c in columns] + ["hostname"], sort=False):

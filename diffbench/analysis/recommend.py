@@ -11,9 +11,9 @@ import pandas as pd
 
 from ..errors import DiffbenchError
 from ..hardware.gpus import GpuNameError, GpuSpec, resolve_gpu
+from ..rules import axes
 from ..stats import intervals as stats
 from .calibration import shipped_calibration
-from .compare import PICTURE_AXES
 from .pairedstats import centre
 from .quality import step_quality
 from .tables import HOST_RSS, cell_summary, key_text, setting_label, steps_text, varying
@@ -121,14 +121,14 @@ def candidates(frame: pd.DataFrame, summary: pd.DataFrame | None = None,
 
 def _pictures(summary: pd.DataFrame) -> list[str]:
     """The picture axes (prompt, seed, ...) that vary: over them, a setting is one candidate."""
-    return [c for c in PICTURE_AXES if c in summary and summary[c].astype(str).nunique() > 1]
+    return [c for c in axes.INSTANCE_COLUMNS if c in summary and summary[c].astype(str).nunique() > 1]
 
 
 def _settings(summary: pd.DataFrame) -> list[tuple[pd.DataFrame, str]]:
     """The summary's rows by setting where pictures vary, with the setting's label: the pictures of
     one setting (its prompts and seeds) are one candidate, its time their median and its memory
     their largest: which prompt is fastest is no recommendation."""
-    columns = [c for c in varying(summary) if c not in PICTURE_AXES and c != "hostname"]
+    columns = [c for c in varying(summary) if c not in axes.INSTANCE_COLUMNS and c != "hostname"]
     keyed = summary.assign(**{f"_k_{c}": key_text(summary[c]) for c in [*columns, "hostname"]})
     out = []
     for _, rows in keyed.groupby([f"_k_{c}" for c in [*columns, "hostname"]], sort=False):
@@ -257,7 +257,7 @@ def _projected_onto(frame: pd.DataFrame, pool: list[Candidate], gpu: str
                     ) -> tuple[GpuSpec, list[Candidate], list[tuple[str, str]]] | None:
     """The candidates projected onto the card `gpu` names, when no candidate was measured on it
     (None when one was: then --gpu only filters)."""
-    from .costmodel import GROUP_COLUMNS, fit_costs, project
+    from .costmodel import fit_costs, project
 
     if any(gpu.lower() in c.hardware.lower() for c in pool):
         return None
@@ -269,7 +269,7 @@ def _projected_onto(frame: pd.DataFrame, pool: list[Candidate], gpu: str
     projected, unprojectable = [], []
     for candidate in pool:
         fit = next((f for f in fits if all(_same_setting(f.settings.get(c), candidate.settings.get(c))
-                                           for c in GROUP_COLUMNS if c in f.settings)), None)
+                                           for c in axes.COST_COLUMNS if c in f.settings)), None)
         unsupported = fit.unsupported_on(target) if fit is not None else None
         if unsupported is not None:
             unprojectable.append((candidate.describe(), f"cannot be projected: {unsupported}"))

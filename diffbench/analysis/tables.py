@@ -12,15 +12,13 @@ import pandas as pd
 from ..rules import axes
 from .metrics import METRICS
 
-# What identifies a setting in comparisons. Resolved device and dtype (what actually ran),
-# never "auto"; `hardware` is the GPU name, or the CPU for CPU runs.
-SETTING_COLUMNS = axes.SETTING_COLUMNS
+# What identifies a setting in comparisons is `axes.SETTING_COLUMNS`, read when used (an axis a
+# plugin registers reaches it): resolved device and dtype (what actually ran), never "auto";
+# `hardware` is the GPU name, or the CPU for CPU runs.
 # Axes people compare by, and the column holding each.
 AXIS_COLUMNS = {"gpu": "hardware", "hardware": "hardware", "host": "hostname", "dtype": "runtime_dtype",
                 "device": "runtime_device"}
 PROMPT_CHARS = 28
-WHOLE_NUMBER_SETTINGS = axes.WHOLE_NUMBER_SETTINGS
-INSTANCE_COLUMNS = axes.INSTANCE_COLUMNS
 PHASES = ("phase_text_encode", "phase_image_encode", "phase_denoise", "phase_decode", "phase_other")
 NUMERIC_FIELDS = ("wall_s", "evaluations", "denoiser_calls", "peak_vram_allocated_bytes", "peak_vram_reserved_bytes",
                   "peak_vram_decode_bytes",
@@ -38,13 +36,13 @@ def with_metrics(generations: pd.DataFrame) -> pd.DataFrame:
     frame = generations.copy()
     if frame.empty:
         return frame
-    for column in SETTING_COLUMNS:
+    for column in axes.SETTING_COLUMNS:
         if column not in frame and column != "hardware":
             frame[column] = None
     for axis, unused in axes.UNUSED_SETTINGS.items():  # results from before these axes ran without them
         if axis in generations:
             frame[axis] = frame[axis].fillna(unused)
-    for column in WHOLE_NUMBER_SETTINGS:  # 9 frames, not 9.0, where image rows leave the column empty
+    for column in axes.WHOLE_NUMBER_SETTINGS:  # 9 frames, not 9.0, where image rows leave the column empty
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
     for column in NUMERIC_FIELDS:  # files from other versions or tools may lack some: missing, not zero
         if column not in frame:
@@ -69,12 +67,12 @@ def measured(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[kept]
 
 
-def varying(frame: pd.DataFrame, columns: tuple[str, ...] = SETTING_COLUMNS) -> list[str]:
+def varying(frame: pd.DataFrame, columns: tuple[str, ...] | None = None) -> list[str]:
     """Setting columns whose value differs somewhere in `frame`.
 
     `source` is left out when `model` already tells the same story (one source per name).
     """
-    found = [c for c in columns if c in frame and key_text(frame[c]).nunique() > 1]
+    found = [c for c in (axes.SETTING_COLUMNS if columns is None else columns) if c in frame and key_text(frame[c]).nunique() > 1]
     if "source" in found and "model" in frame:
         if frame.groupby(key_text(frame["model"]))["source"].nunique().max() <= 1:
             found.remove("source")
@@ -117,20 +115,17 @@ def key_codes(series: pd.Series) -> np.ndarray:
     return text_codes[codes]  # code -1 (missing) takes the last: "-"
 
 
-NAMED_IN_LABELS = axes.NAMED_IN_LABELS
-
-
-# Values that mean "this setting is off": a label leaves them out (the settings that turn it on say
-# so, "offload=model"), so a report mixing many suites does not print "cache=none · lora=none" on
-# every setting. Two settings still differ in their labels: one names a value the other leaves out.
-QUIET_VALUES = axes.QUIET_VALUES
+# Values that mean "this setting is off" (axes.QUIET_VALUES): a label leaves them out (the settings
+# that turn it on say so, "offload=model"), so a report mixing many suites does not print
+# "cache=none · lora=none" on every setting. Two settings still differ in their labels: one names a
+# value the other leaves out.
 
 
 def setting_label(row: pd.Series | dict[str, Any], columns: list[str]) -> str:
     """'tiny-sd · euler · 8 steps' from the columns that vary. A setting left unset in this row
     is left out (the rows that set it say so: 'vram_limit=8GiB'), never shown as a bare '-'; so is
-    a setting at its "off" value (QUIET_VALUES), unless nothing else would be left to show."""
-    loud = [c for c in columns if QUIET_VALUES.get(c) != _text(row[c])]
+    a setting at its "off" value (axes.QUIET_VALUES), unless nothing else would be left to show."""
+    loud = [c for c in columns if axes.QUIET_VALUES.get(c) != _text(row[c])]
     return _label_of(row, loud) if any(_text(row[c]) != "-" for c in loud) else _label_of(row, columns)
 
 
@@ -139,14 +134,14 @@ def _label_of(row: pd.Series | dict[str, Any], columns: list[str]) -> str:
     for column in columns:
         raw = row[column]
         # frames, fps: whole numbers, though a column with gaps holds them as floats (17.0)
-        whole = column in WHOLE_NUMBER_SETTINGS and isinstance(raw, float) and raw == raw and raw.is_integer()
+        whole = column in axes.WHOLE_NUMBER_SETTINGS and isinstance(raw, float) and raw == raw and raw.is_integer()
         value = str(int(raw)) if whole else _text(raw)
         if value == "-":
             continue
         if column in {"prompt", "negative_prompt"} and len(value) > PROMPT_CHARS:
             value = value[: PROMPT_CHARS - 1] + "…"
         parts.append(steps_text(value) if column == "steps" else (
-            f"{column}={value}" if column in NAMED_IN_LABELS else value))
+            f"{column}={value}" if column in axes.NAMED_IN_LABELS else value))
     return " · ".join(parts) if parts else "all"
 
 
@@ -156,7 +151,7 @@ def cell_summary(frame: pd.DataFrame) -> pd.DataFrame:
     if data.empty:
         return pd.DataFrame()
     keys = ["cell_id", "hostname"]
-    settings = data.groupby(keys, sort=False)[[c for c in SETTING_COLUMNS if c in data and c not in keys]
+    settings = data.groupby(keys, sort=False)[[c for c in axes.SETTING_COLUMNS if c in data and c not in keys]
                                               + ["evaluations"]].first()
     aggregations: dict[str, tuple[str, Any]] = {
         "n": ("s_per_image", "size"),
@@ -208,10 +203,10 @@ def setting_summary(frame: pd.DataFrame, cells: pd.DataFrame | None = None) -> S
     Without a prompt set or several seeds it is the cell summary itself."""
     cells = cell_summary(frame) if cells is None else cells
     data = measured(frame)
-    instances = [c for c in INSTANCE_COLUMNS if c in data]
+    instances = [c for c in axes.INSTANCE_COLUMNS if c in data]
     if cells.empty or not instances or not any(key_text(data[c]).nunique() > 1 for c in instances):
         return SettingSummary(cells, {}, 1)
-    setting = [c for c in SETTING_COLUMNS if c in data and c not in instances]
+    setting = [c for c in axes.SETTING_COLUMNS if c in data and c not in instances]
     keys = pd.MultiIndex.from_frame(pd.DataFrame({c: key_text(data[c]) for c in setting}))
     codes = pd.Series(pd.factorize(keys)[0], index=data.index)
     cell_ids = key_text(data["cell_id"])

@@ -17,13 +17,18 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from ..rules import axes
 from ..stats import intervals as stats
-from .compare import PICTURE_AXES as COMPARED_PICTURE_AXES
 from .pairedstats import Centre, PairedDifference, centre, compare_paired
-from .tables import SETTING_COLUMNS, key_text, setting_label, varying
+from .tables import key_text, setting_label, varying
 
-# what a quality statistic is taken over: the picture asked for, not a setting to choose
-PICTURE_AXES = (*COMPARED_PICTURE_AXES, "init_image", "mask_image")
+
+def picture_axes() -> tuple[str, ...]:
+    """What a quality statistic is taken over: the picture asked for (prompt, seed, inputs), not a
+    setting to choose."""
+    return (*axes.INSTANCE_COLUMNS, "init_image", "mask_image")
+
+
 QUALITY_MIN_EFFECT = 0.5  # CLIP points: a difference under half a point is not worth a headline
 MACHINE = ("hostname", "hardware", "runtime_device")
 
@@ -92,7 +97,7 @@ class TradeoffPoint:
 
 
 def _setting_columns(cells: pd.DataFrame) -> list[str]:
-    return [c for c in varying(cells, SETTING_COLUMNS) if c not in PICTURE_AXES]
+    return [c for c in varying(cells) if c not in picture_axes()]
 
 
 def tradeoff_points(scores: Scores) -> list[TradeoffPoint]:
@@ -154,7 +159,7 @@ def paired_tradeoffs(scores: Scores, axis: str, baseline: str | None = None,
     if axis == "recipe":
         columns = [c for c in columns if c in MACHINE or not _set_by_recipes(cells, c)]
     context_columns = [c for c in columns if c != axis]
-    pair_columns = [c for c in PICTURE_AXES if c in cells]
+    pair_columns = [c for c in picture_axes() if c in cells]
     keyed = cells.assign(_value=key_text(cells[axis]),
                          _pair=_joined(cells, pair_columns),
                          _prompt=_joined(cells, [c for c in pair_columns if c != "seed"]),

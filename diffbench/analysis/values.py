@@ -12,10 +12,13 @@ import difflib
 import pandas as pd
 
 from ..errors import DiffbenchError
-from .tables import AXIS_COLUMNS, SETTING_COLUMNS, axis_column, key_text
+from ..rules import axes
+from .tables import AXIS_COLUMNS, axis_column, key_text
 
-# What users may name, beyond the setting columns themselves.
-AXIS_NAMES = sorted(set(AXIS_COLUMNS) | {c for c in SETTING_COLUMNS if not c.startswith("runtime_")} | {"host"})
+
+def axis_names() -> list[str]:
+    """What users may name: the setting columns, and the names people compare by (gpu, host, dtype)."""
+    return sorted(set(AXIS_COLUMNS) | {c for c in axes.SETTING_COLUMNS if not c.startswith("runtime_")} | {"host"})
 
 
 class UnknownValue(DiffbenchError, ValueError):
@@ -40,7 +43,7 @@ def resolve_axis(axis: str, frame: pd.DataFrame) -> str:
     column = axis_column(axis.strip())
     if column in frame.columns:
         return column
-    known = sorted(name for name in AXIS_NAMES if axis_column(name) in frame.columns)
+    known = sorted(name for name in axis_names() if axis_column(name) in frame.columns)
     raise UnknownValue(f"unknown axis '{axis}' (these results have: {_listing(known, 40)}){_suggest(axis, known)}")
 
 

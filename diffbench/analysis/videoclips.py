@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..rules import axes
 from ..rules.tasks import VIDEO_TASKS
-from .costmodel import GROUP_COLUMNS, setting_groups
+from .costmodel import setting_groups
 from .tables import CARD_MEMORY_SOURCES, card_memory, measured, setting_label
 
 
@@ -64,7 +65,7 @@ def clip_fits(frame: pd.DataFrame) -> list[ClipFit]:
     if data.empty or "task" not in data or "frames" not in data:
         return []
     data = data[data["task"].isin(sorted(VIDEO_TASKS)) & data["frames"].notna()]
-    columns = [c for c in (*GROUP_COLUMNS, "steps") if c in data and c != "frames"]
+    columns = [c for c in (*axes.COST_COLUMNS, "steps") if c in data and c != "frames"]
     fits = []
     for settings, group in setting_groups(data, columns) if not data.empty else []:
         by_frames = group.groupby("frames")

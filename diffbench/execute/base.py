@@ -14,14 +14,36 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
 from ..contract.records import generation_record
+from ..rules.repeats import AutoRepeats, SteadyWarmup
 
 # What a worker (or the executor on its behalf) reports, in order: "node" (a cluster node's
 # host, once), "loaded" (a pipeline is ready), "cell" (the generations that follow are this
-# cell's: sent when a cell starts and, in interleaved order, at every switch back to it), "record"
+# cell's: sent when a cell starts and, in interleaved order, at every switch back to it), "picture"
+# (a cell's first measured picture, a `Picture`, just before its generation's record), "record"
 # (a generation line, or a failure line), "cell_end" (a cell has all it will get), "done" /
 # "fatal" (the worker ended).
-MessageKind = Literal["node", "loaded", "cell", "record", "cell_end", "done", "fatal"]
+MessageKind = Literal["node", "loaded", "cell", "picture", "record", "cell_end", "done", "fatal"]
 Emit = Callable[..., None]  # emit(kind: MessageKind, payload, stream: str = "local")
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A cell's first measured picture, as PNG bytes: the parent saves it beside the results and
+    the record of the same cell and repeat that follows names the files."""
+
+    cell_id: str
+    repeat: int
+    preview_png: bytes  # a thumbnail, or an animated preview of a clip
+    full_png: bytes | None = None  # full resolution, for the CLIP score after the run
+
+
+@dataclass(frozen=True)
+class AutoWork:
+    """repeats: auto for one cell: the suite's stopping rule, and the wall times of the cell's
+    generations already recorded (a resumed run's, or those before a worker was restarted)."""
+
+    rule: AutoRepeats
+    previous_walls: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -33,11 +55,12 @@ class CellWork:
     settings: dict[str, Any]  # resolved: what a results line stores as `cell`
     repeats: tuple[int, ...]  # the measured repeats still to run
     full_image: bool = False  # keep the first measured picture at full resolution (CLIP score)
-    auto: dict[str, Any] | None = None  # repeats: auto's policy, with the cell's earlier walls
+    auto: AutoWork | None = None  # repeats: auto (None: a fixed count)
 
     def without(self, recorded: set[int], walls: list[float]) -> CellWork:
         """This cell less the repeats already recorded (their wall times joining auto's earlier ones)."""
-        auto = {**self.auto, "previous_walls": [*self.auto.get("previous_walls", []), *walls]} if self.auto else None
+        auto = (dataclasses.replace(self.auto, previous_walls=(*self.auto.previous_walls, *walls))
+                if self.auto else None)
         return dataclasses.replace(self, repeats=tuple(r for r in self.repeats if r not in recorded), auto=auto)
 
 
@@ -62,7 +85,7 @@ class Job:
     # "blocked": each cell's repeats one after another
     order: str = "interleaved"
     order_seed: int = 0
-    warmup_steady: dict[str, Any] | None = None  # warm up until two agree: {tolerance, max} (suite field)
+    warmup_steady: SteadyWarmup | None = None  # warm up until two agree (suite field)
 
     @property
     def device(self) -> str:

@@ -28,7 +28,7 @@ class Runtime:
     quantization: dict[str, Any] | None = None  # what apply_quantization did (components, bytes, seconds)
     denoiser_bytes: int | None = None  # the denoiser's weights as held in memory (quantized or not)
     total_memory: int | None = None  # the CUDA card's memory (what a cell's memory floor is held against)
-    axes: dict[str, Any] = field(default_factory=dict)  # what load-time axes added from outside did (their prepare)
+    axes: dict[str, Any] = field(default_factory=dict)  # what load-time axes' at_load returned
 
     def describe(self) -> dict[str, Any]:
         described: dict[str, Any] = {"device": str(self.device), "dtype": self.dtype_name, "gpu_name": self.gpu_name,

@@ -25,6 +25,7 @@ from ..intake.suitemodel import Suite
 from ..rules.axes import steps_text
 from ..rules.repeats import FEW_REPEATS, MIN_DECIDING
 from .advice import Advice, check_noise, check_repeats, check_throttling
+from .base import Picture
 
 
 class RunObserver:
@@ -95,6 +96,7 @@ class RunRecorder:
         self._total = len(order)
         self._open_cells: dict[str, list[dict[str, Any]]] = {}  # cell id -> its records so far
         self._stream_run: dict[str, str] = {}
+        self._saved_pictures: dict[tuple[str, int], dict[str, Any]] = {}  # (cell id, repeat) -> its record's fields
         self._node_run: dict[str, str] = {}
         self._lock = threading.RLock()  # workers of several GPUs report from their own threads
 
@@ -125,6 +127,8 @@ class RunRecorder:
         with self._lock:
             if kind == "record":
                 self.record(payload, self._stream_run.get(stream, self.run_id))
+            elif kind == "picture":
+                self.save_picture(payload)
             elif kind == "cell":
                 self.cell_started(payload, stream)
             elif kind == "cell_end":
@@ -148,21 +152,25 @@ class RunRecorder:
         record["run_id"] = run_id or self.run_id
         record.setdefault("finished_at", utc_now())  # when it was recorded (UTC): a long sweep's timeline
         self._open_cells.setdefault(record["cell_id"], []).append(record)
-        png = record.pop("_image_png", None)
-        if png is not None:
-            image = self.writer.save_image(record["cell_id"], png)
-            if image is not None:
-                record["image"] = image
-        full = record.pop("_image_full_png", None)
-        if full is not None:
-            image = self.writer.save_image(record["cell_id"], full, ".full.png")
-            if image is not None:
-                record["image_full"] = image
-                # what `score` checks before scoring: a picture replaced later is not the one generated
-                record["image_full_sha256"] = hashlib.sha256(full).hexdigest()
+        record.update(self._saved_pictures.pop((record["cell_id"], record.get("repeat")), {}))
         self.writer.write(record)
         self.outcome.records.append(record)
         self.observer.generation(record)
+
+    def save_picture(self, picture: Picture) -> None:
+        """A cell's picture, saved beside the results now; the record of its cell and repeat, which
+        follows, names the files."""
+        fields: dict[str, Any] = {}
+        image = self.writer.save_image(picture.cell_id, picture.preview_png)
+        if image is not None:
+            fields["image"] = image
+        if picture.full_png is not None:
+            image = self.writer.save_image(picture.cell_id, picture.full_png, ".full.png")
+            if image is not None:
+                fields["image_full"] = image
+                # what `score` checks before scoring: a picture replaced later is not the one generated
+                fields["image_full_sha256"] = hashlib.sha256(picture.full_png).hexdigest()
+        self._saved_pictures[(picture.cell_id, picture.repeat)] = fields
 
     def warn(self, advice: Advice, cell_id: str | None = None) -> None:
         self.outcome.warnings.append(advice)

@@ -32,7 +32,7 @@ from ..hardware.sysinfo import host_description
 from ..intake.plan import Cell, Plan, make_plan
 from ..intake.suitemodel import Suite
 from ..models.sources import host_problem
-from .base import CellWork, Executor, Job
+from .base import AutoWork, CellWork, Executor, Job
 from .local import LocalExecutor
 from .recorder import RunObserver, RunOutcome, RunRecorder
 
@@ -140,9 +140,8 @@ def _jobs(plan: Plan, done: dict[str, set[int]],
             job = jobs[cell.load_key] = Job(
                 cell.model, suite.base_dir, suite.warmup, [], suite.timeout_s, cell.model_name, plan.placed_by_cluster,
                 order=suite.order, order_seed=suite.order_seed,
-                warmup_steady=suite.warmup_steady.model_dump() if suite.warmup_steady else None)
-        auto = {**plan.suite.auto_repeats.model_dump(), "previous_walls": (walls or {}).get(cell.cell_id, [])} \
-            if plan.suite.auto else None
+                warmup_steady=suite.warmup_steady)
+        auto = AutoWork(plan.suite.auto_repeats, tuple((walls or {}).get(cell.cell_id, []))) if plan.suite.auto else None
         job.cells.append(CellWork(cell.cell_id, cell.resolved(), tuple(repeats), plan.suite.quality.clip is not None,
                                   auto))
     return list(jobs.values()), static_na

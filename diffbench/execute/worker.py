@@ -1,9 +1,10 @@
 """The worker process: loads one pipeline, runs its cells, sends each measurement to the parent.
 
 The parent alone writes results. The worker talks through a multiprocessing Connection:
-("loaded", info) after loading, ("cell", cell_id) as each cell starts, ("record", record)
-after each generation, ("done", None) at the end; ("respawn", why) instead of anything when it was
-forked from a server that cannot give it CUDA (the parent then spawns it).
+("loaded", info) after loading, ("cell", cell_id) as each cell starts, ("picture", Picture) just
+before the record of a cell's first measured generation, ("record", record) after each generation,
+("done", None) at the end; ("respawn", why) instead of anything when it was forked from a server
+that cannot give it CUDA (the parent then spawns it).
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import sys
 import threading
 import time
 import traceback
-from pathlib import Path
 from typing import Any
 
 from ..contract.results import generation_record
 from ..models.quiet import quiet_libraries
-from .base import CellWork, Job
+from ..rules.repeats import SteadyWarmup
+from .base import AutoWork, CellWork, Job, Picture
 
 TELEMETRY_HZ = 20.0  # NVML power and clock samples a second during a generation
 
@@ -123,17 +124,10 @@ class Worker:
         from ..hardware import nvml
         from ..measure.clocks import clock_for
         from ..measure.memory import HostPeak, TorchCudaPeak
-        from ..measure.probe import PipelineProbe, denoiser_of
+        from ..measure.probe import PipelineProbe
         from ..measure.telemetry import TelemetrySampler
-        from ..models.sources import load_pipeline, prequantized_format
+        from .axes import Loading
         from .axes import module as axis_module
-        from .axes.attention import set_attention
-        from .axes.compile import compile_denoiser
-        from .axes.offload import place
-        from .axes.quantize import apply_quantization, check_quantization_device, file_quantization
-        from .axes.task import task_pipeline
-        from .axes.vram_limit import cap_cuda_memory
-        from .configure import NotApplicable, stored_bytes, torch_dtype
         from .generation import Meters
 
         settings = self.cells[0].settings
@@ -142,33 +136,17 @@ class Worker:
 
         diffusers.DiffusionPipeline  # noqa: B018 - resolves the lazy module: its import is not load time
         self.import_s = time.perf_counter() - imports_started
-        if settings.get("vram_limit"):
-            runtime.vram_cap = cap_cuda_memory(runtime.device, settings["vram_limit"], runtime.gpu_uuid)
         started = time.perf_counter()
-        # With offloading the weights live in host RAM: synthetic models are then built there. So they
-        # are when they get quantized: the full-precision weights must never have to fit the card.
-        quantized = settings.get("quantize") not in (None, "none")
-        check_quantization_device(settings.get("quantize"), runtime.device)
-        file_format = prequantized_format(self.job.model, Path(self.job.base_dir))
-        if file_format is not None and quantized:
-            raise NotApplicable(f"the denoiser is already quantized ({file_format}, from its .gguf file); quantize "
-                                f"'{settings['quantize']}' applies to full-precision weights: leave it none here")
-        build_device = runtime.device if settings["offload"] == "none" and not quantized else "cpu"
-        pipe = load_pipeline(self.job.model, torch_dtype(runtime.dtype_name), Path(self.job.base_dir),
-                             build_device, fill_device=runtime.device)
-        pipe = task_pipeline(pipe, settings)  # image-to-image, inpainting, image-to-video: same weights
-        runtime.quantization = (file_quantization(pipe, file_format) if file_format is not None
-                                else apply_quantization(pipe, settings.get("quantize"), runtime.device))
-        runtime.denoiser_bytes = stored_bytes(denoiser_of(pipe))
+        loading = Loading(settings, runtime, self.job.model, self.job.base_dir)
+        # the load-time axes in their load order: the card capped, the pipeline built, its task,
+        # quantization, placement, attention, compile, then any added from outside (execute/axes)
+        for name in self.job.load_axes:
+            at_load = getattr(axis_module(name), "at_load", None)
+            if at_load is None:
+                raise TypeError(f"load-time axis module '{name}' defines no at_load(loading) (execute/axes)")
+            runtime.axes.update(at_load(loading) or {})
+        pipe = loading.pipe
         pipe.set_progress_bar_config(disable=True)
-        place(pipe, settings, runtime)
-        set_attention(denoiser_of(pipe), settings["attention"])
-        if settings["compile"]:
-            compile_denoiser(pipe)
-        for name in self.job.load_axes:  # load-time axes that act through prepare (execute/axes)
-            prepare = getattr(axis_module(name), "prepare", None)
-            if prepare is not None:
-                runtime.axes.update(prepare(pipe, settings, runtime))
         if runtime.device.type == "cuda":
             torch.cuda.empty_cache()  # loading transients must not count as the generations' reserved memory
         load_s = time.perf_counter() - started
@@ -388,9 +366,10 @@ class _CellRun:
             fields["round_group"], fields["round"] = in_round
         record = generation_record(cell_id, settings, repeat, warmup, "ok", **context, **fields)
         if not warmup and not self.image_sent and len(images):
-            record["_image_png"] = preview_png(images[0], settings.get("fps")) if video else thumbnail_png(images[0])
-            if self.cell.full_image and not video:  # for the CLIP score, computed after the run
-                record["_image_full_png"] = full_png(images[0])
+            send("picture", Picture(
+                cell_id, repeat, preview_png(images[0], settings.get("fps")) if video else thumbnail_png(images[0]),
+                # full resolution for the CLIP score, computed after the run
+                full_png(images[0]) if self.cell.full_image and not video else None))
             self.image_sent = True
         if not warmup and self.auto.pilot_next():  # decides the count; left out of the statistics
             record["pilot"] = True
@@ -401,25 +380,23 @@ class _CellRun:
         return None if stop is not None else measured.wall_s
 
 
-def warmed_up(walls: list[float], steady: dict[str, Any]) -> bool:
+def warmed_up(walls: list[float], steady: SteadyWarmup) -> bool:
     """Whether warm-ups may stop: the last two agree within `tolerance` (a share of the faster),
     or `max` warm-ups have run."""
-    if len(walls) >= int(steady["max"]):
+    if len(walls) >= steady.max:
         return True
     if len(walls) < 2:
         return False
     last, before = walls[-1], walls[-2]
-    return abs(last - before) <= float(steady["tolerance"]) * min(last, before)
+    return abs(last - before) <= steady.tolerance * min(last, before)
 
 
 class _AutoRule:
     """repeats: auto for one cell: its measured wall times so far, and whether they are enough."""
 
-    def __init__(self, policy: dict[str, Any] | None) -> None:
-        from ..rules.repeats import AutoRepeats
-
-        self.policy = AutoRepeats(**{k: v for k, v in policy.items() if k != "previous_walls"}) if policy else None
-        self.walls: list[float] = list(policy.get("previous_walls", [])) if policy else []
+    def __init__(self, auto: AutoWork | None) -> None:
+        self.policy = auto.rule if auto else None
+        self.walls: list[float] = list(auto.previous_walls) if auto else []
         self.spent = sum(self.walls)
 
     def pilot_next(self) -> bool:

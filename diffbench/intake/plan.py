@@ -17,14 +17,6 @@ from ..rules.loras import is_fused
 if TYPE_CHECKING:
     from .suitemodel import Suite
 
-# Settings whose change needs a fresh pipeline load; everything else (sampler, steps,
-# resolution, batch, guidance, seed, prompt, VAE tiling/slicing, strength, frames) is applied
-# to a loaded one. The task picks the pipeline class (built on the loaded weights).
-LOAD_KEYS = axes.LOAD_KEYS
-
-
-# What a cell gets when neither the matrix, the model nor the suite says otherwise.
-BUILTIN_DEFAULTS: dict[str, Any] = axes.builtin_defaults()
 
 
 @dataclass
@@ -44,7 +36,9 @@ class Cell:
 
     @property
     def load_key(self) -> str:
-        key = {k: self.settings[k] for k in LOAD_KEYS if k != "model"}
+        # the settings whose change needs a fresh pipeline load (axes.LOAD_KEYS); everything else
+        # (sampler, steps, resolution, ...) is applied to a loaded one
+        key = {k: self.settings[k] for k in axes.LOAD_KEYS if k != "model"}
         if is_fused(self.settings.get("lora")):  # fused LoRAs change the weights: a load of their own
             key["lora"] = self.settings["lora"]
         return _digest({"model": self.model, **key})
@@ -64,9 +58,6 @@ def _digest(data: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-# Settings whose default is written out but means "the axis is not used": left out of the identity
-# like unset ones, so that cells measured before the axis existed keep their ids.
-ABSENT = set(axes.UNUSED_SETTINGS.items())
 
 
 def cell_identity(model: dict[str, Any], settings: dict[str, Any]) -> str:
@@ -77,7 +68,11 @@ def cell_identity(model: dict[str, Any], settings: dict[str, Any]) -> str:
     Unset (None) settings are left out too, so that an axis added in a later version
     (defaulting to None) does not change the ids of results already on disk.
     """
-    identity = {k: v for k, v in settings.items() if k != "model" and v is not None and (k, v) not in ABSENT}
+    # a setting whose default is written out but means "the axis is not used" is left out like an
+    # unset one, so that cells measured before the axis existed keep their ids
+    unused = axes.UNUSED_SETTINGS
+    identity = {k: v for k, v in settings.items()
+                if k != "model" and v is not None and not (k in unused and unused[k] == v)}
     weights = {k: model.get(k) for k in ("source", "revision", "variant")}
     if model.get("base"):  # only when set: the ids of models without one stay as they were
         weights["base"] = model["base"]
@@ -135,7 +130,7 @@ def _resolve(suite: Suite, explicit: dict[str, Any]) -> tuple[str, dict[str, Any
     model_defaults = spec.defaults.model_dump(exclude_none=True)
     if spec.dtype:
         model_defaults.setdefault("dtype", spec.dtype)
-    layers = [BUILTIN_DEFAULTS, builtin_defaults(spec.pipeline_source), suite_defaults, model_defaults, explicit]
+    layers = [axes.builtin_defaults(), builtin_defaults(spec.pipeline_source), suite_defaults, model_defaults, explicit]
     settings: dict[str, Any] = {}
     for layer in layers:
         settings.update({k: v for k, v in layer.items() if v is not None or k not in settings})

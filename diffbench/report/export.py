@@ -9,10 +9,11 @@ import pandas as pd
 
 from ..analysis.filters import apply_filters
 from ..analysis.metrics import METRICS
-from ..analysis.tables import PHASES, SETTING_COLUMNS, cell_summary, varying, with_metrics
+from ..analysis.tables import PHASES, cell_summary, varying, with_metrics
 from ..contract.files import replace_whole, write_text_whole
 from ..contract.results import Results, load_results
 from ..errors import DiffbenchError, one_line
+from ..rules import axes
 
 
 def cell_columns() -> list[str]:
@@ -56,7 +57,7 @@ def _steps_with_settings(steps: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFra
     if frame.empty or steps.empty:
         return steps.iloc[0:0] if not steps.empty else steps
     kept = steps[steps["cell_id"].isin(frame["cell_id"])]
-    settings = [c for c in SETTING_COLUMNS if c in frame and c not in kept.columns]
+    settings = [c for c in axes.SETTING_COLUMNS if c in frame and c not in kept.columns]
     per_cell = frame.drop_duplicates(["run_id", "cell_id"])[["run_id", "cell_id", *settings]]
     return kept.merge(per_cell, on=["run_id", "cell_id"], how="left")
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from .. import __version__
 from ..analysis.analyse import Analysis, analyse, fit_rows
-from ..analysis.compare import PICTURE_AXES, ComparisonTable, headline, unjudged
+from ..analysis.compare import ComparisonTable, headline, unjudged
 from ..analysis.metrics import report_metrics
 from ..analysis.tables import measured, setting_label, varying
 from ..analysis.tradeoff import QUALITY_MIN_EFFECT
@@ -29,6 +29,7 @@ from ..contract.results import Results, check_output, load_results
 from ..errors import mended
 from ..execute.advice import KIND_EXPLANATIONS, RECOMPUTED_KINDS
 from ..measure.clipscore import RANDOM_WEIGHTS
+from ..rules import axes
 from ..rules.tasks import STRENGTH_TASKS, VIDEO_TASKS, video_seconds
 from . import figures
 
@@ -247,7 +248,7 @@ def _summary_sentences(settings: pd.DataFrame, tables: list[ComparisonTable], pa
 def _setting_labels(summary: pd.DataFrame) -> pd.Series:
     """Each cell's label without its prompt and seed (what a sentence about settings names; a
     prompt set would otherwise put 24 prompts into the summary)."""
-    columns = [c for c in varying(summary) if c != "hostname" and c not in PICTURE_AXES]
+    columns = [c for c in varying(summary) if c != "hostname" and c not in axes.INSTANCE_COLUMNS]
     if not columns or len(columns) == len([c for c in varying(summary) if c != "hostname"]):
         return summary["label"].astype(str)
     return pd.Series([setting_label(row, columns) for row in summary[columns].to_dict("records")],

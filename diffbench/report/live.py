@@ -26,7 +26,6 @@ from ..rules.axes import steps_text
 from ..rules.tasks import VIDEO_TASKS
 
 # Axes shown in tables; the others appear only when the suite varies them.
-SHOWN_AXES = axes.SHOWN_AXES
 
 
 def fmt_bytes(value: float | None) -> str:
@@ -41,12 +40,12 @@ def fmt_bytes(value: float | None) -> str:
 
 def varying_axes(cells: list[Cell]) -> list[str]:
     """Axes whose value differs between cells (plus model and steps, always useful)."""
-    axes = []
-    for axis in SHOWN_AXES:
+    found = []
+    for axis in axes.SHOWN_AXES:
         values = {str(c.settings.get(axis)) for c in cells}
         if len(values) > 1 or axis in {"model", "steps", "sampler"}:
-            axes.append(axis)
-    return axes
+            found.append(axis)
+    return found
 
 
 def safe(text: str) -> str:
@@ -70,19 +69,19 @@ def _shown(value: Any, axis: str = "") -> str:
 
 def plan_table(plan: Plan) -> Table:
     cells = plan.cells + plan.duplicates
-    axes = varying_axes(cells)
+    shown = varying_axes(cells)
     table = Table(title=f"{plan.suite.name}: {len(plan.cells)} cells, {plan.loads} pipeline "
                         f"load{'' if plan.loads == 1 else 's'}, "
                         f"{'at most ' if plan.suite.auto else ''}{plan.generations} generations "
                         f"({plan.suite.warmup} warm-up + {plan.suite.repeats_text()} per cell)")
     table.add_column("#", justify="right")
     table.add_column("cell id")
-    for axis in axes:
+    for axis in shown:
         table.add_column(axis)
     table.add_column("status")
     for index, cell in enumerate(plan.cells[:PLAN_ROWS_SHOWN], start=1):
         status = f"not applicable: {safe(cell.skip_reason)}" if cell.skip_reason else "will run"
-        table.add_row(str(index), cell.cell_id, *[_shown(cell.settings.get(a), a) for a in axes], status)
+        table.add_row(str(index), cell.cell_id, *[_shown(cell.settings.get(a), a) for a in shown], status)
     hidden = plan.cells[PLAN_ROWS_SHOWN:]
     if hidden:  # a table of 10,000 rows says nothing a person reads (and takes seconds to draw)
         skipped: dict[str, int] = {}
@@ -90,12 +89,12 @@ def plan_table(plan: Plan) -> Table:
             skipped[cell.skip_reason or ""] = skipped.get(cell.skip_reason or "", 0) + 1
         runs = skipped.pop("", 0)
         summary = [f"{runs} will run"] + [f"{n} not applicable: {safe(reason)}" for reason, n in skipped.items()]
-        table.add_row("...", f"{len(hidden)} more", *[""] * len(axes), "; ".join(summary) + " (plan --json lists all)")
+        table.add_row("...", f"{len(hidden)} more", *[""] * len(shown), "; ".join(summary) + " (plan --json lists all)")
     for cell in plan.duplicates[:PLAN_ROWS_SHOWN]:
-        table.add_row("-", cell.cell_id, *[_shown(cell.settings.get(a), a) for a in axes],
+        table.add_row("-", cell.cell_id, *[_shown(cell.settings.get(a), a) for a in shown],
                       f"skipped: duplicate of {safe(cell.duplicate_of or '')}")
     if len(plan.duplicates) > PLAN_ROWS_SHOWN:
-        table.add_row("-", f"{len(plan.duplicates) - PLAN_ROWS_SHOWN} more", *[""] * len(axes), "skipped: duplicates")
+        table.add_row("-", f"{len(plan.duplicates) - PLAN_ROWS_SHOWN} more", *[""] * len(shown), "skipped: duplicates")
     return table
 
 
@@ -150,24 +149,22 @@ def summary_table(plan: Plan, records: list[dict[str, Any]]) -> Table:
     """One row per setting: status, then the report's own figures (the metric registry, summarised
     as the report does): seconds per image, it/s, step latency, memory peaks. A prompt set's (or a
     seed list's) cells are one setting, pooled as the report's charts pool them."""
-    from ..rules.axes import INSTANCE_COLUMNS
-
     by_cell: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         by_cell.setdefault(record["cell_id"], []).append(record)
     figures, setting_of = _setting_figures(records)
     pooled = any(setting_of.get(cell_id, cell_id) != cell_id for cell_id in by_cell)
     cells = [c for c in plan.cells if c.cell_id in by_cell]
-    axes = varying_axes(cells) if cells else ["model"]
+    shown = varying_axes(cells) if cells else ["model"]
     if pooled:
-        axes = [a for a in axes if a not in INSTANCE_COLUMNS] or ["model"]
+        shown = [a for a in shown if a not in axes.INSTANCE_COLUMNS] or ["model"]
         # one row per setting, in the plan's order of its first cell (interleaved runs record them in turns)
         by_id = {c.cell_id: c for c in plan.cells}
         standing = [setting_of.get(c.cell_id, c.cell_id) for c in cells]
         cells = [by_id[s] for s in dict.fromkeys(standing) if s in by_id]
     over = "every prompt and seed's measured repeats" if pooled else "measured repeats"
     table = Table(title=f"Summary (medians over {over}; warm-ups left out)")
-    for axis in axes:
+    for axis in shown:
         table.add_column(axis, overflow="fold")
     video = {cell.settings.get("task") in VIDEO_TASKS for cell in cells}
     per = {frozenset({True}): "s/clip", frozenset({True, False}): "s/image or clip"}.get(frozenset(video), "s/image")
@@ -178,7 +175,7 @@ def summary_table(plan: Plan, records: list[dict[str, Any]]) -> Table:
         members.setdefault(setting_of.get(cell_id, cell_id), []).append(cell_id)
     for cell in cells:
         failed = [r for cell_id in members.get(cell.cell_id, []) for r in by_cell[cell_id] if r["status"] != "ok"]
-        values = [_shown(cell.settings.get(a), a) for a in axes]
+        values = [_shown(cell.settings.get(a), a) for a in shown]
         figure = figures.get(cell.cell_id)
         if figure is None:  # nothing measured
             table.add_row(*values, failed[0]["status"] if failed else "-", "-", "-", "-", "-", "-")

@@ -132,6 +132,9 @@ class Axis:
     whole_number: bool = False  # an integer column that empty rows must not turn into floats
     instance: bool = False  # one instance of a setting (its prompt, its seed): a setting's time and memory pool over them
     worker: str | None = None  # its worker module under execute/axes/ (or a full module path)
+    # a load-time axis: when its module's at_load runs as the worker loads (execute/axes): below 0
+    # before the pipeline exists, 0 builds it, then upwards; one added from outside comes last
+    load_order: int = 100
 
     @property
     def results_column(self) -> str:
@@ -147,7 +150,7 @@ Path = Annotated[str, Field(min_length=1, max_length=4096)]
 
 # In the order labels name them (model first, then what ran, then the recipe, then inputs).
 AXES: tuple[Axis, ...] = (
-    Axis("model", str, None, reloads=True, picture=True, cost=True),
+    Axis("model", str, None, reloads=True, picture=True, cost=True, worker="model", load_order=0),
     # set by the suite's `recipes:` (a whole configuration compared as one: compare --by recipe)
     Axis("recipe", str, None, "the suite recipe this cell belongs to (set by `recipes:`)", cost=True),
     Axis("device", str, "auto", "auto, cpu, cuda, cuda:N or mps", _check_device, reloads=True,
@@ -163,15 +166,16 @@ AXES: tuple[Axis, ...] = (
          cost=True),
     Axis("batch_size", Batch, 1, picture=True, cost=True, named=True),
     Axis("guidance_scale", Guidance, None, picture=True, cost=True, named=True),
-    Axis("offload", Offload, "none", reloads=True, picture=True, cost=True, quiet="none", named=True, worker="offload"),
+    Axis("offload", Offload, "none", reloads=True, picture=True, cost=True, quiet="none", named=True, worker="offload",
+         load_order=30),
     Axis("attention", str, "default", "diffusers attention backend, or 'default'", _check_attention, reloads=True,
-         picture=True, cost=True, quiet="default", named=True, worker="attention"),
+         picture=True, cost=True, quiet="default", named=True, worker="attention", load_order=40),
     Axis("compile", bool, False, "torch.compile the denoiser", reloads=True, picture=True, cost=True, quiet="False",
-         named=True, worker="compile"),
+         named=True, worker="compile", load_order=50),
     Axis("vae_tiling", bool, False, picture=True, cost=True, quiet="False", named=True, worker="vae"),
     Axis("vae_slicing", bool, False, picture=True, cost=True, quiet="False", named=True, worker="vae"),
     Axis("vram_limit", str, None, "cap CUDA memory to emulate a smaller card: 12GiB or 'RTX 3060'", _check_vram_limit,
-         check_first=True, reloads=True, cost=True, named=True, worker="vram_limit"),
+         check_first=True, reloads=True, cost=True, named=True, worker="vram_limit", load_order=-10),
     Axis("lora", str, "none", "none, or FILE.safetensors[@scale], several joined with '+'; fuse: before them "
          "merges them into the weights", _check_lora, check_first=True, unused="none", picture=True, cost=True,
          quiet="none", named=True, worker="lora"),
@@ -180,12 +184,12 @@ AXES: tuple[Axis, ...] = (
          quiet="none", named=True, worker="cache"),
     Axis("quantize", str, "none", "weight quantization: none, torchao:int8|fp8|int4, quanto:int8|fp8|int4, "
          "bnb:nf4|int8 (CUDA); @all adds the text encoders", _check_quantize, check_first=True, unused="none",
-         reloads=True, cost=True, quiet="none", named=True, worker="quantize"),
+         reloads=True, cost=True, quiet="none", named=True, worker="quantize", load_order=20),
     # the family's own task when unset (text-to-image, or text-to-video); the value of results
     # before the axis existed is text-to-image
     Axis("task", Task, None, "text-to-image, image-to-image, inpainting, text-to-video or image-to-video; default: "
          "the model's own", unused="text-to-image", reloads=True, picture=True, cost=True, quiet="text-to-image",
-         worker="task"),
+         worker="task", load_order=10),
     Axis("strength", Annotated[float, Field(gt=0, le=1)], None, "image-to-image and inpainting: how much of the "
          "input is redrawn (the share of steps run)", picture=True, cost=True, named=True),
     Axis("frames", Annotated[int, Field(ge=1, le=1025)], None, "video: frames per clip", picture=True, cost=True, named=True,
@@ -253,11 +257,11 @@ def steps_text(steps: Any) -> str:
     return f"{steps} step" if str(steps) == "1" else f"{steps} steps"
 
 
-# The modules that copy a view at import (a pydantic model of the suite, column lists): an axis
-# registered after one of them is imported would be missing from it, so registering then is refused.
-COPIED_BY = ("diffbench.intake.suitemodel", "diffbench.intake.suite", "diffbench.intake.plan", "diffbench.report.live",
-             "diffbench.analysis.tables", "diffbench.analysis.costmodel", "diffbench.analysis.compare",
-             "diffbench.analysis.quality")
+# Every other module reads the views above when it uses them (`axes.SETTING_COLUMNS`), so an axis
+# registered at any time reaches it. The one copy is the suite's schema: pydantic builds it as a
+# class when suitemodel is imported, so an axis registered after that would be missing from the
+# suites it validates, and registering then is refused.
+COPIED_BY = ("diffbench.intake.suitemodel",)
 
 
 class AxisRegistrationError(ValueError):

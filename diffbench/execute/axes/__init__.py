@@ -11,22 +11,27 @@ order (`worker_modules(at_load=False)`). `applied` is what the module left appli
 which records the cell not_applicable. `Applied.context` goes into the cell's results lines,
 `Applied.runtime` into their runtime description.
 
-A load-time axis (`reloads`) acts where the worker builds the pipeline (`execute/worker.Worker._load`).
-The shipped ones are called there in the order they need: the task's pipeline, quantization,
-placement or offload, attention, compile. A load-time axis's module may instead define
+A load-time axis (`reloads`) has a module that defines
 
-    prepare(pipe, settings, runtime) -> dict
+    at_load(loading: Loading) -> dict | None
 
-which the worker calls, in declaration order, once the pipeline is placed and compiled; what it
-returns goes into the load's (and its lines') runtime description. Adding a load-time axis is then
-one declaration and such a module, as it is for a per-cell axis.
+The worker calls each in the order of their axes' `load_order` (`worker_modules(at_load=True)`):
+below 0 before the pipeline exists (vram_limit caps the card), at 0 the model's module builds it,
+then the task's pipeline, quantization, placement or offload, attention, compile, and an axis added
+from outside (100 unless it says otherwise). Each works on `loading.pipe` (and may replace it) and
+records on `loading.runtime`; a dict it returns goes into the load's (and its lines') runtime
+description; `configure.NotApplicable` marks the load's cells not_applicable. Adding either kind
+of axis is one declaration and its module.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..configure import Runtime
 
 PACKAGE = __name__
 
@@ -37,6 +42,18 @@ class Loaded:
 
     base_dir: str  # the suite's folder: relative paths (LoRA files, input images) start there
     scheduler_config: dict[str, Any]  # the model's own scheduler, before any sampler replaced it
+
+
+@dataclass
+class Loading:
+    """A pipeline as the worker loads it, handed to each load-time axis's `at_load` in turn."""
+
+    settings: dict[str, Any]  # the load's first cell's (its load-time settings are every cell's)
+    runtime: Runtime
+    model: dict[str, Any]  # the suite's model entry: source, base, family, ...
+    base_dir: str  # the suite's folder: relative paths start there
+    pipe: Any = None  # None until the model's module has built it
+    file_format: str | None = None  # a .gguf denoiser's weight format ('Q8_0'): already quantized
 
 
 @dataclass
@@ -56,8 +73,11 @@ def module(name: str) -> ModuleType:
 
 
 def worker_modules(at_load: bool, declared: Any = None) -> tuple[str, ...]:
-    """The worker modules of the load-time (`at_load`) or per-cell axes, in declaration order, each once."""
+    """The worker modules of the per-cell axes in declaration order, or of the load-time ones
+    (`at_load`) in their load order, each once."""
     from ...rules import axes
 
-    found = [a.worker for a in (declared if declared is not None else axes.AXES) if a.worker and a.reloads == at_load]
-    return tuple(dict.fromkeys(found))
+    found = [a for a in (declared if declared is not None else axes.AXES) if a.worker and a.reloads == at_load]
+    if at_load:
+        found.sort(key=lambda a: a.load_order)  # stable: declaration order among equals
+    return tuple(dict.fromkeys(str(a.worker) for a in found))

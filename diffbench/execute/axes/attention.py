@@ -5,6 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from ..configure import NotApplicable
+from . import Loading
+
+
+def at_load(loading: Loading) -> None:
+    from ...measure.probe import denoiser_of
+
+    set_attention(denoiser_of(loading.pipe), loading.settings["attention"])
 
 
 def set_attention(denoiser: Any, backend: str) -> None:

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import Loading
+
+
+def at_load(loading: Loading) -> None:
+    if loading.settings["compile"]:
+        compile_denoiser(loading.pipe)
+
 
 def compile_denoiser(pipe: Any) -> None:
     import torch

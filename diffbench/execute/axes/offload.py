@@ -5,6 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..configure import NotApplicable, Runtime
+from . import Loading
+
+
+def at_load(loading: Loading) -> None:
+    place(loading.pipe, loading.settings, loading.runtime)
 
 
 def place(pipe: Any, settings: dict[str, Any], runtime: Runtime) -> None:

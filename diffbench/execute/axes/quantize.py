@@ -7,6 +7,18 @@ from typing import Any
 
 from ...rules.applicability import quantization_problem
 from ..configure import NotApplicable, stored_bytes
+from . import Loading
+
+
+def at_load(loading: Loading) -> None:
+    """Quantize before the pipeline is placed (or say what a .gguf file's weights are), then record
+    the denoiser's weights as they are held, quantized or not."""
+    from ...measure.probe import denoiser_of
+
+    pipe, runtime = loading.pipe, loading.runtime
+    runtime.quantization = (file_quantization(pipe, loading.file_format) if loading.file_format is not None
+                            else apply_quantization(pipe, loading.settings.get("quantize"), runtime.device))
+    runtime.denoiser_bytes = stored_bytes(denoiser_of(pipe))
 
 
 def check_quantization_device(wanted: str | None, device: Any) -> None:

@@ -5,6 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..configure import NotApplicable
+from . import Loading
+
+
+def at_load(loading: Loading) -> None:
+    loading.pipe = task_pipeline(loading.pipe, loading.settings)  # image-to-image, inpainting, ...: same weights
 
 
 def task_pipeline(pipe: Any, settings: dict[str, Any]) -> Any:

@@ -5,6 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from ..configure import NotApplicable
+from . import Loading
+
+
+def at_load(loading: Loading) -> None:
+    """Before the pipeline exists: what it and the generations may take is capped from the start."""
+    limit = loading.settings.get("vram_limit")
+    if limit:
+        loading.runtime.vram_cap = cap_cuda_memory(loading.runtime.device, limit, loading.runtime.gpu_uuid)
 
 
 def cap_cuda_memory(device: Any, limit: str, gpu_uuid: str | None = None) -> dict[str, Any]:
