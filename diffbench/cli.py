@@ -10,6 +10,7 @@ import math
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NoReturn
 from typing import get_args as typing_args
 
@@ -682,11 +683,8 @@ def export(results: tuple[str, ...], fmt: str, level: str, output: str | None, f
 @click.option("--allow-noisy", is_flag=True, help="Fit on cells flagged noisy too (measured while other work competed).")
 @click.option("--verbose", "-v", is_flag=True, help="Each answer's sentence and notes, instead of one table.")
 @_skip_bad_lines_option
-def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gpu: str | None, sampler: str | None,
-                     resolution: str | None, batch_size: int | None, dtype: str | None, offload: str | None,
-                     guidance_scale: float | None, quantize: str | None, vae_tiling: bool | None,
-                     vae_slicing: bool | None, as_json: bool, frames: int | None, allow_noisy: bool,
-                     verbose: bool, skip_bad_lines: bool) -> None:
+def estimate_command(results: tuple[str, ...], steps: int, as_json: bool, frames: int | None, allow_noisy: bool,
+                     verbose: bool, skip_bad_lines: bool, **setting: Any) -> None:
     """What would STEPS cost? Seconds per image from the fitted fixed + per-step cost, with an interval
     (video with --frames: seconds per clip and memory against clip length).
 
@@ -696,11 +694,9 @@ def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gp
     from .analysis.compare import leave_out_noisy
     from .analysis.costmodel import EstimateError, check_projections, estimate, select
 
-    counted_only = {"guidance_scale": guidance_scale, "quantize": quantize, "vae_tiling": vae_tiling,
-                    "vae_slicing": vae_slicing}
+    asked = AskedSetting(**setting)
     if not results:
-        _answer_from_counts(model, gpu, steps, as_json, verbose, resolution=resolution, batch_size=batch_size,
-                            dtype=dtype, offload=offload, **counted_only)
+        _answer_from_counts(asked.model, asked.gpu, steps, as_json, verbose, **asked.for_counts())
         return
     loaded = _read_results(results, skip_bad_lines)
     frame = _selected(loaded, (), " ".join(results))
@@ -714,8 +710,7 @@ def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gp
     if frames is not None:
         from .analysis.videoclips import clip_fits
 
-        chosen = select(frame, model=model, sampler=sampler, resolution=resolution, batch_size=batch_size,
-                        runtime_dtype=dtype, offload=offload, hardware=gpu)
+        chosen = select(frame, **asked.chosen_by(), hardware=asked.gpu)
         fits = clip_fits(chosen[chosen["steps"] == steps]) if not chosen.empty else []
         if not fits:
             raise EstimateError(f"no video setting with {steps} steps was measured at two frame counts or more "
@@ -725,17 +720,15 @@ def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gp
         return
     from .analysis.costmodel import in_results
 
-    if model and not in_results(frame, model) and _typed_model(model) is not None and gpu:
+    if asked.model and not in_results(frame, asked.model) and _typed_model(asked.model) is not None and asked.gpu:
         # a counted architecture these results never measured: answered from counts, said so
-        _answer_from_counts(model, gpu, steps, as_json, verbose, resolution=resolution, batch_size=batch_size,
-                            dtype=dtype, offload=offload, **counted_only)
+        _answer_from_counts(asked.model, asked.gpu, steps, as_json, verbose, **asked.for_counts())
         return
-    given = [f"--{k.replace('_', '-')}" for k, v in counted_only.items() if v is not None]
+    given = [f"--{k.replace('_', '-')}" for k, v in asked.counted_only().items() if v is not None]
     if given:
         raise EstimateError(f"{', '.join(given)}: answered from counts only (leave out RESULTS, or name a counted "
                             "model these results lack); measured settings are chosen with --filter-like options")
-    answers = estimate(frame, steps, gpu=gpu, model=model, sampler=sampler, resolution=resolution,
-                       batch_size=batch_size, runtime_dtype=dtype, offload=offload)
+    answers = estimate(frame, steps, gpu=asked.gpu, **asked.chosen_by())
     if as_json:
         click.echo(json.dumps({"answers": [a.to_json() for a in answers]}, indent=1, allow_nan=False))
         return
@@ -768,6 +761,38 @@ def estimate_command(results: tuple[str, ...], steps: int, model: str | None, gp
         else:
             click.echo("These results have no two measured GPUs with equal settings, so how well projections hold "
                        "could not be checked here.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AskedSetting:
+    """The setting `estimate` is asked about: what a measured setting is chosen by, and what only
+    counts answer (a measured setting carries its own guidance, quantization and VAE options)."""
+
+    model: str | None
+    gpu: str | None
+    sampler: str | None
+    resolution: str | None
+    batch_size: int | None
+    dtype: str | None
+    offload: str | None
+    guidance_scale: float | None
+    quantize: str | None
+    vae_tiling: bool | None
+    vae_slicing: bool | None
+
+    def chosen_by(self) -> dict[str, Any]:
+        """The columns a measured setting is chosen by (the card apart: a projection's target)."""
+        return {"model": self.model, "sampler": self.sampler, "resolution": self.resolution,
+                "batch_size": self.batch_size, "runtime_dtype": self.dtype, "offload": self.offload}
+
+    def counted_only(self) -> dict[str, Any]:
+        return {"guidance_scale": self.guidance_scale, "quantize": self.quantize, "vae_tiling": self.vae_tiling,
+                "vae_slicing": self.vae_slicing}
+
+    def for_counts(self) -> dict[str, Any]:
+        """What a counted answer takes beside the model and the card."""
+        return {"resolution": self.resolution, "batch_size": self.batch_size, "dtype": self.dtype,
+                "offload": self.offload, **self.counted_only()}
 
 
 def _typed_model(model: str) -> tuple[str, dict[str, Any]] | None:
