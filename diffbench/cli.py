@@ -898,9 +898,10 @@ def _recommend_from_counts(model: str | None, steps: int | None, gpu: str | None
 
 def _choose_cards(model: str, steps: int | None, as_json: bool, **settings: Any) -> None:
     from .analysis.cardchooser import choose_cards
+    from .analysis.projection import usual_steps
 
     preset, defaults = _counted_model(model)
-    steps = steps or (4 if defaults else 30)
+    steps = steps or usual_steps(model)
     chosen = {**defaults, **{k: v for k, v in settings.items() if v is not None}}
     _check_counted_settings(chosen)
     choices = choose_cards(preset, steps, chosen)
@@ -1089,7 +1090,8 @@ def sysinfo(as_json: bool) -> None:
 @main.command()
 @click.option("--model", help="Rank every card for this model's work (sd15, sd21, sdxl, sdxl-turbo, sd3-medium, sd35-medium, "
                               "flux-dev, flux-schnell), from counts: no results needed.")
-@click.option("--steps", type=STEPS, default=None, help="Steps per image (default: 30; SDXL Turbo 4).")
+@click.option("--steps", type=STEPS, default=None, help="Steps per image (default: 30; the step-distilled FLUX.1 schnell, SDXL "
+                                                        "Turbo and SD 3.5 Large Turbo: 4).")
 @click.option("--resolution")
 @click.option("--batch-size", type=int)
 @click.option("--guidance", "guidance_scale", type=float, callback=_bounded(0, 100))

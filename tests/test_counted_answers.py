@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -301,6 +302,25 @@ def test_the_card_chooser_ranks_every_card_with_no_results() -> None:
     assert small["energy_wh_per_image_at_most"] == pytest.approx(170 * small["best"]["seconds"] / 3600)
     text = _cli("gpus", "--model", "sdxl-turbo")
     assert text.returncode == 0 and "4 steps" in text.stdout and "RTX 3060" in text.stdout
+
+
+@pytest.mark.parametrize(("model", "steps"), [("flux-schnell", 4), ("FLUX.1 schnell", 4), ("sdxl-turbo", 4),
+                                              ("sd35-large-turbo", 4), ("flux-dev", 30), ("sdxl", 30)])
+def test_a_ranking_not_told_the_steps_runs_a_step_distilled_model_at_its_own(model: str, steps: int) -> None:
+    """FLUX.1 schnell at a full model's 30 steps would read 7.5 times its real time on every card."""
+    from diffbench.analysis.projection import usual_steps
+
+    assert usual_steps(model) == steps
+    ranked = json.loads(_cli("gpus", "--model", model, "--json").stdout)
+    told = json.loads(_cli("gpus", "--model", model, "--steps", str(steps), "--json").stdout)
+    assert ranked["steps"] == told["steps"] == steps
+    # the same ranking as when told (to the last bits: a count read back from the cache sums in another order)
+    assert [c["card"] for c in ranked["cards"]] == [c["card"] for c in told["cards"]]
+
+    def seconds(ranking: dict[str, Any]) -> list[float]:
+        return [c["best"]["seconds"] if c["best"] else -1.0 for c in ranking["cards"]]  # -1: nothing fits
+
+    assert seconds(ranked) == pytest.approx(seconds(told), rel=1e-9)
 
 
 def test_a_quantization_nobody_measured_gets_its_memory_and_says_why_it_has_no_time() -> None:

@@ -143,6 +143,9 @@ TYPED_ALIASES: dict[str, tuple[str, dict[str, object]]] = {
     "sdxlturbo": ("sdxl", {"resolution": "512x512", "guidance_scale": 0.0}),
     "sd35largeturbo": ("sd35-large", {"guidance_scale": 0.0}),  # 4 steps without guidance, at 1024x1024
 }
+# The step-distilled names' step counts (their model cards: SDXL Turbo 1 to 4, SD 3.5 Large Turbo 4)
+ALIAS_STEPS = {"sdxlturbo": 4, "sd35largeturbo": 4}
+FULL_MODEL_STEPS = 30  # what a ranking uses for a model that is not step-distilled, when not told
 
 
 def _typed_key(name: str) -> str:
@@ -163,6 +166,16 @@ def typed_model(name: str) -> tuple[str, dict[str, object]] | None:
         return TYPED_ALIASES[key]
     preset = TYPED_PRESETS.get(key)
     return (preset, {}) if preset else None
+
+
+def usual_steps(name: str) -> int:
+    """The steps a typed model name is run at when nobody says: a step-distilled model's own count
+    (FLUX.1 schnell, SDXL Turbo: 4), else FULL_MODEL_STEPS."""
+    key = _typed_key(name)
+    if key in ALIAS_STEPS:
+        return ALIAS_STEPS[key]
+    preset = TYPED_PRESETS.get(key)
+    return (SYNTHETIC[preset].usual_steps if preset else None) or FULL_MODEL_STEPS
 
 
 @dataclass(frozen=True)

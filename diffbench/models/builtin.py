@@ -47,6 +47,9 @@ class ModelPreset:
     counted: bool = False
     typed: tuple[str, ...] = ()
     denoiser_config: dict[str, Any] | None = None
+    # A step-distilled model's step count, from its model card: what a ranking uses when not told
+    # (a distilled model at a full model's 30 steps would read many times too slow); None: 30
+    usual_steps: int | None = None
 
 
 BUILTINS: dict[str, ModelPreset] = {

@@ -122,7 +122,8 @@ SYNTHETIC: dict[str, ModelPreset] = {
                     counted=True, typed=("sd3medium",), denoiser_config=SD3_MEDIUM),
         ModelPreset("flux-schnell", "flux", "FLUX.1 schnell architecture (12B MMDiT, CLIP-L, T5-XXL, 16-ch VAE)",
                     {"resolution": "1024x1024", "guidance_scale": 0.0}, published={"transformer": 12_000_000_000},
-                    counted=True, typed=("fluxschnell", "flux1schnell"), denoiser_config=FLUX),
+                    counted=True, typed=("fluxschnell", "flux1schnell"), denoiser_config=FLUX,
+                    usual_steps=4),  # black-forest-labs/FLUX.1-schnell model card: 1 to 4 steps
         ModelPreset("flux-dev", "flux", "FLUX.1 dev architecture (12B MMDiT with guidance embedding)",
                     {"resolution": "1024x1024", "guidance_scale": 3.5}, published={"transformer": 12_000_000_000},
                     counted=True, typed=("flux", "fluxdev", "flux1dev"),
