@@ -871,16 +871,19 @@ def _answer_from_counts(model: str | None, gpu: str | None, steps: int, as_json:
 
 
 def _recommend_from_counts(model: str | None, steps: int | None, gpu: str | None, vram_gib: float | None,
-                           max_seconds: float | None, as_json: bool, verbose: bool = False) -> None:
+                           max_seconds: float | None, as_json: bool, verbose: bool = False,
+                           ram_gib: float | None = None) -> None:
     from .analysis.costmodel import EstimateError
     from .analysis.counted import recommend_from_counts
+    from .analysis.projection import usual_steps
 
-    if not model or not steps or not gpu:
-        raise EstimateError(f"without RESULTS, recommend answers from counts: give --model ({COUNTED_NAMES}), "
-                            "--steps and --gpu")
+    if not model or not gpu:
+        raise EstimateError(f"without RESULTS, recommend answers from counts: give --model ({COUNTED_NAMES}) "
+                            "and --gpu (and --steps, else 30; a step-distilled model's own 4)")
     preset, defaults = _counted_model(model)
+    steps = steps or usual_steps(model)
     card = _card(gpu)
-    answer = recommend_from_counts(preset, steps, card, dict(defaults), vram_gib, max_seconds)
+    answer = recommend_from_counts(preset, steps, card, dict(defaults), vram_gib, max_seconds, ram_gib)
     if as_json:
         click.echo(json.dumps({"chosen": [a.to_json() for a in answer.chosen],
                                "left_out": [{**a.to_json(), "why": why} for a, why in answer.others]},
@@ -888,12 +891,25 @@ def _recommend_from_counts(model: str | None, steps: int | None, gpu: str | None
         return
     limit = f"{vram_gib:g} GiB" if vram_gib is not None else f"the {card.name}'s {card.vram_gib:g} GiB"
     click.echo(f"{preset} at {steps} steps on the {card.name}, fitting {limit}"
+               + (f" and {ram_gib:g} GiB of host RAM" if ram_gib is not None else "")
                + (f", at most {max_seconds:g} s per image" if max_seconds else "") + " [FROM COUNTS, NOT MEASURED]:")
     if not answer.chosen:
         click.echo("No setting diffbench knows meets these limits.")
     for chosen in answer.chosen:
         click.echo("* " + _safe(chosen.sentence()))
     _left_out([(other.label(), why) for other, why in answer.others], verbose)
+
+
+def _ram_gib(ram: str | None) -> float | None:
+    """--ram as GiB: a size such as 16GiB, or one line naming what is allowed."""
+    from .rules.memsize import parse_size
+
+    if ram is None:
+        return None
+    size = parse_size(ram)
+    if size is None or size <= 0:
+        _fail(f"--ram {ram!r}: expected a size such as 16GiB or 32GB")
+    return size / 2**30
 
 
 def _choose_cards(model: str, steps: int | None, as_json: bool, **settings: Any) -> None:
@@ -968,6 +984,8 @@ def _check_counted_settings(settings: dict[str, Any]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON document (with no RESULTS: the answer objects).")
 @click.option("--vram", callback=_given, help="VRAM the setting must fit in, e.g. 12GiB (or a GPU name such as 'RTX 3060').")
 @click.option("--max-seconds", type=float, callback=_bounded(0, 1e9, low_open=True), help="Most seconds per image.")
+@click.option("--ram", callback=_given, help="With no RESULTS: host RAM the offloaded weights may take, e.g. 16GiB "
+                                             "(offloading keeps them there).")
 @click.option("--min-quality", type=float, callback=_bounded(0, 1), help="Least SSIM to the same model's most-steps picture (its own sampler first) of the same prompt and seed.")
 @click.option("--gpu", callback=_given, help="Settings measured on a GPU whose name contains this; a card the results did not measure "
                             "('3060') gets every setting projected onto it.")
@@ -977,12 +995,14 @@ def _check_counted_settings(settings: dict[str, Any]) -> None:
 @click.option("--verbose", "-v", is_flag=True, help="List every setting left out and why (by default: counted by reason).")
 @_skip_bad_lines_option
 def recommend_command(results: tuple[str, ...], model: str | None, steps: int | None, as_json: bool,
-                      vram: str | None, max_seconds: float | None, min_quality: float | None, gpu: str | None,
-                      filters: tuple[str, ...], allow_noisy: bool, verbose: bool, skip_bad_lines: bool) -> None:
+                      vram: str | None, max_seconds: float | None, ram: str | None, min_quality: float | None,
+                      gpu: str | None, filters: tuple[str, ...], allow_noisy: bool, verbose: bool,
+                      skip_bad_lines: bool) -> None:
     """The Pareto-optimal settings under your constraints, why each, and what was left out and why.
 
-    With no RESULTS: the settings of --model at --steps that fit --gpu (or --vram), answered from
-    counts and the calibration shipped with diffbench."""
+    With no RESULTS: the settings of --model at --steps (default 30; FLUX.1 schnell, SDXL Turbo and
+    SD 3.5 Large Turbo: 4) that fit --gpu (or --vram), answered from counts and the calibration
+    shipped with diffbench."""
     from .analysis.recommend import recommend
     from .rules.memsize import vram_limit_bytes
 
@@ -991,8 +1011,11 @@ def recommend_command(results: tuple[str, ...], model: str | None, steps: int | 
     except ValueError as exc:
         _fail(f"--vram {vram!r}: {exc}")
     if not results:
-        _recommend_from_counts(model, steps, gpu, vram_gib, max_seconds, as_json, verbose)
+        _recommend_from_counts(model, steps, gpu, vram_gib, max_seconds, as_json, verbose, _ram_gib(ram))
         return
+    if ram is not None:
+        _fail("--ram: answered from counts only (leave out RESULTS); measured results record each setting's "
+              "host memory peak")
     from .analysis.compare import noisy_cells
 
     loaded = _read_results(results, skip_bad_lines)

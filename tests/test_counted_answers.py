@@ -223,11 +223,44 @@ def test_recommend_without_results_ranks_what_fits_the_card() -> None:
     chosen, left = document["chosen"], document["left_out"]
     assert chosen and all(a["fits"] in ("yes", "borderline") and a["seconds"] for a in chosen)
     assert [a["seconds"] for a in chosen] == sorted(a["seconds"] for a in chosen)
-    # Pareto: each chosen setting needs less memory than every faster one
-    for faster, slower in zip(chosen, chosen[1:]):
-        assert slower["needs_gib"]["high"] < faster["needs_gib"]["high"]
+    # Pareto: each chosen setting needs less card memory or less host RAM than every faster one
+    for index, slower in enumerate(chosen):
+        for faster in chosen[:index]:
+            assert (slower["needs_gib"]["high"] < faster["needs_gib"]["high"]
+                    or slower["host_ram_gib"] < faster["host_ram_gib"])
     plain = next(a for a in left if a["settings"]["offload"] == "none" and a["settings"]["quantize"] == "none")
     assert "more than 12 GiB" in plain["why"]
+
+
+def test_recommend_without_results_weighs_the_host_ram_offloading_takes() -> None:
+    """FLUX offloaded in bf16 keeps its 31 GiB of weights in host RAM: the fastest setting on a 12 GB
+    card, and one a 16 GB machine cannot hold. NF4 with model offload is slower in less host RAM:
+    both are chosen, and with --ram 16GiB only what fits it."""
+    from diffbench.analysis.counted import recommend_from_counts
+
+    card = resolve_gpu("3060")
+    anyhow = recommend_from_counts("flux-schnell", 4, card, {"guidance_scale": 0.0})
+    hosts = [a.need.host_gib for a in anyhow.chosen]
+    assert len(anyhow.chosen) >= 2 and hosts[0] > 16 and min(hosts) < 16
+    assert anyhow.chosen[0].settings["offload"].startswith("group")
+    small = recommend_from_counts("flux-schnell", 4, card, {"guidance_scale": 0.0}, ram_gib=16)
+    assert small.chosen and all(a.need.host_gib <= 16 for a in small.chosen)
+    assert [a.label() for a in small.chosen] == [a.label() for a in anyhow.chosen if a.need.host_gib <= 16]
+    grouped = next(why for a, why in small.others if a.settings["offload"] == "group-leaf")
+    assert grouped.startswith(f"holds {hosts[0]:.1f} GiB of offloaded weights in host RAM, more than 16 GiB")
+    text = _cli("recommend", "--model", "flux-schnell", "--gpu", "3060", "--ram", "16GB")
+    assert text.returncode == 0 and "at 4 steps" in text.stdout and "16 GiB of host RAM" in text.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--ram", "lots"), "error: --ram 'lots': expected a size such as 16GiB or 32GB"),
+    (("docs/gpu-runs", "--ram", "16GiB"), "error: --ram: answered from counts only (leave out RESULTS); measured "
+                                          "results record each setting's host memory peak"),
+])
+def test_a_ram_limit_it_cannot_use_is_refused_in_one_line(repo, args: tuple[str, ...], message: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "diffbench.cli", "recommend", "--model", "flux-schnell", "--gpu",
+                             "3060", *args], capture_output=True, text=True, timeout=900, cwd=repo)
+    assert result.returncode == 2 and result.stderr.strip() == message
 
 
 def test_recommend_with_results_ranks_one_model_at_one_step_count(tmp_path) -> None:

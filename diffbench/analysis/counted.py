@@ -249,10 +249,13 @@ class CountedRecommendation:
 
 
 def recommend_from_counts(preset: str, steps: int, card: GpuSpec, settings: dict[str, Any],
-                          vram_gib: float | None = None, max_seconds: float | None = None) -> CountedRecommendation:
-    """The settings of one model at one step count that fit `card` (or `vram_gib`), fastest first:
-    the asked setting and every fallback, each answered from counts. A setting is chosen when no
-    other fits in less memory and less time (the Pareto front of time and memory)."""
+                          vram_gib: float | None = None, max_seconds: float | None = None,
+                          ram_gib: float | None = None) -> CountedRecommendation:
+    """The settings of one model at one step count that fit `card` (or `vram_gib`) and, given
+    `ram_gib`, whose offloaded weights fit host RAM, fastest first: the asked setting and every
+    fallback, each answered from counts. A setting is chosen when no other is as fast in no more card
+    memory and no more host RAM (the Pareto front of time, VRAM and host RAM: offloading FLUX in
+    bf16 keeps 31 GiB in host RAM, NF4 with model offload 9, and a 16 GB machine must know)."""
     limit = card.vram_gib if vram_gib is None else vram_gib
     tried = [answer_from_counts(preset, steps, card, settings)]
     native = _native_settings(tried[0], card, settings)
@@ -267,6 +270,9 @@ def recommend_from_counts(preset: str, steps: int, card: GpuSpec, settings: dict
         if state == "no":
             others.append((answer, f"needs {answer.need.low_gib:.1f}-{answer.need.high_gib:.1f} GiB, more than "
                                    f"{limit:g} GiB"))
+        elif ram_gib is not None and answer.need.host_gib > ram_gib:
+            others.append((answer, f"holds {answer.need.host_gib:.1f} GiB of offloaded weights in host RAM, more "
+                                   f"than {ram_gib:g} GiB"))
         elif answer.seconds is None:
             others.append((answer, f"its time is not known ({answer.unknown_time})"))
         elif max_seconds is not None and answer.seconds > max_seconds:
@@ -277,9 +283,10 @@ def recommend_from_counts(preset: str, steps: int, card: GpuSpec, settings: dict
     chosen = []
     for answer in usable:
         dominated = any(o is not answer and (o.seconds or 0.0) <= (answer.seconds or 0.0)
-                        and o.need.high_gib <= answer.need.high_gib for o in chosen)
+                        and o.need.high_gib <= answer.need.high_gib and o.need.host_gib <= answer.need.host_gib
+                        for o in chosen)
         if dominated:
-            others.append((answer, "another setting is as fast in no more memory"))
+            others.append((answer, "another setting is as fast in no more card memory and no more host RAM"))
         else:
             chosen.append(answer)
     return CountedRecommendation(chosen, others)
