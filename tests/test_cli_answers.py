@@ -116,6 +116,21 @@ def test_estimate_prints_one_table_and_notes_only_when_asked(results: Path) -> N
     assert verbose.exit_code == 0 and "-> " in verbose.output and "setting  " not in verbose.output
 
 
+def test_a_counted_table_says_the_host_ram_offloaded_weights_take() -> None:
+    """Offloading moves the weights to host RAM: where a row offloads, a column says how much (FLUX
+    in bf16 31.4 GiB, a 16 GB machine's question), and a row that keeps them on the card says '-'."""
+    out = _run("estimate", "--model", "flux-dev", "--steps", "28", "--gpu", "3060")
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("setting"))
+    assert "host RAM GiB" in lines[header]
+    column = lines[header].index("host RAM GiB") + len("host RAM GiB")  # right-aligned under its header
+    cells = {line.split()[0]: line[:column].split()[-1] for line in lines[header + 1:] if line[:1].isalpha()
+             and not line.startswith("FROM")}
+    assert cells["plain"] == "-" and float(cells["offload=group-leaf"]) > 30
+    assert "host RAM" not in _run("estimate", "--model", "sd15", "--steps", "30", "--gpu", "3060").output
+
+
 def test_recommend_counts_what_it_left_out_and_lists_it_when_asked() -> None:
     """Issue 36: the left-out settings are counted by reason in one line; --verbose lists each."""
     short = _run("recommend", "--model", "flux-dev", "--steps", "28", "--gpu", "3060")

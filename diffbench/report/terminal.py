@@ -75,6 +75,8 @@ def answer_table(answers: list[dict[str, Any]], title: str = "") -> list[str]:
     rows = []
     footnotes: list[str] = []
     refused = False
+    # offloaded weights live in host RAM (FLUX in bf16: 31 GiB): said where any row offloads
+    host = any(answer.get("host_ram_gib") for answer in answers)
     for answer in answers:
         differs = [_text(k, v) for k, v in answer["settings"].items()
                    if k not in shared and not _ordinary(k, v)]
@@ -88,12 +90,14 @@ def answer_table(answers: list[dict[str, Any]], title: str = "") -> list[str]:
             why = answer.get("unknown") or "no time"
             footnotes.append(f"[{len(footnotes) + 1}] {one_line(setting)}: {one_line(str(why))}")
             seconds = f"-[{len(footnotes)}]"
-        rows.append((one_line(setting), seconds, interval, str(answer.get("fits") or "-"), _needs(answer),
+        ram = [f"{answer['host_ram_gib']:.1f}" if answer.get("host_ram_gib") else "-"] if host else []
+        rows.append((one_line(setting), seconds, interval, str(answer.get("fits") or "-"), _needs(answer), *ram,
                      str(answer.get("bound") or "-"), str(answer.get("source") or "-")))
-    header = ("setting", "s/image", "95% interval", "fits", "needs GiB", "bound", "source")
+    header = ("setting", "s/image", "95% interval", "fits", "needs GiB", *(["host RAM GiB"] if host else []), "bound",
+              "source")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     widths[0] = min(widths[0], 60)
-    right = {1, 2, 4}
+    right = {1, 2, 4, 5} if host else {1, 2, 4}
     for row in [header, *rows]:
         cells = [(cell if len(cell) <= widths[i] else cell[:widths[i] - 1] + "…") for i, cell in enumerate(row)]
         lines.append("  ".join(cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
