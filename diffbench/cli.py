@@ -935,7 +935,10 @@ def _choose_cards(model: str, steps: int | None, as_json: bool, **settings: Any)
     click.echo(f"{first.label()} at {steps} steps on every card, FROM COUNTS (not measured; good to x/÷ "
                f"{own:.2f} on a card with published figures of its own, x/÷ {other:.2f} on others{unfitted}), "
                "fastest first:")
-    click.echo(f"{'card':<18} {'VRAM':>6} {'s/image':>8} {'fits':>10}  {'setting':<28} {'Wh/image':>8}  bound")
+    # offloaded weights live in host RAM (FLUX in bf16: 31 GiB): a column where any card's setting offloads
+    host = any(c.best is not None and c.best.need.host_gib for c in choices)
+    click.echo(f"{'card':<18} {'VRAM':>6} {'s/image':>8} {'fits':>10}  {'setting':<28} "
+               + (f"{'host RAM':>8} " if host else "") + f"{'Wh/image':>8}  bound")
     for choice in choices:
         best = choice.best
         if best is None:
@@ -946,11 +949,14 @@ def _choose_cards(model: str, steps: int | None, as_json: bool, **settings: Any)
             [*([best.settings["dtype"]] if best.settings["dtype"] != choice.plain.settings["dtype"] else []),
              *(f"{k}={best.settings[k]}" for k in ("offload", "quantize") if best.settings.get(k) != "none")])
         fits = choice.plain.fits if best is choice.plain else f"{choice.plain.fits} -> {best.fits}"
+        ram = (f"{best.need.host_gib:>5.1f}GiB " if best.need.host_gib else f"{'-':>8} ") if host else ""
         click.echo(f"{choice.card.name:<18} {choice.card.vram_gib:>4g}GB {best.seconds:>8.2f} {fits:>10}  "
-                   f"{change:<28} {choice.energy_wh or 0:>8.3f}  {best.bound}")
+                   f"{change:<28} {ram}{choice.energy_wh or 0:>8.3f}  {best.bound}")
     click.echo("fits: the plain setting's memory on the card (yes/borderline/no), and where it does not fit, the "
-               "setting shown (fp16 on a card without bf16 tensor cores). Wh/image: board power x time, an upper "
-               "bound. `estimate --model ... --gpu CARD` explains one card.")
+               "setting shown (fp16 on a card without bf16 tensor cores)."
+               + (" host RAM: what the offloaded weights take there (recommend --ram 16GiB answers a machine with "
+                  "less)." if host else "")
+               + " Wh/image: board power x time, an upper bound. `estimate --model ... --gpu CARD` explains one card.")
 
 
 def _check_counted_settings(settings: dict[str, Any]) -> None:

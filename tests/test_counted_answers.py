@@ -337,6 +337,15 @@ def test_the_card_chooser_ranks_every_card_with_no_results() -> None:
     assert text.returncode == 0 and "4 steps" in text.stdout and "RTX 3060" in text.stdout
 
 
+def test_the_card_ranking_says_the_host_ram_an_offloaded_setting_takes() -> None:
+    flux = _cli("gpus", "--model", "flux-dev").stdout.splitlines()
+    assert "host RAM" in flux[1]
+    row = next(line for line in flux if line.startswith("RTX 3060 "))
+    assert "offload=group-leaf" in row and "31.4GiB" in row  # FLUX's bf16 weights, all of them, in host RAM
+    assert next(line for line in flux if line.startswith("H100 ")).split()[5] == "-"  # plain: none offloaded
+    assert "host RAM" not in _cli("gpus", "--model", "sd15").stdout  # nothing offloaded, no column
+
+
 @pytest.mark.parametrize(("model", "steps"), [("flux-schnell", 4), ("FLUX.1 schnell", 4), ("sdxl-turbo", 4),
                                               ("sd35-large-turbo", 4), ("flux-dev", 30), ("sdxl", 30)])
 def test_a_ranking_not_told_the_steps_runs_a_step_distilled_model_at_its_own(model: str, steps: int) -> None:
