@@ -355,6 +355,23 @@ def test_the_answer_says_why_other_cards_are_not_answered(tmp_path: Path) -> Non
     assert all(name in other.note for name in COUNTED_PRESETS) and len(other.rows) == 1
 
 
+def test_a_counted_answer_row_says_the_host_ram_its_offload_takes(repo: Path) -> None:
+    """docs/gpu-runs' FLUX fits no 12 GB card as measured: the row from counts offloads, and says
+    that its weights, 31 GiB in bf16, then live in host RAM."""
+    from diffbench.analysis.answer import model_answers
+    from diffbench.analysis.tables import with_metrics
+    from diffbench.contract.results import load_results
+
+    frame = with_metrics(load_results(sorted((repo / "docs" / "gpu-runs").glob("*.jsonl"))).generations)
+    flux = next(a for a in model_answers(frame) if a.model == "flux")
+    row = next(r for r in flux.rows if r.card == "RTX 3060")
+    assert row.source == "counts" and "offload" in row.setting
+    host = float(row.note.split("its offloaded weights take ")[1].split(" GiB of host RAM")[0])
+    assert 30 < host < 33  # FLUX.1's 12B transformer, T5-XXL, CLIP and VAE in bf16
+    measured = next(r for r in flux.rows if r.source == "measured")
+    assert "host RAM" not in measured.note
+
+
 def test_a_tiny_builtin_model_is_never_projected_as_its_family_architecture() -> None:
     """builtin:tiny-sdxl is SDXL's family with random weights a thousandth of its size: its time
     says nothing of SDXL's, so no counted architecture stands for it."""

@@ -148,8 +148,10 @@ def _from_counts(fits: list[CostFit], steps: int, target: GpuSpec) -> AnswerRow 
     if not answers:
         return None
     best = answers[0]
+    # offloaded weights live in host RAM (FLUX in bf16: 31 GiB): the row says how much
+    host = f"; its offloaded weights take {best.need.host_gib:.1f} GiB of host RAM" if best.need.host_gib else ""
     return AnswerRow(target.name, target.vram_gib, best.seconds, best.fits, best.label(), "counts",
-                     "no measured setting fits: the fastest that does, from counts")
+                     f"no measured setting fits: the fastest that does, from counts{host}")
 
 
 def _number(value: object) -> float | None:
