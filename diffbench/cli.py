@@ -391,7 +391,7 @@ def suites() -> None:
 @main.command()
 def models() -> None:
     """List the built-in models (no download needed) and the sampler names understood."""
-    from .models.builtin import BUILTINS
+    from .rules.presets import BUILTINS
     from .rules.samplers import SAMPLERS
 
     click.echo("Built-in models (random weights, tiny; for tests and trying diffbench out):")

@@ -525,7 +525,7 @@ def _check_tasks(suite: Suite, cells: list[Any], check: _Checker, problems: list
 
 def _max_frames(suite: Suite, model_name: str) -> int | None:
     """The longest clip a built-in model's denoiser reaches, where the model is one (others: the run says)."""
-    from ..models.builtin import BUILTINS
+    from ..rules.presets import BUILTINS
 
     spec = suite.models.get(model_name)
     source = str(getattr(spec, "source", "") or "")

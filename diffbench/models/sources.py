@@ -15,7 +15,7 @@ from typing import Any
 
 from ..rules.backends import installed
 from ..rules.families import DENOISER_COMPONENTS, FAMILIES, UnknownFamily, by_pipeline_class, family, guess_from_name
-from .builtin import BUILTINS
+from ..rules.presets import BUILTINS
 from .synthetic import SYNTHETIC
 
 SAFE_SUFFIXES = (".safetensors",)

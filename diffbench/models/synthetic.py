@@ -14,9 +14,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..rules.presets import ModelPreset
 from .builtin import (
     CLIP_MAX_LENGTH,
-    ModelPreset,
     _write_clip_tokenizer,
     _write_t5_tokenizer,
 )

@@ -29,8 +29,8 @@ def element_bytes(dtype: str | None, device_type: str) -> int:
 
 def decoder_channels(settings: dict[str, Any]) -> int:
     """Channels of the VAE decoder's last block: the built-in model's own, else its family's."""
-    from ..models.builtin import BUILTINS
     from .families import FAMILIES
+    from .presets import BUILTINS
 
     source = str(settings.get("source") or "")
     if source.startswith("builtin:") and source[len("builtin:"):] in BUILTINS:
