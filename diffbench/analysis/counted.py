@@ -255,7 +255,7 @@ def recommend_from_counts(preset: str, steps: int, card: GpuSpec, settings: dict
     `ram_gib`, whose offloaded weights fit host RAM, fastest first: the asked setting and every
     fallback, each answered from counts. A setting is chosen when no other is as fast in no more card
     memory and no more host RAM (the Pareto front of time, VRAM and host RAM: offloading FLUX in
-    bf16 keeps 31 GiB in host RAM, NF4 with model offload 9, and a 16 GB machine must know)."""
+    bf16 keeps 31 GiB in host RAM, NF4 with model offload 10, and a 16 GB machine must know)."""
     limit = card.vram_gib if vram_gib is None else vram_gib
     tried = [answer_from_counts(preset, steps, card, settings)]
     native = _native_settings(tried[0], card, settings)
