@@ -954,9 +954,8 @@ def _choose_cards(model: str, steps: int | None, as_json: bool, **settings: Any)
                    f"{change:<28} {ram}{choice.energy_wh or 0:>8.3f}  {best.bound}")
     click.echo("fits: the plain setting's memory on the card (yes/borderline/no), and where it does not fit, the "
                "setting shown (fp16 on a card without bf16 tensor cores)."
-               + (" host RAM: what the offloaded weights take there, a lower bound for the process (the H200 "
-                  "runs' SDXL offload cells peaked at 8.2-12.6 GiB RSS against 6.5 GiB of weights); recommend "
-                  "--ram 16GiB answers a machine with less." if host else "")
+               + (" host RAM: what the offloaded weights take there, a lower bound for the process "
+                  "(docs/projection.md); recommend --ram 16GiB answers a machine with less." if host else "")
                + " Wh/image: board power x time, an upper bound. `estimate --model ... --gpu CARD` explains one card.")
 
 
@@ -992,9 +991,8 @@ def _check_counted_settings(settings: dict[str, Any]) -> None:
 @click.option("--vram", callback=_given, help="VRAM the setting must fit in, e.g. 12GiB (or a GPU name such as 'RTX 3060').")
 @click.option("--max-seconds", type=float, callback=_bounded(0, 1e9, low_open=True), help="Most seconds per image.")
 @click.option("--ram", callback=_given, help="With no RESULTS: host RAM the offloaded weights may take, e.g. 16GiB "
-                                             "(offloading keeps them there); the process needs more: the H200 "
-                                             "runs' SDXL offload cells peaked at 8.2-12.6 GiB RSS for 6.5 GiB "
-                                             "of weights.")
+                                             "(offloading keeps them there); a lower bound for the process "
+                                             "(docs/projection.md).")
 @click.option("--min-quality", type=float, callback=_bounded(0, 1), help="Least SSIM to the same model's most-steps picture (its own sampler first) of the same prompt and seed.")
 @click.option("--gpu", callback=_given, help="Settings measured on a GPU whose name contains this; a card the results did not measure "
                             "('3060') gets every setting projected onto it.")
