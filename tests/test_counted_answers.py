@@ -250,6 +250,10 @@ def test_recommend_without_results_weighs_the_host_ram_offloading_takes() -> Non
     assert grouped.startswith(f"holds {hosts[0]:.1f} GiB of offloaded weights in host RAM, more than 16 GiB")
     text = _cli("recommend", "--model", "flux-schnell", "--gpu", "3060", "--ram", "16GB")
     assert text.returncode == 0 and "at 4 steps" in text.stdout and "16 GiB of host RAM" in text.stdout
+    # the short listing counts each reason under its own kind
+    [left] = [line for line in text.stdout.splitlines() if line.startswith("Left out")]
+    assert "2 hold more host RAM than allowed" in left and "other reasons" not in left
+    assert "1 dominated" in left
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -112,8 +112,9 @@ def answer_table(answers: list[dict[str, Any]], title: str = "") -> list[str]:
 
 
 # What a reason for leaving a setting out is about, by the words recommend's reasons use.
-REASON_KINDS = (("more than", "need more memory than allowed"), ("> ", "need more memory than allowed"),
-                ("as fast in no more memory", "dominated (another is as fast in no more memory)"),
+REASON_KINDS = (("in host ram, more than", "hold more host RAM than allowed"),
+                ("more than", "need more memory than allowed"), ("> ", "need more memory than allowed"),
+                ("as fast in no more", "dominated (another is as fast in no more memory)"),
                 ("dominated by", "dominated (another is as fast in no more memory)"),
                 ("cannot be projected", "cannot be projected onto the card"),
                 ("flagged noisy", "measured while other work competed"),
